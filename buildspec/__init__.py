@@ -1,0 +1,1 @@
+"""Buildspec templates rendered by the client (data only)."""

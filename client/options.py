@@ -1,0 +1,177 @@
+"""Options shared by the commands that talk to AWS, and their validation.
+
+``--stage`` and ``--region`` fall back to the stored defaults
+(``cbdeploy defaults:configure``). Stacktape's camelCase spellings are
+accepted as aliases of the kebab-case names.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from client import defaults as defaults_store
+from client.errors import UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+STAGE_RE = re.compile(r"^[a-z][a-z0-9-]{0,11}$")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a command acts: stage, region, credentials, config, endpoint."""
+
+    stage: str
+    region: str
+    profile: str | None
+    config_path: Path | None
+    local: bool
+    log_level: str
+
+
+def known_regions() -> frozenset[str]:
+    """Every region name botocore knows, in every partition."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    regions: set[str] = set()
+    for partition in session.get_available_partitions():
+        for service in ("codebuild", "s3"):
+            regions.update(session.get_available_regions(service, partition_name=partition))
+    return frozenset(regions)
+
+
+def validate_stage(stage: str) -> str:
+    if not STAGE_RE.match(stage):
+        raise UsageError(
+            f"Invalid stage name {stage!r}.",
+            "A stage is 1 to 12 characters of a-z, 0-9 and '-', starting with a letter "
+            "(for example: dev, staging, pr-42).",
+        )
+    return stage
+
+
+def validate_region(region: str) -> str:
+    if region not in known_regions():
+        raise UsageError(
+            f"Unknown AWS region {region!r}.",
+            "Pass a region name such as us-east-1 or eu-west-1 with --region.",
+        )
+    return region
+
+
+def resolve_target(
+    stage: str | None,
+    region: str | None,
+    profile: str | None,
+    config_path: str | None,
+    local: bool,
+    log_level: str,
+    *,
+    need_stage: bool = True,
+) -> Target:
+    """Apply stored defaults, then validate. Raises :class:`UsageError`."""
+    stored = defaults_store.load()
+    stage = stage or stored.stage
+    region = region or stored.region
+    profile = profile or stored.profile
+    if need_stage and not stage:
+        raise UsageError(
+            "No stage given.",
+            "Pass --stage (for example --stage dev) or store a default with "
+            "'cbdeploy defaults:configure'.",
+        )
+    if not region:
+        raise UsageError(
+            "No region given.",
+            "Pass --region (for example --region us-east-1) or store a default with "
+            "'cbdeploy defaults:configure'.",
+        )
+    return Target(
+        stage=validate_stage(stage) if stage else "",
+        region=validate_region(region),
+        profile=profile,
+        config_path=Path(config_path) if config_path else None,
+        local=local,
+        log_level=log_level,
+    )
+
+
+def log_level_option(func: F) -> F:
+    return click.option(
+        "--log-level",
+        "--logLevel",
+        "log_level",
+        type=click.Choice(["info", "debug"]),
+        default="info",
+        show_default=True,
+        help="debug shows AWS calls and tracebacks.",
+        callback=_remember_log_level,
+        expose_value=True,
+        is_eager=True,
+    )(func)
+
+
+def _remember_log_level(ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    ctx.meta["cbdeploy.log_level"] = value
+    if value == "debug":
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+    return value
+
+
+def aws_options(need_stage: bool = True) -> Callable[[F], F]:
+    """Add --stage, --region, --config-path, --aws-profile, --local, --log-level.
+
+    The wrapped command receives one ``target: Target`` argument instead.
+    """
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(
+            *args: Any,
+            stage: str | None,
+            region: str | None,
+            aws_profile: str | None,
+            config_path: str | None,
+            local: bool,
+            log_level: str,
+            **kwargs: Any,
+        ) -> Any:
+            target = resolve_target(
+                stage, region, aws_profile, config_path, local, log_level, need_stage=need_stage
+            )
+            return func(*args, target=target, **kwargs)
+
+        decorated: Any = wrapper
+        decorated = log_level_option(decorated)
+        decorated = click.option(
+            "--local",
+            is_flag=True,
+            help="Start the local emulator for this run and point every AWS call at it.",
+        )(decorated)
+        decorated = click.option(
+            "--aws-profile", "--awsProfile", "aws_profile", help="AWS profile to use."
+        )(decorated)
+        decorated = click.option(
+            "--config-path",
+            "--configPath",
+            "config_path",
+            type=click.Path(dir_okay=False),
+            help="Path to cbdeploy.toml (default: ./cbdeploy.toml).",
+        )(decorated)
+        decorated = click.option("--region", "-r", help="AWS region, e.g. us-east-1.")(decorated)
+        decorated = click.option(
+            "--stage", "-s", help="Stage name: 1-12 of a-z, 0-9, '-', starting with a letter."
+        )(decorated)
+        return decorated
+
+    return decorate

@@ -1,0 +1,1 @@
+"""Local AWS endpoint: cbdeploy's CodeBuild emulator in front of moto."""

@@ -1,0 +1,1 @@
+"""What runs inside the CodeBuild container. Standard library only, Python 3.9+."""
