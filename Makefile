@@ -16,7 +16,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
-	cd examples/static-site && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cbdeploy deploy --stage dev --region us-east-1 --local --yes
+	cd examples/static-site && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cbdeploy deploy --stage dev --region us-east-1 --local
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check client runner emulator tests bench
