@@ -1,0 +1,679 @@
+"""The one door to AWS: every boto3 call cbdeploy makes goes through here.
+
+:func:`open_aws` builds an :class:`AwsClient` for a :class:`~client.options.Target`:
+credentials from ``--aws-profile``, the environment or the default chain, the
+region from the target, endpoints from the standard ``AWS_ENDPOINT_URL*``
+variables (botocore reads them), or, with ``--local``, the in-process emulator
+with dummy credentials.
+
+Methods have cbdeploy's names and return plain values or frozen dataclasses.
+AWS errors are translated once, here, by error code (never by message):
+credential problems become :class:`CredentialsError`, missing resources
+:class:`NotFoundError`, a second build of a stage :class:`BuildConflictError`,
+an S3 refusal of ``ExpectedBucketOwner`` :class:`BucketOwnershipError`, and
+anything else :class:`AwsError` carrying ``code``. Callers that expect a code
+(``NoSuchEntity``, ``404`` ...) branch on ``AwsError.code``. Nothing here prints.
+Modelled on chalice's ``TypedAWSClient``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import boto3
+import botocore.exceptions as bx
+from botocore.config import Config
+
+from client.errors import (
+    AwsError,
+    BucketOwnershipError,
+    BuildConflictError,
+    CbdeployError,
+    CredentialsError,
+    MissingExtraError,
+    NotFoundError,
+)
+from client.options import Target
+
+LOCAL_CREDENTIALS = "testing"
+
+CREDENTIAL_CODES = frozenset(
+    {
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "InvalidSignatureException",
+        "IncompleteSignature",
+        "AuthFailure",
+    }
+)
+CREDENTIALS_HINT = (
+    "Configure AWS credentials (aws configure, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), "
+    "run 'aws sso login' if your profile uses SSO, or check --aws-profile."
+)
+
+
+def _config(local: bool) -> Config:
+    return Config(
+        retries={"mode": "standard", "max_attempts": 10},
+        connect_timeout=10,
+        read_timeout=60,
+        # Parallel multipart uploads plus the follower's polling share the pool.
+        max_pool_connections=32,
+        user_agent_extra="cbdeploy",
+        s3={"addressing_style": "path"} if local else None,
+    )
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    status: str | None
+    start: datetime | None
+    end: datetime | None
+    duration: int | None
+    contexts: tuple[tuple[str, str], ...]  # (statusCode, message)
+
+
+@dataclass(frozen=True)
+class Build:
+    id: str
+    arn: str
+    number: int | None
+    project: str
+    status: str
+    current_phase: str
+    complete: bool
+    start: datetime | None
+    end: datetime | None
+    phases: tuple[Phase, ...]
+    log_group: str | None
+    log_stream: str | None
+    initiator: str | None
+    source_version: str | None
+    environment: tuple[tuple[str, str], ...]  # PLAINTEXT variables only
+    compute_type: str | None
+    image: str | None
+    exported: tuple[tuple[str, str], ...]
+    log_link: str | None = None
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    timestamp: int  # ms since the epoch
+    message: str
+    ingestion_time: int  # ms since the epoch
+
+
+@dataclass(frozen=True)
+class LogPage:
+    events: list[LogEvent]
+    next_token: str  # nextForwardToken; unchanged when the stream has nothing more
+
+
+def build_from_response(data: Mapping[str, Any]) -> Build:
+    """Turn one entry of BatchGetBuilds/StartBuild/StopBuild into a :class:`Build`."""
+    phases = tuple(
+        Phase(
+            name=p.get("phaseType", ""),
+            status=p.get("phaseStatus"),
+            start=p.get("startTime"),
+            end=p.get("endTime"),
+            duration=p.get("durationInSeconds"),
+            contexts=tuple(
+                (c.get("statusCode", ""), c.get("message", "")) for c in p.get("contexts") or ()
+            ),
+        )
+        for p in data.get("phases") or ()
+    )
+    logs = data.get("logs") or {}
+    env = data.get("environment") or {}
+    return Build(
+        id=data["id"],
+        arn=data.get("arn", ""),
+        number=data.get("buildNumber"),
+        project=data.get("projectName", ""),
+        status=data.get("buildStatus", ""),
+        current_phase=data.get("currentPhase", ""),
+        complete=bool(data.get("buildComplete")),
+        start=data.get("startTime"),
+        end=data.get("endTime"),
+        phases=phases,
+        log_group=logs.get("groupName"),
+        log_stream=logs.get("streamName"),
+        initiator=data.get("initiator"),
+        source_version=data.get("sourceVersion") or data.get("resolvedSourceVersion"),
+        environment=tuple(
+            (v["name"], v.get("value", ""))
+            for v in env.get("environmentVariables") or ()
+            if v.get("type", "PLAINTEXT") == "PLAINTEXT"
+        ),
+        compute_type=env.get("computeType"),
+        image=env.get("image"),
+        exported=tuple(
+            (v["name"], v.get("value", "")) for v in data.get("exportedEnvironmentVariables") or ()
+        ),
+        log_link=logs.get("deepLink"),
+    )
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def translate_error(
+    error: Exception, service: str, operation: str, params: Mapping[str, Any]
+) -> CbdeployError:
+    """Map a botocore exception to cbdeploy's hierarchy, once, by error code."""
+    where = f"{service} {operation}"
+    if isinstance(error, (bx.NoCredentialsError, bx.PartialCredentialsError)):
+        return CredentialsError("No usable AWS credentials were found.", CREDENTIALS_HINT)
+    if isinstance(error, bx.ProfileNotFound):
+        return CredentialsError(
+            f"The AWS profile {error.kwargs.get('profile')!r} does not exist.",
+            "Check --aws-profile (or AWS_PROFILE) against 'aws configure list-profiles'.",
+        )
+    if isinstance(error, (bx.SSOError, bx.TokenRetrievalError, bx.CredentialRetrievalError)):
+        return CredentialsError(f"AWS credentials could not be loaded: {error}", CREDENTIALS_HINT)
+    if isinstance(error, (bx.EndpointConnectionError, bx.ConnectionError, bx.ReadTimeoutError)):
+        return AwsError(
+            f"Could not reach AWS for {where}: {error}",
+            "Check your network connection (and AWS_ENDPOINT_URL if you set one), then retry.",
+        )
+    if not isinstance(error, bx.ClientError):
+        return AwsError(f"{where} failed: {error}")
+    info = error.response.get("Error", {})
+    code = str(info.get("Code", ""))
+    message = info.get("Message") or code
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    if code in CREDENTIAL_CODES:
+        return CredentialsError(f"AWS did not accept the credentials ({code}).", CREDENTIALS_HINT)
+    if code == "ResourceNotFoundException":
+        return NotFoundError(message, code=code)
+    if (
+        service == "s3"
+        and "ExpectedBucketOwner" in params
+        and (status == 403 or code in ("AccessDenied", "403"))
+    ):
+        bucket = params.get("Bucket")
+        return BucketOwnershipError(
+            f"S3 refused bucket {bucket!r} for account {params['ExpectedBucketOwner']}: "
+            "it belongs to another AWS account (or these credentials may not use it).",
+            "cbdeploy never uses a bucket it does not own. Check that --aws-profile points at "
+            "the intended account and that its credentials may use S3.",
+            code=code or "AccessDenied",
+        )
+    return AwsError(f"AWS refused {where}: {message} ({code})", code=code)
+
+
+# --------------------------------------------------------------------------- client
+
+
+class AwsClient:
+    """Typed wrapper around the boto3 clients cbdeploy uses.
+
+    Clients are created lazily, once per service, and shared between threads
+    (boto3 clients are thread-safe; their creation is not, hence the lock).
+    """
+
+    def __init__(
+        self, session: boto3.session.Session, region: str, *, endpoint_url: str | None = None
+    ) -> None:
+        self.session = session
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self._config = _config(local=endpoint_url is not None)
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._account: str | None = None
+
+    def client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._clients:
+                try:
+                    self._clients[service] = self.session.client(
+                        service,
+                        region_name=self.region,
+                        endpoint_url=self.endpoint_url,
+                        config=self._config,
+                    )
+                except bx.BotoCoreError as error:
+                    raise translate_error(error, service, "client", {}) from error
+            return self._clients[service]
+
+    def call(self, service: str, operation: str, **params: Any) -> Any:
+        """Make one API call, translating every botocore error."""
+        method = getattr(self.client(service), operation)
+        try:
+            return method(**params)
+        except (bx.ClientError, bx.BotoCoreError) as error:
+            op = self.client(service).meta.method_to_api_mapping.get(operation, operation)
+            raise translate_error(error, service, op, params) from error
+
+    def account_id(self) -> str:
+        if self._account is None:
+            self._account = str(self.call("sts", "get_caller_identity")["Account"])
+        return self._account
+
+    # ----------------------------------------------------------------- CodeBuild
+
+    def get_project(self, name: str) -> dict[str, Any] | None:
+        found = self.call("codebuild", "batch_get_projects", names=[name]).get("projects") or []
+        return dict(found[0]) if found else None
+
+    def create_project(self, **settings: Any) -> None:
+        self.call("codebuild", "create_project", **settings)
+
+    def update_project(self, **settings: Any) -> None:
+        self.call("codebuild", "update_project", **settings)
+
+    def delete_project(self, name: str) -> None:
+        self.call("codebuild", "delete_project", name=name)
+
+    def start_build(self, **kwargs: Any) -> Build:
+        """StartBuild. A stage already building raises :class:`BuildConflictError` naming the build."""
+        try:
+            return build_from_response(self.call("codebuild", "start_build", **kwargs)["build"])
+        except AwsError as error:
+            if error.code != "AccountLimitExceededException":
+                raise
+            project = str(kwargs.get("projectName", ""))
+            running = self._running_build(project)
+            if running is None:
+                raise BuildConflictError(
+                    f"CodeBuild refused to start a build of {project}: the account's concurrent build limit is reached.",
+                    "Wait for running builds to finish, or raise the CodeBuild quota.",
+                ) from error
+            raise BuildConflictError(
+                f"A build of {project} is already running: {running}",
+                f"Follow it with 'cbdeploy logs {running} --follow' or stop it with 'cbdeploy stop {running}'.",
+                running_build_id=running,
+            ) from error
+
+    def _running_build(self, project: str) -> str | None:
+        try:
+            ids = self.list_build_ids(project, limit=10)
+        except AwsError:
+            return None
+        running = [b.id for b in self.get_builds(ids) if not b.complete]
+        return running[-1] if running else None  # newest first; the oldest holds the slot
+
+    def get_builds(self, ids: Sequence[str]) -> list[Build]:
+        """BatchGetBuilds in chunks of 100, in the order of ``ids``; unknown ids are left out."""
+        builds: dict[str, Build] = {}
+        for start in range(0, len(ids), 100):
+            chunk = list(ids[start : start + 100])
+            for data in self.call("codebuild", "batch_get_builds", ids=chunk).get("builds") or ():
+                build = build_from_response(data)
+                builds[build.id] = build
+        return [builds[i] for i in ids if i in builds]
+
+    def get_build(self, build_id: str) -> Build:
+        found = self.get_builds([build_id])
+        if not found:
+            raise NotFoundError(
+                f"No build {build_id!r} in {self.region}.",
+                "Check the id with 'cbdeploy builds' (and --region).",
+                code="ResourceNotFoundException",
+            )
+        return found[0]
+
+    def stop_build(self, build_id: str) -> Build:
+        return build_from_response(self.call("codebuild", "stop_build", id=build_id)["build"])
+
+    def list_build_ids(self, project: str, limit: int = 20) -> list[str]:
+        """Ids of the project's builds, newest first."""
+        ids: list[str] = []
+        params: dict[str, Any] = {"projectName": project, "sortOrder": "DESCENDING"}
+        while len(ids) < limit:
+            page = self.call("codebuild", "list_builds_for_project", **params)
+            ids.extend(page.get("ids") or ())
+            if not page.get("nextToken"):
+                break
+            params["nextToken"] = page["nextToken"]
+        return ids[:limit]
+
+    # ----------------------------------------------------------------- CloudWatch Logs
+
+    def get_log_events(self, group: str, stream: str, token: str | None) -> LogPage:
+        """One page forward from ``token`` (from the head when None).
+
+        Raises :class:`NotFoundError` while the stream does not exist yet.
+        """
+        params: dict[str, Any] = {
+            "logGroupName": group,
+            "logStreamName": stream,
+            "startFromHead": True,
+        }
+        if token:
+            params["nextToken"] = token
+        page = self.call("logs", "get_log_events", **params)
+        events = [
+            LogEvent(
+                timestamp=e["timestamp"],
+                message=e.get("message", ""),
+                ingestion_time=e.get("ingestionTime", 0),
+            )
+            for e in page.get("events") or ()
+        ]
+        return LogPage(events=events, next_token=page.get("nextForwardToken") or token or "")
+
+    def get_log_group(self, name: str) -> dict[str, Any] | None:
+        page = self.call("logs", "describe_log_groups", logGroupNamePrefix=name)
+        return next(
+            (dict(g) for g in page.get("logGroups") or () if g["logGroupName"] == name), None
+        )
+
+    def create_log_group(self, name: str) -> None:
+        self.call("logs", "create_log_group", logGroupName=name)
+
+    def put_retention(self, name: str, days: int) -> None:
+        self.call("logs", "put_retention_policy", logGroupName=name, retentionInDays=days)
+
+    def delete_log_group(self, name: str) -> None:
+        self.call("logs", "delete_log_group", logGroupName=name)
+
+    # ----------------------------------------------------------------- IAM
+
+    def get_role(self, name: str) -> dict[str, Any] | None:
+        """The role (AssumeRolePolicyDocument decoded to a dict), or None."""
+        try:
+            return dict(self.call("iam", "get_role", RoleName=name)["Role"])
+        except AwsError as error:
+            if error.code == "NoSuchEntity":
+                return None
+            raise
+
+    def create_role(self, name: str, trust_policy: Mapping[str, Any], description: str) -> str:
+        role = self.call(
+            "iam",
+            "create_role",
+            RoleName=name,
+            AssumeRolePolicyDocument=json.dumps(trust_policy),
+            Description=description,
+        )["Role"]
+        return str(role["Arn"])
+
+    def update_trust_policy(self, name: str, trust_policy: Mapping[str, Any]) -> None:
+        self.call(
+            "iam",
+            "update_assume_role_policy",
+            RoleName=name,
+            PolicyDocument=json.dumps(trust_policy),
+        )
+
+    def attached_policies(self, role: str) -> list[str]:
+        arns: list[str] = []
+        params: dict[str, Any] = {"RoleName": role}
+        while True:
+            page = self.call("iam", "list_attached_role_policies", **params)
+            arns.extend(p["PolicyArn"] for p in page.get("AttachedPolicies") or ())
+            if not page.get("IsTruncated"):
+                return arns
+            params["Marker"] = page["Marker"]
+
+    def attach_policy(self, role: str, arn: str) -> None:
+        self.call("iam", "attach_role_policy", RoleName=role, PolicyArn=arn)
+
+    def detach_policy(self, role: str, arn: str) -> None:
+        self.call("iam", "detach_role_policy", RoleName=role, PolicyArn=arn)
+
+    def inline_policy_names(self, role: str) -> list[str]:
+        return list(self.call("iam", "list_role_policies", RoleName=role).get("PolicyNames") or ())
+
+    def get_inline_policy(self, role: str, policy: str) -> dict[str, Any] | None:
+        try:
+            document = self.call("iam", "get_role_policy", RoleName=role, PolicyName=policy)[
+                "PolicyDocument"
+            ]
+        except AwsError as error:
+            if error.code == "NoSuchEntity":
+                return None
+            raise
+        return dict(json.loads(document) if isinstance(document, str) else document)
+
+    def put_inline_policy(self, role: str, policy: str, document: Mapping[str, Any]) -> None:
+        self.call(
+            "iam",
+            "put_role_policy",
+            RoleName=role,
+            PolicyName=policy,
+            PolicyDocument=json.dumps(document),
+        )
+
+    def delete_inline_policy(self, role: str, policy: str) -> None:
+        self.call("iam", "delete_role_policy", RoleName=role, PolicyName=policy)
+
+    def delete_role(self, name: str) -> None:
+        self.call("iam", "delete_role", RoleName=name)
+
+    # ----------------------------------------------------------------- S3
+    # Every call that accepts it passes ExpectedBucketOwner: a bucket of the
+    # same name in another account is refused (403), never written to or read.
+
+    def _s3(self, operation: str, bucket: str, **params: Any) -> Any:
+        return self.call(
+            "s3", operation, Bucket=bucket, ExpectedBucketOwner=self.account_id(), **params
+        )
+
+    def _s3_optional(self, operation: str, bucket: str, missing: set[str], **params: Any) -> Any:
+        try:
+            return self._s3(operation, bucket, **params)
+        except AwsError as error:
+            if error.code in missing:
+                return None
+            raise
+
+    def bucket_exists(self, bucket: str) -> bool:
+        """True when the bucket exists in this account; BucketOwnershipError when in another."""
+        return self._s3_optional("head_bucket", bucket, {"404", "NoSuchBucket"}) is not None
+
+    def create_bucket(self, bucket: str) -> None:
+        # CreateBucket takes no ExpectedBucketOwner: a name taken elsewhere answers
+        # BucketAlreadyExists, which is the same refusal.
+        params: dict[str, Any] = {"Bucket": bucket, "ObjectOwnership": "BucketOwnerEnforced"}
+        if self.region != "us-east-1":
+            params["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
+        try:
+            self.call("s3", "create_bucket", **params)
+        except AwsError as error:
+            if error.code == "BucketAlreadyOwnedByYou":
+                return
+            if error.code == "BucketAlreadyExists":
+                raise BucketOwnershipError(
+                    f"The bucket name {bucket!r} is taken by another AWS account.",
+                    "cbdeploy never uses a bucket it does not own. Check that --aws-profile "
+                    "points at the intended account.",
+                    code=error.code,
+                ) from error
+            raise
+
+    def get_public_access_block(self, bucket: str) -> dict[str, Any] | None:
+        found = self._s3_optional(
+            "get_public_access_block", bucket, {"NoSuchPublicAccessBlockConfiguration"}
+        )
+        return dict(found["PublicAccessBlockConfiguration"]) if found else None
+
+    def put_public_access_block(self, bucket: str, config: Mapping[str, bool]) -> None:
+        self._s3("put_public_access_block", bucket, PublicAccessBlockConfiguration=dict(config))
+
+    def get_bucket_encryption(self, bucket: str) -> list[dict[str, Any]] | None:
+        found = self._s3_optional(
+            "get_bucket_encryption", bucket, {"ServerSideEncryptionConfigurationNotFoundError"}
+        )
+        return list(found["ServerSideEncryptionConfiguration"]["Rules"]) if found else None
+
+    def put_bucket_encryption(self, bucket: str, rules: Sequence[Mapping[str, Any]]) -> None:
+        self._s3(
+            "put_bucket_encryption",
+            bucket,
+            ServerSideEncryptionConfiguration={"Rules": list(rules)},
+        )
+
+    def get_bucket_policy(self, bucket: str) -> dict[str, Any] | None:
+        found = self._s3_optional("get_bucket_policy", bucket, {"NoSuchBucketPolicy"})
+        return dict(json.loads(found["Policy"])) if found else None
+
+    def put_bucket_policy(self, bucket: str, policy: Mapping[str, Any]) -> None:
+        self._s3("put_bucket_policy", bucket, Policy=json.dumps(policy))
+
+    def get_bucket_lifecycle(self, bucket: str) -> list[dict[str, Any]] | None:
+        found = self._s3_optional(
+            "get_bucket_lifecycle_configuration", bucket, {"NoSuchLifecycleConfiguration"}
+        )
+        return list(found["Rules"]) if found else None
+
+    def put_bucket_lifecycle(self, bucket: str, rules: Sequence[Mapping[str, Any]]) -> None:
+        self._s3(
+            "put_bucket_lifecycle_configuration",
+            bucket,
+            LifecycleConfiguration={"Rules": list(rules)},
+        )
+
+    def head_object(self, bucket: str, key: str) -> dict[str, Any] | None:
+        found = self._s3_optional(
+            "head_object", bucket, {"404", "NoSuchKey"}, Key=key, ChecksumMode="ENABLED"
+        )
+        return dict(found) if found else None
+
+    def put_object(self, bucket: str, key: str, body: bytes, checksum_sha256: str) -> None:
+        self._s3(
+            "put_object",
+            bucket,
+            Key=key,
+            Body=body,
+            ChecksumAlgorithm="SHA256",
+            ChecksumSHA256=checksum_sha256,
+        )
+
+    def create_multipart_upload(self, bucket: str, key: str) -> str:
+        return str(
+            self._s3("create_multipart_upload", bucket, Key=key, ChecksumAlgorithm="SHA256")[
+                "UploadId"
+            ]
+        )
+
+    def upload_part(
+        self, bucket: str, key: str, upload_id: str, number: int, body: bytes, checksum_sha256: str
+    ) -> str:
+        """Upload one part; S3 verifies ``checksum_sha256`` (base64) and refuses a mismatch."""
+        return str(
+            self._s3(
+                "upload_part",
+                bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=body,
+                ChecksumAlgorithm="SHA256",
+                ChecksumSHA256=checksum_sha256,
+            )["ETag"]
+        )
+
+    def list_parts(self, bucket: str, key: str, upload_id: str) -> list[dict[str, Any]]:
+        parts: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"Key": key, "UploadId": upload_id}
+        while True:
+            page = self._s3("list_parts", bucket, **params)
+            parts.extend(page.get("Parts") or ())
+            if not page.get("IsTruncated"):
+                return parts
+            params["PartNumberMarker"] = page["NextPartNumberMarker"]
+
+    def list_multipart_uploads(self, bucket: str, prefix: str = "") -> list[dict[str, Any]]:
+        uploads: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"Prefix": prefix}
+        while True:
+            page = self._s3("list_multipart_uploads", bucket, **params)
+            uploads.extend(page.get("Uploads") or ())
+            if not page.get("IsTruncated"):
+                return uploads
+            params["KeyMarker"] = page["NextKeyMarker"]
+            params["UploadIdMarker"] = page["NextUploadIdMarker"]
+
+    def complete_multipart_upload(
+        self, bucket: str, key: str, upload_id: str, parts: Sequence[Mapping[str, Any]]
+    ) -> None:
+        self._s3(
+            "complete_multipart_upload",
+            bucket,
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": [dict(p) for p in parts]},
+        )
+
+    def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        self._s3("abort_multipart_upload", bucket, Key=key, UploadId=upload_id)
+
+    def empty_bucket(self, bucket: str) -> int:
+        """Delete every object version, delete marker and pending upload; return the count."""
+        deleted = 0
+        params: dict[str, Any] = {}
+        while True:
+            page = self._s3("list_object_versions", bucket, **params)
+            doomed = [
+                {"Key": v["Key"], "VersionId": v["VersionId"]}
+                for v in (page.get("Versions") or []) + (page.get("DeleteMarkers") or [])
+            ]
+            for start in range(0, len(doomed), 1000):
+                self._s3(
+                    "delete_objects",
+                    bucket,
+                    Delete={"Objects": doomed[start : start + 1000], "Quiet": True},
+                )
+            deleted += len(doomed)
+            if not page.get("IsTruncated"):
+                break
+            params = {
+                "KeyMarker": page["NextKeyMarker"],
+                "VersionIdMarker": page["NextVersionIdMarker"],
+            }
+        for upload in self.list_multipart_uploads(bucket):
+            self.abort_multipart_upload(bucket, upload["Key"], upload["UploadId"])
+        return deleted
+
+    def delete_bucket(self, bucket: str) -> None:
+        self._s3("delete_bucket", bucket)
+
+
+@contextmanager
+def open_aws(target: Target) -> Iterator[AwsClient]:
+    """Yield an :class:`AwsClient` for ``target``; ``--local`` runs the emulator meanwhile."""
+    if not target.local:
+        yield AwsClient(_session(profile=target.profile, region=target.region), target.region)
+        return
+    try:
+        # Lazy: moto (the [local] extra) is only needed with --local.
+        emulator: Any = importlib.import_module("emulator")
+        running = emulator.running
+    except (ImportError, AttributeError) as error:
+        raise MissingExtraError(
+            "--local needs the local emulator, which is not installed.",
+            "Install it with: pip install 'cbdeploy[local]'",
+        ) from error
+    with running() as url:
+        session = boto3.session.Session(
+            aws_access_key_id=LOCAL_CREDENTIALS,
+            aws_secret_access_key=LOCAL_CREDENTIALS,
+            region_name=target.region,
+        )
+        yield AwsClient(session, target.region, endpoint_url=url)
+
+
+def _session(profile: str | None, region: str) -> boto3.session.Session:
+    try:
+        return boto3.session.Session(profile_name=profile, region_name=region)
+    except bx.ProfileNotFound as error:
+        raise translate_error(error, "sts", "session", {}) from error
