@@ -239,6 +239,10 @@ class AwsClient:
         self._lock = threading.Lock()
         self._account: str | None = None
 
+    @property
+    def partition(self) -> str:
+        return str(self.session.get_partition_for_region(self.region))
+
     def client(self, service: str) -> Any:
         with self._lock:
             if service not in self._clients:
@@ -423,6 +427,15 @@ class AwsClient:
             if not page.get("IsTruncated"):
                 return arns
             params["Marker"] = page["Marker"]
+
+    def policy_exists(self, arn: str) -> bool:
+        try:
+            self.call("iam", "get_policy", PolicyArn=arn)
+        except AwsError as error:
+            if error.code == "NoSuchEntity":
+                return False
+            raise
+        return True
 
     def attach_policy(self, role: str, arn: str) -> None:
         self.call("iam", "attach_role_policy", RoleName=role, PolicyArn=arn)

@@ -1,0 +1,572 @@
+"""Create or update what a stage needs on AWS: plan from what AWS reports, then execute.
+
+Stages, as in chalice's deployer:
+
+1. :func:`observe` reads the current state (a handful of Get/Describe calls).
+2. :func:`plan` decides, from :class:`StageSettings` and the :class:`Observed`
+   state alone, which calls to make: a tuple of :class:`Call` (data, so a dry
+   run renders the same plan and tests compare it with ``==``).
+3. :func:`execute` performs them through the :class:`~client.aws.AwsClient`.
+
+Nothing is written when nothing changed. What cbdeploy owns:
+
+- per account and region: the bucket ``cbdeploy-<account>-<region>`` (public
+  access blocked, default encryption, TLS-only policy, lifecycle rules);
+- per app: the log group ``/cbdeploy/<name>`` with a retention;
+- per app, stage and region: the CodeBuild service role and the project
+  ``cbdeploy-<name>-<stage>``. The role is per stage because a stage may
+  override ``codebuild.policies`` (production deploys often need more than dev).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from client.aws import AwsClient
+from client.config import ProjectConfig
+from client.errors import AwsError, ConfigError
+from client.plan import cache_settings
+
+PLACEHOLDER_BUILDSPEC = (
+    "version: 0.2\n"
+    "phases:\n"
+    "  build:\n"
+    "    commands:\n"
+    "      - echo 'This project is run by cbdeploy deploy, which sends the buildspec.' && exit 1\n"
+)
+BASE_POLICY = "cbdeploy-base"
+TRUST_POLICY: Mapping[str, Any] = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "codebuild.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+PUBLIC_ACCESS_BLOCK: Mapping[str, bool] = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": True,
+}
+ENCRYPTION_RULES = [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+LIFECYCLE_RULES = [
+    {
+        "ID": "cbdeploy-expire-sources",
+        "Status": "Enabled",
+        "Filter": {"Prefix": "sources/"},
+        "Expiration": {"Days": 30},
+    },
+    {
+        "ID": "cbdeploy-abort-incomplete-uploads",
+        "Status": "Enabled",
+        "Filter": {"Prefix": ""},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+    },
+]
+TLS_ONLY_SID = "cbdeployDenyInsecureTransport"
+
+
+@dataclass(frozen=True)
+class StageSettings:
+    """What bootstrap needs to know about one app and stage (built from the config)."""
+
+    name: str
+    stage: str
+    policies: tuple[str, ...] = ()
+    compute_type: str = "BUILD_GENERAL1_SMALL"
+    image: str = "aws/codebuild/standard:7.0"
+    environment_type: str = "LINUX_CONTAINER"
+    privileged_mode: bool = False
+    timeout_in_minutes: int = 60
+    cache: Mapping[str, Any] | None = None  # CodeBuild ``cache`` structure; None: NO_CACHE
+    log_retention_days: int = 30
+    secrets: tuple[str, ...] = ()  # "ssm:/x" or "secretsmanager:id[:key]" references
+    ecr_login: bool = False  # the build logs in to ECR: allow ecr:GetAuthorizationToken
+
+
+def stage_settings(config: ProjectConfig, region: str, account: str) -> StageSettings:
+    """The settings of ``config``'s stage (``load_config`` merged the stage's overrides)."""
+    codebuild = config.codebuild
+    return StageSettings(
+        name=config.name,
+        stage=config.stage,
+        policies=tuple(codebuild.policies),
+        compute_type=codebuild.compute_type,
+        image=codebuild.image,
+        environment_type=codebuild.environment_type,
+        privileged_mode=codebuild.privileged_mode,
+        timeout_in_minutes=codebuild.timeout_in_minutes,
+        cache=cache_settings(config, bucket_name(account, region)),
+        secrets=tuple(sorted(config.secrets.values())),
+        ecr_login=codebuild.ecr_login,
+    )
+
+
+@dataclass(frozen=True)
+class Infrastructure:
+    bucket: str
+    role_arn: str
+    log_group: str
+    project: str
+    changes: tuple[str, ...] = ()  # what bootstrap changed, for people; empty: up to date
+
+
+@dataclass(frozen=True)
+class Names:
+    account: str
+    region: str
+    partition: str
+    bucket: str
+    log_group: str
+    role: str
+    project: str
+
+    @property
+    def role_arn(self) -> str:
+        return f"arn:{self.partition}:iam::{self.account}:role/{self.role}"
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What AWS reported; None where the thing does not exist."""
+
+    bucket_exists: bool
+    public_access_block: Mapping[str, Any] | None = None
+    encryption: tuple[Mapping[str, Any], ...] | None = None
+    bucket_policy: Mapping[str, Any] | None = None
+    lifecycle: tuple[Mapping[str, Any], ...] | None = None
+    log_group: Mapping[str, Any] | None = None
+    role: Mapping[str, Any] | None = None
+    attached_policies: tuple[str, ...] = ()
+    base_policy: Mapping[str, Any] | None = None
+    project: Mapping[str, Any] | None = None
+    missing_policies: tuple[str, ...] = ()  # configured policy ARNs IAM does not know
+
+
+@dataclass(frozen=True)
+class Call:
+    """One write: ``AwsClient.<method>(**params)``; ``what`` is for people."""
+
+    method: str
+    params: Mapping[str, Any] = field(hash=False)
+    what: str
+    waits_for_role: bool = False  # the role was just created: IAM may not have propagated
+
+
+def bucket_name(account: str, region: str) -> str:
+    return f"cbdeploy-{account}-{region}"
+
+
+def project_name(name: str, stage: str) -> str:
+    return f"cbdeploy-{name}-{stage}"
+
+
+def log_group_name(name: str) -> str:
+    return f"/cbdeploy/{name}"
+
+
+def role_name(name: str, stage: str, region: str) -> str:
+    """IAM is global, so the region is part of the name; long names keep a hash (64 max)."""
+    full = f"cbdeploy-{name}-{stage}-{region}"
+    if len(full) <= 64:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:8]
+    return f"{full[:55]}-{digest}"
+
+
+def names_for(aws: AwsClient, settings: StageSettings) -> Names:
+    account = aws.account_id()
+    return Names(
+        account=account,
+        region=aws.region,
+        partition=aws.partition,
+        bucket=bucket_name(account, aws.region),
+        log_group=log_group_name(settings.name),
+        role=role_name(settings.name, settings.stage, aws.region),
+        project=project_name(settings.name, settings.stage),
+    )
+
+
+# --------------------------------------------------------------------------- desired state
+
+
+def bucket_policy(names: Names) -> dict[str, Any]:
+    arn = f"arn:{names.partition}:s3:::{names.bucket}"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [_tls_only_statement(arn)],
+    }
+
+
+def _tls_only_statement(bucket_arn: str) -> dict[str, Any]:
+    return {
+        "Sid": TLS_ONLY_SID,
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [bucket_arn, f"{bucket_arn}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
+def base_role_policy(settings: StageSettings, names: Names) -> dict[str, Any]:
+    """The least the build needs: its log group, its sources and cache, its secrets."""
+    p, region, account = names.partition, names.region, names.account
+    group_arn = f"arn:{p}:logs:{region}:{account}:log-group:{names.log_group}"
+    bucket_arn = f"arn:{p}:s3:::{names.bucket}"
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "Logs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": [group_arn, f"{group_arn}:*"],
+        },
+        {
+            "Sid": "Sources",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+            "Resource": [f"{bucket_arn}/sources/{settings.name}/*"],
+        },
+        {
+            "Sid": "Cache",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject"],
+            "Resource": [f"{bucket_arn}/cache/{settings.name}/*"],
+        },
+        {
+            "Sid": "Bucket",
+            "Effect": "Allow",
+            "Action": ["s3:GetBucketAcl", "s3:GetBucketLocation"],
+            "Resource": [bucket_arn],
+        },
+    ]
+    parameters = sorted(
+        f"arn:{p}:ssm:{region}:{account}:parameter/{ref[4:].lstrip('/')}"
+        for ref in settings.secrets
+        if ref.startswith("ssm:")
+    )
+    if parameters:
+        statements.append(
+            {
+                "Sid": "Parameters",
+                "Effect": "Allow",
+                "Action": ["ssm:GetParameters"],
+                "Resource": parameters,
+            }
+        )
+    if settings.ecr_login:
+        statements.append(
+            {
+                "Sid": "EcrLogin",
+                "Effect": "Allow",
+                "Action": ["ecr:GetAuthorizationToken"],
+                "Resource": ["*"],
+            }
+        )
+    secrets = sorted(
+        {
+            _secret_arn(ref[len("secretsmanager:") :], names)
+            for ref in settings.secrets
+            if ref.startswith("secretsmanager:")
+        }
+    )
+    if secrets:
+        statements.append(
+            {
+                "Sid": "Secrets",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue"],
+                "Resource": secrets,
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _secret_arn(reference: str, names: Names) -> str:
+    # "id:json-key:version-stage:version-id", where id may itself be an ARN.
+    if reference.startswith("arn:"):
+        return ":".join(reference.split(":")[:7])
+    secret_id = reference.split(":", 1)[0]
+    # A secret's ARN ends in a random 6-character suffix after its name.
+    return f"arn:{names.partition}:secretsmanager:{names.region}:{names.account}:secret:{secret_id}-??????"
+
+
+def project_settings(settings: StageSettings, names: Names) -> dict[str, Any]:
+    return {
+        "name": names.project,
+        "description": f"cbdeploy: {settings.name} ({settings.stage})",
+        "source": {"type": "NO_SOURCE", "buildspec": PLACEHOLDER_BUILDSPEC},
+        "artifacts": {"type": "NO_ARTIFACTS"},
+        "environment": {
+            "type": settings.environment_type,
+            "image": settings.image,
+            "computeType": settings.compute_type,
+            "privilegedMode": settings.privileged_mode,
+        },
+        "serviceRole": names.role_arn,
+        "timeoutInMinutes": settings.timeout_in_minutes,
+        "concurrentBuildLimit": 1,
+        "logsConfig": {
+            "cloudWatchLogs": {
+                "status": "ENABLED",
+                "groupName": names.log_group,
+                "streamName": settings.stage,
+            }
+        },
+        "cache": dict(settings.cache) if settings.cache else {"type": "NO_CACHE"},
+    }
+
+
+def contains(actual: Any, wanted: Any) -> bool:
+    """True when every key/value of ``wanted`` is in ``actual`` (extra keys in ``actual`` allowed)."""
+    if isinstance(wanted, Mapping):
+        return isinstance(actual, Mapping) and all(
+            k in actual and contains(actual[k], v) for k, v in wanted.items()
+        )
+    if isinstance(wanted, (list, tuple)):
+        return (
+            isinstance(actual, (list, tuple))
+            and len(actual) == len(wanted)
+            and all(contains(a, w) for a, w in zip(actual, wanted, strict=True))
+        )
+    return bool(actual == wanted)
+
+
+# --------------------------------------------------------------------------- observe, plan, execute
+
+
+def observe(aws: AwsClient, settings: StageSettings, names: Names) -> Observed:
+    """Read what exists. Raises BucketOwnershipError before anything is written."""
+    bucket = names.bucket
+    exists = aws.bucket_exists(bucket)
+    role = aws.get_role(names.role)
+    attached = tuple(aws.attached_policies(names.role)) if role else ()
+    encryption = aws.get_bucket_encryption(bucket) if exists else None
+    lifecycle = aws.get_bucket_lifecycle(bucket) if exists else None
+    return Observed(
+        bucket_exists=exists,
+        public_access_block=aws.get_public_access_block(bucket) if exists else None,
+        encryption=tuple(encryption) if encryption is not None else None,
+        bucket_policy=aws.get_bucket_policy(bucket) if exists else None,
+        lifecycle=tuple(lifecycle) if lifecycle is not None else None,
+        log_group=aws.get_log_group(names.log_group),
+        role=role,
+        attached_policies=attached,
+        base_policy=aws.get_inline_policy(names.role, BASE_POLICY) if role else None,
+        project=aws.get_project(names.project),
+        missing_policies=tuple(
+            arn for arn in settings.policies if arn not in attached and not aws.policy_exists(arn)
+        ),
+    )
+
+
+def plan(settings: StageSettings, names: Names, observed: Observed) -> tuple[Call, ...]:
+    """The writes that bring AWS to the desired state; empty when nothing changed.
+
+    Raises ConfigError, before any write, for policies IAM does not know.
+    """
+    if observed.missing_policies:
+        raise ConfigError(
+            f"IAM has no policy {', '.join(observed.missing_policies)}.",
+            "Fix codebuild.policies in cbdeploy.toml: each entry is the ARN of an existing "
+            "managed policy, e.g. arn:aws:iam::aws:policy/AdministratorAccess.",
+        )
+    calls = [*_plan_bucket(names, observed), *_plan_log_group(settings, names, observed)]
+    role_calls = _plan_role(settings, names, observed)
+    calls += role_calls
+    role_created = any(c.method == "create_role" for c in role_calls)
+    desired = project_settings(settings, names)
+    if observed.project is None:
+        calls.append(
+            Call(
+                "create_project", desired, f"Create CodeBuild project {names.project}", role_created
+            )
+        )
+    elif not contains(observed.project, desired):
+        calls.append(
+            Call(
+                "update_project", desired, f"Update CodeBuild project {names.project}", role_created
+            )
+        )
+    return tuple(calls)
+
+
+def _plan_bucket(names: Names, observed: Observed) -> list[Call]:
+    bucket = names.bucket
+    calls = []
+    if not observed.bucket_exists:
+        calls.append(Call("create_bucket", {"bucket": bucket}, f"Create bucket {bucket}"))
+    if not contains(observed.public_access_block, PUBLIC_ACCESS_BLOCK):
+        calls.append(
+            Call(
+                "put_public_access_block",
+                {"bucket": bucket, "config": PUBLIC_ACCESS_BLOCK},
+                f"Block public access to {bucket}",
+            )
+        )
+    if not _encrypted(observed.encryption):
+        calls.append(
+            Call(
+                "put_bucket_encryption",
+                {"bucket": bucket, "rules": ENCRYPTION_RULES},
+                f"Encrypt {bucket} by default",
+            )
+        )
+    policy = _merged_policy(observed.bucket_policy, names)
+    if policy != observed.bucket_policy:
+        calls.append(
+            Call(
+                "put_bucket_policy",
+                {"bucket": bucket, "policy": policy},
+                f"Refuse non-TLS access to {bucket}",
+            )
+        )
+    existing = list(observed.lifecycle or ())
+    if not all(any(contains(rule, wanted) for rule in existing) for wanted in LIFECYCLE_RULES):
+        ours = {r["ID"] for r in LIFECYCLE_RULES}
+        rules = [r for r in existing if r.get("ID") not in ours] + LIFECYCLE_RULES
+        calls.append(
+            Call(
+                "put_bucket_lifecycle",
+                {"bucket": bucket, "rules": rules},
+                f"Expire sources after 30 days and stale uploads after 1 day in {bucket}",
+            )
+        )
+    return calls
+
+
+def _encrypted(rules: tuple[Mapping[str, Any], ...] | None) -> bool:
+    # Keep a bucket key or KMS setup someone chose; only add encryption where there is none.
+    return any(
+        r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm")
+        in ("AES256", "aws:kms", "aws:kms:dsse")
+        for r in rules or ()
+    )
+
+
+def _merged_policy(current: Mapping[str, Any] | None, names: Names) -> dict[str, Any]:
+    """Our TLS-only statement added to (or refreshed in) whatever policy is there."""
+    desired = bucket_policy(names)
+    if not current:
+        return desired
+    others = [s for s in current.get("Statement") or () if s.get("Sid") != TLS_ONLY_SID]
+    ours = [s for s in current.get("Statement") or () if s.get("Sid") == TLS_ONLY_SID]
+    if len(ours) == 1 and contains(ours[0], desired["Statement"][0]):
+        return dict(current)
+    return {**current, "Version": "2012-10-17", "Statement": others + desired["Statement"]}
+
+
+def _plan_log_group(settings: StageSettings, names: Names, observed: Observed) -> list[Call]:
+    group, days = names.log_group, settings.log_retention_days
+    calls = []
+    if observed.log_group is None:
+        calls.append(Call("create_log_group", {"name": group}, f"Create log group {group}"))
+    if observed.log_group is None or observed.log_group.get("retentionInDays") != days:
+        calls.append(
+            Call("put_retention", {"name": group, "days": days}, f"Keep {group} logs {days} days")
+        )
+    return calls
+
+
+def _plan_role(settings: StageSettings, names: Names, observed: Observed) -> list[Call]:
+    role = names.role
+    calls = []
+    if observed.role is None:
+        calls.append(
+            Call(
+                "create_role",
+                {
+                    "name": role,
+                    "trust_policy": TRUST_POLICY,
+                    "description": f"CodeBuild service role of cbdeploy {settings.name} ({settings.stage})",
+                },
+                f"Create IAM role {role}",
+            )
+        )
+    elif not contains(observed.role.get("AssumeRolePolicyDocument"), TRUST_POLICY):
+        calls.append(
+            Call(
+                "update_trust_policy",
+                {"name": role, "trust_policy": TRUST_POLICY},
+                f"Let CodeBuild assume {role}",
+            )
+        )
+    base = base_role_policy(settings, names)
+    if observed.base_policy is None or not contains(observed.base_policy, base):
+        calls.append(
+            Call(
+                "put_inline_policy",
+                {"role": role, "policy": BASE_POLICY, "document": base},
+                f"Allow {role} its logs, sources, cache and secrets",
+            )
+        )
+    attached = set(observed.attached_policies)
+    for arn in sorted(set(settings.policies) - attached):
+        calls.append(Call("attach_policy", {"role": role, "arn": arn}, f"Attach {arn} to {role}"))
+    for arn in sorted(attached - set(settings.policies)):
+        calls.append(Call("detach_policy", {"role": role, "arn": arn}, f"Detach {arn} from {role}"))
+    return calls
+
+
+def _role_not_ready(error: BaseException) -> bool:
+    # CodeBuild answers InvalidInputException ("cannot be assumed") until a new
+    # role has propagated through IAM; we only retry after creating the role.
+    return isinstance(error, AwsError) and error.code == "InvalidInputException"
+
+
+def execute(
+    aws: AwsClient,
+    calls: tuple[Call, ...],
+    *,
+    on_event: Callable[[Call], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    for call in calls:
+        if on_event is not None:
+            on_event(call)
+        method = getattr(aws, call.method)
+        if not call.waits_for_role:
+            method(**call.params)
+            continue
+        retrying = Retrying(
+            retry=retry_if_exception(_role_not_ready),
+            wait=wait_exponential(multiplier=1, min=1, max=8),
+            stop=stop_after_attempt(10),
+            sleep=sleep,
+            reraise=True,
+        )
+        retrying(method, **call.params)
+
+
+def bootstrap(
+    aws: AwsClient,
+    settings: StageSettings,
+    *,
+    on_event: Callable[[Call], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Infrastructure:
+    """Create or update the stage's infrastructure; writes only what differs.
+
+    ``on_event`` is called with each :class:`Call` before it is made (nothing
+    is called when everything is up to date). Raises BucketOwnershipError,
+    before any write, when the bucket name belongs to another account.
+    """
+    names = names_for(aws, settings)
+    calls = plan(settings, names, observe(aws, settings, names))
+    execute(aws, calls, on_event=on_event, sleep=sleep)
+    return Infrastructure(
+        bucket=names.bucket,
+        role_arn=names.role_arn,
+        log_group=names.log_group,
+        project=names.project,
+        changes=tuple(c.what for c in calls),
+    )
