@@ -1,0 +1,70 @@
+"""Running git for file selection: a clean environment and a throwaway GIT_DIR."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from client.errors import PackagingError
+
+# Variables that would point git at another repository than the one we ask about.
+_REPO_VARIABLES = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_NAMESPACE",
+    "GIT_PREFIX",
+)
+
+
+def git_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _REPO_VARIABLES}
+    env["GIT_OPTIONAL_LOCKS"] = "0"  # listing must never take the index lock
+    return env
+
+
+def run_git(
+    args: Sequence[str], cwd: Path, *, check: bool = True
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``git args`` in ``cwd``; raise :class:`PackagingError` when it fails."""
+    try:
+        proc = subprocess.run(
+            ["git", *args], cwd=cwd, env=git_env(), capture_output=True, check=False
+        )
+    except FileNotFoundError as exc:
+        raise PackagingError(
+            "git is not installed or not on PATH.",
+            "cbdeploy selects files exactly as git does; install git and retry.",
+        ) from exc
+    if check and proc.returncode != 0:
+        detail = proc.stderr.decode(errors="replace").strip()
+        raise PackagingError(
+            f"git {' '.join(args[:2])} failed in {cwd}: {detail}",
+            "Check that the directory is a readable git work tree (try 'git status' there).",
+        )
+    return proc
+
+
+def split_z(output: bytes) -> Iterator[bytes]:
+    """The NUL-separated records of a ``-z`` listing."""
+    for record in output.split(b"\0"):
+        if record:
+            yield record
+
+
+@contextmanager
+def throwaway_git_dir() -> Iterator[Path]:
+    """An empty repository git accepts as ``--git-dir``: no index, no config, no excludes."""
+    with tempfile.TemporaryDirectory(prefix="cbdeploy-git-") as tmp:
+        git_dir = Path(tmp)
+        (git_dir / "objects").mkdir()
+        (git_dir / "refs").mkdir()
+        (git_dir / "HEAD").write_text("ref: refs/heads/main\n")
+        yield git_dir

@@ -1,0 +1,264 @@
+"""Which files to ship: exactly the files git would, under the project root.
+
+In a git work tree the answer is ``git ls-files --cached --others
+--exclude-standard`` run in the root (which may be a subdirectory of the
+repository), minus tracked files deleted from disk and submodule gitlinks.
+Outside git the same listing comes from git itself, pointed at the directory
+with a throwaway ``GIT_DIR``: every ``.gitignore`` at every level, exact, and
+an ignored directory is never descended into. ``.cbdeployignore`` rules go to
+git as command-line excludes (see :mod:`client.packaging.ignorefile`).
+Symbolic links, nested repositories and secret-looking files are then sorted
+out here, from one ``lstat`` per path.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import posixpath
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from client.errors import PackagingError
+from client.packaging import ignorefile
+from client.packaging.gitcmd import run_git, split_z, throwaway_git_dir
+from client.packaging.model import FileStat, SelectedFile, Selection
+from client.packaging.secrets import looks_secret
+
+NEVER_SHIPPED = (b".git", b".cbdeploy")
+_GITLINK = b"160000"
+_LINK_HINT = (
+    "Set `[package] followExternalLinks = true` in cbdeploy.toml to ship the target's "
+    "content, or replace the link with a copy of what it points to."
+)
+
+
+@dataclass
+class _Listing:
+    files: list[bytes] = field(default_factory=list)  # relative to the listed directory
+    repos: list[bytes] = field(default_factory=list)  # nested repositories / gitlinks
+
+
+def select_files(
+    root: Path, *, include_submodules: bool = False, follow_external_links: bool = False
+) -> Selection:
+    """The project files to ship from ``root``, in byte order of their paths.
+
+    Raises :class:`PackagingError` for a link pointing outside the project (unless
+    ``follow_external_links``: then the target's content is shipped under the
+    link's path), for a link loop, and when git cannot list the tree.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise PackagingError(
+            f"Project directory {root} does not exist.", "Run cbdeploy from your project root."
+        )
+    rules = ignorefile.read_rules(root)
+    listing = _list(root, rules)
+    skipped: list[str] = []
+    if listing.repos:
+        nested = _Listing()
+        for repo in listing.repos:
+            if include_submodules:
+                _include_repo(root, repo, nested, skipped)
+            else:
+                skipped.append(os.fsdecode(repo))
+        if nested.files:
+            listing.files.extend(_filter_by_rules(nested.files, rules))
+    return _Resolver(root, follow_external_links).selection(listing.files, skipped)
+
+
+def _list(directory: Path, rules: list[str]) -> _Listing:
+    probe = run_git(["rev-parse", "--is-inside-work-tree", "--show-prefix"], directory, check=False)
+    lines = probe.stdout.split(b"\n")
+    if probe.returncode == 0 and lines[0] == b"true":
+        prefix = os.fsdecode(lines[1]) if len(lines) > 1 else ""
+        return _list_work_tree(directory, ignorefile.rebase_rules(rules, prefix))
+    if b"safe.directory" in probe.stderr:
+        raise PackagingError(
+            f"git refuses to read the repository at {directory}: it belongs to another user.",
+            f"Run cbdeploy as the repository's owner, or mark it safe with "
+            f"'git config --global --add safe.directory {directory}'.",
+        )
+    return _list_plain_directory(directory, rules)
+
+
+def _list_work_tree(directory: Path, rules: list[str]) -> _Listing:
+    listing = _Listing()
+    excluded: set[bytes] = set()
+    if rules:
+        out = run_git(
+            ["ls-files", "-z", "--cached", "--ignored", *ignorefile.exclude_args(rules)], directory
+        )
+        excluded = set(split_z(out.stdout))
+    seen: set[bytes] = set()
+    for record in split_z(run_git(["ls-files", "-z", "--cached", "--stage"], directory).stdout):
+        meta, _, path = record.partition(b"\t")
+        if path in seen or path in excluded:  # unmerged paths appear once per stage
+            continue
+        seen.add(path)
+        if meta.split(b" ", 1)[0] == _GITLINK:
+            listing.repos.append(path)
+        else:
+            listing.files.append(path)
+    others = ["ls-files", "-z", "--others", "--exclude-standard", *ignorefile.exclude_args(rules)]
+    _add_others(listing, run_git(others, directory).stdout)
+    return listing
+
+
+def _list_plain_directory(directory: Path, rules: list[str]) -> _Listing:
+    listing = _Listing()
+    with throwaway_git_dir() as git_dir:
+        args = [f"--git-dir={git_dir}", f"--work-tree={directory}", "ls-files", "-z", "--others"]
+        out = run_git([*args, "--exclude-standard", *ignorefile.exclude_args(rules)], directory)
+    _add_others(listing, out.stdout)
+    return listing
+
+
+def _add_others(listing: _Listing, output: bytes) -> None:
+    for path in split_z(output):
+        if path.endswith(b"/"):  # git shows a nested repository as "dir/"
+            listing.repos.append(path[:-1])
+        else:
+            listing.files.append(path)
+
+
+def _include_repo(root: Path, repo: bytes, into: _Listing, skipped: list[str]) -> None:
+    repo_dir = os.path.join(os.fsencode(root), repo)
+    if not os.path.exists(os.path.join(repo_dir, b".git")):
+        return  # an uninitialised submodule: nothing on disk to ship
+    inner = _list(Path(os.fsdecode(repo_dir)), [])
+    into.files.extend(repo + b"/" + path for path in inner.files)
+    for nested in inner.repos:
+        _include_repo(root, repo + b"/" + nested, into, skipped)
+
+
+def _filter_by_rules(paths: list[bytes], rules: list[str]) -> list[bytes]:
+    # Files of included repositories never went through the top-level git call, so
+    # .cbdeployignore is applied here; pathspec's plain-Python backend, named explicitly.
+    if not rules:
+        return paths
+    import pathspec
+
+    spec = pathspec.GitIgnoreSpec.from_lines(rules, backend="simple")
+    return [p for p in paths if not spec.match_file(os.fsdecode(p))]
+
+
+class _Resolver:
+    """Turns listed paths into selected files: lstat, links, secrets."""
+
+    def __init__(self, root: Path, follow_external_links: bool) -> None:
+        self.root = root
+        self.root_bytes = os.fsencode(root)
+        self.real_root = os.path.realpath(self.root_bytes)
+        self.follow = follow_external_links
+        self.files: list[SelectedFile] = []
+        self.stats: dict[str, FileStat] = {}
+        self.secrets: list[str] = []
+
+    def selection(self, paths: list[bytes], skipped: list[str]) -> Selection:
+        for rel in paths:
+            if rel.split(b"/", 1)[0] in NEVER_SHIPPED or b"/.git/" in b"/" + rel:
+                continue
+            self._add(rel)
+        self.files.sort(key=lambda f: os.fsencode(f.path))
+        self.secrets.sort(key=os.fsencode)
+        return Selection(
+            root=self.root,
+            files=tuple(self.files),
+            skipped_repos=tuple(sorted(skipped, key=os.fsencode)),
+            secrets=tuple(self.secrets),
+            stats=self.stats,
+        )
+
+    def _add(self, rel: bytes) -> None:
+        full = os.path.join(self.root_bytes, rel)
+        try:
+            st = os.lstat(full)
+        except (FileNotFoundError, NotADirectoryError):
+            return  # tracked, but deleted from the disk
+        if stat.S_ISREG(st.st_mode):
+            self._add_file(rel, full, st)
+        elif stat.S_ISLNK(st.st_mode):
+            self._add_link(rel, full, st)
+        elif not stat.S_ISDIR(st.st_mode):
+            raise PackagingError(
+                f"{os.fsdecode(rel)} is not a regular file (a device, socket or FIFO).",
+                "Remove it from the project or add it to .cbdeployignore.",
+            )
+
+    def _add_file(self, rel: bytes, full: bytes, st: os.stat_result) -> None:
+        path = os.fsdecode(rel)
+        self.files.append(SelectedFile(path))
+        self.stats[path] = FileStat(st.st_size, st.st_mtime_ns, st.st_mode)
+        if looks_secret(path, full):
+            self.secrets.append(path)
+
+    def _add_link(self, rel: bytes, full: bytes, st: os.stat_result) -> None:
+        path = os.fsdecode(rel)
+        target = os.readlink(full)
+        try:
+            real = os.path.realpath(full, strict=True)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise PackagingError(
+                    f"Symbolic link {path} -> {os.fsdecode(target)} is a loop.",
+                    "Fix or remove the link.",
+                ) from exc
+            real = os.path.realpath(full)  # dangling: judged by where it would point
+        if self._inside(real):
+            shipped = self._link_target(rel, target, real)
+            self.files.append(SelectedFile(path, os.fsdecode(shipped)))
+            self.stats[path] = FileStat(len(shipped), st.st_mtime_ns, st.st_mode)
+            return
+        if not self.follow:
+            raise PackagingError(
+                f"Symbolic link {path} points outside the project ({os.fsdecode(target)}).",
+                _LINK_HINT,
+            )
+        self._add_external(rel, real)
+
+    def _inside(self, real: bytes) -> bool:
+        return real == self.real_root or real.startswith(self.real_root.rstrip(b"/") + b"/")
+
+    def _link_target(self, rel: bytes, target: bytes, real: bytes) -> bytes:
+        # A relative target that stays inside the root is shipped as written; an absolute
+        # one (or one that leaves the root and comes back) would break once extracted
+        # elsewhere, so it becomes a relative path to where it really points.
+        link_dir = posixpath.dirname(rel)
+        if not target.startswith(b"/"):
+            lexical = posixpath.normpath(posixpath.join(link_dir, target))
+            if lexical != b".." and not lexical.startswith(b"../"):
+                return target
+        real_rel = os.path.relpath(real, self.real_root)
+        return posixpath.relpath(real_rel, link_dir or b".")
+
+    def _add_external(self, rel: bytes, real: bytes) -> None:
+        path = os.fsdecode(rel)
+        try:
+            st = os.stat(real)
+        except OSError as exc:
+            raise PackagingError(
+                f"Symbolic link {path} points outside the project, to {os.fsdecode(real)}, "
+                "which does not exist.",
+                "Fix or remove the link.",
+            ) from exc
+        if stat.S_ISREG(st.st_mode):
+            self._add_file(rel, real, st)
+            return
+        if not stat.S_ISDIR(st.st_mode):
+            raise PackagingError(
+                f"{path} points to something that is not a file.", "Remove the link."
+            )
+        for dirpath, dirnames, filenames in os.walk(real):
+            dirnames[:] = sorted(d for d in dirnames if d != b".git")
+            for name in filenames:
+                source = os.path.join(dirpath, name)
+                inner = rel + b"/" + os.path.relpath(source, real).replace(os.sep.encode(), b"/")
+                try:
+                    inner_st = os.stat(source)
+                except OSError:
+                    continue  # a dangling link in someone else's tree: nothing to ship
+                if stat.S_ISREG(inner_st.st_mode):
+                    self._add_file(inner, source, inner_st)
