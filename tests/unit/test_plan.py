@@ -91,6 +91,7 @@ def test_archive_entries_are_deterministic_and_ship_the_runner(tmp_path: Path) -
     assert raw == json.dumps(plan_data, sort_keys=True, indent=2) + "\n"
     runner_files = sorted(k for k in first if k.startswith(".cbdeploy/runner/"))
     assert ".cbdeploy/runner/__init__.py" in runner_files
+    assert ".cbdeploy/runner/__main__.py" in runner_files
     runner_dir = Path(__file__).resolve().parents[2] / "runner"
     assert runner_files == sorted(f".cbdeploy/runner/{p.name}" for p in runner_dir.glob("*.py"))
     for key in runner_files:

@@ -1,0 +1,45 @@
+"""``python -m runner PLAN``: run a cbdeploy plan inside the build.
+
+PLAN is ``<project>/.cbdeploy/plan.json``; the project root is the directory
+holding ``.cbdeploy`` (or the current directory for a plan kept elsewhere).
+Before the pipeline, links and executable bits are restored from
+``.cbdeploy/manifest.json``. Exit status: 0 when every step succeeded, the
+failing step's status (1..255) otherwise, 2 for a missing or malformed plan.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from runner.files import restore_files
+from runner.markers import say
+from runner.pipeline import PlanError, Runner, install_signal_forwarding, load_plan
+
+
+def project_root(plan_path: Path) -> Path:
+    parent = plan_path.resolve().parent
+    return parent.parent if parent.name == ".cbdeploy" else Path.cwd()
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1 or argv[0] in ("-h", "--help"):
+        say("usage: python -m runner PATH/TO/.cbdeploy/plan.json")
+        return 2
+    plan_path = Path(argv[0])
+    try:
+        plan = load_plan(plan_path)
+    except PlanError as error:
+        say(str(error))
+        return 2
+    root = project_root(plan_path)
+    changed = restore_files(root, lambda message: say("warning: " + message))
+    if changed:
+        say(f"restored {len(changed)} symbolic link(s) and executable bit(s) lost in extraction")
+    runner = Runner(plan=plan, root=root)
+    install_signal_forwarding(runner)
+    return runner.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

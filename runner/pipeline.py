@@ -1,0 +1,260 @@
+"""Run the plan's steps in order; the first failing step stops the pipeline.
+
+How a step runs: all its commands go into ONE bash process (so ``cd`` and
+``export`` carry from one command to the next, as in a CodeBuild phase), with
+``set -eo pipefail`` and an explicit status check after every command, so a
+command fails the step as soon as it exits non-zero (even ``false && true``,
+which ``set -e`` alone lets through). Before each command bash prints
+``$ <command>``. The step's stdout and stderr go through one pipe and are
+copied to the runner's stdout chunk by chunk as they arrive (nothing added to
+its lines); when a step's output does not end with a newline, one is added so
+the next marker starts its own line. stdin is /dev/null: nobody can answer a
+prompt inside a build.
+
+Every step sees the build's environment, plus ``STAGE``, ``REGION`` and
+``CBDEPLOY_PROJECT`` from the plan, plus a script's own ``environment``.
+The environment is never printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+from runner.markers import emit, say
+
+# CloudWatch Logs takes events up to 256 KiB; keep the outputs marker well below.
+MAX_OUTPUTS_BYTES = 200_000
+PIPE_GRACE_SECONDS = 1.0
+
+
+class PlanError(Exception):
+    """The plan file is missing or malformed (a cbdeploy bug or a hand-edited plan)."""
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    kind: str
+    commands: tuple[str, ...]
+    environment: Mapping[str, str] = field(default_factory=dict)
+    working_directory: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    project: str
+    stage: str
+    region: str | None
+    outputs_file: str | None
+    steps: tuple[Step, ...]
+
+
+def load_plan(path: Path) -> Plan:
+    try:
+        data: Any = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise PlanError(f"cannot read the plan {path}: {error}") from None
+    if not isinstance(data, dict) or data.get("version") != 1:
+        raise PlanError(f"{path} is not a version 1 cbdeploy plan")
+    try:
+        steps = tuple(
+            Step(
+                name=str(s["name"]),
+                kind=str(s["kind"]),
+                commands=tuple(str(c) for c in s["commands"]),
+                environment={str(k): str(v) for k, v in (s.get("environment") or {}).items()},
+                working_directory=s.get("workingDirectory"),
+            )
+            for s in data["steps"]
+        )
+        return Plan(
+            project=str(data["project"]),
+            stage=str(data["stage"]),
+            region=data.get("region"),
+            outputs_file=data.get("outputsFile"),
+            steps=steps,
+        )
+    except (KeyError, TypeError, AttributeError) as error:
+        raise PlanError(f"{path} is malformed: {error!r}") from None
+
+
+def step_script(commands: tuple[str, ...]) -> str:
+    """The bash script for one step (see the module docstring)."""
+    lines = ["set -eo pipefail"]
+    for command in commands:
+        lines.append("printf '%s\\n' " + shlex.quote("$ " + command))
+        lines.append(command)
+        lines.append('__cbdeploy_status=$?; [ "$__cbdeploy_status" -eq 0 ] || exit "$__cbdeploy_status"')
+    return "\n".join(lines) + "\n"
+
+
+def step_environment(plan: Plan, step: Step, base: Mapping[str, str]) -> dict[str, str]:
+    env = dict(base)
+    region = plan.region or base.get("REGION") or base.get("AWS_REGION") or base.get(
+        "AWS_DEFAULT_REGION", ""
+    )
+    env.update({"STAGE": plan.stage, "REGION": region, "CBDEPLOY_PROJECT": plan.project})
+    env.update(step.environment)
+    return env
+
+
+@dataclass
+class Runner:
+    """Executes a plan under ``root``; output goes to ``out`` (the build log)."""
+
+    plan: Plan
+    root: Path
+    out: TextIO = sys.stdout
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    clock: Callable[[], float] = time.monotonic
+    _child: subprocess.Popen[bytes] | None = None
+
+    def run(self) -> int:
+        """Run every step; returns the process exit status (0 when all succeeded)."""
+        total = len(self.plan.steps)
+        failed: Step | None = None
+        status = 0
+        for index, step in enumerate(self.plan.steps, start=1):
+            emit("step-start", self.out, step=step.name, index=index, total=total)
+            started = self.clock()
+            code = self._run_step(step)
+            duration = round(self.clock() - started, 3)
+            emit(
+                "step-end",
+                self.out,
+                step=step.name,
+                status="ok" if code == 0 else "failed",
+                exitCode=code,
+                duration=duration,
+            )
+            if code != 0:
+                failed, status = step, code
+                say(f"step {step.name} failed with exit status {code}; the pipeline stops here",
+                    self.out)
+                break
+        if failed is None or failed.kind == "afterDeploy":
+            self._report_outputs()
+        emit(
+            "pipeline-end",
+            self.out,
+            status="ok" if failed is None else "failed",
+            failedStep=failed.name if failed else None,
+            exitCode=status,
+        )
+        return 0 if failed is None else min(max(status, 1), 255)
+
+    def _run_step(self, step: Step) -> int:
+        cwd = self.root / step.working_directory if step.working_directory else self.root
+        if not cwd.is_dir():
+            say(f"working directory {step.working_directory} of step {step.name} does not exist",
+                self.out)
+            return 1
+        self.out.flush()
+        try:
+            # No start_new_session: whoever stops the build kills our process group,
+            # and the step's processes must go with it.
+            self._child = subprocess.Popen(
+                ["bash", "-c", step_script(step.commands)],
+                cwd=str(cwd),
+                env=step_environment(self.plan, step, self.environ),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+        except OSError as error:
+            say(f"cannot start bash for step {step.name}: {error}", self.out)
+            return 127
+        assert self._child.stdout is not None
+        pump = _Pump(self._child.stdout.fileno(), self.out)
+        pump.start()
+        code = self._child.wait()
+        # A background process the step started may hold the pipe open: stop waiting
+        # for it after a moment (its output still flows through the pump).
+        pump.join(timeout=PIPE_GRACE_SECONDS)
+        if not pump.ends_with_newline:
+            # Markers must start a line of their own.
+            self.out.write("\n")
+            self.out.flush()
+        self._child = None
+        # Killed by a signal: report it the way a shell does.
+        return 128 - code if code < 0 else code
+
+    def forward_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if self._child is not None:
+            self._child.send_signal(signum)
+
+    def _report_outputs(self) -> None:
+        name = self.plan.outputs_file
+        if not name:
+            return
+        path = self.root / name
+        try:
+            outputs = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            say(f"warning: the outputs file {name} was not written; no outputs to report",
+                self.out)
+            return
+        except (OSError, ValueError) as error:
+            say(f"warning: the outputs file {name} is not valid JSON ({error}); no outputs",
+                self.out)
+            return
+        if not isinstance(outputs, dict):
+            say(f"warning: the outputs file {name} does not hold a JSON object; no outputs",
+                self.out)
+            return
+        if len(json.dumps(outputs)) > MAX_OUTPUTS_BYTES:
+            say(f"warning: the outputs file {name} is too large to report", self.out)
+            return
+        emit("outputs", self.out, outputs=outputs)
+
+
+class _Pump(threading.Thread):
+    """Copy a step's output to ``out`` as it comes, chunk by chunk, unchanged."""
+
+    def __init__(self, fd: int, out: TextIO) -> None:
+        super().__init__(daemon=True)
+        self.fd = fd
+        self.out = out
+        self.ends_with_newline = True
+
+    def run(self) -> None:
+        try:
+            out_fd: int | None = self.out.fileno()
+        except (AttributeError, OSError, ValueError):
+            out_fd = None
+        while True:
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            self.ends_with_newline = chunk.endswith(b"\n")
+            if out_fd is not None:
+                _write_all(out_fd, chunk)
+            else:
+                self.out.write(chunk.decode("utf-8", "replace"))
+                self.out.flush()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        written = os.write(fd, data)
+        data = data[written:]
+
+
+def install_signal_forwarding(runner: Runner) -> None:
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, runner.forward_signal)
