@@ -1,0 +1,266 @@
+"""Follow a CodeBuild build: its phases and its CloudWatch log lines, as events.
+
+:class:`Follower` is a generator, like chalice's ``logs.py``: it yields
+:data:`FollowEvent` values and never prints; the terminal layer renders them.
+
+How it reads the log:
+
+* GetLogEvents with ``startFromHead`` and forward tokens. The forward token
+  is an exact position in the stream, so every event is delivered once and in
+  order, including many events that share a millisecond (nudging a start
+  time by one millisecond, as some tools do, loses those). The stream has no
+  more events when the token comes back unchanged.
+* Every page is drained before sleeping, so a burst of thousands of lines
+  arrives at once instead of one page per poll.
+* A failed poll (throttling, a 5xx, a dropped connection that botocore's own
+  retries did not hide) is retried later with the same token: nothing is
+  lost and nothing repeats.
+* Polls are fast while lines flow and back off while the build is quiet,
+  multiplying the interval up to a cap, with jitter, and dropping back to
+  fast as soon as lines come again. The build itself (BatchGetBuilds) is
+  polled less often than the log while things are quiet.
+
+The follow ends when the build is complete and the log has been read to its
+end, with one more read a moment later for lines still being ingested.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from client.errors import AwsError, CredentialsError, NotFoundError
+from client.markers import Marker, parse_marker
+
+if TYPE_CHECKING:
+    from client.aws import AwsClient, Build, LogEvent, Phase
+
+# Seconds. The log cap bounds how late a line shows after a quiet spell.
+FAST_INTERVAL = 0.4
+QUIET_CAP = 2.0
+GROWTH = 1.6
+JITTER = 0.25  # a sleep is the interval times a random factor in [1 - JITTER, 1]
+BUILD_POLL_MIN = 1.0
+BUILD_POLL_CAP = 5.0
+BUILD_POLL_RATIO = 2.5  # poll the build this many times less often than the log
+# Consecutive failed polls tolerated before the last error is raised
+# (about a minute at the capped interval).
+MAX_CONSECUTIVE_ERRORS = 30
+
+
+@dataclass(frozen=True)
+class PhaseChanged:
+    """A phase appeared (``phase.status`` is None) or finished with a status."""
+
+    build: Build
+    phase: Phase
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One remote log line, without its trailing newline; untrusted text."""
+
+    timestamp: int  # milliseconds since the epoch, as CloudWatch stores it
+    message: str
+
+
+@dataclass(frozen=True)
+class MarkerEvent:
+    """A runner marker line (``::cbdeploy:: {...}``), parsed; never shown raw."""
+
+    marker: Marker
+    timestamp: int = 0
+
+
+@dataclass(frozen=True)
+class BuildFinished:
+    """The build is complete and every line of its log has been yielded."""
+
+    build: Build
+
+
+FollowEvent = PhaseChanged | LogLine | MarkerEvent | BuildFinished
+
+
+def _transient_errors() -> tuple[type[BaseException], ...]:
+    try:
+        from botocore.exceptions import BotoCoreError
+    except ImportError:  # pragma: no cover - botocore is a dependency
+        return (AwsError,)
+    return (AwsError, BotoCoreError)
+
+
+TRANSIENT = _transient_errors()
+
+
+def strip_newline(message: str) -> str:
+    """Drop the one line ending CodeBuild leaves on each event, nothing else."""
+    if message.endswith("\n"):
+        message = message[:-1]
+    if message.endswith("\r"):
+        message = message[:-1]
+    return message
+
+
+def to_event(event: LogEvent) -> LogLine | MarkerEvent:
+    text = strip_newline(event.message)
+    marker = parse_marker(text)
+    if marker is not None:
+        return MarkerEvent(marker, event.timestamp)
+    return LogLine(event.timestamp, text)
+
+
+@dataclass
+class _Cursor:
+    """Where we are in one log stream."""
+
+    group: str | None = None
+    stream: str | None = None
+    token: str | None = None
+    at_end: bool = False  # the last read came back with the token unchanged
+    missing: bool = True  # the stream did not exist at the last read
+    failed: bool = False  # the last read raised a transient error
+
+    def point_at(self, group: str | None, stream: str | None) -> None:
+        if (group, stream) != (self.group, self.stream):
+            self.group, self.stream = group, stream
+            self.token, self.at_end, self.missing, self.failed = None, False, True, False
+
+
+class Follower:
+    """Yield a build's phase changes, log lines and markers until it ends.
+
+    ``sleep``, ``clock`` and ``rng`` are injected so tests can run the loop
+    without waiting and assert on the sleeps it asks for.
+    """
+
+    def __init__(
+        self,
+        aws: AwsClient,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self._aws = aws
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng
+        # Consecutive failures per operation: a healthy BatchGetBuilds must not
+        # hide a GetLogEvents that keeps failing.
+        self._errors: dict[str, int] = {}
+
+    def follow(self, build_id: str, *, wait: bool = True) -> Iterator[FollowEvent]:
+        """Events of ``build_id`` from the start of its log.
+
+        With ``wait=False``, yield what exists now and stop; the last event is
+        :class:`BuildFinished` only if the build is already complete.
+        Raises :class:`~client.errors.NotFoundError` for an unknown build, and
+        the last error after too many consecutive failed polls.
+        """
+        build = self._first_build(build_id)
+        seen: set[tuple[str, str | None]] = set()
+        yield from self._phase_changes(build, seen)
+        cursor = _Cursor()
+        interval = FAST_INTERVAL
+        last_build_poll = self._clock()
+        tail_reads = 0
+        while True:
+            cursor.point_at(build.log_group, build.log_stream)
+            lines = 0
+            if cursor.stream and cursor.group:
+                for event in self._drain(cursor):
+                    lines += 1
+                    yield event
+            if build.complete and not cursor.failed and (cursor.at_end or cursor.missing):
+                # One more read after a short pause catches lines CloudWatch
+                # was still ingesting when the build reported completion.
+                if tail_reads >= 1 or not wait:
+                    yield BuildFinished(build)
+                    return
+                tail_reads += 1
+                interval = FAST_INTERVAL
+            elif not wait and not cursor.failed:
+                return
+            elif lines:
+                interval = FAST_INTERVAL
+                tail_reads = 0
+            else:
+                interval = min(interval * GROWTH, QUIET_CAP)
+            self._sleep(self._jittered(interval))
+
+            now = self._clock()
+            due = now - last_build_poll >= self._build_interval(interval)
+            if not build.complete and (due or not cursor.stream or cursor.missing):
+                polled = self._poll_build(build_id)
+                last_build_poll = now
+                if polled is not None:
+                    build = polled
+                    yield from self._phase_changes(build, seen)
+
+    def _jittered(self, interval: float) -> float:
+        return interval * (1.0 - JITTER * self._rng())
+
+    @staticmethod
+    def _build_interval(log_interval: float) -> float:
+        return min(max(log_interval * BUILD_POLL_RATIO, BUILD_POLL_MIN), BUILD_POLL_CAP)
+
+    def _first_build(self, build_id: str) -> Build:
+        while True:
+            build = self._poll_build(build_id)
+            if build is not None:
+                return build
+            self._sleep(self._jittered(FAST_INTERVAL * 2))
+
+    def _poll_build(self, build_id: str) -> Build | None:
+        """The build, or None after a transient error (counted; raised when too many)."""
+        try:
+            build = self._aws.get_build(build_id)
+        except (CredentialsError, NotFoundError):
+            raise
+        except TRANSIENT as error:
+            self._count_error("build", error)
+            return None
+        self._errors["build"] = 0
+        return build
+
+    def _drain(self, cursor: _Cursor) -> Iterator[LogLine | MarkerEvent]:
+        assert cursor.group is not None and cursor.stream is not None
+        cursor.failed = False
+        while True:
+            try:
+                page = self._aws.get_log_events(cursor.group, cursor.stream, cursor.token)
+            except NotFoundError:
+                cursor.missing = True
+                return
+            except CredentialsError:
+                raise
+            except TRANSIENT as error:
+                self._count_error("logs", error)
+                cursor.failed = True
+                return
+            self._errors["logs"] = 0
+            cursor.missing = False
+            for event in page.events:
+                yield to_event(event)
+            if cursor.token is not None and page.next_token == cursor.token:
+                cursor.at_end = True
+                return
+            cursor.token = page.next_token
+            cursor.at_end = False
+
+    def _count_error(self, operation: str, error: BaseException) -> None:
+        self._errors[operation] = self._errors.get(operation, 0) + 1
+        if self._errors[operation] > MAX_CONSECUTIVE_ERRORS:
+            raise error
+
+    @staticmethod
+    def _phase_changes(build: Build, seen: set[tuple[str, str | None]]) -> Iterator[PhaseChanged]:
+        for phase in build.phases:
+            key = (phase.name, phase.status)
+            if key not in seen:
+                seen.add(key)
+                yield PhaseChanged(build, phase)

@@ -1,0 +1,358 @@
+"""The follower against a fake AwsClient on a fake clock (no I/O, no waiting).
+
+The fake is a build and a log stream whose contents appear as the fake clock
+advances; the follower's injected ``sleep`` advances it. Tests assert on what
+a user would see (every line once, in order) and on the sleeps requested.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from itertools import cycle
+
+import pytest
+
+from client import follow as follow_module
+from client.aws import Build, LogEvent, LogPage, Phase
+from client.errors import AwsError, CredentialsError, NotFoundError
+from client.follow import (
+    FAST_INTERVAL,
+    QUIET_CAP,
+    BuildFinished,
+    Follower,
+    LogLine,
+    MarkerEvent,
+    PhaseChanged,
+)
+
+GROUP = "/cbdeploy/app"
+STREAM = "dev/1234"
+BUILD_ID = "cbdeploy-app-dev:1234"
+def make_build(
+    status: str = "IN_PROGRESS",
+    *,
+    phases: tuple[Phase, ...] = (),
+    stream: str | None = STREAM,
+    build_id: str = "cbdeploy-app-dev:1234",
+) -> Build:
+    complete = status != "IN_PROGRESS"
+    return Build(
+        id=build_id,
+        arn=f"arn:aws:codebuild:us-east-1:123456789012:build/{build_id}",
+        number=1,
+        project="cbdeploy-app-dev",
+        status=status,
+        current_phase="COMPLETED" if complete else "BUILD",
+        complete=complete,
+        start=None,
+        end=None,
+        phases=phases,
+        log_group=GROUP if stream else None,
+        log_stream=stream,
+        initiator="me",
+        source_version=None,
+        environment=(),
+        compute_type=None,
+        image=None,
+        exported=(),
+    )
+
+
+def phase(name: str, status: str | None = None, *contexts: tuple[str, str]) -> Phase:
+    return Phase(name, status, None, None, None, tuple(contexts))
+
+
+@dataclass
+class Clock:
+    now: float = 0.0
+    sleeps: list[float] = field(default_factory=list)
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class FakeAws:
+    """``lines``: (visible_at, timestamp_ms, message). ``build_at``: clock -> Build."""
+
+    clock: Clock
+    build_at: Callable[[float], Build]
+    lines: list[tuple[float, int, str]] = field(default_factory=list)
+    page_size: int = 100
+    stream_from: float = 0.0  # the stream exists from this time on
+    faults: dict[int, Exception] = field(default_factory=dict)  # call number -> error
+    calls: list[str] = field(default_factory=list)
+
+    def _maybe_fail(self, name: str) -> None:
+        self.calls.append(name)
+        error = self.faults.pop(len(self.calls), None)
+        if error is not None:
+            raise error
+
+    def get_build(self, build_id: str) -> Build:
+        self._maybe_fail("get_build")
+        build = self.build_at(self.clock.now)
+        if build.id != build_id:
+            raise NotFoundError(f"No build {build_id!r}", code="ResourceNotFoundException")
+        return build
+
+    def get_log_events(self, group: str, stream: str, token: str | None) -> LogPage:
+        self._maybe_fail("get_log_events")
+        if (group, stream) != (GROUP, STREAM) or self.clock.now < self.stream_from:
+            raise NotFoundError("The specified log stream does not exist.")
+        visible = [line for line in self.lines if line[0] <= self.clock.now]
+        start = int(token[2:]) if token else 0
+        page = visible[start : start + self.page_size]
+        events = [LogEvent(timestamp=ts, message=msg, ingestion_time=ts) for _, ts, msg in page]
+        return LogPage(events=events, next_token=f"f/{start + len(page)}")
+
+
+def throttled() -> AwsError:
+    return AwsError("Rate exceeded", code="ThrottlingException")
+
+
+def run(aws: FakeAws, *, rng: Callable[[], float] = lambda: 0.5, **kwargs: bool) -> list:
+    follower = Follower(aws, sleep=aws.clock.sleep, clock=aws.clock, rng=rng)  # type: ignore[arg-type]
+    return list(follower.follow(BUILD_ID, **kwargs))
+
+
+def messages(events: list) -> list[str]:
+    return [e.message for e in events if isinstance(e, LogLine)]
+
+
+def finishes_at(t: float, final: str = "SUCCEEDED") -> Callable[[float], Build]:
+    return lambda now: make_build(final if now >= t else "IN_PROGRESS")
+
+
+# ----------------------------------------------------------------------------- delivery
+
+
+def test_every_line_once_in_order_through_bursts_and_shared_milliseconds() -> None:
+    """Thousands of lines in bursts, many in one millisecond and identical: none lost or doubled."""
+    clock = Clock()
+    lines = []
+    for burst in range(5):
+        at = 1.0 + burst * 7.0
+        for i in range(1000):
+            # Ten lines per millisecond, and repeated identical text within one.
+            text = "tick" if i % 10 < 3 else f"burst {burst} line {i}"
+            lines.append((at, 1_700_000_000_000 + burst * 7000 + i // 10, text))
+    aws = FakeAws(clock, finishes_at(40.0), lines=lines, page_size=97)
+    events = run(aws)
+    assert messages(events) == [text for _, _, text in lines]
+    assert isinstance(events[-1], BuildFinished)
+    assert events[-1].build.status == "SUCCEEDED"
+
+
+def test_a_burst_is_drained_before_sleeping() -> None:
+    clock = Clock()
+    lines = [(1.0, 1000 + i, f"line {i}") for i in range(2000)]
+    aws = FakeAws(clock, finishes_at(3.0), lines=lines, page_size=100)
+    follower = Follower(aws, sleep=clock.sleep, clock=clock, rng=lambda: 0.0)  # type: ignore[arg-type]
+    seen_at = {}
+    for event in follower.follow(BUILD_ID):
+        if isinstance(event, LogLine):
+            seen_at[event.message] = clock.now
+    # All 2000 lines arrived within the same poll round, right after they appeared.
+    assert len(seen_at) == 2000
+    assert max(seen_at.values()) == min(seen_at.values())
+    assert min(seen_at.values()) - 1.0 <= FAST_INTERVAL * 2
+
+
+def test_lines_written_just_before_completion_are_not_lost() -> None:
+    clock = Clock()
+    lines = [(0.0, 1, "first"), (4.99, 2, "last words")]
+    aws = FakeAws(clock, finishes_at(5.0, "FAILED"), lines=lines)
+    events = run(aws)
+    assert messages(events) == ["first", "last words"]
+    assert events[-1].build.status == "FAILED"
+
+
+def test_trailing_newline_stripped_and_long_lines_kept_whole() -> None:
+    clock = Clock()
+    long_line = "x" * 300_000
+    lines = [(0.0, 1, "hello\n"), (0.0, 2, long_line + "\n"), (0.0, 3, "crlf\r\n"), (0.0, 4, "\n")]
+    aws = FakeAws(clock, finishes_at(1.0), lines=lines)
+    assert messages(run(aws)) == ["hello", long_line, "crlf", ""]
+
+
+def test_runner_markers_become_marker_events_not_lines() -> None:
+    clock = Clock()
+    lines = [
+        (0.0, 1, '::cbdeploy:: {"event": "step-start", "step": "build", "index": 1, "total": 2}\n'),
+        (0.0, 2, "compiling"),
+        (0.0, 3, '::cbdeploy:: {"event": "outputs", "outputs": {"url": "http://x"}}'),
+        (0.0, 4, "::cbdeploy:: not json, so an ordinary line"),
+    ]
+    aws = FakeAws(clock, finishes_at(1.0), lines=lines)
+    events = run(aws)
+    markers = [e.marker for e in events if isinstance(e, MarkerEvent)]
+    assert [(m.event, dict(m.data)) for m in markers] == [
+        ("step-start", {"step": "build", "index": 1, "total": 2}),
+        ("outputs", {"outputs": {"url": "http://x"}}),
+    ]
+    assert messages(events) == ["compiling", "::cbdeploy:: not json, so an ordinary line"]
+
+
+def test_stream_that_appears_late_is_read_from_its_start() -> None:
+    clock = Clock()
+    lines = [(0.0, 1, "one"), (0.0, 2, "two"), (6.0, 3, "three")]
+    aws = FakeAws(clock, finishes_at(8.0), lines=lines, stream_from=3.0)
+    events = run(aws)
+    assert messages(events) == ["one", "two", "three"]
+
+
+def test_build_without_a_stream_name_yet_then_with_one() -> None:
+    clock = Clock()
+
+    def build_at(now: float) -> Build:
+        if now < 2.0:
+            return make_build(stream=None)
+        return make_build("SUCCEEDED" if now >= 5.0 else "IN_PROGRESS")
+
+    aws = FakeAws(clock, build_at, lines=[(0.0, 1, "hello")])
+    assert messages(run(aws)) == ["hello"]
+
+
+def test_build_that_never_wrote_a_log_still_finishes() -> None:
+    clock = Clock()
+    aws = FakeAws(clock, finishes_at(2.0, "FAULT"), stream_from=1e9)
+    events = run(aws)
+    assert isinstance(events[-1], BuildFinished)
+    assert events[-1].build.status == "FAULT"
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def test_throttling_and_dropped_connections_mid_stream_lose_and_repeat_nothing() -> None:
+    clock = Clock()
+    lines = [(0.1 * (i // 50), i, f"line {i}") for i in range(1500)]
+    faults: dict[int, Exception] = {
+        n: AwsError("Rate exceeded", code="ThrottlingException") for n in range(3, 60, 4)
+    }
+    faults[5] = AwsError("Could not reach AWS for logs GetLogEvents: connection dropped")
+    aws = FakeAws(clock, finishes_at(5.0), lines=lines, page_size=40, faults=faults)
+    events = run(aws)
+    assert messages(events) == [f"line {i}" for i in range(1500)]
+    assert not aws.faults  # every injected fault was hit
+
+
+def test_credentials_error_is_not_retried() -> None:
+    clock = Clock()
+    aws = FakeAws(clock, finishes_at(5.0), faults={3: CredentialsError("expired")})
+    with pytest.raises(CredentialsError):
+        run(aws)
+
+
+def test_unknown_build_raises_not_found() -> None:
+    clock = Clock()
+    aws = FakeAws(clock, lambda now: make_build(build_id="other:1"))
+    with pytest.raises(NotFoundError):
+        run(aws)
+
+
+def test_gives_up_after_too_many_consecutive_failures() -> None:
+    clock = Clock()
+
+    class Down(FakeAws):
+        def get_log_events(self, group: str, stream: str, token: str | None) -> LogPage:
+            raise AwsError("Service unavailable", code="ServiceUnavailable")
+
+    aws = Down(clock, finishes_at(1e9))
+    with pytest.raises(AwsError, match="Service unavailable"):
+        run(aws)
+    # It kept trying for a while, with capped sleeps, before giving up.
+    assert len(clock.sleeps) >= follow_module.MAX_CONSECUTIVE_ERRORS // 2
+    assert max(clock.sleeps) <= QUIET_CAP
+
+
+# ----------------------------------------------------------------------------- pacing
+
+
+def test_quiet_back_off_is_capped_jittered_and_returns_to_fast() -> None:
+    clock = Clock()
+    lines = [(0.0, 1, "start"), (60.0, 2, "after a long quiet spell"), (60.0, 3, "more")]
+    aws = FakeAws(clock, finishes_at(90.0), lines=lines)
+    jitter = cycle([0.0, 1.0, 0.3, 0.7])
+    follower = Follower(aws, sleep=clock.sleep, clock=clock, rng=lambda: next(jitter))  # type: ignore[arg-type]
+    sleeps_before_line = None
+    for event in follower.follow(BUILD_ID):
+        if isinstance(event, LogLine) and event.message.startswith("after"):
+            sleeps_before_line = list(clock.sleeps)
+    assert sleeps_before_line is not None
+    quiet = sleeps_before_line[1:]
+    # Grows from fast, never above the cap, and jittered (not one constant value).
+    assert quiet[0] <= FAST_INTERVAL * follow_module.GROWTH
+    assert min(quiet[-8:]) > 2 * quiet[0]
+    assert max(clock.sleeps) <= QUIET_CAP
+    assert min(quiet[-8:]) >= QUIET_CAP * (1 - follow_module.JITTER)
+    assert len(set(quiet[-8:])) > 1
+    # Back to fast right after lines came again.
+    after = clock.sleeps[len(sleeps_before_line)]
+    assert after <= FAST_INTERVAL
+
+
+def test_build_is_polled_less_often_than_the_log_while_quiet() -> None:
+    clock = Clock()
+    aws = FakeAws(clock, finishes_at(120.0), lines=[(0.0, 1, "hi")])
+    run(aws)
+    quiet_calls = aws.calls[20:]
+    logs = quiet_calls.count("get_log_events")
+    builds = quiet_calls.count("get_build")
+    assert builds * 2 <= logs
+    # And the whole follow stayed well under a few calls per second.
+    assert len(aws.calls) / 120.0 < 2.0
+
+
+def test_snapshot_without_wait_yields_what_exists_and_stops() -> None:
+    clock = Clock()
+    lines = [(0.0, 1, "one"), (0.0, 2, "two"), (50.0, 3, "later")]
+    aws = FakeAws(clock, finishes_at(100.0), lines=lines)
+    events = run(aws, wait=False)
+    assert messages(events) == ["one", "two"]
+    assert not any(isinstance(e, BuildFinished) for e in events)
+
+
+# ----------------------------------------------------------------------------- phases
+
+
+def test_phase_changes_are_reported_once_each() -> None:
+    clock = Clock()
+
+    def build_at(now: float) -> Build:
+        if now < 2.0:
+            phases: tuple[Phase, ...] = (phase("SUBMITTED", "SUCCEEDED"), phase("PROVISIONING"))
+        elif now < 20.0:
+            phases = (
+                phase("SUBMITTED", "SUCCEEDED"),
+                phase("PROVISIONING", "SUCCEEDED"),
+                phase("BUILD"),
+            )
+        else:
+            phases = (
+                phase("SUBMITTED", "SUCCEEDED"),
+                phase("PROVISIONING", "SUCCEEDED"),
+                phase("BUILD", "FAILED", ("COMMAND_EXECUTION_ERROR", "exit status 3")),
+                phase("COMPLETED"),
+            )
+        return make_build("FAILED" if now >= 20.0 else "IN_PROGRESS", phases=phases)
+
+    aws = FakeAws(clock, build_at)
+    events = run(aws)
+    changes = [(e.phase.name, e.phase.status) for e in events if isinstance(e, PhaseChanged)]
+    assert changes == [
+        ("SUBMITTED", "SUCCEEDED"),
+        ("PROVISIONING", None),
+        ("PROVISIONING", "SUCCEEDED"),
+        ("BUILD", None),
+        ("BUILD", "FAILED"),
+        ("COMPLETED", None),
+    ]
+    assert isinstance(events[-1], BuildFinished)
