@@ -25,7 +25,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
 import boto3
 import botocore.exceptions as bx
@@ -221,6 +221,18 @@ def translate_error(
 # --------------------------------------------------------------------------- client
 
 
+def _not_transferring(request: Any, **_: Any) -> None:
+    signal = getattr(request.body, "signal_not_transferring", None)
+    if signal is not None:
+        signal()
+
+
+def _transferring(request: Any, **_: Any) -> None:
+    signal = getattr(request.body, "signal_transferring", None)
+    if signal is not None:
+        signal()
+
+
 class AwsClient:
     """Typed wrapper around the boto3 clients cbdeploy uses.
 
@@ -247,7 +259,7 @@ class AwsClient:
         with self._lock:
             if service not in self._clients:
                 try:
-                    self._clients[service] = self.session.client(
+                    client = self.session.client(
                         service,
                         region_name=self.region,
                         endpoint_url=self.endpoint_url,
@@ -255,6 +267,13 @@ class AwsClient:
                     )
                 except bx.BotoCoreError as error:
                     raise translate_error(error, service, "client", {}) from error
+                if service == "s3":
+                    # Upload progress counts bytes sent, not bytes read to sign the
+                    # request (as s3transfer does around the signer).
+                    events = client.meta.events
+                    events.register_first("request-created.s3", _not_transferring)
+                    events.register_last("request-created.s3", _transferring)
+                self._clients[service] = client
             return self._clients[service]
 
     def call(self, service: str, operation: str, **params: Any) -> Any:
@@ -561,7 +580,9 @@ class AwsClient:
         )
         return dict(found) if found else None
 
-    def put_object(self, bucket: str, key: str, body: bytes, checksum_sha256: str) -> None:
+    def put_object(
+        self, bucket: str, key: str, body: bytes | IO[bytes], checksum_sha256: str
+    ) -> None:
         self._s3(
             "put_object",
             bucket,
@@ -579,7 +600,13 @@ class AwsClient:
         )
 
     def upload_part(
-        self, bucket: str, key: str, upload_id: str, number: int, body: bytes, checksum_sha256: str
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        number: int,
+        body: bytes | IO[bytes],
+        checksum_sha256: str,
     ) -> str:
         """Upload one part; S3 verifies ``checksum_sha256`` (base64) and refuses a mismatch."""
         return str(

@@ -1,0 +1,171 @@
+"""Uploading archives: content-addressed skip, parallel checksummed parts, resume.
+
+Against moto in-process. moto does not verify part checksums nor list them in
+ListParts; resuming then falls back to comparing the part ETag (MD5), and the
+checksum refusal is tested against the emulator in test_upload_emulator.py.
+Failures are injected with a botocore ``before-call`` handler, which answers
+in place of the server (no retry by botocore, so the outer retry is visible).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+from moto import mock_aws
+
+from client.aws import AwsClient
+from client.bootstrap import Infrastructure
+from client.errors import AwsError
+from client.upload import Uploader, upload_archive
+
+MiB = 1024 * 1024
+PART = 5 * MiB  # S3's (and moto's) smallest part but the last
+BUCKET = "cbdeploy-123456789012-us-east-1"
+INFRA = Infrastructure(
+    BUCKET, "arn:aws:iam::123456789012:role/r", "/cbdeploy/app", "cbdeploy-app-dev"
+)
+
+
+@dataclass(frozen=True)
+class FakeArchive:
+    path: Path
+    sha256: str
+    size: int
+
+
+def archive(tmp_path: Path, size: int, seed: int = 1) -> FakeArchive:
+    data = os.urandom(size)
+    path = tmp_path / f"a{seed}-{size}.zip"
+    path.write_bytes(data)
+    return FakeArchive(path, hashlib.sha256(data).hexdigest(), size)
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsClient]:
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        client = AwsClient(boto3.session.Session(region_name="us-east-1"), "us-east-1")
+        client.create_bucket(BUCKET)
+        yield client
+
+
+class Calls:
+    """Counts UploadPart calls; fails part N ``failures[N]`` times (injected 500)."""
+
+    def __init__(self, aws: AwsClient, failures: dict[int, int] | None = None) -> None:
+        self.parts: list[int] = []
+        self.failures = dict(failures or {})
+        self.puts = 0
+        events = aws.client("s3").meta.events
+        events.register("before-call.s3.UploadPart", self.on_part)
+        events.register("before-call.s3.PutObject", self.on_put)
+
+    def on_part(self, params: dict[str, Any], **_: Any) -> Any:
+        number = int(params["query_string"]["partNumber"])
+        self.parts.append(number)
+        if self.failures.get(number, 0) > 0:
+            self.failures[number] -= 1
+            error = {"Error": {"Code": "InternalError", "Message": "injected"}}
+            return AWSResponse("http://x", 500, {}, None), error
+        return None
+
+    def on_put(self, **_: Any) -> None:
+        self.puts += 1
+
+
+def no_sleep(_: float) -> None:
+    pass
+
+
+def test_small_archive_is_one_put_then_skipped(aws: AwsClient, tmp_path: Path) -> None:
+    small = archive(tmp_path, 100_000)
+    calls = Calls(aws)
+    seen: list[tuple[int, int]] = []
+    first = upload_archive(aws, INFRA, small, "app", on_progress=lambda d, t: seen.append((d, t)))
+    assert first.key == f"sources/app/{small.sha256}.zip" and not first.skipped
+    assert calls.puts == 1 and calls.parts == []
+    assert seen[-1] == (small.size, small.size)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+    again = upload_archive(aws, INFRA, small, "app")
+    assert again.skipped and calls.puts == 1
+    body = aws.client("s3").get_object(Bucket=BUCKET, Key=first.key)["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == small.sha256
+
+
+def test_multipart_upload_in_parallel_parts(aws: AwsClient, tmp_path: Path) -> None:
+    big = archive(tmp_path, 3 * PART + 123, seed=3)
+    calls = Calls(aws)
+    seen: list[int] = []
+    uploader = Uploader(aws, part_size=PART, jobs=4, sleep=no_sleep)
+    result = upload_archive(
+        aws, INFRA, big, "app", on_progress=lambda d, t: seen.append(d), uploader=uploader
+    )
+    assert sorted(calls.parts) == [1, 2, 3, 4]
+    assert result.sent_bytes == big.size and result.reused_parts == 0
+    assert seen[-1] == big.size and seen == sorted(seen)
+    body = aws.client("s3").get_object(Bucket=BUCKET, Key=result.key)["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == big.sha256
+    assert aws.list_multipart_uploads(BUCKET) == []
+
+
+def test_a_part_failing_once_is_retried(aws: AwsClient, tmp_path: Path) -> None:
+    big = archive(tmp_path, 2 * PART + 1, seed=5)
+    calls = Calls(aws, failures={2: 1})
+    uploader = Uploader(aws, part_size=PART, jobs=1, sleep=no_sleep)
+    result = upload_archive(aws, INFRA, big, "app", uploader=uploader)
+    assert calls.parts == [1, 2, 2, 3]
+    body = aws.client("s3").get_object(Bucket=BUCKET, Key=result.key)["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == big.sha256
+
+
+def test_interrupted_upload_resumes_with_only_missing_parts(aws: AwsClient, tmp_path: Path) -> None:
+    big = archive(tmp_path, 4 * PART, seed=7)
+    failing = Calls(aws, failures={4: 99})
+    uploader = Uploader(aws, part_size=PART, jobs=2, attempts=2, sleep=no_sleep)
+    with pytest.raises(AwsError) as info:
+        upload_archive(aws, INFRA, big, "app", uploader=uploader)
+    assert info.value.code == "InternalError"
+    assert len(aws.list_multipart_uploads(BUCKET)) == 1  # left for the next run
+    sent_before = {n for n in failing.parts if n != 4}
+
+    aws.client("s3").meta.events.unregister("before-call.s3.UploadPart", failing.on_part)
+    calls = Calls(aws)
+    progress: list[int] = []
+    result = upload_archive(
+        aws, INFRA, big, "app", uploader=uploader, on_progress=lambda d, t: progress.append(d)
+    )
+    assert set(calls.parts) == set(range(1, 5)) - sent_before
+    assert 4 in calls.parts
+    assert result.reused_parts == len(sent_before)
+    assert progress[-1] == big.size
+    body = aws.client("s3").get_object(Bucket=BUCKET, Key=result.key)["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == big.sha256
+    assert aws.list_multipart_uploads(BUCKET) == []
+
+
+def test_changed_part_in_a_pending_upload_is_sent_again(aws: AwsClient, tmp_path: Path) -> None:
+    """A pending upload whose part holds other bytes (same key, corrupted) is not trusted."""
+    big = archive(tmp_path, 2 * PART, seed=9)
+    key = f"sources/app/{big.sha256}.zip"
+    upload_id = aws.create_multipart_upload(BUCKET, key)
+    aws.client("s3").upload_part(
+        Bucket=BUCKET, Key=key, UploadId=upload_id, PartNumber=1, Body=b"x" * PART
+    )
+    calls = Calls(aws)
+    uploader = Uploader(aws, part_size=PART, jobs=2, sleep=no_sleep)
+    result = upload_archive(aws, INFRA, big, "app", uploader=uploader)
+    assert sorted(calls.parts) == [1, 2] and result.reused_parts == 0
+    body = aws.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == big.sha256
