@@ -1,0 +1,164 @@
+"""The rendered buildspec, compared as data, and its shell parts run in bash."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from client.buildspec import render_buildspec, template
+from client.config import ProjectConfig, load_config
+from client.errors import ConfigError
+from client.plan import archive_entries
+
+RUN_RUNNER = (
+    'PYTHONPATH="$CODEBUILD_SRC_DIR/.cbdeploy" "$CBDEPLOY_PYTHON" -m runner '
+    '"$CODEBUILD_SRC_DIR/.cbdeploy/plan.json"'
+)
+
+
+def config_for(tmp_path: Path, text: str, stage: str = "dev") -> ProjectConfig:
+    (tmp_path / "cbdeploy.toml").write_text(textwrap.dedent(text), encoding="utf-8")
+    return load_config(tmp_path, stage)
+
+
+def find_python() -> str:
+    return str(template()["phases"]["install"]["commands"][0])
+
+
+def ecr_login() -> str:
+    return str(template()["phases"]["pre_build"]["commands"][0])
+
+
+def test_default_buildspec(tmp_path: Path) -> None:
+    spec = yaml.safe_load(render_buildspec(config_for(tmp_path, "")))
+    assert spec == {
+        "version": 0.2,
+        "env": {"shell": "bash"},
+        "phases": {
+            "install": {"commands": [find_python()]},
+            "build": {"commands": [RUN_RUNNER]},
+        },
+    }
+    assert "sys.version_info >= (3, 9)" in find_python()
+
+
+def test_ecr_login_and_cache_paths(tmp_path: Path) -> None:
+    config = config_for(
+        tmp_path,
+        """\
+        [codebuild]
+        privilegedMode = true
+        ecrLogin = true
+        cache = { type = "local", paths = ["node_modules/**/*", "/root/.npm/**/*"] }
+        """,
+    )
+    spec = yaml.safe_load(render_buildspec(config))
+    assert spec == {
+        "version": 0.2,
+        "env": {"shell": "bash"},
+        "phases": {
+            "install": {"commands": [find_python()]},
+            "pre_build": {"commands": [ecr_login()]},
+            "build": {"commands": [RUN_RUNNER]},
+        },
+        "cache": {"paths": ["node_modules/**/*", "/root/.npm/**/*"]},
+    }
+    assert "aws ecr get-login-password" in ecr_login()
+    assert "docker login --username AWS --password-stdin" in ecr_login()
+
+
+def test_ecr_registry_comes_from_the_build_arn(tmp_path: Path) -> None:
+    """The login step, run with stub aws and docker commands, targets the account's registry."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "aws").write_text('#!/bin/sh\necho "aws $*" >&2\necho token\n', encoding="utf-8")
+    (bin_dir / "docker").write_text(
+        '#!/bin/sh\necho "docker $* stdin=$(cat)"\n', encoding="utf-8"
+    )
+    for tool in ("aws", "docker"):
+        (bin_dir / tool).chmod(0o755)
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "AWS_REGION": "eu-central-1",
+        "CODEBUILD_BUILD_ARN": "arn:aws:codebuild:eu-central-1:210987654321:build/p:1",
+    }
+    done = subprocess.run(["bash", "-c", ecr_login()], env=env, capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.splitlines()[-1] == (
+        "docker login --username AWS --password-stdin "
+        "210987654321.dkr.ecr.eu-central-1.amazonaws.com stdin=token"
+    )
+    assert "aws ecr get-login-password --region eu-central-1" in done.stderr
+
+
+def test_s3_cache_paths_and_no_paths(tmp_path: Path) -> None:
+    spec = yaml.safe_load(render_buildspec(config_for(
+        tmp_path, '[codebuild]\ncache = { type = "s3", paths = [".venv/**/*"] }\n')))
+    assert spec["cache"] == {"paths": [".venv/**/*"]}
+    spec = yaml.safe_load(render_buildspec(config_for(
+        tmp_path, '[codebuild]\ncache = { type = "local", modes = ["docker-layer"] }\n')))
+    assert "cache" not in spec
+
+
+def test_users_own_buildspec_is_sent_as_written(tmp_path: Path) -> None:
+    text = "version: 0.2\nphases:\n  build:\n    commands:\n      - make deploy  # mine\n"
+    (tmp_path / "ci").mkdir()
+    (tmp_path / "ci" / "buildspec.yml").write_text(text, encoding="utf-8")
+    config = config_for(tmp_path, '[codebuild]\nbuildspec = "ci/buildspec.yml"\n')
+    assert render_buildspec(config) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [("phases: [unclosed\n", "not valid YAML"), ("- just\n- a list\n", "not a buildspec")],
+)
+def test_users_broken_buildspec_is_a_config_error(tmp_path: Path, text: str, words: str) -> None:
+    (tmp_path / "bs.yml").write_text(text, encoding="utf-8")
+    config = config_for(tmp_path, '[codebuild]\nbuildspec = "bs.yml"\n')
+    with pytest.raises(ConfigError) as info:
+        render_buildspec(config)
+    assert words in info.value.message and "bs.yml" in info.value.message
+    assert info.value.hint is not None and "codebuild.buildspec" in info.value.hint
+
+
+def test_no_usable_python_fails_with_a_clear_message(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    old = bin_dir / "python3"
+    old.write_text("#!/bin/sh\nexit 1\n", encoding="utf-8")  # "too old": the check fails
+    old.chmod(0o755)
+    bash = subprocess.run(["which", "bash"], capture_output=True, text=True).stdout.strip()
+    (bin_dir / "bash").symlink_to(bash)
+    # This host has a real /usr/bin/python3: look only on PATH.
+    script = re.sub(r"for candidate in [^;]*;", "for candidate in python3 python;", find_python())
+    done = subprocess.run([str(bin_dir / "bash"), "-c", script], env={"PATH": str(bin_dir)},
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 1
+    assert "no Python 3.9 or newer in this build image" in done.stderr
+
+
+def test_rendered_phases_run_the_pipeline_in_one_bash(tmp_path: Path) -> None:
+    """install + build of the rendered buildspec, run as CodeBuild would, reach the runner."""
+    project = tmp_path / "src"
+    project.mkdir()
+    config = config_for(project, '[pipeline]\ndeploy = ["echo deployed to $STAGE"]\n')
+    for name, content in archive_entries(config, "dev", "us-east-1").items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_bytes(content)
+    spec = yaml.safe_load(render_buildspec(config))
+    commands = spec["phases"]["install"]["commands"] + spec["phases"]["build"]["commands"]
+    script = "set -e\n" + "\n".join(commands)
+    env = {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           "CODEBUILD_SRC_DIR": str(project)}
+    done = subprocess.run(["bash", "-c", script], cwd=project, env=env, capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "deployed to dev" in done.stdout.splitlines()
+    assert "cbdeploy: running the pipeline with Python 3." in done.stdout
