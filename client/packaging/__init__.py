@@ -8,7 +8,16 @@ Public API (used by the ``package`` command and the deploy flow)::
 
 from __future__ import annotations
 
+from client.packaging.archive import MANIFEST, build_archive
 from client.packaging.model import ArchiveResult, FileStat, SelectedFile, Selection
 from client.packaging.select import select_files
 
-__all__ = ["ArchiveResult", "FileStat", "SelectedFile", "Selection", "select_files"]
+__all__ = [
+    "MANIFEST",
+    "build_archive",
+    "ArchiveResult",
+    "FileStat",
+    "SelectedFile",
+    "Selection",
+    "select_files",
+]

@@ -1,0 +1,254 @@
+"""Reading and compressing one entry, on a worker thread (zlib releases the GIL).
+
+A file is read through one descriptor and checked before and after: it must be
+a regular file, of the size and modification time seen at selection, and
+still so after the last byte. Anything else is a :class:`PackagingError`
+naming the file, never a silently inconsistent archive.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO
+
+from client.errors import PackagingError
+from client.packaging.model import FileStat
+from client.packaging.zipformat import DEFLATED, STORED, EntryInfo
+
+LEVEL = 6  # git archive's default (zlib's Z_DEFAULT_COMPRESSION)
+LARGE = 1 << 20  # above this a file is compressed alone, through a spool
+CHUNK = 1 << 20
+SPOOL_IN_MEMORY = 4 << 20
+
+# Formats that are compressed already: deflating them costs time and saves nothing.
+STORED_SUFFIXES = frozenset(
+    [
+        "png",
+        "jpg",
+        "jpeg",
+        "gif",
+        "webp",
+        "avif",
+        "heic",
+        "ico",
+        "zip",
+        "gz",
+        "tgz",
+        "bz2",
+        "xz",
+        "zst",
+        "lz4",
+        "lzma",
+        "7z",
+        "rar",
+        "jar",
+        "war",
+        "ear",
+        "whl",
+        "egg",
+        "apk",
+        "aab",
+        "ipa",
+        "nupkg",
+        "woff",
+        "woff2",
+        "mp4",
+        "m4v",
+        "mov",
+        "avi",
+        "mkv",
+        "webm",
+        "mp3",
+        "m4a",
+        "aac",
+        "ogg",
+        "oga",
+        "opus",
+        "flac",
+        "pdf",
+        "docx",
+        "xlsx",
+        "pptx",
+        "odt",
+        "ods",
+        "epub",
+        "br",
+    ]
+)
+
+Opener = Callable[[bytes], int]
+
+
+def default_open(path: bytes) -> int:
+    # O_NONBLOCK: opening a FIFO must not hang; it is refused as not a regular file.
+    return os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One archive entry to produce: from a file on disk (``source``) or from ``data``."""
+
+    name: bytes
+    mode: int  # normalised st_mode written to the archive
+    source: bytes | None = None
+    data: bytes | None = None
+    stat: FileStat | None = None
+    store: bool = False  # never try deflate
+
+    @property
+    def size_hint(self) -> int:
+        if self.data is not None:
+            return len(self.data)
+        return self.stat.size if self.stat else 0
+
+
+@dataclass
+class Produced:
+    """An entry ready to write: its headers' values and where its payload is."""
+
+    info: EntryInfo
+    payload: bytes | None = None  # small entries: the bytes to write after the header
+    spool: IO[bytes] | None = None  # large deflated entries
+    copy_source: bytes | None = None  # large stored entries: copied from the file again
+
+
+def wants_store(name: bytes) -> bool:
+    dot = name.rfind(b".")
+    return dot > name.rfind(b"/") and name[dot + 1 :].decode("latin-1").lower() in STORED_SUFFIXES
+
+
+def produce(entry: Entry, opener: Opener = default_open) -> Produced:
+    """Read and compress one entry (deflate unless stored or deflate does not shrink it)."""
+    if entry.data is not None:
+        return _from_bytes(entry, entry.data, zlib.crc32(entry.data))
+    assert entry.source is not None
+    name = os.fsdecode(entry.name)
+    try:
+        fd = opener(entry.source)
+    except OSError as exc:
+        raise _unreadable(name, exc) from exc
+    try:
+        before = os.fstat(fd)
+        if not stat.S_ISREG(before.st_mode):
+            raise PackagingError(
+                f"Cannot package {name}: it is not a regular file.",
+                "Remove it from the project or add it to .cbdeployignore.",
+            )
+        _check_unchanged(name, entry.stat, before)
+        if before.st_size <= LARGE:
+            data = _read_all(fd, name, before.st_size)
+            _check_unchanged(name, _stat_of(before), os.fstat(fd), len(data))
+            return _from_bytes(entry, data, zlib.crc32(data))
+        return _produce_large(entry, fd, name, before)
+    except OSError as exc:
+        raise _unreadable(name, exc) from exc
+    finally:
+        os.close(fd)
+
+
+def _from_bytes(entry: Entry, data: bytes, crc: int) -> Produced:
+    if not entry.store and data:
+        packed = zlib.compress(data, LEVEL, -15)
+        if len(packed) < len(data):
+            return Produced(
+                EntryInfo(entry.name, DEFLATED, crc, len(packed), len(data), entry.mode), packed
+            )
+    return Produced(EntryInfo(entry.name, STORED, crc, len(data), len(data), entry.mode), data)
+
+
+def _produce_large(entry: Entry, fd: int, name: str, before: os.stat_result) -> Produced:
+    crc = total = packed_size = 0
+    deflater = None if entry.store else zlib.compressobj(LEVEL, zlib.DEFLATED, -15)
+    spool: IO[bytes] | None = None
+    if deflater is not None:
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, prefix="cbdeploy-")  # noqa: SIM115 - handed to the writer
+    try:
+        while chunk := os.read(fd, CHUNK):
+            total += len(chunk)
+            crc = zlib.crc32(chunk, crc)
+            if deflater is not None and spool is not None:
+                packed_size += spool.write(deflater.compress(chunk))
+        if deflater is not None and spool is not None:
+            packed_size += spool.write(deflater.flush())
+        _check_unchanged(name, _stat_of(before), os.fstat(fd), total)
+        if spool is not None and packed_size < total:
+            spool.seek(0)
+            info = EntryInfo(entry.name, DEFLATED, crc, packed_size, total, entry.mode)
+            produced, spool = Produced(info, spool=spool), None
+            return produced
+        info = EntryInfo(entry.name, STORED, crc, total, total, entry.mode)
+        return Produced(info, copy_source=entry.source)
+    finally:
+        if spool is not None:
+            spool.close()
+
+
+def copy_stored(
+    produced: Produced, write: Callable[[bytes], object], opener: Opener = default_open
+) -> None:
+    """Write a large stored entry's bytes, checking they are the ones whose CRC was taken."""
+    assert produced.copy_source is not None
+    name = os.fsdecode(produced.info.name)
+    try:
+        fd = opener(produced.copy_source)
+        try:
+            crc = total = 0
+            while chunk := os.read(fd, CHUNK):
+                crc = zlib.crc32(chunk, crc)
+                total += len(chunk)
+                write(chunk)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise _unreadable(name, exc) from exc
+    if crc != produced.info.crc or total != produced.info.size:
+        raise _changed(name)
+
+
+def _read_all(fd: int, name: str, size: int) -> bytes:
+    parts = []
+    remaining = size + 1  # one byte more: a file that grew is noticed
+    while remaining > 0:
+        chunk = os.read(fd, remaining)
+        if not chunk:
+            break
+        parts.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(parts)
+
+
+def _stat_of(st: os.stat_result) -> FileStat:
+    return FileStat(st.st_size, st.st_mtime_ns, st.st_mode)
+
+
+def _check_unchanged(
+    name: str, expected: FileStat | None, now: os.stat_result, read: int | None = None
+) -> None:
+    if expected is None:
+        return
+    if (
+        now.st_size != expected.size
+        or now.st_mtime_ns != expected.mtime_ns
+        or (read is not None and read != expected.size)
+    ):
+        raise _changed(name)
+
+
+def _changed(name: str) -> PackagingError:
+    return PackagingError(
+        f"{name} changed while it was being packaged.",
+        "Wait for whatever is writing it (a build, a watcher) to finish, then retry.",
+    )
+
+
+def _unreadable(name: str, exc: OSError) -> PackagingError:
+    reason = exc.strerror or str(exc)
+    return PackagingError(
+        f"Cannot read {name}: {reason}.",
+        "Fix its permissions, or add it to .cbdeployignore if it should not be shipped.",
+    )

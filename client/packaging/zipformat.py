@@ -1,0 +1,158 @@
+"""The bytes of a zip file: headers and end records, ZIP64 where needed.
+
+Everything that could vary between machines or runs is fixed: one timestamp
+(1980-01-01 00:00, the earliest a zip can hold), no extra fields except the
+ZIP64 one when a size or offset needs it, "made by" Unix so the mode in the
+upper half of ``external_attr`` (file type and permission bits) is honoured.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+LOCAL_SIG = 0x04034B50
+CENTRAL_SIG = 0x02014B50
+EOCD_SIG = 0x06054B50
+ZIP64_EOCD_SIG = 0x06064B50
+ZIP64_LOCATOR_SIG = 0x07064B50
+ZIP64_EXTRA_ID = 0x0001
+
+STORED = 0
+DEFLATED = 8
+DOS_TIME = 0
+DOS_DATE = (0 << 9) | (1 << 5) | 1  # 1980-01-01
+VERSION_DEFAULT = 20
+VERSION_ZIP64 = 45
+MADE_BY = (3 << 8) | VERSION_ZIP64  # Unix
+FLAG_UTF8 = 0x0800
+LIMIT_32 = 0xFFFFFFFF
+LIMIT_16 = 0xFFFF
+
+_LOCAL = struct.Struct("<IHHHHHIIIHH")
+_CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
+_EOCD = struct.Struct("<IHHHHIIH")
+_ZIP64_EOCD = struct.Struct("<IQHHIIQQQQ")
+_ZIP64_LOCATOR = struct.Struct("<IIQI")
+
+
+@dataclass(frozen=True)
+class EntryInfo:
+    """What the headers of one entry say; ``name`` is the raw path bytes."""
+
+    name: bytes
+    method: int
+    crc: int
+    compressed_size: int
+    size: int
+    mode: int  # full st_mode: file type and permission bits
+
+    @property
+    def flags(self) -> int:
+        return name_flags(self.name)
+
+
+def name_flags(name: bytes) -> int:
+    """Bit 11 (UTF-8) for non-ASCII names that are valid UTF-8; raw bytes otherwise."""
+    if name.isascii():
+        return 0
+    try:
+        name.decode("utf-8")
+    except UnicodeDecodeError:
+        return 0
+    return FLAG_UTF8
+
+
+def local_header(entry: EntryInfo) -> bytes:
+    """The local file header; position-independent, so a cached copy stays valid."""
+    extra = b""
+    size, csize, version = entry.size, entry.compressed_size, VERSION_DEFAULT
+    if size >= LIMIT_32 or csize >= LIMIT_32:
+        extra = struct.pack("<HHQQ", ZIP64_EXTRA_ID, 16, size, csize)
+        size = csize = LIMIT_32
+        version = VERSION_ZIP64
+    head = _LOCAL.pack(
+        LOCAL_SIG,
+        version,
+        entry.flags,
+        entry.method,
+        DOS_TIME,
+        DOS_DATE,
+        entry.crc,
+        csize,
+        size,
+        len(entry.name),
+        len(extra),
+    )
+    return head + entry.name + extra
+
+
+def central_header(entry: EntryInfo, offset: int) -> bytes:
+    """The central directory record of an entry whose local header is at ``offset``."""
+    fields: list[int] = []
+    size, csize = entry.size, entry.compressed_size
+    if size >= LIMIT_32:
+        fields.append(size)
+        size = LIMIT_32
+    if csize >= LIMIT_32:
+        fields.append(csize)
+        csize = LIMIT_32
+    if offset >= LIMIT_32:
+        fields.append(offset)
+        offset = LIMIT_32
+    extra = b""
+    version = VERSION_DEFAULT
+    if fields:
+        extra = struct.pack(f"<HH{len(fields)}Q", ZIP64_EXTRA_ID, 8 * len(fields), *fields)
+        version = VERSION_ZIP64
+    head = _CENTRAL.pack(
+        CENTRAL_SIG,
+        MADE_BY,
+        version,
+        entry.flags,
+        entry.method,
+        DOS_TIME,
+        DOS_DATE,
+        entry.crc,
+        csize,
+        size,
+        len(entry.name),
+        len(extra),
+        0,
+        0,
+        0,
+        (entry.mode & 0xFFFF) << 16,
+        offset,
+    )
+    return head + entry.name + extra
+
+
+def end_records(count: int, cd_offset: int, cd_size: int) -> bytes:
+    """End of central directory, preceded by the ZIP64 record and locator when needed."""
+    out = b""
+    if count >= LIMIT_16 or cd_offset >= LIMIT_32 or cd_size >= LIMIT_32:
+        zip64_offset = cd_offset + cd_size
+        out += _ZIP64_EOCD.pack(
+            ZIP64_EOCD_SIG,
+            _ZIP64_EOCD.size - 12,
+            MADE_BY,
+            VERSION_ZIP64,
+            0,
+            0,
+            count,
+            count,
+            cd_size,
+            cd_offset,
+        )
+        out += _ZIP64_LOCATOR.pack(ZIP64_LOCATOR_SIG, 0, zip64_offset, 1)
+    out += _EOCD.pack(
+        EOCD_SIG,
+        0,
+        0,
+        min(count, LIMIT_16),
+        min(count, LIMIT_16),
+        min(cd_size, LIMIT_32),
+        min(cd_offset, LIMIT_32),
+        0,
+    )
+    return out
