@@ -183,16 +183,17 @@ def role_name(name: str, stage: str, region: str) -> str:
     return f"{full[:55]}-{digest}"
 
 
-def names_for(aws: AwsClient, settings: StageSettings) -> Names:
+def names_for(aws: AwsClient, name: str, stage: str) -> Names:
+    """The names of everything cbdeploy owns for app ``name`` and ``stage`` (one STS call)."""
     account = aws.account_id()
     return Names(
         account=account,
         region=aws.region,
         partition=aws.partition,
         bucket=bucket_name(account, aws.region),
-        log_group=log_group_name(settings.name),
-        role=role_name(settings.name, settings.stage, aws.region),
-        project=project_name(settings.name, settings.stage),
+        log_group=log_group_name(name),
+        role=role_name(name, stage, aws.region),
+        project=project_name(name, stage),
     )
 
 
@@ -560,7 +561,7 @@ def bootstrap(
     is called when everything is up to date). Raises BucketOwnershipError,
     before any write, when the bucket name belongs to another account.
     """
-    names = names_for(aws, settings)
+    names = names_for(aws, settings.name, settings.stage)
     calls = plan(settings, names, observe(aws, settings, names))
     execute(aws, calls, on_event=on_event, sleep=sleep)
     return Infrastructure(

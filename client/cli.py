@@ -66,5 +66,11 @@ def _register() -> None:
     main.add_command(defaults_cmd.configure)
     main.add_command(defaults_cmd.list_defaults)
 
+    from client.commands import bootstrap as bootstrap_cmd
+    from client.commands import destroy as destroy_cmd
+
+    main.add_command(bootstrap_cmd.bootstrap_command)
+    main.add_command(destroy_cmd.destroy_command)
+
 
 _register()

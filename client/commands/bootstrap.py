@@ -1,0 +1,31 @@
+"""``cbdeploy bootstrap``: create or update a stage's bucket, role, log group and project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from client import render_infra
+from client.aws import open_aws
+from client.bootstrap import bootstrap, stage_settings
+from client.config import load_config
+from client.options import Target, aws_options
+
+
+def project_config_root(target: Target) -> Path:
+    """The project directory: the config file's folder, else the working directory."""
+    return target.config_path.resolve().parent if target.config_path else Path.cwd()
+
+
+@click.command("bootstrap")
+@aws_options()
+def bootstrap_command(target: Target) -> None:
+    """Create or update what a stage needs on AWS; changes only what differs."""
+    config = load_config(project_config_root(target), target.stage, target.config_path)
+    console = Console(highlight=False)
+    with open_aws(target) as aws:
+        settings = stage_settings(config, aws.region, aws.account_id())
+        infra = bootstrap(aws, settings, on_event=render_infra.progress(console))
+    render_infra.infrastructure(console, infra)

@@ -1,0 +1,49 @@
+"""``cbdeploy destroy``: delete a stage's project and role; ``--all`` also the shared pieces."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+
+from client import render_infra
+from client.aws import open_aws
+from client.bootstrap import execute
+from client.commands.bootstrap import project_config_root
+from client.config import load_config
+from client.destroy import plan_destroy
+from client.errors import UsageError
+from client.options import Target, aws_options
+
+
+@click.command("destroy")
+@aws_options()
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Also delete the bucket (with every archive) and the log group.",
+)
+@click.option(
+    "--yes", "--autoConfirmOperation", "yes", is_flag=True, help="Do not ask for confirmation."
+)
+def destroy_command(target: Target, everything: bool, yes: bool) -> None:
+    """Delete what cbdeploy created for a stage (--all: also the shared infrastructure)."""
+    config = load_config(project_config_root(target), target.stage, target.config_path)
+    console = Console(highlight=False)
+    with open_aws(target) as aws:
+        calls = plan_destroy(aws, config.name, target.stage, everything=everything)
+        if calls:
+            render_infra.destroy_plan(console, calls)
+            if not yes and not _confirmed():
+                raise UsageError(
+                    "Nothing was destroyed.", "Answer y, or pass --yes to skip the question."
+                )
+            execute(aws, calls, on_event=render_infra.progress(console))
+    render_infra.destroyed(console, len(calls))
+
+
+def _confirmed() -> bool:
+    try:
+        return click.confirm("Destroy these resources?", default=False)
+    except click.Abort:
+        return False
