@@ -72,5 +72,9 @@ def _register() -> None:
     main.add_command(bootstrap_cmd.bootstrap_command)
     main.add_command(destroy_cmd.destroy_command)
 
+    from client.commands import emulator as emulator_cmd
+
+    main.add_command(emulator_cmd.emulator_command)
+
 
 _register()

@@ -1,1 +1,46 @@
-"""Local AWS endpoint: cbdeploy's CodeBuild emulator in front of moto."""
+"""Local AWS endpoint: cbdeploy's CodeBuild emulator in front of moto.
+
+``running()`` starts the endpoint in a background thread of this process and
+yields its URL; point any AWS SDK at it (``AWS_ENDPOINT_URL``). CodeBuild
+requests are answered by the emulator, which really runs builds as the
+current user (it is not a sandbox); everything else is answered by moto.
+
+Importing this package imports moto: client code imports it lazily and turns
+an ImportError into "install cbdeploy[local]".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from emulator.server import Endpoint
+
+__all__ = ["Endpoint", "running"]
+
+
+@contextmanager
+def running(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    fault_rate: float = 0.0,
+    fault_seed: int | None = None,
+    minute_seconds: float = 60.0,
+) -> Iterator[str]:
+    """Serve the endpoint on ``host:port`` (0: a free port) and yield its URL.
+
+    ``fault_rate``/``fault_seed``: answer that seeded fraction of client
+    requests with a throttle, a 500/503 or a dropped connection.
+    ``minute_seconds``: how long one minute of ``timeoutInMinutes`` lasts, so
+    tests can reach a build's timeout in a second or two (keep 60 otherwise).
+    On exit, running builds are stopped and the server shuts down.
+    """
+    endpoint = Endpoint(
+        host, port, fault_rate=fault_rate, fault_seed=fault_seed, minute_seconds=minute_seconds
+    )
+    endpoint.start()
+    try:
+        yield endpoint.url
+    finally:
+        endpoint.stop()

@@ -1,0 +1,166 @@
+"""A build's output, written to moto's CloudWatch Logs the way CodeBuild writes it.
+
+Each printed line becomes one log event whose message ends with a newline, as
+CodeBuild's do. Lines are buffered and flushed every ``flush_interval``
+seconds by a background thread, so a line is readable through GetLogEvents
+well within a second. Lines longer than CloudWatch's event limit are split
+into several events rather than lost. Timestamps never go backwards, so
+events stay in order even when many share one millisecond.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from emulator import backends
+
+# CloudWatch Logs: 256 KiB per event including 26 bytes of overhead.
+MAX_EVENT_BYTES = 256 * 1024 - 26
+MAX_BATCH_BYTES = 1_048_576
+MAX_BATCH_EVENTS = 10_000
+
+
+def container_line(text: str, now: float) -> str:
+    """``[Container] 2026/11/28 02:00:00.123456 text``: CodeBuild's own lines."""
+    stamp = datetime.fromtimestamp(now, tz=timezone.utc).strftime("%Y/%m/%d %H:%M:%S.%f")
+    return f"[Container] {stamp} {text}"
+
+
+def split_message(message: str, limit: int = MAX_EVENT_BYTES) -> list[str]:
+    """Split ``message`` into pieces of at most ``limit`` UTF-8 bytes, on character boundaries."""
+    data = message.encode("utf-8")
+    if len(data) <= limit:
+        return [message]
+    pieces = []
+    start = 0
+    while start < len(data):
+        end = min(start + limit, len(data))
+        # Back off to the start of a UTF-8 character.
+        while end < len(data) and end > start and (data[end] & 0xC0) == 0x80:
+            end -= 1
+        pieces.append(data[start:end].decode("utf-8"))
+        start = end
+    return pieces
+
+
+class BuildLog:
+    """The log stream of one build. ``write`` is thread-safe; ``close`` flushes the rest."""
+
+    def __init__(
+        self,
+        region: str,
+        group: str | None,
+        stream: str | None,
+        *,
+        clock: Callable[[], float] = time.time,
+        flush_interval: float = 0.15,
+    ) -> None:
+        self.region = region
+        self.group = group
+        self.stream = stream
+        self._clock = clock
+        self._interval = flush_interval
+        self._pending: list[dict[str, object]] = []
+        self._last_ms = 0
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._closed = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.group is not None and self.stream is not None
+
+    def open(self) -> None:
+        """Create the group (when missing) and the stream, then start flushing."""
+        if not self.enabled:
+            return
+        backend = backends.logs(self.region)
+        if self.group not in backend.groups:
+            backend.ensure_log_group(self.group)
+        backend.create_log_stream(self.group, self.stream)
+        self._thread = threading.Thread(target=self._run, name=f"logs {self.stream}", daemon=True)
+        self._thread.start()
+
+    def container(self, text: str) -> None:
+        self.write(container_line(text, self._clock()))
+
+    def write(self, line: str) -> None:
+        """Queue one line (without its newline) as one or more events."""
+        if not self.enabled:
+            return
+        with self._lock:
+            ms = max(int(self._clock() * 1000), self._last_ms)
+            self._last_ms = ms
+            pieces = split_message(line + "\n")
+            self._pending.extend({"timestamp": ms, "message": p} for p in pieces)
+
+    def flush(self) -> None:
+        if not self.enabled:
+            return
+        with self._flush_lock:
+            with self._lock:
+                events, self._pending = self._pending, []
+            backend = backends.logs(self.region)
+            for batch in _batches(events):
+                backend.put_log_events(self.group, self.stream, batch)
+
+    def close(self) -> None:
+        self._closed.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._closed.wait(self._interval):
+            self.flush()
+
+
+def _batches(events: list[dict[str, object]]) -> list[list[dict[str, object]]]:
+    batches: list[list[dict[str, object]]] = []
+    current: list[dict[str, object]] = []
+    size = 0
+    for event in events:
+        event_size = len(str(event["message"]).encode("utf-8")) + 26
+        if current and (size + event_size > MAX_BATCH_BYTES or len(current) >= MAX_BATCH_EVENTS):
+            batches.append(current)
+            current, size = [], 0
+        current.append(event)
+        size += event_size
+    if current:
+        batches.append(current)
+    return batches
+
+
+class LineSplitter:
+    """Turns a command's output bytes into lines for a :class:`BuildLog`.
+
+    A line without its newline is kept until more output comes or
+    :meth:`finish` hands it over (at the end of each command).
+    """
+
+    MAX_PENDING = 4 * MAX_EVENT_BYTES
+
+    def __init__(self, log: BuildLog) -> None:
+        self._log = log
+        self._pending = b""
+
+    def feed(self, data: bytes) -> None:
+        self._pending += data
+        *lines, self._pending = self._pending.split(b"\n")
+        for line in lines:
+            self._log.write(line.decode("utf-8", "replace"))
+        if len(self._pending) > self.MAX_PENDING:
+            cut = self.MAX_PENDING
+            while cut > 0 and (self._pending[cut] & 0xC0) == 0x80:
+                cut -= 1
+            self._log.write(self._pending[:cut].decode("utf-8", "replace"))
+            self._pending = self._pending[cut:]
+
+    def finish(self) -> None:
+        if self._pending:
+            self._log.write(self._pending.decode("utf-8", "replace"))
+            self._pending = b""

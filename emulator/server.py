@@ -1,0 +1,160 @@
+"""The local AWS endpoint: one threaded werkzeug server in this process.
+
+Requests whose ``X-Amz-Target`` starts with ``CodeBuild_20161006.`` go to the
+emulator's CodeBuild; every other request goes to moto's server application,
+so S3, CloudWatch Logs, IAM, STS, SSM and Secrets Manager share their state
+with the builds. In front of both sit seeded fault injection and the S3
+checks moto does not make (``x-amz-expected-bucket-owner``, checksums).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import socket
+import threading
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from emulator import s3_checks
+from emulator.codebuild_api import ApiError, CodeBuildApi
+from emulator.faults import FaultInjector, fault_response
+
+CODEBUILD_PREFIX = "CodeBuild_20161006."
+_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
+
+logger = logging.getLogger("emulator")
+
+
+class _QuietHandler(MotoRequestHandler):
+    """moto's request handler, without werkzeug's line per request on stderr."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        logger.debug("%s %s %s", self.command, self.path, code)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        logger.debug(format, *args)
+
+
+def credential_scope(environ: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(region, service) from a SigV4 Authorization header, or (None, None)."""
+    match = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    return (match.group(1), match.group(2)) if match else (None, None)
+
+
+class EndpointApp:
+    """The WSGI application: fault injection, then CodeBuild or moto."""
+
+    def __init__(self, codebuild: CodeBuildApi, faults: FaultInjector) -> None:
+        self.codebuild = codebuild
+        self.faults = faults
+        self.moto = DomainDispatcherApplication(create_backend_app)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith("/moto-api"):
+            kind = self.faults.decide()
+            if kind == "drop":
+                _drop_connection(environ)
+            if kind is not None:
+                status, headers, body = fault_response(kind, _protocol(environ))
+                return _respond(start_response, status, headers, body)
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target.startswith(CODEBUILD_PREFIX):
+            return self._codebuild(environ, start_response, target[len(CODEBUILD_PREFIX):])
+        region, service = credential_scope(environ)
+        if service == "s3":
+            refusal = s3_checks.check(environ)
+            if refusal is not None:
+                return _respond(start_response, *refusal)
+        return self.moto(environ, start_response)
+
+    def _codebuild(self, environ: dict[str, Any], start_response: Any, operation: str) -> Iterable[bytes]:
+        region = credential_scope(environ)[0] or "us-east-1"
+        headers = {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": str(uuid.uuid4())}
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            raw = environ["wsgi.input"].read(length) if length else b""
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError as error:
+                raise ApiError("SerializationException", "The request body is not valid JSON") from error
+            if not isinstance(body, dict):
+                raise ApiError("SerializationException", "The request body must be a JSON object")
+            result = self.codebuild.handle(operation, region, body)
+        except ApiError as error:
+            payload = {"__type": error.code, "message": error.message}
+            return _respond(start_response, 400, headers, json.dumps(payload).encode())
+        return _respond(start_response, 200, headers, json.dumps(result).encode())
+
+
+class Endpoint:
+    """The running server: ``url`` while started; ``stop`` ends builds and the server."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        fault_rate: float = 0.0,
+        fault_seed: int | None = None,
+        minute_seconds: float = 60.0,
+    ) -> None:
+        self.faults = FaultInjector(fault_rate, fault_seed)
+        self.codebuild = CodeBuildApi(lambda: self.url, minute_seconds=minute_seconds)
+        self.app = EndpointApp(self.codebuild, self.faults)
+        self._server: BaseWSGIServer = make_server(
+            host, port, self.app, threaded=True, request_handler=_QuietHandler
+        )
+        bound_host, bound_port = self._server.server_address[:2]
+        url_host = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
+        if ":" in url_host and not url_host.startswith("["):
+            url_host = f"[{url_host}]"
+        self.url = f"http://{url_host}:{bound_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="emulator", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.codebuild.shutdown()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+
+def _protocol(environ: dict[str, Any]) -> str:
+    if environ.get("HTTP_X_AMZ_TARGET"):
+        return "json"
+    if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        return "query"
+    return "rest-xml"
+
+
+def _drop_connection(environ: dict[str, Any]) -> None:
+    """Read the request, then close the socket without any response."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    if length:
+        environ["wsgi.input"].read(length)
+    sock = environ.get("werkzeug.socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+    raise ConnectionResetError("fault injection: connection dropped")
+
+
+def _respond(start_response: Any, status: int, headers: dict[str, str], body: bytes) -> list[bytes]:
+    reason = {200: "OK", 400: "Bad Request", 403: "Forbidden", 500: "Internal Server Error",
+              503: "Service Unavailable"}.get(status, "Error")
+    start_response(f"{status} {reason}", [*headers.items(), ("Content-Length", str(len(body)))])
+    return [body]

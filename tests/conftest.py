@@ -1,0 +1,89 @@
+"""Shared fixtures: one local AWS endpoint for the whole session, clean AWS settings.
+
+- ``emulator_url``: URL of one shared ``emulator.running()`` (session scope;
+  state in moto and the emulator is shared by every test using it, so use
+  unique names).
+- ``aws_env``: dummy credentials, region us-east-1, no profile, config and
+  credentials files pointing at files that do not exist.
+- ``boto_client``: ``boto_client("s3")`` gives a boto3 client bound to the endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def emulator_url() -> Iterator[str]:
+    import emulator
+
+    with emulator.running() as url:
+        yield url
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in (
+        "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+        "AWS_REGION", "AWS_ENDPOINT_URL", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+
+
+@pytest.fixture
+def boto_client(emulator_url: str, aws_env: None) -> Callable[..., Any]:
+    import boto3
+
+    def make(service: str, region: str = "us-east-1", **kwargs: Any) -> Any:
+        return boto3.client(
+            service,
+            region_name=region,
+            endpoint_url=emulator_url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            **kwargs,
+        )
+
+    return make
+
+
+@pytest.fixture
+def codebuild_role(boto_client: Callable[..., Any]) -> str:
+    """ARN of an IAM role CodeBuild may assume (the emulator checks that it exists)."""
+    iam = boto_client("iam")
+    try:
+        return str(iam.get_role(RoleName="cbdeploy-test-codebuild")["Role"]["Arn"])
+    except iam.exceptions.NoSuchEntityException:
+        trust = (
+            '{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
+            '"Principal":{"Service":"codebuild.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
+        )
+        role = iam.create_role(RoleName="cbdeploy-test-codebuild", AssumeRolePolicyDocument=trust)
+        return str(role["Role"]["Arn"])
+
+
+def wait_for_build(codebuild: Any, build_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    """Poll BatchGetBuilds until the build is complete; the final build."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        build: dict[str, Any] = codebuild.batch_get_builds(ids=[build_id])["builds"][0]
+        if build["buildComplete"] or time.monotonic() > deadline:
+            return build
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def build_waiter() -> Callable[..., dict[str, Any]]:
+    """``build_waiter(codebuild_client, build_id, timeout=30)``: the completed build."""
+    return wait_for_build
