@@ -47,8 +47,9 @@ def render_buildspec(config: ProjectConfig) -> str:
     """
     if config.codebuild.buildspec:
         return _users_buildspec(config)
-    return yaml.safe_dump(buildspec_data(config), sort_keys=False, default_flow_style=False,
-                          width=1000)
+    return yaml.safe_dump(
+        buildspec_data(config), sort_keys=False, default_flow_style=False, width=1000
+    )
 
 
 def _users_buildspec(config: ProjectConfig) -> str:

@@ -66,6 +66,10 @@ def _register() -> None:
     main.add_command(defaults_cmd.configure)
     main.add_command(defaults_cmd.list_defaults)
 
+    from client.commands import init as init_cmd
+
+    main.add_command(init_cmd.init)
+
     from client.commands import bootstrap as bootstrap_cmd
     from client.commands import destroy as destroy_cmd
 

@@ -378,7 +378,7 @@ def _cache(raw: Any, key: Callable[[str], str]) -> CacheConfig:
     _need(
         not (paths and kind == "none"),
         key("codebuild.cache.paths"),
-        "cache paths need a cache: set type = \"local\" or \"s3\"",
+        'cache paths need a cache: set type = "local" or "s3"',
     )
     if "modes" in cache:
         _need(
@@ -387,8 +387,10 @@ def _cache(raw: Any, key: Callable[[str], str]) -> CacheConfig:
             "modes apply to the local cache only",
             'Use type = "local" with modes, or drop modes.',
         )
-    modes = _str_list(cache.get("modes", list(CACHE_MODES) if kind == "local" else []),
-                      key("codebuild.cache.modes"))
+    modes = _str_list(
+        cache.get("modes", list(CACHE_MODES) if kind == "local" else []),
+        key("codebuild.cache.modes"),
+    )
     for mode in modes:
         _choice(mode, key("codebuild.cache.modes"), CACHE_MODES)
     _need(
@@ -404,8 +406,9 @@ def _script(name: str, raw: Any, key: str) -> Script:
         f"{name!r} is not a usable script name",
         "Use letters, digits, '.', '_' and '-'.",
     )
-    script = _table(raw, key, {"executeCommand", "executeCommands", "environment",
-                               "workingDirectory"})
+    script = _table(
+        raw, key, {"executeCommand", "executeCommands", "environment", "workingDirectory"}
+    )
     _need(
         ("executeCommand" in script) != ("executeCommands" in script),
         key,
@@ -474,22 +477,41 @@ def secret_reference(reference: str) -> tuple[str, str]:
 # --- small checks ----------------------------------------------------------------------
 
 _TOP_KEYS = frozenset(
-    {"name", "pipeline", "hooks", "scripts", "environment", "secrets", "codebuild", "outputs",
-     "confirm", "package"}
+    {
+        "name",
+        "pipeline",
+        "hooks",
+        "scripts",
+        "environment",
+        "secrets",
+        "codebuild",
+        "outputs",
+        "confirm",
+        "package",
+    }
 )
 _PIPELINE_KEYS = frozenset({"install", "build", "deploy"})
 _PACKAGE_KEYS = frozenset({"includeSubmodules", "followExternalLinks"})
 _CODEBUILD_KEYS = frozenset(
-    {"computeType", "image", "privilegedMode", "timeoutInMinutes", "policies", "buildspec",
-     "ecrLogin", "cache", "environmentType"}
+    {
+        "computeType",
+        "image",
+        "privilegedMode",
+        "timeoutInMinutes",
+        "policies",
+        "buildspec",
+        "ecrLogin",
+        "cache",
+        "environmentType",
+    }
 )
 _NAME_HINT = (
     "Set name = \"...\" in cbdeploy.toml: 1 to 40 of a-z, 0-9 and '-', starting and ending "
     "with a letter or digit (it becomes part of AWS names: cbdeploy-<name>-<stage>)."
 )
 _SECRET_HINT = (
-    "Use \"ssm:/parameter/name\" or \"secretsmanager:secret-id[:json-key[:version-stage"
-    "[:version-id]]]\"."
+    'Use "ssm:/parameter/name" or "secretsmanager:secret-id[:json-key[:version-stage'
+    '[:version-id]]]".'
 )
 
 
@@ -499,8 +521,14 @@ def _need(condition: bool, key: str, message: str, hint: str | None = None) -> N
 
 
 def _type_name(value: Any) -> str:
-    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string",
-             list: "an array", dict: "a table"}
+    names = {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "a table",
+    }
     return names.get(type(value), type(value).__name__)
 
 

@@ -44,13 +44,13 @@ def find_key_line(text: str, dotted_key: str) -> int | None:
             rest_text = ""
         elif assign:
             path = table + _parts(assign.group(1))
-            rest_text = line[assign.end():]
+            rest_text = line[assign.end() :]
         else:
             continue
         if path == target:
             return number
         if target[: len(path)] == path:
-            remaining = target[len(path):]
+            remaining = target[len(path) :]
             if rest_text and re.search(
                 r"[{,]\s*" + r"\s*\.\s*".join(map(re.escape, remaining)) + r"\s*=", rest_text
             ):

@@ -36,7 +36,7 @@ def parse_marker(message: str) -> Marker | None:
     if not line.startswith(PREFIX):
         return None
     try:
-        payload = json.loads(line[len(PREFIX):])
+        payload = json.loads(line[len(PREFIX) :])
     except ValueError:
         return None
     if not isinstance(payload, dict) or not isinstance(payload.get("event"), str):

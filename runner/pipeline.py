@@ -96,14 +96,19 @@ def step_script(commands: tuple[str, ...]) -> str:
     for command in commands:
         lines.append("printf '%s\\n' " + shlex.quote("$ " + command))
         lines.append(command)
-        lines.append('__cbdeploy_status=$?; [ "$__cbdeploy_status" -eq 0 ] || exit "$__cbdeploy_status"')
+        lines.append(
+            '__cbdeploy_status=$?; [ "$__cbdeploy_status" -eq 0 ] || exit "$__cbdeploy_status"'
+        )
     return "\n".join(lines) + "\n"
 
 
 def step_environment(plan: Plan, step: Step, base: Mapping[str, str]) -> dict[str, str]:
     env = dict(base)
-    region = plan.region or base.get("REGION") or base.get("AWS_REGION") or base.get(
-        "AWS_DEFAULT_REGION", ""
+    region = (
+        plan.region
+        or base.get("REGION")
+        or base.get("AWS_REGION")
+        or base.get("AWS_DEFAULT_REGION", "")
     )
     env.update({"STAGE": plan.stage, "REGION": region, "CBDEPLOY_PROJECT": plan.project})
     env.update(step.environment)
@@ -141,8 +146,10 @@ class Runner:
             )
             if code != 0:
                 failed, status = step, code
-                say(f"step {step.name} failed with exit status {code}; the pipeline stops here",
-                    self.out)
+                say(
+                    f"step {step.name} failed with exit status {code}; the pipeline stops here",
+                    self.out,
+                )
                 break
         if failed is None or failed.kind == "afterDeploy":
             self._report_outputs()
@@ -158,8 +165,10 @@ class Runner:
     def _run_step(self, step: Step) -> int:
         cwd = self.root / step.working_directory if step.working_directory else self.root
         if not cwd.is_dir():
-            say(f"working directory {step.working_directory} of step {step.name} does not exist",
-                self.out)
+            say(
+                f"working directory {step.working_directory} of step {step.name} does not exist",
+                self.out,
+            )
             return 1
         self.out.flush()
         try:
@@ -203,16 +212,19 @@ class Runner:
         try:
             outputs = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            say(f"warning: the outputs file {name} was not written; no outputs to report",
-                self.out)
+            say(f"warning: the outputs file {name} was not written; no outputs to report", self.out)
             return
         except (OSError, ValueError) as error:
-            say(f"warning: the outputs file {name} is not valid JSON ({error}); no outputs",
-                self.out)
+            say(
+                f"warning: the outputs file {name} is not valid JSON ({error}); no outputs",
+                self.out,
+            )
             return
         if not isinstance(outputs, dict):
-            say(f"warning: the outputs file {name} does not hold a JSON object; no outputs",
-                self.out)
+            say(
+                f"warning: the outputs file {name} does not hold a JSON object; no outputs",
+                self.out,
+            )
             return
         if len(json.dumps(outputs)) > MAX_OUTPUTS_BYTES:
             say(f"warning: the outputs file {name} is too large to report", self.out)

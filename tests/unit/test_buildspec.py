@@ -79,9 +79,7 @@ def test_ecr_registry_comes_from_the_build_arn(tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "aws").write_text('#!/bin/sh\necho "aws $*" >&2\necho token\n', encoding="utf-8")
-    (bin_dir / "docker").write_text(
-        '#!/bin/sh\necho "docker $* stdin=$(cat)"\n', encoding="utf-8"
-    )
+    (bin_dir / "docker").write_text('#!/bin/sh\necho "docker $* stdin=$(cat)"\n', encoding="utf-8")
     for tool in ("aws", "docker"):
         (bin_dir / tool).chmod(0o755)
     env = {
@@ -89,8 +87,9 @@ def test_ecr_registry_comes_from_the_build_arn(tmp_path: Path) -> None:
         "AWS_REGION": "eu-central-1",
         "CODEBUILD_BUILD_ARN": "arn:aws:codebuild:eu-central-1:210987654321:build/p:1",
     }
-    done = subprocess.run(["bash", "-c", ecr_login()], env=env, capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run(
+        ["bash", "-c", ecr_login()], env=env, capture_output=True, text=True, check=True
+    )
     assert done.stdout.splitlines()[-1] == (
         "docker login --username AWS --password-stdin "
         "210987654321.dkr.ecr.eu-central-1.amazonaws.com stdin=token"
@@ -99,11 +98,19 @@ def test_ecr_registry_comes_from_the_build_arn(tmp_path: Path) -> None:
 
 
 def test_s3_cache_paths_and_no_paths(tmp_path: Path) -> None:
-    spec = yaml.safe_load(render_buildspec(config_for(
-        tmp_path, '[codebuild]\ncache = { type = "s3", paths = [".venv/**/*"] }\n')))
+    spec = yaml.safe_load(
+        render_buildspec(
+            config_for(tmp_path, '[codebuild]\ncache = { type = "s3", paths = [".venv/**/*"] }\n')
+        )
+    )
     assert spec["cache"] == {"paths": [".venv/**/*"]}
-    spec = yaml.safe_load(render_buildspec(config_for(
-        tmp_path, '[codebuild]\ncache = { type = "local", modes = ["docker-layer"] }\n')))
+    spec = yaml.safe_load(
+        render_buildspec(
+            config_for(
+                tmp_path, '[codebuild]\ncache = { type = "local", modes = ["docker-layer"] }\n'
+            )
+        )
+    )
     assert "cache" not in spec
 
 
@@ -138,8 +145,13 @@ def test_no_usable_python_fails_with_a_clear_message(tmp_path: Path) -> None:
     (bin_dir / "bash").symlink_to(bash)
     # This host has a real /usr/bin/python3: look only on PATH.
     script = re.sub(r"for candidate in [^;]*;", "for candidate in python3 python;", find_python())
-    done = subprocess.run([str(bin_dir / "bash"), "-c", script], env={"PATH": str(bin_dir)},
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [str(bin_dir / "bash"), "-c", script],
+        env={"PATH": str(bin_dir)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 1
     assert "no Python 3.9 or newer in this build image" in done.stderr
 
@@ -155,10 +167,13 @@ def test_rendered_phases_run_the_pipeline_in_one_bash(tmp_path: Path) -> None:
     spec = yaml.safe_load(render_buildspec(config))
     commands = spec["phases"]["install"]["commands"] + spec["phases"]["build"]["commands"]
     script = "set -e\n" + "\n".join(commands)
-    env = {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-           "CODEBUILD_SRC_DIR": str(project)}
-    done = subprocess.run(["bash", "-c", script], cwd=project, env=env, capture_output=True,
-                          text=True, check=False)
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "CODEBUILD_SRC_DIR": str(project),
+    }
+    done = subprocess.run(
+        ["bash", "-c", script], cwd=project, env=env, capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, done.stderr
     assert "deployed to dev" in done.stdout.splitlines()
     assert "cbdeploy: running the pipeline with Python 3." in done.stdout

@@ -8,7 +8,9 @@ from client.markers import Marker, parse_marker
 
 
 def test_parses_a_marker_line() -> None:
-    marker = parse_marker('::cbdeploy:: {"event":"step-start","step":"build","index":2,"total":5}\n')
+    marker = parse_marker(
+        '::cbdeploy:: {"event":"step-start","step":"build","index":2,"total":5}\n'
+    )
     assert marker == Marker(event="step-start", data={"step": "build", "index": 2, "total": 5})
     assert marker is not None and marker.data["step"] == "build"
 
@@ -18,7 +20,7 @@ def test_parses_a_marker_line() -> None:
     [
         "npm ci",
         "",
-        "  ::cbdeploy:: {\"event\": \"step-start\"}",  # not at the start of the line
+        '  ::cbdeploy:: {"event": "step-start"}',  # not at the start of the line
         "::cbdeploy:: not json",
         "::cbdeploy:: [1, 2]",
         '::cbdeploy:: {"step": "x"}',

@@ -65,17 +65,41 @@ def test_plan_lists_steps_in_pipeline_order(tmp_path: Path) -> None:
         "region": "eu-west-1",
         "outputsFile": "cdk-outputs.json",
         "steps": [
-            {"name": "install", "kind": "install", "commands": ["npm ci"],
-             "environment": {}, "workingDirectory": None},
-            {"name": "beforeDeploy:check", "kind": "beforeDeploy", "commands": ["npm test"],
-             "environment": {}, "workingDirectory": None},
-            {"name": "deploy", "kind": "deploy", "commands": ["npx cdk deploy"],
-             "environment": {}, "workingDirectory": None},
-            {"name": "afterDeploy:migrate", "kind": "afterDeploy",
-             "commands": ["prisma migrate deploy", "echo done"],
-             "environment": {"LOG_LEVEL": "info"}, "workingDirectory": "db"},
-            {"name": "afterDeploy:notify", "kind": "afterDeploy",
-             "commands": ["curl -X POST $HOOK"], "environment": {}, "workingDirectory": None},
+            {
+                "name": "install",
+                "kind": "install",
+                "commands": ["npm ci"],
+                "environment": {},
+                "workingDirectory": None,
+            },
+            {
+                "name": "beforeDeploy:check",
+                "kind": "beforeDeploy",
+                "commands": ["npm test"],
+                "environment": {},
+                "workingDirectory": None,
+            },
+            {
+                "name": "deploy",
+                "kind": "deploy",
+                "commands": ["npx cdk deploy"],
+                "environment": {},
+                "workingDirectory": None,
+            },
+            {
+                "name": "afterDeploy:migrate",
+                "kind": "afterDeploy",
+                "commands": ["prisma migrate deploy", "echo done"],
+                "environment": {"LOG_LEVEL": "info"},
+                "workingDirectory": "db",
+            },
+            {
+                "name": "afterDeploy:notify",
+                "kind": "afterDeploy",
+                "commands": ["curl -X POST $HOOK"],
+                "environment": {},
+                "workingDirectory": None,
+            },
         ],
     }
 
@@ -119,8 +143,13 @@ def test_environment_variables_plain_and_secret_references(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("stage", "expected"),
     [
-        ("dev", {"type": "LOCAL", "modes": [
-            "LOCAL_DOCKER_LAYER_CACHE", "LOCAL_SOURCE_CACHE", "LOCAL_CUSTOM_CACHE"]}),
+        (
+            "dev",
+            {
+                "type": "LOCAL",
+                "modes": ["LOCAL_DOCKER_LAYER_CACHE", "LOCAL_SOURCE_CACHE", "LOCAL_CUSTOM_CACHE"],
+            },
+        ),
         ("prod", {"type": "S3", "location": "cbdeploy-123456789012-us-east-1/cache/shop"}),
         ("bare", {"type": "NO_CACHE"}),
     ],
@@ -133,7 +162,9 @@ def test_cache_settings(tmp_path: Path, stage: str, expected: dict[str, object])
 def git(cwd: Path, *args: str) -> None:
     subprocess.run(
         ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=cwd, check=True, capture_output=True,
+        cwd=cwd,
+        check=True,
+        capture_output=True,
     )
 
 

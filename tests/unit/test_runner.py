@@ -39,8 +39,12 @@ def _interpreters() -> list[Any]:
     for candidate in candidates:
         if not candidate:
             continue
-        probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2])"],
-                               capture_output=True, text=True, check=False)
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print(sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if probe.returncode == 0 and probe.stdout.strip() == "(3, 9)":
             found.append(pytest.param(candidate, id="py39"))
             break
@@ -74,8 +78,13 @@ def step(name: str, *commands: str, kind: str | None = None, **extra: Any) -> di
 
 
 def make_plan(*steps: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    plan = {"version": 1, "project": "shop", "stage": "dev", "outputsFile": None,
-            "steps": list(steps)}
+    plan = {
+        "version": 1,
+        "project": "shop",
+        "stage": "dev",
+        "outputsFile": None,
+        "steps": list(steps),
+    }
     plan.update(extra)
     return plan
 
@@ -114,8 +123,9 @@ def run_runner(
 
 def plain(result: Result) -> list[str]:
     """Output lines that are neither markers nor the echo of a command."""
-    return [line for line in result.lines
-            if parse_marker(line) is None and not line.startswith("$ ")]
+    return [
+        line for line in result.lines if parse_marker(line) is None and not line.startswith("$ ")
+    ]
 
 
 def test_steps_run_in_order_with_markers(tmp_path: Path, python: str) -> None:
@@ -128,8 +138,14 @@ def test_steps_run_in_order_with_markers(tmp_path: Path, python: str) -> None:
     )
     result = run_runner(tmp_path, python, plan)
     assert result.code == 0
-    assert plain(result) == ["installing", "building", "built", "checking", "deploying",
-                             "migrating"]
+    assert plain(result) == [
+        "installing",
+        "building",
+        "built",
+        "checking",
+        "deploying",
+        "migrating",
+    ]
     assert "$ echo building" in result.lines
     starts = [m.data for m in result.markers if m.event == "step-start"]
     assert starts == [
@@ -141,8 +157,11 @@ def test_steps_run_in_order_with_markers(tmp_path: Path, python: str) -> None:
     ]
     ends = [m.data for m in result.markers if m.event == "step-end"]
     assert [(e["step"], e["status"], e["exitCode"]) for e in ends] == [
-        ("install", "ok", 0), ("build", "ok", 0), ("beforeDeploy:check", "ok", 0),
-        ("deploy", "ok", 0), ("afterDeploy:migrate", "ok", 0),
+        ("install", "ok", 0),
+        ("build", "ok", 0),
+        ("beforeDeploy:check", "ok", 0),
+        ("deploy", "ok", 0),
+        ("afterDeploy:migrate", "ok", 0),
     ]
     assert all(isinstance(e["duration"], float) and e["duration"] >= 0 for e in ends)
     assert result.markers[-1] == Marker(
@@ -176,7 +195,9 @@ def test_first_failing_hook_stops_the_pipeline(tmp_path: Path, python: str) -> N
         "pipeline-end", {"status": "failed", "failedStep": "beforeDeploy:check", "exitCode": 3}
     )
     assert [m.data["step"] for m in result.markers if m.event == "step-start"] == [
-        "build", "beforeDeploy:check"]
+        "build",
+        "beforeDeploy:check",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -215,8 +236,12 @@ def test_environment_of_steps_and_scripts(tmp_path: Path, python: str) -> None:
 
 
 def test_region_falls_back_to_the_build_environment(tmp_path: Path, python: str) -> None:
-    result = run_runner(tmp_path, python, make_plan(step("deploy", 'echo "$REGION"')),
-                        env={"AWS_REGION": "ap-south-1"})
+    result = run_runner(
+        tmp_path,
+        python,
+        make_plan(step("deploy", 'echo "$REGION"')),
+        env={"AWS_REGION": "ap-south-1"},
+    )
     assert plain(result) == ["ap-south-1"]
 
 
@@ -246,9 +271,7 @@ def test_outputs_after_a_successful_deploy(tmp_path: Path, python: str) -> None:
     assert result.markers[-2].data == {"outputs": {"url": "https://x.example", "port": 443}}
 
 
-def test_outputs_reported_when_only_an_after_deploy_hook_fails(
-    tmp_path: Path, python: str
-) -> None:
+def test_outputs_reported_when_only_an_after_deploy_hook_fails(tmp_path: Path, python: str) -> None:
     plan = make_plan(
         step("deploy", """echo '{"a": 1}' > o.json"""),
         step("afterDeploy:notify", "exit 4"),
@@ -268,7 +291,11 @@ def test_no_outputs_when_the_deploy_fails(tmp_path: Path, python: str) -> None:
 
 @pytest.mark.parametrize(
     ("content", "words"),
-    [(None, "was not written"), ("{oops", "is not valid JSON"), ("[1]", "does not hold a JSON object")],
+    [
+        (None, "was not written"),
+        ("{oops", "is not valid JSON"),
+        ("[1]", "does not hold a JSON object"),
+    ],
 )
 def test_missing_or_bad_outputs_file_is_a_warning(
     tmp_path: Path, python: str, content: str | None, words: str
@@ -276,14 +303,20 @@ def test_missing_or_bad_outputs_file_is_a_warning(
     command = "true" if content is None else f"printf '%s' '{content}' > o.json"
     result = run_runner(tmp_path, python, make_plan(step("deploy", command), outputsFile="o.json"))
     assert result.code == 0
-    assert any(line.startswith("cbdeploy: warning: the outputs file o.json") and words in line
-               for line in result.lines)
+    assert any(
+        line.startswith("cbdeploy: warning: the outputs file o.json") and words in line
+        for line in result.lines
+    )
     assert "outputs" not in [m.event for m in result.markers]
 
 
 def test_environment_is_never_printed(tmp_path: Path, python: str) -> None:
-    result = run_runner(tmp_path, python, make_plan(step("deploy", "true")),
-                        env={"DATABASE_URL": "postgres://secret-value"})
+    result = run_runner(
+        tmp_path,
+        python,
+        make_plan(step("deploy", "true")),
+        env={"DATABASE_URL": "postgres://secret-value"},
+    )
     assert "secret-value" not in result.text
 
 
@@ -384,17 +417,24 @@ def test_plan_written_by_the_client_runs(tmp_path: Path, python: str) -> None:
 def test_output_without_final_newline_keeps_markers_on_their_own_line(
     tmp_path: Path, python: str
 ) -> None:
-    result = run_runner(tmp_path, python, make_plan(step("build", "printf partial"),
-                                                    step("deploy", "true")))
+    result = run_runner(
+        tmp_path, python, make_plan(step("build", "printf partial"), step("deploy", "true"))
+    )
     assert "partial" in result.lines
     assert [m.event for m in result.markers] == [
-        "step-start", "step-end", "step-start", "step-end", "pipeline-end"]
+        "step-start",
+        "step-end",
+        "step-start",
+        "step-end",
+        "pipeline-end",
+    ]
 
 
 def test_a_background_process_holding_the_output_does_not_hang_the_pipeline(
     tmp_path: Path, python: str
 ) -> None:
-    result = run_runner(tmp_path, python, make_plan(step("install", "sleep 2 &"),
-                                                    step("deploy", "echo deployed")))
+    result = run_runner(
+        tmp_path, python, make_plan(step("install", "sleep 2 &"), step("deploy", "echo deployed"))
+    )
     assert result.code == 0
     assert "deployed" in result.lines
