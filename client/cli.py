@@ -80,5 +80,15 @@ def _register() -> None:
 
     main.add_command(emulator_cmd.emulator_command)
 
+    from client.commands import builds as builds_cmd
+    from client.commands import deploy as deploy_cmd
+    from client.commands import logs as logs_cmd
+    from client.commands import stop as stop_cmd
+
+    main.add_command(deploy_cmd.deploy)
+    main.add_command(logs_cmd.logs)
+    main.add_command(stop_cmd.stop)
+    main.add_command(builds_cmd.builds)
+
 
 _register()

@@ -1,0 +1,22 @@
+"""``cbdeploy stop BUILD_ID``: stop a running build."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+
+from client.aws import open_aws
+from client.options import Target, aws_options
+from client.render import stopped
+
+
+@click.command("stop")
+@click.argument("build_id")
+@aws_options(need_stage=False)
+def stop(target: Target, build_id: str) -> None:
+    """Ask CodeBuild to stop a running build (a finished one is left as it is)."""
+    with open_aws(target) as aws:
+        build = aws.get_build(build_id)
+        if not build.complete:
+            build = aws.stop_build(build_id)
+    stopped(Console(), build)

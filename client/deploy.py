@@ -1,0 +1,413 @@
+"""``cbdeploy deploy``: package, bootstrap, upload, start, follow. No printing.
+
+Stages, as in chalice's deployer:
+
+1. **Plan** (:func:`make_plan`): from the config, the selected files and the
+   git state alone, decide what the build is told: the plan and runner entries
+   added to the archive, the buildspec, the environment variables, compute
+   settings, cache and the idempotency token. A frozen :class:`DeployPlan`.
+2. **Execute** (:class:`DeployService`): write the archive, bootstrap the
+   stage, upload (skipped when the same archive is already there), StartBuild
+   with :func:`start_request`, then follow the build until it ends.
+
+Progress is reported as events (the dataclasses below plus the follower's)
+through ``on_event``; the terminal layer (``client.render``) shows them.
+
+Ctrl-C: before the build starts it raises KeyboardInterrupt as usual (nothing
+was started). From StartBuild on, the first Ctrl-C asks CodeBuild to stop the
+build and keeps following until it reports STOPPED; a second one detaches
+(see ``client.signals``).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from client.aws import AwsClient, Build, open_aws
+from client.bootstrap import Infrastructure, bootstrap, project_name, stage_settings
+from client.buildspec import render_buildspec
+from client.config import ProjectConfig, load_config
+from client.errors import AwsError, BuildConflictError, CredentialsError, UsageError
+from client.follow import Follower
+from client.options import Target
+from client.outcome import BuildOutcome, OutcomeTracker
+from client.packaging import ArchiveResult, Selection, build_archive, select_files
+from client.plan import GitInfo, archive_entries, environment_variables, git_info
+from client.signals import Detach, Interrupts
+from client.upload import UploadResult, source_key, upload_archive
+
+START_ATTEMPTS = 3
+# StartBuild errors worth another try (same idempotency token); None: no answer at all.
+TRANSIENT_START_CODES = frozenset(
+    {None, "ThrottlingException", "ServiceUnavailable", "InternalFailure", "InternalServerError",
+     "RequestTimeout", "ServiceUnavailableException", "InternalServiceException"}
+)
+
+# ----------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class DeployStarting:
+    app: str
+    stage: str
+    region: str
+    project: str
+    local: bool
+    invocation_id: str
+
+
+@dataclass(frozen=True)
+class FilesSelected:
+    selection: Selection
+
+
+@dataclass(frozen=True)
+class ArchiveBuilt:
+    archive: ArchiveResult
+    seconds: float
+    kept_in: Path | None  # --preserve-temp-files: where the archive, buildspec and plan are
+
+
+@dataclass(frozen=True)
+class BootstrapStep:
+    what: str  # one change bootstrap is making, for people
+
+
+@dataclass(frozen=True)
+class BootstrapDone:
+    infra: Infrastructure
+
+
+@dataclass(frozen=True)
+class UploadStarting:
+    key: str
+    size: int
+
+
+@dataclass(frozen=True)
+class UploadProgress:
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class UploadDone:
+    result: UploadResult
+    size: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class BuildStarted:
+    build: Build
+    region: str
+    local: bool
+
+
+@dataclass(frozen=True)
+class StopRequested:
+    build_id: str
+
+
+@dataclass(frozen=True)
+class StopFailed:
+    build_id: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Detached:
+    """We leave the build running: ``--detach``, or a second Ctrl-C."""
+
+    build_id: str | None  # None: Ctrl-C while StartBuild was in flight
+    region: str
+    local: bool
+    interrupted: bool
+
+
+EventSink = Callable[[object], None]
+
+
+# ----------------------------------------------------------------------------- plan
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    yes: bool = False
+    no_cache: bool = False
+    preserve_temp_files: bool = False
+    detach: bool = False
+
+
+@dataclass(frozen=True)
+class DeployPlan:
+    """Everything decided before anything is written or called."""
+
+    app: str
+    stage: str
+    region: str
+    project: str
+    invocation_id: str
+    needs_confirmation: bool
+    buildspec: str
+    environment: tuple[Mapping[str, str], ...]
+    compute_type: str
+    image: str
+    privileged_mode: bool
+    timeout_in_minutes: int
+    no_cache: bool
+    entries: Mapping[str, bytes] = field(repr=False, compare=False)
+
+
+def make_plan(
+    config: ProjectConfig,
+    target: Target,
+    options: DeployOptions,
+    git: GitInfo | None,
+    invocation_id: str,
+) -> DeployPlan:
+    codebuild = config.codebuild
+    return DeployPlan(
+        app=config.name,
+        stage=target.stage,
+        region=target.region,
+        project=project_name(config.name, target.stage),
+        invocation_id=invocation_id,
+        needs_confirmation=config.confirm and not options.yes,
+        buildspec=render_buildspec(config),
+        environment=tuple(environment_variables(config, target.stage, target.region, git)),
+        compute_type=codebuild.compute_type,
+        image=codebuild.image,
+        privileged_mode=codebuild.privileged_mode,
+        timeout_in_minutes=codebuild.timeout_in_minutes,
+        no_cache=options.no_cache,
+        entries=archive_entries(config, target.stage, target.region),
+    )
+
+
+def start_request(plan: DeployPlan, upload: UploadResult) -> dict[str, Any]:
+    """The StartBuild parameters: source, buildspec, variables and settings overrides.
+
+    The project's own cache stays unless ``--no-cache``. The invocation id is
+    the idempotency token, so a retried StartBuild never starts a second build.
+    """
+    request: dict[str, Any] = {
+        "projectName": plan.project,
+        "sourceTypeOverride": "S3",
+        "sourceLocationOverride": f"{upload.bucket}/{upload.key}",
+        "buildspecOverride": plan.buildspec,
+        "environmentVariablesOverride": [dict(v) for v in plan.environment],
+        "computeTypeOverride": plan.compute_type,
+        "imageOverride": plan.image,
+        "privilegedModeOverride": plan.privileged_mode,
+        "timeoutInMinutesOverride": plan.timeout_in_minutes,
+        "idempotencyToken": plan.invocation_id,
+    }
+    if plan.no_cache:
+        request["cacheOverride"] = {"type": "NO_CACHE"}
+    return request
+
+
+# ----------------------------------------------------------------------------- execute
+
+
+class DeployService:
+    """Run one deploy; returns a :class:`BuildOutcome` (its ``exit_code`` is the CLI's).
+
+    Raises :class:`~client.errors.CbdeployError` when the deploy cannot start
+    (nothing was started) and KeyboardInterrupt for a Ctrl-C before StartBuild.
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        options: DeployOptions,
+        *,
+        project_root: Path,
+        on_event: EventSink,
+        confirm: Callable[[str], bool],
+        aws_factory: Callable[[Target], Any] = open_aws,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    ) -> None:
+        self.target = target
+        self.options = options
+        self.root = project_root
+        self.emit = on_event
+        self.confirm = confirm
+        self.aws_factory = aws_factory
+        self.clock = clock
+        self.sleep = sleep
+        self.new_id = new_id
+
+    def run(self) -> BuildOutcome:
+        config = load_config(self.root, self.target.stage, self.target.config_path)
+        git = git_info(config.root)  # before anything is written into the tree
+        plan = make_plan(config, self.target, self.options, git, self.new_id())
+        self.emit(
+            DeployStarting(
+                plan.app, plan.stage, plan.region, plan.project, self.target.local, plan.invocation_id
+            )
+        )
+        selection = select_files(
+            config.root,
+            include_submodules=config.package.include_submodules,
+            follow_external_links=config.package.follow_external_links,
+        )
+        self.emit(FilesSelected(selection))
+        if plan.needs_confirmation and not self.confirm(
+            f"Deploy {plan.app} to stage {plan.stage} in {plan.region}?"
+        ):
+            raise UsageError(
+                f"Deploy of stage {plan.stage!r} cancelled; nothing was deployed.",
+                "Pass --yes to deploy without being asked.",
+            )
+        with self._workspace(config.root, plan.invocation_id) as workdir:
+            archive = self._archive(selection, plan, workdir)
+            with self.aws_factory(self.target) as aws:
+                infra = self._bootstrap(aws, config)
+                upload = self._upload(aws, infra, archive, plan.app)
+                request = start_request(plan, upload)
+                if self.options.preserve_temp_files:
+                    _write_json(workdir / "start-build.json", request)
+                return self._start_and_follow(aws, request)
+
+    # -- steps
+
+    @contextmanager
+    def _workspace(self, root: Path, invocation_id: str) -> Iterator[Path]:
+        if self.options.preserve_temp_files:
+            kept = root / ".cbdeploy" / invocation_id
+            kept.mkdir(parents=True, exist_ok=True)
+            yield kept
+            return
+        with tempfile.TemporaryDirectory(prefix="cbdeploy-") as tmp:
+            yield Path(tmp)
+
+    def _archive(self, selection: Selection, plan: DeployPlan, workdir: Path) -> ArchiveResult:
+        began = self.clock()
+        archive: ArchiveResult = build_archive(
+            selection, workdir / "archive.zip", extra_entries=plan.entries
+        )
+        kept = workdir if self.options.preserve_temp_files else None
+        if kept is not None:
+            (kept / "buildspec.yml").write_text(plan.buildspec, encoding="utf-8")
+            for path, content in plan.entries.items():
+                if path.endswith("plan.json"):
+                    (kept / "plan.json").write_bytes(content)
+        self.emit(ArchiveBuilt(archive, self.clock() - began, kept))
+        return archive
+
+    def _bootstrap(self, aws: AwsClient, config: ProjectConfig) -> Infrastructure:
+        settings = stage_settings(config, aws.region, aws.account_id())
+        infra = bootstrap(aws, settings, on_event=lambda call: self.emit(BootstrapStep(call.what)))
+        self.emit(BootstrapDone(infra))
+        return infra
+
+    def _upload(
+        self, aws: AwsClient, infra: Infrastructure, archive: ArchiveResult, app: str
+    ) -> UploadResult:
+        self.emit(UploadStarting(source_key(app, archive.sha256), archive.size))
+        began = self.clock()
+        result = upload_archive(
+            aws,
+            infra,
+            archive,
+            app,
+            on_progress=lambda done, total: self.emit(UploadProgress(done, total)),
+        )
+        self.emit(UploadDone(result, archive.size, self.clock() - began))
+        return result
+
+    def _start(self, aws: AwsClient, request: Mapping[str, Any]) -> Build:
+        """StartBuild, retried on transient errors with the same idempotency token."""
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                return aws.start_build(**request)
+            except (BuildConflictError, CredentialsError):
+                raise
+            except AwsError as error:
+                if attempt == START_ATTEMPTS or error.code not in TRANSIENT_START_CODES:
+                    raise
+                self.sleep(2.0 * attempt)
+        raise AssertionError("unreachable")
+
+    def _start_and_follow(self, aws: AwsClient, request: Mapping[str, Any]) -> BuildOutcome:
+        started: list[Build] = []
+
+        def stop() -> None:
+            build_id = started[0].id
+            self.emit(StopRequested(build_id))
+            try:
+                aws.stop_build(build_id)
+            except AwsError as error:
+                self.emit(StopFailed(build_id, error.message))
+
+        region, local = self.target.region, self.target.local
+        with Interrupts(
+            on_first=stop, detach_after=2, sleep=self.sleep, clock=self.clock
+        ) as interrupts:
+            try:
+                started.append(self._start(aws, request))
+            except Detach:
+                self.emit(Detached(None, region, local, interrupted=True))
+                return BuildOutcome(None, None, 130, interrupted=True, detached=True, region=region)
+            build = started[0]
+            self.emit(BuildStarted(build, region, local))
+            tracker = OutcomeTracker(build, region)
+            if self.options.detach and not interrupts.requested:
+                self.emit(Detached(build.id, region, local, interrupted=False))
+                return tracker.outcome(detached=True)
+            follower = Follower(aws, sleep=interrupts.sleep, clock=self.clock)
+            try:
+                interrupts.check()  # a Ctrl-C during StartBuild stops it now
+                for event in follower.follow(build.id):
+                    self.emit(event)
+                    tracker.add(event)
+                    interrupts.check()
+            except Detach:
+                self.emit(Detached(build.id, region, local, interrupted=True))
+                return tracker.outcome(interrupted=True, detached=True)
+            return tracker.outcome(interrupted=interrupts.requested)
+
+
+def follow_build(
+    aws: AwsClient,
+    build_id: str,
+    *,
+    on_event: EventSink,
+    wait: bool = True,
+    local: bool = False,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> BuildOutcome:
+    """Print-agnostic ``logs``: an existing build's events from the start of its log.
+
+    With ``wait`` it follows to the end (a Ctrl-C detaches: the build goes
+    on); without, it stops at the end of what the log holds now. Raises
+    NotFoundError for an unknown build.
+    """
+    tracker = OutcomeTracker(aws.get_build(build_id), aws.region)
+    with Interrupts(detach_after=1, sleep=sleep, clock=clock) as interrupts:
+        follower = Follower(aws, sleep=interrupts.sleep, clock=clock)
+        try:
+            for event in follower.follow(build_id, wait=wait):
+                on_event(event)
+                tracker.add(event)
+        except Detach:
+            on_event(Detached(build_id, aws.region, local, interrupted=True))
+            return tracker.outcome(interrupted=True, detached=True)
+    return tracker.outcome()
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")

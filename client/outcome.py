@@ -1,0 +1,148 @@
+"""What a followed build came to: status, exit code, failing phase and step, outputs.
+
+:class:`OutcomeTracker` watches the follower's events and builds the
+:class:`BuildOutcome` that the renderer prints and ``--json`` serialises.
+Shared by ``deploy`` and ``logs --follow``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from client.follow import BuildFinished, FollowEvent, MarkerEvent, PhaseChanged
+
+if TYPE_CHECKING:
+    from client.aws import Build
+
+EXIT_SUCCEEDED = 0
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True)
+class BuildOutcome:
+    """The end of one deploy or follow, as data."""
+
+    build_id: str | None
+    status: str | None  # SUCCEEDED, FAILED, FAULT, TIMED_OUT, STOPPED, IN_PROGRESS; None: unknown
+    exit_code: int
+    duration: float | None = None  # seconds, from the build's own start and end
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    failed_phase: str | None = None
+    failed_phase_status: str | None = None
+    failed_phase_message: str | None = None
+    failed_step: str | None = None
+    failed_step_exit: int | None = None
+    interrupted: bool = False  # Ctrl-C: the build was asked to stop
+    detached: bool = False  # we left without waiting for the end
+    region: str | None = None
+    log_group: str | None = None
+    log_stream: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "SUCCEEDED"
+
+
+def failed_phase(build: Build) -> tuple[str, str, str | None] | None:
+    """(phase, status, context message) of the first phase that did not succeed."""
+    for phase in build.phases:
+        if phase.status not in (None, "SUCCEEDED"):
+            messages = [m for _, m in phase.contexts if m]
+            return phase.name, phase.status, "; ".join(messages) or None
+    return None
+
+
+def exit_code_for(status: str | None) -> int:
+    return EXIT_SUCCEEDED if status == "SUCCEEDED" else EXIT_FAILED
+
+
+class OutcomeTracker:
+    """Feed it every follow event; ask for :meth:`outcome` at the end."""
+
+    def __init__(self, build: Build, region: str | None = None) -> None:
+        self.build = build
+        self.region = region
+        self.outputs: dict[str, Any] = {}
+        self.failed_step: str | None = None
+        self.failed_step_exit: int | None = None
+        self.finished = False
+
+    def add(self, event: FollowEvent) -> None:
+        if isinstance(event, BuildFinished):
+            self.build = event.build
+            self.finished = True
+        elif isinstance(event, PhaseChanged):
+            self.build = event.build
+        if isinstance(event, MarkerEvent):
+            data = event.marker.data
+            if event.marker.event == "outputs" and isinstance(data.get("outputs"), Mapping):
+                self.outputs = dict(data["outputs"])
+            elif event.marker.event == "step-end" and data.get("status") == "failed":
+                self.failed_step = str(data.get("step"))
+                self.failed_step_exit = _int(data.get("exitCode"))
+            elif event.marker.event == "pipeline-end" and data.get("failedStep"):
+                self.failed_step = str(data["failedStep"])
+                self.failed_step_exit = _int(data.get("exitCode"))
+
+    def outcome(self, *, interrupted: bool = False, detached: bool = False) -> BuildOutcome:
+        build = self.build
+        failed = failed_phase(build) if build.complete else None
+        if detached:
+            code = EXIT_INTERRUPTED if interrupted else EXIT_SUCCEEDED
+        elif interrupted:
+            code = EXIT_INTERRUPTED
+        else:
+            code = exit_code_for(build.status)
+        duration = None
+        if build.start is not None and build.end is not None:
+            duration = (build.end - build.start).total_seconds()
+        return BuildOutcome(
+            build_id=build.id,
+            status=build.status or None,
+            exit_code=code,
+            duration=duration,
+            outputs=self.outputs,
+            failed_phase=failed[0] if failed else None,
+            failed_phase_status=failed[1] if failed else None,
+            failed_phase_message=failed[2] if failed else None,
+            failed_step=self.failed_step if build.status != "SUCCEEDED" else None,
+            failed_step_exit=self.failed_step_exit if build.status != "SUCCEEDED" else None,
+            interrupted=interrupted,
+            detached=detached,
+            region=self.region,
+            log_group=build.log_group,
+            log_stream=build.log_stream,
+        )
+
+
+def summary(outcome: BuildOutcome, **extra: Any) -> dict[str, Any]:
+    """The ``--json`` object: stable camelCase keys, None where unknown."""
+    data: dict[str, Any] = {
+        "buildId": outcome.build_id,
+        "status": outcome.status,
+        "exitCode": outcome.exit_code,
+        "durationSeconds": outcome.duration,
+        "outputs": dict(outcome.outputs),
+        "failedPhase": outcome.failed_phase,
+        "failedPhaseStatus": outcome.failed_phase_status,
+        "failedPhaseMessage": outcome.failed_phase_message,
+        "failedStep": outcome.failed_step,
+        "failedStepExitCode": outcome.failed_step_exit,
+        "interrupted": outcome.interrupted,
+        "detached": outcome.detached,
+        "region": outcome.region,
+        "logGroup": outcome.log_group,
+        "logStream": outcome.log_stream,
+    }
+    data.update(extra)
+    return data
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,353 @@
+"""The terminal layer: how deploy, follow and build events look. Only this module prints.
+
+Everything goes through a rich ``Console`` passed in (tests hand one writing
+to a ``StringIO``). Remote log lines are untrusted text: they are written
+verbatim with markup and highlighting off, so ``[/x]`` neither crashes rich
+nor ``[bold]`` disappears. CodeBuild's own ``[Container]`` lines are hidden
+unless ``--log-level debug`` (those that report an error stay visible).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, TextIO
+
+from rich.console import Console
+from rich.filesize import decimal
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from client import deploy as d
+from client.errors import UsageError
+from client.follow import BuildFinished, LogLine, MarkerEvent, PhaseChanged
+from client.outcome import BuildOutcome
+
+if TYPE_CHECKING:
+    from client.aws import Build
+
+QUIET_PHASES = frozenset({"SUBMITTED", "COMPLETED"})
+CONTAINER_ERROR = re.compile(r"error|fail|did not exit successfully", re.IGNORECASE)
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def reattach_commands(build_id: str, region: str) -> list[tuple[str, str]]:
+    return [
+        ("Re-attach", f"cbdeploy logs {build_id} --follow --region {region}"),
+        ("Stop it", f"cbdeploy stop {build_id} --region {region}"),
+    ]
+
+
+class Renderer:
+    """Turns events into lines. ``handle`` accepts every deploy and follow event."""
+
+    def __init__(self, console: Console, *, debug: bool = False, noun: str = "Deploy") -> None:
+        self.console = console
+        self.debug = debug
+        self.noun = noun
+        self._progress: Progress | None = None
+        self._task: Any = None
+
+    # ------------------------------------------------------------------ small helpers
+
+    def _ok(self, text: str) -> None:
+        self.console.print(Text.assemble(("✓ ", "green"), text))
+
+    def _warn(self, text: str) -> None:
+        self.console.print(Text.assemble(("! ", "yellow bold"), (text, "yellow")))
+
+    def _note(self, text: str) -> None:
+        self.console.print(Text("  " + text, style="dim"), soft_wrap=True)
+
+    def _remote(self, message: str, style: str | None = None) -> None:
+        # Verbatim: no markup, no highlighting, no wrapping.
+        self.console.out(message, style=style, highlight=False)
+
+    # ------------------------------------------------------------------ dispatch
+
+    def handle(self, event: object) -> None:
+        method = getattr(self, "_on_" + type(event).__name__, None)
+        if method is not None:
+            method(event)
+
+    def _on_DeployStarting(self, e: d.DeployStarting) -> None:
+        self.console.print(Text("cbdeploy: Deploy", style="bold"))
+        self.console.print()
+        rows = [("Stage", e.stage), ("Region", e.region), ("Project", f"{e.app} ({e.project})")]
+        if e.local:
+            rows.append(("Endpoint", "local emulator (--local)"))
+        for label, value in rows:
+            self.console.print(Text.assemble(f"  {label + ':':<10}", (value, "cyan")))
+        self.console.print()
+
+    def _on_FilesSelected(self, e: d.FilesSelected) -> None:
+        selection = e.selection
+        for repo in selection.skipped_repos:
+            self._warn(
+                f"Skipped nested repository {repo}/ (set package.includeSubmodules = true to ship it)"
+            )
+        if selection.secrets:
+            count = len(selection.secrets)
+            noun = "file looks" if count == 1 else "files look"
+            self._warn(
+                f"{count} {noun} like secrets and will be uploaded: "
+                + ", ".join(selection.secrets)
+            )
+            self._note("Keep them out with .cbdeployignore; use [secrets] for values the build needs.")
+
+    def _on_ArchiveBuilt(self, e: d.ArchiveBuilt) -> None:
+        a = e.archive
+        files = "file" if a.file_count == 1 else "files"
+        self._ok(
+            f"Packaged {a.file_count} {files} ({decimal(a.raw_size)}, zip {decimal(a.size)}) "
+            f"in {format_duration(e.seconds)}"
+        )
+        if e.kept_in is not None:
+            self._note(f"archive, buildspec and plan kept in {e.kept_in}")
+
+    def _on_BootstrapStep(self, e: d.BootstrapStep) -> None:
+        self._note(e.what)
+
+    def _on_BootstrapDone(self, e: d.BootstrapDone) -> None:
+        if e.infra.changes:
+            self._ok(f"Infrastructure updated ({len(e.infra.changes)} changes)")
+        else:
+            self._ok("Infrastructure up to date")
+
+    def _on_UploadStarting(self, e: d.UploadStarting) -> None:
+        if not self.console.is_terminal:
+            return
+        self._progress = Progress(
+            TextColumn("  Uploading"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self._task = self._progress.add_task("upload", total=e.size)
+        self._progress.start()
+
+    def _on_UploadProgress(self, e: d.UploadProgress) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=e.done, total=e.total)
+
+    def _on_UploadDone(self, e: d.UploadDone) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+        if e.result.skipped:
+            self._ok(f"Archive already uploaded, skipping ({e.result.key})")
+        else:
+            self._ok(f"Uploaded {decimal(e.size)} in {format_duration(e.seconds)}")
+
+    def _on_BuildStarted(self, e: d.BuildStarted) -> None:
+        self._ok(f"Started build {e.build.id}")
+        if e.build.log_link and not e.local:
+            self._note(f"logs: {e.build.log_link}")
+        self._note("Ctrl-C stops the build; press it twice to leave the build running.")
+
+    def _on_StopRequested(self, e: d.StopRequested) -> None:
+        self._warn(f"Stopping build {e.build_id}… (Ctrl-C again to leave it running)")
+
+    def _on_StopFailed(self, e: d.StopFailed) -> None:
+        self.console.print(
+            Text(f"✗ Could not stop build {e.build_id}: {e.message}", style="red")
+        )
+
+    def _on_Detached(self, e: d.Detached) -> None:
+        if e.build_id is None:
+            self._warn("Interrupted while starting the build; its id is not known.")
+            self._note(f"See 'cbdeploy builds --region {e.region}' and stop it if it runs.")
+            return
+        if e.interrupted:
+            self._warn(f"Detached. Build {e.build_id} keeps running.")
+        else:
+            self._ok(f"Build {e.build_id} is running (detached)")
+        for label, command in reattach_commands(e.build_id, e.region):
+            self.console.print(Text.assemble(f"  {label + ':':<11}", (command, "cyan")))
+        if e.local:
+            self._note("With --local the emulator lives in this process: the build ends with it.")
+
+    # ------------------------------------------------------------------ follow events
+
+    def _on_PhaseChanged(self, e: PhaseChanged) -> None:
+        phase = e.phase
+        if phase.status is None:
+            if phase.name not in QUIET_PHASES:
+                self._note(f"· {phase.name}")
+        elif phase.status != "SUCCEEDED":
+            message = "; ".join(m for _, m in phase.contexts if m)
+            text = f"✗ Phase {phase.name} {phase.status}"
+            self.console.print(Text(text + (f": {message}" if message else ""), style="red"))
+        elif self.debug:
+            self._note(f"✓ {phase.name} ({format_duration(phase.duration)})")
+
+    def _on_LogLine(self, e: LogLine) -> None:
+        if e.message.startswith("[Container] "):
+            if self.debug:
+                self._remote(e.message, style="dim")
+            elif CONTAINER_ERROR.search(e.message):
+                self._remote(e.message, style="red")
+            return
+        self._remote(e.message)
+
+    def _on_MarkerEvent(self, e: MarkerEvent) -> None:
+        data = e.marker.data
+        step = str(data.get("step", "?"))
+        if e.marker.event == "step-start":
+            where = f" ({data['index']}/{data['total']})" if "index" in data and "total" in data else ""
+            self.console.print(Text.assemble(("▸ ", "bold blue"), (step, "bold"), where))
+        elif e.marker.event == "step-end":
+            took = format_duration(_float(data.get("duration")))
+            if data.get("status") == "ok":
+                self._ok(f"{step} ({took})")
+            else:
+                code = data.get("exitCode")
+                self.console.print(
+                    Text(f"✗ {step} failed (exit {code}) after {took}", style="red bold")
+                )
+
+    def _on_BuildFinished(self, e: BuildFinished) -> None:
+        pass  # the outcome says it all
+
+    # ------------------------------------------------------------------ the end
+
+    def outcome(self, outcome: BuildOutcome) -> None:
+        """The last lines: result, duration, and on failure what failed and why."""
+        if outcome.detached:
+            return  # the Detached event said what to do
+        took = format_duration(outcome.duration)
+        self.console.print()
+        if outcome.interrupted:
+            self._warn(
+                f"Interrupted. Build {outcome.build_id} ended {outcome.status} after {took}."
+            )
+        elif outcome.succeeded:
+            self.console.print(
+                Text.assemble(("✓ ", "green bold"), (f"{self.noun} succeeded in {took}", "bold"))
+            )
+        else:
+            self.console.print(
+                Text(f"✗ {self.noun} {(outcome.status or 'ended').lower()} after {took}", style="red bold")
+            )
+            if outcome.failed_phase:
+                line = f"  Phase {outcome.failed_phase}: {outcome.failed_phase_status}"
+                if outcome.failed_phase_message:
+                    line += f" - {outcome.failed_phase_message}"
+                self.console.print(Text(line, style="red"))
+            if outcome.failed_step:
+                code = outcome.failed_step_exit
+                exit_part = f" (exit {code})" if code is not None else ""
+                self.console.print(Text(f"  Step {outcome.failed_step} failed{exit_part}", style="red"))
+            if outcome.build_id and outcome.region:
+                self._note(f"full log: cbdeploy logs {outcome.build_id} --region {outcome.region}")
+        if outcome.outputs:
+            self.console.print()
+            self.console.print(Text("Outputs:", style="bold"))
+            width = max(len(str(k)) for k in outcome.outputs) + 1
+            for key, value in outcome.outputs.items():
+                shown = value if isinstance(value, str) else _compact(value)
+                self.console.print(Text.assemble(f"  {str(key) + ':':<{width}} ", (shown, "cyan")))
+
+    def still_running(self, outcome: BuildOutcome) -> None:
+        self.console.print()
+        self._note(f"Build {outcome.build_id} is still running. Follow it with:")
+        self.console.print(
+            Text(f"  cbdeploy logs {outcome.build_id} --follow --region {outcome.region}", style="cyan")
+        )
+
+    def interrupted_before_start(self) -> None:
+        self.console.print()
+        self._warn("Interrupted before the build started; nothing was deployed.")
+
+
+def confirm(console: Console, question: str, stdin: TextIO | None = None) -> bool:
+    """Ask yes/no on the terminal; refuse (UsageError, exit 2) when there is none."""
+    stream = stdin or sys.stdin
+    if stream is None or not stream.isatty():
+        raise UsageError(
+            "This stage asks for confirmation before deploying, and there is no terminal to ask.",
+            "Pass --yes (--autoConfirmOperation) to deploy without being asked.",
+        )
+    from rich.prompt import Confirm
+
+    return Confirm.ask(question, console=console, default=False, stream=stream)
+
+
+# ---------------------------------------------------------------------- other commands
+
+
+def builds_table(console: Console, builds: Iterable[Build]) -> None:
+    """``cbdeploy builds``: id, status, start, duration, git commit, initiator."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("BUILD", "STATUS", "STARTED", "DURATION", "COMMIT", "INITIATOR"):
+        table.add_column(column, no_wrap=column in ("BUILD", "STATUS"))
+    for build in builds:
+        env = dict(build.environment)
+        commit = env.get("CBDEPLOY_GIT_COMMIT", "")[:10]
+        if env.get("CBDEPLOY_GIT_DIRTY") == "true" and commit:
+            commit += "+"
+        duration = None
+        if build.start is not None:
+            end = build.end or datetime.now(timezone.utc)
+            duration = (end - build.start).total_seconds()
+        table.add_row(
+            Text(build.id),
+            Text(build.status, style=_status_style(build.status)),
+            build.start.astimezone().strftime("%Y-%m-%d %H:%M:%S") if build.start else "-",
+            format_duration(duration),
+            commit or "-",
+            Text(build.initiator or "-"),
+        )
+    console.print(table)
+
+
+def no_builds(console: Console, project: str, stage: str) -> None:
+    console.print(Text(f"No builds of stage {stage} yet (CodeBuild project {project})."))
+
+
+def stopped(console: Console, build: Build) -> None:
+    if build.complete and build.status != "STOPPED":
+        console.print(Text(f"Build {build.id} had already ended: {build.status}."))
+    else:
+        console.print(Text.assemble(("✓ ", "green"), f"Stopping build {build.id} ({build.status})."))
+
+
+def _status_style(status: str) -> str:
+    return {"SUCCEEDED": "green", "IN_PROGRESS": "cyan"}.get(status, "red")
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _compact(value: Any) -> str:
+    import json
+
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
