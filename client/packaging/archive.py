@@ -134,7 +134,7 @@ class ArchiveBuilder:
     ) -> ArchiveResult:
         started_ns = self.clock_ns()
         entries, keys, raw_size = self._entries(selection, extra_entries)
-        cache = ArchiveCache(cache_dir, LEVEL) if cache_dir is not None else None
+        cache = ArchiveCache(cache_dir) if cache_dir is not None else None
         output.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
         tmp = Path(tmp_name)
@@ -162,14 +162,14 @@ class ArchiveBuilder:
     def _entries(
         self, selection: Selection, extra: Mapping[str, bytes]
     ) -> tuple[list[Entry], dict[bytes, Key], int]:
-        root = os.fsencode(selection.root)
+        root = os.fsencode(selection.root).rstrip(b"/") + b"/"
         entries: list[Entry] = []
         keys: dict[bytes, Key] = {}
         modes: dict[str, int] = {}
         raw_size = 0
         for selected in selection.files:
             name = os.fsencode(selected.path)
-            source = os.path.join(root, name)
+            source = root + name
             st = selection.stats.get(selected.path) or _stat(
                 source, selected.link_target is not None
             )

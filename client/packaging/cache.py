@@ -12,29 +12,32 @@ later change within the same clock tick: git's "racy" problem).
 from __future__ import annotations
 
 import logging
-import marshal
 import os
 import shutil
+import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from client.packaging.zipformat import EntryInfo
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+MAGIC = b"CBDC\x00\x01"  # format 1
 ARCHIVE = "archive.zip"
 INDEX = "index.bin"
 RACY_NS = 2_000_000_000
 CHUNK = 1 << 20
+# identity of the cached archive (size, mtime_ns, inode), row count, names blob length
+_HEADER = struct.Struct("<QqQQQ")
+# size, mtime_ns, st_mode, policy | offset, length | method, crc, csize, usize, zip mode
+_ROW = struct.Struct("<QqQQQQQQQQQ")
 
 Key = tuple[int, int, int, int]  # size, mtime_ns, st_mode, compression policy
 
 
-@dataclass(frozen=True)
-class Record:
-    """Where an entry's local record sits in the cached archive, and what it says."""
+class Record(NamedTuple):
+    """Where an entry's local record sits in an archive, and what its headers say."""
 
     key: Key
     offset: int
@@ -45,47 +48,38 @@ class Record:
 class ArchiveCache:
     """Reads the previous build's records; remembers this build's for the next one."""
 
-    def __init__(self, cache_dir: Path, policy: int) -> None:
+    def __init__(self, cache_dir: Path) -> None:
         self.dir = Path(cache_dir)
-        self.policy = policy
-        self._records: dict[bytes, Record] = {}
+        self._rows: dict[bytes, tuple[int, ...]] = {}
         self._fd: int | None = None
         self._load()
 
     def _load(self) -> None:
         try:
-            with open(self.dir / INDEX, "rb") as handle:
-                version, identity, rows = marshal.load(handle)
-            if version != FORMAT:
+            data = (self.dir / INDEX).read_bytes()
+            if not data.startswith(MAGIC):
+                return
+            size, mtime_ns, ino, count, names_len = _HEADER.unpack_from(data, len(MAGIC))
+            rows_at = len(MAGIC) + _HEADER.size
+            names_at = rows_at + count * _ROW.size
+            names = data[names_at : names_at + names_len].split(b"\0") if count else []
+            if len(names) != count:
                 return
             fd = os.open(self.dir / ARCHIVE, os.O_RDONLY | os.O_CLOEXEC)
-        except (OSError, ValueError, EOFError, TypeError):
+        except (OSError, struct.error):
             return
         st = os.fstat(fd)
-        if (st.st_size, st.st_mtime_ns, st.st_ino) != tuple(identity):
+        if (st.st_size, st.st_mtime_ns, st.st_ino) != (size, mtime_ns, ino):
             os.close(fd)  # the cached archive is not the one the index describes
             return
         self._fd = fd
-        for (
-            name,
-            size,
-            mtime_ns,
-            mode,
-            policy,
-            offset,
-            length,
-            method,
-            crc,
-            csize,
-            usize,
-            zmode,
-        ) in rows:
-            info = EntryInfo(name, method, crc, csize, usize, zmode)
-            self._records[name] = Record((size, mtime_ns, mode, policy), offset, length, info)
+        self._rows = dict(zip(names, _ROW.iter_unpack(data[rows_at:names_at]), strict=True))
 
     def lookup(self, name: bytes, key: Key) -> Record | None:
-        record = self._records.get(name)
-        return record if record is not None and record.key == key else None
+        row = self._rows.get(name)
+        if row is None or row[:4] != key:
+            return None
+        return Record(key, row[4], row[5], EntryInfo(name, *row[6:]))
 
     def read(self, offset: int, length: int) -> Iterator[bytes]:
         assert self._fd is not None
@@ -113,24 +107,12 @@ class ArchiveCache:
             except OSError:
                 shutil.copyfile(archive, tmp_archive)
             st = os.stat(tmp_archive)
-            rows = [
-                (
-                    name,
-                    *r.key,
-                    r.offset,
-                    r.length,
-                    r.info.method,
-                    r.info.crc,
-                    r.info.compressed_size,
-                    r.info.size,
-                    r.info.mode,
-                )
-                for name, r in records
-                if r.key[1] < started_ns - RACY_NS
-            ]
+            kept = [(name, r) for name, r in records if r.key[1] < started_ns - RACY_NS]
+            rows = b"".join(_ROW.pack(*r.key, r.offset, r.length, *r.info[1:]) for _, r in kept)
+            names = b"\0".join(name for name, _ in kept)
+            header = _HEADER.pack(st.st_size, st.st_mtime_ns, st.st_ino, len(kept), len(names))
             tmp_index = self.dir / f".{INDEX}.{os.getpid()}.tmp"
-            with open(tmp_index, "wb") as handle:
-                marshal.dump((FORMAT, (st.st_size, st.st_mtime_ns, st.st_ino), rows), handle)
+            tmp_index.write_bytes(MAGIC + header + rows + names)
             os.replace(tmp_archive, self.dir / ARCHIVE)
             os.replace(tmp_index, self.dir / INDEX)
         except OSError as exc:

@@ -39,17 +39,53 @@ def run_git(
             ["git", *args], cwd=cwd, env=git_env(), capture_output=True, check=False
         )
     except FileNotFoundError as exc:
-        raise PackagingError(
-            "git is not installed or not on PATH.",
-            "cbdeploy selects files exactly as git does; install git and retry.",
-        ) from exc
-    if check and proc.returncode != 0:
+        raise _no_git() from exc
+    if check:
+        checked_output(proc, cwd)
+    return proc
+
+
+def run_git_parallel(
+    commands: Sequence[Sequence[str]], cwd: Path
+) -> list[subprocess.CompletedProcess[bytes]]:
+    """Run several git commands at once (they only read); results in order, unchecked."""
+    try:
+        procs = [
+            subprocess.Popen(
+                ["git", *args],
+                cwd=cwd,
+                env=git_env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            for args in commands
+        ]
+    except FileNotFoundError as exc:
+        raise _no_git() from exc
+    results = []
+    for args, proc in zip(commands, procs, strict=True):
+        out, err = proc.communicate()
+        results.append(subprocess.CompletedProcess(["git", *args], proc.returncode, out, err))
+    return results
+
+
+def checked_output(proc: subprocess.CompletedProcess[bytes], cwd: Path) -> bytes:
+    """``proc``'s output, or :class:`PackagingError` when it failed."""
+    if proc.returncode != 0:
         detail = proc.stderr.decode(errors="replace").strip()
+        command = " ".join(str(a) for a in proc.args[:3])
         raise PackagingError(
-            f"git {' '.join(args[:2])} failed in {cwd}: {detail}",
+            f"{command} failed in {cwd}: {detail}",
             "Check that the directory is a readable git work tree (try 'git status' there).",
         )
-    return proc
+    return proc.stdout
+
+
+def _no_git() -> PackagingError:
+    return PackagingError(
+        "git is not installed or not on PATH.",
+        "cbdeploy selects files exactly as git does; install git and retry.",
+    )
 
 
 def split_z(output: bytes) -> Iterator[bytes]:

@@ -14,7 +14,7 @@ import tempfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, NamedTuple
 
 from client.errors import PackagingError
 from client.packaging.model import FileStat
@@ -89,8 +89,7 @@ def default_open(path: bytes) -> int:
     return os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """One archive entry to produce: from a file on disk (``source``) or from ``data``."""
 
     name: bytes

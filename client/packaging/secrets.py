@@ -10,6 +10,17 @@ _NPM_TOKEN_MARKERS = (b"_authtoken", b"_auth=", b"_auth =", b"_password")
 _CONTENT_LIMIT = 256 * 1024
 
 
+def maybe_secret(rel: bytes) -> bool:
+    """A cheap first look at a raw path: False means :func:`looks_secret` is False too."""
+    name = rel[rel.rfind(b"/") + 1 :].lower()
+    return (
+        name.startswith((b".", b"id_"))
+        or name.endswith((b".pem", b".key"))
+        or b"credentials" in name
+        or b"/.aws/" in b"/" + rel
+    )
+
+
 def looks_secret(path: str, full_path: bytes) -> bool:
     """True for ``.env*``, ``*.pem``, ``*.key``, private SSH keys, an ``.npmrc`` holding a
     token and AWS credentials files. ``full_path`` is read only for the last two."""

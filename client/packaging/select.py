@@ -17,17 +17,25 @@ import errno
 import os
 import posixpath
 import stat
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from client.errors import PackagingError
 from client.packaging import ignorefile
-from client.packaging.gitcmd import run_git, split_z, throwaway_git_dir
+from client.packaging.gitcmd import (
+    checked_output,
+    run_git,
+    run_git_parallel,
+    split_z,
+    throwaway_git_dir,
+)
 from client.packaging.model import FileStat, SelectedFile, Selection
-from client.packaging.secrets import looks_secret
+from client.packaging.secrets import looks_secret, maybe_secret
 
 NEVER_SHIPPED = (b".git", b".cbdeploy")
-_GITLINK = b"160000"
+_NEVER_PREFIXES = tuple(name + b"/" for name in NEVER_SHIPPED)
+_GITLINK = b"160000 "
 _LINK_HINT = (
     "Set `[package] followExternalLinks = true` in cbdeploy.toml to ship the target's "
     "content, or replace the link with a copy of what it points to."
@@ -69,42 +77,56 @@ def select_files(
     return _Resolver(root, follow_external_links).selection(listing.files, skipped)
 
 
+_PROBE = ["rev-parse", "--is-inside-work-tree", "--show-prefix"]
+_CACHED = ["ls-files", "-z", "--cached", "--stage"]
+
+
+def _others(excludes: list[str]) -> list[str]:
+    return ["ls-files", "-z", "--others", "--exclude-standard", *excludes]
+
+
 def _list(directory: Path, rules: list[str]) -> _Listing:
-    probe = run_git(["rev-parse", "--is-inside-work-tree", "--show-prefix"], directory, check=False)
-    lines = probe.stdout.split(b"\n")
-    if probe.returncode == 0 and lines[0] == b"true":
-        prefix = os.fsdecode(lines[1]) if len(lines) > 1 else ""
-        return _list_work_tree(directory, ignorefile.rebase_rules(rules, prefix))
+    if rules:  # the rules must be rebased onto the root, which needs the prefix first
+        probe = run_git(_PROBE, directory, check=False)
+        if not _in_work_tree(probe, directory):
+            return _list_plain_directory(directory, rules)
+        prefix = os.fsdecode(probe.stdout.split(b"\n")[1])
+        excludes = ignorefile.exclude_args(ignorefile.rebase_rules(rules, prefix))
+        excluded_cmd = ["ls-files", "-z", "--cached", "--ignored", *excludes]
+        cached, others, excluded = run_git_parallel(
+            [_CACHED, _others(excludes), excluded_cmd], directory
+        )
+        dropped = set(split_z(checked_output(excluded, directory)))
+    else:  # all three at once: a plain directory just makes the listings fail
+        probe, cached, others = run_git_parallel([_PROBE, _CACHED, _others([])], directory)
+        if not _in_work_tree(probe, directory):
+            return _list_plain_directory(directory, rules)
+        dropped = set()
+    listing = _Listing()
+    seen: set[bytes] = set()
+    for record in split_z(checked_output(cached, directory)):
+        meta, _, path = record.partition(b"\t")
+        if path in seen or path in dropped:  # unmerged paths appear once per stage
+            continue
+        seen.add(path)
+        if meta.startswith(_GITLINK):
+            listing.repos.append(path)
+        else:
+            listing.files.append(path)
+    _add_others(listing, checked_output(others, directory))
+    return listing
+
+
+def _in_work_tree(probe: subprocess.CompletedProcess[bytes], directory: Path) -> bool:
+    if probe.returncode == 0:
+        return probe.stdout.startswith(b"true\n")
     if b"safe.directory" in probe.stderr:
         raise PackagingError(
             f"git refuses to read the repository at {directory}: it belongs to another user.",
             f"Run cbdeploy as the repository's owner, or mark it safe with "
             f"'git config --global --add safe.directory {directory}'.",
         )
-    return _list_plain_directory(directory, rules)
-
-
-def _list_work_tree(directory: Path, rules: list[str]) -> _Listing:
-    listing = _Listing()
-    excluded: set[bytes] = set()
-    if rules:
-        out = run_git(
-            ["ls-files", "-z", "--cached", "--ignored", *ignorefile.exclude_args(rules)], directory
-        )
-        excluded = set(split_z(out.stdout))
-    seen: set[bytes] = set()
-    for record in split_z(run_git(["ls-files", "-z", "--cached", "--stage"], directory).stdout):
-        meta, _, path = record.partition(b"\t")
-        if path in seen or path in excluded:  # unmerged paths appear once per stage
-            continue
-        seen.add(path)
-        if meta.split(b" ", 1)[0] == _GITLINK:
-            listing.repos.append(path)
-        else:
-            listing.files.append(path)
-    others = ["ls-files", "-z", "--others", "--exclude-standard", *ignorefile.exclude_args(rules)]
-    _add_others(listing, run_git(others, directory).stdout)
-    return listing
+    return False
 
 
 def _list_plain_directory(directory: Path, rules: list[str]) -> _Listing:
@@ -156,31 +178,42 @@ class _Resolver:
         self.files: list[SelectedFile] = []
         self.stats: dict[str, FileStat] = {}
         self.secrets: list[str] = []
+        self.reorder = False  # a followed directory adds paths out of order
 
     def selection(self, paths: list[bytes], skipped: list[str]) -> Selection:
-        for rel in paths:
-            if rel.split(b"/", 1)[0] in NEVER_SHIPPED or b"/.git/" in b"/" + rel:
+        # The hot loop of a re-package: one lstat per path, little else.
+        prefix = self.root_bytes.rstrip(b"/") + b"/"
+        lstat, is_reg, fsdecode = os.lstat, stat.S_ISREG, os.fsdecode
+        files, stats = self.files, self.stats
+        for rel in sorted(set(paths)):
+            if rel.startswith(_NEVER_PREFIXES) or rel in NEVER_SHIPPED or b"/.git/" in rel:
                 continue
-            self._add(rel)
-        self.files.sort(key=lambda f: os.fsencode(f.path))
-        self.secrets.sort(key=os.fsencode)
+            full = prefix + rel
+            try:
+                st = lstat(full)
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # tracked, but deleted from the disk
+            if is_reg(st.st_mode):
+                path = fsdecode(rel)
+                files.append(SelectedFile(path))
+                stats[path] = FileStat(st.st_size, st.st_mtime_ns, st.st_mode)
+                if maybe_secret(rel) and looks_secret(path, full):
+                    self.secrets.append(path)
+            else:
+                self._add_special(rel, full, st)
+        if self.reorder:
+            files.sort(key=lambda f: os.fsencode(f.path))
+            self.secrets.sort(key=os.fsencode)
         return Selection(
             root=self.root,
-            files=tuple(self.files),
+            files=tuple(files),
             skipped_repos=tuple(sorted(skipped, key=os.fsencode)),
             secrets=tuple(self.secrets),
-            stats=self.stats,
+            stats=stats,
         )
 
-    def _add(self, rel: bytes) -> None:
-        full = os.path.join(self.root_bytes, rel)
-        try:
-            st = os.lstat(full)
-        except (FileNotFoundError, NotADirectoryError):
-            return  # tracked, but deleted from the disk
-        if stat.S_ISREG(st.st_mode):
-            self._add_file(rel, full, st)
-        elif stat.S_ISLNK(st.st_mode):
+    def _add_special(self, rel: bytes, full: bytes, st: os.stat_result) -> None:
+        if stat.S_ISLNK(st.st_mode):
             self._add_link(rel, full, st)
         elif not stat.S_ISDIR(st.st_mode):
             raise PackagingError(
@@ -251,6 +284,7 @@ class _Resolver:
             raise PackagingError(
                 f"{path} points to something that is not a file.", "Remove the link."
             )
+        self.reorder = True
         for dirpath, dirnames, filenames in os.walk(real):
             dirnames[:] = sorted(d for d in dirnames if d != b".git")
             for name in filenames:

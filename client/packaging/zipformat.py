@@ -9,7 +9,7 @@ upper half of ``external_attr`` (file type and permission bits) is honoured.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 LOCAL_SIG = 0x04034B50
 CENTRAL_SIG = 0x02014B50
@@ -36,8 +36,7 @@ _ZIP64_EOCD = struct.Struct("<IQHHIIQQQQ")
 _ZIP64_LOCATOR = struct.Struct("<IIQI")
 
 
-@dataclass(frozen=True)
-class EntryInfo:
+class EntryInfo(NamedTuple):
     """What the headers of one entry say; ``name`` is the raw path bytes."""
 
     name: bytes
