@@ -125,6 +125,7 @@ class Runner:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     clock: Callable[[], float] = time.monotonic
     _child: subprocess.Popen[bytes] | None = None
+    _stop_signal: int | None = None
 
     def run(self) -> int:
         """Run every step; returns the process exit status (0 when all succeeded)."""
@@ -132,9 +133,16 @@ class Runner:
         failed: Step | None = None
         status = 0
         for index, step in enumerate(self.plan.steps, start=1):
+            if self._stop_signal is not None:
+                failed, status = step, 128 + self._stop_signal
+                say(f"stopped by signal {self._stop_signal} before step {step.name}", self.out)
+                break
             emit("step-start", self.out, step=step.name, index=index, total=total)
             started = self.clock()
             code = self._run_step(step)
+            if self._stop_signal is not None and code == 0:
+                # Asked to stop (the build is being stopped): no further step runs.
+                code = 128 + self._stop_signal
             duration = round(self.clock() - started, 3)
             emit(
                 "step-end",
@@ -201,6 +209,8 @@ class Runner:
         return 128 - code if code < 0 else code
 
     def forward_signal(self, signum: int, _frame: FrameType | None) -> None:
+        """SIGTERM/SIGINT: pass it to the running step and stop after it."""
+        self._stop_signal = signum
         if self._child is not None:
             self._child.send_signal(signum)
 

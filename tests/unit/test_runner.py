@@ -14,6 +14,7 @@ import glob
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -438,3 +439,34 @@ def test_a_background_process_holding_the_output_does_not_hang_the_pipeline(
     )
     assert result.code == 0
     assert "deployed" in result.lines
+
+
+def test_stopping_the_build_stops_the_pipeline(tmp_path: Path, python: str) -> None:
+    """A stop signals the whole process group (as CodeBuild and the emulator do)."""
+    plan = make_plan(step("build", "echo started", "sleep 30"), step("deploy", "echo deployed"))
+    run_runner(tmp_path, python, make_plan())  # set up the isolated copy and the project
+    plan_file = tmp_path / "project" / ".cbdeploy" / "plan.json"
+    plan_file.write_text(json.dumps(plan), encoding="utf-8")
+    process = subprocess.Popen(
+        [python, "-I", "-S", "-c", BOOTSTRAP, str(plan_file)],
+        cwd=tmp_path / "isolated",
+        env={"PATH": os.environ["PATH"], "LANG": "C.UTF-8"},
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line.rstrip("\n"))
+        if line.strip() == "started":
+            os.killpg(process.pid, signal.SIGTERM)
+            break
+    rest, _ = process.communicate(timeout=20)
+    lines += rest.splitlines()
+    assert process.returncode == 143
+    assert "deployed" not in lines
+    markers = [m for m in map(parse_marker, lines) if m is not None]
+    assert markers[-1] == Marker(
+        "pipeline-end", {"status": "failed", "failedStep": "build", "exitCode": 143}
+    )
