@@ -109,12 +109,11 @@ class Renderer:
             )
         if selection.secrets:
             count = len(selection.secrets)
-            noun = "file looks" if count == 1 else "files look"
-            self._warn(
-                f"{count} {noun} like secrets and will be uploaded: "
-                + ", ".join(selection.secrets)
+            what = "file looks like a secret" if count == 1 else "files look like secrets"
+            self._warn(f"{count} {what} and will be uploaded: " + ", ".join(selection.secrets))
+            self._note(
+                "Keep them out with .cbdeployignore; use [secrets] for values the build needs."
             )
-            self._note("Keep them out with .cbdeployignore; use [secrets] for values the build needs.")
 
     def _on_ArchiveBuilt(self, e: d.ArchiveBuilt) -> None:
         a = e.archive
@@ -173,9 +172,7 @@ class Renderer:
         self._warn(f"Stopping build {e.build_id}… (Ctrl-C again to leave it running)")
 
     def _on_StopFailed(self, e: d.StopFailed) -> None:
-        self.console.print(
-            Text(f"✗ Could not stop build {e.build_id}: {e.message}", style="red")
-        )
+        self.console.print(Text(f"✗ Could not stop build {e.build_id}: {e.message}", style="red"))
 
     def _on_Detached(self, e: d.Detached) -> None:
         if e.build_id is None:
@@ -218,7 +215,9 @@ class Renderer:
         data = e.marker.data
         step = str(data.get("step", "?"))
         if e.marker.event == "step-start":
-            where = f" ({data['index']}/{data['total']})" if "index" in data and "total" in data else ""
+            where = (
+                f" ({data['index']}/{data['total']})" if "index" in data and "total" in data else ""
+            )
             self.console.print(Text.assemble(("▸ ", "bold blue"), (step, "bold"), where))
         elif e.marker.event == "step-end":
             took = format_duration(_float(data.get("duration")))
@@ -251,7 +250,10 @@ class Renderer:
             )
         else:
             self.console.print(
-                Text(f"✗ {self.noun} {(outcome.status or 'ended').lower()} after {took}", style="red bold")
+                Text(
+                    f"✗ {self.noun} {(outcome.status or 'ended').lower()} after {took}",
+                    style="red bold",
+                )
             )
             if outcome.failed_phase:
                 line = f"  Phase {outcome.failed_phase}: {outcome.failed_phase_status}"
@@ -261,7 +263,9 @@ class Renderer:
             if outcome.failed_step:
                 code = outcome.failed_step_exit
                 exit_part = f" (exit {code})" if code is not None else ""
-                self.console.print(Text(f"  Step {outcome.failed_step} failed{exit_part}", style="red"))
+                self.console.print(
+                    Text(f"  Step {outcome.failed_step} failed{exit_part}", style="red")
+                )
             if outcome.build_id and outcome.region:
                 self._note(f"full log: cbdeploy logs {outcome.build_id} --region {outcome.region}")
         if outcome.outputs:
@@ -276,7 +280,10 @@ class Renderer:
         self.console.print()
         self._note(f"Build {outcome.build_id} is still running. Follow it with:")
         self.console.print(
-            Text(f"  cbdeploy logs {outcome.build_id} --follow --region {outcome.region}", style="cyan")
+            Text(
+                f"  cbdeploy logs {outcome.build_id} --follow --region {outcome.region}",
+                style="cyan",
+            )
         )
 
     def interrupted_before_start(self) -> None:
@@ -333,7 +340,9 @@ def stopped(console: Console, build: Build) -> None:
     if build.complete and build.status != "STOPPED":
         console.print(Text(f"Build {build.id} had already ended: {build.status}."))
     else:
-        console.print(Text.assemble(("✓ ", "green"), f"Stopping build {build.id} ({build.status})."))
+        console.print(
+            Text.assemble(("✓ ", "green"), f"Stopping build {build.id} ({build.status}).")
+        )
 
 
 def _status_style(status: str) -> str:

@@ -1,0 +1,145 @@
+"""The terminal layer rendered into a StringIO console: what the user reads."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from client.aws import Build, Phase
+from client.deploy import ArchiveBuilt, DeployStarting, Detached, FilesSelected
+from client.errors import UsageError
+from client.follow import LogLine, MarkerEvent, PhaseChanged
+from client.markers import Marker
+from client.outcome import BuildOutcome
+from client.packaging import ArchiveResult, Selection
+from client.render import Renderer, confirm, format_duration
+
+
+def console() -> Console:
+    return Console(file=io.StringIO(), width=80)
+
+
+def text(c: Console) -> str:
+    file = c.file
+    assert isinstance(file, io.StringIO)
+    return file.getvalue()
+
+
+def build(status: str = "IN_PROGRESS", *phases: Phase) -> Build:
+    return Build(
+        id="cbdeploy-app-dev:42", arn="arn", number=1, project="cbdeploy-app-dev",
+        status=status, current_phase="BUILD", complete=status != "IN_PROGRESS", start=None,
+        end=None, phases=phases, log_group=None, log_stream=None, initiator=None,
+        source_version=None, environment=(), compute_type=None, image=None, exported=(),
+    )
+
+
+def test_remote_lines_are_printed_verbatim_even_with_markup_in_them() -> None:
+    c = console()
+    r = Renderer(c)
+    lines = ["closing tag [/x] here", "[bold]not bold[/bold]", "[red]x", "emoji :smile: stays", "a" * 200]
+    for line in lines:
+        r.handle(LogLine(1, line))
+    assert text(c).splitlines() == lines
+
+
+def test_container_lines_hidden_unless_debug_but_errors_stay() -> None:
+    events = [
+        LogLine(1, "[Container] 2026/11/28 02:40:00.1 Running command npm ci"),
+        LogLine(2, "[Container] 2026/11/28 02:40:03.1 Command did not exit successfully npm ci exit status 1"),
+        LogLine(3, "npm ERR! missing script"),
+    ]
+    c = console()
+    r = Renderer(c)
+    for e in events:
+        r.handle(e)
+    assert "Running command" not in text(c)
+    assert "did not exit successfully" in text(c)
+    assert "npm ERR! missing script" in text(c)
+    c = console()
+    r = Renderer(c, debug=True)
+    for e in events:
+        r.handle(e)
+    assert "Running command npm ci" in text(c)
+
+
+def test_markers_become_progress_lines() -> None:
+    c = console()
+    r = Renderer(c)
+    r.handle(MarkerEvent(Marker("step-start", {"step": "build", "index": 2, "total": 5})))
+    r.handle(MarkerEvent(Marker("step-end", {"step": "build", "status": "ok", "exitCode": 0, "duration": 12.34})))
+    r.handle(MarkerEvent(Marker("step-end", {"step": "beforeDeploy:check", "status": "failed", "exitCode": 3, "duration": 0.5})))
+    assert text(c).splitlines() == [
+        "▸ build (2/5)",
+        "✓ build (12s)",
+        "✗ beforeDeploy:check failed (exit 3) after 0.5s",
+    ]
+    assert "::cbdeploy::" not in text(c)
+
+
+def test_failed_phase_is_shown_with_its_context() -> None:
+    c = console()
+    r = Renderer(c)
+    failed = Phase("BUILD", "FAILED", None, None, 3, (("COMMAND_EXECUTION_ERROR", "exit status 3"),))
+    r.handle(PhaseChanged(build("FAILED", failed), failed))
+    assert "✗ Phase BUILD FAILED: exit status 3" in text(c)
+
+
+def test_failure_outcome_names_phase_step_and_where_the_log_is() -> None:
+    c = console()
+    Renderer(c).outcome(BuildOutcome(
+        "cbdeploy-app-dev:42", "FAILED", 1, duration=75.0, failed_phase="BUILD",
+        failed_phase_status="FAILED", failed_phase_message="Error while executing command: exit status 3",
+        failed_step="beforeDeploy:check", failed_step_exit=3, region="eu-west-1",
+    ))
+    out = text(c)
+    assert "✗ Deploy failed after 1m 15s" in out
+    assert "Phase BUILD: FAILED - Error while executing command: exit status 3" in out
+    assert "Step beforeDeploy:check failed (exit 3)" in out
+    assert "cbdeploy logs cbdeploy-app-dev:42 --region eu-west-1" in out
+
+
+def test_success_outcome_lists_outputs() -> None:
+    c = console()
+    Renderer(c).outcome(BuildOutcome(
+        "b:1", "SUCCEEDED", 0, duration=47.0, outputs={"url": "https://x.example", "n": 3},
+    ))
+    lines = text(c).splitlines()
+    assert "✓ Deploy succeeded in 47s" in lines
+    assert lines[-3:] == ["Outputs:", "  url: https://x.example", "  n:   3"]
+
+
+def test_detach_prints_how_to_reattach_and_stop() -> None:
+    c = console()
+    Renderer(c).handle(Detached("cbdeploy-app-dev:42", "eu-west-1", local=False, interrupted=True))
+    out = text(c)
+    assert "cbdeploy logs cbdeploy-app-dev:42 --follow --region eu-west-1" in out
+    assert "cbdeploy stop cbdeploy-app-dev:42 --region eu-west-1" in out
+
+
+def test_header_and_packaging_with_secret_warning(tmp_path: Path) -> None:
+    c = console()
+    r = Renderer(c)
+    r.handle(DeployStarting("my-api", "dev", "us-east-1", "cbdeploy-my-api-dev", False, "id"))
+    r.handle(FilesSelected(Selection(tmp_path, (), skipped_repos=("vendor/lib",), secrets=(".env",))))
+    r.handle(ArchiveBuilt(ArchiveResult(tmp_path / "a.zip", "ab" * 32, 1200, 3, 4000), 0.25, None))
+    out = text(c)
+    assert out.startswith("cbdeploy: Deploy\n")
+    assert "Stage:    dev" in out and "Region:   us-east-1" in out
+    assert "1 file looks like a secret and will be uploaded: .env" in out
+    assert "vendor/lib" in out
+    assert "Packaged 3 files (4.0 kB, zip 1.2 kB)" in out
+
+
+def test_confirm_without_a_terminal_refuses_with_a_hint() -> None:
+    with pytest.raises(UsageError) as caught:
+        confirm(console(), "Deploy?", stdin=io.StringIO("y\n"))
+    assert "--yes" in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [(0.25, "0.2s"), (12.3, "12s"), (75, "1m 15s"), (3725, "1h 02m")])
+def test_durations(seconds: float, shown: str) -> None:
+    assert format_duration(seconds) == shown
