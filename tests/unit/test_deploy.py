@@ -135,7 +135,8 @@ class FakeAws:
         return LogPage(events, f"f/{count}")
 
 
-def run(aws: FakeAws, options: DeployOptions = DeployOptions()) -> tuple[Any, list[object]]:
+def run(aws: FakeAws, options: DeployOptions | None = None) -> tuple[Any, list[object]]:
+    options = options or DeployOptions()
     events: list[object] = []
     service = DeployService(
         TARGET, options, project_root=Path("."), on_event=events.append,
