@@ -255,6 +255,10 @@ class AwsClient:
     def partition(self) -> str:
         return str(self.session.get_partition_for_region(self.region))
 
+    def uses_tls(self, service: str) -> bool:
+        """Whether requests to ``service`` travel over https (not a local http endpoint)."""
+        return str(self.client(service).meta.endpoint_url).startswith("https://")
+
     def client(self, service: str) -> Any:
         with self._lock:
             if service not in self._clients:

@@ -129,6 +129,10 @@ class Names:
     log_group: str
     role: str
     project: str
+    # Whether S3 is reached over TLS. A TLS-only bucket policy on a plain-http
+    # endpoint (the local emulator, a local S3 server) would refuse cbdeploy
+    # itself, so it is only set where requests travel over TLS (always on AWS).
+    tls: bool = True
 
     @property
     def role_arn(self) -> str:
@@ -194,6 +198,7 @@ def names_for(aws: AwsClient, name: str, stage: str) -> Names:
         log_group=log_group_name(name),
         role=role_name(name, stage, aws.region),
         project=project_name(name, stage),
+        tls=aws.uses_tls("s3"),
     )
 
 
@@ -423,7 +428,7 @@ def _plan_bucket(names: Names, observed: Observed) -> list[Call]:
             )
         )
     policy = _merged_policy(observed.bucket_policy, names)
-    if policy != observed.bucket_policy:
+    if names.tls and policy != observed.bucket_policy:
         calls.append(
             Call(
                 "put_bucket_policy",

@@ -1,39 +1,44 @@
-"""The AWS door's CodeBuild and Logs methods against moto in-process."""
+"""The AWS door's CodeBuild and Logs methods against the emulator over loopback.
+
+The endpoint comes from the standard ``AWS_ENDPOINT_URL`` variable, as a user
+would point cbdeploy at LocalStack or the emulator.
+"""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from client import aws as aws_module
-from client.aws import AwsClient
+from client.aws import AwsClient, open_aws
 from client.errors import CredentialsError, NotFoundError
 from client.options import Target
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsClient]:
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        yield AwsClient(boto3.session.Session(region_name="us-east-1"), "us-east-1")
+def aws(emulator_url: str, aws_env: None, monkeypatch: pytest.MonkeyPatch) -> AwsClient:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", emulator_url)
+    return AwsClient(boto3.session.Session(region_name="ca-central-1"), "ca-central-1")
 
 
-def _project(aws: AwsClient, name: str) -> None:
-    iam = boto3.client("iam", region_name="us-east-1")
+def test_project_lifecycle_and_builds(aws: AwsClient, boto_client: Callable[..., Any]) -> None:
+    name = "cbdeploy-awsclient-dev"
     trust = {"Version": "2012-10-17", "Statement": []}
-    role = iam.create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    role = boto_client("iam").create_role(
+        RoleName="awsclient-test", AssumeRolePolicyDocument=json.dumps(trust)
+    )["Role"]
+    assert aws.get_project(name) is None
     aws.create_project(
         name=name,
-        source={"type": "S3", "location": "bucket/sources/app.zip"},  # moto lacks NO_SOURCE
+        source={
+            "type": "NO_SOURCE",
+            "buildspec": "version: 0.2\nphases:\n  build:\n    commands: [sleep 5]\n",
+        },
         artifacts={"type": "NO_ARTIFACTS"},
         environment={
             "type": "LINUX_CONTAINER",
@@ -42,66 +47,76 @@ def _project(aws: AwsClient, name: str) -> None:
         },
         serviceRole=role["Arn"],
     )
+    project = aws.get_project(name)
+    assert project is not None and project["name"] == name
 
-
-def test_project_lifecycle_and_builds(aws: AwsClient) -> None:
-    assert aws.get_project("cbdeploy-app-dev") is None
-    _project(aws, "cbdeploy-app-dev")
-    project = aws.get_project("cbdeploy-app-dev")
-    assert project is not None and project["name"] == "cbdeploy-app-dev"
-
-    first = aws.start_build(projectName="cbdeploy-app-dev")
-    second = aws.start_build(projectName="cbdeploy-app-dev")
-    assert first.project == "cbdeploy-app-dev"
-    # moto ignores sortOrder; the newest-first order is checked against the emulator.
-    assert set(aws.list_build_ids("cbdeploy-app-dev")) == {first.id, second.id}
-    assert len(aws.list_build_ids("cbdeploy-app-dev", limit=1)) == 1
-    assert [b.id for b in aws.get_builds([second.id, first.id])] == [second.id, first.id]
+    first = aws.start_build(projectName=name)
+    second = aws.start_build(projectName=name)
+    assert first.project == name and not first.complete
+    assert aws.list_build_ids(name) == [second.id, first.id]
+    assert aws.list_build_ids(name, limit=1) == [second.id]
+    assert [b.id for b in aws.get_builds([first.id, second.id])] == [first.id, second.id]
     assert aws.get_build(first.id).id == first.id
-    stopped = aws.stop_build(first.id)
-    assert stopped.id == first.id
+    for build in (first, second):
+        aws.stop_build(build.id)
+    deadline = time.monotonic() + 20
+    while not all(b.complete for b in aws.get_builds([first.id, second.id])):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert {b.status for b in aws.get_builds([first.id, second.id])} == {"STOPPED"}
 
-    aws.delete_project("cbdeploy-app-dev")
-    assert aws.get_project("cbdeploy-app-dev") is None
-
-
-def test_log_events_page_forward(aws: AwsClient) -> None:
-    logs = boto3.client("logs", region_name="us-east-1")
     with pytest.raises(NotFoundError):
-        aws.get_log_events("/cbdeploy/app", "dev/1", None)
-    aws.create_log_group("/cbdeploy/app")
-    logs.create_log_stream(logGroupName="/cbdeploy/app", logStreamName="dev/1")
+        aws.get_build(f"{name}:00000000-0000-0000-0000-000000000000")
+    aws.delete_project(name)
+    assert aws.get_project(name) is None
+
+
+def test_log_events_page_forward(aws: AwsClient, boto_client: Callable[..., Any]) -> None:
+    logs = boto_client("logs", region="ca-central-1")
+    with pytest.raises(NotFoundError):
+        aws.get_log_events("/cbdeploy/awsclient", "dev/1", None)
+    aws.create_log_group("/cbdeploy/awsclient")
+    logs.create_log_stream(logGroupName="/cbdeploy/awsclient", logStreamName="dev/1")
     now = int(time.time() * 1000)
     logs.put_log_events(
-        logGroupName="/cbdeploy/app",
+        logGroupName="/cbdeploy/awsclient",
         logStreamName="dev/1",
-        logEvents=[{"timestamp": now + i, "message": f"line {i}"} for i in range(3)],
+        logEvents=[{"timestamp": now, "message": f"line {i}"} for i in range(3)],
     )
-    page = aws.get_log_events("/cbdeploy/app", "dev/1", None)
+    page = aws.get_log_events("/cbdeploy/awsclient", "dev/1", None)
     assert [e.message for e in page.events] == ["line 0", "line 1", "line 2"]
-    again = aws.get_log_events("/cbdeploy/app", "dev/1", page.next_token)
+    assert {e.timestamp for e in page.events} == {now}
+    again = aws.get_log_events("/cbdeploy/awsclient", "dev/1", page.next_token)
     assert again.events == [] and again.next_token == page.next_token
 
 
-def test_unknown_profile_is_a_credentials_error(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+def test_unknown_profile_is_a_credentials_error(aws_env: None) -> None:
     target = Target("dev", "us-east-1", "nope", None, False, "info")
-    with pytest.raises(CredentialsError) as info, aws_module.open_aws(target):
+    with pytest.raises(CredentialsError) as info, open_aws(target):
         pass
     assert "nope" in info.value.message
 
 
 def test_no_credentials_is_a_credentials_error(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    aws_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
     target = Target("dev", "us-east-1", None, None, False, "info")
-    with aws_module.open_aws(target) as aws, pytest.raises(CredentialsError):
+    with open_aws(target) as aws, pytest.raises(CredentialsError) as info:
         aws.account_id()
+    assert "aws sso login" in (info.value.hint or "")
+
+
+def test_local_runs_the_emulator_with_dummy_credentials(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    target = Target("dev", "eu-north-1", None, None, True, "info")
+    with open_aws(target) as aws:
+        assert aws.endpoint_url is not None and aws.endpoint_url.startswith("http://127.0.0.1:")
+        assert aws.account_id() == "123456789012"

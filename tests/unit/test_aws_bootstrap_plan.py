@@ -160,3 +160,26 @@ def test_base_policy_grants_only_what_the_build_needs() -> None:
 def test_long_role_names_fit_iam() -> None:
     name = b.role_name("a" * 60, "production", "ap-southeast-2")
     assert len(name) == 64 and name != b.role_name("a" * 59 + "b", "production", "ap-southeast-2")
+
+
+def test_tls_only_policy_denies_plain_http() -> None:
+    assert b.bucket_policy(NAMES)["Statement"] == [
+        {
+            "Sid": "cbdeployDenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [
+                "arn:aws:s3:::cbdeploy-123456789012-eu-west-1",
+                "arn:aws:s3:::cbdeploy-123456789012-eu-west-1/*",
+            ],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    ]
+
+
+def test_no_tls_only_policy_on_a_plain_http_endpoint() -> None:
+    """On http (the local emulator) the policy would refuse cbdeploy's own requests."""
+    local = dataclasses.replace(NAMES, tls=False)
+    calls = b.plan(SETTINGS, local, b.Observed(bucket_exists=False))
+    assert "put_bucket_policy" not in methods(calls)

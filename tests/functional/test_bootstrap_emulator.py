@@ -1,0 +1,347 @@
+"""bootstrap and destroy against the emulator over loopback, as functions and as commands.
+
+Each test uses its own region (the shared bucket is per account and region)
+and app name, since the session's emulator state is shared by every test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+from click.testing import CliRunner, Result
+
+from client import bootstrap as b
+from client.aws import AwsClient
+from client.cli import main
+from client.errors import AwsError
+
+ACCOUNT = "123456789012"
+ZERO_X_SHA256 = "LXEWQrcmsEQBYnyp+6wy9chTD7GQPMTbAiWHF5IaSIE="  # base64 SHA-256 of b"x"
+WRITE_PREFIXES = ("Create", "Put", "Update", "Attach", "Detach", "Delete")
+
+
+@pytest.fixture
+def endpoint(
+    emulator_url: str, aws_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> str:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", emulator_url)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))  # no stored defaults
+    return emulator_url
+
+
+class CallLog:
+    """Every API call an AwsClient makes, seen through botocore's ``before-call`` event."""
+
+    def __init__(self, aws: AwsClient) -> None:
+        self.names: list[str] = []
+        for service in ("s3", "iam", "logs", "codebuild", "sts"):
+            aws.client(service).meta.events.register("before-call", self.record)
+
+    def record(self, model: Any, **_: Any) -> None:
+        self.names.append(model.name)
+
+    @property
+    def writes(self) -> list[str]:
+        return [n for n in self.names if n.startswith(WRITE_PREFIXES)]
+
+
+def make_aws(region: str) -> AwsClient:
+    return AwsClient(boto3.session.Session(region_name=region), region)
+
+
+def create_policy(boto_client: Callable[..., Any], name: str) -> str:
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}],
+    }
+    return str(
+        boto_client("iam").create_policy(PolicyName=name, PolicyDocument=json.dumps(document))[
+            "Policy"
+        ]["Arn"]
+    )
+
+
+def write_config(tmp_path: Path, name: str, extra: str = "") -> Path:
+    path = tmp_path / "cbdeploy.toml"
+    path.write_text(f'name = "{name}"\n\n[pipeline]\ndeploy = ["echo deploy"]\n\n{extra}')
+    return path
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_bootstrap_creates_everything_then_writes_nothing(
+    endpoint: str, boto_client: Callable[..., Any]
+) -> None:
+    region = "us-east-2"
+    policy = create_policy(boto_client, "alpha-deploy")
+    settings = b.StageSettings(
+        name="alpha",
+        stage="dev",
+        policies=(policy,),
+        compute_type="BUILD_GENERAL1_MEDIUM",
+        privileged_mode=True,
+        timeout_in_minutes=25,
+        secrets=("ssm:/alpha/db",),
+    )
+    aws = make_aws(region)
+    events: list[b.Call] = []
+    infra = b.bootstrap(aws, settings, on_event=events.append)
+    bucket = f"cbdeploy-{ACCOUNT}-{region}"
+    assert infra == b.Infrastructure(
+        bucket=bucket,
+        role_arn=f"arn:aws:iam::{ACCOUNT}:role/cbdeploy-alpha-dev-{region}",
+        log_group="/cbdeploy/alpha",
+        project="cbdeploy-alpha-dev",
+        changes=tuple(e.what for e in events),
+    )
+
+    s3 = boto_client("s3", region=region)
+    assert s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"] == dict(
+        b.PUBLIC_ACCESS_BLOCK
+    )
+    rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    # The endpoint is plain http: a TLS-only policy would refuse cbdeploy itself (the
+    # policy's content is checked in tests/unit/test_aws_bootstrap_plan.py).
+    assert aws.get_bucket_policy(bucket) is None
+    aws.put_object(bucket, "sources/alpha/probe.zip", b"x", ZERO_X_SHA256)
+    lifecycle = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]}
+    assert lifecycle["cbdeploy-expire-sources"]["Expiration"] == {"Days": 30}
+    assert lifecycle["cbdeploy-expire-sources"]["Filter"] == {"Prefix": "sources/"}
+    assert lifecycle["cbdeploy-abort-incomplete-uploads"]["AbortIncompleteMultipartUpload"] == {
+        "DaysAfterInitiation": 1
+    }
+
+    iam = boto_client("iam")
+    role = iam.get_role(RoleName=f"cbdeploy-alpha-dev-{region}")["Role"]
+    assert role["AssumeRolePolicyDocument"]["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "codebuild.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ]
+    attached = iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"]
+    assert [p["PolicyArn"] for p in attached] == [policy]
+    base = iam.get_role_policy(RoleName=role["RoleName"], PolicyName="cbdeploy-base")[
+        "PolicyDocument"
+    ]
+    assert any(s["Sid"] == "Parameters" for s in base["Statement"])
+
+    group = boto_client("logs", region=region).describe_log_groups(
+        logGroupNamePrefix="/cbdeploy/alpha"
+    )["logGroups"]
+    assert [(g["logGroupName"], g["retentionInDays"]) for g in group] == [("/cbdeploy/alpha", 30)]
+
+    project = boto_client("codebuild", region=region).batch_get_projects(
+        names=["cbdeploy-alpha-dev"]
+    )["projects"][0]
+    assert project["concurrentBuildLimit"] == 1
+    assert project["source"]["type"] == "NO_SOURCE" and project["artifacts"] == {
+        "type": "NO_ARTIFACTS"
+    }
+    assert project["environment"]["computeType"] == "BUILD_GENERAL1_MEDIUM"
+    assert project["environment"]["privilegedMode"] is True
+    assert project["timeoutInMinutes"] == 25
+    assert project["serviceRole"] == infra.role_arn
+    assert project["logsConfig"]["cloudWatchLogs"] == {
+        "status": "ENABLED",
+        "groupName": "/cbdeploy/alpha",
+        "streamName": "dev",
+    }
+
+    again = make_aws(region)
+    calls = CallLog(again)
+    assert b.bootstrap(again, settings).changes == ()
+    assert calls.writes == []
+    assert len(calls.names) <= 12  # a handful of reads
+
+    changed = dataclasses.replace(settings, compute_type="BUILD_GENERAL1_LARGE")
+    third = make_aws(region)
+    calls = CallLog(third)
+    assert b.bootstrap(third, changed).changes == ("Update CodeBuild project cbdeploy-alpha-dev",)
+    assert calls.writes == ["UpdateProject"]
+    project = boto_client("codebuild", region=region).batch_get_projects(
+        names=["cbdeploy-alpha-dev"]
+    )["projects"][0]
+    assert project["environment"]["computeType"] == "BUILD_GENERAL1_LARGE"
+
+
+def test_create_project_waits_for_a_new_role(endpoint: str) -> None:
+    """Real IAM takes seconds to propagate; CodeBuild answers InvalidInputException meanwhile.
+
+    The emulator's IAM is instant, so the first two CreateProject answers are
+    injected (botocore before-call); the injected sleep records the waits.
+    """
+    aws = make_aws("us-west-1")
+    aws.client("codebuild").meta.events.register(
+        "before-call.codebuild.CreateProject", refuse("InvalidInputException", 2)
+    )
+    slept: list[float] = []
+    infra = b.bootstrap(aws, b.StageSettings(name="beta", stage="dev"), sleep=slept.append)
+    assert len(slept) == 2
+    assert aws.get_project(infra.project) is not None
+
+
+def refuse(code: str, times: int) -> Callable[..., Any]:
+    """A before-call handler answering ``code`` the next ``times`` calls (then the server answers)."""
+    left = [times]
+
+    def handler(**_: Any) -> Any:
+        if left[0] == 0:
+            return None
+        left[0] -= 1
+        return AWSResponse("http://x", 400, {}, None), {
+            "Error": {"Code": code, "Message": "injected"}
+        }
+
+    return handler
+
+
+def test_project_refused_is_not_retried_when_the_role_already_existed(endpoint: str) -> None:
+    aws = make_aws("us-west-1")
+    b.bootstrap(aws, b.StageSettings(name="gamma", stage="dev"), sleep=lambda _: None)
+    aws.client("codebuild").meta.events.register(
+        "before-call.codebuild.UpdateProject", refuse("InvalidInputException", 1)
+    )
+    slept: list[float] = []
+    changed = b.StageSettings(name="gamma", stage="dev", image="aws/codebuild/standard:6.0")
+    with pytest.raises(AwsError) as info:
+        b.bootstrap(aws, changed, sleep=slept.append)
+    assert info.value.code == "InvalidInputException" and slept == []
+
+
+def test_bucket_of_another_account_is_refused_and_nothing_created(
+    endpoint: str, boto_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    region = "eu-central-1"
+    bucket = f"cbdeploy-{ACCOUNT}-{region}"
+    # moto maps AssumeRole credentials to the role's account: 111111111111 owns the name.
+    other = boto_client("sts").assume_role(
+        RoleArn="arn:aws:iam::111111111111:role/squatter", RoleSessionName="squatter"
+    )
+    creds = other["Credentials"]
+    boto3.client(
+        "s3",
+        region_name=region,
+        endpoint_url=endpoint,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    ).create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+
+    config = write_config(tmp_path, "delta")
+    result = run("bootstrap", "--stage", "dev", "--region", region, "--config-path", str(config))
+    assert result.exit_code == 2
+    assert f"Error: S3 refused bucket '{bucket}'" in result.output
+    assert "Traceback" not in result.output
+    assert (
+        boto_client("codebuild", region=region).batch_get_projects(names=["cbdeploy-delta-dev"])[
+            "projects"
+        ]
+        == []
+    )
+    assert (
+        boto_client("logs", region=region).describe_log_groups(
+            logGroupNamePrefix="/cbdeploy/delta"
+        )["logGroups"]
+        == []
+    )
+    roles = [r["RoleName"] for r in boto_client("iam").list_roles()["Roles"]]
+    assert f"cbdeploy-delta-dev-{region}" not in roles
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--stage", "Dev!"], "Invalid stage name 'Dev!'"),
+        (["--stage", "dev", "--aws-profile", "nobody"], "The AWS profile 'nobody' does not exist"),
+    ],
+)
+def test_bad_input_exits_2_with_one_message(
+    endpoint: str, tmp_path: Path, boto_client: Callable[..., Any], args: list[str], message: str
+) -> None:
+    config = write_config(tmp_path, "epsilon")
+    result = run("bootstrap", "--region", "sa-east-1", "--config-path", str(config), *args)
+    assert result.exit_code == 2
+    assert result.output.count("Error:") == 1 and message in result.output
+    assert "Traceback" not in result.output
+    assert boto_client("s3", region="sa-east-1").list_buckets()["Buckets"] == [] or all(
+        b["Name"] != f"cbdeploy-{ACCOUNT}-sa-east-1"
+        for b in boto_client("s3").list_buckets()["Buckets"]
+    )
+
+
+def test_no_credentials_exits_2_and_creates_nothing(
+    endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, boto_client: Callable[..., Any]
+) -> None:
+    s3 = boto_client("s3")  # made before the credentials go away
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    config = write_config(tmp_path, "zeta")
+    result = run(
+        "bootstrap", "--stage", "dev", "--region", "sa-east-1", "--config-path", str(config)
+    )
+    assert result.exit_code == 2
+    assert "Error: No usable AWS credentials were found." in result.output
+    assert "aws sso login" in result.output and "Traceback" not in result.output
+    assert all(b["Name"] != f"cbdeploy-{ACCOUNT}-sa-east-1" for b in s3.list_buckets()["Buckets"])
+
+
+def test_bootstrap_and_destroy_commands(
+    endpoint: str, tmp_path: Path, boto_client: Callable[..., Any]
+) -> None:
+    region = "ap-southeast-2"
+    config = write_config(tmp_path, "eta", '[codebuild]\ncomputeType = "BUILD_GENERAL1_SMALL"\n')
+    common = ["--region", region, "--config-path", str(config)]
+    first = run("bootstrap", "--stage", "dev", *common)
+    assert first.exit_code == 0, first.output
+    assert "Create CodeBuild project cbdeploy-eta-dev" in first.output
+    assert "cbdeploy-eta-dev" in first.output and f"cbdeploy-{ACCOUNT}-{region}" in first.output
+    assert run("bootstrap", "--stage", "prod", *common).exit_code == 0
+    second = run("bootstrap", "--stage", "dev", *common)
+    assert "up to date" in second.output
+
+    s3 = boto_client("s3", region=region)
+    bucket = f"cbdeploy-{ACCOUNT}-{region}"
+    s3.put_object(Bucket=bucket, Key="sources/eta/x.zip", Body=b"zip", ExpectedBucketOwner=ACCOUNT)
+    s3.create_multipart_upload(Bucket=bucket, Key="sources/eta/y.zip")
+    codebuild = boto_client("codebuild", region=region)
+
+    refused = CliRunner().invoke(main, ["destroy", "--stage", "dev", *common], input="n\n")
+    assert refused.exit_code == 2 and "Nothing was destroyed" in refused.output
+    assert codebuild.batch_get_projects(names=["cbdeploy-eta-dev"])["projects"] != []
+
+    gone = CliRunner().invoke(main, ["destroy", "--stage", "dev", *common], input="y\n")
+    assert gone.exit_code == 0, gone.output
+    assert "Delete CodeBuild project cbdeploy-eta-dev" in gone.output
+    names = [
+        p["name"]
+        for p in codebuild.batch_get_projects(names=["cbdeploy-eta-dev", "cbdeploy-eta-prod"])[
+            "projects"
+        ]
+    ]
+    assert names == ["cbdeploy-eta-prod"]
+    roles = [r["RoleName"] for r in boto_client("iam").list_roles()["Roles"]]
+    assert f"cbdeploy-eta-dev-{region}" not in roles and f"cbdeploy-eta-prod-{region}" in roles
+    assert s3.head_bucket(Bucket=bucket)  # shared pieces stay
+
+    everything = run("destroy", "--stage", "prod", "--all", "--yes", *common)
+    assert everything.exit_code == 0, everything.output
+    assert all(bk["Name"] != bucket for bk in s3.list_buckets()["Buckets"])
+    logs = boto_client("logs", region=region)
+    assert logs.describe_log_groups(logGroupNamePrefix="/cbdeploy/eta")["logGroups"] == []
+    assert codebuild.batch_get_projects(names=["cbdeploy-eta-prod"])["projects"] == []
+
+    nothing = run("destroy", "--stage", "prod", "--all", "--yes", *common)
+    assert nothing.exit_code == 0 and "Nothing to destroy" in nothing.output
