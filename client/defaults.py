@@ -31,7 +31,13 @@ def load() -> Defaults:
         return Defaults()
     if not isinstance(data, dict):
         return Defaults()
-    return Defaults(**{k: v for k, v in data.items() if k in ("stage", "region", "profile") and isinstance(v, str)})
+    return Defaults(
+        **{
+            k: v
+            for k, v in data.items()
+            if k in ("stage", "region", "profile") and isinstance(v, str)
+        }
+    )
 
 
 def save(values: Defaults) -> Path:

@@ -62,6 +62,8 @@ class BucketOwnershipError(AwsError):
 class BuildConflictError(AwsError):
     """A build of the same stage is already running (``concurrentBuildLimit`` reached)."""
 
-    def __init__(self, message: str, hint: str | None = None, running_build_id: str | None = None) -> None:
+    def __init__(
+        self, message: str, hint: str | None = None, running_build_id: str | None = None
+    ) -> None:
         super().__init__(message, hint, code="AccountLimitExceededException")
         self.running_build_id = running_build_id
