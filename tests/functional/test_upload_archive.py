@@ -1,17 +1,17 @@
 """Uploading archives: content-addressed skip, parallel checksummed parts, resume.
 
-Against moto in-process. moto does not verify part checksums nor list them in
-ListParts; resuming then falls back to comparing the part ETag (MD5), and the
-checksum refusal is tested against the emulator in test_upload_emulator.py.
-Failures are injected with a botocore ``before-call`` handler, which answers
-in place of the server (no retry by botocore, so the outer retry is visible).
+Against the emulator over loopback (moto behind it; the endpoint verifies the
+SHA-256 checksums moto ignores). Failures are injected with a botocore
+``before-call`` handler, which answers in place of the server (botocore does
+not retry it, so the uploader's own retry is visible).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
-from collections.abc import Iterator
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,6 @@ from typing import Any
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
-from moto import mock_aws
 
 from client.aws import AwsClient
 from client.bootstrap import Infrastructure
@@ -41,6 +40,12 @@ class FakeArchive:
     size: int
 
 
+BUCKET = f"upload-test-{uuid.uuid4().hex[:12]}"
+INFRA = Infrastructure(
+    BUCKET, "arn:aws:iam::123456789012:role/r", "/cbdeploy/app", "cbdeploy-app-dev"
+)
+
+
 def archive(tmp_path: Path, size: int, seed: int = 1) -> FakeArchive:
     data = os.urandom(size)
     path = tmp_path / f"a{seed}-{size}.zip"
@@ -49,15 +54,11 @@ def archive(tmp_path: Path, size: int, seed: int = 1) -> FakeArchive:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsClient]:
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        client = AwsClient(boto3.session.Session(region_name="us-east-1"), "us-east-1")
-        client.create_bucket(BUCKET)
-        yield client
+def aws(emulator_url: str, aws_env: None, monkeypatch: pytest.MonkeyPatch) -> AwsClient:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", emulator_url)
+    client = AwsClient(boto3.session.Session(region_name="us-east-1"), "us-east-1")
+    client.create_bucket(BUCKET)
+    return client
 
 
 class Calls:
@@ -169,3 +170,13 @@ def test_changed_part_in_a_pending_upload_is_sent_again(aws: AwsClient, tmp_path
     assert sorted(calls.parts) == [1, 2] and result.reused_parts == 0
     body = aws.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read()
     assert hashlib.sha256(body).hexdigest() == big.sha256
+
+
+def test_server_refuses_a_part_whose_checksum_does_not_match(aws: AwsClient) -> None:
+    key = "sources/app/corrupt.zip"
+    upload_id = aws.create_multipart_upload(BUCKET, key)
+    wrong = base64.b64encode(hashlib.sha256(b"other bytes").digest()).decode()
+    with pytest.raises(AwsError) as info:
+        aws.upload_part(BUCKET, key, upload_id, 1, b"x" * 1000, wrong)
+    assert info.value.code == "BadDigest"
+    aws.abort_multipart_upload(BUCKET, key, upload_id)
