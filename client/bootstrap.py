@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -351,28 +352,51 @@ def contains(actual: Any, wanted: Any) -> bool:
 
 
 def observe(aws: AwsClient, settings: StageSettings, names: Names) -> Observed:
-    """Read what exists. Raises BucketOwnershipError before anything is written."""
-    bucket = names.bucket
-    exists = aws.bucket_exists(bucket)
-    role = aws.get_role(names.role)
-    attached = tuple(aws.attached_policies(names.role)) if role else ()
-    encryption = aws.get_bucket_encryption(bucket) if exists else None
-    lifecycle = aws.get_bucket_lifecycle(bucket) if exists else None
-    return Observed(
-        bucket_exists=exists,
-        public_access_block=aws.get_public_access_block(bucket) if exists else None,
-        encryption=tuple(encryption) if encryption is not None else None,
-        bucket_policy=aws.get_bucket_policy(bucket) if exists else None,
-        lifecycle=tuple(lifecycle) if lifecycle is not None else None,
-        log_group=aws.get_log_group(names.log_group),
-        role=role,
-        attached_policies=attached,
-        base_policy=aws.get_inline_policy(names.role, BASE_POLICY) if role else None,
-        project=aws.get_project(names.project),
-        missing_policies=tuple(
-            arn for arn in settings.policies if arn not in attached and not aws.policy_exists(arn)
-        ),
-    )
+    """Read what exists, in two rounds of parallel reads (a deploy bootstraps every time).
+
+    Raises BucketOwnershipError before anything is written.
+    """
+    bucket, role = names.bucket, names.role
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="observe") as pool:
+        exists_f = pool.submit(aws.bucket_exists, bucket)
+        role_f = pool.submit(aws.get_role, role)
+        group_f = pool.submit(aws.get_log_group, names.log_group)
+        project_f = pool.submit(aws.get_project, names.project)
+        exists, found_role = exists_f.result(), role_f.result()
+
+        def when(condition: bool, read: Callable[..., Any], *args: Any) -> Future[Any]:
+            done: Future[Any] = Future()
+            if condition:
+                return pool.submit(read, *args)
+            done.set_result(None)
+            return done
+
+        pab_f = when(exists, aws.get_public_access_block, bucket)
+        encryption_f = when(exists, aws.get_bucket_encryption, bucket)
+        policy_f = when(exists, aws.get_bucket_policy, bucket)
+        lifecycle_f = when(exists, aws.get_bucket_lifecycle, bucket)
+        attached_f = when(found_role is not None, aws.attached_policies, role)
+        base_f = when(found_role is not None, aws.get_inline_policy, role, BASE_POLICY)
+        attached = tuple(attached_f.result() or ())
+        unknown = [
+            (arn, pool.submit(aws.policy_exists, arn))
+            for arn in settings.policies
+            if arn not in attached
+        ]
+        encryption, lifecycle = encryption_f.result(), lifecycle_f.result()
+        return Observed(
+            bucket_exists=exists,
+            public_access_block=pab_f.result(),
+            encryption=tuple(encryption) if encryption is not None else None,
+            bucket_policy=policy_f.result(),
+            lifecycle=tuple(lifecycle) if lifecycle is not None else None,
+            log_group=group_f.result(),
+            role=found_role,
+            attached_policies=attached,
+            base_policy=base_f.result(),
+            project=project_f.result(),
+            missing_policies=tuple(arn for arn, known in unknown if not known.result()),
+        )
 
 
 def plan(settings: StageSettings, names: Names, observed: Observed) -> tuple[Call, ...]:

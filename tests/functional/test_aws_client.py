@@ -16,7 +16,7 @@ import boto3
 import pytest
 
 from client.aws import AwsClient, open_aws
-from client.errors import CredentialsError, NotFoundError
+from client.errors import BuildConflictError, CredentialsError, NotFoundError
 from client.options import Target
 
 
@@ -120,3 +120,38 @@ def test_local_runs_the_emulator_with_dummy_credentials(
     with open_aws(target) as aws:
         assert aws.endpoint_url is not None and aws.endpoint_url.startswith("http://127.0.0.1:")
         assert aws.account_id() == "123456789012"
+
+
+def test_second_build_of_a_stage_names_the_running_one(
+    aws: AwsClient, boto_client: Callable[..., Any]
+) -> None:
+    """concurrentBuildLimit 1: CodeBuild answers AccountLimitExceededException."""
+    name = "cbdeploy-conflict-dev"
+    trust = {"Version": "2012-10-17", "Statement": []}
+    role = boto_client("iam").create_role(
+        RoleName="conflict-test", AssumeRolePolicyDocument=json.dumps(trust)
+    )["Role"]
+    aws.create_project(
+        name=name,
+        source={
+            "type": "NO_SOURCE",
+            "buildspec": "version: 0.2\nphases:\n  build:\n    commands: [sleep 30]\n",
+        },
+        artifacts={"type": "NO_ARTIFACTS"},
+        environment={
+            "type": "LINUX_CONTAINER",
+            "image": "aws/codebuild/standard:7.0",
+            "computeType": "BUILD_GENERAL1_SMALL",
+        },
+        serviceRole=role["Arn"],
+        concurrentBuildLimit=1,
+    )
+    running = aws.start_build(projectName=name)
+    try:
+        with pytest.raises(BuildConflictError) as info:
+            aws.start_build(projectName=name)
+        assert info.value.running_build_id == running.id
+        assert running.id in info.value.message
+        assert f"cbdeploy stop {running.id}" in (info.value.hint or "")
+    finally:
+        aws.stop_build(running.id)
