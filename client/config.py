@@ -130,27 +130,15 @@ def _build(document: dict[str, Any], root: Path, path: Path, stage: str) -> Proj
     merged = _merge(base, stages.get(stage, {}))
     # Validate the base, then every stage's merge (so a mistake in any stage shows and
     # is named under it), then use the requested stage's merge.
-    parse_layer(base, "", {}, {}, root)
-    origin: dict[str, str] = {}
+    parse_layer(base, "", {}, root)
     for stage_name, override in stages.items():
-        parse_layer(_merge(base, override), f"stages.{stage_name}.", override, {}, root)
-    config_values = parse_layer(merged, f"stages.{stage}.", stages.get(stage, {}), origin, root)
+        parse_layer(_merge(base, override), f"stages.{stage_name}.", override, root)
+    config_values = parse_layer(merged, f"stages.{stage}.", stages.get(stage, {}), root)
     name = config_values.pop("name", None) or default_name(root)
     if not name:
         raise Problem(
             "name", "the project directory's name gives no usable project name", NAME_HINT
         )
-    for hook_key, hooks in (
-        ("hooks.beforeDeploy", config_values["hooks"].before_deploy),
-        ("hooks.afterDeploy", config_values["hooks"].after_deploy),
-    ):
-        for script in hooks:
-            need(
-                script in config_values["scripts"],
-                origin.get(hook_key, hook_key),
-                f"names script {script!r}, which is not defined",
-                f"Add a [scripts.{script}] table with executeCommand, or remove it from the hook.",
-            )
     return ProjectConfig(name=name, stage=stage, root=root, path=path, **config_values)
 
 

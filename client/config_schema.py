@@ -43,7 +43,6 @@ def parse_layer(
     data: dict[str, Any],
     stage_prefix: str,
     override: dict[str, Any],
-    origin: dict[str, str],
     root: Path,
 ) -> dict[str, Any]:
     """Validate merged values; a key set by the override is reported under the stage."""
@@ -54,7 +53,6 @@ def parse_layer(
             if not isinstance(node, dict) or part not in node:
                 return dotted
             node = node[part]
-        origin[dotted] = stage_prefix + dotted
         return stage_prefix + dotted
 
     values: dict[str, Any] = {}
@@ -91,6 +89,17 @@ def parse_layer(
             package.get("followExternalLinks", False), key("package.followExternalLinks")
         ),
     )
+    for toml_key, hooks in (
+        ("beforeDeploy", values["hooks"].before_deploy),
+        ("afterDeploy", values["hooks"].after_deploy),
+    ):
+        for script in hooks:
+            need(
+                script in values["scripts"],
+                key(f"hooks.{toml_key}"),
+                f"names script {script!r}, which is not defined",
+                f"Add a [scripts.{script}] table with executeCommand, or remove it from the hook.",
+            )
     return values
 
 

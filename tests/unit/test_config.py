@@ -386,3 +386,18 @@ def test_find_key_line_forms() -> None:
     assert find_key_line(text, "stages.prod.codebuild.computeType") == 12
     assert find_key_line(text, "stages.prod.fake") == 13
     assert find_key_line(text, "secrets.X") is None
+
+
+def test_hook_errors_in_any_stage_show_when_deploying_another(tmp_path: Path) -> None:
+    error = error_for(
+        tmp_path,
+        """\
+        [pipeline]
+        deploy = ["true"]
+
+        [stages.prod.hooks]
+        beforeDeploy = ["smoke"]
+        """,
+        stage="dev",
+    )
+    assert ":5: stages.prod.hooks.beforeDeploy: names script 'smoke'" in error.message
