@@ -68,6 +68,7 @@ __all__ = [
     "Script",
     "default_name",
     "load_config",
+    "load_package_config",
     "secret_reference",
 ]
 
@@ -101,6 +102,19 @@ def load_config(project_root: Path, stage: str, config_path: Path | None = None)
         line = find_key_line(text, problem.key)
         where = f"{path}:{line}" if line else str(path)
         raise ConfigError(f"{where}: {problem.key}: {problem.message}", problem.hint) from None
+
+
+def load_package_config(
+    project_root: Path, stage: str | None = None, config_path: Path | None = None
+) -> PackageConfig:
+    """The ``[package]`` settings, for commands that work without a config file.
+
+    No ``cbdeploy.toml`` (and no ``config_path`` given): the defaults. A file
+    that exists is validated in full, as for a deploy (``stage`` None: the base).
+    """
+    if config_path is None and not (Path(project_root) / CONFIG_FILE).is_file():
+        return PackageConfig()
+    return load_config(project_root, stage or "", config_path).package
 
 
 def default_name(directory: Path) -> str:

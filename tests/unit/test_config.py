@@ -16,6 +16,7 @@ from client.config import (
     Script,
     default_name,
     load_config,
+    load_package_config,
     secret_reference,
 )
 from client.config_lines import find_key_line
@@ -401,3 +402,17 @@ def test_hook_errors_in_any_stage_show_when_deploying_another(tmp_path: Path) ->
         stage="dev",
     )
     assert ":5: stages.prod.hooks.beforeDeploy: names script 'smoke'" in error.message
+
+
+def test_package_settings_without_a_config_file(tmp_path: Path) -> None:
+    assert load_package_config(tmp_path) == PackageConfig()
+    write(
+        tmp_path,
+        "[package]\nincludeSubmodules = true\n[stages.prod.package]\nfollowExternalLinks = true\n",
+    )
+    assert load_package_config(tmp_path) == PackageConfig(include_submodules=True)
+    assert load_package_config(tmp_path, "prod") == PackageConfig(
+        include_submodules=True, follow_external_links=True
+    )
+    with pytest.raises(ConfigError):
+        load_package_config(tmp_path, config_path=tmp_path / "missing.toml")
