@@ -132,10 +132,8 @@ class CodeBuildApi:
     def _validated_project(
         self, region: str, body: dict[str, Any], current: dict[str, Any]
     ) -> dict[str, Any]:
-        project = {k: v for k, v in current.items()}
-        for key, value in body.items():
-            if key not in ("tags",) or value is not None:
-                project[key] = value
+        project = dict(current)
+        project.update({key: value for key, value in body.items() if value is not None})
         name = project["name"]
         for key in ("source", "artifacts", "environment", "serviceRole"):
             if not project.get(key):

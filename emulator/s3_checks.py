@@ -2,10 +2,18 @@
 
 - ``x-amz-expected-bucket-owner``: AWS answers 403 AccessDenied when the
   bucket belongs to another account; moto ignores the header.
+- ``x-amz-checksum-sha256`` (and ``-sha1``, ``-crc32``) on PutObject and
+  UploadPart: AWS answers 400 BadDigest when the body does not match; moto
+  5.2.5 stores the object and echoes the wrong checksum back.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
+import zlib
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
@@ -22,6 +30,37 @@ def check(environ: dict[str, Any]) -> Refusal | None:
         owner = backends.bucket_owner(bucket)
         if owner is not None and owner != expected.strip():
             return _error(403, "AccessDenied", "Access Denied")
+    if environ.get("REQUEST_METHOD") == "PUT":
+        return _check_checksum(environ)
+    return None
+
+
+def _sha(name: str) -> Callable[[bytes], bytes]:
+    return lambda data: hashlib.new(name, data).digest()
+
+
+_CHECKSUMS: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
+    "HTTP_X_AMZ_CHECKSUM_SHA256": ("SHA256", _sha("sha256")),
+    "HTTP_X_AMZ_CHECKSUM_SHA1": ("SHA1", _sha("sha1")),
+    "HTTP_X_AMZ_CHECKSUM_CRC32": ("CRC32", lambda data: zlib.crc32(data).to_bytes(4, "big")),
+}
+
+
+def _check_checksum(environ: dict[str, Any]) -> Refusal | None:
+    present = [key for key in _CHECKSUMS if environ.get(key)]
+    chunked = "aws-chunked" in environ.get("HTTP_CONTENT_ENCODING", "")
+    if not present or chunked or environ.get("HTTP_X_AMZ_COPY_SOURCE"):
+        return None
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    # moto reads the body after us: hand it a fresh stream.
+    environ["wsgi.input"] = io.BytesIO(body)
+    for key in present:
+        algorithm, digest = _CHECKSUMS[key]
+        if base64.b64encode(digest(body)).decode() != environ[key].strip():
+            return _error(
+                400, "BadDigest", f"The {algorithm} you specified did not match the calculated checksum."
+            )
     return None
 
 

@@ -113,9 +113,13 @@ class Endpoint:
         self.faults = FaultInjector(fault_rate, fault_seed)
         self.codebuild = CodeBuildApi(lambda: self.url, minute_seconds=minute_seconds)
         self.app = EndpointApp(self.codebuild, self.faults)
-        self._server: BaseWSGIServer = make_server(
-            host, port, self.app, threaded=True, request_handler=_QuietHandler
-        )
+        # Bind ourselves: werkzeug calls sys.exit() when the port is taken; we raise OSError.
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.create_server((host, port), family=family) as listener:
+            self._server: BaseWSGIServer = make_server(
+                host, port, self.app, threaded=True, request_handler=_QuietHandler,
+                fd=listener.fileno(),
+            )
         bound_host, bound_port = self._server.server_address[:2]
         url_host = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
         if ":" in url_host and not url_host.startswith("["):

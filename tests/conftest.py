@@ -87,3 +87,58 @@ def wait_for_build(codebuild: Any, build_id: str, timeout: float = 30.0) -> dict
 def build_waiter() -> Callable[..., dict[str, Any]]:
     """``build_waiter(codebuild_client, build_id, timeout=30)``: the completed build."""
     return wait_for_build
+
+
+CODEBUILD_ENVIRONMENT = {
+    "type": "LINUX_CONTAINER",
+    "image": "aws/codebuild/standard:7.0",
+    "computeType": "BUILD_GENERAL1_SMALL",
+}
+
+
+@pytest.fixture
+def codebuild_project(boto_client: Callable[..., Any], codebuild_role: str) -> Callable[..., str]:
+    """``codebuild_project(**settings)``: create a NO_SOURCE project with a unique name."""
+    import uuid
+
+    def make(**settings: Any) -> str:
+        name = settings.pop("name", None) or f"test-{uuid.uuid4().hex[:12]}"
+        arguments: dict[str, Any] = {
+            "name": name,
+            "source": {
+                "type": "NO_SOURCE",
+                "buildspec": "version: 0.2\nphases:\n  build:\n    commands: [\"true\"]\n",
+            },
+            "artifacts": {"type": "NO_ARTIFACTS"},
+            "environment": dict(CODEBUILD_ENVIRONMENT),
+            "serviceRole": codebuild_role,
+        }
+        arguments.update(settings)
+        boto_client("codebuild").create_project(**arguments)
+        return name
+
+    return make
+
+
+@pytest.fixture
+def log_messages(boto_client: Callable[..., Any]) -> Callable[[dict[str, Any]], list[str]]:
+    """``log_messages(build)``: every log line of a build, without trailing newlines."""
+
+    def read(build: dict[str, Any]) -> list[str]:
+        logs = boto_client("logs")
+        lines: list[str] = []
+        token = None
+        while True:
+            kwargs: dict[str, Any] = {"nextToken": token} if token else {}
+            page = logs.get_log_events(
+                logGroupName=build["logs"]["groupName"],
+                logStreamName=build["logs"]["streamName"],
+                startFromHead=True,
+                **kwargs,
+            )
+            lines += [e["message"].removesuffix("\n") for e in page["events"]]
+            if page["nextForwardToken"] == token:
+                return lines
+            token = page["nextForwardToken"]
+
+    return read
