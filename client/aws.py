@@ -6,8 +6,10 @@ region from the target, endpoints from the standard ``AWS_ENDPOINT_URL*``
 variables (botocore reads them), or, with ``--local``, the in-process emulator
 with dummy credentials.
 
-Methods have cbdeploy's names and return plain values or frozen dataclasses.
-AWS errors are translated once, here, by error code (never by message):
+Methods have cbdeploy's names and return plain values or the frozen
+dataclasses of :mod:`client.aws_results`; the S3 methods live in
+:mod:`client.aws_s3`. AWS errors are translated once, in :meth:`AwsClient.call`
+(:mod:`client.aws_errors`), by error code (never by message):
 credential problems become :class:`CredentialsError`, missing resources
 :class:`NotFoundError`, a second build of a stage :class:`BuildConflictError`,
 an S3 refusal of ``ExpectedBucketOwner`` :class:`BucketOwnershipError`, and
@@ -23,44 +25,32 @@ import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
-from typing import IO, Any
+from typing import Any
 
 import boto3
 import botocore.exceptions as bx
 from botocore.config import Config
 
-from client.errors import (
-    AwsError,
-    BucketOwnershipError,
-    BuildConflictError,
-    CbdeployError,
-    CredentialsError,
-    MissingExtraError,
-    NotFoundError,
-)
+from client.aws_errors import CREDENTIAL_CODES, CREDENTIALS_HINT, translate_error
+from client.aws_results import Build, LogEvent, LogPage, Phase, build_from_response
+from client.aws_s3 import S3Methods
+from client.errors import AwsError, BuildConflictError, MissingExtraError, NotFoundError
 from client.options import Target
 
-LOCAL_CREDENTIALS = "testing"
+__all__ = [
+    "CREDENTIALS_HINT",
+    "CREDENTIAL_CODES",
+    "AwsClient",
+    "Build",
+    "LogEvent",
+    "LogPage",
+    "Phase",
+    "build_from_response",
+    "open_aws",
+    "translate_error",
+]
 
-CREDENTIAL_CODES = frozenset(
-    {
-        "UnrecognizedClientException",
-        "InvalidClientTokenId",
-        "ExpiredToken",
-        "ExpiredTokenException",
-        "InvalidAccessKeyId",
-        "SignatureDoesNotMatch",
-        "InvalidSignatureException",
-        "IncompleteSignature",
-        "AuthFailure",
-    }
-)
-CREDENTIALS_HINT = (
-    "Configure AWS credentials (aws configure, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), "
-    "run 'aws sso login' if your profile uses SSO, or check --aws-profile."
-)
+LOCAL_CREDENTIALS = "testing"
 
 
 def _config(local: bool) -> Config:
@@ -73,149 +63,6 @@ def _config(local: bool) -> Config:
         user_agent_extra="cbdeploy",
         s3={"addressing_style": "path"} if local else None,
     )
-
-
-# --------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class Phase:
-    name: str
-    status: str | None
-    start: datetime | None
-    end: datetime | None
-    duration: int | None
-    contexts: tuple[tuple[str, str], ...]  # (statusCode, message)
-
-
-@dataclass(frozen=True)
-class Build:
-    id: str
-    arn: str
-    number: int | None
-    project: str
-    status: str
-    current_phase: str
-    complete: bool
-    start: datetime | None
-    end: datetime | None
-    phases: tuple[Phase, ...]
-    log_group: str | None
-    log_stream: str | None
-    initiator: str | None
-    source_version: str | None
-    environment: tuple[tuple[str, str], ...]  # PLAINTEXT variables only
-    compute_type: str | None
-    image: str | None
-    exported: tuple[tuple[str, str], ...]
-    log_link: str | None = None
-
-
-@dataclass(frozen=True)
-class LogEvent:
-    timestamp: int  # ms since the epoch
-    message: str
-    ingestion_time: int  # ms since the epoch
-
-
-@dataclass(frozen=True)
-class LogPage:
-    events: list[LogEvent]
-    next_token: str  # nextForwardToken; unchanged when the stream has nothing more
-
-
-def build_from_response(data: Mapping[str, Any]) -> Build:
-    """Turn one entry of BatchGetBuilds/StartBuild/StopBuild into a :class:`Build`."""
-    phases = tuple(
-        Phase(
-            name=p.get("phaseType", ""),
-            status=p.get("phaseStatus"),
-            start=p.get("startTime"),
-            end=p.get("endTime"),
-            duration=p.get("durationInSeconds"),
-            contexts=tuple(
-                (c.get("statusCode", ""), c.get("message", "")) for c in p.get("contexts") or ()
-            ),
-        )
-        for p in data.get("phases") or ()
-    )
-    logs = data.get("logs") or {}
-    env = data.get("environment") or {}
-    return Build(
-        id=data["id"],
-        arn=data.get("arn", ""),
-        number=data.get("buildNumber"),
-        project=data.get("projectName", ""),
-        status=data.get("buildStatus", ""),
-        current_phase=data.get("currentPhase", ""),
-        complete=bool(data.get("buildComplete")),
-        start=data.get("startTime"),
-        end=data.get("endTime"),
-        phases=phases,
-        log_group=logs.get("groupName"),
-        log_stream=logs.get("streamName"),
-        initiator=data.get("initiator"),
-        source_version=data.get("sourceVersion") or data.get("resolvedSourceVersion"),
-        environment=tuple(
-            (v["name"], v.get("value", ""))
-            for v in env.get("environmentVariables") or ()
-            if v.get("type", "PLAINTEXT") == "PLAINTEXT"
-        ),
-        compute_type=env.get("computeType"),
-        image=env.get("image"),
-        exported=tuple(
-            (v["name"], v.get("value", "")) for v in data.get("exportedEnvironmentVariables") or ()
-        ),
-        log_link=logs.get("deepLink"),
-    )
-
-
-# --------------------------------------------------------------------------- errors
-
-
-def translate_error(
-    error: Exception, service: str, operation: str, params: Mapping[str, Any]
-) -> CbdeployError:
-    """Map a botocore exception to cbdeploy's hierarchy, once, by error code."""
-    where = f"{service} {operation}"
-    if isinstance(error, (bx.NoCredentialsError, bx.PartialCredentialsError)):
-        return CredentialsError("No usable AWS credentials were found.", CREDENTIALS_HINT)
-    if isinstance(error, bx.ProfileNotFound):
-        return CredentialsError(
-            f"The AWS profile {error.kwargs.get('profile')!r} does not exist.",
-            "Check --aws-profile (or AWS_PROFILE) against 'aws configure list-profiles'.",
-        )
-    if isinstance(error, (bx.SSOError, bx.TokenRetrievalError, bx.CredentialRetrievalError)):
-        return CredentialsError(f"AWS credentials could not be loaded: {error}", CREDENTIALS_HINT)
-    if isinstance(error, (bx.EndpointConnectionError, bx.ConnectionError, bx.ReadTimeoutError)):
-        return AwsError(
-            f"Could not reach AWS for {where}: {error}",
-            "Check your network connection (and AWS_ENDPOINT_URL if you set one), then retry.",
-        )
-    if not isinstance(error, bx.ClientError):
-        return AwsError(f"{where} failed: {error}")
-    info = error.response.get("Error", {})
-    code = str(info.get("Code", ""))
-    message = info.get("Message") or code
-    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    if code in CREDENTIAL_CODES:
-        return CredentialsError(f"AWS did not accept the credentials ({code}).", CREDENTIALS_HINT)
-    if code == "ResourceNotFoundException":
-        return NotFoundError(message, code=code)
-    if (
-        service == "s3"
-        and "ExpectedBucketOwner" in params
-        and (status == 403 or code in ("AccessDenied", "403"))
-    ):
-        bucket = params.get("Bucket")
-        return BucketOwnershipError(
-            f"S3 refused bucket {bucket!r} for account {params['ExpectedBucketOwner']}: "
-            "it belongs to another AWS account (or these credentials may not use it).",
-            "cbdeploy never uses a bucket it does not own. Check that --aws-profile points at "
-            "the intended account and that its credentials may use S3.",
-            code=code or "AccessDenied",
-        )
-    return AwsError(f"AWS refused {where}: {message} ({code})", code=code)
 
 
 # --------------------------------------------------------------------------- client
@@ -233,7 +80,7 @@ def _transferring(request: Any, **_: Any) -> None:
         signal()
 
 
-class AwsClient:
+class AwsClient(S3Methods):
     """Typed wrapper around the boto3 clients cbdeploy uses.
 
     Clients are created lazily, once per service, and shared between threads
@@ -494,202 +341,6 @@ class AwsClient:
 
     def delete_role(self, name: str) -> None:
         self.call("iam", "delete_role", RoleName=name)
-
-    # ----------------------------------------------------------------- S3
-    # Every call that accepts it passes ExpectedBucketOwner: a bucket of the
-    # same name in another account is refused (403), never written to or read.
-
-    def _s3(self, operation: str, bucket: str, **params: Any) -> Any:
-        return self.call(
-            "s3", operation, Bucket=bucket, ExpectedBucketOwner=self.account_id(), **params
-        )
-
-    def _s3_optional(self, operation: str, bucket: str, missing: set[str], **params: Any) -> Any:
-        try:
-            return self._s3(operation, bucket, **params)
-        except AwsError as error:
-            if error.code in missing:
-                return None
-            raise
-
-    def bucket_exists(self, bucket: str) -> bool:
-        """True when the bucket exists in this account; BucketOwnershipError when in another."""
-        return self._s3_optional("head_bucket", bucket, {"404", "NoSuchBucket"}) is not None
-
-    def create_bucket(self, bucket: str) -> None:
-        # CreateBucket takes no ExpectedBucketOwner: a name taken elsewhere answers
-        # BucketAlreadyExists, which is the same refusal.
-        params: dict[str, Any] = {"Bucket": bucket, "ObjectOwnership": "BucketOwnerEnforced"}
-        if self.region != "us-east-1":
-            params["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
-        try:
-            self.call("s3", "create_bucket", **params)
-        except AwsError as error:
-            if error.code == "BucketAlreadyOwnedByYou":
-                return
-            if error.code == "BucketAlreadyExists":
-                raise BucketOwnershipError(
-                    f"The bucket name {bucket!r} is taken by another AWS account.",
-                    "cbdeploy never uses a bucket it does not own. Check that --aws-profile "
-                    "points at the intended account.",
-                    code=error.code,
-                ) from error
-            raise
-
-    def get_public_access_block(self, bucket: str) -> dict[str, Any] | None:
-        found = self._s3_optional(
-            "get_public_access_block", bucket, {"NoSuchPublicAccessBlockConfiguration"}
-        )
-        return dict(found["PublicAccessBlockConfiguration"]) if found else None
-
-    def put_public_access_block(self, bucket: str, config: Mapping[str, bool]) -> None:
-        self._s3("put_public_access_block", bucket, PublicAccessBlockConfiguration=dict(config))
-
-    def get_bucket_encryption(self, bucket: str) -> list[dict[str, Any]] | None:
-        found = self._s3_optional(
-            "get_bucket_encryption", bucket, {"ServerSideEncryptionConfigurationNotFoundError"}
-        )
-        return list(found["ServerSideEncryptionConfiguration"]["Rules"]) if found else None
-
-    def put_bucket_encryption(self, bucket: str, rules: Sequence[Mapping[str, Any]]) -> None:
-        self._s3(
-            "put_bucket_encryption",
-            bucket,
-            ServerSideEncryptionConfiguration={"Rules": list(rules)},
-        )
-
-    def get_bucket_policy(self, bucket: str) -> dict[str, Any] | None:
-        found = self._s3_optional("get_bucket_policy", bucket, {"NoSuchBucketPolicy"})
-        return dict(json.loads(found["Policy"])) if found else None
-
-    def put_bucket_policy(self, bucket: str, policy: Mapping[str, Any]) -> None:
-        self._s3("put_bucket_policy", bucket, Policy=json.dumps(policy))
-
-    def get_bucket_lifecycle(self, bucket: str) -> list[dict[str, Any]] | None:
-        found = self._s3_optional(
-            "get_bucket_lifecycle_configuration", bucket, {"NoSuchLifecycleConfiguration"}
-        )
-        return list(found["Rules"]) if found else None
-
-    def put_bucket_lifecycle(self, bucket: str, rules: Sequence[Mapping[str, Any]]) -> None:
-        self._s3(
-            "put_bucket_lifecycle_configuration",
-            bucket,
-            LifecycleConfiguration={"Rules": list(rules)},
-        )
-
-    def head_object(self, bucket: str, key: str) -> dict[str, Any] | None:
-        found = self._s3_optional(
-            "head_object", bucket, {"404", "NoSuchKey"}, Key=key, ChecksumMode="ENABLED"
-        )
-        return dict(found) if found else None
-
-    def put_object(
-        self, bucket: str, key: str, body: bytes | IO[bytes], checksum_sha256: str
-    ) -> None:
-        self._s3(
-            "put_object",
-            bucket,
-            Key=key,
-            Body=body,
-            ChecksumAlgorithm="SHA256",
-            ChecksumSHA256=checksum_sha256,
-        )
-
-    def create_multipart_upload(self, bucket: str, key: str) -> str:
-        return str(
-            self._s3("create_multipart_upload", bucket, Key=key, ChecksumAlgorithm="SHA256")[
-                "UploadId"
-            ]
-        )
-
-    def upload_part(
-        self,
-        bucket: str,
-        key: str,
-        upload_id: str,
-        number: int,
-        body: bytes | IO[bytes],
-        checksum_sha256: str,
-    ) -> str:
-        """Upload one part; S3 verifies ``checksum_sha256`` (base64) and refuses a mismatch."""
-        return str(
-            self._s3(
-                "upload_part",
-                bucket,
-                Key=key,
-                UploadId=upload_id,
-                PartNumber=number,
-                Body=body,
-                ChecksumAlgorithm="SHA256",
-                ChecksumSHA256=checksum_sha256,
-            )["ETag"]
-        )
-
-    def list_parts(self, bucket: str, key: str, upload_id: str) -> list[dict[str, Any]]:
-        parts: list[dict[str, Any]] = []
-        params: dict[str, Any] = {"Key": key, "UploadId": upload_id}
-        while True:
-            page = self._s3("list_parts", bucket, **params)
-            parts.extend(page.get("Parts") or ())
-            if not page.get("IsTruncated"):
-                return parts
-            params["PartNumberMarker"] = page["NextPartNumberMarker"]
-
-    def list_multipart_uploads(self, bucket: str, prefix: str = "") -> list[dict[str, Any]]:
-        uploads: list[dict[str, Any]] = []
-        params: dict[str, Any] = {"Prefix": prefix}
-        while True:
-            page = self._s3("list_multipart_uploads", bucket, **params)
-            uploads.extend(page.get("Uploads") or ())
-            if not page.get("IsTruncated"):
-                return uploads
-            params["KeyMarker"] = page["NextKeyMarker"]
-            params["UploadIdMarker"] = page["NextUploadIdMarker"]
-
-    def complete_multipart_upload(
-        self, bucket: str, key: str, upload_id: str, parts: Sequence[Mapping[str, Any]]
-    ) -> None:
-        self._s3(
-            "complete_multipart_upload",
-            bucket,
-            Key=key,
-            UploadId=upload_id,
-            MultipartUpload={"Parts": [dict(p) for p in parts]},
-        )
-
-    def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
-        self._s3("abort_multipart_upload", bucket, Key=key, UploadId=upload_id)
-
-    def empty_bucket(self, bucket: str) -> int:
-        """Delete every object version, delete marker and pending upload; return the count."""
-        deleted = 0
-        params: dict[str, Any] = {}
-        while True:
-            page = self._s3("list_object_versions", bucket, **params)
-            doomed = [
-                {"Key": v["Key"], "VersionId": v["VersionId"]}
-                for v in (page.get("Versions") or []) + (page.get("DeleteMarkers") or [])
-            ]
-            for start in range(0, len(doomed), 1000):
-                self._s3(
-                    "delete_objects",
-                    bucket,
-                    Delete={"Objects": doomed[start : start + 1000], "Quiet": True},
-                )
-            deleted += len(doomed)
-            if not page.get("IsTruncated"):
-                break
-            params = {
-                "KeyMarker": page["NextKeyMarker"],
-                "VersionIdMarker": page["NextVersionIdMarker"],
-            }
-        for upload in self.list_multipart_uploads(bucket):
-            self.abort_multipart_upload(bucket, upload["Key"], upload["UploadId"])
-        return deleted
-
-    def delete_bucket(self, bucket: str) -> None:
-        self._s3("delete_bucket", bucket)
 
 
 @contextmanager
