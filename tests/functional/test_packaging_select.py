@@ -19,23 +19,86 @@ from client.packaging import SelectedFile, select_files
 
 DIR_NAMES = ["a", "b", "build", "node_modules", "dir", "sub", "x[1]", "é", "deep", "dist"]
 FILE_NAMES = [
-    "a", "c.txt", "d.log", "keep.log", "keep.txt", "e e", "#hash", "!bang", "-dash",
-    "trail ", "f.LOG", "x.c", "x.h", "1num", "é.txt", "ü", "deep", "build", "sp ace.md",
+    "a",
+    "c.txt",
+    "d.log",
+    "keep.log",
+    "keep.txt",
+    "e e",
+    "#hash",
+    "!bang",
+    "-dash",
+    "trail ",
+    "f.LOG",
+    "x.c",
+    "x.h",
+    "1num",
+    "é.txt",
+    "ü",
+    "deep",
+    "build",
+    "sp ace.md",
 ]
 PATTERNS = [
-    "*.log", "!keep.log", "build/", "/a", "a/**/c.txt", "**/node_modules", "node_modules/",
-    "\\#hash", "#hash", "\\!bang", "!bang", "trail\\ ", "trail ", "d.log   ", "[abc]",
-    "*.[ch]", "[[:digit:]]*", "x\\[1\\]/", "x[1]", "!*.txt", "dir/", "!dir/keep.txt",
-    "dir/*", "!dir/keep.txt", "**/deep", "a/**", "/*.txt", "# a comment", "", "-dash",
-    "é", "?", "sub/**/c.txt", "!sub/", "!*/", "**/", "deep/", "!/b", "[!a-c].txt",
-    "*.LOG", "[^x].c", "e?e", "sp\\ ace.md", "dist", "!dist/keep.txt", "b/**/keep.*",
+    "*.log",
+    "!keep.log",
+    "build/",
+    "/a",
+    "a/**/c.txt",
+    "**/node_modules",
+    "node_modules/",
+    "\\#hash",
+    "#hash",
+    "\\!bang",
+    "!bang",
+    "trail\\ ",
+    "trail ",
+    "d.log   ",
+    "[abc]",
+    "*.[ch]",
+    "[[:digit:]]*",
+    "x\\[1\\]/",
+    "x[1]",
+    "!*.txt",
+    "dir/",
+    "!dir/keep.txt",
+    "dir/*",
+    "!dir/keep.txt",
+    "**/deep",
+    "a/**",
+    "/*.txt",
+    "# a comment",
+    "",
+    "-dash",
+    "é",
+    "?",
+    "sub/**/c.txt",
+    "!sub/",
+    "!*/",
+    "**/",
+    "deep/",
+    "!/b",
+    "[!a-c].txt",
+    "*.LOG",
+    "[^x].c",
+    "e?e",
+    "sp\\ ace.md",
+    "dist",
+    "!dist/keep.txt",
+    "b/**/keep.*",
 ]
 
 
 def git(cwd: Path, *args: str) -> bytes:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(GIT_CONFIG_NOSYSTEM="1", HOME=str(cwd), GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
-               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+    env.update(
+        GIT_CONFIG_NOSYSTEM="1",
+        HOME=str(cwd),
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@t",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@t",
+    )
     return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True).stdout
 
 
@@ -67,7 +130,7 @@ def oracle(top: Path, sub: str = "") -> list[bytes]:
         if path and not path.endswith(b"/") and os.path.lexists(full) and not os.path.isdir(full):
             paths.add(path)
     prefix = os.fsencode(sub + "/") if sub else b""
-    return sorted(p[len(prefix):] for p in paths if p.startswith(prefix))
+    return sorted(p[len(prefix) :] for p in paths if p.startswith(prefix))
 
 
 @pytest.mark.parametrize("seed", range(36))
@@ -104,7 +167,9 @@ def test_plain_directory_matches_git(tmp_path: Path, seed: int) -> None:
 
 
 @pytest.mark.parametrize("seed", range(200, 215))
-def test_cbdeployignore_alone_matches_git_reading_it_as_gitignore(tmp_path: Path, seed: int) -> None:
+def test_cbdeployignore_alone_matches_git_reading_it_as_gitignore(
+    tmp_path: Path, seed: int
+) -> None:
     """Rules in .cbdeployignore select what the same rules in a root .gitignore select."""
     rng = random.Random(seed)
     rules = "\n".join(rng.sample(PATTERNS, rng.randint(2, 7))) + "\n"
@@ -128,16 +193,29 @@ def test_cbdeployignore_alone_matches_git_reading_it_as_gitignore(tmp_path: Path
 
 def test_cbdeployignore_brings_back_what_git_ignores_and_drops_more(tmp_path: Path) -> None:
     (tmp_path / ".gitignore").write_text("dist/\n*.map\nsecret.txt\n")
-    (tmp_path / ".cbdeployignore").write_text("!dist/\ndocs/\n!docs/keep.md\ntests/**\n!secret.txt\n")
-    for path in ["dist/app.js", "dist/app.js.map", "docs/a.md", "docs/keep.md", "tests/t.py",
-                 "src/main.py", "secret.txt"]:
+    (tmp_path / ".cbdeployignore").write_text(
+        "!dist/\ndocs/\n!docs/keep.md\ntests/**\n!secret.txt\n"
+    )
+    for path in [
+        "dist/app.js",
+        "dist/app.js.map",
+        "docs/a.md",
+        "docs/keep.md",
+        "tests/t.py",
+        "src/main.py",
+        "secret.txt",
+    ]:
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text(path)
     git(tmp_path, "init", "-q")
     git(tmp_path, "add", "-A")
     git(tmp_path, "add", "-f", "docs/a.md")  # tracked files are dropped by .cbdeployignore too
     assert selected_paths(tmp_path) == [
-        b".cbdeployignore", b".gitignore", b"dist/app.js", b"secret.txt", b"src/main.py",
+        b".cbdeployignore",
+        b".gitignore",
+        b"dist/app.js",
+        b"secret.txt",
+        b"src/main.py",
     ]
 
 
@@ -151,7 +229,15 @@ def test_git_and_cbdeploy_dirs_are_never_shipped(tmp_path: Path) -> None:
 
 
 def test_unusual_and_non_utf8_names_come_through_intact(tmp_path: Path) -> None:
-    names = [b"-leading dash", b"#hash", b"!bang", b"sp ace", b"\xc3\xa9t\xc3\xa9", b"raw\xff\xfe", b"tab\there"]
+    names = [
+        b"-leading dash",
+        b"#hash",
+        b"!bang",
+        b"sp ace",
+        b"\xc3\xa9t\xc3\xa9",
+        b"raw\xff\xfe",
+        b"tab\there",
+    ]
     for name in names:
         (tmp_path / os.fsdecode(name)).write_bytes(b"x")
     assert selected_paths(tmp_path) == sorted(names)
@@ -188,8 +274,12 @@ def test_nested_repos_and_submodules_are_skipped_unless_included(tmp_path: Path)
     included = select_files(top, include_submodules=True)
     assert included.skipped_repos == ()
     assert [f.path for f in included.files] == [
-        ".cbdeployignore", ".gitmodules", "app.py", "tools/nested/.gitignore",
-        "tools/nested/n.py", "vendor/lib/lib.py",
+        ".cbdeployignore",
+        ".gitmodules",
+        "app.py",
+        "tools/nested/.gitignore",
+        "tools/nested/n.py",
+        "vendor/lib/lib.py",
     ]
 
 
@@ -203,8 +293,12 @@ def test_links_inside_are_shipped_as_links(tmp_path: Path) -> None:
     os.symlink("../data/real.txt", tmp_path / "data" / "up")
     files = {f.path: f.link_target for f in select_files(tmp_path).files}
     assert files == {
-        "abs": "data/real.txt", "dangling": "missing-but-inside", "data/real.txt": None,
-        "data/up": "../data/real.txt", "dirlink": "data", "rel": "data/real.txt",
+        "abs": "data/real.txt",
+        "dangling": "missing-but-inside",
+        "data/real.txt": None,
+        "data/up": "../data/real.txt",
+        "dirlink": "data",
+        "rel": "data/real.txt",
     }
 
 
@@ -225,7 +319,9 @@ def test_link_outside_is_an_error_naming_the_link_unless_followed(tmp_path: Path
 
     followed = select_files(project, follow_external_links=True)
     assert followed.files == (
-        SelectedFile("app.py"), SelectedFile("shared.txt"), SelectedFile("tree/t.txt"),
+        SelectedFile("app.py"),
+        SelectedFile("shared.txt"),
+        SelectedFile("tree/t.txt"),
     )
 
 
@@ -238,17 +334,31 @@ def test_link_loop_is_an_error(tmp_path: Path) -> None:
 
 def test_secret_looking_files_are_listed(tmp_path: Path) -> None:
     files = {
-        ".env": "A=1", ".env.production": "A=1", ".env.example": "A=", "certs/server.pem": "x",
-        "tls.key": "x", "keys/id_rsa": "x", "keys/id_rsa.pub": "x", ".npmrc": "//r/:_authToken=abc",
-        "web/.npmrc": "registry=https://r/", "home/.aws/credentials": "[default]",
-        "ops/prod-credentials": "aws_secret_access_key = x", "README.md": "hi",
+        ".env": "A=1",
+        ".env.production": "A=1",
+        ".env.example": "A=",
+        "certs/server.pem": "x",
+        "tls.key": "x",
+        "keys/id_rsa": "x",
+        "keys/id_rsa.pub": "x",
+        ".npmrc": "//r/:_authToken=abc",
+        "web/.npmrc": "registry=https://r/",
+        "home/.aws/credentials": "[default]",
+        "ops/prod-credentials": "aws_secret_access_key = x",
+        "README.md": "hi",
     }
     for path, text in files.items():
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text(text)
     selection = select_files(tmp_path)
     assert selection.secrets == (
-        ".env", ".env.production", ".npmrc", "certs/server.pem", "home/.aws/credentials",
-        "keys/id_rsa", "ops/prod-credentials", "tls.key",
+        ".env",
+        ".env.production",
+        ".npmrc",
+        "certs/server.pem",
+        "home/.aws/credentials",
+        "keys/id_rsa",
+        "ops/prod-credentials",
+        "tls.key",
     )
     assert len(selection.files) == len(files)  # shipped all the same; the caller warns

@@ -1,0 +1,315 @@
+"""The archive: deterministic bytes, modes, links, compression choices, errors, ZIP64, cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import stat
+import subprocess
+import tempfile
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from client.errors import PackagingError
+from client.packaging import MANIFEST, SelectedFile, Selection, build_archive, select_files
+from client.packaging.archive import ArchiveBuilder
+from client.packaging.reader import LARGE, default_open
+
+FUTURE_NS = time.time_ns() + 3600 * 10**9  # a build clock for which no file is "racy"
+
+
+def make_project(root: Path) -> Path:
+    rng = random.Random(7)
+    files = {
+        "README.md": b"# demo\n" * 50,
+        "src/app.py": b"print('hello')\n" * 200,
+        "src/util/helpers.py": b"def f():\n    return 1\n" * 100,
+        "static/logo.png": rng.randbytes(3000),
+        "static/noise.bin": rng.randbytes(5000),
+        "empty.txt": b"",
+        "big/text.log.txt": b"line of text that compresses well\n" * (LARGE // 20),
+        "big/random.dat": rng.randbytes(LARGE + 4096),
+        "caf\u00e9/menu.txt": b"croissant\n",
+    }
+    for path, data in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_bytes(data)
+    (root / "bin").mkdir()
+    (root / "bin" / "deploy.sh").write_bytes(b"#!/bin/sh\necho deploy\n")
+    (root / "bin" / "deploy.sh").chmod(0o755)
+    os.symlink("../src/app.py", root / "bin" / "app")
+    os.symlink("src", root / "source")
+    return root
+
+
+def names(path: Path) -> list[bytes]:
+    with zipfile.ZipFile(path) as archive:
+        return [_raw_name(i) for i in archive.infolist()]
+
+
+def _raw_name(info: zipfile.ZipInfo) -> bytes:
+    return info.filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437")
+
+
+def test_same_tree_gives_the_same_bytes_on_any_machine(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p")
+    one = build_archive(select_files(project), tmp_path / "one.zip", jobs=1)
+    four = build_archive(select_files(project), tmp_path / "four.zip", jobs=4)
+    assert (tmp_path / "one.zip").read_bytes() == (tmp_path / "four.zip").read_bytes()
+    assert one.sha256 == four.sha256 and one.size == (tmp_path / "one.zip").stat().st_size
+
+    # Another checkout: other mtimes, group-writable files (another umask), another path.
+    twin = tmp_path / "elsewhere" / "checkout"
+    shutil.copytree(project, twin, symlinks=True)
+    for path in twin.rglob("*"):
+        if not path.is_symlink():
+            os.utime(path, (1_000_000, 1_000_000))
+            if path.is_file():
+                path.chmod(path.stat().st_mode | 0o020)
+    assert build_archive(select_files(twin), tmp_path / "twin.zip").sha256 == one.sha256
+
+
+def test_entries_sorted_fixed_time_no_extra_fields_and_content_intact(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p")
+    result = build_archive(select_files(project), tmp_path / "a.zip")
+    with zipfile.ZipFile(result.path) as archive:
+        assert archive.testzip() is None
+        infos = archive.infolist()
+        raw = [_raw_name(i) for i in infos]
+        assert raw == sorted(raw)
+        for info in infos:
+            assert info.date_time == (1980, 1, 1, 0, 0, 0)
+            assert info.extra == b"" and info.create_system == 3
+            if stat.S_ISREG(info.external_attr >> 16) and not info.filename.startswith(
+                ".cbdeploy/"
+            ):
+                assert archive.read(info) == (project / info.filename).read_bytes()
+    assert result.file_count == 12
+    assert result.raw_size == sum(
+        len(os.readlink(p)) if p.is_symlink() else p.stat().st_size
+        for p in project.rglob("*")
+        if p.is_symlink() or p.is_file()
+    )
+
+
+def test_modes_links_and_manifest(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p")
+    result = build_archive(select_files(project), tmp_path / "a.zip")
+    with zipfile.ZipFile(result.path) as archive:
+        modes = {i.filename: i.external_attr >> 16 for i in archive.infolist()}
+        assert modes["bin/deploy.sh"] == 0o100755
+        assert modes["src/app.py"] == 0o100644
+        assert modes["bin/app"] == modes["source"] == 0o120777
+        assert archive.read("bin/app") == b"../src/app.py"
+        assert json.loads(archive.read(MANIFEST)) == {
+            "version": 1,
+            "links": [
+                {"path": "bin/app", "target": "../src/app.py"},
+                {"path": "source", "target": "src"},
+            ],
+            "executables": ["bin/deploy.sh"],
+        }
+    if shutil.which("unzip"):
+        out = tmp_path / "extracted"
+        subprocess.run(["unzip", "-q", str(result.path), "-d", str(out)], check=True)
+        assert os.access(out / "bin" / "deploy.sh", os.X_OK)
+        assert not os.access(out / "src" / "app.py", os.X_OK)
+        assert os.readlink(out / "bin" / "app") == "../src/app.py"
+        assert (out / "bin" / "app").read_text() == (project / "src" / "app.py").read_text()
+
+
+def test_compressed_formats_are_stored_and_text_deflated(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p")
+    result = build_archive(select_files(project), tmp_path / "a.zip")
+    with zipfile.ZipFile(result.path) as archive:
+        method = {i.filename: i.compress_type for i in archive.infolist()}
+    assert method["static/logo.png"] == zipfile.ZIP_STORED  # by its name
+    assert method["static/noise.bin"] == zipfile.ZIP_STORED  # deflate did not shrink it
+    assert method["big/random.dat"] == zipfile.ZIP_STORED  # large, streamed, not shrinking
+    assert method["src/app.py"] == method["big/text.log.txt"] == zipfile.ZIP_DEFLATED
+    assert method["empty.txt"] == zipfile.ZIP_STORED
+
+
+def test_extra_entries_are_added_but_not_counted(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p")
+    extra = {".cbdeploy/plan.json": b"{}", ".cbdeploy/runner/__main__.py": b"print(1)\n"}
+    result = build_archive(select_files(project), tmp_path / "a.zip", extra_entries=extra)
+    listed = names(result.path)
+    assert {b".cbdeploy/plan.json", b".cbdeploy/runner/__main__.py", MANIFEST.encode()} <= set(
+        listed
+    )
+    assert result.file_count == 12
+    with pytest.raises(ValueError):
+        build_archive(select_files(project), tmp_path / "b.zip", extra_entries={MANIFEST: b"{}"})
+
+
+def test_non_utf8_and_unicode_names_round_trip(tmp_path: Path) -> None:
+    raw = b"data-\xff\xfe.txt"
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / os.fsdecode(raw)).write_bytes(b"latin")
+    (tmp_path / "p" / "\u00e9t\u00e9.txt").write_bytes(b"utf8")
+    result = build_archive(select_files(tmp_path / "p"), tmp_path / "a.zip")
+    assert names(result.path) == sorted([raw, "\u00e9t\u00e9.txt".encode(), MANIFEST.encode()])
+    with zipfile.ZipFile(result.path) as archive:
+        by_raw = {_raw_name(i): i for i in archive.infolist()}
+        assert archive.read(by_raw[raw]) == b"latin"
+        assert by_raw[raw].flag_bits & 0x800 == 0
+        assert by_raw["\u00e9t\u00e9.txt".encode()].flag_bits & 0x800
+
+
+def _assert_nothing_written(directory: Path) -> None:
+    assert sorted(p.name for p in directory.iterdir()) == []
+
+
+@pytest.mark.skipif(
+    os.geteuid() == 0, reason="root reads a chmod 000 file; the FIFO and hook tests cover this"
+)
+def test_unreadable_file_is_an_error_naming_it(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p")
+    (project / "src" / "app.py").chmod(0)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(PackagingError, match="src/app.py"):
+        build_archive(select_files(project), out / "a.zip")
+    _assert_nothing_written(out)
+
+
+def test_a_fifo_is_an_error_naming_it_and_leaves_no_archive(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p")
+    os.mkfifo(project / "pipe")
+    selection = select_files(project)
+    selection = Selection(selection.root, (*selection.files, SelectedFile("pipe")))
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(PackagingError, match="pipe.*not a regular file"):
+        build_archive(selection, out / "a.zip")
+    _assert_nothing_written(out)
+
+
+def test_a_file_deleted_after_selection_is_an_error_naming_it(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p")
+    selection = select_files(project)
+    (project / "src" / "util" / "helpers.py").unlink()
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(PackagingError, match="src/util/helpers.py"):
+        build_archive(selection, out / "a.zip")
+    _assert_nothing_written(out)
+
+
+@pytest.mark.parametrize("victim", ["src/app.py", "big/text.log.txt", "big/random.dat"])
+def test_a_file_changing_while_read_is_an_error_naming_it(tmp_path: Path, victim: str) -> None:
+    project = make_project(tmp_path / "p")
+    selection = select_files(project)
+    target = os.fsencode(project / victim)
+
+    def opener(path: bytes) -> int:
+        fd = default_open(path)
+        if path == target:  # something writes to the file while it is being read
+            with open(path, "ab") as handle:
+                handle.write(b"appended")
+        return fd
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(PackagingError, match=f"{victim} changed while"):
+        ArchiveBuilder(opener=opener).build(selection, out / "a.zip", {}, None)
+    _assert_nothing_written(out)
+
+
+@pytest.fixture
+def fast_dir(tmp_path: Path) -> Iterator[Path]:
+    """A directory on tmpfs when there is one: 66,000 files on a slow disk take minutes."""
+    if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
+        path = Path(tempfile.mkdtemp(prefix="cbdeploy-test-", dir="/dev/shm"))
+        yield path
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        yield tmp_path
+
+
+def test_zip64_with_more_than_65535_entries(tmp_path: Path, fast_dir: Path) -> None:
+    project = fast_dir / "many"
+    project.mkdir()
+    for d in range(66):
+        sub = project / f"d{d:02d}"
+        sub.mkdir()
+        (sub / "seed").write_bytes(b"%d" % d)
+        for i in range(999):  # hard links: real files, cheap to make
+            os.link(sub / "seed", sub / f"{i}")
+    result = build_archive(select_files(project), tmp_path / "many.zip")
+    assert result.file_count == 66_000
+    with zipfile.ZipFile(result.path) as archive:
+        infos = archive.infolist()
+        assert len(infos) == 66_001
+        assert archive.read("d65/998") == b"65"
+    data = result.path.read_bytes()
+    assert data.rfind(b"PK\x06\x06") > 0 and data.rfind(b"PK\x06\x07") > 0
+    if shutil.which("unzip"):
+        check = subprocess.run(["unzip", "-tqq", str(result.path)], capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_cached_repackage_rereads_only_the_changed_file_and_is_identical(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p")
+    cache = project / ".cbdeploy" / "cache"
+    opened: list[str] = []
+
+    def opener(path: bytes) -> int:
+        opened.append(os.fsdecode(os.path.relpath(path, os.fsencode(project))))
+        return default_open(path)
+
+    def build(out: str, use_cache: bool) -> str:
+        opened.clear()
+        builder = ArchiveBuilder(opener=opener, clock_ns=lambda: FUTURE_NS)
+        return builder.build(
+            select_files(project), tmp_path / out, {}, cache if use_cache else None
+        ).sha256
+
+    first = build("first.zip", True)
+    assert len(opened) == 11  # every regular file once; the large stored one twice (CRC, copy)
+    assert build("second.zip", True) == first and opened == []
+    (project / "src" / "app.py").write_bytes(b"print('changed')\n")
+    (project / "big" / "random.dat").chmod(0o755)  # a mode change invalidates too
+    third = build("third.zip", True)
+    assert sorted(opened) == [
+        "big/random.dat",
+        "big/random.dat",
+        "src/app.py",
+    ]  # stored: CRC, then copy
+    cold = build("cold.zip", False)
+    assert third == cold
+    assert (tmp_path / "third.zip").read_bytes() == (tmp_path / "cold.zip").read_bytes()
+
+
+def test_recently_modified_files_are_not_trusted_to_the_cache(tmp_path: Path) -> None:
+    """A file written within the clock's resolution of the build could change unseen."""
+    project = make_project(tmp_path / "p")
+    cache = tmp_path / "cache"
+    build_archive(select_files(project), tmp_path / "a.zip", cache_dir=cache)  # all files are new
+    opened: list[bytes] = []
+
+    def opener(path: bytes) -> int:
+        opened.append(path)
+        return default_open(path)
+
+    ArchiveBuilder(opener=opener).build(select_files(project), tmp_path / "b.zip", {}, cache)
+    assert len(opened) >= 10
+
+
+def test_a_damaged_cache_is_ignored(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p")
+    cache = tmp_path / "cache"
+    builder = ArchiveBuilder(clock_ns=lambda: FUTURE_NS)
+    cold = builder.build(select_files(project), tmp_path / "a.zip", {}, cache).sha256
+    with open(cache / "archive.zip", "r+b") as handle:  # changed behind the index's back
+        handle.write(b"garbage")
+    assert builder.build(select_files(project), tmp_path / "b.zip", {}, cache).sha256 == cold
+    (cache / "index.bin").write_bytes(b"not an index")
+    assert builder.build(select_files(project), tmp_path / "c.zip", {}, cache).sha256 == cold
