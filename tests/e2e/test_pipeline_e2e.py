@@ -221,3 +221,24 @@ def test_unknown_config_key_exits_2_naming_it(env: dict[str, str], tmp_path: Pat
     assert run.code == 2, run.output
     assert "cbdeploy.toml:5: codebuild.computeTyp: unknown key" in run.stderr
     assert "Traceback" not in run.output
+
+
+def test_own_buildspec_runs_as_written_without_the_runner(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    project = make_project(
+        tmp_path / "app",
+        '[pipeline]\ndeploy = ["echo step=pipeline"]\n'
+        '[codebuild]\nbuildspec = "ci/buildspec.yml"\n',
+    )
+    (project / "ci").mkdir()
+    (project / "ci" / "buildspec.yml").write_text(
+        "version: 0.2\nphases:\n  build:\n    commands:\n"
+        '      - echo "own-buildspec stage=$STAGE"\n',
+        encoding="utf-8",
+    )
+    run = deploy(project, env)
+    assert run.code == 0, run.output
+    assert lines_with(run.output, "own-buildspec")[-1].endswith("own-buildspec stage=dev")
+    assert "step=pipeline" not in run.output
+    assert "running the pipeline" not in run.output
