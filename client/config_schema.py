@@ -6,6 +6,7 @@ Every check raises :class:`Problem` with the dotted key it is about;
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -336,7 +337,9 @@ def check_keys(table: dict[str, Any], allowed: frozenset[str] | set[str], prefix
     for name in table:
         if name not in allowed:
             known = ", ".join(sorted(allowed))
-            raise Problem(prefix + name, "unknown key", f"Known keys here: {known}.")
+            close = difflib.get_close_matches(name, sorted(allowed), n=1)
+            guess = f"Did you mean {close[0]}? " if close else ""
+            raise Problem(prefix + name, "unknown key", f"{guess}Known keys here: {known}.")
 
 
 def _table(raw: Any, key: str, allowed: frozenset[str] | set[str] | None) -> dict[str, Any]:

@@ -200,6 +200,7 @@ def test_unknown_key_in_stage_override_names_dotted_key_and_line(tmp_path: Path)
     )
     assert f"{tmp_path.resolve() / 'cbdeploy.toml'}:5:" in error.message
     assert "stages.production.codebuild.computeTyp: unknown key" in error.message
+    assert error.hint is not None and error.hint.startswith("Did you mean computeType?")
 
 
 def test_bad_value_in_stage_override_reports_its_own_line(tmp_path: Path) -> None:
