@@ -43,9 +43,11 @@ FAST_INTERVAL = 0.4
 QUIET_CAP = 2.0
 GROWTH = 1.6
 JITTER = 0.25  # a sleep is the interval times a random factor in [1 - JITTER, 1]
+# The build (BatchGetBuilds) is polled about once a second after lines came,
+# backing off to the cap while quiet, and at the log's pace once the runner
+# reports the pipeline's end.
 BUILD_POLL_MIN = 1.0
 BUILD_POLL_CAP = 5.0
-BUILD_POLL_RATIO = 2.5  # poll the build this many times less often than the log
 # Consecutive failed polls tolerated before the last error is raised
 # (about a minute at the capped interval).
 MAX_CONSECUTIVE_ERRORS = 30
@@ -166,7 +168,9 @@ class Follower:
         yield from self._phase_changes(build, seen)
         cursor = _Cursor()
         interval = FAST_INTERVAL
+        build_interval = BUILD_POLL_MIN
         last_build_poll = self._clock()
+        ending = False  # the runner said the pipeline ended: the build is about to
         tail_reads = 0
         while True:
             cursor.point_at(build.log_group, build.log_stream)
@@ -174,6 +178,8 @@ class Follower:
             if cursor.stream and cursor.group:
                 for event in self._drain(cursor):
                     lines += 1
+                    if isinstance(event, MarkerEvent) and event.marker.event == "pipeline-end":
+                        ending = True
                     yield event
             if build.complete and not cursor.failed and (cursor.at_end or cursor.missing):
                 # One more read after a short pause catches lines CloudWatch
@@ -187,26 +193,25 @@ class Follower:
                 return
             elif lines:
                 interval = FAST_INTERVAL
+                build_interval = BUILD_POLL_MIN  # a build often ends right after its last line
                 tail_reads = 0
             else:
                 interval = min(interval * GROWTH, QUIET_CAP)
             self._sleep(self._jittered(interval))
 
             now = self._clock()
-            due = now - last_build_poll >= self._build_interval(interval)
-            if not build.complete and (due or not cursor.stream or cursor.missing):
+            due = now - last_build_poll >= build_interval
+            if not build.complete and (due or ending or not cursor.stream or cursor.missing):
                 polled = self._poll_build(build_id)
                 last_build_poll = now
+                if not lines:
+                    build_interval = min(build_interval * GROWTH, BUILD_POLL_CAP)
                 if polled is not None:
                     build = polled
                     yield from self._phase_changes(build, seen)
 
     def _jittered(self, interval: float) -> float:
         return interval * (1.0 - JITTER * self._rng())
-
-    @staticmethod
-    def _build_interval(log_interval: float) -> float:
-        return min(max(log_interval * BUILD_POLL_RATIO, BUILD_POLL_MIN), BUILD_POLL_CAP)
 
     def _first_build(self, build_id: str) -> Build:
         while True:

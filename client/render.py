@@ -71,14 +71,19 @@ class Renderer:
 
     # ------------------------------------------------------------------ small helpers
 
+    def _print(self, *objects: Any, **kwargs: Any) -> None:
+        # Never hard-wrap: ids and commands must stay copyable; the terminal wraps.
+        kwargs.setdefault("soft_wrap", True)
+        self.console.print(*objects, **kwargs)
+
     def _ok(self, text: str) -> None:
-        self.console.print(Text.assemble(("✓ ", "green"), text))
+        self._print(Text.assemble(("✓ ", "green"), text))
 
     def _warn(self, text: str) -> None:
-        self.console.print(Text.assemble(("! ", "yellow bold"), (text, "yellow")))
+        self._print(Text.assemble(("! ", "yellow bold"), (text, "yellow")))
 
     def _note(self, text: str) -> None:
-        self.console.print(Text("  " + text, style="dim"), soft_wrap=True)
+        self._print(Text("  " + text, style="dim"))
 
     def _remote(self, message: str, style: str | None = None) -> None:
         # Verbatim: no markup, no highlighting, no wrapping.
@@ -92,14 +97,14 @@ class Renderer:
             method(event)
 
     def _on_DeployStarting(self, e: d.DeployStarting) -> None:
-        self.console.print(Text("cbdeploy: Deploy", style="bold"))
-        self.console.print()
+        self._print(Text("cbdeploy: Deploy", style="bold"))
+        self._print()
         rows = [("Stage", e.stage), ("Region", e.region), ("Project", f"{e.app} ({e.project})")]
         if e.local:
             rows.append(("Endpoint", "local emulator (--local)"))
         for label, value in rows:
-            self.console.print(Text.assemble(f"  {label + ':':<10}", (value, "cyan")))
-        self.console.print()
+            self._print(Text.assemble(f"  {label + ':':<10}", (value, "cyan")))
+        self._print()
 
     def _on_FilesSelected(self, e: d.FilesSelected) -> None:
         selection = e.selection
@@ -172,7 +177,7 @@ class Renderer:
         self._warn(f"Stopping build {e.build_id}… (Ctrl-C again to leave it running)")
 
     def _on_StopFailed(self, e: d.StopFailed) -> None:
-        self.console.print(Text(f"✗ Could not stop build {e.build_id}: {e.message}", style="red"))
+        self._print(Text(f"✗ Could not stop build {e.build_id}: {e.message}", style="red"))
 
     def _on_Detached(self, e: d.Detached) -> None:
         if e.build_id is None:
@@ -184,7 +189,7 @@ class Renderer:
         else:
             self._ok(f"Build {e.build_id} is running (detached)")
         for label, command in reattach_commands(e.build_id, e.region):
-            self.console.print(Text.assemble(f"  {label + ':':<11}", (command, "cyan")))
+            self._print(Text.assemble(f"  {label + ':':<11}", (command, "cyan")))
         if e.local:
             self._note("With --local the emulator lives in this process: the build ends with it.")
 
@@ -198,7 +203,7 @@ class Renderer:
         elif phase.status != "SUCCEEDED":
             message = "; ".join(m for _, m in phase.contexts if m)
             text = f"✗ Phase {phase.name} {phase.status}"
-            self.console.print(Text(text + (f": {message}" if message else ""), style="red"))
+            self._print(Text(text + (f": {message}" if message else ""), style="red"))
         elif self.debug:
             self._note(f"✓ {phase.name} ({format_duration(phase.duration)})")
 
@@ -218,14 +223,14 @@ class Renderer:
             where = (
                 f" ({data['index']}/{data['total']})" if "index" in data and "total" in data else ""
             )
-            self.console.print(Text.assemble(("▸ ", "bold blue"), (step, "bold"), where))
+            self._print(Text.assemble(("▸ ", "bold blue"), (step, "bold"), where))
         elif e.marker.event == "step-end":
             took = format_duration(_float(data.get("duration")))
             if data.get("status") == "ok":
                 self._ok(f"{step} ({took})")
             else:
                 code = data.get("exitCode")
-                self.console.print(
+                self._print(
                     Text(f"✗ {step} failed (exit {code}) after {took}", style="red bold")
                 )
 
@@ -239,17 +244,17 @@ class Renderer:
         if outcome.detached:
             return  # the Detached event said what to do
         took = format_duration(outcome.duration)
-        self.console.print()
+        self._print()
         if outcome.interrupted:
             self._warn(
                 f"Interrupted. Build {outcome.build_id} ended {outcome.status} after {took}."
             )
         elif outcome.succeeded:
-            self.console.print(
+            self._print(
                 Text.assemble(("✓ ", "green bold"), (f"{self.noun} succeeded in {took}", "bold"))
             )
         else:
-            self.console.print(
+            self._print(
                 Text(
                     f"✗ {self.noun} {(outcome.status or 'ended').lower()} after {took}",
                     style="red bold",
@@ -259,27 +264,27 @@ class Renderer:
                 line = f"  Phase {outcome.failed_phase}: {outcome.failed_phase_status}"
                 if outcome.failed_phase_message:
                     line += f" - {outcome.failed_phase_message}"
-                self.console.print(Text(line, style="red"))
+                self._print(Text(line, style="red"))
             if outcome.failed_step:
                 code = outcome.failed_step_exit
                 exit_part = f" (exit {code})" if code is not None else ""
-                self.console.print(
+                self._print(
                     Text(f"  Step {outcome.failed_step} failed{exit_part}", style="red")
                 )
             if outcome.build_id and outcome.region:
                 self._note(f"full log: cbdeploy logs {outcome.build_id} --region {outcome.region}")
         if outcome.outputs:
-            self.console.print()
-            self.console.print(Text("Outputs:", style="bold"))
+            self._print()
+            self._print(Text("Outputs:", style="bold"))
             width = max(len(str(k)) for k in outcome.outputs) + 1
             for key, value in outcome.outputs.items():
                 shown = value if isinstance(value, str) else _compact(value)
-                self.console.print(Text.assemble(f"  {str(key) + ':':<{width}} ", (shown, "cyan")))
+                self._print(Text.assemble(f"  {str(key) + ':':<{width}} ", (shown, "cyan")))
 
     def still_running(self, outcome: BuildOutcome) -> None:
-        self.console.print()
+        self._print()
         self._note(f"Build {outcome.build_id} is still running. Follow it with:")
-        self.console.print(
+        self._print(
             Text(
                 f"  cbdeploy logs {outcome.build_id} --follow --region {outcome.region}",
                 style="cyan",
@@ -287,7 +292,7 @@ class Renderer:
         )
 
     def interrupted_before_start(self) -> None:
-        self.console.print()
+        self._print()
         self._warn("Interrupted before the build started; nothing was deployed.")
 
 

@@ -356,3 +356,15 @@ def test_phase_changes_are_reported_once_each() -> None:
         ("COMPLETED", None),
     ]
     assert isinstance(events[-1], BuildFinished)
+
+
+def test_end_of_build_is_noticed_promptly_after_the_pipeline_end_marker() -> None:
+    clock = Clock()
+    end = '::cbdeploy:: {"event": "pipeline-end", "status": "ok", "failedStep": null, "exitCode": 0}'
+    lines = [(0.0, 1, "start"), (30.0, 2, end)]
+    aws = FakeAws(clock, finishes_at(31.5), lines=lines)
+    follower = Follower(aws, sleep=clock.sleep, clock=clock, rng=lambda: 0.5)  # type: ignore[arg-type]
+    for event in follower.follow(BUILD_ID):
+        if isinstance(event, BuildFinished):
+            # Seen within about a second (plus the one tail read), not a capped quiet poll later.
+            assert clock.now - 31.5 <= FAST_INTERVAL * 3
