@@ -136,6 +136,18 @@ class AwsClient(S3Methods):
             op = self.client(service).meta.method_to_api_mapping.get(operation, operation)
             raise translate_error(error, service, op, params) from error
 
+    def _settle(self, service: str, operation: str, done: set[str], **params: Any) -> None:
+        """A create or delete whose ``done`` codes mean the work is already done.
+
+        botocore retries a call whose answer was lost; the retry then finds the
+        role created or the group deleted, which is success, not an error.
+        """
+        try:
+            self.call(service, operation, **params)
+        except AwsError as error:
+            if error.code not in done:
+                raise
+
     def account_id(self) -> str:
         if self._account is None:
             self._account = str(self.call("sts", "get_caller_identity")["Account"])
@@ -148,13 +160,19 @@ class AwsClient(S3Methods):
         return dict(found[0]) if found else None
 
     def create_project(self, **settings: Any) -> None:
-        self.call("codebuild", "create_project", **settings)
+        """CreateProject; a project that already exists (a retry after a lost answer) is updated."""
+        try:
+            self.call("codebuild", "create_project", **settings)
+        except AwsError as error:
+            if error.code != "ResourceAlreadyExistsException":
+                raise
+            self.update_project(**settings)
 
     def update_project(self, **settings: Any) -> None:
         self.call("codebuild", "update_project", **settings)
 
     def delete_project(self, name: str) -> None:
-        self.call("codebuild", "delete_project", name=name)
+        self._settle("codebuild", "delete_project", {"ResourceNotFoundException"}, name=name)
 
     def start_build(self, **kwargs: Any) -> Build:
         """StartBuild. A stage already building raises :class:`BuildConflictError` naming the build."""
@@ -251,13 +269,15 @@ class AwsClient(S3Methods):
         )
 
     def create_log_group(self, name: str) -> None:
-        self.call("logs", "create_log_group", logGroupName=name)
+        self._settle(
+            "logs", "create_log_group", {"ResourceAlreadyExistsException"}, logGroupName=name
+        )
 
     def put_retention(self, name: str, days: int) -> None:
         self.call("logs", "put_retention_policy", logGroupName=name, retentionInDays=days)
 
     def delete_log_group(self, name: str) -> None:
-        self.call("logs", "delete_log_group", logGroupName=name)
+        self._settle("logs", "delete_log_group", {"ResourceNotFoundException"}, logGroupName=name)
 
     # ----------------------------------------------------------------- IAM
 
@@ -271,13 +291,18 @@ class AwsClient(S3Methods):
             raise
 
     def create_role(self, name: str, trust_policy: Mapping[str, Any], description: str) -> str:
-        role = self.call(
-            "iam",
-            "create_role",
-            RoleName=name,
-            AssumeRolePolicyDocument=json.dumps(trust_policy),
-            Description=description,
-        )["Role"]
+        try:
+            role = self.call(
+                "iam",
+                "create_role",
+                RoleName=name,
+                AssumeRolePolicyDocument=json.dumps(trust_policy),
+                Description=description,
+            )["Role"]
+        except AwsError as error:
+            if error.code != "EntityAlreadyExists":
+                raise
+            role = self.call("iam", "get_role", RoleName=name)["Role"]
         return str(role["Arn"])
 
     def update_trust_policy(self, name: str, trust_policy: Mapping[str, Any]) -> None:
@@ -311,7 +336,7 @@ class AwsClient(S3Methods):
         self.call("iam", "attach_role_policy", RoleName=role, PolicyArn=arn)
 
     def detach_policy(self, role: str, arn: str) -> None:
-        self.call("iam", "detach_role_policy", RoleName=role, PolicyArn=arn)
+        self._settle("iam", "detach_role_policy", {"NoSuchEntity"}, RoleName=role, PolicyArn=arn)
 
     def inline_policy_names(self, role: str) -> list[str]:
         return list(self.call("iam", "list_role_policies", RoleName=role).get("PolicyNames") or ())
@@ -337,10 +362,12 @@ class AwsClient(S3Methods):
         )
 
     def delete_inline_policy(self, role: str, policy: str) -> None:
-        self.call("iam", "delete_role_policy", RoleName=role, PolicyName=policy)
+        self._settle(
+            "iam", "delete_role_policy", {"NoSuchEntity"}, RoleName=role, PolicyName=policy
+        )
 
     def delete_role(self, name: str) -> None:
-        self.call("iam", "delete_role", RoleName=name)
+        self._settle("iam", "delete_role", {"NoSuchEntity"}, RoleName=name)
 
 
 @contextmanager

@@ -173,13 +173,18 @@ class S3Methods:
     def complete_multipart_upload(
         self, bucket: str, key: str, upload_id: str, parts: Sequence[Mapping[str, Any]]
     ) -> None:
-        self._s3(
-            "complete_multipart_upload",
-            bucket,
-            Key=key,
-            UploadId=upload_id,
-            MultipartUpload={"Parts": [dict(p) for p in parts]},
-        )
+        """Complete the upload; if a retry finds it gone but the object there, that is success."""
+        try:
+            self._s3(
+                "complete_multipart_upload",
+                bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": [dict(p) for p in parts]},
+            )
+        except AwsError as error:
+            if error.code != "NoSuchUpload" or self.head_object(bucket, key) is None:
+                raise
 
     def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
         self._s3("abort_multipart_upload", bucket, Key=key, UploadId=upload_id)
@@ -212,4 +217,4 @@ class S3Methods:
         return deleted
 
     def delete_bucket(self, bucket: str) -> None:
-        self._s3("delete_bucket", bucket)
+        self._s3_optional("delete_bucket", bucket, {"NoSuchBucket"})

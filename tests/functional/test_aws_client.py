@@ -155,3 +155,18 @@ def test_second_build_of_a_stage_names_the_running_one(
         assert f"cbdeploy stop {running.id}" in (info.value.hint or "")
     finally:
         aws.stop_build(running.id)
+
+
+def test_creates_and_deletes_are_idempotent(aws: AwsClient) -> None:
+    """A retry after a lost answer finds the work done; that is success, not an error."""
+    trust = {"Version": "2012-10-17", "Statement": []}
+    arn = aws.create_role("idempotent-test", trust, "test")
+    assert aws.create_role("idempotent-test", trust, "test") == arn
+    aws.delete_role("idempotent-test")
+    aws.delete_role("idempotent-test")
+    aws.create_log_group("/cbdeploy/idempotent")
+    aws.create_log_group("/cbdeploy/idempotent")
+    aws.delete_log_group("/cbdeploy/idempotent")
+    aws.delete_log_group("/cbdeploy/idempotent")
+    assert aws.get_role("idempotent-test") is None
+    assert aws.get_log_group("/cbdeploy/idempotent") is None
