@@ -66,6 +66,7 @@ class Renderer:
         self.console = console
         self.debug = debug
         self.noun = noun
+        self._runner_seen = False
         self._progress: Progress | None = None
         self._task: Any = None
 
@@ -201,9 +202,8 @@ class Renderer:
             if phase.name not in QUIET_PHASES:
                 self._note(f"· {phase.name}")
         elif phase.status != "SUCCEEDED":
-            message = "; ".join(m for _, m in phase.contexts if m)
-            text = f"✗ Phase {phase.name} {phase.status}"
-            self._print(Text(text + (f": {message}" if message else ""), style="red"))
+            # The context message comes with the outcome, once.
+            self._print(Text(f"✗ Phase {phase.name} {phase.status}", style="red"))
         elif self.debug:
             self._note(f"✓ {phase.name} ({format_duration(phase.duration)})")
 
@@ -211,12 +211,15 @@ class Renderer:
         if e.message.startswith("[Container] "):
             if self.debug:
                 self._remote(e.message, style="dim")
-            elif CONTAINER_ERROR.search(e.message):
+            elif not self._runner_seen and CONTAINER_ERROR.search(e.message):
+                # Without our runner (a custom buildspec) these are the only
+                # words on what failed; with it, its step lines say it better.
                 self._remote(e.message, style="red")
             return
         self._remote(e.message)
 
     def _on_MarkerEvent(self, e: MarkerEvent) -> None:
+        self._runner_seen = True
         data = e.marker.data
         step = str(data.get("step", "?"))
         if e.marker.event == "step-start":
@@ -260,17 +263,17 @@ class Renderer:
                     style="red bold",
                 )
             )
-            if outcome.failed_phase:
-                line = f"  Phase {outcome.failed_phase}: {outcome.failed_phase_status}"
-                if outcome.failed_phase_message:
-                    line += f" - {outcome.failed_phase_message}"
-                self._print(Text(line, style="red"))
             if outcome.failed_step:
                 code = outcome.failed_step_exit
                 exit_part = f" (exit {code})" if code is not None else ""
                 self._print(
                     Text(f"  Step {outcome.failed_step} failed{exit_part}", style="red")
                 )
+            if outcome.failed_phase:
+                line = f"  Phase {outcome.failed_phase}: {outcome.failed_phase_status}"
+                if outcome.failed_phase_message:
+                    line += f" - {outcome.failed_phase_message}"
+                self._print(Text(line, style="red"))
             if outcome.build_id and outcome.region:
                 self._note(f"full log: cbdeploy logs {outcome.build_id} --region {outcome.region}")
         if outcome.outputs:
