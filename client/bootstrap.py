@@ -231,7 +231,7 @@ def _plan_bucket(names: Names, observed: Observed) -> list[Call]:
             Call(
                 "put_bucket_lifecycle",
                 {"bucket": bucket, "rules": rules},
-                f"Expire sources after 30 days and stale uploads after 1 day in {bucket}",
+                f"Expire old sources (30 days) and stale uploads (1 day) in {bucket}",
             )
         )
     return calls

@@ -1,46 +1,55 @@
-"""Terminal output of ``cbdeploy bootstrap`` and ``cbdeploy destroy`` (rich)."""
+"""Terminal output of ``cbdeploy bootstrap`` and ``cbdeploy destroy`` (rich).
+
+Names and ARNs are printed whole (soft wrap, never cropped), so they can be
+copied from a narrow terminal.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from client.bootstrap import Call, Infrastructure
+
+
+def _line(console: Console, text: str) -> None:
+    console.print(Text(text), soft_wrap=True)
 
 
 def progress(console: Console) -> Callable[[Call], None]:
     """An ``on_event`` callback printing each change as it is made."""
 
     def show(call: Call) -> None:
-        console.print(Text("  • ") + Text(call.what))
+        _line(console, f"  • {call.what}")
 
     return show
 
 
 def infrastructure(console: Console, infra: Infrastructure) -> None:
     if not infra.changes:
-        console.print("Infrastructure is up to date; nothing changed.")
+        _line(console, "Infrastructure is up to date; nothing changed.")
     else:
-        console.print(f"Infrastructure ready ({len(infra.changes)} changes).")
-    table = Table(show_header=False, box=None, padding=(0, 2))
-    table.add_row("Bucket", Text(infra.bucket))
-    table.add_row("Service role", Text(infra.role_arn))
-    table.add_row("Log group", Text(infra.log_group))
-    table.add_row("CodeBuild project", Text(infra.project))
-    console.print(table)
+        count = len(infra.changes)
+        _line(console, f"Infrastructure ready ({count} change{'s' if count != 1 else ''}).")
+    for label, value in (
+        ("Bucket", infra.bucket),
+        ("Service role", infra.role_arn),
+        ("Log group", infra.log_group),
+        ("CodeBuild project", infra.project),
+    ):
+        _line(console, f"  {label + ':':<19} {value}")
 
 
 def destroy_plan(console: Console, calls: Sequence[Call]) -> None:
-    console.print("cbdeploy will:")
+    _line(console, "cbdeploy will:")
     for call in calls:
-        console.print(Text("  • ") + Text(call.what))
+        _line(console, f"  • {call.what}")
 
 
 def destroyed(console: Console, count: int) -> None:
     if count == 0:
-        console.print("Nothing to destroy: cbdeploy has nothing here for this stage.")
+        _line(console, "Nothing to destroy: cbdeploy has nothing here for this stage.")
     else:
-        console.print(f"Destroyed ({count} deletions).")
+        _line(console, f"Destroyed ({count} step{'s' if count != 1 else ''}).")

@@ -21,7 +21,7 @@ from client.options import Target, aws_options
     "--all",
     "everything",
     is_flag=True,
-    help="Also delete the bucket (with every archive) and the log group.",
+    help="Also delete the app's log group and the shared bucket of the account and region (with the archives of every app).",
 )
 @click.option(
     "--yes", "--autoConfirmOperation", "yes", is_flag=True, help="Do not ask for confirmation."
