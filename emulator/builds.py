@@ -95,11 +95,6 @@ class Build:
         self.finished = threading.Event()
         self.log_group, self.log_stream = _log_names(settings, self.uuid)
 
-    @property
-    def current_phase(self) -> str:
-        with self.lock:
-            return self.phases[-1].phase_type if self.phases else "SUBMITTED"
-
     def enter(self, phase: str) -> None:
         with self.lock:
             self.phases.append(PhaseRecord(phase, self._clock()))

@@ -157,8 +157,10 @@ class CodeBuildApi:
             raise invalid("timeoutInMinutes must be between 5 and 2160")
         project.setdefault("queuedTimeoutInMinutes", 480)
         limit = project.get("concurrentBuildLimit")
-        if limit is not None and int(limit) < 1:
-            raise invalid("concurrentBuildLimit must be at least 1")
+        if limit is not None and int(limit) == -1:
+            del project["concurrentBuildLimit"]  # UpdateProject's way to remove the limit
+        elif limit is not None and int(limit) < 1:
+            raise invalid("concurrentBuildLimit must be at least 1, or -1 to remove it")
         project.setdefault("logsConfig", {"cloudWatchLogs": {"status": "ENABLED"}, "s3Logs": {"status": "DISABLED"}})
         project.setdefault("cache", {"type": "NO_CACHE"})
         project.setdefault("encryptionKey", f"arn:aws:kms:{region}:{backends.ACCOUNT_ID}:alias/aws/s3")

@@ -10,12 +10,15 @@ events stay in order even when many share one millisecond.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 
 from emulator import backends
+
+logger = logging.getLogger(__name__)
 
 # CloudWatch Logs: 256 KiB per event including 26 bytes of overhead.
 MAX_EVENT_BYTES = 256 * 1024 - 26
@@ -104,9 +107,22 @@ class BuildLog:
         with self._flush_lock:
             with self._lock:
                 events, self._pending = self._pending, []
-            backend = backends.logs(self.region)
             for batch in _batches(events):
-                backend.put_log_events(self.group, self.stream, batch)
+                self._put(batch)
+
+    def _put(self, batch: list[dict[str, object]]) -> None:
+        backend = backends.logs(self.region)
+        try:
+            backend.put_log_events(self.group, self.stream, batch)
+        except Exception as error:
+            if type(error).__name__ != "ResourceNotFoundException":
+                raise
+            # Someone deleted the group or stream (or reset moto) mid-build: recreate it,
+            # as the CodeBuild agent would keep writing.
+            backend.ensure_log_group(self.group)
+            if self.stream not in backend.groups[self.group].streams:
+                backend.create_log_stream(self.group, self.stream)
+            backend.put_log_events(self.group, self.stream, batch)
 
     def close(self) -> None:
         self._closed.set()
@@ -116,7 +132,10 @@ class BuildLog:
 
     def _run(self) -> None:
         while not self._closed.wait(self._interval):
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # keep flushing later batches; a lost batch must not stop the build
+                logger.exception("writing build logs to %s %s failed", self.group, self.stream)
 
 
 def _batches(events: list[dict[str, object]]) -> list[list[dict[str, object]]]:

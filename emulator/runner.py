@@ -10,6 +10,7 @@ and a stop request kills the shell's process groups within about a second.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -23,6 +24,8 @@ from emulator.buildspec import Buildspec, BuildspecError, parse_buildspec
 from emulator.logs import BuildLog, LineSplitter
 from emulator.shell import ShellSession
 from emulator.source import SourceError, extract_zip, fetch_zip
+
+logger = logging.getLogger(__name__)
 
 COMMAND_PHASES = ("INSTALL", "PRE_BUILD", "BUILD", "POST_BUILD")
 
@@ -63,13 +66,22 @@ class BuildRunner:
             status = "FAULT"
             self._fail_current("FAULT", "CLIENT_ERROR", f"emulator error: {error!r}")
         finally:
-            self.build.enter("FINALIZING")
+            self._finalize(status, exported)
+
+    def _finalize(self, status: str, exported: list[tuple[str, str]]) -> None:
+        # Whatever fails here, the build must end: clients wait for buildComplete.
+        self.build.enter("FINALIZING")
+        try:
             if self.session is not None:
                 self.session.close()
+        finally:
             if self.workdir is not None:
                 shutil.rmtree(self.workdir, ignore_errors=True)
             self.build.leave("SUCCEEDED")
-            self.log.close()
+            try:
+                self.log.close()
+            except Exception:
+                logger.exception("flushing the logs of %s failed", self.build.id)
             self.build.finish(status, exported)
 
     def _run(self) -> tuple[str, list[tuple[str, str]]]:
@@ -150,7 +162,7 @@ class BuildRunner:
 
     def _buildspec_text(self, src: Path) -> tuple[str, str]:
         value = self.settings.source.get("buildspec") or ""
-        if "\n" in value or value.lstrip().startswith("version"):
+        if "\n" in value or value.lstrip().startswith(("version", "{")):
             return value, "inline buildspec"
         if value.startswith("arn:aws:s3:::"):
             bucket, _, key = value[len("arn:aws:s3:::"):].partition("/")

@@ -9,6 +9,7 @@ checks moto does not make (``x-amz-expected-bucket-owner``, checksums).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
@@ -16,6 +17,7 @@ import re
 import socket
 import threading
 import uuid
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -98,6 +100,17 @@ class EndpointApp:
         return _respond(start_response, 200, headers, json.dumps(result).encode())
 
 
+_live: weakref.WeakSet[Endpoint] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_live_endpoints() -> None:
+    # Builds run in process groups of their own: do not leave them behind when
+    # the interpreter exits without leaving ``running()`` (an uncaught signal, os._exit aside).
+    for endpoint in list(_live):
+        endpoint.stop()
+
+
 class Endpoint:
     """The running server: ``url`` while started; ``stop`` ends builds and the server."""
 
@@ -129,8 +142,12 @@ class Endpoint:
 
     def start(self) -> None:
         self._thread.start()
+        _live.add(self)
 
     def stop(self) -> None:
+        if self not in _live:
+            return
+        _live.discard(self)
         self.codebuild.shutdown()
         self._server.shutdown()
         self._server.server_close()

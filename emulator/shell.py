@@ -51,7 +51,8 @@ __cb_save() {{
 
 _SH_PRELUDE = """\
 __cb_save() {
-  export -p | grep -v -e '^export CODEBUILD_BUILD_SUCCEEDING=' > "$__cb_state.tmp" \
+  export -p | grep -v -e '^export CODEBUILD_BUILD_SUCCEEDING=' -e '^export PWD=' -e '^export OLDPWD=' \
+    > "$__cb_state.tmp" \
     && mv -f "$__cb_state.tmp" "$__cb_state"
   pwd > "$__cb_cwd"
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import signal
 import time
 
 import click
@@ -46,11 +47,19 @@ def emulator_command(host: str, port: int, fault_rate: float, fault_seed: int | 
             ) from error
         click.echo(f"cbdeploy emulator listening on {url} (Ctrl-C to stop)", err=True)
         click.echo(f"export AWS_ENDPOINT_URL={url}")
+        previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
             click.echo("Stopping the emulator.", err=True)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    # SIGTERM stops like Ctrl-C, so running builds are stopped rather than orphaned.
+    raise KeyboardInterrupt
 
 
 def _is_loopback(host: str) -> bool:

@@ -190,6 +190,8 @@ def test_project_lifecycle(codebuild, codebuild_project, codebuild_role):
 
     updated = codebuild.update_project(name=name, timeoutInMinutes=30, description="updated")["project"]
     assert updated["timeoutInMinutes"] == 30 and updated["concurrentBuildLimit"] == 1
+    unlimited = codebuild.update_project(name=name, concurrentBuildLimit=-1)["project"]
+    assert "concurrentBuildLimit" not in unlimited
     assert name in codebuild.list_projects()["projects"]
 
     codebuild.delete_project(name=name)
@@ -216,3 +218,22 @@ def test_projects_are_per_region(boto_client, codebuild_project):
     name = codebuild_project()
     west = boto_client("codebuild", region="eu-west-1")
     assert west.batch_get_projects(names=[name])["projectsNotFound"] == [name]
+
+
+def test_logs_keep_flowing_when_the_log_group_is_deleted_mid_build(boto_client, codebuild, codebuild_project,
+                                                                    build_waiter, log_messages):
+    spec = """version: 0.2
+phases:
+  build:
+    commands:
+      - echo first
+      - sleep 1
+      - echo second
+"""
+    build = codebuild.start_build(projectName=codebuild_project(), buildspecOverride=spec)["build"]
+    wait_for_line(log_messages, build, "first")
+    boto_client("logs").delete_log_group(logGroupName=build["logs"]["groupName"])
+
+    build = build_waiter(codebuild, build["id"])
+    assert build["buildStatus"] == "SUCCEEDED"
+    assert "second" in log_messages(build)

@@ -185,7 +185,7 @@ def test_emulator_command_serves_until_interrupted(tmp_path):
         assert line.startswith("export AWS_ENDPOINT_URL=http://127.0.0.1:")
         url = line.strip().split("=", 1)[1]
         assert client(url, "sts", 3).get_caller_identity()["Account"] == "123456789012"
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGTERM)  # stops like Ctrl-C: builds stopped, not orphaned
         _, stderr = process.communicate(timeout=20)
     finally:
         if process.poll() is None:
