@@ -9,7 +9,7 @@ Public API (used by the ``package`` command and the deploy flow)::
 from __future__ import annotations
 
 from client.packaging.archive import MANIFEST, build_archive
-from client.packaging.model import ArchiveResult, FileStat, SelectedFile, Selection
+from client.packaging.model import ArchiveResult, FileStat, SelectedFile, Selection, shown
 from client.packaging.select import select_files
 
 __all__ = [
@@ -20,4 +20,5 @@ __all__ = [
     "SelectedFile",
     "Selection",
     "select_files",
+    "shown",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,3 +56,8 @@ class ArchiveResult:
     size: int
     file_count: int
     raw_size: int
+
+
+def shown(path: str | bytes | os.PathLike[str]) -> str:
+    """A path fit for a message or a terminal: bytes that are not UTF-8 as ``\\xNN``."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import IO, NamedTuple
 
 from client.errors import PackagingError
-from client.packaging.model import FileStat
+from client.packaging.model import FileStat, shown
 from client.packaging.zipformat import DEFLATED, STORED, EntryInfo
 
 LEVEL = 6  # git archive's default (zlib's Z_DEFAULT_COMPRESSION)
@@ -126,7 +126,7 @@ def produce(entry: Entry, opener: Opener = default_open) -> Produced:
     if entry.data is not None:
         return _from_bytes(entry, entry.data, zlib.crc32(entry.data))
     assert entry.source is not None
-    name = os.fsdecode(entry.name)
+    name = shown(entry.name)
     try:
         fd = opener(entry.source)
     except OSError as exc:
@@ -192,7 +192,7 @@ def copy_stored(
 ) -> None:
     """Write a large stored entry's bytes, checking they are the ones whose CRC was taken."""
     assert produced.copy_source is not None
-    name = os.fsdecode(produced.info.name)
+    name = shown(produced.info.name)
     try:
         fd = opener(produced.copy_source)
         try:

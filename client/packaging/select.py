@@ -30,7 +30,7 @@ from client.packaging.gitcmd import (
     split_z,
     throwaway_git_dir,
 )
-from client.packaging.model import FileStat, SelectedFile, Selection
+from client.packaging.model import FileStat, SelectedFile, Selection, shown
 from client.packaging.secrets import looks_secret, maybe_secret
 
 NEVER_SHIPPED = (b".git", b".cbdeploy")
@@ -217,7 +217,7 @@ class _Resolver:
             self._add_link(rel, full, st)
         elif not stat.S_ISDIR(st.st_mode):
             raise PackagingError(
-                f"{os.fsdecode(rel)} is not a regular file (a device, socket or FIFO).",
+                f"{shown(rel)} is not a regular file (a device, socket or FIFO).",
                 "Remove it from the project or add it to .cbdeployignore.",
             )
 
@@ -236,7 +236,7 @@ class _Resolver:
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise PackagingError(
-                    f"Symbolic link {path} -> {os.fsdecode(target)} is a loop.",
+                    f"Symbolic link {shown(path)} -> {shown(target)} is a loop.",
                     "Fix or remove the link.",
                 ) from exc
             real = os.path.realpath(full)  # dangling: judged by where it would point
@@ -247,7 +247,7 @@ class _Resolver:
             return
         if not self.follow:
             raise PackagingError(
-                f"Symbolic link {path} points outside the project ({os.fsdecode(target)}).",
+                f"Symbolic link {shown(path)} points outside the project ({shown(target)}).",
                 _LINK_HINT,
             )
         self._add_external(rel, real)
@@ -273,7 +273,7 @@ class _Resolver:
             st = os.stat(real)
         except OSError as exc:
             raise PackagingError(
-                f"Symbolic link {path} points outside the project, to {os.fsdecode(real)}, "
+                f"Symbolic link {shown(path)} points outside the project, to {shown(real)}, "
                 "which does not exist.",
                 "Fix or remove the link.",
             ) from exc
@@ -282,7 +282,7 @@ class _Resolver:
             return
         if not stat.S_ISDIR(st.st_mode):
             raise PackagingError(
-                f"{path} points to something that is not a file.", "Remove the link."
+                f"{shown(path)} points to something that is not a file.", "Remove the link."
             )
         self.reorder = True
         for dirpath, dirnames, filenames in os.walk(real):

@@ -1,0 +1,121 @@
+"""``cbdeploy package`` through click's CliRunner: --list, --output, --stats, config, errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from client.cli import main
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "project"
+    for path, data in {
+        "src/app.py": b"print('hi')\n" * 100,
+        "src/big.txt": b"x" * 50_000,
+        "README.md": b"# hello\n",
+        "node_modules/dep/index.js": b"ignored\n",
+        ".gitignore": b"node_modules/\n*.log\n",
+        "debug.log": b"ignored\n",
+        ".env": b"TOKEN=1\n",
+    }.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_bytes(data)
+    (root / os.fsdecode(b"caf\xe9.txt")).write_bytes(b"latin-1 name\n")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config-home"))
+    return root
+
+
+def run(*args: str) -> tuple[int, bytes, str]:
+    result = CliRunner().invoke(main, ["package", *args])
+    return result.exit_code, result.stdout_bytes, result.stderr
+
+
+def test_list_prints_only_the_paths_sorted_by_bytes(project: Path) -> None:
+    code, out, err = run("--list")
+    assert code == 0
+    assert out == b".env\n.gitignore\nREADME.md\ncaf\xe9.txt\nsrc/app.py\nsrc/big.txt\n"
+    assert "1 file looks like a secret" in err and ".env" in err
+    assert not (project / ".cbdeploy").exists()  # --list alone writes no archive
+
+
+def test_list_leaves_out_what_cbdeploy_adds(project: Path) -> None:
+    (project / "cbdeploy.toml").write_text('[pipeline]\ndeploy = ["echo deploy"]\n')
+    code, out, _ = run("--list", "--output", "out.zip")
+    assert code == 0 and b".cbdeploy" not in out and b"cbdeploy.toml\n" in out
+    with zipfile.ZipFile(project / "out.zip") as archive:
+        names = archive.namelist()
+    assert ".cbdeploy/plan.json" in names and ".cbdeploy/manifest.json" in names
+    assert any(n.startswith(".cbdeploy/runner/") and n.endswith(".py") for n in names)
+
+
+def test_output_writes_the_zip_and_reports_it(project: Path) -> None:
+    code, out, _ = run("--output", "dist/site.zip")
+    assert code == 0
+    text = out.decode()
+    assert "6 files" in text and "sha256 " in text
+    with zipfile.ZipFile(project / "dist" / "site.zip") as archive:
+        assert archive.read("src/app.py") == (project / "src" / "app.py").read_bytes()
+    # A second run gives the same archive (from the cache), and the default place works.
+    first = (project / "dist" / "site.zip").read_bytes()
+    assert run("--output", "dist/site.zip")[0] == 0
+    assert (project / "dist" / "site.zip").read_bytes() == first  # it does not pack itself
+    (project / "dist" / "site.zip").unlink()
+    assert run()[0] == 0
+    assert (project / ".cbdeploy" / "package.zip").read_bytes() == first
+    assert (project / ".cbdeploy" / "cache" / "index.bin").is_file()
+
+
+def test_no_cache_leaves_no_cache(project: Path) -> None:
+    assert run("--no-cache")[0] == 0
+    assert (project / ".cbdeploy" / "package.zip").is_file()
+    assert not (project / ".cbdeploy" / "cache").exists()
+
+
+def test_stats_show_sizes_and_the_largest_entries(project: Path) -> None:
+    code, out, _ = run("--stats")
+    assert code == 0
+    text = out.decode()
+    for expected in (
+        "Files",
+        "6",
+        "SHA-256",
+        "Largest directories",
+        "src/",
+        "Largest files",
+        "src/big.txt",
+    ):
+        assert expected in text
+    assert text.index("src/big.txt") < text.index("src/app.py")  # largest first
+
+
+def test_a_link_out_of_the_project_is_an_error_unless_the_config_allows_it(
+    project: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "shared.txt").write_text("shared\n")
+    os.symlink(tmp_path / "shared.txt", project / "shared.txt")
+    code, out, err = run("--list")
+    assert code == 2 and out == b""
+    assert "shared.txt points outside the project" in err and "followExternalLinks" in err
+    (project / "cbdeploy.toml").write_text("[package]\nfollowExternalLinks = true\n")
+    code, out, _ = run("--list")
+    assert code == 0 and b"shared.txt\n" in out
+
+
+def test_a_bad_config_is_reported_not_ignored(project: Path) -> None:
+    (project / "cbdeploy.toml").write_text("[package]\nfollowLinks = true\n")
+    code, _, err = run("--list")
+    assert code == 2 and "followLinks" in err
+
+
+def test_bad_stage_is_a_usage_error(project: Path) -> None:
+    code, _, err = run("--stage", "Not_A_Stage")
+    assert code == 2 and "Invalid stage name" in err
