@@ -90,5 +90,9 @@ def _register() -> None:
     main.add_command(stop_cmd.stop)
     main.add_command(builds_cmd.builds)
 
+    from client.commands import package as package_cmd
+
+    main.add_command(package_cmd.package)
+
 
 _register()
