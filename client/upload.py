@@ -200,9 +200,18 @@ class Uploader:
                 body.finish()
                 return {"PartNumber": part.number, "ETag": etag, "ChecksumSHA256": checksum}
 
-            with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="upload") as pool:
-                for done in pool.map(send, to_send):
-                    completed[done["PartNumber"]] = done
+            try:
+                with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="upload") as pool:
+                    for done in pool.map(send, to_send):
+                        completed[done["PartNumber"]] = done
+            except AwsError as error:
+                if type(error) is not AwsError:
+                    raise  # credentials or ownership: resuming will not help
+                raise AwsError(
+                    f"The upload of {key} stopped: {error.message}",
+                    "Run the same command again: the upload resumes with the parts S3 is missing.",
+                    code=error.code,
+                ) from error
         self.aws.complete_multipart_upload(
             bucket,
             key,

@@ -139,6 +139,7 @@ def test_interrupted_upload_resumes_with_only_missing_parts(aws: AwsClient, tmp_
     with pytest.raises(AwsError) as info:
         upload_archive(aws, INFRA, big, "app", uploader=uploader)
     assert info.value.code == "InternalError"
+    assert "resumes" in (info.value.hint or "")
     assert len(aws.list_multipart_uploads(BUCKET)) == 1  # left for the next run
     sent_before = {n for n in failing.parts if n != 4}
 
