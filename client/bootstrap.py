@@ -77,6 +77,7 @@ __all__ = [
     "names_for",
     "observe",
     "plan",
+    "plan_bootstrap",
     "project_name",
     "project_settings",
     "role_name",
@@ -340,6 +341,16 @@ def execute(
         retrying(method, **call.params)
 
 
+def plan_bootstrap(aws: AwsClient, settings: StageSettings) -> Infrastructure:
+    """Read and plan without writing: the result's ``changes`` say what bootstrap would do.
+
+    The same plan :func:`bootstrap` executes, so ``--dry-run`` shows exactly that.
+    """
+    names = names_for(aws, settings.name, settings.stage)
+    calls = plan(settings, names, observe(aws, settings, names))
+    return _infrastructure(names, calls)
+
+
 def bootstrap(
     aws: AwsClient,
     settings: StageSettings,
@@ -356,6 +367,10 @@ def bootstrap(
     names = names_for(aws, settings.name, settings.stage)
     calls = plan(settings, names, observe(aws, settings, names))
     execute(aws, calls, on_event=on_event, sleep=sleep)
+    return _infrastructure(names, calls)
+
+
+def _infrastructure(names: Names, calls: tuple[Call, ...]) -> Infrastructure:
     return Infrastructure(
         bucket=names.bucket,
         role_arn=names.role_arn,

@@ -42,6 +42,16 @@ def infrastructure(console: Console, infra: Infrastructure) -> None:
         _line(console, f"  {label + ':':<19} {value}")
 
 
+def would_change(console: Console, infra: Infrastructure) -> None:
+    """``bootstrap --dry-run``: the planned changes, nothing made."""
+    if not infra.changes:
+        _line(console, "Infrastructure is up to date; bootstrap would change nothing.")
+        return
+    _line(console, "bootstrap would (dry run, nothing changed):")
+    for what in infra.changes:
+        _line(console, f"  • {what}")
+
+
 def destroy_plan(console: Console, calls: Sequence[Call]) -> None:
     _line(console, "cbdeploy will:")
     for call in calls:

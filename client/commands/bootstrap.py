@@ -9,7 +9,7 @@ from rich.console import Console
 
 from client import render_infra
 from client.aws import open_aws
-from client.bootstrap import bootstrap, stage_settings
+from client.bootstrap import bootstrap, plan_bootstrap, stage_settings
 from client.config import load_config
 from client.options import Target, aws_options
 
@@ -21,11 +21,15 @@ def project_config_root(target: Target) -> Path:
 
 @click.command("bootstrap")
 @aws_options()
-def bootstrap_command(target: Target) -> None:
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+def bootstrap_command(target: Target, dry_run: bool) -> None:
     """Create or update what a stage needs on AWS; changes only what differs."""
     config = load_config(project_config_root(target), target.stage, target.config_path)
     console = Console(highlight=False)
     with open_aws(target) as aws:
         settings = stage_settings(config, aws.region, aws.account_id())
+        if dry_run:
+            render_infra.would_change(console, plan_bootstrap(aws, settings))
+            return
         infra = bootstrap(aws, settings, on_event=render_infra.progress(console))
     render_infra.infrastructure(console, infra)

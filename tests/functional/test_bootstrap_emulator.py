@@ -304,6 +304,11 @@ def test_bootstrap_and_destroy_commands(
     region = "ap-southeast-2"
     config = write_config(tmp_path, "eta", '[codebuild]\ncomputeType = "BUILD_GENERAL1_SMALL"\n')
     common = ["--region", region, "--config-path", str(config)]
+    dry = run("bootstrap", "--stage", "dev", "--dry-run", *common)
+    assert dry.exit_code == 0 and "would" in dry.output
+    assert "Create CodeBuild project cbdeploy-eta-dev" in dry.output
+    codebuild = boto_client("codebuild", region=region)
+    assert codebuild.batch_get_projects(names=["cbdeploy-eta-dev"])["projects"] == []
     first = run("bootstrap", "--stage", "dev", *common)
     assert first.exit_code == 0, first.output
     assert "Create CodeBuild project cbdeploy-eta-dev" in first.output
@@ -311,12 +316,12 @@ def test_bootstrap_and_destroy_commands(
     assert run("bootstrap", "--stage", "prod", *common).exit_code == 0
     second = run("bootstrap", "--stage", "dev", *common)
     assert "up to date" in second.output
+    assert "change nothing" in run("bootstrap", "--stage", "dev", "--dry-run", *common).output
 
     s3 = boto_client("s3", region=region)
     bucket = f"cbdeploy-{ACCOUNT}-{region}"
     s3.put_object(Bucket=bucket, Key="sources/eta/x.zip", Body=b"zip", ExpectedBucketOwner=ACCOUNT)
     s3.create_multipart_upload(Bucket=bucket, Key="sources/eta/y.zip")
-    codebuild = boto_client("codebuild", region=region)
 
     refused = CliRunner().invoke(main, ["destroy", "--stage", "dev", *common], input="n\n")
     assert refused.exit_code == 2 and "Nothing was destroyed" in refused.output
