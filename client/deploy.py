@@ -131,6 +131,7 @@ class Detached:
     region: str
     local: bool
     interrupted: bool
+    stop_requested: bool = False  # the first Ctrl-C's stop reached CodeBuild
 
 
 EventSink = Callable[[object], None]
@@ -343,14 +344,19 @@ class DeployService:
 
     def _start_and_follow(self, aws: AwsClient, request: Mapping[str, Any]) -> BuildOutcome:
         started: list[Build] = []
+        stop_sent: list[bool] = []
 
         def stop() -> None:
             build_id = started[0].id
-            self.emit(StopRequested(build_id))
             try:
                 aws.stop_build(build_id)
             except AwsError as error:
                 self.emit(StopFailed(build_id, error.message))
+            else:
+                # Said once CodeBuild has the request: a Ctrl-C after this
+                # line leaves a build that is already being stopped.
+                stop_sent.append(True)
+                self.emit(StopRequested(build_id))
 
         region, local = self.target.region, self.target.local
         with Interrupts(
@@ -375,7 +381,7 @@ class DeployService:
                     tracker.add(event)
                     interrupts.check()
             except Detach:
-                self.emit(Detached(build.id, region, local, interrupted=True))
+                self.emit(Detached(build.id, region, local, True, stop_requested=bool(stop_sent)))
                 return tracker.outcome(interrupted=True, detached=True)
             return tracker.outcome(interrupted=interrupts.requested)
 

@@ -185,7 +185,9 @@ class Renderer:
             self._warn("Interrupted while starting the build; its id is not known.")
             self._note(f"See 'cbdeploy builds --region {e.region}' and stop it if it runs.")
             return
-        if e.interrupted:
+        if e.stop_requested:
+            self._warn(f"Detached. Build {e.build_id} was asked to stop and may still be running.")
+        elif e.interrupted:
             self._warn(f"Detached. Build {e.build_id} keeps running.")
         else:
             self._ok(f"Build {e.build_id} is running (detached)")
