@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -53,7 +54,9 @@ __all__ = [
 LOCAL_CREDENTIALS = "testing"
 
 
-def _config(local: bool) -> Config:
+def _config(custom_endpoint: bool) -> Config:
+    # Path-style S3 addressing on custom endpoints: ``bucket.localhost`` does not
+    # resolve everywhere, while AWS itself keeps its default (virtual hosts).
     return Config(
         retries={"mode": "standard", "max_attempts": 10},
         connect_timeout=10,
@@ -61,7 +64,7 @@ def _config(local: bool) -> Config:
         # Parallel multipart uploads plus the follower's polling share the pool.
         max_pool_connections=32,
         user_agent_extra="cbdeploy",
-        s3={"addressing_style": "path"} if local else None,
+        s3={"addressing_style": "path"} if custom_endpoint else None,
     )
 
 
@@ -93,7 +96,8 @@ class AwsClient(S3Methods):
         self.session = session
         self.region = region
         self.endpoint_url = endpoint_url
-        self._config = _config(local=endpoint_url is not None)
+        configured = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        self._config = _config(custom_endpoint=bool(endpoint_url or configured))
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._account: str | None = None
