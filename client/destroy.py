@@ -1,6 +1,7 @@
 """Plan the removal of what cbdeploy created; :func:`client.bootstrap.execute` runs it.
 
-A stage owns its CodeBuild project and its service role. ``everything`` also
+A stage owns its CodeBuild project (its running builds are stopped first)
+and its service role. ``everything`` also
 removes the app's log group and the account's shared bucket (emptied first:
 every object version, delete marker and pending multipart upload). The
 bucket is only touched when it belongs to this account (ExpectedBucketOwner).
@@ -19,6 +20,11 @@ def plan_destroy(
     names = names_for(aws, name, stage)
     calls: list[Call] = []
     if aws.get_project(names.project) is not None:
+        for build in aws.get_builds(aws.list_build_ids(names.project, limit=20)):
+            if not build.complete:
+                calls.append(
+                    Call("stop_build", {"build_id": build.id}, f"Stop running build {build.id}")
+                )
         calls.append(
             Call(
                 "delete_project",

@@ -299,7 +299,10 @@ def test_no_credentials_exits_2_and_creates_nothing(
 
 
 def test_bootstrap_and_destroy_commands(
-    endpoint: str, tmp_path: Path, boto_client: Callable[..., Any]
+    endpoint: str,
+    tmp_path: Path,
+    boto_client: Callable[..., Any],
+    build_waiter: Callable[..., dict[str, Any]],
 ) -> None:
     region = "ap-southeast-2"
     config = write_config(tmp_path, "eta", '[codebuild]\ncomputeType = "BUILD_GENERAL1_SMALL"\n')
@@ -323,6 +326,10 @@ def test_bootstrap_and_destroy_commands(
     s3.put_object(Bucket=bucket, Key="sources/eta/x.zip", Body=b"zip", ExpectedBucketOwner=ACCOUNT)
     s3.create_multipart_upload(Bucket=bucket, Key="sources/eta/y.zip")
 
+    running = codebuild.start_build(
+        projectName="cbdeploy-eta-dev",
+        buildspecOverride="version: 0.2\nphases:\n  build:\n    commands: [sleep 30]\n",
+    )["build"]["id"]
     refused = CliRunner().invoke(main, ["destroy", "--stage", "dev", *common], input="n\n")
     assert refused.exit_code == 2 and "Nothing was destroyed" in refused.output
     assert codebuild.batch_get_projects(names=["cbdeploy-eta-dev"])["projects"] != []
@@ -330,6 +337,11 @@ def test_bootstrap_and_destroy_commands(
     gone = CliRunner().invoke(main, ["destroy", "--stage", "dev", *common], input="y\n")
     assert gone.exit_code == 0, gone.output
     assert "Delete CodeBuild project cbdeploy-eta-dev" in gone.output
+    assert f"Stop running build {running}" in gone.output
+    assert codebuild.batch_get_builds(ids=[running])["builds"][0]["buildStatus"] in (
+        "STOPPED",
+        "IN_PROGRESS",
+    )
     names = [
         p["name"]
         for p in codebuild.batch_get_projects(names=["cbdeploy-eta-dev", "cbdeploy-eta-prod"])[
