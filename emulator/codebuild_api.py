@@ -213,7 +213,12 @@ class CodeBuildApi:
             build = Build(f"{name}:{uuid.uuid4()}", number, settings)
             self._builds[build.id] = build
             if token:
-                self._tokens[(region, token)] = (build.id, fingerprint, time.time())
+                now = time.time()
+                self._tokens = {
+                    key: value for key, value in self._tokens.items()
+                    if now - value[2] < IDEMPOTENCY_SECONDS
+                }
+                self._tokens[(region, token)] = (build.id, fingerprint, now)
             runner = BuildRunner(build, self._endpoint_url(), self._minute_seconds)
             thread = threading.Thread(target=runner.run, name=f"build {build.id}", daemon=True)
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]

@@ -16,7 +16,9 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from emulator import backends
 from emulator.builds import Build
@@ -26,6 +28,7 @@ from emulator.shell import ShellSession
 from emulator.source import SourceError, extract_zip, fetch_zip
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 COMMAND_PHASES = ("INSTALL", "PRE_BUILD", "BUILD", "POST_BUILD")
 
@@ -63,6 +66,7 @@ class BuildRunner:
         try:
             status, exported = self._run()
         except Exception as error:  # an emulator bug must not leave a build IN_PROGRESS
+            logger.exception("build %s faulted", self.build.id)
             status = "FAULT"
             self._fail_current("FAULT", "CLIENT_ERROR", f"emulator error: {error!r}")
         finally:
@@ -95,18 +99,17 @@ class BuildRunner:
             return "FAILED", []
         except Interrupted:
             return self._interrupted_status(), []
-        assert isinstance(spec, Buildspec)
         outcome = self._command_phases(spec)
         exported = self._exported(spec)
         if outcome in ("STOPPED", "TIMED_OUT"):
             return outcome, exported
         return ("SUCCEEDED" if self.succeeding else "FAILED"), exported
 
-    def _phase(self, name: str, body: object) -> object:
+    def _phase(self, name: str, body: Callable[[], T]) -> T:
         self.build.enter(name)
         self._check_interrupted()
         try:
-            result = body()  # type: ignore[operator]
+            result = body()
         except PhaseFailed as failure:
             self._phase_complete(name, failure.status, failure.code, failure.message)
             raise
@@ -121,8 +124,9 @@ class BuildRunner:
         self.build.leave(status, [(code, message)] if code else [])
 
     def _fail_current(self, status: str, code: str, message: str) -> None:
-        phases = self.build.phases
-        if phases and phases[-1].end is None:
+        with self.build.lock:
+            open_phase = bool(self.build.phases) and self.build.phases[-1].end is None
+        if open_phase:
             self.build.leave(status, [(code, message)])
 
     # -- PROVISIONING and DOWNLOAD_SOURCE ----------------------------------
@@ -245,11 +249,7 @@ class BuildRunner:
                 if ok and not ok_finally:
                     ok, context = ok_finally, context_finally
             except Interrupted:
-                status = self._interrupted_status()
-                code = "BUILD_TIMED_OUT" if status == "TIMED_OUT" else "BUILD_STOPPED"
-                message = "Build has timed out. " if status == "TIMED_OUT" else "Build was stopped. "
-                self.build.leave(status, [(code, message)])
-                return status
+                return self._interrupted_status()
             self._phase_complete(name, "SUCCEEDED" if ok else "FAILED", *context)
             if ok:
                 continue
@@ -302,12 +302,12 @@ class BuildRunner:
             raise Interrupted()
 
     def _interrupted_status(self) -> str:
-        status = "STOPPED" if self.build.stop_requested.is_set() else "TIMED_OUT"
-        phases = self.build.phases
-        if phases and phases[-1].end is None:
-            code = "BUILD_TIMED_OUT" if status == "TIMED_OUT" else "BUILD_STOPPED"
-            self.build.leave(status, [(code, "Build has timed out. " if status == "TIMED_OUT" else "Build was stopped. ")])
-        return status
+        """STOPPED or TIMED_OUT; ends the current phase with that status."""
+        if self.build.stop_requested.is_set():
+            self._fail_current("STOPPED", "BUILD_STOPPED", "Build was stopped. ")
+            return "STOPPED"
+        self._fail_current("TIMED_OUT", "BUILD_TIMED_OUT", "Build has timed out. ")
+        return "TIMED_OUT"
 
 
 def _image_environment() -> dict[str, str]:
