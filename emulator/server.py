@@ -97,6 +97,15 @@ class EndpointApp:
         except ApiError as error:
             payload = {"__type": error.code, "message": error.message}
             return _respond(start_response, 400, headers, json.dumps(payload).encode())
+        except (TypeError, ValueError, KeyError, AttributeError) as error:
+            # A request of the wrong shape (botocore validates, raw callers may not).
+            logger.debug("bad CodeBuild request %s", operation, exc_info=True)
+            payload = {"__type": "InvalidInputException", "message": f"Invalid request: {error}"}
+            return _respond(start_response, 400, headers, json.dumps(payload).encode())
+        except Exception:
+            logger.exception("CodeBuild %s failed", operation)
+            payload = {"__type": "InternalFailure", "message": "The emulator failed; see its log"}
+            return _respond(start_response, 500, headers, json.dumps(payload).encode())
         return _respond(start_response, 200, headers, json.dumps(result).encode())
 
 

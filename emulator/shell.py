@@ -1,11 +1,13 @@
 """One shell session for a whole build, as CodeBuild's buildspec 0.2 gives.
 
 Each command runs in a fresh ``bash`` (or ``sh``) process, but the shell's
-variables and working directory are carried from one command to the next: the
-process restores a state file before the command and an EXIT trap dumps the
-state again afterwards (``declare -p`` for bash, ``export -p`` for sh). So a
-variable exported in INSTALL is seen in BUILD, ``cd`` persists, ``unset``
-sticks, and a command's exit status (including ``exit N``) is exact.
+variables, functions and working directory are carried from one command to
+the next: the process restores a state file before the command and an EXIT
+trap dumps the state again afterwards (``declare -p``/``declare -f`` for bash,
+``export -p`` for sh, which carries exported variables only). So a variable
+exported in INSTALL is seen in BUILD, ``cd`` persists, ``unset`` sticks, and a
+command's exit status (including ``exit N``) is exact. Not carried: shell
+options (``set -e``), traps and ``$!``.
 
 Every command runs in a process group of its own; :meth:`ShellSession.kill`
 signals all of them, so background processes a command left behind die with
@@ -44,6 +46,7 @@ __cb_save() {{
       case $__cb_n in {_BASH_SKIP}) continue;; esac
       declare -p "$__cb_n" 2>/dev/null
     done
+    declare -f
   }} > "$__cb_state.tmp" && mv -f "$__cb_state.tmp" "$__cb_state"
   pwd > "$__cb_cwd"
 }}

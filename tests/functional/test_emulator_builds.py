@@ -207,6 +207,7 @@ phases:
       - PLAIN=kept
       - mkdir -p sub && cd sub
       - export GONE=yes
+      - 'greet() { echo "hello $1"; }'
   build:
     commands:
       - echo "$FROM_INSTALL $PLAIN $(basename "$PWD") ${GONE-unset}"
@@ -215,6 +216,7 @@ phases:
       - printf 'no newline at the end'
       - echo next line
       - (exit 42) || echo "status $?"
+      - greet function
 """
     build = run_build(spec)
 
@@ -225,6 +227,7 @@ phases:
     assert "no newline at the end" in lines
     assert "next line" in lines
     assert "status 42" in lines
+    assert "hello function" in lines
 
 
 def test_sh_shell_is_honoured(run_build, log_messages):
