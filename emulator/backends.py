@@ -17,6 +17,7 @@ from moto.logs.models import logs_backends
 from moto.s3.models import s3_backends
 from moto.secretsmanager.models import secretsmanager_backends
 from moto.ssm.models import ssm_backends
+from moto.sts.models import sts_backends
 
 ACCOUNT_ID = DEFAULT_ACCOUNT_ID
 
@@ -46,6 +47,19 @@ def bucket_owner(bucket: str) -> str | None:
     """The account owning ``bucket`` in moto, or None when there is no such bucket."""
     entry = s3_backends.bucket_accounts.get(bucket)
     return None if entry is None else entry[1]
+
+
+def initiator(access_key_id: str | None, region: str) -> str:
+    """Who started a build, as CodeBuild reports it: the IAM user's name, or
+    ``role-name/session-name`` for assumed-role credentials (moto's identity for the key)."""
+    try:
+        _, arn, _ = sts_backends[ACCOUNT_ID]["aws"].get_caller_identity(access_key_id or "", region)
+    except Exception:
+        return "moto"
+    resource = str(arn).split(":", 5)[-1]
+    if resource.startswith("assumed-role/"):
+        return resource[len("assumed-role/"):]
+    return resource.rsplit("/", 1)[-1]
 
 
 def role_exists(role_arn: str) -> bool:

@@ -58,7 +58,12 @@ class CodeBuildApi:
 
     # -- dispatch ------------------------------------------------------------
 
-    def handle(self, operation: str, region: str, body: dict[str, Any]) -> dict[str, Any]:
+    def handle(
+        self, operation: str, region: str, body: dict[str, Any], access_key: str | None = None
+    ) -> dict[str, Any]:
+        """Answer one CodeBuild operation; ApiError for CodeBuild's errors."""
+        if operation == "StartBuild":
+            return self.op_start_build(region, body, access_key)
         handler = getattr(self, "op_" + _snake(operation), None)
         if handler is None:
             raise ApiError("UnknownOperationException", f"Unknown operation {operation}")
@@ -181,7 +186,9 @@ class CodeBuildApi:
 
     # -- builds --------------------------------------------------------------
 
-    def op_start_build(self, region: str, body: dict[str, Any]) -> dict[str, Any]:
+    def op_start_build(
+        self, region: str, body: dict[str, Any], access_key: str | None = None
+    ) -> dict[str, Any]:
         name = _project_name(body.get("projectName", ""))
         token = body.get("idempotencyToken")
         fingerprint = hashlib.sha256(
@@ -197,7 +204,7 @@ class CodeBuildApi:
                     if previous[1] != fingerprint:
                         raise invalid("Parameter mismatch for idempotency token")
                     return {"build": self._builds[previous[0]].to_api()}
-            settings = self._settings(region, project, body)
+            settings = self._settings(region, project, body, backends.initiator(access_key, region))
             limit = project.get("concurrentBuildLimit")
             active = sum(
                 1 for b in self._builds.values()
@@ -267,7 +274,9 @@ class CodeBuildApi:
             build = self._builds.get(build_id)
         return build if build is not None and build.settings.region == region else None
 
-    def _settings(self, region: str, project: dict[str, Any], body: dict[str, Any]) -> BuildSettings:
+    def _settings(
+        self, region: str, project: dict[str, Any], body: dict[str, Any], initiator: str
+    ) -> BuildSettings:
         source = dict(project["source"])
         if "sourceTypeOverride" in body:
             source = {"type": body["sourceTypeOverride"]}
@@ -316,7 +325,7 @@ class CodeBuildApi:
             logs_config=logs_config,
             cache=body.get("cacheOverride") or project["cache"],
             artifacts=body.get("artifactsOverride") or project["artifacts"],
-            initiator="moto",
+            initiator=initiator,
             encryption_key=body.get("encryptionKeyOverride") or project["encryptionKey"],
         )
 

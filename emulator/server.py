@@ -33,7 +33,7 @@ from emulator.codebuild_api import ApiError, CodeBuildApi
 from emulator.faults import FaultInjector, fault_response
 
 CODEBUILD_PREFIX = "CodeBuild_20161006."
-_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
+_SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
 logger = logging.getLogger("emulator")
 
@@ -51,7 +51,12 @@ class _QuietHandler(MotoRequestHandler):
 def credential_scope(environ: dict[str, Any]) -> tuple[str | None, str | None]:
     """(region, service) from a SigV4 Authorization header, or (None, None)."""
     match = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
-    return (match.group(1), match.group(2)) if match else (None, None)
+    return (match.group(2), match.group(3)) if match else (None, None)
+
+
+def access_key_id(environ: dict[str, Any]) -> str | None:
+    match = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    return match.group(1) if match else None
 
 
 class EndpointApp:
@@ -93,7 +98,7 @@ class EndpointApp:
                 raise ApiError("SerializationException", "The request body is not valid JSON") from error
             if not isinstance(body, dict):
                 raise ApiError("SerializationException", "The request body must be a JSON object")
-            result = self.codebuild.handle(operation, region, body)
+            result = self.codebuild.handle(operation, region, body, access_key_id(environ))
         except ApiError as error:
             payload = {"__type": error.code, "message": error.message}
             return _respond(start_response, 400, headers, json.dumps(payload).encode())

@@ -44,14 +44,14 @@ def boto_client(emulator_url: str, aws_env: None) -> Callable[..., Any]:
     import boto3
 
     def make(service: str, region: str = "us-east-1", **kwargs: Any) -> Any:
-        return boto3.client(
-            service,
-            region_name=region,
-            endpoint_url=emulator_url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            **kwargs,
-        )
+        settings: dict[str, Any] = {
+            "region_name": region,
+            "endpoint_url": emulator_url,
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
+        }
+        settings.update(kwargs)  # e.g. other credentials, a botocore Config
+        return boto3.client(service, **settings)
 
     return make
 

@@ -390,3 +390,23 @@ def test_work_directory_is_removed_when_the_build_ends(run_build, tmp_path: Path
     src = Path(marker.read_text().strip())
     assert src.name == "src"
     assert not src.exists()
+
+
+def test_initiator_is_the_caller(boto_client, codebuild_project, build_waiter):
+    """CodeBuild names the IAM user, or ``role/session`` for assumed-role credentials."""
+    project = codebuild_project()
+    creds = boto_client("sts").assume_role(
+        RoleArn="arn:aws:iam::123456789012:role/deployer", RoleSessionName="alice"
+    )["Credentials"]
+    as_role = boto_client(
+        "codebuild",
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+    by_role = as_role.start_build(projectName=project)["build"]
+    by_default = boto_client("codebuild").start_build(projectName=project)["build"]
+    assert by_role["initiator"] == "deployer/alice"
+    assert by_default["initiator"] == "moto"  # moto's identity for unknown keys: user/moto
+    for build in (by_role, by_default):
+        build_waiter(boto_client("codebuild"), build["id"])

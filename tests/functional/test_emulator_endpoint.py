@@ -98,9 +98,8 @@ def test_expected_bucket_owner_is_enforced(boto_client):
     creds = boto_client("sts").assume_role(
         RoleArn="arn:aws:iam::111111111111:role/other", RoleSessionName="other"
     )["Credentials"]
-    other = boto3.client(
-        "s3", endpoint_url=boto_client("s3").meta.endpoint_url, region_name="us-east-1",
-        aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+    other = boto_client(
+        "s3", aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
         aws_session_token=creds["SessionToken"],
     )
     foreign = f"emu-foreign-{uuid.uuid4().hex[:8]}"
