@@ -25,7 +25,6 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
-from rich.table import Table
 from rich.text import Text
 
 from client import deploy as d
@@ -318,10 +317,12 @@ def confirm(console: Console, question: str, stdin: TextIO | None = None) -> boo
 
 
 def builds_table(console: Console, builds: Iterable[Build]) -> None:
-    """``cbdeploy builds``: id, status, start, duration, git commit, initiator."""
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("BUILD", "STATUS", "STARTED", "DURATION", "COMMIT", "INITIATOR"):
-        table.add_column(column, no_wrap=column in ("BUILD", "STATUS"))
+    """``cbdeploy builds``: id, status, start, duration, git commit, initiator.
+
+    Laid out by hand rather than with a rich Table: build ids are long and
+    must print whole (people copy them) whatever the terminal's width.
+    """
+    rows: list[tuple[str, ...]] = [("BUILD", "STATUS", "STARTED", "DURATION", "COMMIT", "INITIATOR")]
     for build in builds:
         env = dict(build.environment)
         commit = env.get("CBDEPLOY_GIT_COMMIT", "")[:10]
@@ -331,15 +332,20 @@ def builds_table(console: Console, builds: Iterable[Build]) -> None:
         if build.start is not None:
             end = build.end or datetime.now(timezone.utc)
             duration = (end - build.start).total_seconds()
-        table.add_row(
-            Text(build.id),
-            Text(build.status, style=_status_style(build.status)),
-            build.start.astimezone().strftime("%Y-%m-%d %H:%M:%S") if build.start else "-",
-            format_duration(duration),
-            commit or "-",
-            Text(build.initiator or "-"),
+        started = build.start.astimezone().strftime("%Y-%m-%d %H:%M:%S") if build.start else "-"
+        rows.append(
+            (build.id, build.status, started, format_duration(duration), commit or "-",
+             build.initiator or "-")
         )
-    console.print(table)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for number, row in enumerate(rows):
+        line = Text()
+        for i, cell in enumerate(row):
+            style = "bold" if number == 0 else (_status_style(cell) if i == 1 else "")
+            line.append(cell.ljust(widths[i]) if i < len(row) - 1 else cell, style=style)
+            if i < len(row) - 1:
+                line.append("  ")
+        console.print(line, soft_wrap=True)
 
 
 def no_builds(console: Console, project: str, stage: str) -> None:

@@ -175,3 +175,59 @@ def test_confirm_without_terminal_refuses_and_starts_nothing(
     assert result.exit_code == 2, result.output
     assert "--yes" in result.output
     assert "Started build" not in result.output
+
+
+def test_builds_lists_the_git_commit_each_build_deployed(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    import subprocess
+
+    project = make_project(tmp_path, build="echo from git")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.test"]
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    subprocess.run([*git, "add", "."], cwd=project, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "first"], cwd=project, check=True)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, check=True,
+                            capture_output=True, text=True).stdout.strip()
+    deployed = cli(project, "deploy", "--yes")
+    assert deployed.exit_code == 0, deployed.output
+    listed = cli(project, "builds")
+    assert listed.exit_code == 0, listed.output
+    header, row = listed.output.splitlines()[:2]
+    assert header.split() == ["BUILD", "STATUS", "STARTED", "DURATION", "COMMIT", "INITIATOR"]
+    assert row.startswith(build_id_in(deployed.output))
+    assert "SUCCEEDED" in row and commit[:10] in row
+
+
+def test_builds_of_a_stage_never_deployed(cli: Callable[..., Result], tmp_path: Path) -> None:
+    project = make_project(tmp_path, build="echo hi")
+    result = cli(project, "builds")
+    assert result.exit_code == 0, result.output
+    assert "No builds of stage dev yet" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--stage", "Prod_1"], {}, "Invalid stage name"),
+        (["--stage", "dev", "--aws-profile", "nope"], {}, "profile"),
+        (["--stage", "dev"], {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}, "credentials"),
+    ],
+)
+def test_deploy_that_cannot_start_exits_2_with_one_message(
+    emulator_url: str, aws_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    args: list[str], env: dict[str, str], message: str,
+) -> None:
+    for name in env:
+        monkeypatch.delenv(name, raising=False)
+    project = make_project(tmp_path, build="echo hi")
+    result = CliRunner().invoke(
+        main,
+        ["deploy", "--region", "us-east-1", "--yes", "--config-path",
+         str(project / "cbdeploy.toml"), *args],
+        env={"AWS_ENDPOINT_URL": emulator_url, "XDG_CONFIG_HOME": str(tmp_path / "xdg")},
+    )
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert "Started build" not in result.output

@@ -151,3 +151,15 @@ def test_confirm_without_a_terminal_refuses_with_a_hint() -> None:
 @pytest.mark.parametrize(("seconds", "shown"), [(0.25, "0.2s"), (12.3, "12s"), (75, "1m 15s"), (3725, "1h 02m")])
 def test_durations(seconds: float, shown: str) -> None:
     assert format_duration(seconds) == shown
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(("answer", "expected"), [("y\n", True), ("n\n", False), ("\n", False)])
+def test_confirm_on_a_terminal_asks(answer: str, expected: bool) -> None:
+    c = console()
+    assert confirm(c, "Deploy app to stage production?", stdin=FakeTerminal(answer)) is expected
+    assert "Deploy app to stage production?" in text(c)
