@@ -86,6 +86,8 @@ class ShellSession:
         self._state.write_text("\n".join(lines) + "\n")
         self._read_fd, self._write_fd = os.pipe()
         os.set_blocking(self._read_fd, False)
+        self._poller = select.poll()
+        self._poller.register(self._read_fd, select.POLLIN)
         self._groups: list[int] = []
 
     def run(
@@ -119,7 +121,7 @@ class ShellSession:
         wait = 0.002
         while True:
             # Poll quickly at first so short commands cost little, then settle at 50 ms.
-            readable, _, _ = select.select([self._read_fd], [], [], wait)
+            readable = self._poller.poll(wait * 1000)  # poll(): no FD_SETSIZE limit
             wait = min(wait * 2, 0.05)
             if readable:
                 self._drain(on_output)
