@@ -230,14 +230,16 @@ def test_bucket_of_another_account_is_refused_and_nothing_created(
         RoleArn="arn:aws:iam::111111111111:role/squatter", RoleSessionName="squatter"
     )
     creds = other["Credentials"]
-    boto3.client(
+    squatter = boto3.client(
         "s3",
         region_name=region,
         endpoint_url=endpoint,
         aws_access_key_id=creds["AccessKeyId"],
         aws_secret_access_key=creds["SecretAccessKey"],
         aws_session_token=creds["SessionToken"],
-    ).create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    )
+    squatter.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    squatter.put_object(Bucket=bucket, Key="theirs.txt", Body=b"not yours")
 
     config = write_config(tmp_path, "delta")
     result = run("bootstrap", "--stage", "dev", "--region", region, "--config-path", str(config))
@@ -258,6 +260,20 @@ def test_bucket_of_another_account_is_refused_and_nothing_created(
     )
     roles = [r["RoleName"] for r in boto_client("iam").list_roles()["Roles"]]
     assert f"cbdeploy-delta-dev-{region}" not in roles
+
+    destroy = run(
+        "destroy",
+        "--stage",
+        "dev",
+        "--all",
+        "--yes",
+        "--region",
+        region,
+        "--config-path",
+        str(config),
+    )
+    assert destroy.exit_code == 2 and "Error: S3 refused bucket" in destroy.output
+    assert squatter.get_object(Bucket=bucket, Key="theirs.txt")["Body"].read() == b"not yours"
 
 
 @pytest.mark.parametrize(
