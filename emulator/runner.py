@@ -213,7 +213,8 @@ class BuildRunner:
             }
         )
         env.update(spec.variables)
-        if spec.parameter_store or spec.secrets_manager:
+        kinds = {v.get("type", "PLAINTEXT") for v in s.environment.get("environmentVariables", [])}
+        if spec.parameter_store or spec.secrets_manager or kinds - {"PLAINTEXT"}:
             self.log.container("Decrypting parameter store environment variables")
         for name, param in spec.parameter_store.items():
             env[name] = self._resolve("PARAMETER_STORE", param)
