@@ -3,33 +3,31 @@
 Entries are written in byte order of their paths, each with the same
 timestamp and a normalised Unix mode (0644, 0755 when any execute bit is
 set, 0120777 for links, whose data is the link target), so the same tree
-gives the same bytes, and the same SHA-256, on any machine. Entries are
-compressed by a thread pool in batches and written in order by this thread
-as they complete; only a bounded window of batches is in flight, and the
-archive streams to a temporary file next to the output, renamed into place
-only once complete.
+gives the same bytes, and the same SHA-256, on any machine with the same
+zlib. Entries are compressed by a thread pool in batches and written in order
+by this thread as they complete; only a bounded window of batches is in
+flight, and the archive streams to a temporary file next to the output,
+renamed into place only once complete. With a cache, runs of unchanged files
+are copied from the previous archive instead (see :mod:`.cache`).
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import hashlib
 import json
 import os
 import stat
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING
 
-from client.packaging.cache import ArchiveCache, Key, Record
+from client.packaging.cache import ArchiveCache, Row
 from client.packaging.model import ArchiveResult, FileStat, Selection
 from client.packaging.reader import (
     LARGE,
-    LEVEL,
     Entry,
     Opener,
     Produced,
@@ -39,6 +37,9 @@ from client.packaging.reader import (
     wants_store,
 )
 from client.packaging.zipformat import EntryInfo, central_header, end_records, local_header
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 MANIFEST = ".cbdeploy/manifest.json"
 BATCH_BYTES = 1 << 20
@@ -64,14 +65,16 @@ def build_archive(
     return ArchiveBuilder(jobs=jobs).build(selection, Path(output), extra_entries, cache_dir)
 
 
-def manifest(selection: Selection, modes: Mapping[str, int]) -> bytes:
+def manifest(selection: Selection, stats: Mapping[str, FileStat]) -> bytes:
     """``.cbdeploy/manifest.json``: links and executables, for the runner to recreate."""
     links = [
         {"path": f.path, "target": f.link_target}
         for f in selection.files
         if f.link_target is not None
     ]
-    executables = [p for p, mode in modes.items() if stat.S_ISREG(mode) and mode & 0o111]
+    executables = [
+        f.path for f in selection.files if f.link_target is None and stats[f.path].mode & 0o111
+    ]
     document = {"version": 1, "links": links, "executables": sorted(executables, key=os.fsencode)}
     return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("ascii")
 
@@ -92,19 +95,20 @@ class _Batch:
 class _CopyRun:
     start: int
     end: int
-    records: list[tuple[bytes, Record]] = field(default_factory=list)
+    rows: list[tuple[bytes, Row]] = field(default_factory=list)
 
 
 class _Output:
-    """The archive file being written: tracks the offset and the SHA-256 as it goes."""
+    """The archive being written: offset, SHA-256, central directory and cache rows."""
 
-    def __init__(self, handle: BinaryIO) -> None:
-        self.handle = handle
+    def __init__(self, fd: int) -> None:
+        self.handle = open(fd, "wb", buffering=1 << 20)  # noqa: SIM115 - closed by build()
         self.offset = 0
         self.digest = hashlib.sha256()
-        self.central: list[tuple[EntryInfo, int]] = []
+        self.central: list[bytes] = []
+        self.rows: list[tuple[bytes, Row]] = []
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         self.handle.write(data)
         self.digest.update(data)
         self.offset += len(data)
@@ -112,7 +116,8 @@ class _Output:
 
 class ArchiveBuilder:
     """The executor behind :func:`build_archive`; ``opener`` is how files are opened
-    (tests hand in one that changes a file while it is read)."""
+    (tests hand in one that changes a file while it is read), ``clock_ns`` the clock
+    that decides which files are too recently modified to trust to the cache."""
 
     def __init__(
         self,
@@ -133,17 +138,19 @@ class ArchiveBuilder:
         cache_dir: Path | None,
     ) -> ArchiveResult:
         started_ns = self.clock_ns()
-        entries, keys, raw_size = self._entries(selection, extra_entries)
+        if MANIFEST in extra_entries:
+            raise ValueError(f"{MANIFEST} is written by build_archive itself")
+        stats = _complete_stats(selection)
+        extra = {MANIFEST: manifest(selection, stats), **extra_entries}
         cache = ArchiveCache(cache_dir) if cache_dir is not None else None
         output.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
-        tmp = Path(tmp_name)
+        tmp = output.parent / f".{output.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+        out = _Output(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644))
         try:
-            with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
-                out = _Output(handle)
-                records = self._write(out, entries, keys, cache)
+            with out.handle:
+                self._write(out, self._units(selection, stats, extra, cache), cache)
                 cd_offset = out.offset
-                out.write(b"".join(central_header(info, offset) for info, offset in out.central))
+                out.write(b"".join(out.central))
                 out.write(end_records(len(out.central), cd_offset, out.offset - cd_offset))
             os.chmod(tmp, 0o644)
             os.replace(tmp, output)
@@ -154,68 +161,61 @@ class ArchiveBuilder:
             if cache is not None:
                 cache.close()
         if cache is not None:
-            cache.save(output, records, started_ns)
+            cache.save(output, out.rows, started_ns)
+        raw_size = sum(
+            len(os.fsencode(f.link_target)) if f.link_target is not None else stats[f.path].size
+            for f in selection.files
+        )
         return ArchiveResult(
             output, out.digest.hexdigest(), out.offset, len(selection.files), raw_size
         )
 
-    def _entries(
-        self, selection: Selection, extra: Mapping[str, bytes]
-    ) -> tuple[list[Entry], dict[bytes, Key], int]:
-        root = os.fsencode(selection.root).rstrip(b"/") + b"/"
-        entries: list[Entry] = []
-        keys: dict[bytes, Key] = {}
-        modes: dict[str, int] = {}
-        raw_size = 0
-        for selected in selection.files:
-            name = os.fsencode(selected.path)
-            source = root + name
-            st = selection.stats.get(selected.path) or _stat(
-                source, selected.link_target is not None
-            )
-            modes[selected.path] = st.mode
-            if selected.link_target is not None:
-                target = os.fsencode(selected.link_target)
-                entries.append(Entry(name, LINK_MODE, data=target, store=True))
-                raw_size += len(target)
-                continue
-            store = wants_store(name)
-            entries.append(Entry(name, normal_mode(st.mode), source=source, stat=st, store=store))
-            keys[name] = (st.size, st.mtime_ns, st.mode, 0 if store else LEVEL)
-            raw_size += st.size
-        if MANIFEST in extra:
-            raise ValueError(f"{MANIFEST} is written by build_archive itself")
-        added = {MANIFEST: manifest(selection, modes), **extra}
-        for path, data in added.items():
-            entries.append(Entry(os.fsencode(path), 0o100644, data=bytes(data)))
-        entries.sort(key=lambda e: e.name)
-        for before, after in zip(entries, entries[1:], strict=False):
-            if before.name == after.name:
-                raise ValueError(f"two archive entries named {os.fsdecode(after.name)}")
-        return entries, keys, raw_size
-
     def _units(
-        self, entries: list[Entry], keys: Mapping[bytes, Key], cache: ArchiveCache | None
+        self,
+        selection: Selection,
+        stats: Mapping[str, FileStat],
+        extra: Mapping[str, bytes],
+        cache: ArchiveCache | None,
     ) -> Iterator[_Batch | _CopyRun]:
+        """What to write, in order: batches to compress, runs to copy from the cache."""
+        files = selection.files
+        root = os.fsencode(selection.root).rstrip(b"/") + b"/"
+        extras = list(extra.items())
+        order = [(os.fsencode(f.path), i) for i, f in enumerate(files)]
+        order += [(os.fsencode(path), -1 - i) for i, (path, _) in enumerate(extras)]
+        order.sort()
+        rows = cache.rows if cache is not None else {}
         batch = _Batch()
         run: _CopyRun | None = None
-        for entry in entries:
-            key = keys.get(entry.name)
-            record = (
-                cache.lookup(entry.name, key) if cache is not None and key is not None else None
-            )
-            if record is not None:
-                if batch.entries:
-                    yield batch
-                    batch = _Batch()
-                if run is not None and run.end != record.offset:
-                    yield run
-                    run = None
-                if run is None:
-                    run = _CopyRun(record.offset, record.offset)
-                run.records.append((entry.name, record))
-                run.end += record.length
-                continue
+        previous = None
+        for name, index in order:
+            if name == previous:
+                raise ValueError(f"two archive entries named {os.fsdecode(name)}")
+            previous = name
+            if index < 0:
+                entry = Entry(name, 0o100644, data=bytes(extras[-1 - index][1]))
+            else:
+                selected = files[index]
+                st = stats[selected.path]
+                if selected.link_target is not None:
+                    target = os.fsencode(selected.link_target)
+                    entry = Entry(name, LINK_MODE, data=target, store=True)
+                else:
+                    row = rows.get(name)
+                    if row is not None and row[:3] == st:  # unchanged: copy its record
+                        if batch.entries:
+                            yield batch
+                            batch = _Batch()
+                        if run is not None and run.end != row[3]:
+                            yield run
+                            run = None
+                        if run is None:
+                            run = _CopyRun(row[3], row[3])
+                        run.rows.append((name, row))
+                        run.end += row[4]
+                        continue
+                    mode = normal_mode(st.mode)
+                    entry = Entry(name, mode, root + name, None, st, wants_store(name))
             if run is not None:
                 yield run
                 run = None
@@ -236,52 +236,39 @@ class ArchiveBuilder:
         return [produce(entry, self.opener) for entry in batch.entries]
 
     def _write(
-        self,
-        out: _Output,
-        entries: list[Entry],
-        keys: Mapping[bytes, Key],
-        cache: ArchiveCache | None,
-    ) -> list[tuple[bytes, Record]]:
-        records: list[tuple[bytes, Record]] = []
-        window: deque[cf.Future[list[Produced]] | _CopyRun] = deque()
+        self, out: _Output, units: Iterator[_Batch | _CopyRun], cache: ArchiveCache | None
+    ) -> None:
+        # The pool starts with the first batch: a re-package that only copies needs none.
+        pool: ThreadPoolExecutor | None = None
+        window: deque[Future[list[Produced]] | _CopyRun] = deque()
         limit = self.jobs * 3
-        with cf.ThreadPoolExecutor(
-            max_workers=self.jobs, thread_name_prefix="cbdeploy-zip"
-        ) as pool:
-            try:
-                for unit in self._units(entries, keys, cache):
-                    if isinstance(unit, _Batch):
-                        window.append(pool.submit(self._compress, unit))
-                    else:
-                        window.append(unit)
-                    while len(window) > limit:
-                        self._emit(out, window.popleft(), keys, cache, records)
-                while window:
-                    self._emit(out, window.popleft(), keys, cache, records)
-            except BaseException:
+        try:
+            for unit in units:
+                if isinstance(unit, _CopyRun):
+                    window.append(unit)
+                else:
+                    if pool is None:
+                        from concurrent.futures import ThreadPoolExecutor
+
+                        pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="cbdeploy-zip")
+                    window.append(pool.submit(self._compress, unit))
+                while len(window) > limit:
+                    self._emit(out, window.popleft(), cache)
+            while window:
+                self._emit(out, window.popleft(), cache)
+        finally:
+            if pool is not None:
                 for pending in window:
-                    if isinstance(pending, cf.Future):
+                    if not isinstance(pending, _CopyRun):
                         pending.cancel()
-                raise
-        return records
+                pool.shutdown(wait=True)
 
     def _emit(
-        self,
-        out: _Output,
-        unit: cf.Future[list[Produced]] | _CopyRun,
-        keys: Mapping[bytes, Key],
-        cache: ArchiveCache | None,
-        records: list[tuple[bytes, Record]],
+        self, out: _Output, unit: Future[list[Produced]] | _CopyRun, cache: ArchiveCache | None
     ) -> None:
         if isinstance(unit, _CopyRun):
             assert cache is not None
-            base = out.offset
-            for name, record in unit.records:
-                new_offset = base + record.offset - unit.start
-                out.central.append((record.info, new_offset))
-                records.append((name, Record(record.key, new_offset, record.length, record.info)))
-            for chunk in cache.read(unit.start, unit.end - unit.start):
-                out.write(chunk)
+            _copy(out, unit, cache)
             return
         for produced in unit.result():
             offset = out.offset
@@ -295,12 +282,31 @@ class ArchiveBuilder:
                         out.write(chunk)
             else:
                 copy_stored(produced, out.write, self.opener)
-            out.central.append((info, offset))
-            key = keys.get(info.name)
-            if key is not None:
-                records.append((info.name, Record(key, offset, out.offset - offset, info)))
+            out.central.append(central_header(info, offset))
+            st = produced.stat
+            if st is not None:  # a file from disk: remembered for the next build
+                row = (*st, offset, out.offset - offset, *info[1:])
+                out.rows.append((info.name, row))
 
 
-def _stat(path: bytes, is_link: bool) -> FileStat:
-    st = os.lstat(path) if is_link else os.stat(path)
-    return FileStat(st.st_size, st.st_mtime_ns, st.st_mode)
+def _copy(out: _Output, run: _CopyRun, cache: ArchiveCache) -> None:
+    """Copy a run of unchanged records; only their offsets in the central directory move."""
+    shift = out.offset - run.start
+    for name, row in run.rows:
+        offset = row[3] + shift
+        out.central.append(central_header(EntryInfo(name, *row[5:]), offset))
+        out.rows.append((name, (row[0], row[1], row[2], offset, *row[4:])))
+    for chunk in cache.read(run.start, run.end - run.start):
+        out.write(chunk)
+
+
+def _complete_stats(selection: Selection) -> dict[str, FileStat]:
+    """The selection's stats, taking those it lacks (a Selection built by hand)."""
+    stats = dict(selection.stats)
+    root = os.fsencode(selection.root).rstrip(b"/") + b"/"
+    for f in selection.files:
+        if f.path not in stats:
+            path = root + os.fsencode(f.path)
+            st = os.lstat(path) if f.link_target is not None else os.stat(path)
+            stats[f.path] = FileStat(st.st_size, st.st_mtime_ns, st.st_mode)
+    return stats

@@ -4,54 +4,45 @@ A local record (header + compressed data) does not depend on where it sits in
 the archive, so an unchanged file's record can be copied byte for byte from
 the previous archive, and runs of unchanged files in a row are one copy. The
 result is identical to a cold build. An entry is reused only when its path,
-size, mtime (ns), mode and compression policy match, and a file modified in
-the last seconds before the build is never indexed (its mtime could hide a
-later change within the same clock tick: git's "racy" problem).
+size, mtime (ns) and mode match and the compression settings (level, stored
+formats, zlib version) are those the index was written with. A file modified
+in the last seconds before a build is never indexed: its mtime could hide a
+later change within the same clock tick (git's "racy" problem).
 """
 
 from __future__ import annotations
 
-import logging
+import mmap
 import os
-import shutil
 import struct
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
 
-from client.packaging.zipformat import EntryInfo
+from client.packaging.reader import LEVEL, STORED_SUFFIXES
 
-log = logging.getLogger(__name__)
-
-MAGIC = b"CBDC\x00\x01"  # format 1
 ARCHIVE = "archive.zip"
 INDEX = "index.bin"
 RACY_NS = 2_000_000_000
-CHUNK = 1 << 20
+CHUNK = 4 << 20
+# Anything that changes the bytes of a record for the same file changes the magic.
+_SETTINGS = f"{LEVEL}:{zlib.ZLIB_RUNTIME_VERSION}:{','.join(sorted(STORED_SUFFIXES))}"
+MAGIC = b"CBDC2" + struct.pack("<I", zlib.crc32(_SETTINGS.encode()))
 # identity of the cached archive (size, mtime_ns, inode), row count, names blob length
 _HEADER = struct.Struct("<QqQQQ")
-# size, mtime_ns, st_mode, policy | offset, length | method, crc, csize, usize, zip mode
-_ROW = struct.Struct("<QqQQQQQQQQQ")
+# size, mtime_ns, st_mode | offset, length | method, crc, csize, usize, zip mode
+_ROW = struct.Struct("<QqQQQQQQQQ")
 
-Key = tuple[int, int, int, int]  # size, mtime_ns, st_mode, compression policy
-
-
-class Record(NamedTuple):
-    """Where an entry's local record sits in an archive, and what its headers say."""
-
-    key: Key
-    offset: int
-    length: int
-    info: EntryInfo
+Row = tuple[int, int, int, int, int, int, int, int, int, int]
 
 
 class ArchiveCache:
-    """Reads the previous build's records; remembers this build's for the next one."""
+    """The previous build's records (``rows``: name -> :data:`Row`), and saving this build's."""
 
     def __init__(self, cache_dir: Path) -> None:
         self.dir = Path(cache_dir)
-        self._rows: dict[bytes, tuple[int, ...]] = {}
-        self._fd: int | None = None
+        self.rows: dict[bytes, Row] = {}
+        self._map: mmap.mmap | None = None
         self._load()
 
     def _load(self) -> None:
@@ -65,39 +56,36 @@ class ArchiveCache:
             names = data[names_at : names_at + names_len].split(b"\0") if count else []
             if len(names) != count:
                 return
-            fd = os.open(self.dir / ARCHIVE, os.O_RDONLY | os.O_CLOEXEC)
-        except (OSError, struct.error):
+            with open(self.dir / ARCHIVE, "rb") as handle:
+                st = os.fstat(handle.fileno())
+                if (st.st_size, st.st_mtime_ns, st.st_ino) != (size, mtime_ns, ino) or not size:
+                    return  # the cached archive is not the one the index describes
+                self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError, struct.error):
             return
-        st = os.fstat(fd)
-        if (st.st_size, st.st_mtime_ns, st.st_ino) != (size, mtime_ns, ino):
-            os.close(fd)  # the cached archive is not the one the index describes
-            return
-        self._fd = fd
-        self._rows = dict(zip(names, _ROW.iter_unpack(data[rows_at:names_at]), strict=True))
+        rows: Iterator[Row] = _ROW.iter_unpack(data[rows_at:names_at])
+        self.rows = dict(zip(names, rows, strict=True))
 
-    def lookup(self, name: bytes, key: Key) -> Record | None:
-        row = self._rows.get(name)
-        if row is None or row[:4] != key:
-            return None
-        return Record(key, row[4], row[5], EntryInfo(name, *row[6:]))
-
-    def read(self, offset: int, length: int) -> Iterator[bytes]:
-        assert self._fd is not None
-        end = offset + length
-        while offset < end:
-            chunk = os.pread(self._fd, min(CHUNK, end - offset), offset)
-            if not chunk:
+    def read(self, offset: int, length: int) -> Iterator[memoryview]:
+        """The bytes of the cached archive in ``[offset, offset + length)``, in chunks."""
+        assert self._map is not None
+        view = memoryview(self._map)
+        try:
+            end = offset + length
+            if end > len(view):
                 raise OSError(f"cached archive in {self.dir} is truncated")
-            offset += len(chunk)
-            yield chunk
+            for start in range(offset, end, CHUNK):
+                yield view[start : min(start + CHUNK, end)]
+        finally:
+            view.release()
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        if self._map is not None:
+            self._map.close()
+            self._map = None
 
-    def save(self, archive: Path, records: list[tuple[bytes, Record]], started_ns: int) -> None:
-        """Keep ``archive`` and the index of its records (best effort: a cache never fails a build)."""
+    def save(self, archive: Path, rows: list[tuple[bytes, Row]], started_ns: int) -> None:
+        """Keep ``archive`` and the index of its rows (best effort: a cache never fails a build)."""
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             tmp_archive = self.dir / f".{ARCHIVE}.{os.getpid()}.tmp"
@@ -105,15 +93,19 @@ class ArchiveCache:
             try:
                 os.link(archive, tmp_archive)  # a new build replaces the output, never edits it
             except OSError:
+                import shutil
+
                 shutil.copyfile(archive, tmp_archive)
             st = os.stat(tmp_archive)
-            kept = [(name, r) for name, r in records if r.key[1] < started_ns - RACY_NS]
-            rows = b"".join(_ROW.pack(*r.key, r.offset, r.length, *r.info[1:]) for _, r in kept)
-            names = b"\0".join(name for name, _ in kept)
+            kept = [(name, row) for name, row in rows if row[1] < started_ns - RACY_NS]
+            packed = b"".join([_ROW.pack(*row) for _, row in kept])
+            names = b"\0".join([name for name, _ in kept])
             header = _HEADER.pack(st.st_size, st.st_mtime_ns, st.st_ino, len(kept), len(names))
             tmp_index = self.dir / f".{INDEX}.{os.getpid()}.tmp"
-            tmp_index.write_bytes(MAGIC + header + rows + names)
+            tmp_index.write_bytes(MAGIC + header + packed + names)
             os.replace(tmp_archive, self.dir / ARCHIVE)
             os.replace(tmp_index, self.dir / INDEX)
         except OSError as exc:
-            log.debug("could not update the package cache in %s: %s", self.dir, exc)
+            import logging
+
+            logging.getLogger(__name__).debug("package cache in %s not updated: %s", self.dir, exc)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -98,6 +97,8 @@ def split_z(output: bytes) -> Iterator[bytes]:
 @contextmanager
 def throwaway_git_dir() -> Iterator[Path]:
     """An empty repository git accepts as ``--git-dir``: no index, no config, no excludes."""
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="cbdeploy-git-") as tmp:
         git_dir = Path(tmp)
         (git_dir / "objects").mkdir()

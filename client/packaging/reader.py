@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -114,6 +113,7 @@ class Produced:
     payload: bytes | None = None  # small entries: the bytes to write after the header
     spool: IO[bytes] | None = None  # large deflated entries
     copy_source: bytes | None = None  # large stored entries: copied from the file again
+    stat: FileStat | None = None  # what the file was when read (None: not from disk)
 
 
 def wants_store(name: bytes) -> bool:
@@ -142,8 +142,11 @@ def produce(entry: Entry, opener: Opener = default_open) -> Produced:
         if before.st_size <= LARGE:
             data = _read_all(fd, name, before.st_size)
             _check_unchanged(name, _stat_of(before), os.fstat(fd), len(data))
-            return _from_bytes(entry, data, zlib.crc32(data))
-        return _produce_large(entry, fd, name, before)
+            produced = _from_bytes(entry, data, zlib.crc32(data))
+        else:
+            produced = _produce_large(entry, fd, name, before)
+        produced.stat = entry.stat or _stat_of(before)
+        return produced
     except OSError as exc:
         raise _unreadable(name, exc) from exc
     finally:
@@ -165,6 +168,8 @@ def _produce_large(entry: Entry, fd: int, name: str, before: os.stat_result) -> 
     deflater = None if entry.store else zlib.compressobj(LEVEL, zlib.DEFLATED, -15)
     spool: IO[bytes] | None = None
     if deflater is not None:
+        import tempfile
+
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, prefix="cbdeploy-")  # noqa: SIM115 - handed to the writer
     try:
         while chunk := os.read(fd, CHUNK):
