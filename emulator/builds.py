@@ -94,6 +94,12 @@ class Build:
         self.stop_requested = threading.Event()
         self.finished = threading.Event()
         self.log_group, self.log_stream = _log_names(settings, self.uuid)
+        # CodeBuild names the group and stream once it has created them (PROVISIONING).
+        self.logs_ready = False
+
+    def mark_logs_ready(self) -> None:
+        with self.lock:
+            self.logs_ready = True
 
     def enter(self, phase: str) -> None:
         with self.lock:
@@ -157,7 +163,7 @@ class Build:
     def _logs_api(self) -> dict[str, Any]:
         cw = self.settings.logs_config.get("cloudWatchLogs", {})
         s3 = self.settings.logs_config.get("s3Logs", {"status": "DISABLED"})
-        if self.log_group is None or self.log_stream is None:
+        if self.log_group is None or self.log_stream is None or not self.logs_ready:
             return {"cloudWatchLogs": dict(cw), "s3Logs": s3}
         region = self.settings.region
         return {

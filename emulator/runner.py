@@ -133,6 +133,7 @@ class BuildRunner:
 
     def _provision(self) -> None:
         self.log.open()
+        self.build.mark_logs_ready()
         self.log.container("Running on CodeBuild On-demand")
         self.log.container("Waiting for agent ping")
         self.log.container("Waiting for DOWNLOAD_SOURCE")

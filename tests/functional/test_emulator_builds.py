@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,23 @@ def test_passing_build_reports_every_phase_and_logs_output(run_build, log_messag
     assert any(line.endswith(" Entering phase BUILD") for line in container)
     assert any(line.endswith(" Running command echo hello from build $CODEBUILD_BUILD_NUMBER") for line in container)
     assert any(line.endswith(" Phase complete: BUILD State: SUCCEEDED") for line in container)
+
+
+def test_log_names_appear_once_the_stream_exists(codebuild, codebuild_project, build_waiter, boto_client):
+    """Like CodeBuild, StartBuild's answer does not name the stream yet; once BatchGetBuilds
+    names it, GetLogEvents finds it."""
+    started = codebuild.start_build(projectName=codebuild_project())["build"]
+    assert started["buildStatus"] == "IN_PROGRESS" and started["buildComplete"] is False
+    assert "streamName" not in started["logs"]
+    for _ in range(500):
+        build = codebuild.batch_get_builds(ids=[started["id"]])["builds"][0]
+        if "streamName" in build["logs"]:
+            break
+        time.sleep(0.02)
+    boto_client("logs").get_log_events(
+        logGroupName=build["logs"]["groupName"], logStreamName=build["logs"]["streamName"]
+    )
+    build_waiter(codebuild, started["id"])
 
 
 def test_build_numbers_count_per_project(codebuild, codebuild_project, run_build):

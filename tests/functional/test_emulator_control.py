@@ -41,14 +41,13 @@ def alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def wait_for_line(log_messages: Callable[..., list[str]], build: dict[str, Any], line: str) -> None:
+def wait_for_line(codebuild: Any, log_messages: Callable[..., list[str]], build_id: str, line: str) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        try:
-            if line in log_messages(build):
-                return
-        except ClientError:
-            pass  # the stream is created during PROVISIONING
+        build = codebuild.batch_get_builds(ids=[build_id])["builds"][0]
+        # The stream is named (and exists) once PROVISIONING has begun.
+        if build["logs"].get("streamName") and line in log_messages(build):
+            return
         time.sleep(0.05)
     raise AssertionError(f"{line!r} never appeared in the build's logs")
 
@@ -62,7 +61,7 @@ def test_stop_build_kills_the_process_group_and_reports_stopped(codebuild, codeb
         environmentVariablesOverride=[{"name": "PID_FILE", "value": str(pid_file)}],
     )["build"]
     # A printed line is readable through GetLogEvents while the build still runs.
-    wait_for_line(log_messages, build, "started")
+    wait_for_line(codebuild, log_messages, build["id"], "started")
     running = codebuild.batch_get_builds(ids=[build["id"]])["builds"][0]
     assert running["buildStatus"] == "IN_PROGRESS"
     assert running["currentPhase"] == "BUILD"
@@ -231,8 +230,8 @@ phases:
       - echo second
 """
     build = codebuild.start_build(projectName=codebuild_project(), buildspecOverride=spec)["build"]
-    wait_for_line(log_messages, build, "first")
-    boto_client("logs").delete_log_group(logGroupName=build["logs"]["groupName"])
+    wait_for_line(codebuild, log_messages, build["id"], "first")
+    boto_client("logs").delete_log_group(logGroupName=f"/aws/codebuild/{build['projectName']}")
 
     build = build_waiter(codebuild, build["id"])
     assert build["buildStatus"] == "SUCCEEDED"
