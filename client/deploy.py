@@ -45,6 +45,7 @@ from client.signals import Detach, Interrupts
 from client.upload import UploadResult, source_key, upload_archive
 
 START_ATTEMPTS = 3
+PACKAGE_CACHE = Path(".cbdeploy") / "cache"  # as client/commands/package.py
 # StartBuild errors worth another try (same idempotency token); None: no answer at all.
 TRANSIENT_START_CODES = frozenset(
     {None, "ThrottlingException", "ServiceUnavailable", "InternalFailure", "InternalServerError",
@@ -296,8 +297,13 @@ class DeployService:
 
     def _archive(self, selection: Selection, plan: DeployPlan, workdir: Path) -> ArchiveResult:
         began = self.clock()
+        # The same compression cache as `cbdeploy package`: unchanged files
+        # are not compressed again.
         archive: ArchiveResult = build_archive(
-            selection, workdir / "archive.zip", extra_entries=plan.entries
+            selection,
+            workdir / "archive.zip",
+            extra_entries=plan.entries,
+            cache_dir=selection.root / PACKAGE_CACHE,
         )
         kept = workdir if self.options.preserve_temp_files else None
         if kept is not None:

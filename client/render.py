@@ -158,10 +158,14 @@ class Renderer:
         if self._progress is not None:
             self._progress.update(self._task, completed=e.done, total=e.total)
 
-    def _on_UploadDone(self, e: d.UploadDone) -> None:
+    def close(self) -> None:
+        """Take down a live progress bar (an error or Ctrl-C in the middle of an upload)."""
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+    def _on_UploadDone(self, e: d.UploadDone) -> None:
+        self.close()
         if e.result.skipped:
             self._ok(f"Archive already uploaded, skipping ({e.result.key})")
         else:

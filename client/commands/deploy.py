@@ -50,9 +50,11 @@ def deploy(ctx: click.Context, target: Target, yes: bool, no_cache: bool,
     try:
         outcome = service.run()
     except KeyboardInterrupt:
+        renderer.close()
         renderer.interrupted_before_start()
         ctx.exit(130)
     except CbdeployError as error:
+        renderer.close()
         if as_json:
             click.echo(json.dumps({"error": error.message, "hint": error.hint,
                                    "exitCode": error.exit_code}))

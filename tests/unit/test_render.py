@@ -163,3 +163,28 @@ def test_confirm_on_a_terminal_asks(answer: str, expected: bool) -> None:
     c = console()
     assert confirm(c, "Deploy app to stage production?", stdin=FakeTerminal(answer)) is expected
     assert "Deploy app to stage production?" in text(c)
+
+
+def test_upload_bar_on_a_terminal_then_one_summary_line() -> None:
+    from client.deploy import UploadDone, UploadProgress, UploadStarting
+    from client.upload import UploadResult
+
+    c = Console(file=io.StringIO(), width=100, force_terminal=True)
+    r = Renderer(c)
+    r.handle(UploadStarting("sources/app/x.zip", 30_000_000))
+    r.handle(UploadProgress(15_000_000, 30_000_000))
+    r.handle(UploadDone(UploadResult("b", "sources/app/x.zip", False), 30_000_000, 0.5))
+    out = text(c)
+    assert "Uploading" in out and "/30.0 MB" in out  # the bar showed bytes
+    assert out.rstrip().endswith("Uploaded 30.0 MB in 0.5s")
+
+
+def test_already_uploaded_archive_is_skipped_with_a_line() -> None:
+    from client.deploy import UploadDone, UploadStarting
+    from client.upload import UploadResult
+
+    c = console()
+    r = Renderer(c)
+    r.handle(UploadStarting("sources/app/x.zip", 10))
+    r.handle(UploadDone(UploadResult("b", "sources/app/x.zip", True), 10, 0.01))
+    assert text(c) == "✓ Archive already uploaded, skipping (sources/app/x.zip)\n"
