@@ -57,7 +57,7 @@ def select_files(
     ``follow_external_links``: then the target's content is shipped under the
     link's path), for a link loop, and when git cannot list the tree.
     """
-    root = Path(root)
+    root = Path(os.path.abspath(root))
     if not root.is_dir():
         raise PackagingError(
             f"Project directory {root} does not exist.", "Run cbdeploy from your project root."

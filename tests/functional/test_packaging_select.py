@@ -362,3 +362,33 @@ def test_secret_looking_files_are_listed(tmp_path: Path) -> None:
         "tls.key",
     )
     assert len(selection.files) == len(files)  # shipped all the same; the caller warns
+
+
+def test_a_relative_root_and_a_missing_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "app.py").write_text("x")
+    os.symlink("app.py", tmp_path / "link")
+    monkeypatch.chdir(tmp_path)
+    selection = select_files(Path("."))
+    assert selection.root == tmp_path
+    assert selection.files == (SelectedFile("app.py"), SelectedFile("link", "app.py"))
+    with pytest.raises(PackagingError, match="does not exist"):
+        select_files(tmp_path / "missing")
+
+
+def test_links_leaving_a_subdirectory_root_are_outside_the_project(tmp_path: Path) -> None:
+    """With examples/site as the root, the rest of the repository is outside the project."""
+    site = tmp_path / "examples" / "site"
+    site.mkdir(parents=True)
+    (tmp_path / "shared.css").write_text("body {}")
+    (site / "index.html").write_text("<html>")
+    os.symlink("../../shared.css", site / "style.css")
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "-A")
+    with pytest.raises(PackagingError, match="style.css points outside the project"):
+        select_files(site)
+    assert [f.path for f in select_files(site, follow_external_links=True).files] == [
+        "index.html",
+        "style.css",
+    ]

@@ -1,0 +1,79 @@
+"""Which paths are flagged as secret-looking; the cheap pre-check never hides one."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+from client.packaging.secrets import looks_secret, maybe_secret
+
+NAMES = [
+    ".env",
+    ".env.local",
+    ".env.production",
+    ".env.example",
+    ".envrc",
+    "env",
+    "id_rsa",
+    "id_rsa.pub",
+    "id_ed25519",
+    "id_ecdsa_sk",
+    "server.pem",
+    "SERVER.PEM",
+    "tls.key",
+    "tls.keys",
+    "keyboard.py",
+    "credentials",
+    "aws-credentials",
+    "credentials.json",
+    ".npmrc",
+    "npmrc",
+    "config",
+    "README.md",
+    ".gitignore",
+    "app.py",
+]
+DIRS = ["", "a/", ".aws/", "home/.aws/", "deep/er/"]
+
+
+def test_names_that_look_like_secrets(tmp_path: Path) -> None:
+    flagged = {n for n in NAMES if looks_secret(n, os.fsencode(tmp_path / "absent"))}
+    assert flagged == {
+        ".env",
+        ".env.local",
+        ".env.production",
+        ".envrc",
+        "id_rsa",
+        "id_ed25519",
+        "id_ecdsa_sk",
+        "server.pem",
+        "SERVER.PEM",
+        "tls.key",
+    }
+
+
+def test_content_decides_for_npmrc_and_credentials_files(tmp_path: Path) -> None:
+    cases = {
+        ".npmrc": (b"//registry.npmjs.org/:_authToken=npm_abc\n", True),
+        "web/.npmrc": (b"registry=https://registry.npmjs.org/\n", False),
+        "legacy/.npmrc": (b"_auth = dXNlcjpwYXNz\n", True),
+        ".aws/credentials": (b"[default]\n", True),
+        ".aws/config": (b"[default]\nregion = eu-west-1\n", False),
+        "ops/ci-credentials": (b"aws_secret_access_key = abc\n", True),
+        "ops/credentials.md": (b"How we rotate credentials.\n", False),
+    }
+    for path, (content, expected) in cases.items():
+        full = tmp_path / path
+        full.parent.mkdir(parents=True, exist_ok=True)
+        full.write_bytes(content)
+        assert looks_secret(path, os.fsencode(full)) is expected, path
+
+
+def test_the_pre_check_lets_through_every_secret(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"_authToken aws_secret_access_key")
+    for directory, name in itertools.product(DIRS, NAMES):
+        path = directory + name
+        if looks_secret(path, os.fsencode(tmp_path / "f")):
+            assert maybe_secret(os.fsencode(path)), path
+    assert not maybe_secret(b"src/app.py") and not maybe_secret(b"keyboard.py")
