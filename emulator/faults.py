@@ -3,7 +3,8 @@
 Faults are what a client must survive against AWS: a throttling error in the
 service's own protocol (JSON: HTTP 400 ``ThrottlingException``; S3's XML:
 HTTP 503 ``SlowDown``), a bare 500 or 503, or a connection closed without any
-response. The same seed gives the same sequence of decisions.
+response (before the request is handled, or after it took effect). The same
+seed gives the same sequence of decisions.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import json
 import random
 import threading
 
-KINDS = ("throttle", "server-error", "unavailable", "drop")
+# "drop": the connection closes before the request is handled; "drop-after": the
+# request is handled and then its answer is lost.
+KINDS = ("throttle", "server-error", "unavailable", "drop", "drop-after")
 
 
 class FaultInjector:

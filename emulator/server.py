@@ -69,13 +69,23 @@ class EndpointApp:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        if not path.startswith("/moto-api"):
-            kind = self.faults.decide()
-            if kind == "drop":
-                _drop_connection(environ)
-            if kind is not None:
-                status, headers, body = fault_response(kind, _protocol(environ))
-                return _respond(start_response, status, headers, body)
+        kind = None if path.startswith("/moto-api") else self.faults.decide()
+        if kind == "drop":
+            _drop_connection(environ)
+        if kind == "drop-after":
+            # The request takes effect, its answer is lost: what idempotency tokens are for.
+            answer = self._serve(environ, lambda *args: None)
+            for _ in answer:
+                pass
+            if hasattr(answer, "close"):
+                answer.close()
+            _drop_connection(environ, body_read=True)
+        if kind is not None:
+            status, headers, body = fault_response(kind, _protocol(environ))
+            return _respond(start_response, status, headers, body)
+        return self._serve(environ, start_response)
+
+    def _serve(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target.startswith(CODEBUILD_PREFIX):
             return self._codebuild(environ, start_response, target[len(CODEBUILD_PREFIX):])
@@ -176,10 +186,10 @@ def _protocol(environ: dict[str, Any]) -> str:
     return "rest-xml"
 
 
-def _drop_connection(environ: dict[str, Any]) -> None:
-    """Read the request, then close the socket without any response."""
+def _drop_connection(environ: dict[str, Any], body_read: bool = False) -> None:
+    """Read the request (unless done), then close the socket without any response."""
     length = int(environ.get("CONTENT_LENGTH") or 0)
-    if length:
+    if length and not body_read:
         environ["wsgi.input"].read(length)
     sock = environ.get("werkzeug.socket")
     if sock is not None:

@@ -21,6 +21,8 @@ from click.testing import CliRunner
 import emulator
 from client.cli import main
 from client.commands.emulator import _is_loopback
+from emulator import Endpoint
+from emulator.faults import FaultInjector
 
 
 def client(url: str, service: str, retries: int) -> Any:
@@ -192,3 +194,36 @@ def test_emulator_command_serves_until_interrupted(tmp_path):
     assert process.returncode == 0
     assert "Warning" not in stderr
     assert f"listening on {url}" in stderr
+
+
+class ScriptedFaults(FaultInjector):
+    """Injects the given faults in order, then none."""
+
+    def __init__(self, kinds: list[str]) -> None:
+        super().__init__()
+        self.kinds = kinds
+
+    def decide(self) -> str | None:
+        return self.kinds.pop(0) if self.kinds else None
+
+
+def test_lost_start_build_answer_is_retried_into_the_same_build(codebuild_role):
+    """The first StartBuild takes effect but its answer is lost; botocore's retry carries
+    the same idempotency token and gets the same build, not a second one."""
+    endpoint = Endpoint()
+    endpoint.start()
+    try:
+        codebuild = client(endpoint.url, "codebuild", 3)
+        name = f"lost-{uuid.uuid4().hex[:8]}"
+        codebuild.create_project(
+            name=name, source={"type": "NO_SOURCE", "buildspec": "version: 0.2\nphases: {}\n"},
+            artifacts={"type": "NO_ARTIFACTS"}, serviceRole=codebuild_role,
+            environment={"type": "LINUX_CONTAINER", "image": "x", "computeType": "BUILD_GENERAL1_SMALL"},
+        )
+        endpoint.app.faults = ScriptedFaults(["drop-after"])
+        response = codebuild.start_build(projectName=name, idempotencyToken=str(uuid.uuid4()))
+        ids = codebuild.list_builds_for_project(projectName=name)["ids"]
+    finally:
+        endpoint.stop()
+    assert response["ResponseMetadata"]["RetryAttempts"] == 1
+    assert ids == [response["build"]["id"]]

@@ -64,7 +64,7 @@ def test_faults_follow_the_seed_and_the_rate():
     decisions = [a.decide() for _ in range(200)]
     assert decisions == [b.decide() for _ in range(200)]
     assert 60 < sum(d is not None for d in decisions) < 140
-    assert set(decisions) == {None, "throttle", "server-error", "unavailable", "drop"}
+    assert set(decisions) == {None, "throttle", "server-error", "unavailable", "drop", "drop-after"}
     assert FaultInjector(0.0, seed=1).decide() is None
 
 
