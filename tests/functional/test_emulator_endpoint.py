@@ -167,6 +167,15 @@ def test_emulator_command_with_a_busy_port():
     assert "--port" in result.output
 
 
+def test_emulator_command_warns_before_listening_beyond_loopback():
+    """192.0.2.1 (TEST-NET-1) is not on this machine: the warning shows, then binding fails,
+    so nothing is ever exposed by this test."""
+    result = CliRunner().invoke(main, ["emulator", "--host", "192.0.2.1", "--port", "0"])
+    assert "Warning: listening on 192.0.2.1" in result.output
+    assert "not a sandbox" in result.output
+    assert result.exit_code == 2
+
+
 @pytest.mark.parametrize(("host", "loopback"), [
     ("127.0.0.1", True), ("localhost", True), ("::1", True), ("0.0.0.0", False), ("192.168.1.5", False),
 ])
