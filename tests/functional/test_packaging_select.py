@@ -89,11 +89,23 @@ PATTERNS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def hermetic_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Neither the oracle nor cbdeploy sees this machine's git config; the tests set their own."""
+    home = tmp_path / "home"
+    home.mkdir()
+    for name in list(os.environ):
+        if name.startswith("GIT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    return home
+
+
 def git(cwd: Path, *args: str) -> bytes:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env = dict(os.environ)
     env.update(
-        GIT_CONFIG_NOSYSTEM="1",
-        HOME=str(cwd),
         GIT_AUTHOR_NAME="t",
         GIT_AUTHOR_EMAIL="t@t",
         GIT_COMMITTER_NAME="t",
@@ -139,6 +151,11 @@ def test_git_work_tree_matches_git(tmp_path: Path, seed: int) -> None:
     top = tmp_path / "repo"
     make_tree(top, rng)
     git(top, "init", "-q")
+    # The other two sources of rules: .git/info/exclude and core.excludesFile.
+    (top / ".git" / "info").mkdir(exist_ok=True)
+    (top / ".git" / "info" / "exclude").write_text("\n".join(rng.sample(PATTERNS, 2)) + "\n")
+    (tmp_path / "global-ignore").write_text("\n".join(rng.sample(PATTERNS, 2)) + "\n")
+    git(top, "config", "core.excludesFile", str(tmp_path / "global-ignore"))
     git(top, "add", "-A")
     every_file = sorted(p for p in top.rglob("*") if p.is_file() and ".git" not in p.parts)
     for forced in rng.sample(every_file, min(3, len(every_file))):
@@ -160,6 +177,9 @@ def test_plain_directory_matches_git(tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
     plain = tmp_path / "plain"
     make_tree(plain, rng)
+    if seed % 3 == 0:  # a user-wide excludes file applies outside git too, as in git
+        (tmp_path / "global-ignore").write_text("\n".join(rng.sample(PATTERNS, 2)) + "\n")
+        git(tmp_path, "config", "--global", "core.excludesFile", str(tmp_path / "global-ignore"))
     twin = tmp_path / "twin"
     shutil.copytree(plain, twin, symlinks=True)
     git(twin, "init", "-q")
@@ -186,9 +206,38 @@ def test_cbdeployignore_alone_matches_git_reading_it_as_gitignore(
     git(twin, "init", "-q")
     want = [p for p in oracle(twin) if p not in (b".gitignore", b".cbdeployignore")]
     assert [p for p in selected_paths(project) if p != b".cbdeployignore"] == want
+    # Tracked files are dropped by the same rules (git would still list them).
+    git(repo, "add", "-A")
+    assert [p for p in selected_paths(project) if p != b".cbdeployignore"] == want
     # The same holds outside git.
     shutil.rmtree(repo / ".git")
     assert [p for p in selected_paths(project) if p != b".cbdeployignore"] == want
+
+
+@pytest.mark.parametrize("seed", range(300, 315))
+def test_cbdeployignore_overrides_gitignore_like_rules_appended_to_it(
+    tmp_path: Path, seed: int
+) -> None:
+    """With one .gitignore at the root, .cbdeployignore on top selects what git selects when its
+    rules are appended to that .gitignore (the last matching rule wins)."""
+    rng = random.Random(seed)
+    project = tmp_path / "project"
+    make_tree(project, rng, depth=1)
+    for ignore in list(project.rglob(".gitignore")):
+        ignore.unlink()
+    gitignore = "\n".join(rng.sample(PATTERNS, rng.randint(2, 6))) + "\n"
+    cbd = "\n".join(rng.sample(PATTERNS, rng.randint(2, 6))) + "\n"
+    (project / ".gitignore").write_text(gitignore)
+    (project / ".cbdeployignore").write_text(cbd)
+    twin = tmp_path / "twin"
+    shutil.copytree(project, twin)
+    (twin / ".gitignore").write_text(gitignore + cbd)
+    git(twin, "init", "-q")
+    drop = (b".gitignore", b".cbdeployignore")
+    want = [p for p in oracle(twin) if p not in drop]
+    assert [p for p in selected_paths(project) if p not in drop] == want
+    git(project, "init", "-q")
+    assert [p for p in selected_paths(project) if p not in drop] == want
 
 
 def test_cbdeployignore_brings_back_what_git_ignores_and_drops_more(tmp_path: Path) -> None:
