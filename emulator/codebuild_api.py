@@ -55,6 +55,7 @@ class CodeBuildApi:
         self._builds: dict[str, Build] = {}  # by id, in start order
         self._tokens: dict[tuple[str, str], tuple[str, str, float]] = {}
         self._threads: list[threading.Thread] = []
+        self._closed = False  # shutting down: no new builds
 
     # -- dispatch ------------------------------------------------------------
 
@@ -73,6 +74,7 @@ class CodeBuildApi:
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop every running build and wait for their runners to finish."""
         with self._lock:
+            self._closed = True
             builds = list(self._builds.values())
             threads = list(self._threads)
         for build in builds:
@@ -120,8 +122,10 @@ class CodeBuildApi:
         return {"projects": found, "projectsNotFound": missing}
 
     def op_delete_project(self, region: str, body: dict[str, Any]) -> dict[str, Any]:
+        key = (region, _project_name(body.get("name", "")))
         with self._lock:
-            self._projects.pop((region, _project_name(body.get("name", ""))), None)
+            if self._projects.pop(key, None) is not None:
+                self._counters.pop(key, None)  # a project made again under this name starts at 1
         return {}
 
     def op_list_projects(self, region: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -198,6 +202,8 @@ class CodeBuildApi:
             project = self._projects.get((region, name))
             if project is None:
                 raise self._project_not_found(region, name)
+            if self._closed:
+                raise ApiError("ServiceUnavailableException", "The emulator is shutting down")
             if token:
                 previous = self._tokens.get((region, token))
                 if previous and time.time() - previous[2] < IDEMPOTENCY_SECONDS:
@@ -229,7 +235,7 @@ class CodeBuildApi:
             runner = BuildRunner(build, self._endpoint_url(), self._minute_seconds)
             thread = threading.Thread(target=runner.run, name=f"build {build.id}", daemon=True)
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-        thread.start()
+            thread.start()
         return {"build": build.to_api()}
 
     def op_batch_get_builds(self, region: str, body: dict[str, Any]) -> dict[str, Any]:
