@@ -47,16 +47,16 @@ __cb_save() {{
       declare -p "$__cb_n" 2>/dev/null
     done
     declare -f
-  }} > "$__cb_state.tmp" && mv -f "$__cb_state.tmp" "$__cb_state"
+  }} > "$__cb_state.tmp" && command -p mv -f "$__cb_state.tmp" "$__cb_state"
   pwd > "$__cb_cwd"
 }}
 """
 
 _SH_PRELUDE = """\
 __cb_save() {
-  export -p | grep -v -e '^export CODEBUILD_BUILD_SUCCEEDING=' -e '^export PWD=' -e '^export OLDPWD=' \
+  export -p | command -p grep -v -e '^export CODEBUILD_BUILD_SUCCEEDING=' -e '^export PWD=' -e '^export OLDPWD=' \
     > "$__cb_state.tmp" \
-    && mv -f "$__cb_state.tmp" "$__cb_state"
+    && command -p mv -f "$__cb_state.tmp" "$__cb_state"
   pwd > "$__cb_cwd"
 }
 """
