@@ -49,9 +49,10 @@ _CHECKSUMS: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
 def _check_checksum(environ: dict[str, Any]) -> Refusal | None:
     present = [key for key in _CHECKSUMS if environ.get(key)]
     chunked = "aws-chunked" in environ.get("HTTP_CONTENT_ENCODING", "")
-    if not present or chunked or environ.get("HTTP_X_AMZ_COPY_SOURCE"):
+    # A body without Content-Length (chunked transfer) is left to moto unchecked.
+    if not present or chunked or environ.get("HTTP_X_AMZ_COPY_SOURCE") or not environ.get("CONTENT_LENGTH"):
         return None
-    length = int(environ.get("CONTENT_LENGTH") or 0)
+    length = int(environ["CONTENT_LENGTH"])
     body = environ["wsgi.input"].read(length) if length else b""
     # moto reads the body after us: hand it a fresh stream.
     environ["wsgi.input"] = io.BytesIO(body)
