@@ -10,7 +10,7 @@ Stages, as in chalice's deployer:
    stage, upload (skipped when the same archive is already there), StartBuild
    with :func:`start_request`, then follow the build until it ends.
 
-Progress is reported as events (the dataclasses below plus the follower's)
+Progress is reported as events (``client.deploy_events`` plus the follower's)
 through ``on_event``; the terminal layer (``client.render``) shows them.
 
 Ctrl-C: before the build starts it raises KeyboardInterrupt as usual (nothing
@@ -35,6 +35,21 @@ from client.aws import AwsClient, Build, open_aws
 from client.bootstrap import Infrastructure, bootstrap, project_name, stage_settings
 from client.buildspec import render_buildspec
 from client.config import ProjectConfig, load_config
+from client.deploy_events import (
+    ArchiveBuilt,
+    BootstrapDone,
+    BootstrapStep,
+    BuildStarted,
+    DeployStarting,
+    Detached,
+    EventSink,
+    FilesSelected,
+    StopFailed,
+    StopRequested,
+    UploadDone,
+    UploadProgress,
+    UploadStarting,
+)
 from client.errors import AwsError, BuildConflictError, CredentialsError, UsageError
 from client.follow import Follower
 from client.options import Target
@@ -51,92 +66,6 @@ TRANSIENT_START_CODES = frozenset(
     {None, "ThrottlingException", "ServiceUnavailable", "InternalFailure", "InternalServerError",
      "RequestTimeout", "ServiceUnavailableException", "InternalServiceException"}
 )
-
-# ----------------------------------------------------------------------------- events
-
-
-@dataclass(frozen=True)
-class DeployStarting:
-    app: str
-    stage: str
-    region: str
-    project: str
-    local: bool
-    invocation_id: str
-
-
-@dataclass(frozen=True)
-class FilesSelected:
-    selection: Selection
-
-
-@dataclass(frozen=True)
-class ArchiveBuilt:
-    archive: ArchiveResult
-    seconds: float
-    kept_in: Path | None  # --preserve-temp-files: where the archive, buildspec and plan are
-
-
-@dataclass(frozen=True)
-class BootstrapStep:
-    what: str  # one change bootstrap is making, for people
-
-
-@dataclass(frozen=True)
-class BootstrapDone:
-    infra: Infrastructure
-
-
-@dataclass(frozen=True)
-class UploadStarting:
-    key: str
-    size: int
-
-
-@dataclass(frozen=True)
-class UploadProgress:
-    done: int
-    total: int
-
-
-@dataclass(frozen=True)
-class UploadDone:
-    result: UploadResult
-    size: int
-    seconds: float
-
-
-@dataclass(frozen=True)
-class BuildStarted:
-    build: Build
-    region: str
-    local: bool
-
-
-@dataclass(frozen=True)
-class StopRequested:
-    build_id: str
-
-
-@dataclass(frozen=True)
-class StopFailed:
-    build_id: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Detached:
-    """We leave the build running: ``--detach``, or a second Ctrl-C."""
-
-    build_id: str | None  # None: Ctrl-C while StartBuild was in flight
-    region: str
-    local: bool
-    interrupted: bool
-    stop_requested: bool = False  # the first Ctrl-C's stop reached CodeBuild
-
-
-EventSink = Callable[[object], None]
-
 
 # ----------------------------------------------------------------------------- plan
 

@@ -27,7 +27,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from client import deploy as d
+from client import deploy_events as d
 from client.errors import UsageError
 from client.follow import BuildFinished, LogLine, MarkerEvent, PhaseChanged
 from client.outcome import BuildOutcome

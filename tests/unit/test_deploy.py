@@ -16,15 +16,8 @@ from typing import Any
 import pytest
 
 from client.aws import Build, LogEvent, LogPage
-from client.deploy import (
-    BuildStarted,
-    DeployOptions,
-    DeployPlan,
-    DeployService,
-    Detached,
-    StopRequested,
-    start_request,
-)
+from client.deploy import DeployOptions, DeployPlan, DeployService, start_request
+from client.deploy_events import BuildStarted, Detached, StopRequested
 from client.errors import AwsError
 from client.follow import BuildFinished, LogLine
 from client.options import Target

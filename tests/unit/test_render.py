@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 
 from client.aws import Build, Phase
-from client.deploy import ArchiveBuilt, DeployStarting, Detached, FilesSelected
+from client.deploy_events import ArchiveBuilt, DeployStarting, Detached, FilesSelected
 from client.errors import UsageError
 from client.follow import LogLine, MarkerEvent, PhaseChanged
 from client.markers import Marker
@@ -166,7 +166,7 @@ def test_confirm_on_a_terminal_asks(answer: str, expected: bool) -> None:
 
 
 def test_upload_bar_on_a_terminal_then_one_summary_line() -> None:
-    from client.deploy import UploadDone, UploadProgress, UploadStarting
+    from client.deploy_events import UploadDone, UploadProgress, UploadStarting
     from client.upload import UploadResult
 
     c = Console(file=io.StringIO(), width=100, force_terminal=True)
@@ -180,7 +180,7 @@ def test_upload_bar_on_a_terminal_then_one_summary_line() -> None:
 
 
 def test_already_uploaded_archive_is_skipped_with_a_line() -> None:
-    from client.deploy import UploadDone, UploadStarting
+    from client.deploy_events import UploadDone, UploadStarting
     from client.upload import UploadResult
 
     c = console()

@@ -1,0 +1,99 @@
+"""What a deploy reports while it runs: events for the terminal layer to show.
+
+The deploy service (``client.deploy``) emits these through its ``on_event``
+callback, next to the follower's own events; ``client.render`` shows them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from client.aws import Build
+from client.bootstrap import Infrastructure
+from client.packaging import ArchiveResult, Selection
+from client.upload import UploadResult
+
+
+@dataclass(frozen=True)
+class DeployStarting:
+    app: str
+    stage: str
+    region: str
+    project: str
+    local: bool
+    invocation_id: str
+
+
+@dataclass(frozen=True)
+class FilesSelected:
+    selection: Selection
+
+
+@dataclass(frozen=True)
+class ArchiveBuilt:
+    archive: ArchiveResult
+    seconds: float
+    kept_in: Path | None  # --preserve-temp-files: where the archive, buildspec and plan are
+
+
+@dataclass(frozen=True)
+class BootstrapStep:
+    what: str  # one change bootstrap is making, for people
+
+
+@dataclass(frozen=True)
+class BootstrapDone:
+    infra: Infrastructure
+
+
+@dataclass(frozen=True)
+class UploadStarting:
+    key: str
+    size: int
+
+
+@dataclass(frozen=True)
+class UploadProgress:
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class UploadDone:
+    result: UploadResult
+    size: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class BuildStarted:
+    build: Build
+    region: str
+    local: bool
+
+
+@dataclass(frozen=True)
+class StopRequested:
+    build_id: str
+
+
+@dataclass(frozen=True)
+class StopFailed:
+    build_id: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Detached:
+    """We leave the build running: ``--detach``, or a second Ctrl-C."""
+
+    build_id: str | None  # None: Ctrl-C while StartBuild was in flight
+    region: str
+    local: bool
+    interrupted: bool
+    stop_requested: bool = False  # the first Ctrl-C's stop reached CodeBuild
+
+
+EventSink = Callable[[object], None]
