@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import stat
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
@@ -111,6 +112,16 @@ class _Output:
     def write(self, data: bytes | memoryview) -> None:
         self.handle.write(data)
         self.digest.update(data)
+        self.offset += len(data)
+
+    def write_overlapped(self, data: memoryview) -> None:
+        """Write a large block while another thread hashes it (both release the GIL)."""
+        hasher = threading.Thread(target=self.digest.update, args=(data,))
+        hasher.start()
+        try:
+            self.handle.write(data)
+        finally:
+            hasher.join()
         self.offset += len(data)
 
 
@@ -297,7 +308,7 @@ def _copy(out: _Output, run: _CopyRun, cache: ArchiveCache) -> None:
         out.central.append(central_header(EntryInfo(name, *row[5:]), offset))
         out.rows.append((name, (row[0], row[1], row[2], offset, *row[4:])))
     for chunk in cache.read(run.start, run.end - run.start):
-        out.write(chunk)
+        out.write_overlapped(chunk)
 
 
 def _complete_stats(selection: Selection) -> dict[str, FileStat]:

@@ -24,7 +24,7 @@ from client.packaging.reader import LEVEL, STORED_SUFFIXES
 ARCHIVE = "archive.zip"
 INDEX = "index.bin"
 RACY_NS = 2_000_000_000
-CHUNK = 4 << 20
+CHUNK = 8 << 20
 # Anything that changes the bytes of a record for the same file changes the magic.
 _SETTINGS = f"{LEVEL}:{zlib.ZLIB_RUNTIME_VERSION}:{','.join(sorted(STORED_SUFFIXES))}"
 MAGIC = b"CBDC2" + struct.pack("<I", zlib.crc32(_SETTINGS.encode()))
@@ -60,7 +60,9 @@ class ArchiveCache:
                 st = os.fstat(handle.fileno())
                 if (st.st_size, st.st_mtime_ns, st.st_ino) != (size, mtime_ns, ino) or not size:
                     return  # the cached archive is not the one the index describes
-                self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+                # Populated up front: nearly every page is copied, faulting them one by one is slow.
+                flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+                self._map = mmap.mmap(handle.fileno(), 0, flags=flags, prot=mmap.PROT_READ)
         except (OSError, ValueError, struct.error):
             return
         rows: Iterator[Row] = _ROW.iter_unpack(data[rows_at:names_at])
