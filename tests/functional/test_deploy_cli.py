@@ -209,9 +209,11 @@ def test_builds_of_a_stage_never_deployed(cli: Callable[..., Result], tmp_path: 
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
-        (["--stage", "Prod_1"], {}, "Invalid stage name"),
-        (["--stage", "dev", "--aws-profile", "nope"], {}, "profile"),
-        (["--stage", "dev"], {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}, "credentials"),
+        (["--stage", "Prod_1", "--region", "us-east-1"], {}, "Invalid stage name"),
+        (["--stage", "dev"], {}, "No region given"),
+        (["--stage", "dev", "--region", "us-east-1", "--aws-profile", "nope"], {}, "profile"),
+        (["--stage", "dev", "--region", "us-east-1"],
+         {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}, "credentials"),
     ],
 )
 def test_deploy_that_cannot_start_exits_2_with_one_message(
@@ -223,8 +225,7 @@ def test_deploy_that_cannot_start_exits_2_with_one_message(
     project = make_project(tmp_path, build="echo hi")
     result = CliRunner().invoke(
         main,
-        ["deploy", "--region", "us-east-1", "--yes", "--config-path",
-         str(project / "cbdeploy.toml"), *args],
+        ["deploy", "--yes", "--config-path", str(project / "cbdeploy.toml"), *args],
         env={"AWS_ENDPOINT_URL": emulator_url, "XDG_CONFIG_HOME": str(tmp_path / "xdg")},
     )
     assert result.exit_code == 2, result.output
