@@ -14,7 +14,10 @@ How it reads the log:
   arrives at once instead of one page per poll.
 * A failed poll (throttling, a 5xx, a dropped connection that botocore's own
   retries did not hide) is retried later with the same token: nothing is
-  lost and nothing repeats.
+  lost and nothing repeats. A token the service refuses (they expire) makes
+  the follower read again from the head, skipping as many events as it has
+  already delivered: an event's identity is its position, never its
+  timestamp.
 * Polls are fast while lines flow and back off while the build is quiet,
   multiplying the interval up to a cap, with jitter, and dropping back to
   fast as soon as lines come again. The build itself (BatchGetBuilds) is
@@ -51,6 +54,8 @@ BUILD_POLL_CAP = 5.0
 # Consecutive failed polls tolerated before the last error is raised
 # (about a minute at the capped interval).
 MAX_CONSECUTIVE_ERRORS = 30
+# GetLogEvents refuses a token it no longer accepts (tokens expire) with this code.
+INVALID_TOKEN = "InvalidParameterException"
 
 
 @dataclass(frozen=True)
@@ -125,11 +130,21 @@ class _Cursor:
     at_end: bool = False  # the last read came back with the token unchanged
     missing: bool = True  # the stream did not exist at the last read
     failed: bool = False  # the last read raised a transient error
+    # An event's identity is its position in the stream: ``delivered`` counts
+    # them, and after a forced re-read from the head the first ``skip`` are
+    # the ones already delivered.
+    delivered: int = 0
+    skip: int = 0
 
     def point_at(self, group: str | None, stream: str | None) -> None:
         if (group, stream) != (self.group, self.stream):
             self.group, self.stream = group, stream
             self.token, self.at_end, self.missing, self.failed = None, False, True, False
+            self.delivered = self.skip = 0
+
+    def restart(self) -> None:
+        """Read again from the head (the token was refused), skipping what was delivered."""
+        self.token, self.at_end, self.skip = None, False, self.delivered
 
 
 class Follower:
@@ -246,10 +261,16 @@ class Follower:
             except TRANSIENT as error:
                 self._count_error("logs", error)
                 cursor.failed = True
+                if getattr(error, "code", None) == INVALID_TOKEN and cursor.token is not None:
+                    cursor.restart()
                 return
             self._errors["logs"] = 0
             cursor.missing = False
             for event in page.events:
+                if cursor.skip:
+                    cursor.skip -= 1
+                    continue
+                cursor.delivered += 1
                 yield to_event(event)
             if cursor.token is not None and page.next_token == cursor.token:
                 cursor.at_end = True

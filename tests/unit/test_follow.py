@@ -368,3 +368,24 @@ def test_end_of_build_is_noticed_promptly_after_the_pipeline_end_marker() -> Non
         if isinstance(event, BuildFinished):
             # Seen within about a second (plus the one tail read), not a capped quiet poll later.
             assert clock.now - 31.5 <= FAST_INTERVAL * 3
+
+
+def test_a_refused_token_rereads_from_the_head_without_repeating_lines() -> None:
+    """Tokens expire; the identity of an event is its position, so nothing repeats."""
+    clock = Clock()
+    lines = [(0.0, 5, "same ms")] * 3 + [(0.0, 6, f"early {i}") for i in range(5)]
+    lines += [(3.0, 7, f"late {i}") for i in range(5)]
+
+    class Expiring(FakeAws):
+        refused = False
+
+        def get_log_events(self, group: str, stream: str, token: str | None) -> LogPage:
+            if token and self.clock.now >= 2.0 and not self.refused:
+                self.refused = True
+                raise AwsError("The specified nextToken is invalid.", code="InvalidParameterException")
+            return super().get_log_events(group, stream, token)
+
+    aws = Expiring(clock, finishes_at(6.0), lines=lines, page_size=3)
+    events = run(aws)
+    assert aws.refused
+    assert messages(events) == [text for _, _, text in lines]
