@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from client.errors import PackagingError
 from client.packaging.cache import ArchiveCache, Row
-from client.packaging.model import ArchiveResult, FileStat, Selection
+from client.packaging.model import ArchiveResult, FileStat, Selection, shown
 from client.packaging.reader import (
     LARGE,
     Entry,
@@ -318,6 +319,12 @@ def _complete_stats(selection: Selection) -> dict[str, FileStat]:
     for f in selection.files:
         if f.path not in stats:
             path = root + os.fsencode(f.path)
-            st = os.lstat(path) if f.link_target is not None else os.stat(path)
+            try:
+                st = os.lstat(path) if f.link_target is not None else os.stat(path)
+            except OSError as exc:
+                raise PackagingError(
+                    f"Cannot read {shown(f.path)}: {exc.strerror or exc}.",
+                    "Package again: the project changed while it was being selected.",
+                ) from exc
             stats[f.path] = FileStat(st.st_size, st.st_mtime_ns, st.st_mode)
     return stats

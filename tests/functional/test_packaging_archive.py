@@ -192,9 +192,14 @@ def test_a_fifo_is_an_error_naming_it_and_leaves_no_archive(tmp_path: Path) -> N
     _assert_nothing_written(out)
 
 
-def test_a_file_deleted_after_selection_is_an_error_naming_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("with_stats", [True, False])
+def test_a_file_deleted_after_selection_is_an_error_naming_it(
+    tmp_path: Path, with_stats: bool
+) -> None:
     project = make_project(tmp_path / "p")
     selection = select_files(project)
+    if not with_stats:  # a Selection built by hand: build_archive takes the stats itself
+        selection = Selection(selection.root, selection.files)
     (project / "src" / "util" / "helpers.py").unlink()
     out = tmp_path / "out"
     out.mkdir()
