@@ -157,14 +157,29 @@ def _include_repo(root: Path, repo: bytes, into: _Listing, skipped: list[str]) -
 
 
 def _filter_by_rules(paths: list[bytes], rules: list[str]) -> list[bytes]:
-    # Files of included repositories never went through the top-level git call, so
-    # .cbdeployignore is applied here; pathspec's plain-Python backend, named explicitly.
-    if not rules:
-        return paths
-    import pathspec
+    """Apply .cbdeployignore to files of included repositories, with git's own matcher.
 
-    spec = pathspec.GitIgnoreSpec.from_lines(rules, backend="simple")
-    return [p for p in paths if not spec.match_file(os.fsdecode(p))]
+    The top-level git call never sees inside a nested repository, so the paths
+    are mirrored as empty files in a scratch directory (no .gitignore, no .git)
+    and git lists which of them the rules leave in. Exact, and only paid for
+    when repositories are included and a .cbdeployignore exists.
+    """
+    if not rules or not paths:
+        return paths
+    import tempfile
+
+    with (
+        tempfile.TemporaryDirectory(prefix="cbdeploy-mirror-") as tmp,
+        throwaway_git_dir() as git_dir,
+    ):
+        mirror = os.fsencode(tmp)
+        for path in paths:
+            full = os.path.join(mirror, path)
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            os.close(os.open(full, os.O_WRONLY | os.O_CREAT, 0o600))
+        args = [f"--git-dir={git_dir}", f"--work-tree={tmp}", "ls-files", "-z", "--others"]
+        out = run_git([*args, *ignorefile.exclude_args(rules)], Path(tmp))
+    return list(split_z(out.stdout))
 
 
 class _Resolver:

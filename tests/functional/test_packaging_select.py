@@ -332,6 +332,27 @@ def test_nested_repos_and_submodules_are_skipped_unless_included(tmp_path: Path)
     ]
 
 
+@pytest.mark.parametrize("seed", range(500, 508))
+def test_included_repositories_go_through_cbdeployignore_exactly(tmp_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    rules = "\n".join(rng.sample(PATTERNS, rng.randint(2, 6))) + "\n"
+    top = tmp_path / "top"
+    nested = top / "vendor" / "lib"
+    make_tree(nested, rng, depth=1)
+    for ignore in list(nested.rglob(".gitignore")):
+        ignore.unlink()
+    git(nested, "init", "-q")
+    (top / ".cbdeployignore").write_text(rules)
+    git(top, "init", "-q")
+    twin = tmp_path / "twin"
+    shutil.copytree(nested, twin / "vendor" / "lib", ignore=shutil.ignore_patterns(".git"))
+    (twin / ".gitignore").write_text(rules)
+    git(twin, "init", "-q")
+    want = [p for p in oracle(twin) if p.startswith(b"vendor/lib/")]
+    got = [p for p in selected_paths(top, include_submodules=True) if p.startswith(b"vendor/")]
+    assert got == want
+
+
 def test_links_inside_are_shipped_as_links(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "real.txt").write_text("x")
