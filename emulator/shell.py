@@ -128,7 +128,7 @@ class ShellSession:
             if process.poll() is not None:
                 break
             if interrupted():
-                self.kill()
+                self.kill(reap=process.poll)
                 process.wait()
                 self._drain(on_output)
                 return None
@@ -169,13 +169,19 @@ class ShellSession:
             for i in range(0, len(parts) - 1, 2)
         }
 
-    def kill(self, grace: float = 1.0) -> None:
-        """SIGTERM every process group of the session, then SIGKILL what is left."""
+    def kill(self, grace: float = 1.0, reap: Callable[[], object] | None = None) -> None:
+        """SIGTERM every process group of the session, then SIGKILL what is left after ``grace``.
+
+        ``reap`` collects the running command's own process, so that it does not
+        linger as a zombie that looks alive.
+        """
         alive = [g for g in self._groups if _signal_group(g, signal.SIGTERM)]
         deadline = time.monotonic() + grace
         while alive and time.monotonic() < deadline:
             time.sleep(0.02)
-            alive = [g for g in alive if _signal_group(g, 0)]
+            if reap is not None:
+                reap()
+            alive = [g for g in alive if _group_alive(g)]
         for group in alive:
             _signal_group(group, signal.SIGKILL)
 
@@ -206,6 +212,28 @@ class ShellSession:
             return
         if text and Path(text).is_dir():
             self.cwd = Path(text)
+
+
+def _group_alive(group: int) -> bool:
+    """Whether ``group`` has a live member; zombies (killed, not yet reaped by
+    whoever adopted them) do not count where /proc tells them apart."""
+    if not _signal_group(group, 0):
+        return False
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return True
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == group and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
 
 
 def _signal_group(group: int, sig: int) -> bool:
