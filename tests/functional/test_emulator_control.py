@@ -52,12 +52,13 @@ def wait_for_line(codebuild: Any, log_messages: Callable[..., list[str]], build_
     raise AssertionError(f"{line!r} never appeared in the build's logs")
 
 
+@pytest.mark.parametrize("prefix", ["", "trap '' TERM; "], ids=["plain", "ignoring-sigterm"])
 def test_stop_build_kills_the_process_group_and_reports_stopped(codebuild, codebuild_project,
-                                                                 log_messages, tmp_path):
+                                                                 log_messages, tmp_path, prefix):
     pid_file = tmp_path / "bg.pid"
     build = codebuild.start_build(
         projectName=codebuild_project(),
-        buildspecOverride=SLEEP_SPEC,
+        buildspecOverride=SLEEP_SPEC.replace("- sleep 60 &", f"- {prefix}sleep 60 &"),
         environmentVariablesOverride=[{"name": "PID_FILE", "value": str(pid_file)}],
     )["build"]
     # A printed line is readable through GetLogEvents while the build still runs.
