@@ -66,6 +66,7 @@ class Renderer:
         self.debug = debug
         self.noun = noun
         self._runner_seen = False
+        self._stopping = False  # we asked CodeBuild to stop the build
         self._progress: Progress | None = None
         self._task: Any = None
 
@@ -178,6 +179,7 @@ class Renderer:
         self._note("Ctrl-C stops the build; press it twice to leave the build running.")
 
     def _on_StopRequested(self, e: d.StopRequested) -> None:
+        self._stopping = True
         self._warn(f"Stopping build {e.build_id}… (Ctrl-C again to leave it running)")
 
     def _on_StopFailed(self, e: d.StopFailed) -> None:
@@ -236,6 +238,9 @@ class Renderer:
             took = format_duration(_float(data.get("duration")))
             if data.get("status") == "ok":
                 self._ok(f"{step} ({took})")
+            elif self._stopping:
+                # Killed by our own stop request: not a failure of the step.
+                self._print(Text(f"■ {step} stopped after {took}", style="yellow"))
             else:
                 code = data.get("exitCode")
                 self._print(

@@ -188,3 +188,13 @@ def test_already_uploaded_archive_is_skipped_with_a_line() -> None:
     r.handle(UploadStarting("sources/app/x.zip", 10))
     r.handle(UploadDone(UploadResult("b", "sources/app/x.zip", True), 10, 0.01))
     assert text(c) == "✓ Archive already uploaded, skipping (sources/app/x.zip)\n"
+
+
+def test_a_step_killed_by_our_stop_reads_as_stopped_not_failed() -> None:
+    from client.deploy_events import StopRequested
+
+    c = console()
+    r = Renderer(c)
+    r.handle(StopRequested("b:1"))
+    r.handle(MarkerEvent(Marker("step-end", {"step": "deploy", "status": "failed", "exitCode": 143, "duration": 2.0})))
+    assert text(c).splitlines()[-1] == "■ deploy stopped after 2.0s"
