@@ -12,12 +12,10 @@ import json
 from typing import Any
 
 from moto.core import DEFAULT_ACCOUNT_ID
-from moto.iam.models import iam_backends
-from moto.logs.models import logs_backends
-from moto.s3.models import s3_backends
-from moto.secretsmanager.models import secretsmanager_backends
-from moto.ssm.models import ssm_backends
-from moto.sts.models import sts_backends
+
+# moto's service models are imported where used: some are slow to import
+# (SSM pulls in EC2, about a second), and moto's own server imports them on
+# the first request to each service anyway.
 
 ACCOUNT_ID = DEFAULT_ACCOUNT_ID
 
@@ -27,11 +25,15 @@ class ValueNotFound(Exception):
 
 
 def logs(region: str) -> Any:
+    from moto.logs.models import logs_backends
+
     return logs_backends[ACCOUNT_ID][region]
 
 
 def read_object(bucket: str, key: str, version_id: str | None = None) -> bytes | None:
     """The bytes of ``s3://bucket/key`` (any owning account), or None when missing."""
+    from moto.s3.models import s3_backends
+
     entry = s3_backends.bucket_accounts.get(bucket)
     if entry is None:
         return None
@@ -45,6 +47,8 @@ def read_object(bucket: str, key: str, version_id: str | None = None) -> bytes |
 
 def bucket_owner(bucket: str) -> str | None:
     """The account owning ``bucket`` in moto, or None when there is no such bucket."""
+    from moto.s3.models import s3_backends
+
     entry = s3_backends.bucket_accounts.get(bucket)
     return None if entry is None else entry[1]
 
@@ -52,6 +56,8 @@ def bucket_owner(bucket: str) -> str | None:
 def initiator(access_key_id: str | None, region: str) -> str:
     """Who started a build, as CodeBuild reports it: the IAM user's name, or
     ``role-name/session-name`` for assumed-role credentials (moto's identity for the key)."""
+    from moto.sts.models import sts_backends
+
     try:
         _, arn, _ = sts_backends[ACCOUNT_ID]["aws"].get_caller_identity(access_key_id or "", region)
     except Exception:
@@ -63,6 +69,8 @@ def initiator(access_key_id: str | None, region: str) -> str:
 
 
 def role_exists(role_arn: str) -> bool:
+    from moto.iam.models import iam_backends
+
     name = role_arn.rsplit("/", 1)[-1]
     try:
         iam_backends[ACCOUNT_ID]["aws"].get_role(name)
@@ -73,6 +81,8 @@ def role_exists(role_arn: str) -> bool:
 
 def parameter_value(region: str, name: str) -> str:
     """The decrypted value of SSM parameter ``name``; ValueNotFound when missing."""
+    from moto.ssm.models import ssm_backends
+
     param = ssm_backends[ACCOUNT_ID][region].get_parameter(name)
     if param is None:
         raise ValueNotFound(f"parameter does not exist: {name}")
@@ -93,6 +103,8 @@ def secret_value(region: str, reference: str) -> str:
         secret_id, rest = parts[0], parts[1:]
     rest += [""] * (3 - len(rest))
     json_key, stage, version_id = rest[:3]
+    from moto.secretsmanager.models import secretsmanager_backends
+
     backend = secretsmanager_backends[ACCOUNT_ID][region]
     try:
         found = backend.get_secret_value(secret_id, version_id or None, stage or None)  # type: ignore[arg-type]
