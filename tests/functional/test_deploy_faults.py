@@ -65,6 +65,17 @@ def test_deploy_through_injected_faults_succeeds_with_complete_log(
     assert result.exit_code == 0, result.output[-3000:]
     numbered = [line for line in result.output.splitlines() if line.startswith("numbered-line ")]
     assert numbered == [f"numbered-line {i:05d}" for i in range(LINES)]
+    # Answers lost after StartBuild took effect were retried with the same
+    # idempotency token: one deploy, one build.
+    import boto3
+    from botocore.config import Config
+
+    codebuild = boto3.client(
+        "codebuild", endpoint_url=flaky_url, region_name="us-east-1",
+        config=Config(retries={"mode": "standard", "max_attempts": 10}),
+    )
+    ids = codebuild.list_builds_for_project(projectName=f"cbdeploy-{project.name}-dev")["ids"]
+    assert len(ids) == 1
 
 
 def test_lines_over_cloudwatch_limit_and_odd_text_arrive_whole(
