@@ -237,3 +237,31 @@ phases:
     build = build_waiter(codebuild, build["id"])
     assert build["buildStatus"] == "SUCCEEDED"
     assert "second" in log_messages(build)
+
+
+def test_builds_and_projects_by_arn_and_paginated(codebuild, codebuild_project, build_waiter):
+    project = codebuild_project()
+    arn = codebuild.batch_get_projects(names=[project])["projects"][0]["arn"]
+    assert codebuild.batch_get_projects(names=[arn])["projects"][0]["name"] == project
+    build = codebuild.start_build(projectName=project)["build"]
+    assert codebuild.batch_get_builds(ids=[build["arn"]])["builds"][0]["id"] == build["id"]
+    build_waiter(codebuild, build["id"])
+
+
+def test_list_projects_pages(codebuild_role):
+    """On an endpoint of its own, so the shared one does not fill up with projects."""
+    with emulator.running() as url:
+        codebuild = boto3.client("codebuild", endpoint_url=url, region_name="us-east-1",
+                                 aws_access_key_id="testing", aws_secret_access_key="testing")
+        created = [f"page-{i:03d}" for i in range(130)]
+        for name in created:
+            codebuild.create_project(
+                name=name, source={"type": "NO_SOURCE", "buildspec": "version: 0.2\n"},
+                artifacts={"type": "NO_ARTIFACTS"}, serviceRole=codebuild_role,
+                environment={"type": "LINUX_CONTAINER", "image": "x", "computeType": "BUILD_GENERAL1_SMALL"},
+            )
+        pages = list(codebuild.get_paginator("list_projects").paginate())
+        descending = codebuild.list_projects(sortOrder="DESCENDING")["projects"]
+    assert [len(page["projects"]) for page in pages] == [100, 30]
+    assert [name for page in pages for name in page["projects"]] == created
+    assert descending[0] == "page-129"
