@@ -162,7 +162,10 @@ class Endpoint:
         if ":" in url_host and not url_host.startswith("["):
             url_host = f"[{url_host}]"
         self.url = f"http://{url_host}:{bound_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="emulator", daemon=True)
+        # A short poll interval makes stop() (and so every --local run) end promptly.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="emulator", daemon=True
+        )
 
     def start(self) -> None:
         self._thread.start()
