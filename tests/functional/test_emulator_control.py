@@ -80,8 +80,8 @@ def test_stop_build_kills_the_process_group_and_reports_stopped(codebuild, codeb
 
 
 def test_build_times_out(boto_client, codebuild_role, tmp_path):
-    """A "minute" lasts 0.2 s here (``minute_seconds``), so the 5-minute minimum is 1 s."""
-    with emulator.running(minute_seconds=0.2) as url:
+    """A "minute" lasts 0.4 s here (``minute_seconds``), so the 5-minute minimum is 2 s."""
+    with emulator.running(minute_seconds=0.4) as url:
         codebuild = boto3.client("codebuild", endpoint_url=url, region_name="us-east-1",
                                  aws_access_key_id="testing", aws_secret_access_key="testing")
         name = f"timeout-{uuid.uuid4().hex[:8]}"
@@ -126,7 +126,7 @@ def test_concurrent_build_limit(codebuild, codebuild_project, tmp_path):
 
 def test_several_builds_run_at_once(codebuild, codebuild_project, build_waiter):
     project = codebuild_project()
-    spec = "version: 0.2\nphases:\n  build:\n    commands: [\"sleep 1\"]\n"
+    spec = "version: 0.2\nphases:\n  build:\n    commands: [\"sleep 2\"]\n"
     ids = [codebuild.start_build(projectName=project, buildspecOverride=spec)["build"]["id"] for _ in range(3)]
     builds = [build_waiter(codebuild, i) for i in ids]
 
@@ -221,18 +221,23 @@ def test_projects_are_per_region(boto_client, codebuild_project):
 
 
 def test_logs_keep_flowing_when_the_log_group_is_deleted_mid_build(boto_client, codebuild, codebuild_project,
-                                                                    build_waiter, log_messages):
+                                                                    build_waiter, log_messages, tmp_path):
+    go = tmp_path / "go"
     spec = """version: 0.2
 phases:
   build:
     commands:
       - echo first
-      - sleep 1
+      - while [ ! -e "$GO" ]; do sleep 0.02; done
       - echo second
 """
-    build = codebuild.start_build(projectName=codebuild_project(), buildspecOverride=spec)["build"]
+    build = codebuild.start_build(
+        projectName=codebuild_project(), buildspecOverride=spec,
+        environmentVariablesOverride=[{"name": "GO", "value": str(go)}],
+    )["build"]
     wait_for_line(codebuild, log_messages, build["id"], "first")
     boto_client("logs").delete_log_group(logGroupName=f"/aws/codebuild/{build['projectName']}")
+    go.touch()
 
     build = build_waiter(codebuild, build["id"])
     assert build["buildStatus"] == "SUCCEEDED"
