@@ -100,6 +100,7 @@ class BuildRunner:
         except Interrupted:
             return self._interrupted_status(), []
         outcome = self._command_phases(spec)
+        self._log_background_output()
         exported = self._exported(spec)
         if outcome in ("STOPPED", "TIMED_OUT"):
             return outcome, exported
@@ -287,6 +288,13 @@ class BuildRunner:
                 message = f"Error while executing command: {command}. Reason: exit status {code}"
                 return False, ("COMMAND_EXECUTION_ERROR", message)
         return True, ("", "")
+
+    def _log_background_output(self) -> None:
+        """Log what background processes printed after the last command."""
+        if self.session is not None:
+            splitter = LineSplitter(self.log)
+            self.session.drain(splitter.feed)
+            splitter.finish()
 
     def _exported(self, spec: Buildspec) -> list[tuple[str, str]]:
         if self.session is None or not spec.exported_variables:
