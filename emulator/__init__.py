@@ -7,6 +7,18 @@ current user (it is not a sandbox); everything else is answered by moto.
 
 Importing this package imports moto: client code imports it lazily and turns
 an ImportError into "install cbdeploy[local]".
+
+Modules: ``server`` (the endpoint, routing, fault injection), ``codebuild_api``
+(the CodeBuild operations), ``runner`` (one build through its phases),
+``shell`` (the build's shell session), ``buildspec``, ``source`` (the zip),
+``logs`` (CloudWatch output), ``backends`` (moto state the builds use),
+``faults``, ``s3_checks``.
+
+Not emulated: CodeBuild's CBOR protocol (botocore sends JSON 1.1), Docker
+images (the host is the build image: ``python3`` is this interpreter, with
+boto3), batch builds, artifacts other than NO_ARTIFACTS, reports, VPCs,
+secret masking in logs. Everything lives in moto's default account
+123456789012.
 """
 
 from __future__ import annotations
