@@ -16,9 +16,8 @@ Modules: ``server`` (the endpoint, routing, fault injection), ``codebuild_api``
 
 Not emulated: CodeBuild's CBOR protocol (botocore sends JSON 1.1), Docker
 images (the host is the build image: ``python3`` is this interpreter, with
-boto3), batch builds, artifacts other than NO_ARTIFACTS, reports, VPCs,
-secret masking in logs. Everything lives in moto's default account
-123456789012.
+boto3), batch builds, artifacts other than NO_ARTIFACTS, reports, VPCs.
+Everything lives in moto's default account 123456789012.
 """
 
 from __future__ import annotations
