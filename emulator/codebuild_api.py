@@ -313,6 +313,12 @@ class CodeBuildApi:
         timeout = int(body.get("timeoutInMinutesOverride", project["timeoutInMinutes"]))
         if not 5 <= timeout <= 2160:
             raise invalid("timeoutInMinutesOverride must be between 5 and 2160")
+        artifacts = body.get("artifactsOverride") or project["artifacts"]
+        if artifacts.get("type") != "NO_ARTIFACTS":
+            raise invalid("Only artifacts of type NO_ARTIFACTS are supported by the emulator")
+        role = body.get("serviceRoleOverride") or project["serviceRole"]
+        if body.get("serviceRoleOverride") and not backends.role_exists(role):
+            raise invalid(f"CodeBuild is not authorized to perform: sts:AssumeRole on {role}")
         logs_config = json.loads(json.dumps(body.get("logsConfigOverride") or project["logsConfig"]))
         logs_config.setdefault("cloudWatchLogs", {"status": "ENABLED"})
         logs_config.setdefault("s3Logs", {"status": "DISABLED"})
@@ -323,14 +329,14 @@ class CodeBuildApi:
             source=source,
             source_version=body.get("sourceVersion") or project.get("sourceVersion"),
             environment=environment,
-            service_role=body.get("serviceRoleOverride") or project["serviceRole"],
+            service_role=role,
             timeout_in_minutes=timeout,
             queued_timeout_in_minutes=int(
                 body.get("queuedTimeoutInMinutesOverride", project["queuedTimeoutInMinutes"])
             ),
             logs_config=logs_config,
             cache=body.get("cacheOverride") or project["cache"],
-            artifacts=body.get("artifactsOverride") or project["artifacts"],
+            artifacts=artifacts,
             initiator=initiator,
             encryption_key=body.get("encryptionKeyOverride") or project["encryptionKey"],
         )

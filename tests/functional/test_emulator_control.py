@@ -270,3 +270,17 @@ def test_list_projects_pages(codebuild_role):
     assert [len(page["projects"]) for page in pages] == [100, 30]
     assert [name for page in pages for name in page["projects"]] == created
     assert descending[0] == "page-129"
+
+
+def test_start_build_refuses_what_the_emulator_cannot_do(codebuild, codebuild_project):
+    project = codebuild_project()
+    for overrides in (
+        {"artifactsOverride": {"type": "S3", "location": "bucket"}},
+        {"serviceRoleOverride": "arn:aws:iam::123456789012:role/no-such-role"},
+        {"sourceTypeOverride": "GITHUB", "sourceLocationOverride": "https://github.com/x/y"},
+        {"sourceTypeOverride": "S3", "sourceLocationOverride": "no-key"},
+    ):
+        with pytest.raises(ClientError) as info:
+            codebuild.start_build(projectName=project, **overrides)
+        assert error_code(info) == "InvalidInputException", overrides
+    assert codebuild.list_builds_for_project(projectName=project)["ids"] == []
