@@ -21,7 +21,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -87,17 +86,25 @@ def normal_mode(st_mode: int) -> int:
     return 0o100755 if st_mode & 0o111 else 0o100644
 
 
-@dataclass
 class _Batch:
-    entries: list[Entry] = field(default_factory=list)
-    size: int = 0
+    """Entries compressed together by one worker (plain classes: cheaper to import)."""
+
+    __slots__ = ("entries", "size")
+
+    def __init__(self) -> None:
+        self.entries: list[Entry] = []
+        self.size = 0
 
 
-@dataclass
 class _CopyRun:
-    start: int
-    end: int
-    rows: list[tuple[bytes, Row]] = field(default_factory=list)
+    """Consecutive unchanged records, ``[start, end)`` in the cached archive."""
+
+    __slots__ = ("start", "end", "rows")
+
+    def __init__(self, start: int) -> None:
+        self.start = start
+        self.end = start
+        self.rows: list[tuple[bytes, Row]] = []
 
 
 class _Output:
@@ -222,7 +229,7 @@ class ArchiveBuilder:
                             yield run
                             run = None
                         if run is None:
-                            run = _CopyRun(row[3], row[3])
+                            run = _CopyRun(row[3])
                         run.rows.append((name, row))
                         run.end += row[4]
                         continue

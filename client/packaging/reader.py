@@ -12,7 +12,6 @@ import os
 import stat
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import IO, NamedTuple
 
 from client.errors import PackagingError
@@ -105,15 +104,24 @@ class Entry(NamedTuple):
         return self.stat.size if self.stat else 0
 
 
-@dataclass
 class Produced:
     """An entry ready to write: its headers' values and where its payload is."""
 
-    info: EntryInfo
-    payload: bytes | None = None  # small entries: the bytes to write after the header
-    spool: IO[bytes] | None = None  # large deflated entries
-    copy_source: bytes | None = None  # large stored entries: copied from the file again
-    stat: FileStat | None = None  # what the file was when read (None: not from disk)
+    __slots__ = ("info", "payload", "spool", "copy_source", "stat")
+
+    def __init__(
+        self,
+        info: EntryInfo,
+        payload: bytes | None = None,
+        *,
+        spool: IO[bytes] | None = None,
+        copy_source: bytes | None = None,
+    ) -> None:
+        self.info = info
+        self.payload = payload  # small entries: the bytes to write after the header
+        self.spool = spool  # large deflated entries
+        self.copy_source = copy_source  # large stored entries: copied from the file again
+        self.stat: FileStat | None = None  # what the file was when read (None: not from disk)
 
 
 def wants_store(name: bytes) -> bool:

@@ -11,17 +11,20 @@ _NPM_TOKEN_MARKERS = (b"_authtoken", b"_auth=", b"_auth =", b"_password")
 _CONTENT_LIMIT = 256 * 1024
 
 
-# Matches every raw path looks_secret() could say yes to (and a few more): one C-level
-# search per path instead of a handful of Python string operations.
+# Matches, one path per line, every raw path looks_secret() could say yes to (and a few
+# more): one C-level scan of all paths instead of Python string work per path.
 _MAYBE = re.compile(
-    rb"(?:^|/)(?:\.[^/]*|id_[^/]*|[^/]*\.(?:pem|key)|[^/]*credentials[^/]*)$|(?:^|/)\.aws/",
-    re.IGNORECASE,
+    rb"^(?:[^\n]*/)?(?:\.[^/\n]*|id_[^/\n]*|[^/\n]*\.(?:pem|key)|[^/\n]*credentials[^/\n]*"
+    rb"|\.aws/[^\n]*)$",
+    re.MULTILINE | re.IGNORECASE,
 )
 
 
-def maybe_secret(rel: bytes) -> bool:
-    """A cheap first look at a raw path: False means :func:`looks_secret` is False too."""
-    return _MAYBE.search(rel) is not None
+def secret_candidates(paths: list[bytes]) -> set[bytes]:
+    """A cheap first look at raw paths: a path not returned is not secret-looking."""
+    if any(b"\n" in path for path in paths):
+        return {path for path in paths if _MAYBE.fullmatch(path.replace(b"\n", b"\0"))}
+    return set(_MAYBE.findall(b"\n".join(paths)))
 
 
 def looks_secret(path: str, full_path: bytes) -> bool:

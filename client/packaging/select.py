@@ -18,7 +18,6 @@ import os
 import posixpath
 import stat
 import subprocess
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from client.errors import PackagingError
@@ -31,7 +30,7 @@ from client.packaging.gitcmd import (
     throwaway_git_dir,
 )
 from client.packaging.model import FileStat, SelectedFile, Selection, shown
-from client.packaging.secrets import looks_secret, maybe_secret
+from client.packaging.secrets import looks_secret, secret_candidates
 
 NEVER_SHIPPED = (b".git", b".cbdeploy")
 _NEVER_PREFIXES = tuple(name + b"/" for name in NEVER_SHIPPED)
@@ -42,10 +41,12 @@ _LINK_HINT = (
 )
 
 
-@dataclass
 class _Listing:
-    files: list[bytes] = field(default_factory=list)  # relative to the listed directory
-    repos: list[bytes] = field(default_factory=list)  # nested repositories / gitlinks
+    __slots__ = ("files", "repos")
+
+    def __init__(self) -> None:
+        self.files: list[bytes] = []  # relative to the listed directory
+        self.repos: list[bytes] = []  # nested repositories / gitlinks
 
 
 def select_files(
@@ -200,7 +201,9 @@ class _Resolver:
         prefix = self.root_bytes.rstrip(b"/") + b"/"
         lstat, is_reg, fsdecode = os.lstat, stat.S_ISREG, os.fsdecode
         files, stats = self.files, self.stats
-        for rel in sorted(set(paths)):
+        ordered = sorted(set(paths))
+        candidates = secret_candidates(ordered)
+        for rel in ordered:
             if rel.startswith(_NEVER_PREFIXES) or rel in NEVER_SHIPPED or b"/.git/" in rel:
                 continue
             full = prefix + rel
@@ -212,7 +215,7 @@ class _Resolver:
                 path = fsdecode(rel)
                 files.append(SelectedFile(path))
                 stats[path] = FileStat(st.st_size, st.st_mtime_ns, st.st_mode)
-                if maybe_secret(rel) and looks_secret(path, full):
+                if rel in candidates and looks_secret(path, full):
                     self.secrets.append(path)
             else:
                 self._add_special(rel, full, st)

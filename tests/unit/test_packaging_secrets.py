@@ -6,7 +6,7 @@ import itertools
 import os
 from pathlib import Path
 
-from client.packaging.secrets import looks_secret, maybe_secret
+from client.packaging.secrets import looks_secret, secret_candidates
 
 NAMES = [
     ".env",
@@ -72,8 +72,13 @@ def test_content_decides_for_npmrc_and_credentials_files(tmp_path: Path) -> None
 
 def test_the_pre_check_lets_through_every_secret(tmp_path: Path) -> None:
     (tmp_path / "f").write_bytes(b"_authToken aws_secret_access_key")
-    for directory, name in itertools.product(DIRS, NAMES):
-        path = directory + name
-        if looks_secret(path, os.fsencode(tmp_path / "f")):
-            assert maybe_secret(os.fsencode(path)), path
-    assert not maybe_secret(b"src/app.py") and not maybe_secret(b"keyboard.py")
+    paths = [d + n for d, n in itertools.product(DIRS, NAMES)]
+    for candidates in (
+        secret_candidates([os.fsencode(p) for p in paths]),
+        secret_candidates([os.fsencode(p) for p in paths] + [b"new\nline"]),  # one per path
+    ):
+        for path in paths:
+            if looks_secret(path, os.fsencode(tmp_path / "f")):
+                assert os.fsencode(path) in candidates, path
+        assert b"src/app.py" not in candidates and b"keyboard.py" not in candidates
+        assert b"my.aws/x" not in candidates and b"home/.aws/config" in candidates
