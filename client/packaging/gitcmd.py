@@ -44,28 +44,26 @@ def run_git(
     return proc
 
 
-def run_git_parallel(
-    commands: Sequence[Sequence[str]], cwd: Path
-) -> list[subprocess.CompletedProcess[bytes]]:
-    """Run several git commands at once (they only read); results in order, unchecked."""
-    try:
-        procs = [
-            subprocess.Popen(
-                ["git", *args],
-                cwd=cwd,
-                env=git_env(),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
+class Pending:
+    """A git command started in the background; :meth:`result` waits for it."""
+
+    def __init__(self, args: Sequence[str], cwd: Path) -> None:
+        self.args = ["git", *args]
+        try:
+            self.proc = subprocess.Popen(
+                self.args, cwd=cwd, env=git_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
             )
-            for args in commands
-        ]
-    except FileNotFoundError as exc:
-        raise _no_git() from exc
-    results = []
-    for args, proc in zip(commands, procs, strict=True):
-        out, err = proc.communicate()
-        results.append(subprocess.CompletedProcess(["git", *args], proc.returncode, out, err))
-    return results
+        except FileNotFoundError as exc:
+            raise _no_git() from exc
+
+    def result(self) -> subprocess.CompletedProcess[bytes]:
+        out, err = self.proc.communicate()
+        return subprocess.CompletedProcess(self.args, self.proc.returncode, out, err)
+
+
+def start_git(commands: Sequence[Sequence[str]], cwd: Path) -> list[Pending]:
+    """Start several git commands at once (they only read); wait with ``.result()``."""
+    return [Pending(args, cwd) for args in commands]
 
 
 def checked_output(proc: subprocess.CompletedProcess[bytes], cwd: Path) -> bytes:

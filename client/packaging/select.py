@@ -18,6 +18,7 @@ import os
 import posixpath
 import stat
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from client.errors import PackagingError
@@ -25,8 +26,8 @@ from client.packaging import ignorefile
 from client.packaging.gitcmd import (
     checked_output,
     run_git,
-    run_git_parallel,
     split_z,
+    start_git,
     throwaway_git_dir,
 )
 from client.packaging.model import FileStat, SelectedFile, Selection, shown
@@ -35,6 +36,7 @@ from client.packaging.secrets import looks_secret, secret_candidates
 NEVER_SHIPPED = (b".git", b".cbdeploy")
 _NEVER_PREFIXES = tuple(name + b"/" for name in NEVER_SHIPPED)
 _GITLINK = b"160000 "
+_NOT_YET = os.stat_result((0,) * 10)  # marker: not prefetched
 _LINK_HINT = (
     "Set `[package] followExternalLinks = true` in cbdeploy.toml to ship the target's "
     "content, or replace the link with a copy of what it points to."
@@ -64,7 +66,8 @@ def select_files(
             f"Project directory {root} does not exist.", "Run cbdeploy from your project root."
         )
     rules = ignorefile.read_rules(root)
-    listing = _list(root, rules)
+    resolver = _Resolver(root, follow_external_links)
+    listing = _list(root, rules, resolver.prefetch)
     skipped: list[str] = []
     if listing.repos:
         nested = _Listing()
@@ -75,9 +78,10 @@ def select_files(
                 skipped.append(os.fsdecode(repo))
         if nested.files:
             listing.files.extend(_filter_by_rules(nested.files, rules))
-    return _Resolver(root, follow_external_links).selection(listing.files, skipped)
+    return resolver.selection(listing.files, skipped)
 
 
+Prefetch = Callable[[list[bytes]], None]
 _PROBE = ["rev-parse", "--is-inside-work-tree", "--show-prefix"]
 _CACHED = ["ls-files", "-z", "--cached", "--stage"]
 
@@ -86,7 +90,10 @@ def _others(excludes: list[str]) -> list[str]:
     return ["ls-files", "-z", "--others", "--exclude-standard", *excludes]
 
 
-def _list(directory: Path, rules: list[str]) -> _Listing:
+def _list(directory: Path, rules: list[str], prefetch: Prefetch | None = None) -> _Listing:
+    """What git lists in ``directory``. ``prefetch`` gets the tracked paths while git is
+    still looking for untracked ones, so their lstat overlaps with git's work."""
+    dropped: set[bytes] = set()
     if rules:  # the rules must be rebased onto the root, which needs the prefix first
         probe = run_git(_PROBE, directory, check=False)
         if not _in_work_tree(probe, directory):
@@ -94,18 +101,18 @@ def _list(directory: Path, rules: list[str]) -> _Listing:
         prefix = os.fsdecode(probe.stdout.split(b"\n")[1])
         excludes = ignorefile.exclude_args(ignorefile.rebase_rules(rules, prefix))
         excluded_cmd = ["ls-files", "-z", "--cached", "--ignored", *excludes]
-        cached, others, excluded = run_git_parallel(
-            [_CACHED, _others(excludes), excluded_cmd], directory
-        )
-        dropped = set(split_z(checked_output(excluded, directory)))
+        cached, others, excluded = start_git([_CACHED, _others(excludes), excluded_cmd], directory)
+        dropped = set(split_z(checked_output(excluded.result(), directory)))
     else:  # all three at once: a plain directory just makes the listings fail
-        probe, cached, others = run_git_parallel([_PROBE, _CACHED, _others([])], directory)
-        if not _in_work_tree(probe, directory):
+        started = start_git([_PROBE, _CACHED, _others([])], directory)
+        probe_run, cached, others = started
+        if not _in_work_tree(probe_run.result(), directory):
+            for pending in started[1:]:
+                pending.result()
             return _list_plain_directory(directory, rules)
-        dropped = set()
     listing = _Listing()
     seen: set[bytes] = set()
-    for record in split_z(checked_output(cached, directory)):
+    for record in split_z(checked_output(cached.result(), directory)):
         meta, _, path = record.partition(b"\t")
         if path in seen or path in dropped:  # unmerged paths appear once per stage
             continue
@@ -114,7 +121,9 @@ def _list(directory: Path, rules: list[str]) -> _Listing:
             listing.repos.append(path)
         else:
             listing.files.append(path)
-    _add_others(listing, checked_output(others, directory))
+    if prefetch is not None:
+        prefetch(listing.files)
+    _add_others(listing, checked_output(others.result(), directory))
     return listing
 
 
@@ -195,10 +204,21 @@ class _Resolver:
         self.stats: dict[str, FileStat] = {}
         self.secrets: list[str] = []
         self.reorder = False  # a followed directory adds paths out of order
+        self.prefix = self.root_bytes.rstrip(b"/") + b"/"
+        self.lstats: dict[bytes, os.stat_result | None] = {}
+
+    def prefetch(self, paths: list[bytes]) -> None:
+        """lstat ``paths`` ahead of :meth:`selection` (None: gone from the disk)."""
+        lstat, prefix, lstats = os.lstat, self.prefix, self.lstats
+        for rel in paths:
+            try:
+                lstats[rel] = lstat(prefix + rel)
+            except (FileNotFoundError, NotADirectoryError):
+                lstats[rel] = None
 
     def selection(self, paths: list[bytes], skipped: list[str]) -> Selection:
         # The hot loop of a re-package: one lstat per path, little else.
-        prefix = self.root_bytes.rstrip(b"/") + b"/"
+        prefix, lstats = self.prefix, self.lstats
         lstat, is_reg, fsdecode = os.lstat, stat.S_ISREG, os.fsdecode
         files, stats = self.files, self.stats
         ordered = sorted(set(paths))
@@ -207,9 +227,13 @@ class _Resolver:
             if rel.startswith(_NEVER_PREFIXES) or rel in NEVER_SHIPPED or b"/.git/" in rel:
                 continue
             full = prefix + rel
-            try:
-                st = lstat(full)
-            except (FileNotFoundError, NotADirectoryError):
+            st = lstats.get(rel, _NOT_YET)
+            if st is _NOT_YET:
+                try:
+                    st = lstat(full)
+                except (FileNotFoundError, NotADirectoryError):
+                    st = None
+            if st is None:
                 continue  # tracked, but deleted from the disk
             if is_reg(st.st_mode):
                 path = fsdecode(rel)
