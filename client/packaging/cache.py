@@ -12,6 +12,7 @@ later change within the same clock tick (git's "racy" problem).
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 import struct
@@ -88,10 +89,11 @@ class ArchiveCache:
 
     def save(self, archive: Path, rows: list[tuple[bytes, Row]], started_ns: int) -> None:
         """Keep ``archive`` and the index of its rows (best effort: a cache never fails a build)."""
+        unique = f"{os.getpid()}.{os.urandom(4).hex()}"  # concurrent builds never collide
+        tmp_archive = self.dir / f".{ARCHIVE}.{unique}.tmp"
+        tmp_index = self.dir / f".{INDEX}.{unique}.tmp"
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
-            tmp_archive = self.dir / f".{ARCHIVE}.{os.getpid()}.tmp"
-            tmp_archive.unlink(missing_ok=True)
             try:
                 os.link(archive, tmp_archive)  # a new build replaces the output, never edits it
             except OSError:
@@ -103,7 +105,6 @@ class ArchiveCache:
             packed = b"".join([_ROW.pack(*row) for _, row in kept])
             names = b"\0".join([name for name, _ in kept])
             header = _HEADER.pack(st.st_size, st.st_mtime_ns, st.st_ino, len(kept), len(names))
-            tmp_index = self.dir / f".{INDEX}.{os.getpid()}.tmp"
             tmp_index.write_bytes(MAGIC + header + packed + names)
             os.replace(tmp_archive, self.dir / ARCHIVE)
             os.replace(tmp_index, self.dir / INDEX)
@@ -111,3 +112,6 @@ class ArchiveCache:
             import logging
 
             logging.getLogger(__name__).debug("package cache in %s not updated: %s", self.dir, exc)
+            for leftover in (tmp_archive, tmp_index):
+                with contextlib.suppress(OSError):
+                    leftover.unlink(missing_ok=True)
