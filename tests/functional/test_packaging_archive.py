@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -177,6 +178,26 @@ def test_unreadable_file_is_an_error_naming_it(tmp_path: Path) -> None:
     out.mkdir()
     with pytest.raises(PackagingError, match="src/app.py"):
         build_archive(select_files(project), out / "a.zip")
+    _assert_nothing_written(out)
+
+
+def test_a_permission_error_names_the_file_even_as_root(tmp_path: Path) -> None:
+    """Root reads chmod 000 files, so the refusal comes from the opener the builder is given."""
+    project = make_project(tmp_path / "p")
+    victim = os.fsencode(project / "big" / "random.dat")
+
+    def opener(path: bytes) -> int:
+        if path == victim:
+            raise PermissionError(errno.EACCES, "Permission denied", path)
+        return default_open(path)
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(
+        PackagingError, match="Cannot read big/random.dat: Permission denied"
+    ) as info:
+        ArchiveBuilder(opener=opener).build(select_files(project), out / "a.zip", {}, None)
+    assert info.value.hint and ".cbdeployignore" in info.value.hint
     _assert_nothing_written(out)
 
 
