@@ -235,8 +235,9 @@ class CodeBuildApi:
             runner = BuildRunner(build, self._endpoint_url(), self._minute_seconds)
             thread = threading.Thread(target=runner.run, name=f"build {build.id}", daemon=True)
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+            submitted = build.to_api()  # the answer describes the build as submitted
             thread.start()
-        return {"build": build.to_api()}
+        return {"build": submitted}
 
     def op_batch_get_builds(self, region: str, body: dict[str, Any]) -> dict[str, Any]:
         ids = body.get("ids") or []
