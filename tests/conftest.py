@@ -5,7 +5,12 @@
   unique names).
 - ``aws_env``: dummy credentials, region us-east-1, no profile, config and
   credentials files pointing at files that do not exist.
-- ``boto_client``: ``boto_client("s3")`` gives a boto3 client bound to the endpoint.
+- ``boto_client``: ``boto_client("s3")`` gives a boto3 client bound to the endpoint
+  (keyword arguments such as other credentials or a botocore Config pass through).
+- ``codebuild_role``: ARN of an IAM role CodeBuild may assume.
+- ``codebuild_project``: ``codebuild_project(**settings)`` creates a NO_SOURCE project.
+- ``build_waiter``: ``build_waiter(codebuild, build_id)`` polls until the build is complete.
+- ``log_messages``: ``log_messages(build)`` reads every line of a build's log stream.
 """
 
 from __future__ import annotations
