@@ -13,7 +13,6 @@ later change within the same clock tick (git's "racy" problem).
 from __future__ import annotations
 
 import contextlib
-import mmap
 import os
 import struct
 import zlib
@@ -43,7 +42,8 @@ class ArchiveCache:
     def __init__(self, cache_dir: Path) -> None:
         self.dir = Path(cache_dir)
         self.rows: dict[bytes, Row] = {}
-        self._map: mmap.mmap | None = None
+        self._fd: int | None = None
+        self._size = 0
         self._load()
 
     def _load(self) -> None:
@@ -61,31 +61,35 @@ class ArchiveCache:
                 st = os.fstat(handle.fileno())
                 if (st.st_size, st.st_mtime_ns, st.st_ino) != (size, mtime_ns, ino) or not size:
                     return  # the cached archive is not the one the index describes
-                # Populated up front: nearly every page is copied, faulting them one by one is slow.
-                flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
-                self._map = mmap.mmap(handle.fileno(), 0, flags=flags, prot=mmap.PROT_READ)
+                self._fd = os.dup(handle.fileno())
+                self._size = size
         except (OSError, ValueError, struct.error):
             return
         rows: Iterator[Row] = _ROW.iter_unpack(data[rows_at:names_at])
         self.rows = dict(zip(names, rows, strict=True))
 
     def read(self, offset: int, length: int) -> Iterator[memoryview]:
-        """The bytes of the cached archive in ``[offset, offset + length)``, in chunks."""
-        assert self._map is not None
-        view = memoryview(self._map)
-        try:
-            end = offset + length
-            if end > len(view):
+        """The bytes of the cached archive in ``[offset, offset + length)``, in chunks.
+
+        Each chunk is a view of one reused buffer (memory stays bounded whatever the
+        archive's size): it is valid until the next chunk is asked for.
+        """
+        assert self._fd is not None
+        end = offset + length
+        if end > self._size:
+            raise OSError(f"cached archive in {self.dir} is truncated")
+        view = memoryview(bytearray(min(CHUNK, length)))
+        while offset < end:
+            got = os.preadv(self._fd, [view[: min(CHUNK, end - offset)]], offset)
+            if got <= 0:
                 raise OSError(f"cached archive in {self.dir} is truncated")
-            for start in range(offset, end, CHUNK):
-                yield view[start : min(start + CHUNK, end)]
-        finally:
-            view.release()
+            yield view[:got]
+            offset += got
 
     def close(self) -> None:
-        if self._map is not None:
-            self._map.close()
-            self._map = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def save(self, archive: Path, rows: list[tuple[bytes, Row]], started_ns: int) -> None:
         """Keep ``archive`` and the index of its rows (best effort: a cache never fails a build)."""
