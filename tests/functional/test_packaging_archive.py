@@ -339,3 +339,17 @@ def test_a_damaged_cache_is_ignored(tmp_path: Path) -> None:
     assert builder.build(select_files(project), tmp_path / "b.zip", {}, cache).sha256 == cold
     (cache / "index.bin").write_bytes(b"not an index")
     assert builder.build(select_files(project), tmp_path / "c.zip", {}, cache).sha256 == cold
+
+
+def test_the_cache_works_when_the_output_is_on_another_filesystem(
+    tmp_path: Path, fast_dir: Path
+) -> None:
+    """The cache keeps a hard link to the output when it can, a copy when it cannot."""
+    project = make_project(tmp_path / "p")
+    cache = project / ".cbdeploy" / "cache"
+    builder = ArchiveBuilder(clock_ns=lambda: FUTURE_NS)
+    first = builder.build(select_files(project), fast_dir / "a.zip", {}, cache)
+    assert (cache / "archive.zip").read_bytes() == (fast_dir / "a.zip").read_bytes()
+    again = builder.build(select_files(project), fast_dir / "b.zip", {}, cache)
+    assert again.sha256 == first.sha256
+    assert sorted(p.name for p in cache.iterdir()) == ["archive.zip", "index.bin"]
