@@ -148,7 +148,7 @@ def produce(entry: Entry, opener: Opener = default_open) -> Produced:
             )
         _check_unchanged(name, entry.stat, before)
         if before.st_size <= LARGE:
-            data = _read_all(fd, name, before.st_size)
+            data = _read_all(fd, before.st_size)
             _check_unchanged(name, _stat_of(before), os.fstat(fd), len(data))
             produced = _from_bytes(entry, data, zlib.crc32(data))
         else:
@@ -222,7 +222,7 @@ def copy_stored(
         raise _changed(name)
 
 
-def _read_all(fd: int, name: str, size: int) -> bytes:
+def _read_all(fd: int, size: int) -> bytes:
     parts = []
     remaining = size + 1  # one byte more: a file that grew is noticed
     while remaining > 0:
