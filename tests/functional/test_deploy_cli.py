@@ -82,7 +82,7 @@ def test_failing_pipeline_exits_1_naming_the_failing_step_and_phase(
     cli: Callable[..., Result], tmp_path: Path
 ) -> None:
     project = make_project(tmp_path, build="echo about to fail && exit 3", deploy="echo never")
-    result = cli(project, "deploy", "--yes")
+    result = cli(project, "deploy", "--yes", "--no-cache")  # (the override is accepted too)
     assert result.exit_code == 1, result.output
     assert "about to fail" in result.output
     assert "never" not in result.output.replace("never been", "")
