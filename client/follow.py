@@ -30,16 +30,18 @@ end, with one more read a moment later for lines still being ingested.
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from client.aws_results import Phase
 from client.errors import AwsError, CredentialsError, NotFoundError
 from client.markers import Marker, parse_marker
 
 if TYPE_CHECKING:
-    from client.aws import AwsClient, Build, LogEvent, Phase
+    from client.aws import AwsClient, Build, LogEvent
 
 # Seconds. The log cap bounds how late a line shows after a quiet spell.
 FAST_INTERVAL = 0.4
@@ -56,6 +58,13 @@ BUILD_POLL_CAP = 5.0
 MAX_CONSECUTIVE_ERRORS = 30
 # GetLogEvents refuses a token it no longer accepts (tokens expire) with this code.
 INVALID_TOKEN = "InvalidParameterException"
+# CodeBuild writes this line into the log as a phase starts. Taking phase starts
+# from the log, once it exists, puts them exactly between the lines of the
+# phases around them; BatchGetBuilds is polled at its own pace and would show
+# a phase start late, after lines of that phase.
+ENTERING_PHASE = re.compile(r"^\[Container\] \S+ \S+ Entering phase ([A-Z_]+)")
+# The phases that run buildspec commands, whose start CodeBuild logs that way.
+LOGGED_PHASES = frozenset({"INSTALL", "PRE_BUILD", "BUILD", "POST_BUILD"})
 
 
 @dataclass(frozen=True)
@@ -180,8 +189,8 @@ class Follower:
         """
         build = self._first_build(build_id)
         seen: set[tuple[str, str | None]] = set()
-        yield from self._phase_changes(build, seen)
         cursor = _Cursor()
+        yield from self._phase_changes(build, seen)
         interval = FAST_INTERVAL
         build_interval = BUILD_POLL_MIN
         last_build_poll = self._clock()
@@ -195,6 +204,8 @@ class Follower:
                     lines += 1
                     if isinstance(event, MarkerEvent) and event.marker.event == "pipeline-end":
                         ending = True
+                    elif isinstance(event, LogLine):
+                        yield from self._phase_start_in_log(build, event, seen)
                     yield event
             if build.complete and not cursor.failed and (cursor.at_end or cursor.missing):
                 # One more read after a short pause catches lines CloudWatch
@@ -285,8 +296,23 @@ class Follower:
 
     @staticmethod
     def _phase_changes(build: Build, seen: set[tuple[str, str | None]]) -> Iterator[PhaseChanged]:
+        """Phases new in ``build``, but the starts that the build's log places better."""
+        from_log = build.log_stream is not None
         for phase in build.phases:
             key = (phase.name, phase.status)
-            if key not in seen:
-                seen.add(key)
-                yield PhaseChanged(build, phase)
+            if key in seen or (from_log and phase.status is None and phase.name in LOGGED_PHASES):
+                continue
+            seen.add(key)
+            yield PhaseChanged(build, phase)
+
+    @staticmethod
+    def _phase_start_in_log(
+        build: Build, line: LogLine, seen: set[tuple[str, str | None]]
+    ) -> Iterator[PhaseChanged]:
+        match = ENTERING_PHASE.match(line.message)
+        if match is None:
+            return
+        key = (match.group(1), None)
+        if key not in seen:
+            seen.add(key)
+            yield PhaseChanged(build, Phase(match.group(1), None, None, None, None, ()))

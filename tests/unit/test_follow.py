@@ -344,18 +344,53 @@ def test_phase_changes_are_reported_once_each() -> None:
             )
         return make_build("FAILED" if now >= 20.0 else "IN_PROGRESS", phases=phases)
 
-    aws = FakeAws(clock, build_at)
+    # The build reports its stream from the start: BUILD's start comes from the log.
+    entering = "[Container] 2026/11/28 02:00:02.000000 Entering phase BUILD\n"
+    aws = FakeAws(clock, build_at, lines=[(2.0, 2000, entering)])
     events = run(aws)
     changes = [(e.phase.name, e.phase.status) for e in events if isinstance(e, PhaseChanged)]
-    assert changes == [
-        ("SUBMITTED", "SUCCEEDED"),
-        ("PROVISIONING", None),
-        ("PROVISIONING", "SUCCEEDED"),
-        ("BUILD", None),
-        ("BUILD", "FAILED"),
-        ("COMPLETED", None),
-    ]
+    # Each once; a phase's start before its end. (Starts read from the log and
+    # ends polled from BatchGetBuilds interleave at the two sources' pace.)
+    assert sorted(changes, key=str) == sorted(
+        [
+            ("SUBMITTED", "SUCCEEDED"),
+            ("PROVISIONING", None),
+            ("PROVISIONING", "SUCCEEDED"),
+            ("BUILD", None),
+            ("BUILD", "FAILED"),
+            ("COMPLETED", None),
+        ],
+        key=str,
+    )
+    assert changes.index(("BUILD", None)) < changes.index(("BUILD", "FAILED"))
+    assert changes.index(("PROVISIONING", None)) < changes.index(("PROVISIONING", "SUCCEEDED"))
     assert isinstance(events[-1], BuildFinished)
+
+
+def test_phase_starts_sit_between_the_lines_of_the_phases_around_them() -> None:
+    """BatchGetBuilds reports BUILD before its lines are read; the log places it exactly."""
+    clock = Clock()
+
+    def build_at(now: float) -> Build:
+        # BUILD shows as started in BatchGetBuilds from the first poll on.
+        phases = (phase("INSTALL", "SUCCEEDED"), phase("BUILD"))
+        return make_build("SUCCEEDED" if now >= 5.0 else "IN_PROGRESS", phases=phases)
+
+    lines = [
+        (0.0, 1, "[Container] 2026/11/28 02:00:00.000001 Entering phase INSTALL\n"),
+        (0.0, 2, "installing\n"),
+        (3.0, 3, "still installing\n"),
+        (3.0, 4, "[Container] 2026/11/28 02:00:03.000001 Entering phase BUILD\n"),
+        (3.0, 5, "building\n"),
+    ]
+    events = run(FakeAws(clock, build_at, lines=lines))
+    shown = []
+    for e in events:
+        if isinstance(e, PhaseChanged) and e.phase.status is None:
+            shown.append(f"phase {e.phase.name}")
+        elif isinstance(e, LogLine) and not e.message.startswith("[Container]"):
+            shown.append(e.message)
+    assert shown == ["phase INSTALL", "installing", "still installing", "phase BUILD", "building"]
 
 
 def test_end_of_build_is_noticed_promptly_after_the_pipeline_end_marker() -> None:
