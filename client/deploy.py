@@ -57,10 +57,10 @@ from client.outcome import BuildOutcome, OutcomeTracker
 from client.packaging import ArchiveResult, Selection, build_archive, select_files
 from client.plan import GitInfo, archive_entries, environment_variables, git_info
 from client.signals import Detach, Interrupts
+from client.statedir import cache_dir, state_dir
 from client.upload import UploadResult, source_key, upload_archive
 
 START_ATTEMPTS = 3
-PACKAGE_CACHE = Path(".cbdeploy") / "cache"  # as client/commands/package.py
 # StartBuild errors worth another try (same idempotency token); None: no answer at all.
 TRANSIENT_START_CODES = frozenset(
     {None, "ThrottlingException", "ServiceUnavailable", "InternalFailure", "InternalServerError",
@@ -217,7 +217,7 @@ class DeployService:
     @contextmanager
     def _workspace(self, root: Path, invocation_id: str) -> Iterator[Path]:
         if self.options.preserve_temp_files:
-            kept = root / ".cbdeploy" / invocation_id
+            kept = state_dir(root) / invocation_id
             kept.mkdir(parents=True, exist_ok=True)
             yield kept
             return
@@ -232,7 +232,7 @@ class DeployService:
             selection,
             workdir / "archive.zip",
             extra_entries=plan.entries,
-            cache_dir=selection.root / PACKAGE_CACHE,
+            cache_dir=cache_dir(selection.root),
         )
         kept = workdir if self.options.preserve_temp_files else None
         if kept is not None:

@@ -17,9 +17,9 @@ from client import defaults as defaults_store
 from client.options import log_level_option, validate_stage
 from client.packaging import ArchiveResult, Selection, build_archive, select_files, shown
 from client.packaging.stats import PackageStats, package_stats
+from client.statedir import NAME, cache_dir, state_dir
 
-DEFAULT_OUTPUT = Path(".cbdeploy") / "package.zip"
-CACHE_DIR = Path(".cbdeploy") / "cache"
+DEFAULT_OUTPUT = Path(NAME) / "package.zip"
 CONFIG_FILE = "cbdeploy.toml"
 
 
@@ -107,7 +107,9 @@ def package(
         sys.stdout.buffer.flush()
         if not (stats or output):
             return
-    cache = request.root / CACHE_DIR if request.use_cache else None
+    if request.output.parent == request.root / NAME:
+        state_dir(request.root)  # with its .gitignore, so git never sees the archive
+    cache = cache_dir(request.root) if request.use_cache else None
     result = build_archive(selection, request.output, extra_entries=extra, cache_dir=cache)
     if stats:
         render_stats(console, package_stats(result))

@@ -119,3 +119,26 @@ def test_a_bad_config_is_reported_not_ignored(project: Path) -> None:
 def test_bad_stage_is_a_usage_error(project: Path) -> None:
     code, _, err = run("--stage", "Not_A_Stage")
     assert code == 2 and "Invalid stage name" in err
+
+
+def test_what_cbdeploy_writes_leaves_the_work_tree_clean(project: Path) -> None:
+    """The archive and cache under .cbdeploy/ must not make the next deploy 'dirty'."""
+    from client.plan import git_info
+
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
+    subprocess.run(["git", "add", "-A"], cwd=project, check=True, env=env)
+    subprocess.run(["git", "commit", "-qm", "x"], cwd=project, check=True, env=env)
+    assert run()[0] == 0
+    assert (project / ".cbdeploy" / "package.zip").is_file()
+    status = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=project, check=True, capture_output=True
+    ).stdout
+    assert status == b""
+    info = git_info(project)
+    assert info is not None and info.dirty is False
