@@ -9,6 +9,7 @@ message and hint on stderr and its exit code; a traceback is shown only with
 
 from __future__ import annotations
 
+import importlib
 import sys
 import traceback
 from typing import Any
@@ -18,11 +19,43 @@ import click
 from client.errors import CbdeployError
 
 ALIASES = {"codebuild:deploy": "deploy"}
+# Command name -> "module:attribute", in the order `--help` lists them.
+COMMANDS = {
+    "deploy": "client.commands.deploy:deploy",
+    "package": "client.commands.package:package",
+    "logs": "client.commands.logs:logs",
+    "stop": "client.commands.stop:stop",
+    "builds": "client.commands.builds:builds",
+    "bootstrap": "client.commands.bootstrap:bootstrap_command",
+    "destroy": "client.commands.destroy:destroy_command",
+    "init": "client.commands.init:init",
+    "defaults:configure": "client.commands.defaults:configure",
+    "defaults:list": "client.commands.defaults:list_defaults",
+    "emulator": "client.commands.emulator:emulator_command",
+}
 
 
 class CbdeployGroup(click.Group):
+    """Resolves aliases, imports commands lazily, and translates errors once."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lazy: dict[str, str] = {}
+
+    def add_lazy_command(self, name: str, target: str) -> None:
+        self._lazy[name] = target
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*self._lazy, *(n for n in super().list_commands(ctx) if n not in self._lazy)]
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        return super().get_command(ctx, ALIASES.get(cmd_name, cmd_name))
+        name = ALIASES.get(cmd_name, cmd_name)
+        target = self._lazy.get(name)
+        if target is not None and name not in self.commands:
+            module_name, attribute = target.split(":")
+            command = getattr(importlib.import_module(module_name), attribute)
+            self.add_command(command, name)
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -60,39 +93,10 @@ def main() -> None:
 
 
 def _register() -> None:
-    # Each command module owns one command; importing it here keeps cli.py small.
-    from client.commands import defaults as defaults_cmd
-
-    main.add_command(defaults_cmd.configure)
-    main.add_command(defaults_cmd.list_defaults)
-
-    from client.commands import init as init_cmd
-
-    main.add_command(init_cmd.init)
-
-    from client.commands import bootstrap as bootstrap_cmd
-    from client.commands import destroy as destroy_cmd
-
-    main.add_command(bootstrap_cmd.bootstrap_command)
-    main.add_command(destroy_cmd.destroy_command)
-
-    from client.commands import emulator as emulator_cmd
-
-    main.add_command(emulator_cmd.emulator_command)
-
-    from client.commands import builds as builds_cmd
-    from client.commands import deploy as deploy_cmd
-    from client.commands import logs as logs_cmd
-    from client.commands import stop as stop_cmd
-
-    main.add_command(deploy_cmd.deploy)
-    main.add_command(logs_cmd.logs)
-    main.add_command(stop_cmd.stop)
-    main.add_command(builds_cmd.builds)
-
-    from client.commands import package as package_cmd
-
-    main.add_command(package_cmd.package)
+    # Each command module owns one command and is imported only when that
+    # command runs: a `cbdeploy package` should not pay for importing boto3.
+    for name, target in COMMANDS.items():
+        main.add_lazy_command(name, target)
 
 
 _register()
