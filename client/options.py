@@ -37,15 +37,15 @@ class Target:
 
 
 def known_regions() -> frozenset[str]:
-    """Every region name botocore knows, in every partition."""
-    import botocore.session
+    """Every region name botocore knows, in every partition.
 
-    session = botocore.session.get_session()
-    regions: set[str] = set()
-    for partition in session.get_available_partitions():
-        for service in ("codebuild", "s3"):
-            regions.update(session.get_available_regions(service, partition_name=partition))
-    return frozenset(regions)
+    Read from botocore's endpoint data, not through a session: a session
+    reads AWS_PROFILE and fails on an unknown profile before we could say so.
+    """
+    from botocore.loaders import create_loader
+
+    partitions = create_loader().load_data("endpoints")["partitions"]
+    return frozenset(region for partition in partitions for region in partition["regions"])
 
 
 def validate_stage(stage: str) -> str:

@@ -1,0 +1,59 @@
+"""Stage and region validation, and the stored defaults they fall back to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from client import defaults
+from client.errors import UsageError
+from client.options import known_regions, resolve_target
+
+
+@pytest.fixture(autouse=True)
+def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    return tmp_path
+
+
+def target(stage: str | None = "dev", region: str | None = "us-east-1"):  # type: ignore[no-untyped-def]
+    return resolve_target(stage, region, None, None, False, "info")
+
+
+def test_regions_of_every_partition_are_known() -> None:
+    regions = known_regions()
+    assert {"us-east-1", "eu-west-1", "cn-north-1", "us-gov-west-1"} <= regions
+    assert "mars-1" not in regions
+
+
+def test_an_unknown_profile_in_the_environment_does_not_break_region_checks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Credentials are resolved later, with their own message; validation must not trip on them."""
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    assert target().region == "us-east-1"
+
+
+@pytest.mark.parametrize("stage", ["Dev", "1dev", "dev_1", "a-very-long-stage", ""])
+def test_bad_stage_names_are_refused_with_the_rule(stage: str) -> None:
+    with pytest.raises(UsageError) as raised:
+        resolve_target(stage or None, "us-east-1", None, None, False, "info")
+    assert "stage" in raised.value.message.lower()
+    assert raised.value.hint
+
+
+@pytest.mark.parametrize("stage", ["dev", "pr-42", "a", "production12"])
+def test_good_stage_names_pass(stage: str) -> None:
+    assert target(stage).stage == stage
+
+
+def test_missing_stage_and_region_fall_back_to_stored_defaults() -> None:
+    defaults.save(defaults.Defaults(stage="staging", region="eu-west-1", profile="work"))
+    resolved = target(None, None)
+    assert (resolved.stage, resolved.region, resolved.profile) == ("staging", "eu-west-1", "work")
+
+
+def test_unknown_region_names_the_region() -> None:
+    with pytest.raises(UsageError, match="mars-1"):
+        target(region="mars-1")
