@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import posixpath
-import re
 
 _KEY_PREFIXES = ("id_rsa", "id_dsa", "id_ecdsa", "id_ed25519")
 _TEMPLATE_SUFFIXES = (".example", ".sample", ".template", ".dist")
@@ -11,20 +10,44 @@ _NPM_TOKEN_MARKERS = (b"_authtoken", b"_auth=", b"_auth =", b"_password")
 _CONTENT_LIMIT = 256 * 1024
 
 
-# Matches, one path per line, every raw path looks_secret() could say yes to (and a few
-# more): one C-level scan of all paths instead of Python string work per path.
-_MAYBE = re.compile(
-    rb"^(?:[^\n]*/)?(?:\.[^/\n]*|id_[^/\n]*|[^/\n]*\.(?:pem|key)|[^/\n]*credentials[^/\n]*"
-    rb"|\.aws/[^\n]*)$",
-    re.MULTILINE | re.IGNORECASE,
+# What makes a path a candidate, found in all paths at once (one per line, lowercased,
+# a newline before and after each): a name starting with "." or "id_", ending in .pem
+# or .key, or holding "credentials", or a ".aws" directory at any depth. Every path
+# looks_secret() could say yes to is found (and a few more), with C-level searches
+# through the text instead of Python work per path. ``True``: the marker must be in
+# the last component (no "/" after it on its line).
+_MARKERS = (
+    (b"\n.", True),
+    (b"/.", True),
+    (b"\nid_", True),
+    (b"/id_", True),
+    (b"credentials", True),
+    (b".pem\n", False),
+    (b".key\n", False),
+    (b"\n.aws/", False),
+    (b"/.aws/", False),
 )
 
 
 def secret_candidates(paths: list[bytes]) -> set[bytes]:
     """A cheap first look at raw paths: a path not returned is not secret-looking."""
     if any(b"\n" in path for path in paths):
-        return {path for path in paths if _MAYBE.fullmatch(path.replace(b"\n", b"\0"))}
-    return set(_MAYBE.findall(b"\n".join(paths)))
+        # A newline in a name would split its line: look at it with the newline as NUL.
+        masked = {path.replace(b"\n", b"\0"): path for path in paths}
+        return {masked[found] for found in secret_candidates(list(masked))}
+    text = b"\n" + b"\n".join(paths) + b"\n"
+    low = text.lower()
+    found = set()
+    for marker, in_name in _MARKERS:
+        at = low.find(marker)
+        while at >= 0:
+            after = at + len(marker)
+            end = low.find(b"\n", at + 1)
+            if not in_name or low.find(b"/", after, end) < 0:
+                found.add(text[low.rfind(b"\n", 0, at + 1) + 1 : end])
+            at = low.find(marker, after if marker.endswith(b"\n") else at + 1)
+        # (a marker ending in a newline may start the next line's marker: step past it)
+    return found
 
 
 def looks_secret(path: str, full_path: bytes) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import random
+import re
 from pathlib import Path
 
 from client.packaging.secrets import looks_secret, secret_candidates
@@ -82,3 +84,41 @@ def test_the_pre_check_lets_through_every_secret(tmp_path: Path) -> None:
                 assert os.fsencode(path) in candidates, path
         assert b"src/app.py" not in candidates and b"keyboard.py" not in candidates
         assert b"my.aws/x" not in candidates and b"home/.aws/config" in candidates
+
+
+# The pre-check's definition as one regular expression (too slow to scan with: it
+# backtracks across each line), kept as the oracle for the marker search.
+_CANDIDATE = re.compile(
+    rb"(?:[^\n]*/)?(?:\.[^/\n]*|id_[^/\n]*|[^/\n]*\.(?:pem|key)|[^/\n]*credentials[^/\n]*"
+    rb"|\.aws/[^\n]*)",
+    re.IGNORECASE,
+)
+
+
+def test_the_pre_check_matches_its_definition_on_random_paths() -> None:
+    rng = random.Random(7)
+    parts = [
+        b".",
+        b"/",
+        b"id_",
+        b"ID_",
+        b".aws",
+        b".AWS",
+        b"credentials",
+        b"Credentials",
+        b"x",
+        b".pem",
+        b".KEY",
+        b"pem",
+        b"key",
+        b"/.",
+        b"aws",
+        b"_",
+        b"\n",
+        b"\xff",
+    ]
+    for _ in range(3000):
+        names = {b"".join(rng.choices(parts, k=rng.randint(1, 6))) for _ in range(12)}
+        paths = sorted(names)
+        expected = {p for p in paths if _CANDIDATE.fullmatch(p.replace(b"\n", b"\0"))}
+        assert secret_candidates(paths) == expected, paths
