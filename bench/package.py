@@ -12,8 +12,11 @@ file and an untracked file), commits it, and prints medians of 5 runs of:
 
 Each package run is a fresh ``python`` process (as a user's ``cbdeploy package``
 would be) that selects and writes the archive; its in-process time is printed
-too, since interpreter start-up is a fixed cost. Figures on a shared machine are
-noisy. Run: ``.venv/bin/python bench/package.py [--keep]``.
+too, since interpreter start-up is a fixed cost. The child's bytecode is cached
+(compiled once, before timing) like an installed cbdeploy's, whatever
+PYTHONDONTWRITEBYTECODE says; ``--no-bytecode-cache`` compiles it in every run.
+Figures on a shared machine are noisy.
+Run: ``.venv/bin/python bench/package.py [--keep] [--no-bytecode-cache]``.
 """
 
 from __future__ import annotations
@@ -115,8 +118,21 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, bytes]:
     return time.perf_counter() - start, proc.stdout
 
 
-def package(root: Path, out: Path, cache: Path | None) -> tuple[float, dict[str, float]]:
+def child_env(pycache: Path | None) -> dict[str, str]:
+    """The package process's environment. With ``pycache`` its bytecode is compiled once
+    and reused, as an installed cbdeploy's is (pip compiles at install); a
+    PYTHONDONTWRITEBYTECODE inherited from the shell would otherwise make every run
+    compile the packaging modules again."""
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    if pycache is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    return env
+
+
+def package(
+    root: Path, out: Path, cache: Path | None, env: dict[str, str]
+) -> tuple[float, dict[str, float]]:
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, str(root), str(out), str(cache or "")],
@@ -130,6 +146,11 @@ def package(root: Path, out: Path, cache: Path | None) -> tuple[float, dict[str,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep", action="store_true", help="keep the temporary repository")
+    parser.add_argument(
+        "--no-bytecode-cache",
+        action="store_true",
+        help="compile the packaging modules in every package run (as under PYTHONDONTWRITEBYTECODE)",
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="cbdeploy-bench-"))
     try:
@@ -149,16 +170,18 @@ def main() -> None:
             )
             git_times.append(seconds)
             git_size = (tmp / "git.zip").stat().st_size
-        cold = [package(root, tmp / "cold.zip", None) for _ in range(RUNS)]
+        env = child_env(None if args.no_bytecode_cache else tmp / "pycache")
+        package(root, tmp / "cold.zip", None, env)  # compiles the bytecode, unless told not to
+        cold = [package(root, tmp / "cold.zip", None, env) for _ in range(RUNS)]
 
         cache = tmp / "cache"
-        package(root, tmp / "warm.zip", cache)  # fill the cache
+        package(root, tmp / "warm.zip", cache, env)  # fill the cache
         warm = []
         touched = root / "packages" / "pkg07" / "src" / "mod2" / "file045.ts"
         for i in range(RUNS):
             touched.write_bytes(touched.read_bytes() + f"// edit {i}\n".encode())
-            warm.append(package(root, tmp / "warm.zip", cache))
-        check = package(root, tmp / "check.zip", None)[1]
+            warm.append(package(root, tmp / "warm.zip", cache, env))
+        check = package(root, tmp / "check.zip", None, env)[1]
         assert check["sha256"] == warm[-1][1]["sha256"], "cached build differs from a cold build"
         with zipfile.ZipFile(tmp / "check.zip") as archive:
             names = set(archive.namelist())
@@ -184,7 +207,8 @@ def main() -> None:
         )
         print(f"archive size:   {size / 1e6:.2f} MB  ratio {size / git_size:.3f} (target <= 1.03)")
         print(f"peak RSS of the package process: {rss:.0f} MiB")
-        print(f"cores: {os.cpu_count()}; medians of {RUNS}; shared machines make these noisy")
+        bytecode = "compiled every run" if args.no_bytecode_cache else "cached, as when installed"
+        print(f"cores: {os.cpu_count()}; medians of {RUNS}; bytecode {bytecode}; noisy if shared")
     finally:
         if args.keep:
             print(f"kept {tmp}")
