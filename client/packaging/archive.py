@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import stat
+import sys
 import threading
 import time
 from collections import deque
@@ -37,7 +38,7 @@ from client.packaging.reader import (
     produce,
     wants_store,
 )
-from client.packaging.zipformat import EntryInfo, central_header, end_records, local_header
+from client.packaging.zipformat import central_header, central_record, end_records, local_header
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
 MANIFEST = ".cbdeploy/manifest.json"
 BATCH_BYTES = 1 << 20
 BATCH_FILES = 128
+INLINE_BYTES = 256 << 10  # compressed on the writing thread before a pool is worth starting
+INLINE_FILE_COST = 4096  # what opening and reading a file costs, counted as bytes
 LINK_MODE = 0o120777
 
 
@@ -94,6 +97,18 @@ class _Batch:
     def __init__(self) -> None:
         self.entries: list[Entry] = []
         self.size = 0
+
+
+class _Done:
+    """A batch compressed on this thread, waiting in the window like a pool's future."""
+
+    __slots__ = ("produced",)
+
+    def __init__(self, produced: list[Produced]) -> None:
+        self.produced = produced
+
+    def result(self) -> list[Produced]:
+        return self.produced
 
 
 class _CopyRun:
@@ -200,7 +215,8 @@ class ArchiveBuilder:
         files = selection.files
         root = os.fsencode(selection.root).rstrip(b"/") + b"/"
         extras = list(extra.items())
-        order = [(os.fsencode(f.path), i) for i, f in enumerate(files)]
+        encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+        order = [(f.path.encode(encoding, errors), i) for i, f in enumerate(files)]  # fsencode
         order += [(os.fsencode(path), -1 - i) for i, (path, _) in enumerate(extras)]
         order.sort()
         rows = cache.rows if cache is not None else {}
@@ -257,14 +273,20 @@ class ArchiveBuilder:
     def _write(
         self, out: _Output, units: Iterator[_Batch | _CopyRun], cache: ArchiveCache | None
     ) -> None:
-        # The pool starts with the first batch: a re-package that only copies needs none.
+        # The pool starts only once there is more to compress than INLINE_BYTES: a
+        # re-package that recompresses a file or two does it here, without paying for
+        # importing concurrent.futures and starting threads.
         pool: ThreadPoolExecutor | None = None
-        window: deque[Future[list[Produced]] | _CopyRun] = deque()
+        window: deque[Future[list[Produced]] | _CopyRun | _Done] = deque()
         limit = self.jobs * 3
+        inline = INLINE_BYTES
         try:
             for unit in units:
                 if isinstance(unit, _CopyRun):
                     window.append(unit)
+                elif pool is None and _inline_cost(unit) <= inline:
+                    inline -= _inline_cost(unit)
+                    window.append(_Done(self._compress(unit)))
                 else:
                     if pool is None:
                         from concurrent.futures import ThreadPoolExecutor
@@ -278,12 +300,15 @@ class ArchiveBuilder:
         finally:
             if pool is not None:
                 for pending in window:
-                    if not isinstance(pending, _CopyRun):
+                    if not isinstance(pending, (_CopyRun, _Done)):
                         pending.cancel()
                 pool.shutdown(wait=True)
 
     def _emit(
-        self, out: _Output, unit: Future[list[Produced]] | _CopyRun, cache: ArchiveCache | None
+        self,
+        out: _Output,
+        unit: Future[list[Produced]] | _CopyRun | _Done,
+        cache: ArchiveCache | None,
     ) -> None:
         if isinstance(unit, _CopyRun):
             assert cache is not None
@@ -308,13 +333,21 @@ class ArchiveBuilder:
                 out.rows.append((info.name, row))
 
 
+def _inline_cost(batch: _Batch) -> int:
+    return batch.size + INLINE_FILE_COST * len(batch.entries)
+
+
 def _copy(out: _Output, run: _CopyRun, cache: ArchiveCache) -> None:
     """Copy a run of unchanged records; only their offsets in the central directory move."""
     shift = out.offset - run.start
+    add_central, add_row = out.central.append, out.rows.append
     for name, row in run.rows:
-        offset = row[3] + shift
-        out.central.append(central_header(EntryInfo(name, *row[5:]), offset))
-        out.rows.append((name, (row[0], row[1], row[2], offset, *row[4:])))
+        size, mtime_ns, st_mode, offset, length, method, crc, csize, usize, mode = row
+        if shift:
+            offset += shift
+            row = (size, mtime_ns, st_mode, offset, length, method, crc, csize, usize, mode)
+        add_central(central_record(name, method, crc, csize, usize, mode, offset))
+        add_row((name, row))
     for chunk in cache.read(run.start, run.end - run.start):
         out.write_overlapped(chunk)
 

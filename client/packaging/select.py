@@ -18,6 +18,7 @@ import os
 import posixpath
 import stat
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -219,7 +220,8 @@ class _Resolver:
     def selection(self, paths: list[bytes], skipped: list[str]) -> Selection:
         # The hot loop of a re-package: one lstat per path, little else.
         prefix, lstats = self.prefix, self.lstats
-        lstat, is_reg, fsdecode = os.lstat, stat.S_ISREG, os.fsdecode
+        lstat, is_reg, new_tuple = os.lstat, stat.S_ISREG, tuple.__new__
+        encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
         files, stats = self.files, self.stats
         ordered = sorted(set(paths))
         candidates = secret_candidates(ordered)
@@ -236,9 +238,9 @@ class _Resolver:
             if st is None:
                 continue  # tracked, but deleted from the disk
             if is_reg(st.st_mode):
-                path = fsdecode(rel)
+                path = rel.decode(encoding, errors)  # os.fsdecode, without its checks
                 files.append(SelectedFile(path))
-                stats[path] = FileStat(st.st_size, st.st_mtime_ns, st.st_mode)
+                stats[path] = new_tuple(FileStat, (st.st_size, st.st_mtime_ns, st.st_mode))
                 if rel in candidates and looks_secret(path, full):
                     self.secrets.append(path)
             else:

@@ -88,8 +88,38 @@ def local_header(entry: EntryInfo) -> bytes:
 
 def central_header(entry: EntryInfo, offset: int) -> bytes:
     """The central directory record of an entry whose local header is at ``offset``."""
+    return central_record(*entry, offset)
+
+
+def central_record(
+    name: bytes, method: int, crc: int, csize: int, size: int, mode: int, offset: int
+) -> bytes:
+    """:func:`central_header` from plain values (the copy of an unchanged run calls it
+    once per entry: no :class:`EntryInfo` to build)."""
+    if size < LIMIT_32 and csize < LIMIT_32 and offset < LIMIT_32:
+        return (
+            _CENTRAL.pack(
+                CENTRAL_SIG,
+                MADE_BY,
+                VERSION_DEFAULT,
+                0 if name.isascii() else name_flags(name),
+                method,
+                DOS_TIME,
+                DOS_DATE,
+                crc,
+                csize,
+                size,
+                len(name),
+                0,
+                0,
+                0,
+                0,
+                (mode & 0xFFFF) << 16,
+                offset,
+            )
+            + name
+        )
     fields: list[int] = []
-    size, csize = entry.size, entry.compressed_size
     if size >= LIMIT_32:
         fields.append(size)
         size = LIMIT_32
@@ -99,31 +129,27 @@ def central_header(entry: EntryInfo, offset: int) -> bytes:
     if offset >= LIMIT_32:
         fields.append(offset)
         offset = LIMIT_32
-    extra = b""
-    version = VERSION_DEFAULT
-    if fields:
-        extra = struct.pack(f"<HH{len(fields)}Q", ZIP64_EXTRA_ID, 8 * len(fields), *fields)
-        version = VERSION_ZIP64
+    extra = struct.pack(f"<HH{len(fields)}Q", ZIP64_EXTRA_ID, 8 * len(fields), *fields)
     head = _CENTRAL.pack(
         CENTRAL_SIG,
         MADE_BY,
-        version,
-        entry.flags,
-        entry.method,
+        VERSION_ZIP64,
+        name_flags(name),
+        method,
         DOS_TIME,
         DOS_DATE,
-        entry.crc,
+        crc,
         csize,
         size,
-        len(entry.name),
+        len(name),
         len(extra),
         0,
         0,
         0,
-        (entry.mode & 0xFFFF) << 16,
+        (mode & 0xFFFF) << 16,
         offset,
     )
-    return head + entry.name + extra
+    return head + name + extra
 
 
 def end_records(count: int, cd_offset: int, cd_size: int) -> bytes:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+import client.packaging.archive as archive_module
 from client.errors import PackagingError
 from client.packaging import MANIFEST, SelectedFile, Selection, build_archive, select_files
 from client.packaging.archive import ArchiveBuilder
@@ -353,3 +354,17 @@ def test_the_cache_works_when_the_output_is_on_another_filesystem(
     again = builder.build(select_files(project), fast_dir / "b.zip", {}, cache)
     assert again.sha256 == first.sha256
     assert sorted(p.name for p in cache.iterdir()) == ["archive.zip", "index.bin"]
+
+
+@pytest.mark.parametrize("inline_bytes", [0, 1 << 40])
+def test_compressing_on_the_writing_thread_or_in_the_pool_gives_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inline_bytes: int
+) -> None:
+    """Small jobs skip the thread pool (a re-package of one edited file); all in the pool
+    (0) or all on the writing thread (unbounded), the archive is the same."""
+    project = make_project(tmp_path / "p")
+    reference = build_archive(select_files(project), tmp_path / "default.zip")
+    monkeypatch.setattr(archive_module, "INLINE_BYTES", inline_bytes)
+    result = build_archive(select_files(project), tmp_path / "forced.zip")
+    assert (tmp_path / "forced.zip").read_bytes() == (tmp_path / "default.zip").read_bytes()
+    assert result.sha256 == reference.sha256
