@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from client.errors import PackagingError
 from client.packaging.cache import ArchiveCache, Row
 from client.packaging.model import ArchiveResult, FileStat, Selection, shown
+from client.packaging.nogc import paused_gc
 from client.packaging.reader import (
     LARGE,
     Entry,
@@ -66,7 +67,8 @@ def build_archive(
     way. Raises :class:`~client.errors.PackagingError` naming a file that cannot
     be read or changes while it is read; no partial archive is left behind.
     """
-    return ArchiveBuilder(jobs=jobs).build(selection, Path(output), extra_entries, cache_dir)
+    with paused_gc():
+        return ArchiveBuilder(jobs=jobs).build(selection, Path(output), extra_entries, cache_dir)
 
 
 def manifest(selection: Selection, stats: Mapping[str, FileStat]) -> bytes:

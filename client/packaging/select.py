@@ -32,6 +32,7 @@ from client.packaging.gitcmd import (
     throwaway_git_dir,
 )
 from client.packaging.model import FileStat, SelectedFile, Selection, shown
+from client.packaging.nogc import paused_gc
 from client.packaging.secrets import looks_secret, secret_candidates
 
 NEVER_SHIPPED = (b".git", b".cbdeploy")
@@ -61,6 +62,11 @@ def select_files(
     ``follow_external_links``: then the target's content is shipped under the
     link's path), for a link loop, and when git cannot list the tree.
     """
+    with paused_gc():
+        return _select_files(root, include_submodules, follow_external_links)
+
+
+def _select_files(root: Path, include_submodules: bool, follow_external_links: bool) -> Selection:
     root = Path(os.path.abspath(root))
     if not root.is_dir():
         raise PackagingError(
