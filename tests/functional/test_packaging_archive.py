@@ -10,6 +10,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import threading
 import time
 import zipfile
 from collections.abc import Iterator
@@ -353,7 +354,35 @@ def test_the_cache_works_when_the_output_is_on_another_filesystem(
     assert (cache / "archive.zip").read_bytes() == (fast_dir / "a.zip").read_bytes()
     again = builder.build(select_files(project), fast_dir / "b.zip", {}, cache)
     assert again.sha256 == first.sha256
+    _wait_for_cache_cleanup()
     assert sorted(p.name for p in cache.iterdir()) == ["archive.zip", "index.bin"]
+
+
+def _wait_for_cache_cleanup() -> None:
+    """Replaced cached archives are deleted on a background thread: wait for it."""
+    for thread in threading.enumerate():
+        if thread.name == "cbdeploy-cache-cleanup":
+            thread.join()
+
+
+def test_replaced_cached_archives_are_deleted_with_any_a_killed_build_left(
+    tmp_path: Path,
+) -> None:
+    project = make_project(tmp_path / "p")
+    cache = tmp_path / "cache"
+    builder = ArchiveBuilder(clock_ns=lambda: FUTURE_NS)
+    first = builder.build(select_files(project), tmp_path / "a.zip", {}, cache)
+    leftover = cache / ".archive.zip.4242.0badcafe.old"  # a build killed before deleting it
+    leftover.write_bytes(b"an old archive")
+    (project / "src" / "app.py").write_bytes(b"print('changed')\n")
+    again = builder.build(select_files(project), tmp_path / "b.zip", {}, cache)
+    assert again.sha256 != first.sha256
+    _wait_for_cache_cleanup()
+    assert sorted(p.name for p in cache.iterdir()) == ["archive.zip", "index.bin"]
+    assert (cache / "archive.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
+    assert (tmp_path / "a.zip").read_bytes() != (tmp_path / "b.zip").read_bytes()
+    with zipfile.ZipFile(tmp_path / "a.zip") as old:  # the first output is left intact
+        assert old.read("src/app.py") == b"print('hello')\n" * 200
 
 
 @pytest.mark.parametrize("inline_bytes", [0, 1 << 40])
