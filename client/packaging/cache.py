@@ -45,6 +45,7 @@ class ArchiveCache:
         self.rows: dict[bytes, Row] = {}
         self._fd: int | None = None
         self._size = 0
+        self._buffer: memoryview | None = None
         self._load()
 
     def _load(self) -> None:
@@ -79,7 +80,9 @@ class ArchiveCache:
         end = offset + length
         if end > self._size:
             raise OSError(f"cached archive in {self.dir} is truncated")
-        view = memoryview(bytearray(min(CHUNK, length)))
+        if self._buffer is None:  # one buffer for every run: allocating it is not free
+            self._buffer = memoryview(bytearray(min(CHUNK, self._size)))
+        view = self._buffer
         while offset < end:
             got = os.preadv(self._fd, [view[: min(CHUNK, end - offset)]], offset)
             if got <= 0:
@@ -88,6 +91,7 @@ class ArchiveCache:
             offset += got
 
     def close(self) -> None:
+        self._buffer = None
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
