@@ -234,11 +234,10 @@ class _Resolver:
         for rel in ordered:
             if rel.startswith(_NEVER_PREFIXES) or rel in NEVER_SHIPPED or b"/.git/" in rel:
                 continue
-            full = prefix + rel
             st = lstats.get(rel, _NOT_YET)
             if st is _NOT_YET:
                 try:
-                    st = lstat(full)
+                    st = lstat(prefix + rel)
                 except (FileNotFoundError, NotADirectoryError):
                     st = None
             if st is None:
@@ -247,10 +246,10 @@ class _Resolver:
                 path = rel.decode(encoding, errors)  # os.fsdecode, without its checks
                 files.append(SelectedFile(path))
                 stats[path] = new_tuple(FileStat, (st.st_size, st.st_mtime_ns, st.st_mode))
-                if rel in candidates and looks_secret(path, full):
+                if rel in candidates and looks_secret(path, prefix + rel):
                     self.secrets.append(path)
             else:
-                self._add_special(rel, full, st)
+                self._add_special(rel, prefix + rel, st)
         if self.reorder:
             files.sort(key=lambda f: os.fsencode(f.path))
             self.secrets.sort(key=os.fsencode)
