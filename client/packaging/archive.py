@@ -133,21 +133,37 @@ class _Output:
         self.digest = hashlib.sha256()
         self.central: list[bytes] = []
         self.rows: list[tuple[bytes, Row]] = []
+        self._hashing: threading.Thread | None = None
 
     def write(self, data: bytes | memoryview) -> None:
+        self._settle()
         self.handle.write(data)
         self.digest.update(data)
         self.offset += len(data)
 
     def write_overlapped(self, data: memoryview) -> None:
-        """Write a large block while another thread hashes it (both release the GIL)."""
+        """Write a large block while another thread hashes it (both release the GIL).
+
+        The hashing goes on after this returns, so the caller can read the next block
+        meanwhile: ``data`` must stay unchanged until the next write (the cache reads
+        into two buffers in turn). Every write, and :meth:`sha256`, waits for it first,
+        so the digest still sees the bytes in order.
+        """
+        self._settle()
         hasher = threading.Thread(target=self.digest.update, args=(data,))
         hasher.start()
-        try:
-            self.handle.write(data)
-        finally:
-            hasher.join()
+        self._hashing = hasher
+        self.handle.write(data)
         self.offset += len(data)
+
+    def sha256(self) -> str:
+        self._settle()
+        return self.digest.hexdigest()
+
+    def _settle(self) -> None:
+        if self._hashing is not None:
+            self._hashing.join()
+            self._hashing = None
 
 
 class ArchiveBuilder:
@@ -202,9 +218,7 @@ class ArchiveBuilder:
             len(os.fsencode(f.link_target)) if f.link_target is not None else stats[f.path].size
             for f in selection.files
         )
-        return ArchiveResult(
-            output, out.digest.hexdigest(), out.offset, len(selection.files), raw_size
-        )
+        return ArchiveResult(output, out.sha256(), out.offset, len(selection.files), raw_size)
 
     def _units(
         self,

@@ -25,7 +25,7 @@ ARCHIVE = "archive.zip"
 _OLD = ".old"  # suffix of replaced archives waiting to be deleted
 INDEX = "index.bin"
 RACY_NS = 2_000_000_000
-CHUNK = 8 << 20
+CHUNK = 4 << 20  # two buffers of this size
 # Anything that changes the bytes of a record for the same file changes the magic.
 _SETTINGS = f"{LEVEL}:{zlib.ZLIB_RUNTIME_VERSION}:{','.join(sorted(STORED_SUFFIXES))}"
 MAGIC = b"CBDC2" + struct.pack("<I", zlib.crc32(_SETTINGS.encode()))
@@ -45,7 +45,8 @@ class ArchiveCache:
         self.rows: dict[bytes, Row] = {}
         self._fd: int | None = None
         self._size = 0
-        self._buffer: memoryview | None = None
+        self._buffers: list[memoryview] = []
+        self._turn = 0
         self._load()
 
     def _load(self) -> None:
@@ -73,17 +74,21 @@ class ArchiveCache:
     def read(self, offset: int, length: int) -> Iterator[memoryview]:
         """The bytes of the cached archive in ``[offset, offset + length)``, in chunks.
 
-        Each chunk is a view of one reused buffer (memory stays bounded whatever the
-        archive's size): it is valid until the next chunk is asked for.
+        Chunks are views of two buffers used in turn, across calls too (memory stays
+        bounded whatever the archive's size): a chunk stays valid while the next one
+        is read, and until the one after is asked for. The writer hashes a chunk on
+        another thread while this reads the next.
         """
         assert self._fd is not None
         end = offset + length
         if end > self._size:
             raise OSError(f"cached archive in {self.dir} is truncated")
-        if self._buffer is None:  # one buffer for every run: allocating it is not free
-            self._buffer = memoryview(bytearray(min(CHUNK, self._size)))
-        view = self._buffer
+        if not self._buffers:  # allocated once per build: allocating is not free
+            size = min(CHUNK, self._size)
+            self._buffers = [memoryview(bytearray(size)), memoryview(bytearray(size))]
         while offset < end:
+            view = self._buffers[self._turn]
+            self._turn ^= 1
             got = os.preadv(self._fd, [view[: min(CHUNK, end - offset)]], offset)
             if got <= 0:
                 raise OSError(f"cached archive in {self.dir} is truncated")
@@ -91,7 +96,7 @@ class ArchiveCache:
             offset += got
 
     def close(self) -> None:
-        self._buffer = None
+        self._buffers = []
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

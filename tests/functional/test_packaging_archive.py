@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import random
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import client.packaging.archive as archive_module
+import client.packaging.cache as cache_module
 from client.errors import PackagingError
 from client.packaging import MANIFEST, SelectedFile, Selection, build_archive, select_files
 from client.packaging.archive import ArchiveBuilder
@@ -397,3 +399,24 @@ def test_compressing_on_the_writing_thread_or_in_the_pool_gives_the_same_bytes(
     result = build_archive(select_files(project), tmp_path / "forced.zip")
     assert (tmp_path / "forced.zip").read_bytes() == (tmp_path / "default.zip").read_bytes()
     assert result.sha256 == reference.sha256
+
+
+def test_a_cached_copy_in_many_small_chunks_is_identical_and_hashed_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Copied runs are read in chunks into two buffers in turn while the previous chunk
+    is hashed on another thread; tiny chunks make every run span many of them."""
+    monkeypatch.setattr(cache_module, "CHUNK", 4096)
+    project = make_project(tmp_path / "p")
+    for i in range(40):  # many records, so that runs are long
+        (project / "many" / f"f{i:02d}.txt").parent.mkdir(exist_ok=True)
+        (project / "many" / f"f{i:02d}.txt").write_bytes(f"file {i}\n".encode() * 300)
+    cache = tmp_path / "cache"
+    builder = ArchiveBuilder(clock_ns=lambda: FUTURE_NS)
+    builder.build(select_files(project), tmp_path / "first.zip", {}, cache)
+    (project / "many" / "f20.txt").write_bytes(b"changed, and longer than before\n" * 400)
+    warm = builder.build(select_files(project), tmp_path / "warm.zip", {}, cache)
+    cold = builder.build(select_files(project), tmp_path / "cold.zip", {}, None)
+    data = (tmp_path / "warm.zip").read_bytes()
+    assert data == (tmp_path / "cold.zip").read_bytes()
+    assert warm.sha256 == cold.sha256 == hashlib.sha256(data).hexdigest()
