@@ -48,6 +48,7 @@ MANIFEST = ".cbdeploy/manifest.json"
 BATCH_BYTES = 1 << 20
 BATCH_FILES = 128
 INLINE_BYTES = 256 << 10  # compressed on the writing thread before a pool is worth starting
+RESERVE_SLACK = 1 << 20  # room for the edited files to grow, over the cached archive's size
 INLINE_FILE_COST = 4096  # what opening and reading a file costs, counted as bytes
 LINK_MODE = 0o120777
 
@@ -200,10 +201,14 @@ class ArchiveBuilder:
         out = _Output(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644))
         try:
             with out.handle:
+                reserved = _reserve(out.handle.fileno(), cache.size if cache else 0)
                 self._write(out, self._units(selection, stats, extra, cache), cache)
                 cd_offset = out.offset
                 out.write(b"".join(out.central))
                 out.write(end_records(len(out.central), cd_offset, out.offset - cd_offset))
+                if reserved > out.offset:
+                    out.handle.flush()
+                    os.ftruncate(out.handle.fileno(), out.offset)
             os.chmod(tmp, 0o644)
             os.replace(tmp, output)
         except BaseException:
@@ -347,6 +352,20 @@ class ArchiveBuilder:
             if st is not None:  # a file from disk: remembered for the next build
                 row = (*st, offset, out.offset - offset, *info[1:])
                 out.rows.append((info.name, row))
+
+
+def _reserve(fd: int, size: int) -> int:
+    """Allocate ``size`` bytes (the previous archive's: a re-package's is about as large)
+    before writing. Without it, replacing the old output by renaming flushes the new
+    file's delayed allocation there and then (ext4's auto_da_alloc): 5-10 ms for 20 MB.
+    Best effort; the bytes the archive does not fill are truncated away."""
+    if size <= 0 or not hasattr(os, "posix_fallocate"):
+        return 0
+    try:
+        os.posix_fallocate(fd, 0, size + RESERVE_SLACK)
+    except OSError:
+        return 0
+    return size + RESERVE_SLACK
 
 
 def _inline_cost(batch: _Batch) -> int:

@@ -71,6 +71,11 @@ class ArchiveCache:
         rows: Iterator[Row] = _ROW.iter_unpack(data[rows_at:names_at])
         self.rows = dict(zip(names, rows, strict=True))
 
+    @property
+    def size(self) -> int:
+        """The cached archive's size in bytes (0: no usable cache)."""
+        return self._size if self._fd is not None else 0
+
     def read(self, offset: int, length: int) -> Iterator[memoryview]:
         """The bytes of the cached archive in ``[offset, offset + length)``, in chunks.
 

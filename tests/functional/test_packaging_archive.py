@@ -420,3 +420,32 @@ def test_a_cached_copy_in_many_small_chunks_is_identical_and_hashed_in_order(
     data = (tmp_path / "warm.zip").read_bytes()
     assert data == (tmp_path / "cold.zip").read_bytes()
     assert warm.sha256 == cold.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_a_repackage_that_shrinks_or_grows_the_archive_matches_a_cold_build(
+    tmp_path: Path,
+) -> None:
+    """A re-package reserves the previous archive's size up front, then trims what is
+    left over: an archive that shrank ends where its data ends, one that grew past
+    the reservation is complete."""
+    project = make_project(tmp_path / "p")
+    cache = tmp_path / "cache"
+    builder = ArchiveBuilder(clock_ns=lambda: FUTURE_NS)
+    builder.build(select_files(project), tmp_path / "first.zip", {}, cache)
+
+    def check(name: str) -> int:
+        warm = builder.build(select_files(project), tmp_path / f"{name}.zip", {}, cache)
+        cold = builder.build(select_files(project), tmp_path / "cold.zip", {}, None)
+        data = warm.path.read_bytes()
+        assert len(data) == warm.size
+        assert hashlib.sha256(data).hexdigest() == warm.sha256 == cold.sha256
+        with zipfile.ZipFile(warm.path) as archive:
+            assert archive.testzip() is None
+        return warm.size
+
+    before = (tmp_path / "first.zip").stat().st_size
+    (project / "big" / "random.dat").unlink()
+    shrunk = check("shrunk")
+    assert shrunk < before - LARGE
+    (project / "more.dat").write_bytes(random.Random(3).randbytes(3 * LARGE))
+    assert check("grown") > shrunk + archive_module.RESERVE_SLACK + LARGE
