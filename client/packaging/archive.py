@@ -5,10 +5,13 @@ timestamp and a normalised Unix mode (0644, 0755 when any execute bit is
 set, 0120777 for links, whose data is the link target), so the same tree
 gives the same bytes, and the same SHA-256, on any machine with the same
 zlib. Entries are compressed by a thread pool in batches and written in order
-by this thread as they complete; only a bounded window of batches is in
-flight, and the archive streams to a temporary file next to the output,
-renamed into place only once complete. With a cache, runs of unchanged files
-are copied from the previous archive instead (see :mod:`.cache`).
+by this thread as they complete (the first few small batches are compressed
+by this thread: a re-package of an edit or two never starts the pool); only a
+bounded window of batches is in flight, and the archive streams to a
+temporary file next to the output, renamed into place only once complete.
+With a cache, runs of unchanged files are copied from the previous archive
+instead (see :mod:`.cache`), hashed on another thread while the next chunk is
+read.
 """
 
 from __future__ import annotations
