@@ -184,28 +184,32 @@ class DeployService:
         config = load_config(self.root, self.target.stage, self.target.config_path)
         git = git_info(config.root)  # before anything is written into the tree
         plan = make_plan(config, self.target, self.options, git, self.new_id())
-        self.emit(
-            DeployStarting(
-                plan.app, plan.stage, plan.region, plan.project, self.target.local, plan.invocation_id
+        with self.aws_factory(self.target) as aws:
+            # Credentials, profile and account first: a deploy that cannot
+            # reach AWS says so before any packaging work.
+            account = aws.account_id()
+            self.emit(
+                DeployStarting(
+                    plan.app, plan.stage, plan.region, plan.project, self.target.local,
+                    plan.invocation_id,
+                )
             )
-        )
-        selection = select_files(
-            config.root,
-            include_submodules=config.package.include_submodules,
-            follow_external_links=config.package.follow_external_links,
-        )
-        self.emit(FilesSelected(selection))
-        if plan.needs_confirmation and not self.confirm(
-            f"Deploy {plan.app} to stage {plan.stage} in {plan.region}?"
-        ):
-            raise UsageError(
-                f"Deploy of stage {plan.stage!r} cancelled; nothing was deployed.",
-                "Pass --yes to deploy without being asked.",
+            selection = select_files(
+                config.root,
+                include_submodules=config.package.include_submodules,
+                follow_external_links=config.package.follow_external_links,
             )
-        with self._workspace(config.root, plan.invocation_id) as workdir:
-            archive = self._archive(selection, plan, workdir)
-            with self.aws_factory(self.target) as aws:
-                infra = self._bootstrap(aws, config)
+            self.emit(FilesSelected(selection))
+            if plan.needs_confirmation and not self.confirm(
+                f"Deploy {plan.app} to stage {plan.stage} in {plan.region}?"
+            ):
+                raise UsageError(
+                    f"Deploy of stage {plan.stage!r} cancelled; nothing was deployed.",
+                    "Pass --yes to deploy without being asked.",
+                )
+            with self._workspace(config.root, plan.invocation_id) as workdir:
+                archive = self._archive(selection, plan, workdir)
+                infra = self._bootstrap(aws, config, account)
                 upload = self._upload(aws, infra, archive, plan.app)
                 request = start_request(plan, upload)
                 if self.options.preserve_temp_files:
@@ -243,8 +247,8 @@ class DeployService:
         self.emit(ArchiveBuilt(archive, self.clock() - began, kept))
         return archive
 
-    def _bootstrap(self, aws: AwsClient, config: ProjectConfig) -> Infrastructure:
-        settings = stage_settings(config, aws.region, aws.account_id())
+    def _bootstrap(self, aws: AwsClient, config: ProjectConfig, account: str) -> Infrastructure:
+        settings = stage_settings(config, aws.region, account)
         infra = bootstrap(aws, settings, on_event=lambda call: self.emit(BootstrapStep(call.what)))
         self.emit(BootstrapDone(infra))
         return infra

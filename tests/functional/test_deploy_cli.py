@@ -211,17 +211,24 @@ def test_builds_of_a_stage_never_deployed(cli: Callable[..., Result], tmp_path: 
     [
         (["--stage", "Prod_1", "--region", "us-east-1"], {}, "Invalid stage name"),
         (["--stage", "dev"], {}, "No region given"),
-        (["--stage", "dev", "--region", "us-east-1", "--aws-profile", "nope"], {}, "profile"),
+        (["--stage", "dev", "--region", "us-east-1", "--aws-profile", "nope"], {},
+         "The AWS profile 'nope' does not exist"),
+        (["--stage", "dev", "--region", "us-east-1"], {"AWS_PROFILE": "gone"},
+         "The AWS profile 'gone' does not exist"),
         (["--stage", "dev", "--region", "us-east-1"],
-         {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}, "credentials"),
+         {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}, "No usable AWS credentials"),
     ],
 )
-def test_deploy_that_cannot_start_exits_2_with_one_message(
+def test_deploy_that_cannot_start_exits_2_with_one_message_and_creates_nothing(
     emulator_url: str, aws_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    args: list[str], env: dict[str, str], message: str,
+    boto_client: Callable[..., Any], args: list[str], env: dict[str, str], message: str,
 ) -> None:
-    for name in env:
-        monkeypatch.delenv(name, raising=False)
+    codebuild = boto_client("codebuild")  # made while the test's credentials still work
+    for name, value in env.items():
+        if value:
+            monkeypatch.setenv(name, value)
+        else:
+            monkeypatch.delenv(name, raising=False)
     project = make_project(tmp_path, build="echo hi")
     result = CliRunner().invoke(
         main,
@@ -229,6 +236,9 @@ def test_deploy_that_cannot_start_exits_2_with_one_message(
         env={"AWS_ENDPOINT_URL": emulator_url, "XDG_CONFIG_HOME": str(tmp_path / "xdg")},
     )
     assert result.exit_code == 2, result.output
-    assert message in result.output
+    assert result.output.count("Error: ") == 1 and message in result.output
     assert "Traceback" not in result.output
-    assert "Started build" not in result.output
+    # Checked before any work: nothing packaged, nothing written, nothing created.
+    assert "Packaged" not in result.output
+    assert not (project / ".cbdeploy").exists()
+    assert codebuild.batch_get_projects(names=[f"cbdeploy-{project.name}-dev"])["projects"] == []
