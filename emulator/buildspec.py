@@ -42,10 +42,31 @@ class Buildspec:
 
 def parse_buildspec(text: str) -> Buildspec:
     """Parse buildspec YAML text; BuildspecError names what is wrong."""
+    root, document = _load(text)
     try:
-        document = yaml.load(text, Loader=yaml.BaseLoader)  # noqa: S506 - BaseLoader builds no objects
+        return _buildspec(document)
+    except _NotAString as error:
+        raise BuildspecError(error.located(root)) from None
+
+
+def _load(text: str) -> tuple[yaml.Node | None, Any]:
+    """The YAML node tree (for line numbers) and the document, every scalar a string."""
+    loader = yaml.BaseLoader(text)  # BaseLoader builds no objects
+    try:
+        root = loader.get_single_node()
+        return root, (None if root is None else loader.construct_document(root))
+    except yaml.MarkedYAMLError as error:
+        # CodeBuild's wording, e.g. "found character that cannot start any token at line 3".
+        mark = error.problem_mark or error.context_mark
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise BuildspecError(f"{error.problem or error.context}{where}") from error
     except yaml.YAMLError as error:
-        raise BuildspecError(f"Error parsing buildspec: {_one_line(error)}") from error
+        raise BuildspecError(" ".join(str(error).split())) from error
+    finally:
+        loader.dispose()
+
+
+def _buildspec(document: Any) -> Buildspec:
     if not isinstance(document, dict):
         raise BuildspecError("Expected the buildspec to be a YAML mapping with a version key")
     version = document.get("version")
@@ -60,14 +81,13 @@ def parse_buildspec(text: str) -> Buildspec:
         if key not in PHASE_KEYS:
             raise BuildspecError(f"Unknown phase {key!r}: expected one of {', '.join(PHASE_KEYS)}")
         phases[PHASE_KEYS[key]] = _phase(value, key)
-    exported = env.get("exported-variables", [])
     return Buildspec(
         version=version,
         shell=shell,
         variables=_strings(env.get("variables"), "env/variables"),
         parameter_store=_strings(env.get("parameter-store"), "env/parameter-store"),
         secrets_manager=_strings(env.get("secrets-manager"), "env/secrets-manager"),
-        exported_variables=_string_list(exported, "env/exported-variables"),
+        exported_variables=_string_list(env.get("exported-variables"), "env/exported-variables"),
         phases=phases,
     )
 
@@ -112,11 +132,41 @@ def _string_list(value: Any, where: str) -> tuple[str, ...]:
         raise BuildspecError(f"Expected {where} to be a list of strings")
     for index, item in enumerate(value):
         if not isinstance(item, str):
-            raise BuildspecError(
-                f"Expected {where}[{index}] to be of string type: found subkeys instead"
-            )
+            raise _NotAString(where, index)
     return tuple(value)
 
 
-def _one_line(error: yaml.YAMLError) -> str:
-    return " ".join(str(error).split())
+class _NotAString(Exception):
+    """Item ``index`` of the list at ``where`` (``phases/build/commands``) is not a string."""
+
+    def __init__(self, where: str, index: int) -> None:
+        super().__init__(where, index)
+        self.where = where
+        self.index = index
+
+    def located(self, root: yaml.Node | None) -> str:
+        """CodeBuild's message, verified against public build logs (bioerrorlog.work's
+        "codebuild-colon-error" post, aws/sagemaker-chainer-container#83):
+        ``Expected Commands[0] to be of string type: found subkeys instead at line 6,
+        value of the key tag on line 5 might be empty``."""
+        *parents, key = self.where.split("/")
+        message = f"Expected {key.capitalize()}[{self.index}] to be of string type: found subkeys instead"
+        parent = _child(root, parents)
+        key_node = None
+        if isinstance(parent, yaml.MappingNode):
+            key_node = next((k for k, _ in parent.value if k.value == key), None)
+        item = _child(root, [*parents, key])
+        if key_node is None or not isinstance(item, yaml.SequenceNode) or self.index >= len(item.value):
+            return message
+        item_line = item.value[self.index].start_mark.line + 1
+        key_line = key_node.start_mark.line + 1
+        return f"{message} at line {item_line}, value of the key tag on line {key_line} might be empty"
+
+
+def _child(node: yaml.Node | None, keys: list[str]) -> yaml.Node | None:
+    """The node reached from ``node`` through mapping ``keys``, or None."""
+    for key in keys:
+        if not isinstance(node, yaml.MappingNode):
+            return None
+        node = next((v for k, v in node.value if k.value == key), None)
+    return node

@@ -51,6 +51,22 @@ def test_buildspecs_codebuild_refuses(text):
         parse_buildspec(text)
 
 
+def test_buildspec_errors_use_codebuild_wording_and_line_numbers():
+    """Messages as public CodeBuild logs show them: awsdocs/aws-codebuild-user-guide#25
+    ("found character that cannot start any token at line 3") and bioerrorlog.work's
+    "codebuild-colon-error" post (an unquoted ``echo "Hello: world"`` command)."""
+    with pytest.raises(BuildspecError) as tab:
+        parse_buildspec("version: 0.2\nphases:\n\tbuild: {}\n")
+    assert str(tab.value) == "found character '\\t' that cannot start any token at line 3"
+
+    with pytest.raises(BuildspecError) as colon:
+        parse_buildspec('version: 0.2\n\nphases:\n  build:\n    commands:\n     - echo "Hello: world"\n')
+    assert str(colon.value) == (
+        "Expected Commands[0] to be of string type: found subkeys instead at line 6, "
+        "value of the key tag on line 5 might be empty"
+    )
+
+
 def test_split_message_keeps_every_byte_and_utf8_characters_whole():
     message = "a" * (MAX_EVENT_BYTES - 1) + "é" + "b" * 10
     pieces = split_message(message)
