@@ -140,6 +140,10 @@ class BuildRunner:
         self.log.container("Waiting for DOWNLOAD_SOURCE")
 
     def _download_source(self) -> Buildspec:
+        # The opening lines are CodeBuild's, as public build logs show them (e.g.
+        # aws-samples/mlops-e2e#68): ... "Waiting for DOWNLOAD_SOURCE", "Phase is
+        # DOWNLOAD_SOURCE", "CODEBUILD_SRC_DIR=...", "YAML location is ...".
+        self.log.container("Phase is DOWNLOAD_SOURCE")
         self.workdir = Path(tempfile.mkdtemp(prefix="cbdeploy-build-"))
         src = self.workdir / "src"
         src.mkdir()

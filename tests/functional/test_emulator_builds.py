@@ -68,6 +68,12 @@ def test_passing_build_reports_every_phase_and_logs_output(run_build, log_messag
     lines = log_messages(build)
     assert "hello from build 1" in lines
     container = [line for line in lines if line.startswith("[Container] ")]
+    # The order of CodeBuild's opening lines, as in public build logs (aws-samples/mlops-e2e#68).
+    opening = [line.split(" ", 3)[3] for line in container[:6]]
+    assert opening[:4] == ["Running on CodeBuild On-demand", "Waiting for agent ping",
+                           "Waiting for DOWNLOAD_SOURCE", "Phase is DOWNLOAD_SOURCE"]
+    assert opening[4].startswith("CODEBUILD_SRC_DIR=")
+    assert opening[5].startswith("YAML location is ")
     assert any(line.endswith(" Entering phase BUILD") for line in container)
     assert any(line.endswith(" Running command echo hello from build $CODEBUILD_BUILD_NUMBER") for line in container)
     assert any(line.endswith(" Phase complete: BUILD State: SUCCEEDED") for line in container)
