@@ -219,7 +219,13 @@ phases:
 ])
 def test_missing_secret_or_parameter_fails_download_source(codebuild, codebuild_project, build_waiter,
                                                             log_messages, kind, code, message):
-    """CodeBuild fails DOWNLOAD_SOURCE ("Decrypted Variables Error" / "Secrets Manager Error")."""
+    """CodeBuild fails DOWNLOAD_SOURCE ("Decrypted Variables Error" / "Secrets Manager Error").
+
+    Phase, status codes and messages checked against public build logs: "Phase context
+    status code: Decrypted Variables Error Message: parameter does not exist: <name>"
+    (cloudposse/terraform-aws-cicd#107, aws/aws-codebuild-docker-images#159) and
+    "Secrets Manager Error: ResourceNotFoundException: Secrets Manager can't find the
+    specified secret." in DOWNLOAD_SOURCE (aws/aws-codebuild-docker-images#475)."""
     build = codebuild.start_build(
         projectName=codebuild_project(),
         buildspecOverride=ECHO_SPEC,
