@@ -66,6 +66,7 @@ class Renderer:
         self.debug = debug
         self.noun = noun
         self._runner_seen = False
+        self._pipeline_ended = False  # the runner said pipeline-end
         self._stopping = False  # we asked CodeBuild to stop the build
         self._progress: Progress | None = None
         self._task: Any = None
@@ -205,6 +206,10 @@ class Renderer:
 
     def _on_PhaseChanged(self, e: PhaseChanged) -> None:
         phase = e.phase
+        if self._pipeline_ended and not self.debug:
+            # CodeBuild's housekeeping after our pipeline (POST_BUILD,
+            # UPLOAD_ARTIFACTS ...): noise to the user; the outcome says how it ended.
+            return
         if phase.status is None:
             if phase.name not in QUIET_PHASES:
                 self._note(f"· {phase.name}")
@@ -229,7 +234,9 @@ class Renderer:
         self._runner_seen = True
         data = e.marker.data
         step = str(data.get("step", "?"))
-        if e.marker.event == "step-start":
+        if e.marker.event == "pipeline-end":
+            self._pipeline_ended = True
+        elif e.marker.event == "step-start":
             where = (
                 f" ({data['index']}/{data['total']})" if "index" in data and "total" in data else ""
             )
@@ -281,7 +288,9 @@ class Renderer:
                 )
             if outcome.failed_phase:
                 line = f"  Phase {outcome.failed_phase}: {outcome.failed_phase_status}"
-                if outcome.failed_phase_message:
+                # With a failed step named, CodeBuild's context only quotes the
+                # runner's command line; the step line above is the real reason.
+                if outcome.failed_phase_message and not outcome.failed_step:
                     line += f" - {outcome.failed_phase_message}"
                 self._print(Text(line, style="red"))
             if outcome.build_id and outcome.region:

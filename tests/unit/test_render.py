@@ -105,9 +105,34 @@ def test_failure_outcome_names_phase_step_and_where_the_log_is() -> None:
     ))
     out = text(c)
     assert "✗ Deploy failed after 1m 15s" in out
-    assert "Phase BUILD: FAILED - Error while executing command: exit status 3" in out
+    # The step is the reason; CodeBuild's context would only quote the runner's command.
     assert "Step beforeDeploy:check failed (exit 3)" in out
+    assert "  Phase BUILD: FAILED\n" in out
+    assert "Error while executing command" not in out
     assert "cbdeploy logs cbdeploy-app-dev:42 --region eu-west-1" in out
+
+
+def test_failure_outcome_without_a_step_gives_the_phase_context() -> None:
+    """A custom buildspec (no runner): CodeBuild's context message is all there is."""
+    c = console()
+    Renderer(c).outcome(BuildOutcome(
+        "cbdeploy-app-dev:42", "FAILED", 1, duration=3.0, failed_phase="INSTALL",
+        failed_phase_status="FAILED", failed_phase_message="Error while executing command: make. Reason: exit status 2",
+        region="eu-west-1",
+    ))
+    assert "  Phase INSTALL: FAILED - Error while executing command: make. Reason: exit status 2\n" in text(c)
+
+
+def test_phases_after_the_pipeline_end_are_not_shown() -> None:
+    c = console()
+    r = Renderer(c)
+    r.handle(PhaseChanged(build(), Phase("BUILD", None, None, None, None, ())))
+    r.handle(MarkerEvent(Marker("pipeline-end", {"status": "ok"})))
+    for name in ("POST_BUILD", "UPLOAD_ARTIFACTS", "FINALIZING"):
+        r.handle(PhaseChanged(build(), Phase(name, None, None, None, None, ())))
+    failed = Phase("POST_BUILD", "FAILED", None, None, 1, (("X", "y"),))
+    r.handle(PhaseChanged(build("FAILED", failed), failed))
+    assert text(c) == "  · BUILD\n"
 
 
 def test_success_outcome_lists_outputs() -> None:
