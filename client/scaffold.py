@@ -131,11 +131,14 @@ def detect(root: Path) -> Detection:
         )
 
     if (root / "cdk.json").is_file():
+        # A CDK app in Python (``cdk init --language python``) has no package.json:
+        # its own dependencies come from pip, and the CDK CLI from npm's aws-cdk.
+        cdk = f"{exec_prefix} cdk" if node else "npx aws-cdk"
         return result(
             "AWS CDK app",
+            install=install if node else python_install,
             deploy=(
-                f"{exec_prefix} cdk deploy --all --require-approval never "
-                "--outputs-file cdk-outputs.json",
+                f"{cdk} deploy --all --require-approval never --outputs-file cdk-outputs.json",
             ),
             outputs_file="cdk-outputs.json",
         )

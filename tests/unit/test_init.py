@@ -26,6 +26,7 @@ PROJECTS: dict[str, dict[str, str]] = {
         "cdk.json": "{}",
         "Dockerfile": "FROM scratch\n",
     },
+    "cdk-python": {"cdk.json": '{"app": "python3 app.py"}', "requirements.txt": "aws-cdk-lib\n"},
     "serverless-yarn": {"package.json": "{}", "yarn.lock": "", "serverless.yml": "service: x\n"},
     "sam": {"template.yaml": CDK_SAM_TEMPLATE, "requirements.txt": "boto3\n"},
     "terraform": {"main.tf": "terraform {}\n"},
@@ -67,6 +68,15 @@ def test_cdk_with_npm(tmp_path: Path) -> None:
     )
     assert found.outputs_file == "cdk-outputs.json"
     assert found.admin_policy and not found.docker
+
+
+def test_cdk_in_python_installs_its_requirements_and_fetches_the_cli(tmp_path: Path) -> None:
+    found = detect(make_project(tmp_path, "cdk-python"))
+    assert found.labels == ("AWS CDK app",)
+    assert found.install == ("pip install -r requirements.txt",)
+    assert found.deploy == (
+        "npx aws-cdk deploy --all --require-approval never --outputs-file cdk-outputs.json",
+    )
 
 
 def test_cdk_with_pnpm_and_a_dockerfile_gets_docker(tmp_path: Path) -> None:
