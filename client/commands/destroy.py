@@ -10,6 +10,7 @@ from client.aws import open_aws
 from client.bootstrap import execute
 from client.commands.bootstrap import project_config_root
 from client.config import load_config
+from client.config_model import NAME_RE
 from client.destroy import plan_destroy
 from client.errors import UsageError
 from client.options import Target, aws_options
@@ -24,14 +25,19 @@ from client.options import Target, aws_options
     help="Also delete the app's log group and the shared bucket of the account and region (with the archives of every app).",
 )
 @click.option(
+    "--name",
+    "app_name",
+    help="The app's name (as in its cbdeploy.toml), to destroy without the project at hand.",
+)
+@click.option(
     "--yes", "--autoConfirmOperation", "yes", is_flag=True, help="Do not ask for confirmation."
 )
-def destroy_command(target: Target, everything: bool, yes: bool) -> None:
+def destroy_command(target: Target, everything: bool, app_name: str | None, yes: bool) -> None:
     """Delete what cbdeploy created for a stage (--all: also the shared infrastructure)."""
-    config = load_config(project_config_root(target), target.stage, target.config_path)
+    name = _app_name(target, app_name)
     console = Console(highlight=False)
     with open_aws(target) as aws:
-        calls = plan_destroy(aws, config.name, target.stage, everything=everything)
+        calls = plan_destroy(aws, name, target.stage, everything=everything)
         if calls:
             render_infra.destroy_plan(console, calls)
             if not yes and not _confirmed():
@@ -40,6 +46,24 @@ def destroy_command(target: Target, everything: bool, yes: bool) -> None:
                 )
             execute(aws, calls, on_event=render_infra.progress(console))
     render_infra.destroyed(console, len(calls))
+
+
+def _app_name(target: Target, given: str | None) -> str:
+    """``--name``, else the name in the project's config (which then must exist)."""
+    if given is not None:
+        if not NAME_RE.match(given):
+            raise UsageError(
+                f"Invalid app name {given!r}.",
+                "Pass the name from the app's cbdeploy.toml: 1 to 40 of a-z, 0-9 and '-'.",
+            )
+        return given
+    root = project_config_root(target)
+    if target.config_path is None and not (root / "cbdeploy.toml").is_file():
+        raise UsageError(
+            f"No cbdeploy.toml in {root} to say which app to destroy.",
+            "Pass --name APP, or run from the project's directory (or pass --config-path).",
+        )
+    return load_config(root, target.stage, target.config_path).name
 
 
 def _confirmed() -> bool:

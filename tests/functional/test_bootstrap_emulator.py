@@ -317,6 +317,7 @@ def test_no_credentials_exits_2_and_creates_nothing(
 def test_bootstrap_and_destroy_commands(
     endpoint: str,
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     boto_client: Callable[..., Any],
     build_waiter: Callable[..., dict[str, Any]],
 ) -> None:
@@ -369,7 +370,13 @@ def test_bootstrap_and_destroy_commands(
     assert f"cbdeploy-eta-dev-{region}" not in roles and f"cbdeploy-eta-prod-{region}" in roles
     assert s3.head_bucket(Bucket=bucket)  # shared pieces stay
 
-    everything = run("destroy", "--stage", "prod", "--all", "--yes", *common)
+    # From anywhere, without the project: --name says which app.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    unnamed = run("destroy", "--stage", "prod", "--all", "--yes", "--region", region)
+    assert unnamed.exit_code == 2 and "Pass --name APP" in unnamed.output
+    everything = run("destroy", "--stage", "prod", "--all", "--yes", "--region", region, "--name", "eta")
     assert everything.exit_code == 0, everything.output
     assert all(bk["Name"] != bucket for bk in s3.list_buckets()["Buckets"])
     logs = boto_client("logs", region=region)
