@@ -173,7 +173,13 @@ class BuildRunner:
     def _buildspec_text(self, src: Path) -> tuple[str, str]:
         value = self.settings.source.get("buildspec") or ""
         if "\n" in value or value.lstrip().startswith(("version", "{")):
-            return value, "inline buildspec"
+            # CodeBuild keeps an inline buildspec at /codebuild/readonly/buildspec.yml and
+            # names that path (public logs, e.g. aws/aws-cdk#11769); ours has its own place.
+            assert self.workdir is not None
+            path = self.workdir / "readonly" / "buildspec.yml"
+            path.parent.mkdir()
+            path.write_text(value, encoding="utf-8")
+            return value, str(path)
         if value.startswith("arn:aws:s3:::"):
             bucket, _, key = value[len("arn:aws:s3:::"):].partition("/")
             data = backends.read_object(bucket, key)

@@ -73,7 +73,7 @@ def test_passing_build_reports_every_phase_and_logs_output(run_build, log_messag
     assert opening[:4] == ["Running on CodeBuild On-demand", "Waiting for agent ping",
                            "Waiting for DOWNLOAD_SOURCE", "Phase is DOWNLOAD_SOURCE"]
     assert opening[4].startswith("CODEBUILD_SRC_DIR=")
-    assert opening[5].startswith("YAML location is ")
+    assert opening[5].startswith("YAML location is ") and opening[5].endswith("/readonly/buildspec.yml")
     assert any(line.endswith(" Entering phase BUILD") for line in container)
     assert any(line.endswith(" Running command echo hello from build $CODEBUILD_BUILD_NUMBER") for line in container)
     assert any(line.endswith(" Phase complete: BUILD State: SUCCEEDED") for line in container)
