@@ -110,6 +110,9 @@ def test_build_numbers_count_per_project(codebuild, codebuild_project, run_build
 
 
 def test_failing_build_still_runs_post_build_with_succeeding_zero(run_build, log_messages):
+    """The context names the command as written, unexpanded, as in public logs:
+    "COMMAND_EXECUTION_ERROR: Error while executing command: ./prowler $PROWLER_OPTIONS.
+    Reason: exit status 3" (prowler-cloud/prowler#888)."""
     spec = """version: 0.2
 phases:
   build:
