@@ -194,7 +194,8 @@ class AwsClient(S3Methods):
                 ) from error
             raise BuildConflictError(
                 f"A build of {project} is already running: {running}",
-                f"Follow it with 'cbdeploy logs {running} --follow' or stop it with 'cbdeploy stop {running}'.",
+                f"Follow it with 'cbdeploy logs {running} --follow --region {self.region}' "
+                f"or stop it with 'cbdeploy stop {running} --region {self.region}'.",
                 running_build_id=running,
             ) from error
 

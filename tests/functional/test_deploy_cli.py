@@ -131,10 +131,12 @@ def test_second_deploy_while_one_runs_is_refused_naming_it(
     assert first.exit_code == 0, first.output
     running = build_id_in(first.output)
     assert f"cbdeploy logs {running} --follow" in first.output
+    assert "Ctrl-C" not in first.output  # --detach does not stay to be interrupted
     try:
         second = cli(project, "deploy", "--yes")
         assert second.exit_code == 2, second.output
-        assert running in second.output
+        assert f"already running: {running}" in second.output
+        assert f"'cbdeploy stop {running} --region us-east-1'" in second.output
         assert "Traceback" not in second.output
         listed = cli(project, "builds")
         assert listed.exit_code == 0
