@@ -307,9 +307,10 @@ class DeployService:
                 self.emit(Detached(None, region, local, interrupted=True))
                 return BuildOutcome(None, None, 130, interrupted=True, detached=True, region=region)
             build = started[0]
-            self.emit(BuildStarted(build, region, local))
+            detach = self.options.detach and not interrupts.requested
+            self.emit(BuildStarted(build, region, local, following=not detach))
             tracker = OutcomeTracker(build, region)
-            if self.options.detach and not interrupts.requested:
+            if detach:
                 self.emit(Detached(build.id, region, local, interrupted=False))
                 return tracker.outcome(detached=True)
             follower = Follower(aws, sleep=interrupts.sleep, clock=self.clock)

@@ -72,6 +72,7 @@ class BuildStarted:
     build: Build
     region: str
     local: bool
+    following: bool = True  # False with --detach: the client leaves at once
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,8 @@ class Renderer:
         self._ok(f"Started build {e.build.id}")
         if e.build.log_link and not e.local:
             self._note(f"logs: {e.build.log_link}")
-        self._note("Ctrl-C stops the build; press it twice to leave the build running.")
+        if e.following:
+            self._note("Ctrl-C stops the build; press it twice to leave the build running.")
 
     def _on_StopRequested(self, e: d.StopRequested) -> None:
         self._stopping = True
