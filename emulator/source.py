@@ -86,8 +86,22 @@ def _safe_path(root: Path, name: str) -> Path:
 
 
 def _make_parent(root: Path, path: Path, name: str) -> None:
+    """Create ``path``'s parent directories, never through a link that leads outside.
+
+    The deepest existing ancestor is checked before anything is created: a link
+    written earlier may point outside by now (a later link changed where it
+    resolves), and ``mkdir`` would follow it.
+    """
     parent = path.parent
-    parent.mkdir(parents=True, exist_ok=True)
+    existing = parent
+    while existing != root and not (existing.exists() or existing.is_symlink()):
+        existing = existing.parent
+    if not _within(root, Path(os.path.realpath(existing))):
+        raise _escape(name)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # e.g. a component is a dangling link or a file
+        raise SourceError(f"zip: cannot create the directory of {name!r}: {error.strerror}") from error
     if not _within(root, Path(os.path.realpath(parent))):
         raise _escape(name)
 

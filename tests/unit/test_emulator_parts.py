@@ -121,3 +121,23 @@ def test_extract_refuses_to_write_through_an_escaping_link(tmp_path: Path):
     with pytest.raises(SourceError):
         extract_zip(_zip([("l", b"../outside", stat.S_IFLNK | 0o777), ("l/x", b"x", 0o100644)]), target)
     assert list(outside.iterdir()) == []
+
+
+def test_extract_creates_no_directory_through_a_link_a_later_link_turned_outward(tmp_path: Path):
+    """``a`` -> ``x/..`` resolves inside while ``x`` does not exist; once ``x`` -> ``.``
+    exists, ``a`` points above the work directory. ``a/new/f`` must not create ``new`` there."""
+    target = tmp_path / "work"
+    target.mkdir()
+    with pytest.raises(SourceError):
+        extract_zip(_zip([
+            ("a", b"x/..", stat.S_IFLNK | 0o777),
+            ("x", b".", stat.S_IFLNK | 0o777),
+            ("a/new/f", b"x", 0o100644),
+        ]), target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["work"]
+
+
+def test_extract_through_a_dangling_link_is_a_source_error(tmp_path: Path):
+    """Not an OSError, which would end the build as an emulator FAULT."""
+    with pytest.raises(SourceError, match="cannot create the directory"):
+        extract_zip(_zip([("a", b"missing", stat.S_IFLNK | 0o777), ("a/f", b"x", 0o100644)]), tmp_path)
