@@ -41,11 +41,16 @@ class CallLog:
 
     def __init__(self, aws: AwsClient) -> None:
         self.names: list[str] = []
+        self.s3_owners: list[tuple[str, str | None]] = []  # (operation, ExpectedBucketOwner)
         for service in ("s3", "iam", "logs", "codebuild", "sts"):
             aws.client(service).meta.events.register("before-call", self.record)
+        aws.client("s3").meta.events.register("provide-client-params.s3", self.record_s3)
 
     def record(self, model: Any, **_: Any) -> None:
         self.names.append(model.name)
+
+    def record_s3(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        self.s3_owners.append((model.name, params.get("ExpectedBucketOwner")))
 
     @property
     def writes(self) -> list[str]:
@@ -93,9 +98,14 @@ def test_bootstrap_creates_everything_then_writes_nothing(
         secrets=("ssm:/alpha/db",),
     )
     aws = make_aws(region)
+    first = CallLog(aws)
     events: list[b.Call] = []
     infra = b.bootstrap(aws, settings, on_event=events.append)
     bucket = f"cbdeploy-{ACCOUNT}-{region}"
+    # Every S3 call names the owner, so a bucket of this name elsewhere is refused;
+    # CreateBucket takes no owner (a name taken elsewhere fails it anyway).
+    assert len(first.s3_owners) >= 5
+    assert [op for op, owner in first.s3_owners if owner != ACCOUNT] == ["CreateBucket"]
     assert infra == b.Infrastructure(
         bucket=bucket,
         role_arn=f"arn:aws:iam::{ACCOUNT}:role/cbdeploy-alpha-dev-{region}",
@@ -164,6 +174,7 @@ def test_bootstrap_creates_everything_then_writes_nothing(
     assert b.bootstrap(again, settings).changes == ()
     assert calls.writes == []
     assert len(calls.names) <= 12  # a handful of reads
+    assert calls.s3_owners and all(owner == ACCOUNT for _, owner in calls.s3_owners)
 
     changed = dataclasses.replace(settings, compute_type="BUILD_GENERAL1_LARGE")
     third = make_aws(region)

@@ -68,9 +68,14 @@ class Calls:
         self.parts: list[int] = []
         self.failures = dict(failures or {})
         self.puts = 0
+        self.owners: dict[str, set[str | None]] = {}  # operation -> ExpectedBucketOwner values
         events = aws.client("s3").meta.events
         events.register("before-call.s3.UploadPart", self.on_part)
         events.register("before-call.s3.PutObject", self.on_put)
+        events.register("provide-client-params.s3", self.on_params)
+
+    def on_params(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        self.owners.setdefault(model.name, set()).add(params.get("ExpectedBucketOwner"))
 
     def on_part(self, params: dict[str, Any], **_: Any) -> Any:
         number = int(params["query_string"]["partNumber"])
@@ -151,6 +156,10 @@ def test_interrupted_upload_resumes_with_only_missing_parts(aws: AwsClient, tmp_
     )
     assert set(calls.parts) == set(range(1, 5)) - sent_before
     assert 4 in calls.parts
+    # Every call of a resumed upload names the bucket's owner (this account).
+    assert {"HeadObject", "ListMultipartUploads", "ListParts", "UploadPart",
+            "CompleteMultipartUpload"} <= set(calls.owners)
+    assert all(owners == {"123456789012"} for owners in calls.owners.values()), calls.owners
     assert result.reused_parts == len(sent_before)
     assert progress[-1] == big.size
     body = aws.client("s3").get_object(Bucket=BUCKET, Key=result.key)["Body"].read()
