@@ -67,9 +67,12 @@ def test_successful_deploy_shows_remote_output_and_outputs(
         deploy="echo '{\"url\": \"https://example.test\"}' > outputs.json",
         extra='\n[outputs]\nfile = "outputs.json"\n',
     )
+    (project / ".env").write_text("TOKEN=abc\n")  # shipped, but named before the upload
     result = cli(project, "deploy", "--yes")
     assert result.exit_code == 0, result.output
     out = result.output
+    warning = out.index("1 file looks like a secret and will be uploaded: .env")
+    assert warning < out.index("✓ Uploaded") < out.index("Started build")
     assert "hello from the archive" in out
     assert "literal [/x] and [bold]markup[/bold]" in out
     assert "✓ build" in out and "✓ deploy" in out
