@@ -57,3 +57,30 @@ def test_missing_stage_and_region_fall_back_to_stored_defaults() -> None:
 def test_unknown_region_names_the_region() -> None:
     with pytest.raises(UsageError, match="mars-1"):
         target(region="mars-1")
+
+
+def test_stacktape_camel_case_spellings_parse_as_the_kebab_case_options() -> None:
+    import click
+
+    from client.cli import main
+
+    with click.Context(main) as parent:
+        deploy = main.get_command(parent, "codebuild:deploy")
+        assert deploy is not None
+        camel = deploy.make_context("deploy", [
+            "--configPath", "app/cbdeploy.toml", "--awsProfile", "ops", "--noCache",
+            "--preserveTempFiles", "--autoConfirmOperation", "--logLevel", "info",
+        ], parent=parent)
+        kebab = deploy.make_context("deploy", [
+            "--config-path", "app/cbdeploy.toml", "--aws-profile", "ops", "--no-cache",
+            "--preserve-temp-files", "--yes", "--log-level", "info",
+        ], parent=parent)
+        assert camel.params == kebab.params
+        assert camel.params["no_cache"] and camel.params["preserve_temp_files"] and camel.params["yes"]
+        assert camel.params["aws_profile"] == "ops"
+        # Every command that talks to AWS takes the common camelCase spellings.
+        for name in ("deploy", "package", "logs", "stop", "builds", "bootstrap", "destroy"):
+            command = main.get_command(parent, name)
+            assert command is not None
+            spellings = {opt for param in command.params for opt in param.opts}
+            assert {"--configPath", "--logLevel"} <= spellings, name
