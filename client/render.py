@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 
 QUIET_PHASES = frozenset({"SUBMITTED", "COMPLETED"})
 CONTAINER_ERROR = re.compile(r"error|fail|did not exit successfully", re.IGNORECASE)
+# CodeBuild's own summary of a phase's end, at its place in the log.
+PHASE_COMPLETE = re.compile(r"^\[Container\] \S+ \S+ Phase complete: ([A-Z_]+) State: (\w+)")
+PHASE_CONTEXT = re.compile(r"^\[Container\] \S+ \S+ Phase context status code: ")
 
 
 def format_duration(seconds: float | None) -> str:
@@ -67,6 +70,7 @@ class Renderer:
         self.noun = noun
         self._runner_seen = False
         self._pipeline_ended = False  # the runner said pipeline-end
+        self._failed_phases: set[str] = set()  # "✗ Phase" lines already shown
         self._stopping = False  # we asked CodeBuild to stop the build
         self._progress: Progress | None = None
         self._task: Any = None
@@ -215,8 +219,7 @@ class Renderer:
             if phase.name not in QUIET_PHASES:
                 self._note(f"· {phase.name}")
         elif phase.status != "SUCCEEDED":
-            # The context message comes with the outcome, once.
-            self._print(Text(f"✗ Phase {phase.name} {phase.status}", style="red"))
+            self._phase_failed(phase.name, phase.status)
         elif self.debug:
             self._note(f"✓ {phase.name} ({format_duration(phase.duration)})")
 
@@ -224,12 +227,24 @@ class Renderer:
         if e.message.startswith("[Container] "):
             if self.debug:
                 self._remote(e.message, style="dim")
-            elif not self._runner_seen and CONTAINER_ERROR.search(e.message):
+            elif not self._runner_seen and not self._pipeline_ended:
                 # Without our runner (a custom buildspec) these are the only
                 # words on what failed; with it, its step lines say it better.
-                self._remote(e.message, style="red")
+                ended = PHASE_COMPLETE.match(e.message)
+                if ended is not None:
+                    if ended.group(2) != "SUCCEEDED":
+                        # Here, between the lines around it; BatchGetBuilds tells it late.
+                        self._phase_failed(ended.group(1), ended.group(2))
+                elif PHASE_CONTEXT.match(e.message) is None and CONTAINER_ERROR.search(e.message):
+                    # (The context message comes with the outcome, once.)
+                    self._remote(e.message, style="red")
             return
         self._remote(e.message)
+
+    def _phase_failed(self, name: str, status: str) -> None:
+        if name not in self._failed_phases:
+            self._failed_phases.add(name)
+            self._print(Text(f"✗ Phase {name} {status}", style="red"))
 
     def _on_MarkerEvent(self, e: MarkerEvent) -> None:
         self._runner_seen = True

@@ -223,3 +223,27 @@ def test_a_step_killed_by_our_stop_reads_as_stopped_not_failed() -> None:
     r.handle(StopRequested("b:1"))
     r.handle(MarkerEvent(Marker("step-end", {"step": "deploy", "status": "failed", "exitCode": 143, "duration": 2.0})))
     assert text(c).splitlines()[-1] == "■ deploy stopped after 2.0s"
+
+
+def test_custom_buildspec_failure_shows_the_phase_end_in_place_once() -> None:
+    """Without the runner, CodeBuild's own lines say what failed; each is said once."""
+    c = console()
+    r = Renderer(c)
+    for line in (
+        "building",
+        "[Container] 2026/11/28 03:58:52.133035 Command did not exit successfully exit 4 exit status 4",
+        "[Container] 2026/11/28 03:58:52.133208 Phase complete: BUILD State: FAILED",
+        "[Container] 2026/11/28 03:58:52.133245 Phase context status code: COMMAND_EXECUTION_ERROR "
+        "Message: Error while executing command: exit 4. Reason: exit status 4",
+        "[Container] 2026/11/28 03:58:52.140000 Phase complete: POST_BUILD State: SUCCEEDED",
+        "post",
+    ):
+        r.handle(LogLine(0, line))
+    failed = Phase("BUILD", "FAILED", None, None, 1, (("COMMAND_EXECUTION_ERROR", "exit 4"),))
+    r.handle(PhaseChanged(build("FAILED", failed), failed))  # BatchGetBuilds, later
+    assert text(c).splitlines() == [
+        "building",
+        "[Container] 2026/11/28 03:58:52.133035 Command did not exit successfully exit 4 exit status 4",
+        "✗ Phase BUILD FAILED",
+        "post",
+    ]
