@@ -95,6 +95,13 @@ def _buildspec(document: Any) -> Buildspec:
 def _phase(value: Any, key: str) -> PhaseSpec:
     spec = _mapping(value, f"phases/{key}")
     on_failure = spec.get("on-failure")
+    if isinstance(on_failure, str) and on_failure.startswith("RETRY"):
+        # CodeBuild accepts RETRY[-count][-regex] (see the buildspec JSON schema gist by
+        # muniter, Jan 2026); the emulator does not run retries, so it says so plainly.
+        raise BuildspecError(
+            f"on-failure {on_failure} in phase {key} is not supported by the cbdeploy emulator: "
+            "use ABORT or CONTINUE"
+        )
     if on_failure is not None and on_failure not in ON_FAILURE:
         raise BuildspecError(
             f"Invalid on-failure {on_failure!r} in phase {key}: expected ABORT or CONTINUE"

@@ -67,6 +67,11 @@ def test_buildspec_errors_use_codebuild_wording_and_line_numbers():
     )
 
 
+def test_retry_is_refused_as_an_emulator_limit_not_a_buildspec_mistake():
+    with pytest.raises(BuildspecError, match="not supported by the cbdeploy emulator"):
+        parse_buildspec("version: 0.2\nphases:\n  build:\n    on-failure: RETRY-2\n")
+
+
 def test_split_message_keeps_every_byte_and_utf8_characters_whole():
     message = "a" * (MAX_EVENT_BYTES - 1) + "é" + "b" * 10
     pieces = split_message(message)
