@@ -179,7 +179,8 @@ def render_summary(console: Console, result: ArchiveResult) -> None:
             (str(result.path), "cyan"),
             f": {result.file_count} {files}, {decimal(result.raw_size)} raw, "
             f"zip {decimal(result.size)}",
-        )
+        ),
+        soft_wrap=True,  # one line: the path stays whole, to copy
     )
     console.print(Text(f"sha256 {result.sha256}"))
 
@@ -189,7 +190,11 @@ def render_stats(console: Console, stats: PackageStats) -> None:
     overview.add_row("Archive", Text(str(stats.path)))
     overview.add_row("Files", str(stats.file_count))
     overview.add_row("Raw size", decimal(stats.raw_size))
-    overview.add_row("Compressed", decimal(stats.size))
+    # The zip also holds cbdeploy's runner and plan: a tiny project's zip
+    # is larger than its files, which would look wrong unexplained.
+    overview.add_row(
+        "Zip size", Text.assemble(decimal(stats.size), (" (with cbdeploy's runner)", "dim"))
+    )
     overview.add_row("SHA-256", stats.sha256)
     console.print(overview)
     for title, rows, counted in (

@@ -61,7 +61,9 @@ def test_output_writes_the_zip_and_reports_it(project: Path) -> None:
     code, out, _ = run("--output", "dist/site.zip")
     assert code == 0
     text = out.decode()
-    assert "6 files" in text and "sha256 " in text
+    wrote = next(line for line in text.splitlines() if line.startswith("Wrote "))
+    assert "site.zip: 6 files" in wrote and "raw, zip " in wrote  # one line, never wrapped
+    assert "sha256 " in text
     with zipfile.ZipFile(project / "dist" / "site.zip") as archive:
         assert archive.read("src/app.py") == (project / "src" / "app.py").read_bytes()
     # A second run gives the same archive (from the cache), and the default place works.
@@ -88,6 +90,7 @@ def test_stats_show_sizes_and_the_largest_entries(project: Path) -> None:
         "Files",
         "6",
         "SHA-256",
+        "Zip size",
         "Largest directories",
         "src/",
         "Largest files",
