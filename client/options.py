@@ -35,6 +35,11 @@ class Target:
     local: bool
     log_level: str
 
+    @property
+    def project_root(self) -> Path:
+        """The project directory: the config file's folder, else the working directory."""
+        return self.config_path.resolve().parent if self.config_path else Path.cwd()
+
 
 def known_regions() -> frozenset[str]:
     """Every region name botocore knows, in every partition.

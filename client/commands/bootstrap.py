@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 from rich.console import Console
 
@@ -14,17 +12,12 @@ from client.config import load_config
 from client.options import Target, aws_options
 
 
-def project_config_root(target: Target) -> Path:
-    """The project directory: the config file's folder, else the working directory."""
-    return target.config_path.resolve().parent if target.config_path else Path.cwd()
-
-
 @click.command("bootstrap")
 @aws_options()
 @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
 def bootstrap_command(target: Target, dry_run: bool) -> None:
     """Create or update what a stage needs on AWS; changes only what differs."""
-    config = load_config(project_config_root(target), target.stage, target.config_path)
+    config = load_config(target.project_root, target.stage, target.config_path)
     console = Console(highlight=False)
     with open_aws(target) as aws:
         settings = stage_settings(config, aws.region, aws.account_id())

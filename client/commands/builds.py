@@ -7,7 +7,6 @@ from rich.console import Console
 
 from client.aws import open_aws
 from client.bootstrap import project_name
-from client.commands.deploy import project_root
 from client.config import load_config
 from client.errors import NotFoundError
 from client.options import Target, aws_options
@@ -20,7 +19,7 @@ from client.render import builds_table, no_builds
 @aws_options()
 def builds(target: Target, limit: int) -> None:
     """Recent builds of the stage: id, status, start, duration, git commit, initiator."""
-    config = load_config(project_root(target), target.stage, target.config_path)
+    config = load_config(target.project_root, target.stage, target.config_path)
     project = project_name(config.name, target.stage)
     console = Console()
     with open_aws(target) as aws:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 from rich.console import Console
@@ -13,11 +12,6 @@ from client.errors import CbdeployError
 from client.options import Target, aws_options
 from client.outcome import summary
 from client.render import Renderer, confirm
-
-
-def project_root(target: Target) -> Path:
-    """The project directory: the config file's folder, else the working directory."""
-    return target.config_path.resolve().parent if target.config_path else Path.cwd()
 
 
 @click.command("deploy")
@@ -44,7 +38,7 @@ def deploy(ctx: click.Context, target: Target, yes: bool, no_cache: bool,
     service = DeployService(
         target, DeployOptions(yes=yes, no_cache=no_cache,
                               preserve_temp_files=preserve_temp_files, detach=detach),
-        project_root=project_root(target), on_event=renderer.handle,
+        project_root=target.project_root, on_event=renderer.handle,
         confirm=lambda question: confirm(console, question),
     )
     try:

@@ -8,7 +8,6 @@ from rich.console import Console
 from client import render_infra
 from client.aws import open_aws
 from client.bootstrap import execute
-from client.commands.bootstrap import project_config_root
 from client.config import load_config
 from client.config_model import NAME_RE
 from client.destroy import plan_destroy
@@ -57,7 +56,7 @@ def _app_name(target: Target, given: str | None) -> str:
                 "Pass the name from the app's cbdeploy.toml: 1 to 40 of a-z, 0-9 and '-'.",
             )
         return given
-    root = project_config_root(target)
+    root = target.project_root
     if target.config_path is None and not (root / "cbdeploy.toml").is_file():
         raise UsageError(
             f"No cbdeploy.toml in {root} to say which app to destroy.",
