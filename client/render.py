@@ -71,6 +71,7 @@ class Renderer:
         self._runner_seen = False
         self._pipeline_ended = False  # the runner said pipeline-end
         self._failed_phases: set[str] = set()  # "✗ Phase" lines already shown
+        self._local = False  # --local: the build ends with this process
         self._stopping = False  # we asked CodeBuild to stop the build
         self._progress: Progress | None = None
         self._task: Any = None
@@ -107,6 +108,7 @@ class Renderer:
         self._print()
         rows = [("Stage", e.stage), ("Region", e.region), ("Project", f"{e.app} ({e.project})")]
         if e.local:
+            self._local = True
             rows.append(("Endpoint", "local emulator (--local)"))
         for label, value in rows:
             self._print(Text.assemble(f"  {label + ':':<10}", (value, "cyan")))
@@ -309,7 +311,8 @@ class Renderer:
                 if outcome.failed_phase_message and not outcome.failed_step:
                     line += f" - {outcome.failed_phase_message}"
                 self._print(Text(line, style="red"))
-            if outcome.build_id and outcome.region:
+            if outcome.build_id and outcome.region and not self._local:
+                # (With --local the build is gone once this process ends.)
                 self._note(f"full log: cbdeploy logs {outcome.build_id} --region {outcome.region}")
         if outcome.outputs:
             self._print()

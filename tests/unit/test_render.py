@@ -112,6 +112,15 @@ def test_failure_outcome_names_phase_step_and_where_the_log_is() -> None:
     assert "cbdeploy logs cbdeploy-app-dev:42 --region eu-west-1" in out
 
 
+def test_local_failure_offers_no_logs_command_for_a_build_that_ends_with_the_process() -> None:
+    c = console()
+    r = Renderer(c)
+    r.handle(DeployStarting("app", "dev", "eu-west-1", "cbdeploy-app-dev", True, "id"))
+    r.outcome(BuildOutcome("cbdeploy-app-dev:42", "FAILED", 1, duration=3.0, region="eu-west-1"))
+    assert "✗ Deploy failed after 3.0s" in text(c)
+    assert "cbdeploy logs" not in text(c)
+
+
 def test_failure_outcome_without_a_step_gives_the_phase_context() -> None:
     """A custom buildspec (no runner): CodeBuild's context message is all there is."""
     c = console()
