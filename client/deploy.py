@@ -50,7 +50,13 @@ from client.deploy_events import (
     UploadProgress,
     UploadStarting,
 )
-from client.errors import AwsError, BuildConflictError, CredentialsError, UsageError
+from client.errors import (
+    AwsError,
+    BuildConflictError,
+    CredentialsError,
+    NotFoundError,
+    UsageError,
+)
 from client.follow import Follower
 from client.options import Target
 from client.outcome import BuildOutcome, OutcomeTracker
@@ -323,7 +329,18 @@ class DeployService:
             except Detach:
                 self.emit(Detached(build.id, region, local, True, stop_requested=bool(stop_sent)))
                 return tracker.outcome(interrupted=True, detached=True)
+            except AwsError as error:
+                raise lost_track(build.id, region, error) from error
             return tracker.outcome(interrupted=interrupts.requested)
+
+
+def lost_track(build_id: str, region: str, error: AwsError) -> AwsError:
+    """The error for a follow that gave up: the build itself goes on, and can be found again."""
+    hint = f"The build goes on. Re-attach with 'cbdeploy logs {build_id} --follow --region {region}'"
+    hint += f" or stop it with 'cbdeploy stop {build_id} --region {region}'."
+    if error.hint:
+        hint = f"{error.hint}\n{hint}"
+    return AwsError(f"Lost track of build {build_id}: {error.message}", hint, code=error.code)
 
 
 def follow_build(
@@ -352,6 +369,10 @@ def follow_build(
         except Detach:
             on_event(Detached(build_id, aws.region, local, interrupted=True))
             return tracker.outcome(interrupted=True, detached=True)
+        except NotFoundError:
+            raise
+        except AwsError as error:
+            raise lost_track(build_id, aws.region, error) from error
     return tracker.outcome()
 
 

@@ -200,3 +200,20 @@ def test_start_refusal_is_not_retried() -> None:
     with pytest.raises(AwsError, match="bad image"):
         run(aws)
     assert len(aws.start_requests) == 1
+
+
+def test_a_follow_that_gives_up_names_the_build_that_goes_on() -> None:
+    aws = FakeAws(Clock(), ends_at=1000.0)
+
+    def fail(n: int) -> None:
+        if n > 3:
+            raise AwsError("Could not connect to the endpoint", "Check your network.")
+
+    aws.on_log_call = fail
+    with pytest.raises(AwsError) as info:
+        run(aws)
+    error = info.value
+    assert error.message == f"Lost track of build {BUILD_ID}: Could not connect to the endpoint"
+    assert error.hint is not None and error.hint.startswith("Check your network.\n")
+    assert f"cbdeploy logs {BUILD_ID} --follow --region eu-west-1" in error.hint
+    assert aws.stops == []  # nobody asked to stop it
