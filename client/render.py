@@ -176,8 +176,15 @@ class Renderer:
         self.close()
         if e.result.skipped:
             self._ok(f"Archive already uploaded, skipping ({e.result.key})")
-        else:
-            self._ok(f"Uploaded {decimal(e.size)} in {format_duration(e.seconds)}")
+            return
+        line = f"Uploaded {decimal(e.size)} in {format_duration(e.seconds)}"
+        if e.seconds > 0 and e.result.sent_bytes:
+            # The rate stays when the bar goes (and a CI log never had one).
+            line += f" ({decimal(int(e.result.sent_bytes / e.seconds))}/s)"
+        if e.result.reused_parts:
+            parts = "part" if e.result.reused_parts == 1 else "parts"
+            line += f", resumed: {e.result.reused_parts} {parts} were already there"
+        self._ok(line)
 
     def _on_BuildStarted(self, e: d.BuildStarted) -> None:
         self._ok(f"Started build {e.build.id}")

@@ -207,10 +207,20 @@ def test_upload_bar_on_a_terminal_then_one_summary_line() -> None:
     r = Renderer(c)
     r.handle(UploadStarting("sources/app/x.zip", 30_000_000))
     r.handle(UploadProgress(15_000_000, 30_000_000))
-    r.handle(UploadDone(UploadResult("b", "sources/app/x.zip", False), 30_000_000, 0.5))
+    r.handle(UploadDone(UploadResult("b", "sources/app/x.zip", False, 30_000_000), 30_000_000, 0.5))
     out = text(c)
     assert "Uploading" in out and "/30.0 MB" in out  # the bar showed bytes
-    assert out.rstrip().endswith("Uploaded 30.0 MB in 0.5s")
+    assert out.rstrip().endswith("Uploaded 30.0 MB in 0.5s (60.0 MB/s)")
+
+
+def test_a_resumed_upload_says_what_it_kept() -> None:
+    from client.deploy_events import UploadDone
+    from client.upload import UploadResult
+
+    c = console()
+    result = UploadResult("b", "sources/app/x.zip", False, sent_bytes=10_000_000, reused_parts=2)
+    Renderer(c).handle(UploadDone(result, 30_000_000, 2.0))
+    assert text(c) == "✓ Uploaded 30.0 MB in 2.0s (5.0 MB/s), resumed: 2 parts were already there\n"
 
 
 def test_already_uploaded_archive_is_skipped_with_a_line() -> None:
