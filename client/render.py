@@ -64,10 +64,13 @@ def reattach_commands(build_id: str, region: str) -> list[tuple[str, str]]:
 class Renderer:
     """Turns events into lines. ``handle`` accepts every deploy and follow event."""
 
-    def __init__(self, console: Console, *, debug: bool = False, noun: str = "Deploy") -> None:
+    def __init__(
+        self, console: Console, *, debug: bool = False, noun: str = "Deploy", log_hint: bool = True
+    ) -> None:
         self.console = console
         self.debug = debug
         self.noun = noun
+        self.log_hint = log_hint  # end a failure with the 'cbdeploy logs' command
         self._runner_seen = False
         self._pipeline_ended = False  # the runner said pipeline-end
         self._failed_phases: set[str] = set()  # "✗ Phase" lines already shown
@@ -318,7 +321,7 @@ class Renderer:
                 if outcome.failed_phase_message and not outcome.failed_step:
                     line += f" - {outcome.failed_phase_message}"
                 self._print(Text(line, style="red"))
-            if outcome.build_id and outcome.region and not self._local:
+            if outcome.build_id and outcome.region and self.log_hint and not self._local:
                 # (With --local the build is gone once this process ends.)
                 self._note(f"full log: cbdeploy logs {outcome.build_id} --region {outcome.region}")
         if outcome.outputs:

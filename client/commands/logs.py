@@ -24,7 +24,8 @@ def logs(ctx: click.Context, target: Target, build_id: str, follow: bool) -> Non
     leaves the build running and exits 130.
     """
     console = Console()
-    renderer = Renderer(console, debug=target.log_level == "debug", noun="Build")
+    # (No 'full log: cbdeploy logs ...' at the end: this is that command.)
+    renderer = Renderer(console, debug=target.log_level == "debug", noun="Build", log_hint=False)
     with open_aws(target) as aws:
         outcome = follow_build(aws, build_id, on_event=renderer.handle, wait=follow,
                                local=target.local)

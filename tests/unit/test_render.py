@@ -121,6 +121,14 @@ def test_local_failure_offers_no_logs_command_for_a_build_that_ends_with_the_pro
     assert "cbdeploy logs" not in text(c)
 
 
+def test_logs_does_not_point_at_itself() -> None:
+    c = console()
+    Renderer(c, noun="Build", log_hint=False).outcome(
+        BuildOutcome("cbdeploy-app-dev:42", "FAILED", 1, duration=3.0, region="eu-west-1")
+    )
+    assert "✗ Build failed after 3.0s" in text(c) and "cbdeploy logs" not in text(c)
+
+
 def test_failure_outcome_without_a_step_gives_the_phase_context() -> None:
     """A custom buildspec (no runner): CodeBuild's context message is all there is."""
     c = console()
