@@ -63,7 +63,8 @@ class PhaseRecord:
             data["phaseStatus"] = self.status
             data["endTime"] = self.end
             data["durationInSeconds"] = int(self.end - self.start)
-            data["contexts"] = [{"statusCode": c, "message": m} for c, m in self.contexts]
+            if self.contexts:
+                data["contexts"] = [{"statusCode": c, "message": m} for c, m in self.contexts]
         return data
 
 
@@ -106,8 +107,13 @@ class Build:
             self.phases.append(PhaseRecord(phase, self._clock()))
 
     def leave(self, status: str, contexts: list[tuple[str, str]] | None = None) -> None:
+        """End the current phase. As in CodeBuild's answers (the aws-cli examples of
+        batch-get-builds and stop-build), SUBMITTED and QUEUED carry no contexts and
+        every later phase carries one, ``("", "")`` when it succeeded."""
         with self.lock:
             record = self.phases[-1]
+            if contexts is None and record.phase_type not in ("SUBMITTED", "QUEUED"):
+                contexts = [("", "")]
             record.status = status
             record.end = max(self._clock(), record.start)
             record.contexts = list(contexts or [])

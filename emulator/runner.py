@@ -122,7 +122,7 @@ class BuildRunner:
         if name != "PROVISIONING":
             self.log.container(f"Phase complete: {name} State: {status}")
             self.log.container(f"Phase context status code: {code} Message: {message}")
-        self.build.leave(status, [(code, message)] if code else [])
+        self.build.leave(status, [(code, message)])
 
     def _fail_current(self, status: str, code: str, message: str) -> None:
         with self.build.lock:

@@ -58,6 +58,13 @@ def test_passing_build_reports_every_phase_and_logs_output(run_build, log_messag
     for phase in build["phases"][:-1]:
         assert phase["endTime"] >= phase["startTime"]
         assert phase["durationInSeconds"] >= 0
+    # The shape of CodeBuild's answers (aws-cli's batch-get-builds and stop-build examples):
+    # no contexts on SUBMITTED and QUEUED, one empty context on each later finished phase.
+    assert [p.get("contexts") for p in build["phases"][:2]] == [None, None]
+    assert {str(p.get("contexts")) for p in build["phases"][2:-1]} == {
+        str([{"statusCode": "", "message": ""}])
+    }
+    assert "contexts" not in build["phases"][-1]
     project, uuid = build["id"].split(":")
     assert build["buildNumber"] == 1
     assert build["arn"] == f"arn:aws:codebuild:us-east-1:123456789012:build/{build['id']}"
