@@ -52,6 +52,7 @@ __all__ = [
 ]
 
 LOCAL_CREDENTIALS = "testing"
+PROFILE_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")
 
 
 def _config(custom_endpoint: bool) -> Config:
@@ -390,13 +391,28 @@ def open_aws(target: Target) -> Iterator[AwsClient]:
             "--local needs the local emulator, which is not installed.",
             "Install it with: pip install 'cbdeploy[local]'",
         ) from error
-    with running() as url:
+    with _without_profile(), running() as url:
         session = boto3.session.Session(
             aws_access_key_id=LOCAL_CREDENTIALS,
             aws_secret_access_key=LOCAL_CREDENTIALS,
             region_name=target.region,
         )
         yield AwsClient(session, target.region, endpoint_url=url)
+
+
+@contextmanager
+def _without_profile() -> Iterator[None]:
+    """Hide AWS_PROFILE while the in-process emulator runs.
+
+    The user's profile means nothing to the emulator, but botocore (ours and
+    moto's, in this process) refuses to start with a profile that does not
+    exist here, as on a CI runner that sets one for the real account.
+    """
+    saved = {name: os.environ.pop(name) for name in PROFILE_VARIABLES if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 def _session(profile: str | None, region: str) -> boto3.session.Session:

@@ -7,6 +7,7 @@ would point cbdeploy at LocalStack or the emulator.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -116,10 +117,17 @@ def test_local_runs_the_emulator_with_dummy_credentials(
 ) -> None:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_PROFILE", "only-on-the-users-laptop")  # irrelevant to --local
     target = Target("dev", "eu-north-1", None, None, True, "info")
     with open_aws(target) as aws:
         assert aws.endpoint_url is not None and aws.endpoint_url.startswith("http://127.0.0.1:")
         assert aws.account_id() == "123456789012"
+        # The emulator's own botocore (moto) must not trip over the profile either.
+        aws.create_bucket("cbdeploy-123456789012-eu-north-1")
+        assert aws.bucket_exists("cbdeploy-123456789012-eu-north-1")
+        assert aws.get_project("cbdeploy-none-dev") is None
+        assert aws.get_log_group("/cbdeploy/none") is None
+    assert os.environ["AWS_PROFILE"] == "only-on-the-users-laptop"  # given back afterwards
 
 
 def test_second_build_of_a_stage_names_the_running_one(
