@@ -46,6 +46,9 @@ def deploy(ctx: click.Context, target: Target, yes: bool, no_cache: bool,
     except KeyboardInterrupt:
         renderer.close()
         renderer.interrupted_before_start()
+        if as_json:  # the one object a script waits for, even now
+            click.echo(json.dumps({"error": "Interrupted before the build started; nothing "
+                                   "was deployed.", "hint": None, "exitCode": 130}))
         ctx.exit(130)
     except CbdeployError as error:
         renderer.close()

@@ -180,12 +180,13 @@ def test_ctrl_c_before_the_build_starts_starts_nothing(
     project = make_project(tmp_path, "echo hi")
     # A big file keeps packaging busy long enough to be interrupted.
     (project / "big.bin").write_bytes(os.urandom(64 * 1024 * 1024))
-    c = cli(*deploy_args(project))
+    c = cli(*deploy_args(project), "--json")
     c.wait_for("Deploy")
     c.proc.send_signal(signal.SIGINT)
     code, out = c.finish()
     assert code == 130, out
     assert "nothing was deployed" in out
+    assert '"exitCode": 130' in out  # --json still gives its one object
     assert "Started build" not in out
     projects = boto_client("codebuild").list_builds_for_project
     try:
