@@ -74,14 +74,19 @@ class BuildRunner:
 
     def _finalize(self, status: str, exported: list[tuple[str, str]]) -> None:
         # Whatever fails here, the build must end: clients wait for buildComplete.
-        self.build.enter("FINALIZING")
+        # A stopped build goes from its stopped phase straight to COMPLETED, with no
+        # FINALIZING phase (aws-cli's stop-build example); the cleanup happens all the same.
+        recorded = status != "STOPPED"
+        if recorded:
+            self.build.enter("FINALIZING")
         try:
             if self.session is not None:
                 self.session.close()
         finally:
             if self.workdir is not None:
                 shutil.rmtree(self.workdir, ignore_errors=True)
-            self.build.leave("SUCCEEDED")
+            if recorded:
+                self.build.leave("SUCCEEDED")
             try:
                 self.log.close()
             except Exception:
@@ -124,11 +129,12 @@ class BuildRunner:
             self.log.container(f"Phase context status code: {code} Message: {message}")
         self.build.leave(status, [(code, message)])
 
-    def _fail_current(self, status: str, code: str, message: str) -> None:
+    def _fail_current(self, status: str, code: str | None, message: str = "") -> None:
+        """End the open phase, if any, with ``status`` and a context (none when ``code`` is None)."""
         with self.build.lock:
             open_phase = bool(self.build.phases) and self.build.phases[-1].end is None
         if open_phase:
-            self.build.leave(status, [(code, message)])
+            self.build.leave(status, [] if code is None else [(code, message)])
 
     # -- PROVISIONING and DOWNLOAD_SOURCE ----------------------------------
 
@@ -324,7 +330,8 @@ class BuildRunner:
     def _interrupted_status(self) -> str:
         """STOPPED or TIMED_OUT; ends the current phase with that status."""
         if self.build.stop_requested.is_set():
-            self._fail_current("STOPPED", "BUILD_STOPPED", "Build was stopped. ")
+            # CodeBuild gives the stopped phase no context (aws-cli's stop-build example).
+            self._fail_current("STOPPED", None)
             return "STOPPED"
         self._fail_current("TIMED_OUT", "BUILD_TIMED_OUT", "Build has timed out. ")
         return "TIMED_OUT"

@@ -73,9 +73,12 @@ def test_stop_build_kills_the_process_group_and_reports_stopped(codebuild, codeb
 
     assert stopped["buildStatus"] == "STOPPED"
     assert stopped["buildComplete"] is True
-    phases = {p["phaseType"]: p.get("phaseStatus") for p in stopped["phases"]}
-    assert phases["BUILD"] == "STOPPED"
-    assert "POST_BUILD" not in phases
+    # As aws-cli's stop-build example shows: the stopped phase has no context and is
+    # followed by COMPLETED directly, no FINALIZING.
+    assert [(p["phaseType"], p.get("phaseStatus")) for p in stopped["phases"][-2:]] == [
+        ("BUILD", "STOPPED"), ("COMPLETED", None)]
+    assert "contexts" not in stopped["phases"][-2]
+    assert stopped["currentPhase"] == "COMPLETED"
     assert not alive(background)
 
 
