@@ -74,9 +74,10 @@ class BuildRunner:
 
     def _finalize(self, status: str, exported: list[tuple[str, str]]) -> None:
         # Whatever fails here, the build must end: clients wait for buildComplete.
-        # A stopped build goes from its stopped phase straight to COMPLETED, with no
-        # FINALIZING phase (aws-cli's stop-build example); the cleanup happens all the same.
-        recorded = status != "STOPPED"
+        # A stopped or timed-out build goes from that phase straight to COMPLETED, with no
+        # FINALIZING phase (aws-cli's stop-build example and a timed-out sandbox in its
+        # codebuild examples); the cleanup happens all the same.
+        recorded = status not in ("STOPPED", "TIMED_OUT")
         if recorded:
             self.build.enter("FINALIZING")
         try:
@@ -333,6 +334,7 @@ class BuildRunner:
             # CodeBuild gives the stopped phase no context (aws-cli's stop-build example).
             self._fail_current("STOPPED", None)
             return "STOPPED"
+        # Code and message (trailing space included) as in aws-cli's codebuild examples.
         self._fail_current("TIMED_OUT", "BUILD_TIMED_OUT", "Build has timed out. ")
         return "TIMED_OUT"
 

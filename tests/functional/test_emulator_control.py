@@ -106,7 +106,9 @@ def test_build_times_out(boto_client, codebuild_role, tmp_path):
     assert build["buildStatus"] == "TIMED_OUT"
     phase = next(p for p in build["phases"] if p["phaseType"] == "BUILD")
     assert phase["phaseStatus"] == "TIMED_OUT"
-    assert phase["contexts"][0]["statusCode"] == "BUILD_TIMED_OUT"
+    # As in aws-cli's codebuild examples: this context, then COMPLETED with no FINALIZING.
+    assert phase["contexts"] == [{"statusCode": "BUILD_TIMED_OUT", "message": "Build has timed out. "}]
+    assert [p["phaseType"] for p in build["phases"]][-2:] == ["BUILD", "COMPLETED"]
     assert not alive(int(pid_file.read_text()))
 
 
