@@ -38,11 +38,12 @@ def destroy_command(target: Target, everything: bool, app_name: str | None, yes:
     with open_aws(target) as aws:
         calls = plan_destroy(aws, name, target.stage, everything=everything)
         if calls:
-            render_infra.destroy_plan(console, calls)
-            if not yes and not _confirmed():
-                raise UsageError(
-                    "Nothing was destroyed.", "Answer y, or pass --yes to skip the question."
-                )
+            if not yes:  # (with --yes the steps are listed once, as they are made)
+                render_infra.destroy_plan(console, calls)
+                if not _confirmed():
+                    raise UsageError(
+                        "Nothing was destroyed.", "Answer y, or pass --yes to skip the question."
+                    )
             execute(aws, calls, on_event=render_infra.progress(console))
     render_infra.destroyed(console, len(calls))
 

@@ -389,6 +389,7 @@ def test_bootstrap_and_destroy_commands(
     assert unnamed.exit_code == 2 and "Pass --name APP" in unnamed.output
     everything = run("destroy", "--stage", "prod", "--all", "--yes", "--region", region, "--name", "eta")
     assert everything.exit_code == 0, everything.output
+    assert everything.output.count("Delete CodeBuild project cbdeploy-eta-prod") == 1
     assert all(bk["Name"] != bucket for bk in s3.list_buckets()["Buckets"])
     logs = boto_client("logs", region=region)
     assert logs.describe_log_groups(logGroupNamePrefix="/cbdeploy/eta")["logGroups"] == []
