@@ -215,10 +215,19 @@ def test_upload_bar_on_a_terminal_then_one_summary_line() -> None:
     r = Renderer(c)
     r.handle(UploadStarting("sources/app/x.zip", 30_000_000))
     r.handle(UploadProgress(15_000_000, 30_000_000))
-    r.handle(UploadDone(UploadResult("b", "sources/app/x.zip", False, 30_000_000), 30_000_000, 0.5))
+    r.handle(UploadDone(UploadResult("b", "sources/app/x.zip", False, 30_000_000), 30_000_000, 2.0))
     out = text(c)
     assert "Uploading" in out and "/30.0 MB" in out  # the bar showed bytes
-    assert out.rstrip().endswith("Uploaded 30.0 MB in 0.5s (60.0 MB/s)")
+    assert out.rstrip().endswith("Uploaded 30.0 MB in 2.0s (15.0 MB/s)")
+
+
+def test_an_upload_over_in_a_blink_has_no_rate() -> None:
+    from client.deploy_events import UploadDone
+    from client.upload import UploadResult
+
+    c = console()
+    Renderer(c).handle(UploadDone(UploadResult("b", "k", False, 10_800), 10_800, 0.02))
+    assert text(c) == "✓ Uploaded 10.8 kB in 0.0s\n"
 
 
 def test_a_resumed_upload_says_what_it_kept() -> None:
