@@ -64,8 +64,13 @@ def _users_buildspec(config: ProjectConfig) -> str:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ConfigError(f"The buildspec {path} is not valid YAML: {error}", hint) from None
-    if not isinstance(data, dict) or "phases" not in data and "version" not in data:
+    if not isinstance(data, dict) or not isinstance(data.get("phases"), dict):
+        raise ConfigError(f"The buildspec {path} is not a buildspec (no phases mapping).", hint)
+    # CodeBuild refuses any other version (YAML_FILE_ERROR), only once the build has started.
+    if str(data.get("version")) not in ("0.1", "0.2"):
         raise ConfigError(
-            f"The buildspec {path} is not a buildspec (no version or phases mapping).", hint
+            f"The buildspec {path} has version {data.get('version')!r}; CodeBuild needs "
+            "'version: 0.2'.",
+            hint,
         )
     return text

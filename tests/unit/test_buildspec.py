@@ -124,7 +124,13 @@ def test_users_own_buildspec_is_sent_as_written(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "words"),
-    [("phases: [unclosed\n", "not valid YAML"), ("- just\n- a list\n", "not a buildspec")],
+    [
+        ("phases: [unclosed\n", "not valid YAML"),
+        ("- just\n- a list\n", "not a buildspec"),
+        ("version: 0.2\n", "no phases mapping"),
+        ("phases:\n  build:\n    commands: [make]\n", "has version None"),
+        ("version: 1\nphases:\n  build:\n    commands: [make]\n", "has version 1"),
+    ],
 )
 def test_users_broken_buildspec_is_a_config_error(tmp_path: Path, text: str, words: str) -> None:
     (tmp_path / "bs.yml").write_text(text, encoding="utf-8")
