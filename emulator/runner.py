@@ -171,6 +171,9 @@ class BuildRunner:
         self.log.container("Processing environment variables")
         env = self._environment(spec, src)
         self.log.container(f"Moving to directory {src}")
+        # Then, in public logs from 2018 to 2026: "Registering with agent", "Phases found
+        # in YAML: N" and " PHASE: n commands" per phase (the cache lines between are left out).
+        self.log.container("Registering with agent")
         self.log.container(f"Phases found in YAML: {len(spec.phases)}")
         for phase, phase_spec in spec.phases.items():
             self.log.container(f" {phase}: {len(phase_spec.commands)} commands")

@@ -81,6 +81,12 @@ def test_passing_build_reports_every_phase_and_logs_output(run_build, log_messag
                            "Waiting for DOWNLOAD_SOURCE", "Phase is DOWNLOAD_SOURCE"]
     assert opening[4].startswith("CODEBUILD_SRC_DIR=")
     assert opening[5].startswith("YAML location is ") and opening[5].endswith("/readonly/buildspec.yml")
+    messages = [line.split(" ", 3)[3] for line in container]
+    found = messages.index("Phases found in YAML: 1")
+    assert messages[found - 1] == "Registering with agent"
+    assert messages[found + 1:found + 4] == [
+        " BUILD: 1 commands", "Phase complete: DOWNLOAD_SOURCE State: SUCCEEDED",
+        "Phase context status code:  Message: "]
     assert any(line.endswith(" Entering phase BUILD") for line in container)
     assert any(line.endswith(" Running command echo hello from build $CODEBUILD_BUILD_NUMBER") for line in container)
     assert any(line.endswith(" Phase complete: BUILD State: SUCCEEDED") for line in container)
