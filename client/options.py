@@ -8,6 +8,7 @@ accepted as aliases of the kebab-case names.
 from __future__ import annotations
 
 import functools
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,7 +86,14 @@ def resolve_target(
     """Apply stored defaults, then validate. Raises :class:`UsageError`."""
     stored = defaults_store.load()
     stage = stage or stored.stage
-    region = region or stored.region
+    # As the AWS CLI and SDKs do: CI runners (e.g. configure-aws-credentials)
+    # set the region in the environment.
+    region = (
+        region
+        or stored.region
+        or os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+    )
     profile = profile or stored.profile
     if need_stage and not stage:
         raise UsageError(
@@ -96,8 +104,8 @@ def resolve_target(
     if not region:
         raise UsageError(
             "No region given.",
-            "Pass --region (for example --region us-east-1) or store a default with "
-            "'cbdeploy defaults:configure'.",
+            "Pass --region (for example --region us-east-1), set AWS_REGION, or store a "
+            "default with 'cbdeploy defaults:configure'.",
         )
     return Target(
         stage=validate_stage(stage) if stage else "",

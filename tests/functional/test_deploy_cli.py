@@ -215,7 +215,7 @@ def test_builds_of_a_stage_never_deployed(cli: Callable[..., Result], tmp_path: 
     ("args", "env", "message"),
     [
         (["--stage", "Prod_1", "--region", "us-east-1"], {}, "Invalid stage name"),
-        (["--stage", "dev"], {}, "No region given"),
+        (["--stage", "dev"], {"AWS_REGION": "", "AWS_DEFAULT_REGION": ""}, "No region given"),
         (["--stage", "dev", "--region", "us-east-1", "--aws-profile", "nope"], {},
          "The AWS profile 'nope' does not exist"),
         (["--stage", "dev", "--region", "us-east-1"], {"AWS_PROFILE": "gone"},

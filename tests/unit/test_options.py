@@ -14,6 +14,8 @@ from client.options import known_regions, resolve_target
 @pytest.fixture(autouse=True)
 def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
     return tmp_path
 
 
@@ -84,3 +86,17 @@ def test_stacktape_camel_case_spellings_parse_as_the_kebab_case_options() -> Non
             assert command is not None
             spellings = {opt for param in command.params for opt in param.opts}
             assert {"--configPath", "--logLevel"} <= spellings, name
+
+
+def test_region_from_the_environment_when_not_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    assert target(region=None).region == "eu-central-1"
+    monkeypatch.setenv("AWS_REGION", "eu-west-2")
+    assert target(region=None).region == "eu-west-2"  # AWS_REGION first, as botocore
+    assert target(region="us-west-2").region == "us-west-2"  # the flag wins
+
+
+def test_no_region_anywhere_says_how_to_give_one() -> None:
+    with pytest.raises(UsageError, match="No region given") as raised:
+        target(region=None)
+    assert raised.value.hint is not None and "--region" in raised.value.hint
