@@ -6,7 +6,6 @@ would point cbdeploy at LocalStack or the emulator.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -27,18 +26,15 @@ def aws(emulator_url: str, aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Aw
     return AwsClient(boto3.session.Session(region_name="ca-central-1"), "ca-central-1")
 
 
-def test_project_lifecycle_and_builds(aws: AwsClient, boto_client: Callable[..., Any]) -> None:
-    name = "cbdeploy-awsclient-dev"
-    trust = {"Version": "2012-10-17", "Statement": []}
-    role = boto_client("iam").create_role(
-        RoleName="awsclient-test", AssumeRolePolicyDocument=json.dumps(trust)
-    )["Role"]
-    assert aws.get_project(name) is None
+def create_sleeping_project(
+    aws: AwsClient, name: str, role_arn: str, seconds: int, **extra: Any
+) -> None:
+    """A NO_SOURCE project whose build sleeps, created through the door under test."""
     aws.create_project(
         name=name,
         source={
             "type": "NO_SOURCE",
-            "buildspec": "version: 0.2\nphases:\n  build:\n    commands: [sleep 5]\n",
+            "buildspec": f"version: 0.2\nphases:\n  build:\n    commands: [sleep {seconds}]\n",
         },
         artifacts={"type": "NO_ARTIFACTS"},
         environment={
@@ -46,8 +42,15 @@ def test_project_lifecycle_and_builds(aws: AwsClient, boto_client: Callable[...,
             "image": "aws/codebuild/standard:7.0",
             "computeType": "BUILD_GENERAL1_SMALL",
         },
-        serviceRole=role["Arn"],
+        serviceRole=role_arn,
+        **extra,
     )
+
+
+def test_project_lifecycle_and_builds(aws: AwsClient, codebuild_role: str) -> None:
+    name = "cbdeploy-awsclient-dev"
+    assert aws.get_project(name) is None
+    create_sleeping_project(aws, name, codebuild_role, 5)
     project = aws.get_project(name)
     assert project is not None and project["name"] == name
 
@@ -130,30 +133,10 @@ def test_local_runs_the_emulator_with_dummy_credentials(
     assert os.environ["AWS_PROFILE"] == "only-on-the-users-laptop"  # given back afterwards
 
 
-def test_second_build_of_a_stage_names_the_running_one(
-    aws: AwsClient, boto_client: Callable[..., Any]
-) -> None:
+def test_second_build_of_a_stage_names_the_running_one(aws: AwsClient, codebuild_role: str) -> None:
     """concurrentBuildLimit 1: CodeBuild answers AccountLimitExceededException."""
     name = "cbdeploy-conflict-dev"
-    trust = {"Version": "2012-10-17", "Statement": []}
-    role = boto_client("iam").create_role(
-        RoleName="conflict-test", AssumeRolePolicyDocument=json.dumps(trust)
-    )["Role"]
-    aws.create_project(
-        name=name,
-        source={
-            "type": "NO_SOURCE",
-            "buildspec": "version: 0.2\nphases:\n  build:\n    commands: [sleep 30]\n",
-        },
-        artifacts={"type": "NO_ARTIFACTS"},
-        environment={
-            "type": "LINUX_CONTAINER",
-            "image": "aws/codebuild/standard:7.0",
-            "computeType": "BUILD_GENERAL1_SMALL",
-        },
-        serviceRole=role["Arn"],
-        concurrentBuildLimit=1,
-    )
+    create_sleeping_project(aws, name, codebuild_role, 30, concurrentBuildLimit=1)
     running = aws.start_build(projectName=name)
     try:
         with pytest.raises(BuildConflictError) as info:
