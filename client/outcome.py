@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from client.aws_results import Phase
 from client.follow import BuildFinished, FollowEvent, MarkerEvent, PhaseChanged
 
 if TYPE_CHECKING:
@@ -19,6 +20,18 @@ if TYPE_CHECKING:
 EXIT_SUCCEEDED = 0
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One pipeline step as the runner's markers told it."""
+
+    name: str
+    status: str  # "ok", "failed", or "running" (no step-end seen: stopped or cut off)
+    duration: float | None = None  # seconds, the runner's own measure
+    exit_code: int | None = None
+    index: int | None = None  # 1-based position in the pipeline
+    total: int | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +53,8 @@ class BuildOutcome:
     region: str | None = None
     log_group: str | None = None
     log_stream: str | None = None
+    phases: tuple[Phase, ...] = ()  # CodeBuild's phases as last seen, durations included
+    steps: tuple[StepResult, ...] = ()  # pipeline steps in the order they started
 
     @property
     def succeeded(self) -> bool:
@@ -69,6 +84,7 @@ class OutcomeTracker:
         self.failed_step: str | None = None
         self.failed_step_exit: int | None = None
         self.finished = False
+        self._steps: dict[str, StepResult] = {}  # by name, in start order
 
     def add(self, event: FollowEvent) -> None:
         if isinstance(event, BuildFinished):
@@ -80,9 +96,25 @@ class OutcomeTracker:
             data = event.marker.data
             if event.marker.event == "outputs" and isinstance(data.get("outputs"), Mapping):
                 self.outputs = dict(data["outputs"])
-            elif event.marker.event == "step-end" and data.get("status") == "failed":
-                self.failed_step = str(data.get("step"))
-                self.failed_step_exit = _int(data.get("exitCode"))
+            elif event.marker.event == "step-start":
+                name = str(data.get("step"))
+                self._steps[name] = StepResult(
+                    name, "running", index=_int(data.get("index")), total=_int(data.get("total"))
+                )
+            elif event.marker.event == "step-end":
+                name = str(data.get("step"))
+                began = self._steps.get(name)
+                self._steps[name] = StepResult(
+                    name,
+                    str(data.get("status") or "failed"),
+                    duration=_float(data.get("duration")),
+                    exit_code=_int(data.get("exitCode")),
+                    index=began.index if began else None,
+                    total=began.total if began else None,
+                )
+                if data.get("status") == "failed":
+                    self.failed_step = name
+                    self.failed_step_exit = _int(data.get("exitCode"))
             elif event.marker.event == "pipeline-end" and data.get("failedStep"):
                 self.failed_step = str(data["failedStep"])
                 self.failed_step_exit = _int(data.get("exitCode"))
@@ -115,6 +147,8 @@ class OutcomeTracker:
             region=self.region,
             log_group=build.log_group,
             log_stream=build.log_stream,
+            phases=build.phases,
+            steps=tuple(self._steps.values()),
         )
 
 
@@ -139,6 +173,13 @@ def summary(outcome: BuildOutcome, **extra: Any) -> dict[str, Any]:
     }
     data.update(extra)
     return data
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _int(value: Any) -> int | None:
