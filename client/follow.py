@@ -23,6 +23,12 @@ How it reads the log:
   fast as soon as lines come again. The build itself (BatchGetBuilds) is
   polled less often than the log while things are quiet.
 
+Phases: a phase's start and its end are each yielded once, in place. CodeBuild
+logs "Entering phase X" and "Phase complete: X State: S" for the phases it
+runs in the container; those lines place the :class:`PhaseChanged` events
+between the lines around them and time the phase. BatchGetBuilds tells the
+other phases (and any end the log never told, once the build is complete).
+
 The follow ends when the build is complete and the log has been read to its
 end, with one more read a moment later for lines still being ingested.
 """
@@ -34,6 +40,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from client.aws_results import Phase
@@ -63,8 +70,15 @@ INVALID_TOKEN = "InvalidParameterException"
 # phases around them; BatchGetBuilds is polled at its own pace and would show
 # a phase start late, after lines of that phase.
 ENTERING_PHASE = re.compile(r"^\[Container\] \S+ \S+ Entering phase ([A-Z_]+)")
+# ... and this one as a phase ends, after the phase's last line. Its time and
+# the start's give the phase's duration at once, to the millisecond.
+PHASE_COMPLETE = re.compile(r"^\[Container\] \S+ \S+ Phase complete: ([A-Z_]+) State: (\w+)")
 # The phases that run buildspec commands, whose start CodeBuild logs that way.
 LOGGED_PHASES = frozenset({"INSTALL", "PRE_BUILD", "BUILD", "POST_BUILD"})
+# The phases whose end CodeBuild logs ("Phase complete"). BatchGetBuilds tells
+# these ends late or early, so its word on them waits for the end of the build
+# (a stopped or timed-out build may never log the end).
+LOGGED_ENDS = LOGGED_PHASES | {"DOWNLOAD_SOURCE", "UPLOAD_ARTIFACTS"}
 
 
 @dataclass(frozen=True)
@@ -188,9 +202,9 @@ class Follower:
         the last error after too many consecutive failed polls.
         """
         build = self._first_build(build_id)
-        seen: set[tuple[str, str | None]] = set()
+        phases = _Phases()
         cursor = _Cursor()
-        yield from self._phase_changes(build, seen)
+        yield from phases.from_build(build)
         interval = FAST_INTERVAL
         build_interval = BUILD_POLL_MIN
         last_build_poll = self._clock()
@@ -205,12 +219,13 @@ class Follower:
                     if isinstance(event, MarkerEvent) and event.marker.event == "pipeline-end":
                         ending = True
                     elif isinstance(event, LogLine):
-                        yield from self._phase_start_in_log(build, event, seen)
+                        yield from phases.from_line(build, event)
                     yield event
             if build.complete and not cursor.failed and (cursor.at_end or cursor.missing):
                 # One more read after a short pause catches lines CloudWatch
                 # was still ingesting when the build reported completion.
                 if tail_reads >= 1 or not wait:
+                    yield from phases.from_build(build, final=True)
                     yield BuildFinished(build)
                     return
                 tail_reads += 1
@@ -234,7 +249,7 @@ class Follower:
                     build_interval = min(build_interval * GROWTH, BUILD_POLL_CAP)
                 if polled is not None:
                     build = polled
-                    yield from self._phase_changes(build, seen)
+                    yield from phases.from_build(build)
 
     def _jittered(self, interval: float) -> float:
         return interval * (1.0 - JITTER * self._rng())
@@ -294,25 +309,62 @@ class Follower:
         if self._errors[operation] > MAX_CONSECUTIVE_ERRORS:
             raise error
 
-    @staticmethod
-    def _phase_changes(build: Build, seen: set[tuple[str, str | None]]) -> Iterator[PhaseChanged]:
-        """Phases new in ``build``, but the starts that the build's log places better."""
-        from_log = build.log_stream is not None
+
+
+class _Phases:
+    """Which phase starts and ends were yielded, and when each phase began.
+
+    A phase's start and its end are each yielded once, from whichever source
+    tells it first at its right place: the log's "Entering phase" and "Phase
+    complete" lines where CodeBuild writes them, BatchGetBuilds for the rest
+    (and, once the build is complete, for ends the log never told).
+    """
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[str, bool]] = set()  # (phase, ended)
+        self.began: dict[str, datetime] = {}
+
+    def from_build(self, build: Build, *, final: bool = False) -> Iterator[PhaseChanged]:
+        from_log = build.log_stream is not None and not final
         for phase in build.phases:
-            key = (phase.name, phase.status)
-            if key in seen or (from_log and phase.status is None and phase.name in LOGGED_PHASES):
+            ended = phase.status is not None
+            if phase.start is not None:
+                self.began.setdefault(phase.name, phase.start)
+            key = (phase.name, ended)
+            if key in self.seen or (
+                from_log and phase.name in (LOGGED_ENDS if ended else LOGGED_PHASES)
+            ):
                 continue
-            seen.add(key)
+            self.seen.add(key)
             yield PhaseChanged(build, phase)
 
-    @staticmethod
-    def _phase_start_in_log(
-        build: Build, line: LogLine, seen: set[tuple[str, str | None]]
-    ) -> Iterator[PhaseChanged]:
-        match = ENTERING_PHASE.match(line.message)
-        if match is None:
+    def from_line(self, build: Build, line: LogLine) -> Iterator[PhaseChanged]:
+        entering = ENTERING_PHASE.match(line.message)
+        if entering is not None:
+            name, at = entering.group(1), _moment(line.timestamp)
+            self.began[name] = at  # the log's clock, like the end's
+            if (name, False) not in self.seen:
+                self.seen.add((name, False))
+                yield PhaseChanged(build, Phase(name, None, at, None, None, ()))
             return
-        key = (match.group(1), None)
-        if key not in seen:
-            seen.add(key)
-            yield PhaseChanged(build, Phase(match.group(1), None, None, None, None, ()))
+        complete = PHASE_COMPLETE.match(line.message)
+        if complete is not None:
+            name, status = complete.group(1), complete.group(2)
+            if (name, True) in self.seen:
+                return
+            self.seen.add((name, True))
+            end = _moment(line.timestamp)
+            start = self.began.get(name)
+            seconds = None if start is None else max(0, int((end - start).total_seconds()))
+            yield PhaseChanged(build, Phase(name, status, start, end, seconds, ()))
+
+
+def phase_seconds(phase: Phase) -> float | None:
+    """How long ``phase`` took, to the precision known (CodeBuild's own field is whole seconds)."""
+    if phase.start is not None and phase.end is not None:
+        return max(0.0, (phase.end - phase.start).total_seconds())
+    return None if phase.duration is None else float(phase.duration)
+
+
+def _moment(timestamp_ms: int) -> datetime:
+    return datetime.fromtimestamp(timestamp_ms / 1000, tz=timezone.utc)

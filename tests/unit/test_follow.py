@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from itertools import cycle
 
 import pytest
@@ -24,6 +25,7 @@ from client.follow import (
     LogLine,
     MarkerEvent,
     PhaseChanged,
+    phase_seconds,
 )
 
 GROUP = "/cbdeploy/app"
@@ -391,6 +393,85 @@ def test_phase_starts_sit_between_the_lines_of_the_phases_around_them() -> None:
         elif isinstance(e, LogLine) and not e.message.startswith("[Container]"):
             shown.append(e.message)
     assert shown == ["phase INSTALL", "installing", "still installing", "phase BUILD", "building"]
+
+
+def test_phase_ends_sit_after_the_phase_s_last_line_with_the_log_s_duration() -> None:
+    """BatchGetBuilds says BUILD ended while its last lines are unread; the log's end is in place.
+
+    Its late report of the same end is not yielded again, and its whole-second
+    duration gives way to the two log lines' times.
+    """
+    clock = Clock()
+    t0 = datetime(2026, 11, 28, 2, 0, 0, tzinfo=timezone.utc)
+
+    def api_phase(name: str, status: str | None, start: float, end: float | None) -> Phase:
+        return Phase(
+            name, status, t0 + timedelta(seconds=start),
+            None if end is None else t0 + timedelta(seconds=end),
+            None if end is None else int(end - start), (),
+        )
+
+    def build_at(now: float) -> Build:
+        phases = [
+            api_phase("DOWNLOAD_SOURCE", "SUCCEEDED", 0.0, 0.5),
+            api_phase("BUILD", "SUCCEEDED", 0.5, 3.7),  # (ended already: the log is behind)
+        ]
+        if now >= 5.0:
+            phases.append(api_phase("FINALIZING", "SUCCEEDED", 3.8, 4.0))
+        return make_build("SUCCEEDED" if now >= 5.0 else "IN_PROGRESS", phases=tuple(phases))
+
+    ms = int(t0.timestamp() * 1000)
+    lines = [
+        (0.0, ms + 490, "[Container] 2026/11/28 02:00:00.490000 Phase complete: DOWNLOAD_SOURCE State: SUCCEEDED\n"),
+        (0.0, ms + 500, "[Container] 2026/11/28 02:00:00.500000 Entering phase BUILD\n"),
+        (0.0, ms + 600, "building\n"),
+        (3.0, ms + 3600, "last build line\n"),
+        (3.0, ms + 3700, "[Container] 2026/11/28 02:00:03.700000 Phase complete: BUILD State: SUCCEEDED\n"),
+        (3.0, ms + 3701, "[Container] 2026/11/28 02:00:03.701000 Phase context status code:  Message: \n"),
+    ]
+    events = run(FakeAws(clock, build_at, lines=lines))
+    shown = []
+    for e in events:
+        if isinstance(e, PhaseChanged):
+            shown.append((e.phase.name, e.phase.status, phase_seconds(e.phase)))
+        elif isinstance(e, LogLine) and not e.message.startswith("[Container]"):
+            shown.append(e.message)
+    assert shown == [
+        ("DOWNLOAD_SOURCE", "SUCCEEDED", 0.49),  # from BatchGetBuilds' start to the log's end
+        ("BUILD", None, None),
+        "building",
+        "last build line",
+        ("BUILD", "SUCCEEDED", 3.2),
+        ("FINALIZING", "SUCCEEDED", 0.2),  # never logged: BatchGetBuilds tells it
+    ]
+    assert [m.split(" ", 3)[-1] for m in messages(events) if m.startswith("[Container]")] == [
+        "Phase complete: DOWNLOAD_SOURCE State: SUCCEEDED",
+        "Entering phase BUILD",
+        "Phase complete: BUILD State: SUCCEEDED",
+        "Phase context status code:  Message: ",
+    ]  # every line still delivered, once, in order
+
+
+def test_an_end_the_log_never_tells_comes_from_the_build_before_it_finishes() -> None:
+    """A stopped build: CodeBuild writes no "Phase complete" for the phase it cut short."""
+    clock = Clock()
+
+    def build_at(now: float) -> Build:
+        if now < 3.0:
+            return make_build(phases=(phase("BUILD"),))
+        return make_build("STOPPED", phases=(phase("BUILD", "STOPPED"),))
+
+    lines = [
+        (0.0, 1, "[Container] 2026/11/28 02:00:00.000001 Entering phase BUILD\n"),
+        (0.0, 2, "working\n"),
+    ]
+    events = run(FakeAws(clock, build_at, lines=lines))
+    kinds = [
+        (e.phase.name, e.phase.status) if isinstance(e, PhaseChanged) else type(e).__name__
+        for e in events
+        if not isinstance(e, LogLine)
+    ]
+    assert kinds == [("BUILD", None), ("BUILD", "STOPPED"), "BuildFinished"]
 
 
 def test_end_of_build_is_noticed_promptly_after_the_pipeline_end_marker() -> None:
