@@ -139,7 +139,9 @@ class AwsClient(S3Methods):
             return method(**params)
         except (bx.ClientError, bx.BotoCoreError) as error:
             op = self.client(service).meta.method_to_api_mapping.get(operation, operation)
-            raise translate_error(error, service, op, params) from error
+            raise translate_error(
+                error, service, op, params, profile=self.session.profile_name
+            ) from error
 
     def _settle(self, service: str, operation: str, done: set[str], **params: Any) -> None:
         """A create or delete whose ``done`` codes mean the work is already done.

@@ -15,9 +15,14 @@ import traceback
 from typing import Any
 
 import click
+from click.shell_completion import add_completion_class
 
+from client.completion import ColonBashComplete
 from client.errors import CbdeployError
 
+# A bug, as opposed to an error the user can fix (2) or a failed build (1), still
+# exits 1: "did not succeed" is the truthful answer for a script.
+INTERNAL_ERROR_EXIT = 1
 ALIASES = {"codebuild:deploy": "deploy"}
 # Command name -> "module:attribute", in the order `--help` lists them.
 COMMANDS = {
@@ -61,11 +66,29 @@ class CbdeployGroup(click.Group):
         try:
             return super().invoke(ctx)
         except CbdeployError as error:
-            debug = _debug_requested(ctx)
-            if debug:
+            if _debug_requested(ctx):
                 traceback.print_exc()
             report_error(error)
             ctx.exit(error.exit_code)
+        except (click.exceptions.Exit, click.Abort, click.ClickException, BrokenPipeError):
+            raise  # click's own ways out (Exit and Abort are RuntimeErrors)
+        except KeyboardInterrupt:
+            # Commands with something to stop (deploy) handle Ctrl-C themselves;
+            # elsewhere it just ends the command, with the status the spec gives it.
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
+        except Exception as error:  # a bug: one line, not a bare traceback
+            debug = _debug_requested(ctx)
+            if debug:
+                traceback.print_exc()
+            click.echo(f"Error: internal error: {type(error).__name__}: {error}", err=True)
+            if not debug:
+                click.echo(
+                    "This is a bug in cbdeploy: rerun with --log-level debug for the "
+                    "traceback and report it.",
+                    err=True,
+                )
+            ctx.exit(INTERNAL_ERROR_EXIT)
 
 
 def _debug_requested(ctx: click.Context) -> bool:
@@ -97,6 +120,8 @@ def _register() -> None:
     # command runs: a `cbdeploy package` should not pay for importing boto3.
     for name, target in COMMANDS.items():
         main.add_lazy_command(name, target)
+    # `defaults:<TAB>` in bash (which splits words at colons).
+    add_completion_class(ColonBashComplete, "bash")
 
 
 _register()

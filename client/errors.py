@@ -51,6 +51,23 @@ class CredentialsError(AwsError):
     """No credentials, an unknown profile, or credentials AWS does not accept."""
 
 
+class ExpiredCredentialsError(CredentialsError):
+    """Temporary credentials or an SSO login have expired; refreshing them fixes it."""
+
+
+class AccessDeniedError(CredentialsError):
+    """The credentials work but may not make this call. ``action`` is the IAM action.
+
+    A subclass of :class:`CredentialsError` because, like it, no retry fixes it.
+    """
+
+    def __init__(
+        self, message: str, hint: str | None = None, code: str | None = None, action: str = ""
+    ) -> None:
+        super().__init__(message, hint, code)
+        self.action = action
+
+
 class NotFoundError(AwsError):
     """A build, project or other resource does not exist."""
 

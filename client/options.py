@@ -54,6 +54,11 @@ def known_regions() -> frozenset[str]:
     return frozenset(region for partition in partitions for region in partition["regions"])
 
 
+def complete_region(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion for ``--region``: the known region names."""
+    return sorted(r for r in known_regions() if r.startswith(incomplete))
+
+
 def validate_stage(stage: str) -> str:
     if not STAGE_RE.match(stage):
         raise UsageError(
@@ -181,7 +186,9 @@ def aws_options(need_stage: bool = True) -> Callable[[F], F]:
             type=click.Path(dir_okay=False),
             help="Path to cbdeploy.toml (default: ./cbdeploy.toml).",
         )(decorated)
-        decorated = click.option("--region", "-r", help="AWS region, e.g. us-east-1.")(decorated)
+        decorated = click.option(
+            "--region", "-r", help="AWS region, e.g. us-east-1.", shell_complete=complete_region
+        )(decorated)
         decorated = click.option(
             "--stage", "-s", help="Stage name: 1-12 of a-z, 0-9, '-', starting with a letter."
         )(decorated)
