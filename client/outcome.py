@@ -153,7 +153,12 @@ class OutcomeTracker:
 
 
 def summary(outcome: BuildOutcome, **extra: Any) -> dict[str, Any]:
-    """The ``--json`` object: stable camelCase keys, None where unknown."""
+    """The build's part of the ``--json`` object: stable camelCase keys, None where unknown.
+
+    ``phases`` are CodeBuild's as last seen (``durationSeconds`` is CodeBuild's
+    whole seconds); ``steps`` are the pipeline's, in the order they started.
+    ``client.report`` adds what the deploy itself knows (archive, upload, timings).
+    """
     data: dict[str, Any] = {
         "buildId": outcome.build_id,
         "status": outcome.status,
@@ -170,6 +175,15 @@ def summary(outcome: BuildOutcome, **extra: Any) -> dict[str, Any]:
         "region": outcome.region,
         "logGroup": outcome.log_group,
         "logStream": outcome.log_stream,
+        "phases": [
+            {"name": p.name, "status": p.status, "durationSeconds": p.duration}
+            for p in outcome.phases
+        ],
+        "steps": [
+            {"name": s.name, "status": s.status, "durationSeconds": s.duration,
+             "exitCode": s.exit_code}
+            for s in outcome.steps
+        ],
     }
     data.update(extra)
     return data

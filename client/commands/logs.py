@@ -3,35 +3,58 @@
 from __future__ import annotations
 
 import click
-from rich.console import Console
 
 from client.aws import open_aws
+from client.console import make_console
 from client.deploy import follow_build
 from client.options import Target, aws_options
 from client.render import Renderer
+from client.render_github import github_view
+from client.report import ReportCollector, json_result
 
 
 @click.command("logs")
 @click.argument("build_id")
 @click.option("--follow", "-f", is_flag=True,
               help="Keep streaming until the build ends, then exit with its outcome.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object on stdout when the command ends (the build's "
+                   "status, phases, steps, outputs); the log goes to stderr.")
+@json_result(deploy=False)
 @aws_options(need_stage=False)
 @click.pass_context
-def logs(ctx: click.Context, target: Target, build_id: str, follow: bool) -> None:
+def logs(ctx: click.Context, target: Target, build_id: str, follow: bool, as_json: bool,
+         report: ReportCollector) -> None:
     """Print a build's log from its start; with --follow, stream it to the end.
 
     With --follow the exit status is the build's (0 succeeded, 1 not); Ctrl-C
     leaves the build running and exits 130.
+
+    Examples:
+
+    \b
+      cbdeploy logs cbdeploy-myapp-dev:0f6c2a4e-5d1b-4c3e-9a7f-2b8d6e1c4a90 --region us-east-1
+      cbdeploy logs cbdeploy-myapp-dev:0f6c2a4e-5d1b-4c3e-9a7f-2b8d6e1c4a90 --follow --json
     """
-    console = Console()
+    report.context(region=target.region, local=target.local)
+    console = make_console(stderr=as_json)
     # (No 'full log: cbdeploy logs ...' at the end: this is that command.)
     renderer = Renderer(console, debug=target.log_level == "debug", noun="Build", log_hint=False)
-    with open_aws(target) as aws:
-        outcome = follow_build(aws, build_id, on_event=renderer.handle, wait=follow,
-                               local=target.local)
-    if outcome.status == "IN_PROGRESS" and not outcome.detached:
-        renderer.still_running(outcome)
-        return
-    renderer.outcome(outcome)
+    # Looking at an old build is no failure of this job: annotate only a followed one.
+    with github_view(renderer, console, report, command="logs", noun="Build",
+                     annotate=follow) as view:
+
+        def on_event(event: object) -> None:
+            report.handle(event)
+            view.handle(event)
+
+        with open_aws(target) as aws:
+            outcome = follow_build(aws, build_id, on_event=on_event, wait=follow,
+                                   local=target.local)
+        report.finish(outcome)
+        if outcome.status == "IN_PROGRESS" and not outcome.detached:
+            view.still_running(outcome)
+            return
+        view.outcome(outcome)
     if follow or outcome.detached:
         ctx.exit(outcome.exit_code)

@@ -1,0 +1,368 @@
+"""GitHub Actions output: the plain lines plus workflow commands and a step summary.
+
+:class:`GithubRenderer` wraps the normal :class:`~client.render.Renderer`
+(plain mode: ``client.console.live_ok`` is False in Actions) and adds:
+
+* each CodeBuild phase inside ``::group::<PHASE>`` / ``::endgroup::``;
+* an ``::error title=...::`` annotation naming the failing phase and step and
+  CodeBuild's message, when the build fails or the command cannot start it;
+* a Markdown summary (phases, steps, outputs, the build and its console link)
+  appended to the file named by ``GITHUB_STEP_SUMMARY``.
+
+Build logs are untrusted: a remote line such as ``::add-mask::`` or
+``##[set-output ...]`` must not become a workflow command. The runner stops
+reading commands after ``::stop-commands::<token>`` until it sees
+``::<token>::``; the token is random per run and never leaves this process, so
+no remote line can guess it. Commands stay stopped for the whole run and are
+resumed only for the instant of writing one of ours (:meth:`_command`).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+from rich.console import Console
+
+from client.console import github_actions
+from client.errors import CbdeployError
+from client.follow import BuildFinished, PhaseChanged
+from client.outcome import BuildOutcome
+from client.render import format_duration
+from client.report import ReportCollector
+
+# CodeBuild's phases in the order a build passes them. A phase start that
+# arrives after a later phase's (BatchGetBuilds is polled at its own pace)
+# must not reopen a group over the later phase's lines.
+PHASE_ORDER = (
+    "SUBMITTED", "QUEUED", "PROVISIONING", "DOWNLOAD_SOURCE", "INSTALL", "PRE_BUILD", "BUILD",
+    "POST_BUILD", "UPLOAD_ARTIFACTS", "FINALIZING", "COMPLETED",
+)
+END_PHASE = "COMPLETED"  # not a phase with lines: the build's end
+
+
+class RendererLike(Protocol):
+    """What the commands call on a renderer (``client.render.Renderer`` has all of it)."""
+
+    def handle(self, event: object) -> None: ...
+    def close(self) -> None: ...
+    def outcome(self, outcome: BuildOutcome) -> None: ...
+    def still_running(self, outcome: BuildOutcome) -> None: ...
+    def interrupted_before_start(self) -> None: ...
+
+
+def escape_data(value: str) -> str:
+    """A workflow command's message, as the runner unescapes it."""
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(value: str) -> str:
+    """A workflow command's property value (``title=...``), as the runner unescapes it."""
+    return escape_data(value).replace(":", "%3A").replace(",", "%2C")
+
+
+def _order(name: str) -> int:
+    # Unknown phase names (a newer CodeBuild) count as later than the current one.
+    return PHASE_ORDER.index(name) if name in PHASE_ORDER else len(PHASE_ORDER)
+
+
+class GithubRenderer:
+    """The plain renderer's lines, grouped per phase, with commands kept out of remote text.
+
+    ``annotate=False`` (``logs`` without ``--follow``) shows a failed build
+    without an error annotation: looking at an old build is not a failure.
+    """
+
+    def __init__(
+        self,
+        inner: RendererLike,
+        console: Console,
+        *,
+        token: str | None = None,
+        annotate: bool = True,
+        noun: str = "Deploy",
+    ) -> None:
+        self.inner = inner
+        self.console = console
+        self.token = token or secrets.token_hex(16)
+        self.annotate = annotate
+        self.noun = noun
+        self._group: str | None = None  # the phase whose group is open
+        self._stopped = False
+        self._annotated = False
+
+    # ------------------------------------------------------------------ workflow commands
+
+    def _line(self, text: str) -> None:
+        self.console.out(text, highlight=False, style=None)
+
+    def stop_commands(self) -> None:
+        """From here on the runner reads no workflow command but ours."""
+        if not self._stopped:
+            self._line(f"::stop-commands::{self.token}")
+            self._stopped = True
+
+    def resume_commands(self) -> None:
+        if self._stopped:
+            self._line(f"::{self.token}::")
+            self._stopped = False
+
+    def _command(self, *commands: str) -> None:
+        stopped = self._stopped
+        self.resume_commands()
+        for command in commands:
+            self._line(command)
+        if stopped:
+            self.stop_commands()
+
+    def _open_group(self, name: str) -> None:
+        opening = f"::group::{escape_data(name)}"
+        self._command(*(["::endgroup::"] if self._group is not None else []), opening)
+        self._group = name
+
+    def _close_group(self) -> None:
+        if self._group is not None:
+            self._command("::endgroup::")
+            self._group = None
+
+    # ------------------------------------------------------------------ events
+
+    def handle(self, event: object) -> None:
+        self.stop_commands()
+        if isinstance(event, PhaseChanged):
+            name = event.phase.name
+            if event.phase.status is None:
+                if self._group is None or _order(name) > _order(self._group):
+                    if name == END_PHASE:
+                        self._close_group()
+                    else:
+                        self._open_group(name)
+            elif name == self._group:
+                # Closed before the phase's own line, which then stays in sight.
+                self._close_group()
+        elif isinstance(event, BuildFinished):
+            self._close_group()
+        self.inner.handle(event)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def outcome(self, outcome: BuildOutcome) -> None:
+        self._close_group()
+        self.inner.outcome(outcome)
+        if self.annotate and not outcome.succeeded and not outcome.detached:
+            title, message = failure_annotation(outcome, self.noun)
+            self.annotation(title, message)
+
+    def still_running(self, outcome: BuildOutcome) -> None:
+        self._close_group()
+        self.inner.still_running(outcome)
+
+    def interrupted_before_start(self) -> None:
+        self.inner.interrupted_before_start()
+
+    def error(self, error: CbdeployError) -> None:
+        """The command ends with an error: one annotation with its message and hint."""
+        self._close_group()
+        if self.annotate:
+            message = error.message + (f"\n{error.hint}" if error.hint else "")
+            self.annotation(f"cbdeploy {self.noun.lower()} failed", message)
+
+    def annotation(self, title: str, message: str) -> None:
+        if not self._annotated:  # one per run: the first says what went wrong
+            self._annotated = True
+            self._command(f"::error title={escape_property(title)}::{escape_data(message)}")
+
+    def finish(self) -> None:
+        """Close what is open and give the runner its commands back."""
+        self._close_group()
+        self.resume_commands()
+
+
+def failure_annotation(outcome: BuildOutcome, noun: str = "Deploy") -> tuple[str, str]:
+    """(title, message) of the ``::error::`` for a build that did not succeed."""
+    status = (outcome.status or "ended").lower()
+    where = []
+    if outcome.failed_phase:
+        where.append(f"phase {outcome.failed_phase}")
+    if outcome.failed_step:
+        where.append(f"step {outcome.failed_step}")
+    title = f"{noun} {status}" + (f" in {', '.join(where)}" if where else "")
+    parts = []
+    if outcome.failed_step:
+        code = outcome.failed_step_exit
+        parts.append(f"Step {outcome.failed_step} failed" + (f" (exit {code})." if code is not None
+                                                            else "."))
+    if outcome.failed_phase:
+        line = f"Phase {outcome.failed_phase}: {outcome.failed_phase_status}"
+        # With a failed step named, CodeBuild's message only quotes the runner's
+        # command line (as in the terminal's summary).
+        if outcome.failed_phase_message and not outcome.failed_step:
+            line += f": {outcome.failed_phase_message}"
+        parts.append(line)
+    if outcome.interrupted:
+        parts.append("Interrupted with Ctrl-C.")
+    parts.append(f"Build {outcome.build_id} {outcome.status or 'ended'}.")
+    return title, "\n".join(parts)
+
+
+# ---------------------------------------------------------------------- step summary
+
+# Marks that start inline Markdown (emphasis, code, links, images, tables, HTML,
+# strikethrough); a backslash makes each literal. "#", "-", "+" and "1." only
+# matter at the start of a line.
+_MD_INLINE = frozenset("\\`*_[]|!~")
+_MD_HTML = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+_MD_LINE_START = re.compile(r"^(\d*)([#+=.)-])")
+
+
+def md(value: Any) -> str:
+    """Untrusted text as literal Markdown on one line (outputs, messages, step names)."""
+    text = value if isinstance(value, str) else _compact(value)
+    text = " ".join(text.splitlines())
+    escaped = "".join(
+        _MD_HTML.get(char) or ("\\" + char if char in _MD_INLINE else char) for char in text
+    )
+    return _MD_LINE_START.sub(r"\1\\\2", escaped, count=1)
+
+
+def _status_icon(status: str | None) -> str:
+    if status in ("SUCCEEDED", "ok"):
+        return "✅ "
+    if status is None or status in ("IN_PROGRESS", "running"):
+        return "⏳ "
+    return "❌ "
+
+
+def markdown_summary(report: Mapping[str, Any], *, command: str = "deploy") -> str:
+    """The step summary of one run, from its ``--json`` object (``ReportCollector.report()``)."""
+    lines: list[str] = []
+    status = report.get("status")
+    if report.get("error") and not status:
+        lines.append(f"### ❌ cbdeploy {command}: error")
+        lines += ["", md(report["error"])]
+        if report.get("hint"):
+            lines += ["", md(report["hint"])]
+    else:
+        took = format_duration(report.get("durationSeconds"))
+        headline = (status or "ended").lower().replace("_", " ")
+        icon = _status_icon(status).strip()
+        lines.append(f"### {icon} cbdeploy {command} {headline} ({took})")
+    about = []
+    if report.get("buildId"):
+        build = md(report["buildId"])
+        if report.get("consoleUrl"):
+            about.append(f"Build [{build}]({report['consoleUrl']})")
+        elif report.get("local"):
+            about.append(f"Build {build} (local emulator)")
+        else:
+            about.append(f"Build {build}")
+    for key in ("stage", "region"):
+        if report.get(key):
+            about.append(f"{key} {md(report[key])}")
+    if about:
+        lines += ["", " · ".join(about)]
+    if report.get("failedStep") or report.get("failedPhase"):
+        what = []
+        if report.get("failedPhase"):
+            what.append(f"phase {md(report['failedPhase'])}")
+        if report.get("failedStep"):
+            code = report.get("failedStepExitCode")
+            what.append(f"step {md(report['failedStep'])}"
+                        + (f" (exit {code})" if code is not None else ""))
+        failed = "Failed in " + ", ".join(what)
+        if report.get("failedPhaseMessage") and not report.get("failedStep"):
+            failed += ": " + md(report["failedPhaseMessage"])
+        lines += ["", failed]
+    if report.get("phases"):
+        lines += ["", "| Phase | Status | Duration |", "| --- | --- | --- |"]
+        for phase in report["phases"]:
+            if phase["name"] == END_PHASE:
+                continue  # the build's end, not a phase with a duration
+            lines.append(
+                f"| {md(phase['name'])} | {_status_icon(phase['status'])}"
+                f"{md(phase['status'] or 'IN_PROGRESS')} | "
+                f"{format_duration(phase['durationSeconds'])} |"
+            )
+    if report.get("steps"):
+        lines += ["", "| Step | Status | Duration | Exit code |", "| --- | --- | --- | --- |"]
+        for step in report["steps"]:
+            code = step["exitCode"]
+            lines.append(
+                f"| {md(step['name'])} | {_status_icon(step['status'])}{md(step['status'])} | "
+                f"{format_duration(step['durationSeconds'])} | "
+                f"{'' if code is None else code} |"
+            )
+    if report.get("outputs"):
+        lines += ["", "| Output | Value |", "| --- | --- |"]
+        for key, value in report["outputs"].items():
+            lines.append(f"| {md(str(key))} | {md(value)} |")
+    return "\n".join(lines) + "\n\n"
+
+
+def append_summary(path: Path, text: str) -> None:
+    with path.open("a", encoding="utf-8") as file:
+        file.write(text)
+
+
+# ---------------------------------------------------------------------- the commands' door
+
+
+@contextmanager
+def github_view(
+    renderer: RendererLike,
+    console: Console,
+    report: ReportCollector,
+    *,
+    environ: Mapping[str, str] | None = None,
+    command: str = "deploy",
+    noun: str = "Deploy",
+    annotate: bool = True,
+    token: str | None = None,
+) -> Iterator[RendererLike]:
+    """Yield the renderer a command should use: ``renderer`` itself outside GitHub Actions.
+
+    In Actions it yields a :class:`GithubRenderer` around it and, however the
+    block ends, closes the open group, annotates a :class:`CbdeployError`,
+    gives the runner its commands back and appends the step summary (built
+    from ``report``, which the command feeds).
+    """
+    import os
+
+    env = os.environ if environ is None else environ
+    if not github_actions(env):
+        yield renderer
+        return
+    view = GithubRenderer(renderer, console, token=token, annotate=annotate, noun=noun)
+    view.stop_commands()
+    try:
+        yield view
+    except CbdeployError as error:
+        report.fail(error)
+        view.error(error)
+        raise
+    except BaseException as error:
+        report.fail(error)
+        raise
+    finally:
+        view.finish()
+        summary_file = env.get("GITHUB_STEP_SUMMARY")
+        if summary_file:
+            try:
+                append_summary(Path(summary_file), markdown_summary(report.report(),
+                                                                    command=command))
+            except OSError as error:
+                # A summary we cannot write must not change how the command ended.
+                console.print(f"! Could not write the step summary to {summary_file}: "
+                              f"{error.strerror or error}", markup=False, highlight=False,
+                              soft_wrap=True)
+
+
+def _compact(value: Any) -> str:
+    import json
+
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
