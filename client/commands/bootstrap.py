@@ -12,11 +12,22 @@ from client.config import load_config
 from client.options import Target, aws_options
 
 
-@click.command("bootstrap")
+@click.command("bootstrap", short_help="Create or update a stage's infrastructure on AWS.")
 @aws_options()
 @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
 def bootstrap_command(target: Target, dry_run: bool) -> None:
-    """Create or update what a stage needs on AWS; changes only what differs."""
+    """Create or update what a stage needs on AWS; changes only what differs.
+
+    That is the account's bucket for archives, the app's log group, and the
+    stage's IAM role and CodeBuild project. deploy does this itself when
+    needed; run it alone to prepare an account or see what would change.
+
+    Examples:
+
+    \b
+      cbdeploy bootstrap --stage dev --region us-east-1 --dry-run
+      cbdeploy bootstrap --stage dev --region us-east-1
+    """
     config = load_config(target.project_root, target.stage, target.config_path)
     console = Console(highlight=False)
     with open_aws(target) as aws:

@@ -15,7 +15,7 @@ from client.errors import UsageError
 from client.options import Target, aws_options
 
 
-@click.command("destroy")
+@click.command("destroy", short_help="Delete what cbdeploy created for a stage.")
 @aws_options()
 @click.option(
     "--all",
@@ -32,7 +32,16 @@ from client.options import Target, aws_options
     "--yes", "--autoConfirmOperation", "yes", is_flag=True, help="Do not ask for confirmation."
 )
 def destroy_command(target: Target, everything: bool, app_name: str | None, yes: bool) -> None:
-    """Delete what cbdeploy created for a stage (--all: also the shared infrastructure)."""
+    """Delete what cbdeploy created for a stage (--all: also the shared infrastructure).
+
+    Lists what it will delete and asks first, unless --yes.
+
+    Examples:
+
+    \b
+      cbdeploy destroy --stage pr-42 --region us-east-1
+      cbdeploy destroy --stage dev --region us-east-1 --name my-api --all --yes
+    """
     name = _app_name(target, app_name)
     console = Console(highlight=False)
     with open_aws(target) as aws:

@@ -12,7 +12,7 @@ import click
 from client.errors import MissingExtraError, UsageError
 
 
-@click.command("emulator")
+@click.command("emulator", short_help="Serve a local AWS endpoint that really runs builds.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=4566, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on (0: any free port).")
@@ -21,7 +21,17 @@ from client.errors import MissingExtraError, UsageError
 @click.option("--fault-seed", default=None, type=int, help="Seed for the injected faults.")
 def emulator_command(host: str, port: int, fault_rate: float, fault_seed: int | None) -> None:
     """Serve the local AWS endpoint: CodeBuild emulator plus moto (S3, Logs, IAM, STS, SSM,
-    Secrets Manager). Builds run real commands as the current user."""
+    Secrets Manager). Builds run real commands as the current user.
+
+    Point any AWS SDK or tool at it with the AWS_ENDPOINT_URL it prints.
+    Needs the local extra: pip install 'cbdeploy[local]'.
+
+    Examples:
+
+    \b
+      cbdeploy emulator --port 4566
+      cbdeploy emulator --port 0 --fault-rate 0.05 --fault-seed 7
+    """
     try:
         import emulator
     except ImportError as error:

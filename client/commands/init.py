@@ -11,7 +11,7 @@ from client.errors import UsageError
 from client.scaffold import starter_config
 
 
-@click.command("init")
+@click.command("init", short_help="Write a starter cbdeploy.toml for this project.")
 @click.option("--force", is_flag=True, help="Overwrite an existing config file.")
 @click.option(
     "--config-path",
@@ -21,7 +21,17 @@ from client.scaffold import starter_config
     help=f"Where to write the config (default: ./{CONFIG_FILE}).",
 )
 def init(force: bool, config_path: str | None) -> None:
-    """Write a starter cbdeploy.toml for the project in the current directory."""
+    """Write a starter cbdeploy.toml for the project in the current directory.
+
+    The pipeline is guessed from what the project holds (package.json, CDK,
+    Serverless, Terraform ...); review it before the first deploy.
+
+    Examples:
+
+    \b
+      cbdeploy init
+      cbdeploy init --config-path deploy/cbdeploy.toml --force
+    """
     root = Path.cwd()
     path = Path(config_path) if config_path else root / CONFIG_FILE
     if path.exists() and not force:

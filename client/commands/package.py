@@ -32,7 +32,7 @@ class PackageRequest:
     use_cache: bool
 
 
-@click.command("package")
+@click.command("package", short_help="Build the deploy archive here, without uploading it.")
 @click.option(
     "--list",
     "list_only",
@@ -86,6 +86,13 @@ def package(
     paths are printed and no archive is written (unless --output or --stats is
     given too). Otherwise the zip goes to --output, by default
     .cbdeploy/package.zip, which is never itself packaged.
+
+    Examples:
+
+    \b
+      cbdeploy package --list
+      cbdeploy package --stats
+      cbdeploy package --stage prod --output dist/site.zip
     """
     config_file = Path(config_path) if config_path else None
     root = config_file.resolve().parent if config_file else Path.cwd()

@@ -10,11 +10,19 @@ from client.options import Target, aws_options
 from client.render import stopped
 
 
-@click.command("stop")
+@click.command("stop", short_help="Stop a running build.")
 @click.argument("build_id")
 @aws_options(need_stage=False)
 def stop(target: Target, build_id: str) -> None:
-    """Ask CodeBuild to stop a running build (a finished one is left as it is)."""
+    """Ask CodeBuild to stop a running build (a finished one is left as it is).
+
+    BUILD_ID is what deploy printed (also in 'cbdeploy builds').
+
+    Examples:
+
+    \b
+      cbdeploy stop cbdeploy-my-api-dev:0b7c7a56-1d1e-4d6e-9d8a-3f1e5c7d9a10 --region us-east-1
+    """
     with open_aws(target) as aws:
         build = aws.get_build(build_id)
         if not build.complete:
