@@ -6,9 +6,11 @@ Stages, as in chalice's deployer:
    git state alone, decide what the build is told: the plan and runner entries
    added to the archive, the buildspec, the environment variables, compute
    settings, cache and the idempotency token. A frozen :class:`DeployPlan`.
-2. **Execute** (:class:`DeployService`): write the archive, bootstrap the
-   stage, upload (skipped when the same archive is already there), StartBuild
-   with :func:`start_request`, then follow the build until it ends.
+2. **Execute** (:class:`DeployService`): select the files and write the
+   archive, ask for confirmation where the stage wants it (showing the archive
+   and the commit; nothing exists in AWS yet), bootstrap the stage, upload
+   (skipped when the same archive is already there), StartBuild with
+   :func:`start_request`, then follow the build until it ends.
 
 Progress is reported as events (``client.deploy_events`` plus the follower's)
 through ``on_event``; the terminal layer (``client.render``) shows them.
@@ -22,6 +24,7 @@ build and keeps following until it reports STOPPED; a second one detaches
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 import time
 import uuid
@@ -40,10 +43,12 @@ from client.deploy_events import (
     BootstrapDone,
     BootstrapStep,
     BuildStarted,
+    ConfirmationNeeded,
     DeployStarting,
     Detached,
     EventSink,
     FilesSelected,
+    PackagingProgress,
     StopFailed,
     StopRequested,
     UploadDone,
@@ -175,6 +180,7 @@ class DeployService:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        can_ask: Callable[[], bool] | None = None,
     ) -> None:
         self.target = target
         self.options = options
@@ -185,9 +191,18 @@ class DeployService:
         self.clock = clock
         self.sleep = sleep
         self.new_id = new_id
+        # Whether ``confirm`` has a terminal to ask on; known before any work.
+        self.can_ask = can_ask or stdin_is_terminal
 
     def run(self) -> BuildOutcome:
         config = load_config(self.root, self.target.stage, self.target.config_path)
+        if config.confirm and not self.options.yes and not self.can_ask():
+            # Said before any packaging or AWS call: the answer cannot change.
+            raise UsageError(
+                f"Stage {self.target.stage!r} asks for confirmation before deploying, and "
+                "there is no terminal to ask.",
+                "Pass --yes (--autoConfirmOperation) to deploy without being asked.",
+            )
         git = git_info(config.root)  # before anything is written into the tree
         plan = make_plan(config, self.target, self.options, git, self.new_id())
         with self.aws_factory(self.target) as aws:
@@ -197,7 +212,7 @@ class DeployService:
             self.emit(
                 DeployStarting(
                     plan.app, plan.stage, plan.region, plan.project, self.target.local,
-                    plan.invocation_id,
+                    plan.invocation_id, account,
                 )
             )
             selection = select_files(
@@ -206,15 +221,12 @@ class DeployService:
                 follow_external_links=config.package.follow_external_links,
             )
             self.emit(FilesSelected(selection))
-            if plan.needs_confirmation and not self.confirm(
-                f"Deploy {plan.app} to stage {plan.stage} in {plan.region}?"
-            ):
-                raise UsageError(
-                    f"Deploy of stage {plan.stage!r} cancelled; nothing was deployed.",
-                    "Pass --yes to deploy without being asked.",
-                )
             with self._workspace(config.root, plan.invocation_id) as workdir:
                 archive = self._archive(selection, plan, workdir)
+                if plan.needs_confirmation:
+                    # After packaging (the question shows the archive), before
+                    # bootstrap: a "no" leaves nothing created in AWS.
+                    self._confirm(plan, account, archive, git)
                 infra = self._bootstrap(aws, config, account)
                 upload = self._upload(aws, infra, archive, plan.app)
                 request = start_request(plan, upload)
@@ -243,6 +255,7 @@ class DeployService:
             workdir / "archive.zip",
             extra_entries=plan.entries,
             cache_dir=cache_dir(selection.root),
+            on_progress=lambda done, total: self.emit(PackagingProgress(done, total)),
         )
         kept = workdir if self.options.preserve_temp_files else None
         if kept is not None:
@@ -252,6 +265,16 @@ class DeployService:
                     (kept / "plan.json").write_bytes(content)
         self.emit(ArchiveBuilt(archive, self.clock() - began, kept))
         return archive
+
+    def _confirm(
+        self, plan: DeployPlan, account: str, archive: ArchiveResult, git: GitInfo | None
+    ) -> None:
+        self.emit(ConfirmationNeeded(plan.app, plan.stage, plan.region, account, archive, git))
+        if not self.confirm(f"Deploy {plan.app} to stage {plan.stage} in {plan.region}?"):
+            raise UsageError(
+                f"Deploy of stage {plan.stage!r} cancelled; nothing was deployed.",
+                "Pass --yes to deploy without being asked.",
+            )
 
     def _bootstrap(self, aws: AwsClient, config: ProjectConfig, account: str) -> Infrastructure:
         settings = stage_settings(config, aws.region, account)
@@ -374,6 +397,15 @@ def follow_build(
         except AwsError as error:
             raise lost_track(build_id, aws.region, error) from error
     return tracker.outcome()
+
+
+def stdin_is_terminal() -> bool:
+    """Whether a question can be asked: standard input is a terminal."""
+    stream = sys.stdin
+    try:
+        return stream is not None and stream.isatty()
+    except ValueError:  # closed
+        return False
 
 
 def _write_json(path: Path, data: Any) -> None:

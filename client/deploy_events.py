@@ -13,6 +13,7 @@ from pathlib import Path
 from client.aws import Build
 from client.bootstrap import Infrastructure
 from client.packaging import ArchiveResult, Selection
+from client.plan import GitInfo
 from client.upload import UploadResult
 
 
@@ -24,6 +25,7 @@ class DeployStarting:
     project: str
     local: bool
     invocation_id: str
+    account: str = ""  # the AWS account deployed to ("" where not known)
 
 
 @dataclass(frozen=True)
@@ -32,10 +34,31 @@ class FilesSelected:
 
 
 @dataclass(frozen=True)
+class PackagingProgress:
+    done: int  # archive entries written so far
+    total: int  # all of them: the selected files plus manifest, plan and runner
+
+
+@dataclass(frozen=True)
 class ArchiveBuilt:
     archive: ArchiveResult
     seconds: float
     kept_in: Path | None  # --preserve-temp-files: where the archive, buildspec and plan are
+
+
+@dataclass(frozen=True)
+class ConfirmationNeeded:
+    """The stage asks before deploying: what is about to go where, shown before the question.
+
+    Sent once the archive is built and before anything is created in AWS.
+    """
+
+    app: str
+    stage: str
+    region: str
+    account: str
+    archive: ArchiveResult
+    git: GitInfo | None  # None: the project is not in a git work tree
 
 
 @dataclass(frozen=True)

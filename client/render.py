@@ -5,6 +5,18 @@ to a ``StringIO``). Remote log lines are untrusted text: they are written
 verbatim with markup and highlighting off, so ``[/x]`` neither crashes rich
 nor ``[bold]`` disappears. CodeBuild's own ``[Container]`` lines are hidden
 unless ``--log-level debug`` (those that report an error stay visible).
+
+What a deploy looks like: a header (stage, region, account, project), one
+line per step of the client's work (packaged, infrastructure, uploaded,
+started with the build's console link), then the build: each CodeBuild phase
+as it ends with its duration (a phase's name goes above its lines only when
+it has some), the pipeline steps from the runner's markers, the remote output
+as it is; and a summary: time per phase, the result with the total time, what
+failed, the outputs.
+
+Progress bars (packaging, upload) only where ``console.is_interactive`` (a
+real terminal, see ``client.console``); elsewhere each gives its one summary
+line and nothing else, so a CI log holds plain lines only.
 """
 
 from __future__ import annotations
@@ -20,6 +32,7 @@ from rich.filesize import decimal
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeRemainingColumn,
@@ -29,16 +42,24 @@ from rich.text import Text
 
 from client import deploy_events as d
 from client.errors import UsageError
-from client.follow import BuildFinished, LogLine, MarkerEvent, PhaseChanged
+from client.follow import (
+    PHASE_COMPLETE,
+    BuildFinished,
+    LogLine,
+    MarkerEvent,
+    PhaseChanged,
+    phase_seconds,
+)
+from client.links import build_console_url
 from client.outcome import BuildOutcome
+from client.plan import GitInfo
 
 if TYPE_CHECKING:
-    from client.aws import Build
+    from client.aws import Build, Phase
 
 QUIET_PHASES = frozenset({"SUBMITTED", "COMPLETED"})
+PHASE_WIDTH = len("UPLOAD_ARTIFACTS")  # the longest phase name: durations line up
 CONTAINER_ERROR = re.compile(r"error|fail|did not exit successfully", re.IGNORECASE)
-# CodeBuild's own summary of a phase's end, at its place in the log.
-PHASE_COMPLETE = re.compile(r"^\[Container\] \S+ \S+ Phase complete: ([A-Z_]+) State: (\w+)")
 PHASE_CONTEXT = re.compile(r"^\[Container\] \S+ \S+ Phase context status code: ")
 
 
@@ -78,6 +99,7 @@ class Renderer:
         self._stopping = False  # we asked CodeBuild to stop the build
         self._progress: Progress | None = None
         self._task: Any = None
+        self._phase: str | None = None  # the phase running, its name not shown yet
 
     # ------------------------------------------------------------------ small helpers
 
@@ -109,13 +131,20 @@ class Renderer:
     def _on_DeployStarting(self, e: d.DeployStarting) -> None:
         self._print(Text("cbdeploy: Deploy", style="bold"))
         self._print()
-        rows = [("Stage", e.stage), ("Region", e.region), ("Project", f"{e.app} ({e.project})")]
+        rows = [("Stage", e.stage), ("Region", e.region)]
+        if e.account:
+            rows.append(("Account", e.account))
+        rows.append(("Project", f"{e.app} ({e.project})"))
         if e.local:
             self._local = True
             rows.append(("Endpoint", "local emulator (--local)"))
-        for label, value in rows:
-            self._print(Text.assemble(f"  {label + ':':<10}", (value, "cyan")))
+        self._rows(rows)
         self._print()
+
+    def _rows(self, rows: Iterable[tuple[str, str | Text]]) -> None:
+        for label, value in rows:
+            shown = value if isinstance(value, Text) else Text(value, style="cyan")
+            self._print(Text.assemble(f"  {label + ':':<10}", shown))
 
     def _on_FilesSelected(self, e: d.FilesSelected) -> None:
         selection = e.selection
@@ -131,7 +160,22 @@ class Renderer:
                 "Keep them out with .cbdeployignore; use [secrets] for values the build needs."
             )
 
+    def _on_PackagingProgress(self, e: d.PackagingProgress) -> None:
+        if self._progress is None and self.console.is_interactive:
+            self._start_bar(
+                TextColumn("  Packaging"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
+                total=e.total,
+            )
+        if self._progress is not None:
+            self._progress.update(self._task, completed=e.done, total=e.total)
+
+    def _start_bar(self, *columns: Any, total: int) -> None:
+        self._progress = Progress(*columns, console=self.console, transient=True)
+        self._task = self._progress.add_task("", total=total)
+        self._progress.start()
+
     def _on_ArchiveBuilt(self, e: d.ArchiveBuilt) -> None:
+        self.close()
         a = e.archive
         files = "file" if a.file_count == 1 else "files"
         self._ok(
@@ -141,29 +185,37 @@ class Renderer:
         if e.kept_in is not None:
             self._note(f"archive, buildspec and plan kept in {e.kept_in}")
 
+    def _on_ConfirmationNeeded(self, e: d.ConfirmationNeeded) -> None:
+        a = e.archive
+        files = "file" if a.file_count == 1 else "files"
+        self._print()
+        self._print(Text(f"Stage {e.stage} asks before deploying. About to deploy:", style="bold"))
+        self._rows(
+            [
+                ("Stage", e.stage),
+                ("Region", e.region),
+                ("Account", e.account),
+                ("Archive", f"{decimal(a.size)} ({a.file_count} {files})"),
+                ("Commit", _commit(e.git)),
+            ]
+        )
+
     def _on_BootstrapStep(self, e: d.BootstrapStep) -> None:
         self._note(e.what)
 
     def _on_BootstrapDone(self, e: d.BootstrapDone) -> None:
         if e.infra.changes:
-            self._ok(f"Infrastructure updated ({len(e.infra.changes)} changes)")
+            count = len(e.infra.changes)
+            self._ok(f"Infrastructure updated ({count} {'change' if count == 1 else 'changes'})")
         else:
             self._ok("Infrastructure up to date")
 
     def _on_UploadStarting(self, e: d.UploadStarting) -> None:
-        if not self.console.is_terminal:
-            return
-        self._progress = Progress(
-            TextColumn("  Uploading"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=self.console,
-            transient=True,
-        )
-        self._task = self._progress.add_task("upload", total=e.size)
-        self._progress.start()
+        if self.console.is_interactive:
+            self._start_bar(
+                TextColumn("  Uploading"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                TimeRemainingColumn(), total=e.size,
+            )
 
     def _on_UploadProgress(self, e: d.UploadProgress) -> None:
         if self._progress is not None:
@@ -191,8 +243,10 @@ class Renderer:
 
     def _on_BuildStarted(self, e: d.BuildStarted) -> None:
         self._ok(f"Started build {e.build.id}")
-        if e.build.log_link and not e.local:
-            self._note(f"logs: {e.build.log_link}")
+        if e.local:
+            self._note("Console: none, the build runs in the local emulator")
+        else:
+            self._note(f"Console: {build_console_url(e.region, e.build.id)}")
         if e.following:
             self._note("Ctrl-C stops the build; press it twice to leave the build running.")
 
@@ -223,43 +277,46 @@ class Renderer:
 
     def _on_PhaseChanged(self, e: PhaseChanged) -> None:
         phase = e.phase
-        if self._pipeline_ended and not self.debug:
-            # CodeBuild's housekeeping after our pipeline (POST_BUILD,
-            # UPLOAD_ARTIFACTS ...): noise to the user; the outcome says how it ended.
-            return
         if phase.status is None:
-            if phase.name not in QUIET_PHASES:
-                self._note(f"· {phase.name}")
-        elif phase.status != "SUCCEEDED":
-            self._phase_failed(phase.name, phase.status)
-        elif self.debug:
-            self._note(f"✓ {phase.name} ({format_duration(phase.duration)})")
+            # Its name goes up only above lines of its own (_enter_phase): a
+            # phase with nothing to show is just its end line.
+            self._phase = None if phase.name in QUIET_PHASES else phase.name
+            return
+        if self._phase == phase.name:
+            self._phase = None
+        if phase.status == "SUCCEEDED":
+            self._print(Text.assemble(("✓ ", "green"), _phase_row(phase)))
+        elif phase.name not in self._failed_phases:
+            self._failed_phases.add(phase.name)
+            if self._stopping and phase.status == "STOPPED":
+                self._print(Text("■ " + _phase_row(phase), style="yellow"))
+            else:
+                self._print(Text("✗ " + _phase_row(phase), style="red"))
+
+    def _enter_phase(self) -> None:
+        """Name the running phase above its first line shown."""
+        if self._phase is not None:
+            self._print(Text.assemble(("· ", "dim"), (self._phase, "bold")))
+            self._phase = None
 
     def _on_LogLine(self, e: LogLine) -> None:
         if e.message.startswith("[Container] "):
             if self.debug:
+                self._enter_phase()
                 self._remote(e.message, style="dim")
-            elif not self._runner_seen and not self._pipeline_ended:
+            elif not self._runner_seen and not self._pipeline_ended and _reports_error(e.message):
                 # Without our runner (a custom buildspec) these are the only
                 # words on what failed; with it, its step lines say it better.
-                ended = PHASE_COMPLETE.match(e.message)
-                if ended is not None:
-                    if ended.group(2) != "SUCCEEDED":
-                        # Here, between the lines around it; BatchGetBuilds tells it late.
-                        self._phase_failed(ended.group(1), ended.group(2))
-                elif PHASE_CONTEXT.match(e.message) is None and CONTAINER_ERROR.search(e.message):
-                    # (The context message comes with the outcome, once.)
-                    self._remote(e.message, style="red")
+                self._enter_phase()
+                self._remote(e.message, style="red")
             return
+        self._enter_phase()
         self._remote(e.message)
-
-    def _phase_failed(self, name: str, status: str) -> None:
-        if name not in self._failed_phases:
-            self._failed_phases.add(name)
-            self._print(Text(f"✗ Phase {name} {status}", style="red"))
 
     def _on_MarkerEvent(self, e: MarkerEvent) -> None:
         self._runner_seen = True
+        if e.marker.event in ("step-start", "step-end"):
+            self._enter_phase()
         data = e.marker.data
         step = str(data.get("step", "?"))
         if e.marker.event == "pipeline-end":
@@ -292,6 +349,13 @@ class Renderer:
         if outcome.detached:
             return  # the Detached event said what to do
         took = format_duration(outcome.duration)
+        ended = [p for p in outcome.phases if p.status is not None]
+        if ended:
+            self._print()
+            self._print(Text("Phases:", style="bold"))
+            for phase in ended:
+                style = "" if phase.status == "SUCCEEDED" else "red"
+                self._print(Text("  " + _phase_row(phase), style=style))
         self._print()
         if outcome.interrupted:
             self._warn(
@@ -406,6 +470,36 @@ def stopped(console: Console, build: Build) -> None:
         console.print(
             Text.assemble(("✓ ", "green"), f"Stopping build {build.id} ({build.status}).")
         )
+
+
+def _reports_error(container_line: str) -> bool:
+    # A phase's end and its context are not: they come as the phase's own
+    # line and in the outcome, once each.
+    return (
+        PHASE_COMPLETE.match(container_line) is None
+        and PHASE_CONTEXT.match(container_line) is None
+        and CONTAINER_ERROR.search(container_line) is not None
+    )
+
+
+def _phase_row(phase: Phase) -> str:
+    """``BUILD              25s`` (and the status when it did not succeed)."""
+    row = f"{phase.name:<{PHASE_WIDTH}} {format_duration(phase_seconds(phase)):>6}"
+    return row if phase.status == "SUCCEEDED" else f"{row}  {phase.status}"
+
+
+def _commit(git: GitInfo | None) -> Text:
+    if git is None:
+        return Text("none (not a git work tree)", style="yellow")
+    if git.commit is None:
+        shown = Text("no commit yet", style="yellow")
+    else:
+        shown = Text(git.commit[:10], style="cyan")
+    if git.branch:
+        shown.append(f" on {git.branch}", style="cyan")
+    if git.dirty:
+        shown.append(", with uncommitted changes", style="yellow bold")
+    return shown
 
 
 def _status_style(status: str) -> str:

@@ -48,6 +48,8 @@ if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
 MANIFEST = ".cbdeploy/manifest.json"
+# on_progress(done, total): entries written so far, of all the archive's entries.
+Progress = Callable[[int, int], None]
 BATCH_BYTES = 1 << 20
 BATCH_FILES = 128
 INLINE_BYTES = 256 << 10  # compressed on the writing thread before a pool is worth starting
@@ -63,6 +65,7 @@ def build_archive(
     extra_entries: Mapping[str, bytes] = {},  # noqa: B006 - read only, the agreed signature
     cache_dir: Path | None = None,
     jobs: int | None = None,
+    on_progress: Progress | None = None,
 ) -> ArchiveResult:
     """Write ``selection`` (plus the manifest and ``extra_entries``) to ``output`` as a zip.
 
@@ -70,9 +73,13 @@ def build_archive(
     compressed bytes of unchanged files; the archive is byte-identical either
     way. Raises :class:`~client.errors.PackagingError` naming a file that cannot
     be read or changes while it is read; no partial archive is left behind.
+    ``on_progress(done, total)`` is called on this thread as entries are written
+    (a batch at a time): ``total`` counts every entry, the added ones included.
     """
     with paused_gc():
-        return ArchiveBuilder(jobs=jobs).build(selection, Path(output), extra_entries, cache_dir)
+        return ArchiveBuilder(jobs=jobs, on_progress=on_progress).build(
+            selection, Path(output), extra_entries, cache_dir
+        )
 
 
 def manifest(selection: Selection, stats: Mapping[str, FileStat]) -> bytes:
@@ -181,10 +188,13 @@ class ArchiveBuilder:
         jobs: int | None = None,
         opener: Opener = default_open,
         clock_ns: Callable[[], int] = time.time_ns,
+        on_progress: Progress | None = None,
     ) -> None:
         self.jobs = max(1, jobs or os.cpu_count() or 1)
         self.opener = opener
         self.clock_ns = clock_ns
+        self.on_progress = on_progress
+        self._done = self._total = 0
 
     def build(
         self,
@@ -198,6 +208,7 @@ class ArchiveBuilder:
             raise ValueError(f"{MANIFEST} is written by build_archive itself")
         stats = _complete_stats(selection)
         extra = {MANIFEST: manifest(selection, stats), **extra_entries}
+        self._done, self._total = 0, len(selection.files) + len(extra)
         cache = ArchiveCache(cache_dir) if cache_dir is not None else None
         output.parent.mkdir(parents=True, exist_ok=True)
         tmp = output.parent / f".{output.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
@@ -337,8 +348,10 @@ class ArchiveBuilder:
         if isinstance(unit, _CopyRun):
             assert cache is not None
             _copy(out, unit, cache)
+            self._progress(len(unit.rows))
             return
-        for produced in unit.result():
+        produced_all = unit.result()
+        for produced in produced_all:
             offset = out.offset
             info = produced.info
             out.write(local_header(info))
@@ -355,6 +368,12 @@ class ArchiveBuilder:
             if st is not None:  # a file from disk: remembered for the next build
                 row = (*st, offset, out.offset - offset, *info[1:])
                 out.rows.append((info.name, row))
+        self._progress(len(produced_all))
+
+    def _progress(self, written: int) -> None:
+        self._done += written
+        if self.on_progress is not None:
+            self.on_progress(self._done, self._total)
 
 
 def _reserve(fd: int, size: int) -> int:

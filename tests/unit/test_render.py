@@ -93,7 +93,7 @@ def test_failed_phase_is_shown_with_its_context() -> None:
     r = Renderer(c)
     failed = Phase("BUILD", "FAILED", None, None, 3, (("COMMAND_EXECUTION_ERROR", "exit status 3"),))
     r.handle(PhaseChanged(build("FAILED", failed), failed))
-    assert text(c) == "✗ Phase BUILD FAILED\n"
+    assert text(c) == "✗ BUILD              3.0s  FAILED\n"
 
 
 def test_failure_outcome_names_phase_step_and_where_the_log_is() -> None:
@@ -140,16 +140,25 @@ def test_failure_outcome_without_a_step_gives_the_phase_context() -> None:
     assert "  Phase INSTALL: FAILED - Error while executing command: make. Reason: exit status 2\n" in text(c)
 
 
-def test_phases_after_the_pipeline_end_are_not_shown() -> None:
+def test_a_phase_is_named_above_its_lines_only_when_it_has_some() -> None:
     c = console()
     r = Renderer(c)
     r.handle(PhaseChanged(build(), Phase("BUILD", None, None, None, None, ())))
     r.handle(MarkerEvent(Marker("pipeline-end", {"status": "ok"})))
+    r.handle(PhaseChanged(build(), Phase("BUILD", "SUCCEEDED", None, None, 12, ())))
     for name in ("POST_BUILD", "UPLOAD_ARTIFACTS", "FINALIZING"):
         r.handle(PhaseChanged(build(), Phase(name, None, None, None, None, ())))
+    r.handle(LogLine(3, "[Container] 2026/11/28 02:40:03.1 Running command x"))  # hidden
     failed = Phase("POST_BUILD", "FAILED", None, None, 1, (("X", "y"),))
     r.handle(PhaseChanged(build("FAILED", failed), failed))
-    assert text(c) == "  · BUILD\n"
+    r.handle(PhaseChanged(build(), Phase("UPLOAD_ARTIFACTS", None, None, None, None, ())))
+    r.handle(LogLine(4, "uploading"))
+    assert text(c).splitlines() == [
+        "✓ BUILD               12s",
+        "✗ POST_BUILD         1.0s  FAILED",
+        "· UPLOAD_ARTIFACTS",
+        "uploading",
+    ]
 
 
 def test_success_outcome_lists_outputs() -> None:
@@ -274,12 +283,14 @@ def test_custom_buildspec_failure_shows_the_phase_end_in_place_once() -> None:
         "[Container] 2026/11/28 03:58:52.140000 Phase complete: POST_BUILD State: SUCCEEDED",
         "post",
     ):
+        if "Phase complete: BUILD" in line:  # the follower's event from this line, first
+            r.handle(PhaseChanged(build(), Phase("BUILD", "FAILED", None, None, 1, ())))
         r.handle(LogLine(0, line))
     failed = Phase("BUILD", "FAILED", None, None, 1, (("COMMAND_EXECUTION_ERROR", "exit 4"),))
     r.handle(PhaseChanged(build("FAILED", failed), failed))  # BatchGetBuilds, later
     assert text(c).splitlines() == [
         "building",
         "[Container] 2026/11/28 03:58:52.133035 Command did not exit successfully exit 4 exit status 4",
-        "✗ Phase BUILD FAILED",
+        "✗ BUILD              1.0s  FAILED",
         "post",
     ]
