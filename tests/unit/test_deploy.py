@@ -217,3 +217,122 @@ def test_a_follow_that_gives_up_names_the_build_that_goes_on() -> None:
     assert error.hint is not None and error.hint.startswith("Check your network.\n")
     assert f"cbdeploy logs {BUILD_ID} --follow --region eu-west-1" in error.hint
     assert aws.stops == []  # nobody asked to stop it
+
+
+# ----------------------------------------------------------------------------- confirmation
+
+
+class AccountOnlyAws:
+    """Answers who the caller is; any other AWS call fails the test (nothing may be created)."""
+
+    region = "eu-west-1"
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def account_id(self) -> str:
+        self.calls.append("account_id")
+        return "123456789012"
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"AWS called before the answer: {name}")
+
+
+def confirming_project(tmp_path: Path) -> Path:
+    root = tmp_path / "app"
+    root.mkdir()
+    (root / "cbdeploy.toml").write_text(
+        'name = "app"\n\n[pipeline]\ndeploy = ["echo hi"]\n\n[stages.dev]\nconfirm = true\n'
+    )
+    for i in range(3):
+        (root / f"page{i}.html").write_text(f"<p>{i}</p>\n")
+    return root
+
+
+def service(root: Path, events: list[object], **kwargs: Any) -> DeployService:
+    options = kwargs.pop("options", DeployOptions())
+    return DeployService(TARGET, options, project_root=root, on_event=events.append, **kwargs)
+
+
+def test_the_question_comes_after_packaging_shows_the_archive_and_no_leaves_aws_untouched(
+    tmp_path: Path,
+) -> None:
+    from contextlib import nullcontext
+
+    from client.deploy_events import ArchiveBuilt, ConfirmationNeeded, DeployStarting
+    from client.errors import UsageError
+
+    aws = AccountOnlyAws()
+    asked: list[str] = []
+    events: list[object] = []
+
+    def answer(question: str) -> bool:
+        asked.append(question)
+        return False
+
+    deploy = service(confirming_project(tmp_path), events, confirm=answer, can_ask=lambda: True,
+                     aws_factory=lambda target: nullcontext(aws))
+    with pytest.raises(UsageError, match="cancelled; nothing was deployed"):
+        deploy.run()
+    assert asked == ["Deploy app to stage dev in eu-west-1?"]
+    assert aws.calls == ["account_id"]
+    names = [type(e).__name__ for e in events]
+    assert names[:2] == ["DeployStarting", "FilesSelected"]
+    assert names[-2:] == ["ArchiveBuilt", "ConfirmationNeeded"]
+    assert set(names[2:-2]) == {"PackagingProgress"}
+    starting, built, question = events[0], events[-2], events[-1]
+    assert isinstance(starting, DeployStarting) and starting.account == "123456789012"
+    assert isinstance(built, ArchiveBuilt) and isinstance(question, ConfirmationNeeded)
+    assert (question.stage, question.region, question.account) == ("dev", "eu-west-1",
+                                                                    "123456789012")
+    assert question.archive == built.archive and question.archive.file_count == 4
+
+
+def test_packaging_reports_entries_done_of_all_entries(tmp_path: Path) -> None:
+    from contextlib import nullcontext
+
+    from client.deploy_events import PackagingProgress
+
+    events: list[object] = []
+    deploy = service(confirming_project(tmp_path), events, confirm=lambda q: False,
+                     can_ask=lambda: True, aws_factory=lambda target: nullcontext(AccountOnlyAws()))
+    with pytest.raises(Exception, match="cancelled"):
+        deploy.run()
+    progress = [(e.done, e.total) for e in events if isinstance(e, PackagingProgress)]
+    done = [p[0] for p in progress]
+    assert done == sorted(done) and len({p[1] for p in progress}) == 1
+    assert progress[-1][0] == progress[-1][1] > 4  # the 4 files plus manifest, plan and runner
+
+
+def test_without_a_terminal_a_confirming_stage_refuses_before_packaging_or_aws(
+    tmp_path: Path,
+) -> None:
+    from client.errors import UsageError
+
+    def no_aws(target: Target) -> Any:
+        raise AssertionError("AWS was called")
+
+    root = confirming_project(tmp_path)
+    events: list[object] = []
+    deploy = service(root, events, confirm=lambda q: True, can_ask=lambda: False,
+                     aws_factory=no_aws)
+    with pytest.raises(UsageError) as refused:
+        deploy.run()
+    assert refused.value.exit_code == 2
+    assert "no terminal" in refused.value.message
+    assert "--yes" in (refused.value.hint or "")
+    assert events == []
+    assert not (root / ".cbdeploy").exists()  # not even the packaging cache
+
+
+def test_yes_needs_no_terminal(tmp_path: Path) -> None:
+    class Reached(Exception):
+        pass
+
+    def aws(target: Target) -> Any:
+        raise Reached
+
+    deploy = service(confirming_project(tmp_path), [], confirm=lambda q: False,
+                     can_ask=lambda: False, aws_factory=aws, options=DeployOptions(yes=True))
+    with pytest.raises(Reached):
+        deploy.run()
