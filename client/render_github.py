@@ -167,15 +167,19 @@ class GithubRenderer:
 
     def error(self, error: CbdeployError) -> None:
         """The command ends with an error: one annotation with its message and hint."""
-        self._close_group()
         if self.annotate:
             message = error.message + (f"\n{error.hint}" if error.hint else "")
             self.annotation(f"cbdeploy {self.noun.lower()} failed", message)
+        self._close_group()
 
     def annotation(self, title: str, message: str) -> None:
-        if not self._annotated:  # one per run: the first says what went wrong
-            self._annotated = True
-            self._command(f"::error title={escape_property(title)}::{escape_data(message)}")
+        """One ``::error::`` per run (the first says what went wrong), outside any group."""
+        if self._annotated:
+            return
+        self._annotated = True
+        commands = ["::endgroup::"] if self._group is not None else []
+        self._group = None
+        self._command(*commands, f"::error title={escape_property(title)}::{escape_data(message)}")
 
     def finish(self) -> None:
         """Close what is open and give the runner its commands back."""

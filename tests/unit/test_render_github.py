@@ -1,0 +1,396 @@
+"""GitHub Actions output: groups, the error annotation, the step summary, and remote text
+kept from becoming workflow commands. Rendered into ``Console(file=StringIO(), width=80)``.
+
+Most tests wrap a small stand-in renderer whose lines are fixed here, so the
+expected text is exact and this wrapper's own lines are what is tested; one
+test wraps the real ``client.render.Renderer``.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from client.aws import Build, Phase
+from client.errors import ConfigError
+from client.follow import BuildFinished, LogLine, MarkerEvent, PhaseChanged
+from client.markers import Marker
+from client.outcome import BuildOutcome, StepResult
+from client.render import Renderer
+from client.render_github import (
+    GithubRenderer,
+    escape_data,
+    escape_property,
+    github_view,
+    markdown_summary,
+    md,
+)
+from client.report import ReportCollector
+
+TOKEN = "T0K3N"
+BUILD_ID = "cbdeploy-site-dev:0f6c2a4e"
+
+
+def console() -> Console:
+    return Console(file=io.StringIO(), width=80)
+
+
+def text(c: Console) -> str:
+    file = c.file
+    assert isinstance(file, io.StringIO)
+    return file.getvalue()
+
+
+class Inner:
+    """Stands in for client.render.Renderer: one fixed line per call."""
+
+    def __init__(self, c: Console) -> None:
+        self.console = c
+
+    def handle(self, event: object) -> None:
+        if isinstance(event, LogLine):
+            self.console.out(event.message, highlight=False)
+        elif isinstance(event, PhaseChanged):
+            self.console.out(f"(phase {event.phase.name} {event.phase.status})", highlight=False)
+        else:
+            self.console.out(f"({type(event).__name__})", highlight=False)
+
+    def close(self) -> None:
+        self.console.out("(close)")
+
+    def outcome(self, outcome: BuildOutcome) -> None:
+        self.console.out(f"(outcome {outcome.status})", highlight=False)
+
+    def still_running(self, outcome: BuildOutcome) -> None:
+        self.console.out("(still running)")
+
+    def interrupted_before_start(self) -> None:
+        self.console.out("(interrupted)")
+
+
+def build(status: str = "IN_PROGRESS") -> Build:
+    return Build(
+        id=BUILD_ID, arn="arn", number=1, project="cbdeploy-site-dev", status=status,
+        current_phase="BUILD", complete=status != "IN_PROGRESS", start=None, end=None,
+        phases=(), log_group=None, log_stream=None, initiator=None, source_version=None,
+        environment=(), compute_type=None, image=None, exported=(),
+    )
+
+
+def phase(name: str, status: str | None = None, duration: int | None = None) -> PhaseChanged:
+    return PhaseChanged(build(), Phase(name, status, None, None, duration, ()))
+
+
+FAILED = BuildOutcome(
+    build_id=BUILD_ID, status="FAILED", exit_code=1, duration=12.5,
+    failed_phase="BUILD", failed_phase_status="FAILED",
+    failed_phase_message="Error while executing command: runner. Reason: exit status 3",
+    failed_step="build", failed_step_exit=3, region="us-east-1",
+    phases=(
+        Phase("SUBMITTED", "SUCCEEDED", None, None, 0, ()),
+        Phase("INSTALL", "SUCCEEDED", None, None, 2, ()),
+        Phase("BUILD", "FAILED", None, None, 9, ()),
+        Phase("COMPLETED", None, None, None, None, ()),
+    ),
+    steps=(StepResult("test", "ok", 1.25, 0, 1, 2), StepResult("build", "failed", 7.5, 3, 2, 2)),
+)
+
+# A build's events as the follower yields them: phases seen complete at the first
+# poll (no start), starts from the log, late ends from BatchGetBuilds, a late start.
+EVENTS: list[object] = [
+    phase("PROVISIONING", "SUCCEEDED", 0),
+    phase("DOWNLOAD_SOURCE"),
+    LogLine(1, "source line"),
+    phase("INSTALL"),
+    LogLine(2, "::add-mask::not-a-secret"),
+    LogLine(3, "progress ##[set-output name=x;]y"),
+    phase("INSTALL", "SUCCEEDED", 2),
+    phase("DOWNLOAD_SOURCE", "SUCCEEDED", 0),
+    phase("BUILD"),
+    phase("PRE_BUILD"),  # late: must not take BUILD's lines into its group
+    LogLine(4, "::error::forged by the build"),
+    phase("BUILD", "FAILED", 9),
+    phase("COMPLETED"),
+    BuildFinished(build("FAILED")),
+]
+
+
+def test_phases_become_groups_and_remote_lines_cannot_issue_commands() -> None:
+    c = console()
+    view = GithubRenderer(Inner(c), c, token=TOKEN)
+    view.stop_commands()
+    for event in EVENTS:
+        view.handle(event)
+    view.outcome(FAILED)
+    view.finish()
+    assert text(c) == (
+        "::stop-commands::T0K3N\n"
+        "(phase PROVISIONING SUCCEEDED)\n"
+        "::T0K3N::\n"
+        "::group::DOWNLOAD_SOURCE\n"
+        "::stop-commands::T0K3N\n"
+        "(phase DOWNLOAD_SOURCE None)\n"
+        "source line\n"
+        "::T0K3N::\n"
+        "::endgroup::\n"
+        "::group::INSTALL\n"
+        "::stop-commands::T0K3N\n"
+        "(phase INSTALL None)\n"
+        "::add-mask::not-a-secret\n"
+        "progress ##[set-output name=x;]y\n"
+        "::T0K3N::\n"
+        "::endgroup::\n"
+        "::stop-commands::T0K3N\n"
+        "(phase INSTALL SUCCEEDED)\n"
+        "(phase DOWNLOAD_SOURCE SUCCEEDED)\n"
+        "::T0K3N::\n"
+        "::group::BUILD\n"
+        "::stop-commands::T0K3N\n"
+        "(phase BUILD None)\n"
+        "(phase PRE_BUILD None)\n"
+        "::error::forged by the build\n"
+        "::T0K3N::\n"
+        "::endgroup::\n"
+        "::stop-commands::T0K3N\n"
+        "(phase BUILD FAILED)\n"
+        "(phase COMPLETED None)\n"
+        "(BuildFinished)\n"
+        "(outcome FAILED)\n"
+        "::T0K3N::\n"
+        "::error title=Deploy failed in phase BUILD%2C step build::Step build failed (exit 3)."
+        "%0APhase BUILD: FAILED%0ABuild cbdeploy-site-dev:0f6c2a4e FAILED.\n"
+        "::stop-commands::T0K3N\n"
+        "::T0K3N::\n"
+    )
+    assert workflow_commands(text(c)) == [
+        "::group::DOWNLOAD_SOURCE", "::endgroup::", "::group::INSTALL", "::endgroup::",
+        "::group::BUILD", "::endgroup::",
+        "::error title=Deploy failed in phase BUILD%2C step build::Step build failed (exit 3)."
+        "%0APhase BUILD: FAILED%0ABuild cbdeploy-site-dev:0f6c2a4e FAILED.",
+    ]
+
+
+def workflow_commands(output: str) -> list[str]:
+    """The commands GitHub's runner would act on in ``output`` (v2 ``::x::`` and v1 ``##[x]``).
+
+    As the runner does: after ``::stop-commands::<token>`` nothing is a command
+    until a line ``::<token>::``.
+    """
+    commands: list[str] = []
+    stopped: str | None = None
+    for line in output.splitlines():
+        if stopped is not None:
+            if line.strip() == f"::{stopped}::":
+                stopped = None
+            continue
+        started = re.match(r"^\s*::stop-commands::(.+)$", line)
+        if started:
+            stopped = started.group(1)
+        elif re.match(r"^\s*::[A-Za-z-]+( [^:]*)?::", line) or "##[" in line:
+            commands.append(line.strip())
+    return commands
+
+
+def test_the_real_renderer_inside_keeps_remote_markup_and_commands_inert() -> None:
+    c = console()
+    view = GithubRenderer(Renderer(c), c, token=TOKEN)
+    view.stop_commands()
+    lines = ["::set-env name=PATH::/evil", "[bold]x[/bold] [/] [link=y]", "  ::warning::spaced"]
+    view.handle(phase("BUILD"))
+    view.handle(MarkerEvent(Marker("step-start", {"step": "build", "index": 1, "total": 1})))
+    for number, line in enumerate(lines):
+        view.handle(LogLine(number, line))
+    view.handle(phase("BUILD", "SUCCEEDED", 1))
+    view.outcome(BuildOutcome(BUILD_ID, "SUCCEEDED", 0, region="us-east-1"))
+    view.finish()
+    out = text(c)
+    for line in lines:
+        assert line in out.splitlines()  # verbatim, markup and all
+    assert workflow_commands(out) == ["::group::BUILD", "::endgroup::"]
+    assert out.endswith(f"::{TOKEN}::\n")  # the runner gets its commands back
+
+
+def test_an_outcome_without_failure_or_a_detached_one_is_not_annotated() -> None:
+    for outcome in (
+        BuildOutcome(BUILD_ID, "SUCCEEDED", 0),
+        BuildOutcome(BUILD_ID, "IN_PROGRESS", 0, detached=True),
+    ):
+        c = console()
+        view = GithubRenderer(Inner(c), c, token=TOKEN)
+        view.outcome(outcome)
+        assert "::error" not in text(c)
+    c = console()
+    view = GithubRenderer(Inner(c), c, token=TOKEN, annotate=False)
+    view.outcome(FAILED)
+    assert text(c) == "(outcome FAILED)\n"
+
+
+def test_a_stopped_build_annotation_says_so_without_a_phase() -> None:
+    c = console()
+    view = GithubRenderer(Inner(c), c, token=TOKEN, noun="Build")
+    view.outcome(BuildOutcome(BUILD_ID, "STOPPED", 130, interrupted=True))
+    assert text(c) == (
+        "(outcome STOPPED)\n"
+        "::error title=Build stopped::Interrupted with Ctrl-C.%0A"
+        "Build cbdeploy-site-dev:0f6c2a4e STOPPED.\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "data", "prop"),
+    [
+        ("100% done", "100%25 done", "100%25 done"),
+        ("a\r\nb", "a%0D%0Ab", "a%0D%0Ab"),
+        ("phase: BUILD, step", "phase: BUILD, step", "phase%3A BUILD%2C step"),
+        ("%0A stays literal", "%250A stays literal", "%250A stays literal"),
+    ],
+)
+def test_command_data_and_properties_are_escaped_as_the_runner_unescapes(
+    raw: str, data: str, prop: str
+) -> None:
+    assert (escape_data(raw), escape_property(raw)) == (data, prop)
+
+
+def test_an_annotation_message_cannot_end_the_command_line() -> None:
+    c = console()
+    view = GithubRenderer(Inner(c), c, token=TOKEN)
+    view.annotation("t: 1, 2", "line one\n::error::second\n100%")
+    assert text(c) == "::error title=t%3A 1%2C 2::line one%0A::error::second%0A100%25\n"
+
+
+# ---------------------------------------------------------------------- step summary
+
+
+def report_of(outcome: BuildOutcome, **context: Any) -> dict[str, Any]:
+    collector = ReportCollector(clock=lambda: 0.0)
+    collector.context(**context)
+    collector.finish(outcome)
+    return collector.report()
+
+
+def test_summary_of_a_failed_build_lists_phases_steps_and_links_the_build() -> None:
+    assert markdown_summary(report_of(FAILED, stage="dev", region="us-east-1")) == (
+        "### ❌ cbdeploy deploy failed (12s)\n"
+        "\n"
+        "Build [cbdeploy-site-dev:0f6c2a4e](https://us-east-1.console.aws.amazon.com/"
+        "codesuite/codebuild/projects/cbdeploy-site-dev/build/cbdeploy-site-dev%3A0f6c2a4e/"
+        "?region=us-east-1) · stage dev · region us-east-1\n"
+        "\n"
+        "Failed in phase BUILD, step build (exit 3)\n"
+        "\n"
+        "| Phase | Status | Duration |\n"
+        "| --- | --- | --- |\n"
+        "| SUBMITTED | ✅ SUCCEEDED | 0.0s |\n"
+        "| INSTALL | ✅ SUCCEEDED | 2.0s |\n"
+        "| BUILD | ❌ FAILED | 9.0s |\n"
+        "\n"
+        "| Step | Status | Duration | Exit code |\n"
+        "| --- | --- | --- | --- |\n"
+        "| test | ✅ ok | 1.2s | 0 |\n"
+        "| build | ❌ failed | 7.5s | 3 |\n"
+        "\n"
+    )
+
+
+def test_summary_outputs_are_literal_whatever_the_build_wrote() -> None:
+    outcome = BuildOutcome(
+        BUILD_ID, "SUCCEEDED", 0, duration=65.0, region="us-east-1",
+        outputs={"url": "https://site.test/a_b", "evil": "| x | <img src=y> [a](b) *c*",
+                 "nested": {"k": [1, 2]}, "list": "- item"},
+    )
+    collector = ReportCollector(clock=lambda: 0.0)
+    collector.context(stage="dev", region="us-east-1", local=True)
+    collector.finish(outcome)
+    assert markdown_summary(collector.report()) == (
+        "### ✅ cbdeploy deploy succeeded (1m 05s)\n"
+        "\n"
+        "Build cbdeploy-site-dev:0f6c2a4e (local emulator) · stage dev · region us-east-1\n"
+        "\n"
+        "| Output | Value |\n"
+        "| --- | --- |\n"
+        "| url | https://site.test/a\\_b |\n"
+        "| evil | \\| x \\| &lt;img src=y&gt; \\[a\\](b) \\*c\\* |\n"
+        '| nested | {"k":\\[1,2\\]} |\n'
+        "| list | \\- item |\n"
+        "\n"
+    )
+
+
+def test_summary_of_an_error_before_the_build_says_what_and_what_next() -> None:
+    collector = ReportCollector(clock=lambda: 0.0)
+    collector.context(stage="dev", region="us-east-1")
+    collector.fail(ConfigError("Unknown key 'pipline' (cbdeploy.toml, line 3).", "Use [pipeline]."))
+    assert markdown_summary(collector.report()) == (
+        "### ❌ cbdeploy deploy: error\n"
+        "\n"
+        "Unknown key 'pipline' (cbdeploy.toml, line 3).\n"
+        "\n"
+        "Use \\[pipeline\\].\n"
+        "\n"
+        "stage dev · region us-east-1\n"
+        "\n"
+    )
+
+
+def test_md_escapes_what_would_start_a_block() -> None:
+    assert [md(t) for t in ("# h", "1. x", "+ y", "a # b", "two\nlines")] == [
+        "\\# h", "1\\. x", "\\+ y", "a # b", "two lines",
+    ]
+
+
+# ---------------------------------------------------------------------- github_view
+
+
+def test_outside_actions_the_renderer_is_used_as_it_is(tmp_path: Path) -> None:
+    c = console()
+    inner = Inner(c)
+    with github_view(inner, c, ReportCollector(), environ={}) as view:
+        assert view is inner
+    assert text(c) == ""
+
+
+def test_in_actions_an_error_is_annotated_and_the_summary_appended(tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    c = console()
+    report = ReportCollector(clock=lambda: 0.0)
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    with (
+        pytest.raises(ConfigError),
+        github_view(Inner(c), c, report, environ=env, token=TOKEN) as view,
+    ):
+        view.handle(phase("BUILD"))
+        raise ConfigError("Bad value", "Fix it")
+    assert text(c) == (
+        "::stop-commands::T0K3N\n"
+        "::T0K3N::\n"
+        "::group::BUILD\n"
+        "::stop-commands::T0K3N\n"
+        "(phase BUILD None)\n"
+        "::T0K3N::\n"
+        "::endgroup::\n"
+        "::error title=cbdeploy deploy failed::Bad value%0AFix it\n"
+        "::stop-commands::T0K3N\n"
+        "::T0K3N::\n"
+    )
+    assert summary.read_text() == (
+        "earlier step\n### ❌ cbdeploy deploy: error\n\nBad value\n\nFix it\n\n"
+    )
+
+
+def test_an_unwritable_summary_is_said_and_changes_nothing_else(tmp_path: Path) -> None:
+    c = console()
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(tmp_path / "no" / "such.md")}
+    with github_view(Inner(c), c, ReportCollector(), environ=env, token=TOKEN):
+        pass
+    assert text(c).splitlines() == [
+        "::stop-commands::T0K3N",
+        "::T0K3N::",
+        f"! Could not write the step summary to {tmp_path / 'no' / 'such.md'}: "
+        "No such file or directory",
+    ]
