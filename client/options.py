@@ -90,14 +90,18 @@ def resolve_target(
 ) -> Target:
     """Apply stored defaults, then validate. Raises :class:`UsageError`."""
     stored = defaults_store.load()
+    stage_from = "option" if stage else "defaults"
     stage = stage or stored.stage
     # As the AWS CLI and SDKs do: CI runners (e.g. configure-aws-credentials)
     # set the region in the environment.
-    region = (
-        region
-        or stored.region
-        or os.environ.get("AWS_REGION")
-        or os.environ.get("AWS_DEFAULT_REGION")
+    region_from, region = next(
+        ((source, value) for source, value in (
+            ("option", region),
+            ("defaults", stored.region),
+            ("AWS_REGION", os.environ.get("AWS_REGION")),
+            ("AWS_DEFAULT_REGION", os.environ.get("AWS_DEFAULT_REGION")),
+        ) if value),
+        ("option", None),
     )
     profile = profile or stored.profile
     if need_stage and not stage:
@@ -113,13 +117,32 @@ def resolve_target(
             "default with 'cbdeploy defaults:configure'.",
         )
     return Target(
-        stage=validate_stage(stage) if stage else "",
-        region=validate_region(region),
+        stage=_from_source(stage, validate_stage, stage_from, "stage") if stage else "",
+        region=_from_source(region, validate_region, region_from, "region"),
         profile=profile,
         config_path=Path(config_path) if config_path else None,
         local=local,
         log_level=log_level,
     )
+
+
+def _from_source(value: str, check: Callable[[str], str], source: str, what: str) -> str:
+    """Validate ``value``; when it did not come from an option, say where it came from."""
+    try:
+        return check(value)
+    except UsageError as error:
+        if source == "option":
+            raise
+        example = "dev" if what == "stage" else "us-east-1"
+        if source == "defaults":
+            origin = f"the stored defaults in {defaults_store.path()}"
+            fix = f"Store a valid one with 'cbdeploy defaults:configure --{what} {example}'"
+        else:
+            origin = source
+            fix = f"Set {source} to a valid {what} such as {example}"
+        raise UsageError(
+            f"{error.message.rstrip('.')} (from {origin}).", f"{fix}, or pass --{what}."
+        ) from None
 
 
 def log_level_option(func: F) -> F:

@@ -214,6 +214,27 @@ def test_unknown_region(home: Path) -> None:
     ]
 
 
+def test_unknown_region_from_the_environment_says_where_it_came_from(home: Path) -> None:
+    result = run(home, "builds", "--stage", "dev", AWS_REGION="mars-2")
+    assert result.exit_code == 2
+    assert lines(result) == [
+        "Error: Unknown AWS region 'mars-2' (from AWS_REGION).",
+        "Set AWS_REGION to a valid region such as us-east-1, or pass --region.",
+    ]
+
+
+def test_bad_stored_stage_points_at_the_defaults(home: Path) -> None:
+    stored = home / "xdg" / "cbdeploy" / "defaults.json"
+    stored.parent.mkdir(parents=True)
+    stored.write_text('{"stage": "Prod"}')  # edited by hand: configure refuses it
+    result = run(home, "builds", "--region", "us-east-1")
+    assert result.exit_code == 2
+    assert lines(result) == [
+        f"Error: Invalid stage name 'Prod' (from the stored defaults in {stored}).",
+        "Store a valid one with 'cbdeploy defaults:configure --stage dev', or pass --stage.",
+    ]
+
+
 def test_config_error_names_file_line_and_key(home: Path, tmp_path: Path) -> None:
     config = tmp_path / "cbdeploy.toml"
     config.write_text(
