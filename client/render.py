@@ -24,8 +24,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Iterable
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.filesize import decimal
@@ -42,44 +41,26 @@ from rich.text import Text
 
 from client import deploy_events as d
 from client.errors import UsageError
-from client.follow import (
-    PHASE_COMPLETE,
-    BuildFinished,
-    LogLine,
-    MarkerEvent,
-    PhaseChanged,
-    phase_seconds,
-)
+from client.follow import PHASE_COMPLETE, BuildFinished, LogLine, MarkerEvent, PhaseChanged
 from client.links import build_console_url
 from client.outcome import BuildOutcome
-from client.plan import GitInfo
+from client.render_builds import builds_table, no_builds, stopped
+from client.render_text import (
+    commit_text,
+    compact,
+    format_duration,
+    phase_row,
+    reattach_commands,
+)
 
-if TYPE_CHECKING:
-    from client.aws import Build, Phase
+__all__ = [  # (the other commands import these from here)
+    "Renderer", "builds_table", "confirm", "format_duration", "no_builds", "reattach_commands",
+    "stopped",
+]
 
 QUIET_PHASES = frozenset({"SUBMITTED", "COMPLETED"})
-PHASE_WIDTH = len("UPLOAD_ARTIFACTS")  # the longest phase name: durations line up
 CONTAINER_ERROR = re.compile(r"error|fail|did not exit successfully", re.IGNORECASE)
 PHASE_CONTEXT = re.compile(r"^\[Container\] \S+ \S+ Phase context status code: ")
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
-
-
-def reattach_commands(build_id: str, region: str) -> list[tuple[str, str]]:
-    return [
-        ("Re-attach", f"cbdeploy logs {build_id} --follow --region {region}"),
-        ("Stop it", f"cbdeploy stop {build_id} --region {region}"),
-    ]
 
 
 class Renderer:
@@ -196,7 +177,7 @@ class Renderer:
                 ("Region", e.region),
                 ("Account", e.account),
                 ("Archive", f"{decimal(a.size)} ({a.file_count} {files})"),
-                ("Commit", _commit(e.git)),
+                ("Commit", commit_text(e.git)),
             ]
         )
 
@@ -285,13 +266,13 @@ class Renderer:
         if self._phase == phase.name:
             self._phase = None
         if phase.status == "SUCCEEDED":
-            self._print(Text.assemble(("✓ ", "green"), _phase_row(phase)))
+            self._print(Text.assemble(("✓ ", "green"), phase_row(phase)))
         elif phase.name not in self._failed_phases:
             self._failed_phases.add(phase.name)
             if self._stopping and phase.status == "STOPPED":
-                self._print(Text("■ " + _phase_row(phase), style="yellow"))
+                self._print(Text("■ " + phase_row(phase), style="yellow"))
             else:
-                self._print(Text("✗ " + _phase_row(phase), style="red"))
+                self._print(Text("✗ " + phase_row(phase), style="red"))
 
     def _enter_phase(self) -> None:
         """Name the running phase above its first line shown."""
@@ -355,7 +336,7 @@ class Renderer:
             self._print(Text("Phases:", style="bold"))
             for phase in ended:
                 style = "" if phase.status == "SUCCEEDED" else "red"
-                self._print(Text("  " + _phase_row(phase), style=style))
+                self._print(Text("  " + phase_row(phase), style=style))
         self._print()
         if outcome.interrupted:
             self._warn(
@@ -393,7 +374,7 @@ class Renderer:
             self._print(Text("Outputs:", style="bold"))
             width = max(len(str(k)) for k in outcome.outputs) + 1
             for key, value in outcome.outputs.items():
-                shown = value if isinstance(value, str) else _compact(value)
+                shown = value if isinstance(value, str) else compact(value)
                 self._print(Text.assemble(f"  {str(key) + ':':<{width}} ", (shown, "cyan")))
 
     def still_running(self, outcome: BuildOutcome) -> None:
@@ -424,54 +405,6 @@ def confirm(console: Console, question: str, stdin: TextIO | None = None) -> boo
     return Confirm.ask(question, console=console, default=False, stream=stream)
 
 
-# ---------------------------------------------------------------------- other commands
-
-
-def builds_table(console: Console, builds: Iterable[Build]) -> None:
-    """``cbdeploy builds``: id, status, start, duration, git commit, initiator.
-
-    Laid out by hand rather than with a rich Table: build ids are long and
-    must print whole (people copy them) whatever the terminal's width.
-    """
-    rows: list[tuple[str, ...]] = [("BUILD", "STATUS", "STARTED", "DURATION", "COMMIT", "INITIATOR")]
-    for build in builds:
-        env = dict(build.environment)
-        commit = env.get("CBDEPLOY_GIT_COMMIT", "")[:10]
-        if env.get("CBDEPLOY_GIT_DIRTY") == "true" and commit:
-            commit += "+"
-        duration = None
-        if build.start is not None:
-            end = build.end or datetime.now(timezone.utc)
-            duration = (end - build.start).total_seconds()
-        started = build.start.astimezone().strftime("%Y-%m-%d %H:%M:%S") if build.start else "-"
-        rows.append(
-            (build.id, build.status, started, format_duration(duration), commit or "-",
-             build.initiator or "-")
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for number, row in enumerate(rows):
-        line = Text()
-        for i, cell in enumerate(row):
-            style = "bold" if number == 0 else (_status_style(cell) if i == 1 else "")
-            line.append(cell.ljust(widths[i]) if i < len(row) - 1 else cell, style=style)
-            if i < len(row) - 1:
-                line.append("  ")
-        console.print(line, soft_wrap=True)
-
-
-def no_builds(console: Console, project: str, stage: str) -> None:
-    console.print(Text(f"No builds of stage {stage} yet (CodeBuild project {project})."))
-
-
-def stopped(console: Console, build: Build) -> None:
-    if build.complete and build.status != "STOPPED":
-        console.print(Text(f"Build {build.id} had already ended: {build.status}."))
-    else:
-        console.print(
-            Text.assemble(("✓ ", "green"), f"Stopping build {build.id} ({build.status}).")
-        )
-
-
 def _reports_error(container_line: str) -> bool:
     # A phase's end and its context are not: they come as the phase's own
     # line and in the outcome, once each.
@@ -482,38 +415,8 @@ def _reports_error(container_line: str) -> bool:
     )
 
 
-def _phase_row(phase: Phase) -> str:
-    """``BUILD              25s`` (and the status when it did not succeed)."""
-    row = f"{phase.name:<{PHASE_WIDTH}} {format_duration(phase_seconds(phase)):>6}"
-    return row if phase.status == "SUCCEEDED" else f"{row}  {phase.status}"
-
-
-def _commit(git: GitInfo | None) -> Text:
-    if git is None:
-        return Text("none (not a git work tree)", style="yellow")
-    if git.commit is None:
-        shown = Text("no commit yet", style="yellow")
-    else:
-        shown = Text(git.commit[:10], style="cyan")
-    if git.branch:
-        shown.append(f" on {git.branch}", style="cyan")
-    if git.dirty:
-        shown.append(", with uncommitted changes", style="yellow bold")
-    return shown
-
-
-def _status_style(status: str) -> str:
-    return {"SUCCEEDED": "green", "IN_PROGRESS": "cyan"}.get(status, "red")
-
-
 def _float(value: Any) -> float | None:
     try:
         return float(value)
     except (TypeError, ValueError):
         return None
-
-
-def _compact(value: Any) -> str:
-    import json
-
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
