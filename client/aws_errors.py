@@ -109,7 +109,8 @@ def translate_error(
     if isinstance(error, bx.ProfileNotFound):
         return CredentialsError(
             f"The AWS profile {error.kwargs.get('profile')!r} does not exist.",
-            "Check --aws-profile (or AWS_PROFILE) against 'aws configure list-profiles'.",
+            "Check --aws-profile, AWS_PROFILE or the stored default ('cbdeploy defaults:list') "
+            "against 'aws configure list-profiles'.",
         )
     if isinstance(error, SSO_EXPIRED):
         named = f" of profile {profile!r}" if profile and profile != "default" else ""

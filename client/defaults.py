@@ -11,6 +11,8 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from client.errors import UsageError
+
 
 @dataclass(frozen=True)
 class Defaults:
@@ -41,9 +43,17 @@ def load() -> Defaults:
 
 
 def save(values: Defaults) -> Path:
+    """Write ``values`` (atomically); the file's path. Raises :class:`UsageError`."""
     target = path()
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".tmp")
-    tmp.write_text(json.dumps({k: v for k, v in asdict(values).items() if v}, indent=2) + "\n")
-    tmp.replace(target)
+    text = json.dumps({k: v for k, v in asdict(values).items() if v}, indent=2) + "\n"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(target)
+    except OSError as error:
+        raise UsageError(
+            f"Cannot save the defaults to {target}: {error.strerror or error}.",
+            "Make that directory writable, or point XDG_CONFIG_HOME at one that is.",
+        ) from None
     return target

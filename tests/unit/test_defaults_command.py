@@ -74,3 +74,15 @@ def test_list_shows_values_and_where_they_are_kept(stored: Path) -> None:
     assert listed.stdout.splitlines() == [
         "stage:   -", "region:  ap-south-1", "profile: ci", f"(stored in {stored})"
     ]
+
+
+def test_a_config_directory_that_cannot_be_written_is_an_error_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(blocker))
+    result = cbdeploy("defaults:configure", "--stage", "dev")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: Cannot save the defaults to {blocker}/cbdeploy/")
+    assert "XDG_CONFIG_HOME" in result.stderr.splitlines()[1]
