@@ -32,7 +32,6 @@ from client.console import github_actions
 from client.errors import CbdeployError
 from client.follow import BuildFinished, PhaseChanged
 from client.outcome import BuildOutcome
-from client.render import format_duration
 from client.report import ReportCollector
 
 # CodeBuild's phases in the order a build passes them. A phase start that
@@ -234,6 +233,19 @@ def md(value: Any) -> str:
     return _MD_LINE_START.sub(r"\1\\\2", escaped, count=1)
 
 
+def duration(seconds: float | None) -> str:
+    """Seconds as the summary shows them: 0.4s, 12s, 3m 05s, 1h 02m; "-" when unknown."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
 def _status_icon(status: str | None) -> str:
     if status in ("SUCCEEDED", "ok"):
         return "✅ "
@@ -252,7 +264,7 @@ def markdown_summary(report: Mapping[str, Any], *, command: str = "deploy") -> s
         if report.get("hint"):
             lines += ["", md(report["hint"])]
     else:
-        took = format_duration(report.get("durationSeconds"))
+        took = duration(report.get("durationSeconds"))
         headline = (status or "ended").lower().replace("_", " ")
         icon = _status_icon(status).strip()
         lines.append(f"### {icon} cbdeploy {command} {headline} ({took})")
@@ -290,7 +302,7 @@ def markdown_summary(report: Mapping[str, Any], *, command: str = "deploy") -> s
             lines.append(
                 f"| {md(phase['name'])} | {_status_icon(phase['status'])}"
                 f"{md(phase['status'] or 'IN_PROGRESS')} | "
-                f"{format_duration(phase['durationSeconds'])} |"
+                f"{duration(phase['durationSeconds'])} |"
             )
     if report.get("steps"):
         lines += ["", "| Step | Status | Duration | Exit code |", "| --- | --- | --- | --- |"]
@@ -298,7 +310,7 @@ def markdown_summary(report: Mapping[str, Any], *, command: str = "deploy") -> s
             code = step["exitCode"]
             lines.append(
                 f"| {md(step['name'])} | {_status_icon(step['status'])}{md(step['status'])} | "
-                f"{format_duration(step['durationSeconds'])} | "
+                f"{duration(step['durationSeconds'])} | "
                 f"{'' if code is None else code} |"
             )
     if report.get("outputs"):
