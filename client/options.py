@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,24 @@ def known_regions() -> frozenset[str]:
 def complete_region(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
     """Shell completion for ``--region``: the known region names."""
     return sorted(r for r in known_regions() if r.startswith(incomplete))
+
+
+def complete_stage(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion for ``--stage``: the config's ``[stages.*]`` and the stored default."""
+    names = {defaults_store.load().stage or ""}
+    config = ctx.params.get("config_path") or "cbdeploy.toml"
+    try:
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover - Python 3.10 only
+            import tomli as tomllib
+
+        with open(config, "rb") as file:
+            stages = tomllib.load(file).get("stages", {})
+        names |= set(stages) if isinstance(stages, dict) else set()
+    except (OSError, ValueError, ImportError):  # no config (yet), or a broken one: no names
+        pass
+    return sorted(n for n in names if n and n.startswith(incomplete))
 
 
 def validate_stage(stage: str) -> str:
@@ -213,7 +232,10 @@ def aws_options(need_stage: bool = True) -> Callable[[F], F]:
             "--region", "-r", help="AWS region, e.g. us-east-1.", shell_complete=complete_region
         )(decorated)
         decorated = click.option(
-            "--stage", "-s", help="Stage name: 1-12 of a-z, 0-9, '-', starting with a letter."
+            "--stage",
+            "-s",
+            help="Stage name: 1-12 of a-z, 0-9, '-', starting with a letter.",
+            shell_complete=complete_stage,
         )(decorated)
         return decorated
 

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from client import defaults as defaults_store
-from client.options import log_level_option, validate_stage
+from client.options import complete_stage, log_level_option, validate_stage
 from client.packaging import ArchiveResult, Selection, build_archive, select_files, shown
 from client.packaging.stats import PackageStats, package_stats
 from client.statedir import NAME, cache_dir, state_dir
@@ -54,6 +54,7 @@ class PackageRequest:
     "--stage",
     "-s",
     help="Stage whose plan goes into the archive (default: the stored default stage, else dev).",
+    shell_complete=complete_stage,
 )
 @click.option(
     "--config-path",

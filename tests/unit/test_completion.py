@@ -7,9 +7,12 @@ with ``COMP_WORDS``/``COMP_CWORD`` as bash sets them (bash splits words at
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
+from client import defaults
 from client.cli import main
 from client.completion import join_colon_words
 
@@ -87,3 +90,19 @@ def test_join_colon_words(
     words: list[str], current: int, expected: tuple[list[str], int, bool]
 ) -> None:
     assert join_colon_words(words, current) == expected
+
+
+def test_stage_completes_from_the_config_and_the_stored_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    (tmp_path / "cbdeploy.toml").write_text(
+        'name = "app"\n[stages.prod]\nconfirm = true\n[stages.pr-1]\nconfirm = false\n'
+    )
+    defaults.save(defaults.Defaults(stage="dev"))
+    assert complete("cbdeploy deploy --stage", cursor_at_new_word=True) == ["dev", "pr-1", "prod"]
+    assert complete("cbdeploy builds -s pr") == ["pr-1", "prod"]
+    other = tmp_path / "other.toml"
+    other.write_text('[stages.qa]\nconfirm = true\n')
+    assert complete(f"cbdeploy package --config-path {other} --stage q") == ["qa"]
