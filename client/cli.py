@@ -4,7 +4,9 @@ Commands live in ``client/commands/<name>.py`` and stay thin: they build a
 service, call it and hand the result to the terminal layer. Errors are
 translated here, once: a :class:`~client.errors.CbdeployError` becomes its
 message and hint on stderr and its exit code; a traceback is shown only with
-``--log-level debug``.
+``--log-level debug``. Any other exception is a bug: one line naming it and
+exit 1 (the traceback again only at debug level). A Ctrl-C that no command
+handled exits 130. Shell completion is click's (``client.completion``).
 """
 
 from __future__ import annotations
@@ -86,6 +88,8 @@ class CbdeployGroup(click.Group):
         except KeyboardInterrupt:
             # Commands with something to stop (deploy) handle Ctrl-C themselves;
             # elsewhere it just ends the command, with the status the spec gives it.
+            if sys.stderr.isatty():
+                click.echo(err=True)  # end the line the terminal's "^C" is on
             click.echo("Interrupted.", err=True)
             ctx.exit(130)
         except Exception as error:  # a bug: one line, not a bare traceback
