@@ -27,7 +27,8 @@ Phases: a phase's start and its end are each yielded once, in place. CodeBuild
 logs "Entering phase X" and "Phase complete: X State: S" for the phases it
 runs in the container; those lines place the :class:`PhaseChanged` events
 between the lines around them and time the phase. BatchGetBuilds tells the
-other phases (and any end the log never told, once the build is complete).
+other phases: FINALIZING and COMPLETED once the log is read to its end (as
+any end the log never told).
 
 The follow ends when the build is complete and the log has been read to its
 end, with one more read a moment later for lines still being ingested.
@@ -79,6 +80,9 @@ LOGGED_PHASES = frozenset({"INSTALL", "PRE_BUILD", "BUILD", "POST_BUILD"})
 # these ends late or early, so its word on them waits for the end of the build
 # (a stopped or timed-out build may never log the end).
 LOGGED_ENDS = LOGGED_PHASES | {"DOWNLOAD_SOURCE", "UPLOAD_ARTIFACTS"}
+# The phases after the container's: BatchGetBuilds may report them while the
+# log's last lines are still unread, so they wait for the end of the log.
+AFTER_THE_LOG = frozenset({"FINALIZING", "COMPLETED"})
 
 
 @dataclass(frozen=True)
@@ -332,7 +336,11 @@ class _Phases:
                 self.began.setdefault(phase.name, phase.start)
             key = (phase.name, ended)
             if key in self.seen or (
-                from_log and phase.name in (LOGGED_ENDS if ended else LOGGED_PHASES)
+                from_log
+                and (
+                    phase.name in AFTER_THE_LOG
+                    or phase.name in (LOGGED_ENDS if ended else LOGGED_PHASES)
+                )
             ):
                 continue
             self.seen.add(key)

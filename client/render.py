@@ -33,7 +33,9 @@ from rich.progress import (
     DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    SpinnerColumn,
     TextColumn,
+    TimeElapsedColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
@@ -150,7 +152,7 @@ class Renderer:
         if self._progress is not None:
             self._progress.update(self._task, completed=e.done, total=e.total)
 
-    def _start_bar(self, *columns: Any, total: int) -> None:
+    def _start_bar(self, *columns: Any, total: int | None) -> None:
         self._progress = Progress(*columns, console=self.console, transient=True)
         self._task = self._progress.add_task("", total=total)
         self._progress.start()
@@ -203,7 +205,7 @@ class Renderer:
             self._progress.update(self._task, completed=e.done, total=e.total)
 
     def close(self) -> None:
-        """Take down a live progress bar (an error or Ctrl-C in the middle of an upload)."""
+        """Take down a live progress bar or spinner (also on an error or a Ctrl-C)."""
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
@@ -239,6 +241,7 @@ class Renderer:
         self._print(Text(f"✗ Could not stop build {e.build_id}: {e.message}", style="red"))
 
     def _on_Detached(self, e: d.Detached) -> None:
+        self.close()
         if e.build_id is None:
             self._warn("Interrupted while starting the build; its id is not known.")
             self._note(f"See 'cbdeploy builds --region {e.region}' and stop it if it runs.")
@@ -258,10 +261,16 @@ class Renderer:
 
     def _on_PhaseChanged(self, e: PhaseChanged) -> None:
         phase = e.phase
+        self.close()
         if phase.status is None:
             # Its name goes up only above lines of its own (_enter_phase): a
-            # phase with nothing to show is just its end line.
+            # phase with nothing to show is just its end line. On a live
+            # terminal a spinner says which phase is running meanwhile.
             self._phase = None if phase.name in QUIET_PHASES else phase.name
+            if self._phase is not None and self.console.is_interactive:
+                self._start_bar(
+                    SpinnerColumn(), TextColumn(self._phase), TimeElapsedColumn(), total=None
+                )
             return
         if self._phase == phase.name:
             self._phase = None
@@ -275,8 +284,9 @@ class Renderer:
                 self._print(Text("✗ " + phase_row(phase), style="red"))
 
     def _enter_phase(self) -> None:
-        """Name the running phase above its first line shown."""
+        """Name the running phase above its first line shown (its lines replace the spinner)."""
         if self._phase is not None:
+            self.close()
             self._print(Text.assemble(("· ", "dim"), (self._phase, "bold")))
             self._phase = None
 
@@ -321,12 +331,13 @@ class Renderer:
                 )
 
     def _on_BuildFinished(self, e: BuildFinished) -> None:
-        pass  # the outcome says it all
+        self.close()  # the outcome says it all
 
     # ------------------------------------------------------------------ the end
 
     def outcome(self, outcome: BuildOutcome) -> None:
         """The last lines: result, duration, and on failure what failed and why."""
+        self.close()
         if outcome.detached:
             return  # the Detached event said what to do
         took = format_duration(outcome.duration)

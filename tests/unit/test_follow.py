@@ -452,6 +452,36 @@ def test_phase_ends_sit_after_the_phase_s_last_line_with_the_log_s_duration() ->
     ]  # every line still delivered, once, in order
 
 
+def test_phases_after_the_container_s_wait_for_the_last_lines() -> None:
+    """BatchGetBuilds says FINALIZING and COMPLETED while the pipeline's last lines are unread."""
+    clock = Clock()
+
+    def build_at(now: float) -> Build:
+        if now < 4.5:
+            return make_build(phases=(phase("BUILD"),))
+        phases = (phase("BUILD", "SUCCEEDED"), phase("FINALIZING", "SUCCEEDED"), phase("COMPLETED"))
+        return make_build("SUCCEEDED", phases=phases)
+
+    lines = [
+        (0.0, 1, "[Container] 2026/11/28 02:00:00.000001 Entering phase BUILD\n"),
+        (0.0, 2, "first\n"),
+        # Still being ingested when the build reports completion.
+        (5.2, 3, "last\n"),
+        (5.2, 4, "[Container] 2026/11/28 02:00:05.000001 Phase complete: BUILD State: SUCCEEDED\n"),
+    ]
+    events = run(FakeAws(clock, build_at, lines=lines))
+    shown = [
+        (e.phase.name, e.phase.status) if isinstance(e, PhaseChanged) else e.message
+        for e in events
+        if isinstance(e, PhaseChanged)
+        or (isinstance(e, LogLine) and not e.message.startswith("[Container]"))
+    ]
+    assert shown == [
+        ("BUILD", None), "first", "last", ("BUILD", "SUCCEEDED"), ("FINALIZING", "SUCCEEDED"),
+        ("COMPLETED", None),
+    ]
+
+
 def test_an_end_the_log_never_tells_comes_from_the_build_before_it_finishes() -> None:
     """A stopped build: CodeBuild writes no "Phase complete" for the phase it cut short."""
     clock = Clock()

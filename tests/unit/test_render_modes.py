@@ -8,7 +8,8 @@ phases, pipeline steps, remote output holding rich markup, summary) goes to a
 * terminal, not interactive (``FORCE_COLOR`` in a CI log): the same lines in
   colour, and no progress bar;
 * terminal and interactive (a real TTY): progress bars while packaging and
-  uploading, gone afterwards: what is left on the screen is the same lines.
+  uploading and a spinner while a phase is quiet, all gone afterwards: what
+  is left on the screen is the same lines.
 """
 
 from __future__ import annotations
@@ -282,6 +283,7 @@ def test_interactive_terminal_shows_bars_while_working_and_leaves_the_same_lines
     plain = strip_ansi(raw)
     assert re.search(r"Packaging .*\d+/120 files", plain)  # files done / total
     assert re.search(r"Uploading .*/1\.2 MB", plain)  # bytes, then rate and time left
+    assert "⠋ PROVISIONING 0:00:00" in plain  # a quiet phase running: a spinner and its time
     assert screen(raw) == EXPECTED
 
 
