@@ -95,13 +95,32 @@ def load_config(project_root: Path, stage: str, config_path: Path | None = None)
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: not valid TOML: {error}", "Fix the syntax error.") from None
+        line = _syntax_error_line(error, text)
+        where = f"{path}:{line}" if line else str(path)
+        raise ConfigError(
+            f"{where}: not valid TOML: {error}",
+            "Fix the syntax there: strings in quotes, arrays in [ ], one key = value a line.",
+        ) from None
     try:
         return _build(document, root, path, stage)
     except Problem as problem:
         line = find_key_line(text, problem.key)
         where = f"{path}:{line}" if line else str(path)
-        raise ConfigError(f"{where}: {problem.key}: {problem.message}", problem.hint) from None
+        hint = problem.hint or f"Change {problem.key} in {where}, then run the command again."
+        raise ConfigError(f"{where}: {problem.key}: {problem.message}", hint) from None
+
+
+def _syntax_error_line(error: ValueError, text: str) -> int | None:
+    """The line tomllib points at (its message says it; Python 3.14 also sets ``lineno``)."""
+    line = getattr(error, "lineno", None)
+    if isinstance(line, int):
+        return line
+    found = re.search(r"\(at line (\d+), column \d+\)", str(error))
+    if found:
+        return int(found.group(1))
+    if "(at end of document)" in str(error):
+        return max(1, len(text.splitlines()))
+    return None
 
 
 def load_package_config(

@@ -250,14 +250,37 @@ def test_config_error_names_file_line_and_key(home: Path, tmp_path: Path) -> Non
     assert len(lines(result)) == 2  # and what to do about it
 
 
-def test_config_syntax_error_names_the_line(home: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [('name = "app"\n[pipeline\ndeploy = ["x"]\n', 2),  # tomllib: "(at line 2, column 10)"
+     ('name = "app"\n[pipeline]\ndeploy = ["x"\n', 3)],  # "(at end of document)"
+)
+def test_config_syntax_error_names_the_line(
+    home: Path, tmp_path: Path, text: str, line: int
+) -> None:
     config = tmp_path / "cbdeploy.toml"
-    config.write_text('name = "app"\n[pipeline\n')
+    config.write_text(text)
     result = run(home, "builds", "--stage", "dev", "--region", "us-east-1",
                  "--config-path", str(config))
     assert result.exit_code == 2
-    assert lines(result)[0].startswith(f"Error: {config}: not valid TOML: ")
-    assert "line 2" in lines(result)[0]
+    assert lines(result)[0].startswith(f"Error: {config}:{line}: not valid TOML: ")
+    assert lines(result)[1].startswith("Fix the syntax there")
+
+
+def test_config_type_error_says_what_to_change(home: Path, tmp_path: Path) -> None:
+    config = tmp_path / "cbdeploy.toml"
+    config.write_text(
+        'name = "app"\n[pipeline]\ndeploy = ["x"]\n[stages.prod.codebuild]\n'
+        'timeoutInMinutes = "ten"\n'
+    )
+    result = run(home, "builds", "--stage", "dev", "--region", "us-east-1",
+                 "--config-path", str(config))
+    assert result.exit_code == 2
+    key = "stages.prod.codebuild.timeoutInMinutes"
+    assert lines(result) == [
+        f"Error: {config}:5: {key}: must be a whole number of minutes, not a string",
+        f"Change {key} in {config}:5, then run the command again.",
+    ]
 
 
 def test_missing_emulator_extra(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
