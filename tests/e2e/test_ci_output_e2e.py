@@ -56,7 +56,11 @@ def project(tmp_path: Path, config: str) -> Path:
     return root
 
 
-def run(root: Path, tmp_path: Path, *args: str, **env_extra: str) -> subprocess.CompletedProcess[str]:
+def run(
+    root: Path, tmp_path: Path, *args: str, command: str = "deploy", local: bool = True,
+    env_extra: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``cbdeploy deploy --local`` (or ``command``) in ``root`` with a clean environment."""
     env = {
         k: v for k, v in os.environ.items()
         if not k.startswith(("AWS_", "GITHUB_")) and k not in ("FORCE_COLOR", "TTY_COMPATIBLE")
@@ -65,12 +69,22 @@ def run(root: Path, tmp_path: Path, *args: str, **env_extra: str) -> subprocess.
         XDG_CONFIG_HOME=str(tmp_path / "xdg"),
         AWS_CONFIG_FILE=str(tmp_path / "none"),
         AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
-        **env_extra,
     )
+    env.update(env_extra or {})
+    argv = [CBDEPLOY, command, *args, "--region", "us-east-1"]
+    if command == "deploy":
+        argv += ["--stage", "dev", "--yes"]
+    if local:
+        argv.append("--local")
     return subprocess.run(
-        [CBDEPLOY, "deploy", "--stage", "dev", "--region", "us-east-1", "--local", "--yes", *args],
+        argv,
         cwd=root, env=env, capture_output=True, text=True, timeout=120, check=False,
     )
+
+
+def github(summary: Path) -> dict[str, str]:
+    """What the runner sets for a step: we are in Actions, and where the summary goes."""
+    return {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
 
 
 def workflow_commands(output: str) -> list[str]:
@@ -159,7 +173,7 @@ def test_github_actions_gets_groups_one_error_annotation_and_a_step_summary(
     root = project(tmp_path, FAILING)
     summary = tmp_path / "step-summary.md"
     summary.write_text("## earlier step\n", encoding="utf-8")
-    done = run(root, tmp_path, GITHUB_ACTIONS="true", GITHUB_STEP_SUMMARY=str(summary))
+    done = run(root, tmp_path, env_extra=github(summary))
     assert done.returncode == 1, done.stdout + done.stderr
     out = done.stdout
     for line in FORGED:  # printed as the build wrote them ...
@@ -197,7 +211,7 @@ def test_github_actions_gets_groups_one_error_annotation_and_a_step_summary(
 def test_github_actions_with_json_keeps_stdout_to_the_object(tmp_path: Path) -> None:
     root = project(tmp_path, SUCCEEDING)
     summary = tmp_path / "step-summary.md"
-    done = run(root, tmp_path, "--json", GITHUB_ACTIONS="true", GITHUB_STEP_SUMMARY=str(summary))
+    done = run(root, tmp_path, "--json", env_extra=github(summary))
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["status"] == "SUCCEEDED"
@@ -208,3 +222,27 @@ def test_github_actions_with_json_keeps_stdout_to_the_object(tmp_path: Path) -> 
     text = summary.read_text(encoding="utf-8")
     assert text.startswith("### ✅ cbdeploy deploy succeeded (")
     assert "| n | 2 |\n| siteUrl | http://site.test/ |\n" in text
+
+
+def test_logs_follow_json_is_the_build_part_of_the_object(
+    tmp_path: Path, emulator_url: str
+) -> None:
+    """Against the shared emulator endpoint (not --local: the build must outlive the deploy)."""
+    root = project(tmp_path, FAILING.replace('"ci-fail"', '"ci-logs"'))
+    endpoint = {"AWS_ENDPOINT_URL": emulator_url, "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing"}
+    deployed = run(root, tmp_path, "--json", local=False, env_extra=endpoint)
+    assert deployed.returncode == 1, deployed.stderr
+    build_id = json.loads(deployed.stdout)["buildId"]
+    for args in (["--follow"], []):
+        done = run(root, tmp_path, build_id, "--json", *args, command="logs", local=False,
+                   env_extra=endpoint)
+        assert done.returncode == (1 if args else 0), done.stderr
+        report = json.loads(done.stdout)
+        assert (report["buildId"], report["status"], report["failedStep"]) == (
+            build_id, "FAILED", "build")
+        assert [s["name"] for s in report["steps"]] == ["install", "build"]
+        assert not {"archive", "upload", "stage"} & set(report)
+        assert report["consoleUrl"].startswith(
+            "https://us-east-1.console.aws.amazon.com/codesuite/codebuild/projects/cbdeploy-ci-logs-dev/")
+        assert FORGED[0] in done.stderr.splitlines()

@@ -24,6 +24,7 @@ from client.outcome import BuildOutcome, StepResult
 from client.render import Renderer
 from client.render_github import (
     GithubRenderer,
+    duration,
     escape_data,
     escape_property,
     github_view,
@@ -335,6 +336,14 @@ def test_summary_of_an_error_before_the_build_says_what_and_what_next() -> None:
         "stage dev · region us-east-1\n"
         "\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(None, "-"), (0, "0.0s"), (9.94, "9.9s"), (12.4, "12s"), (65, "1m 05s"), (3725, "1h 02m")],
+)
+def test_summary_durations(seconds: float | None, shown: str) -> None:
+    assert duration(seconds) == shown
 
 
 def test_md_escapes_what_would_start_a_block() -> None:
