@@ -153,7 +153,12 @@ class Renderer:
             self._progress.update(self._task, completed=e.done, total=e.total)
 
     def _start_bar(self, *columns: Any, total: int | None) -> None:
-        self._progress = Progress(*columns, console=self.console, transient=True)
+        # No redirection of sys.stdout/sys.stderr: with --json stdout is the
+        # JSON's alone, and text meant for stderr must stay on stderr.
+        self._progress = Progress(
+            *columns, console=self.console, transient=True, redirect_stdout=False,
+            redirect_stderr=False,
+        )
         self._task = self._progress.add_task("", total=total)
         self._progress.start()
 

@@ -294,3 +294,22 @@ def test_custom_buildspec_failure_shows_the_phase_end_in_place_once() -> None:
         "✗ BUILD              1.0s  FAILED",
         "post",
     ]
+
+
+def test_a_live_bar_leaves_stdout_and_stderr_alone(capsys: pytest.CaptureFixture[str]) -> None:
+    """With --json the console is stderr and stdout is the JSON's alone, bar or no bar."""
+    import sys
+
+    from client.deploy_events import UploadDone, UploadStarting
+    from client.upload import UploadResult
+
+    c = Console(file=io.StringIO(), width=80, force_terminal=True, force_interactive=True)
+    r = Renderer(c)
+    r.handle(UploadStarting("k", 100))
+    print('{"buildId": null}')
+    print("a log record", file=sys.stderr)
+    r.handle(UploadDone(UploadResult("b", "k", False, 100), 100, 0.1))
+    captured = capsys.readouterr()
+    assert captured.out == '{"buildId": null}\n'
+    assert captured.err == "a log record\n"
+    assert "buildId" not in text(c) and "log record" not in text(c)
