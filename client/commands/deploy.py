@@ -34,6 +34,7 @@ def deploy(ctx: click.Context, target: Target, yes: bool, no_cache: bool,
 
     Exit status: 0 succeeded (or --detach started it), 1 the build failed or
     was stopped, 2 nothing was started, 130 interrupted with Ctrl-C.
+
     In GitHub Actions each CodeBuild phase is a log group, a failure is an
     error annotation, and a summary goes to $GITHUB_STEP_SUMMARY.
 
