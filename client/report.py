@@ -54,7 +54,7 @@ class ReportCollector:
         self._build_id: str | None = None
         self._outcome: BuildOutcome | None = None
         self._error: dict[str, Any] | None = None
-        self._exit_code: int | None = None  # an exit without outcome or error (ctx.exit)
+        self._exit_code: int | None = None  # the process's, once the command ended
 
     # ------------------------------------------------------------------ input
 
@@ -96,7 +96,7 @@ class ReportCollector:
         if self._error is not None:
             return
         if isinstance(error, click.exceptions.Exit):
-            self._exit_code = error.exit_code
+            self.exited(error.exit_code)
         elif isinstance(error, CbdeployError):
             self._error = {"error": error.message, "hint": error.hint,
                            "exitCode": error.exit_code}
@@ -107,10 +107,14 @@ class ReportCollector:
                            else "Interrupted.", "hint": None, "exitCode": EXIT_INTERRUPTED,
                            "interrupted": True}
         elif isinstance(error, SystemExit):
-            self._exit_code = error.code if isinstance(error.code, int) else 1
+            self.exited(error.code if isinstance(error.code, int) else 1)
         else:  # a bug: the CLI reports it the same way
             self._error = {"error": f"internal error: {type(error).__name__}: {error}",
                            "hint": None, "exitCode": 1}
+
+    def exited(self, code: int) -> None:
+        """The process's exit status, where the command chose it (``logs`` of a failed build: 0)."""
+        self._exit_code = code
 
     # ------------------------------------------------------------------ output
 
@@ -125,8 +129,11 @@ class ReportCollector:
             region=self._region,
         )
         data = summary(outcome)
+        # The process's status: an error's, else the one the command exited with.
         if "exitCode" in error:
             data["exitCode"] = error["exitCode"]
+        elif self._exit_code is not None:
+            data["exitCode"] = self._exit_code
         data["consoleUrl"] = (
             build_console_url(outcome.region, outcome.build_id)
             if outcome.build_id and outcome.region and not self._local
@@ -166,7 +173,9 @@ def json_result(*, deploy: bool = True) -> Callable[[F], F]:
             if not kwargs.get("as_json"):
                 return func(*args, **kwargs)
             try:
-                return func(*args, **kwargs)
+                result = func(*args, **kwargs)
+                report.exited(0)
+                return result
             except BaseException as error:
                 report.fail(error)
                 raise

@@ -241,6 +241,7 @@ def test_logs_follow_json_is_the_build_part_of_the_object(
         report = json.loads(done.stdout)
         assert (report["buildId"], report["status"], report["failedStep"]) == (
             build_id, "FAILED", "build")
+        assert report["exitCode"] == done.returncode  # the process's status, always
         assert [s["name"] for s in report["steps"]] == ["install", "build"]
         assert not {"archive", "upload", "stage"} & set(report)
         assert report["consoleUrl"].startswith(

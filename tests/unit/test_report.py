@@ -252,6 +252,16 @@ def test_json_gives_exactly_one_object_on_stdout_however_the_command_ends(
         assert isinstance(result.exception, (ConfigError, ValueError))
 
 
+def looked_at_a_failed_build(ctx: click.Context, report: ReportCollector) -> None:
+    report.finish(BuildOutcome("b:1", "FAILED", 1))  # (logs without --follow exits 0)
+
+
+def test_json_exit_code_is_the_process_status() -> None:
+    result = CliRunner().invoke(command(looked_at_a_failed_build), ["--json"])
+    data = json.loads(result.stdout)
+    assert (result.exit_code, data["exitCode"], data["status"]) == (0, 0, "FAILED")
+
+
 def test_without_json_nothing_is_added_to_stdout() -> None:
     result = CliRunner().invoke(command(lambda ctx, report: click.echo("human")), [])
     assert (result.exit_code, result.stdout) == (0, "human\n")
