@@ -72,8 +72,9 @@ def _order(name: str) -> int:
 class GithubRenderer:
     """The plain renderer's lines, grouped per phase, with commands kept out of remote text.
 
-    ``annotate=False`` (``logs`` without ``--follow``) shows a failed build
-    without an error annotation: looking at an old build is not a failure.
+    ``annotate_failure=False`` (``logs`` without ``--follow``) shows a failed
+    build without an error annotation: looking at an old build is not a
+    failure of the job. An error of the command itself is always annotated.
     """
 
     def __init__(
@@ -82,14 +83,16 @@ class GithubRenderer:
         console: Console,
         *,
         token: str | None = None,
-        annotate: bool = True,
+        annotate_failure: bool = True,
         noun: str = "Deploy",
+        command: str = "deploy",
     ) -> None:
         self.inner = inner
         self.console = console
         self.token = token or secrets.token_hex(16)
-        self.annotate = annotate
+        self.annotate_failure = annotate_failure
         self.noun = noun
+        self.command = command
         self._group: str | None = None  # the phase whose group is open
         self._stopped = False
         self._annotated = False
@@ -153,7 +156,7 @@ class GithubRenderer:
     def outcome(self, outcome: BuildOutcome) -> None:
         self._close_group()
         self.inner.outcome(outcome)
-        if self.annotate and not outcome.succeeded and not outcome.detached:
+        if self.annotate_failure and not outcome.succeeded and not outcome.detached:
             title, message = failure_annotation(outcome, self.noun)
             self.annotation(title, message)
 
@@ -166,9 +169,8 @@ class GithubRenderer:
 
     def error(self, error: CbdeployError) -> None:
         """The command ends with an error: one annotation with its message and hint."""
-        if self.annotate:
-            message = error.message + (f"\n{error.hint}" if error.hint else "")
-            self.annotation(f"cbdeploy {self.noun.lower()} failed", message)
+        message = error.message + (f"\n{error.hint}" if error.hint else "")
+        self.annotation(f"cbdeploy {self.command} failed", message)
         self._close_group()
 
     def annotation(self, title: str, message: str) -> None:
@@ -337,7 +339,7 @@ def github_view(
     environ: Mapping[str, str] | None = None,
     command: str = "deploy",
     noun: str = "Deploy",
-    annotate: bool = True,
+    annotate_failure: bool = True,
     token: str | None = None,
 ) -> Iterator[RendererLike]:
     """Yield the renderer a command should use: ``renderer`` itself outside GitHub Actions.
@@ -353,7 +355,8 @@ def github_view(
     if not github_actions(env):
         yield renderer
         return
-    view = GithubRenderer(renderer, console, token=token, annotate=annotate, noun=noun)
+    view = GithubRenderer(renderer, console, token=token, annotate_failure=annotate_failure,
+                          noun=noun, command=command)
     view.stop_commands()
     try:
         yield view

@@ -42,7 +42,7 @@ def logs(ctx: click.Context, target: Target, build_id: str, follow: bool, as_jso
     renderer = Renderer(console, debug=target.log_level == "debug", noun="Build", log_hint=False)
     # Looking at an old build is no failure of this job: annotate only a followed one.
     with github_view(renderer, console, report, command="logs", noun="Build",
-                     annotate=follow) as view:
+                     annotate_failure=follow) as view:
 
         def on_event(event: object) -> None:
             report.handle(event)

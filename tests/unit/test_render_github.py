@@ -226,9 +226,25 @@ def test_an_outcome_without_failure_or_a_detached_one_is_not_annotated() -> None
         view.outcome(outcome)
         assert "::error" not in text(c)
     c = console()
-    view = GithubRenderer(Inner(c), c, token=TOKEN, annotate=False)
+    view = GithubRenderer(Inner(c), c, token=TOKEN, annotate_failure=False, command="logs")
     view.outcome(FAILED)
     assert text(c) == "(outcome FAILED)\n"
+    view.error(ConfigError("No build 'x' in us-east-1."))  # the command's own error: said
+    assert text(c) == "(outcome FAILED)\n::error title=cbdeploy logs failed::No build 'x' in us-east-1.\n"
+
+
+def test_command_lines_are_never_wrapped_nor_coloured() -> None:
+    c = Console(file=io.StringIO(), width=20, force_terminal=True, color_system="truecolor")
+    view = GithubRenderer(Inner(c), c, token=TOKEN)
+    view.stop_commands()
+    view.handle(phase("BUILD_" + "X" * 40))
+    view.annotation("title", "m" * 50)
+    view.finish()
+    assert text(c) == (
+        "::stop-commands::T0K3N\n::T0K3N::\n::group::BUILD_" + "X" * 40 + "\n"
+        "::stop-commands::T0K3N\n(phase BUILD_" + "X" * 40 + " None)\n::T0K3N::\n::endgroup::\n"
+        "::error title=title::" + "m" * 50 + "\n::stop-commands::T0K3N\n::T0K3N::\n"
+    )
 
 
 def test_a_stopped_build_annotation_says_so_without_a_phase() -> None:
