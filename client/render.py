@@ -28,17 +28,6 @@ from typing import Any, TextIO
 
 from rich.console import Console
 from rich.filesize import decimal
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 from rich.text import Text
 
 from client import deploy_events as d
@@ -47,6 +36,7 @@ from client.follow import PHASE_COMPLETE, BuildFinished, LogLine, MarkerEvent, P
 from client.links import build_console_url
 from client.outcome import BuildOutcome
 from client.render_builds import builds_table, no_builds, stopped
+from client.render_live import LiveDisplay
 from client.render_text import (
     commit_text,
     compact,
@@ -77,11 +67,10 @@ class Renderer:
         self.log_hint = log_hint  # end a failure with the 'cbdeploy logs' command
         self._runner_seen = False
         self._pipeline_ended = False  # the runner said pipeline-end
-        self._failed_phases: set[str] = set()  # "✗ Phase" lines already shown
+        self._failed_phases: set[str] = set()  # phases whose failure line is shown
         self._local = False  # --local: the build ends with this process
         self._stopping = False  # we asked CodeBuild to stop the build
-        self._progress: Progress | None = None
-        self._task: Any = None
+        self._live = LiveDisplay(console)  # bars and spinners, on a live terminal only
         self._phase: str | None = None  # the phase running, its name not shown yet
 
     # ------------------------------------------------------------------ small helpers
@@ -144,23 +133,7 @@ class Renderer:
             )
 
     def _on_PackagingProgress(self, e: d.PackagingProgress) -> None:
-        if self._progress is None and self.console.is_interactive:
-            self._start_bar(
-                TextColumn("  Packaging"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
-                total=e.total,
-            )
-        if self._progress is not None:
-            self._progress.update(self._task, completed=e.done, total=e.total)
-
-    def _start_bar(self, *columns: Any, total: int | None) -> None:
-        # No redirection of sys.stdout/sys.stderr: with --json stdout is the
-        # JSON's alone, and text meant for stderr must stay on stderr.
-        self._progress = Progress(
-            *columns, console=self.console, transient=True, redirect_stdout=False,
-            redirect_stderr=False,
-        )
-        self._task = self._progress.add_task("", total=total)
-        self._progress.start()
+        self._live.packaging(e.done, e.total)
 
     def _on_ArchiveBuilt(self, e: d.ArchiveBuilt) -> None:
         self.close()
@@ -199,21 +172,14 @@ class Renderer:
             self._ok("Infrastructure up to date")
 
     def _on_UploadStarting(self, e: d.UploadStarting) -> None:
-        if self.console.is_interactive:
-            self._start_bar(
-                TextColumn("  Uploading"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                TimeRemainingColumn(), total=e.size,
-            )
+        self._live.upload(e.size)
 
     def _on_UploadProgress(self, e: d.UploadProgress) -> None:
-        if self._progress is not None:
-            self._progress.update(self._task, completed=e.done, total=e.total)
+        self._live.uploaded(e.done, e.total)
 
     def close(self) -> None:
         """Take down a live progress bar or spinner (also on an error or a Ctrl-C)."""
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
+        self._live.stop()
 
     def _on_UploadDone(self, e: d.UploadDone) -> None:
         self.close()
@@ -272,10 +238,8 @@ class Renderer:
             # phase with nothing to show is just its end line. On a live
             # terminal a spinner says which phase is running meanwhile.
             self._phase = None if phase.name in QUIET_PHASES else phase.name
-            if self._phase is not None and self.console.is_interactive:
-                self._start_bar(
-                    SpinnerColumn(), TextColumn(self._phase), TimeElapsedColumn(), total=None
-                )
+            if self._phase is not None:
+                self._live.spinner(self._phase)
             return
         if self._phase == phase.name:
             self._phase = None
