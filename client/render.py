@@ -358,6 +358,7 @@ class Renderer:
                 self._print(Text.assemble(f"  {str(key) + ':':<{width}} ", (shown, "cyan")))
 
     def still_running(self, outcome: BuildOutcome) -> None:
+        self.close()
         self._print()
         self._note(f"Build {outcome.build_id} is still running. Follow it with:")
         self._print(
