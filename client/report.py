@@ -84,6 +84,15 @@ class ReportCollector:
             self._build_id = event.build.id
             self._region, self._local = event.region, event.local
 
+    def tee(self, sink: Callable[[object], None]) -> Callable[[object], None]:
+        """An event sink that feeds this collector, then ``sink`` (the renderer)."""
+
+        def both(event: object) -> None:
+            self.handle(event)
+            sink(event)
+
+        return both
+
     def finish(self, outcome: BuildOutcome) -> None:
         """The command ran to its end: this is what the build came to."""
         self._outcome = outcome

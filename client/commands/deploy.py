@@ -48,15 +48,10 @@ def deploy(ctx: click.Context, target: Target, yes: bool, no_cache: bool,
     console = make_console(stderr=as_json)
     renderer = Renderer(console, debug=target.log_level == "debug")
     with github_view(renderer, console, report) as view:
-
-        def on_event(event: object) -> None:
-            report.handle(event)
-            view.handle(event)
-
         service = DeployService(
             target, DeployOptions(yes=yes, no_cache=no_cache,
                                   preserve_temp_files=preserve_temp_files, detach=detach),
-            project_root=target.project_root, on_event=on_event,
+            project_root=target.project_root, on_event=report.tee(view.handle),
             confirm=lambda question: confirm(console, question),
         )
         try:

@@ -43,13 +43,8 @@ def logs(ctx: click.Context, target: Target, build_id: str, follow: bool, as_jso
     # Looking at an old build is no failure of this job: annotate only a followed one.
     with github_view(renderer, console, report, command="logs", noun="Build",
                      annotate_failure=follow) as view:
-
-        def on_event(event: object) -> None:
-            report.handle(event)
-            view.handle(event)
-
         with open_aws(target) as aws:
-            outcome = follow_build(aws, build_id, on_event=on_event, wait=follow,
+            outcome = follow_build(aws, build_id, on_event=report.tee(view.handle), wait=follow,
                                    local=target.local)
         report.finish(outcome)
         if outcome.status == "IN_PROGRESS" and not outcome.detached:
