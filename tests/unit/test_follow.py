@@ -430,7 +430,7 @@ def test_phase_ends_sit_after_the_phase_s_last_line_with_the_log_s_duration() ->
         (3.0, ms + 3701, "[Container] 2026/11/28 02:00:03.701000 Phase context status code:  Message: \n"),
     ]
     events = run(FakeAws(clock, build_at, lines=lines))
-    shown = []
+    shown: list[object] = []
     for e in events:
         if isinstance(e, PhaseChanged):
             shown.append((e.phase.name, e.phase.status, phase_seconds(e.phase)))

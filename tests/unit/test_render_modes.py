@@ -2,7 +2,8 @@
 
 One scripted run of events (header, packaging, bootstrap, upload, the build's
 phases, pipeline steps, remote output holding rich markup, summary) goes to a
-``Console(file=StringIO(), width=80)``:
+console writing to a ``StringIO`` at width 80, made by ``client.console.make_console``
+from the environment given (as the commands make theirs):
 
 * plain (not a terminal): plain lines, no ANSI code at all;
 * terminal, not interactive (``FORCE_COLOR`` in a CI log): the same lines in
@@ -24,6 +25,7 @@ from rich.console import Console
 
 from client import deploy_events as d
 from client.aws import Build, Phase
+from client.console import make_console
 from client.follow import BuildFinished, LogLine, MarkerEvent, PhaseChanged
 from client.infra_model import Infrastructure
 from client.markers import Marker
@@ -84,7 +86,9 @@ def deploy_events(tmp_path: Path) -> list[object]:
     by_name = {p.name: p for p in PHASES}
 
     def start(name: str) -> PhaseChanged:
-        return PhaseChanged(b, phase(name, (by_name[name].start - T0).total_seconds(), None))
+        began = by_name[name].start
+        assert began is not None
+        return PhaseChanged(b, phase(name, (began - T0).total_seconds(), None))
 
     def end(name: str) -> PhaseChanged:
         return PhaseChanged(b, by_name[name])
@@ -212,6 +216,15 @@ def render(console: Console, events: list[object], outcome: BuildOutcome) -> str
     return file.getvalue()
 
 
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def console(environ: dict[str, str], *, tty: bool = False) -> Console:
+    return make_console(file=FakeTerminal() if tty else io.StringIO(), environ=environ, width=80)
+
+
 def strip_ansi(text: str) -> str:
     return CSI.sub("", text)
 
@@ -250,16 +263,14 @@ def screen(raw: str) -> str:
 def test_plain_mode_is_plain_lines_and_markup_in_remote_lines_comes_out_unchanged(
     tmp_path: Path,
 ) -> None:
-    out = render(Console(file=io.StringIO(), width=80), deploy_events(tmp_path), OUTCOME)
+    out = render(console({"TERM": "xterm"}), deploy_events(tmp_path), OUTCOME)
     assert out == EXPECTED
     assert "\x1b" not in out
 
 
 def test_terminal_mode_is_the_same_lines_in_colour_without_bars(tmp_path: Path) -> None:
     """A terminal that is not interactive (FORCE_COLOR in a CI log): colour, no redraws."""
-    console = Console(file=io.StringIO(), width=80, force_terminal=True, force_interactive=False,
-                      _environ={})
-    out = render(console, deploy_events(tmp_path), OUTCOME)
+    out = render(console({"FORCE_COLOR": "1"}), deploy_events(tmp_path), OUTCOME)
     assert "\x1b[32m✓ \x1b[0m" in out  # coloured ticks
     assert strip_ansi(out) == EXPECTED
     # The remote line is not styled at all: its characters come as they are.
@@ -267,9 +278,7 @@ def test_terminal_mode_is_the_same_lines_in_colour_without_bars(tmp_path: Path) 
 
 
 def test_no_color_keeps_the_text_and_drops_the_colours(tmp_path: Path) -> None:
-    console = Console(file=io.StringIO(), width=80, force_terminal=True, force_interactive=False,
-                      _environ={"NO_COLOR": "1"})
-    out = render(console, deploy_events(tmp_path), OUTCOME)
+    out = render(console({"FORCE_COLOR": "1", "NO_COLOR": "1"}), deploy_events(tmp_path), OUTCOME)
     assert "\x1b[32m" not in out and "\x1b[31m" not in out
     assert strip_ansi(out) == EXPECTED
 
@@ -277,9 +286,7 @@ def test_no_color_keeps_the_text_and_drops_the_colours(tmp_path: Path) -> None:
 def test_interactive_terminal_shows_bars_while_working_and_leaves_the_same_lines(
     tmp_path: Path,
 ) -> None:
-    console = Console(file=io.StringIO(), width=80, force_terminal=True, force_interactive=True,
-                      _environ={})
-    raw = render(console, deploy_events(tmp_path), OUTCOME)
+    raw = render(console({"TERM": "xterm"}, tty=True), deploy_events(tmp_path), OUTCOME)
     plain = strip_ansi(raw)
     assert re.search(r"Packaging .*\d+/120 files", plain)  # files done / total
     assert re.search(r"Uploading .*/1\.2 MB", plain)  # bytes, then rate and time left
@@ -348,21 +355,20 @@ Phases:
 
 @pytest.mark.parametrize("terminal", [False, True], ids=["plain", "terminal"])
 def test_a_failed_build_in_both_modes(terminal: bool) -> None:
-    console = Console(file=io.StringIO(), width=80, force_terminal=terminal,
-                      force_interactive=False, _environ={})
-    out = render(console, failing_events(), FAILED_OUTCOME)
+    out = render(console({"FORCE_COLOR": "1"} if terminal else {}), failing_events(),
+                 FAILED_OUTCOME)
     assert strip_ansi(out) == FAILED_EXPECTED
     assert ("\x1b[31m" in out) is terminal
 
 
 def test_confirmation_shows_what_is_about_to_happen(tmp_path: Path) -> None:
-    console = Console(file=io.StringIO(), width=80)
+    c = console({})
     archive = ArchiveResult(tmp_path / "a.zip", "ab" * 32, 1_234_567, 117, 4_000_000)
     git = GitInfo("0123456789abcdef0123456789abcdef01234567", "main", dirty=True)
-    Renderer(console).handle(
+    Renderer(c).handle(
         d.ConfirmationNeeded("my-api", "production", "eu-west-1", "123456789012", archive, git)
     )
-    assert console.file.getvalue() == (  # type: ignore[attr-defined]
+    assert c.file.getvalue() == (  # type: ignore[attr-defined]
         "\n"
         "Stage production asks before deploying. About to deploy:\n"
         "  Stage:    production\n"
@@ -382,18 +388,26 @@ def test_confirmation_shows_what_is_about_to_happen(tmp_path: Path) -> None:
     ],
 )
 def test_confirmation_commit_line(tmp_path: Path, git: GitInfo | None, shown: str) -> None:
-    console = Console(file=io.StringIO(), width=80)
+    c = console({})
     archive = ArchiveResult(tmp_path / "a.zip", "ab" * 32, 900, 1, 100)
-    Renderer(console).handle(d.ConfirmationNeeded("a", "prod", "eu-west-1", "1", archive, git))
-    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    Renderer(c).handle(d.ConfirmationNeeded("a", "prod", "eu-west-1", "1", archive, git))
+    lines = c.file.getvalue().splitlines()  # type: ignore[attr-defined]
     assert lines[-1] == f"  Commit:   {shown}"
     assert lines[-2] == "  Archive:  900 bytes (1 file)"
 
 
 def test_local_build_says_local_emulator_instead_of_a_console_link() -> None:
-    console = Console(file=io.StringIO(), width=80)
-    Renderer(console).handle(d.BuildStarted(build(), "us-east-1", local=True, following=False))
-    assert console.file.getvalue() == (  # type: ignore[attr-defined]
+    c = console({})
+    Renderer(c).handle(d.BuildStarted(build(), "us-east-1", local=True, following=False))
+    assert c.file.getvalue() == (  # type: ignore[attr-defined]
         f"✓ Started build {BUILD_ID}\n"
         "  Console: none, the build runs in the local emulator\n"
     )
+
+
+@pytest.mark.parametrize("environ", [{"TERM": "dumb"}, {"TERM": "xterm", "GITHUB_ACTIONS": "true"}],
+                         ids=["dumb", "github-actions"])
+def test_a_tty_that_cannot_redraw_gets_no_bars(tmp_path: Path, environ: dict[str, str]) -> None:
+    raw = render(console(environ, tty=True), deploy_events(tmp_path), OUTCOME)
+    assert "Packaging" not in raw and "Uploading" not in raw and "⠋" not in raw
+    assert strip_ansi(raw) == EXPECTED
