@@ -347,6 +347,8 @@ class _Phases:
             yield PhaseChanged(build, phase)
 
     def from_line(self, build: Build, line: LogLine) -> Iterator[PhaseChanged]:
+        if not line.message.startswith("[Container] "):
+            return  # (most lines: no regular expression for them)
         entering = ENTERING_PHASE.match(line.message)
         if entering is not None:
             name, at = entering.group(1), _moment(line.timestamp)
