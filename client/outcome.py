@@ -155,8 +155,9 @@ class OutcomeTracker:
 def summary(outcome: BuildOutcome, **extra: Any) -> dict[str, Any]:
     """The build's part of the ``--json`` object: stable camelCase keys, None where unknown.
 
-    ``phases`` are CodeBuild's as last seen (``durationSeconds`` is CodeBuild's
-    whole seconds); ``steps`` are the pipeline's, in the order they started.
+    ``phases`` are CodeBuild's as last seen (``durationSeconds`` from their
+    start and end times, else CodeBuild's whole seconds); ``steps`` are the
+    pipeline's, in the order they started.
     ``client.report`` adds what the deploy itself knows (archive, upload, timings).
     """
     data: dict[str, Any] = {
@@ -176,7 +177,7 @@ def summary(outcome: BuildOutcome, **extra: Any) -> dict[str, Any]:
         "logGroup": outcome.log_group,
         "logStream": outcome.log_stream,
         "phases": [
-            {"name": p.name, "status": p.status, "durationSeconds": p.duration}
+            {"name": p.name, "status": p.status, "durationSeconds": _phase_seconds(p)}
             for p in outcome.phases
         ],
         "steps": [
@@ -187,6 +188,13 @@ def summary(outcome: BuildOutcome, **extra: Any) -> dict[str, Any]:
     }
     data.update(extra)
     return data
+
+
+def _phase_seconds(phase: Phase) -> float | int | None:
+    # The same measure the terminal shows: CodeBuild's own field is whole seconds.
+    if phase.start is not None and phase.end is not None:
+        return round(max(0.0, (phase.end - phase.start).total_seconds()), 3)
+    return phase.duration
 
 
 def _float(value: Any) -> float | None:

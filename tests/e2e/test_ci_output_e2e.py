@@ -120,7 +120,7 @@ def test_json_of_a_succeeding_deploy_is_the_whole_of_stdout(tmp_path: Path) -> N
         "SUBMITTED", "QUEUED", "PROVISIONING", "DOWNLOAD_SOURCE",
     ]
     assert phases["BUILD"]["status"] == "SUCCEEDED"
-    assert isinstance(phases["BUILD"]["durationSeconds"], int)
+    assert 0 < phases["BUILD"]["durationSeconds"] < 60  # from its start and end: not 0
     # The archive described is the one uploaded: the kept copy has that size and hash.
     (kept,) = [p for p in (root / ".cbdeploy").iterdir() if p.is_dir() and p.name != "cache"]
     archive = (kept / "archive.zip").read_bytes()

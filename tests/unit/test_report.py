@@ -278,3 +278,17 @@ def test_deploy_without_a_stage_still_ends_in_one_object(tmp_path: Path) -> None
     data = json.loads(result.stdout)
     assert (data["error"], data["exitCode"], data["buildId"]) == ("No stage given.", 2, None)
     assert "Error: No stage given." in result.stderr
+
+
+def test_phase_durations_come_from_start_and_end_where_known() -> None:
+    start = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+    end = datetime(2026, 1, 1, 12, 0, 1, 250000, tzinfo=timezone.utc)
+    report = ReportCollector(clock=clock(0.0, 1.0))
+    report.finish(BuildOutcome(BUILD_ID, "SUCCEEDED", 0, phases=(
+        Phase("INSTALL", "SUCCEEDED", start, end, 1, ()),  # CodeBuild rounds to whole seconds
+        Phase("BUILD", None, start, None, None, ()),
+    )))
+    assert report.report()["phases"] == [
+        {"name": "INSTALL", "status": "SUCCEEDED", "durationSeconds": 1.25},
+        {"name": "BUILD", "status": None, "durationSeconds": None},
+    ]
