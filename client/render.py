@@ -52,6 +52,8 @@ __all__ = [  # (the other commands import these from here)
 
 QUIET_PHASES = frozenset({"SUBMITTED", "COMPLETED"})
 CONTAINER_ERROR = re.compile(r"error|fail|did not exit successfully", re.IGNORECASE)
+# Characters rich drops from text (console.out would not write them as they are).
+RICH_STRIPS = re.compile(r"[\x07\x08\x0b\x0c\r]")
 PHASE_CONTEXT = re.compile(r"^\[Container\] \S+ \S+ Phase context status code: ")
 
 
@@ -91,6 +93,12 @@ class Renderer:
 
     def _remote(self, message: str, style: str | None = None) -> None:
         # Verbatim: no markup, no highlighting, no wrapping.
+        if style is None and not self._live.active and RICH_STRIPS.search(message) is None:
+            # The common case, in bursts of thousands: what console.out writes
+            # for such a line (but tabs stay tabs), many times faster.
+            self.console.file.write(message + "\n")
+            self.console.file.flush()
+            return
         self.console.out(message, style=style, highlight=False)
 
     # ------------------------------------------------------------------ dispatch

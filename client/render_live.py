@@ -55,6 +55,11 @@ class LiveDisplay:
         """Something running with nothing to show yet, and for how long."""
         self._start("spinner", SpinnerColumn(), TextColumn(label), TimeElapsedColumn(), total=None)
 
+    @property
+    def active(self) -> bool:
+        """A bar or spinner is on screen: output must go through rich to stay above it."""
+        return self._progress is not None
+
     def stop(self) -> None:
         if self._progress is not None:
             self._progress.stop()

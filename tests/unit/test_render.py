@@ -46,6 +46,24 @@ def test_remote_lines_are_printed_verbatim_even_with_markup_in_them() -> None:
     assert text(c).splitlines() == lines
 
 
+@pytest.mark.parametrize("force_color", [False, True])
+def test_remote_lines_come_out_as_rich_would_write_them_tabs_aside(force_color: bool) -> None:
+    """Plain log lines skip rich for speed; what they print must not change for it."""
+    lines = [
+        "plain", "[bold]x[/bold] [/] [link=y]", "\x1b[31mred\x1b[0m", "  spaced  ", "ünï 日本語",
+        "", "carriage\rreturn", "bell\x07", "a" * 200,
+    ]
+    c = Console(file=io.StringIO(), width=80, force_terminal=force_color)
+    reference = Console(file=io.StringIO(), width=80, force_terminal=force_color)
+    renderer = Renderer(c)
+    for number, line in enumerate(lines):
+        renderer.handle(LogLine(number, line))
+        reference.out(line, highlight=False)
+    assert text(c) == text(reference)
+    renderer.handle(LogLine(99, "a\tb"))
+    assert text(c).endswith("a\tb\n")  # a tab stays a tab: the terminal places it
+
+
 def test_container_lines_hidden_unless_debug_but_errors_stay_without_the_runner() -> None:
     events = [
         LogLine(1, "[Container] 2026/11/28 02:40:00.1 Running command npm ci"),
