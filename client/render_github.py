@@ -19,20 +19,23 @@ resumed only for the instant of writing one of ours (:meth:`_command`).
 
 from __future__ import annotations
 
-import re
+import functools
+import os
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from rich.console import Console
 
-from client.console import github_actions
+from client.console import github_actions, make_console
 from client.errors import CbdeployError
 from client.follow import BuildFinished, PhaseChanged
 from client.outcome import BuildOutcome
-from client.report import ReportCollector
+from client.report import ReportCollector, markdown_summary
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 # CodeBuild's phases in the order a build passes them. A phase start that
 # arrives after a later phase's (BatchGetBuilds is polled at its own pace)
@@ -62,6 +65,11 @@ def escape_data(value: str) -> str:
 def escape_property(value: str) -> str:
     """A workflow command's property value (``title=...``), as the runner unescapes it."""
     return escape_data(value).replace(":", "%3A").replace(",", "%2C")
+
+
+def error_command(title: str, message: str) -> str:
+    """The ``::error::`` workflow command for an annotation."""
+    return f"::error title={escape_property(title)}::{escape_data(message)}"
 
 
 def _order(name: str) -> int:
@@ -180,7 +188,7 @@ class GithubRenderer:
         self._annotated = True
         commands = ["::endgroup::"] if self._group is not None else []
         self._group = None
-        self._command(*commands, f"::error title={escape_property(title)}::{escape_data(message)}")
+        self._command(*commands, error_command(title, message))
 
     def finish(self) -> None:
         """Close what is open and give the runner its commands back."""
@@ -215,116 +223,24 @@ def failure_annotation(outcome: BuildOutcome, noun: str = "Deploy") -> tuple[str
     return title, "\n".join(parts)
 
 
-# ---------------------------------------------------------------------- step summary
-
-# Marks that start inline Markdown (emphasis, code, links, images, tables, HTML,
-# strikethrough); a backslash makes each literal. "#", "-", "+" and "1." only
-# matter at the start of a line.
-_MD_INLINE = frozenset("\\`*_[]|!~")
-_MD_HTML = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
-_MD_LINE_START = re.compile(r"^(\d*)([#+=.)-])")
-
-
-def md(value: Any) -> str:
-    """Untrusted text as literal Markdown on one line (outputs, messages, step names)."""
-    text = value if isinstance(value, str) else _compact(value)
-    text = " ".join(text.splitlines())
-    escaped = "".join(
-        _MD_HTML.get(char) or ("\\" + char if char in _MD_INLINE else char) for char in text
-    )
-    return _MD_LINE_START.sub(r"\1\\\2", escaped, count=1)
-
-
-def duration(seconds: float | None) -> str:
-    """Seconds as the summary shows them: 0.4s, 12s, 3m 05s, 1h 02m; "-" when unknown."""
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
-
-
-def _status_icon(status: str | None) -> str:
-    if status in ("SUCCEEDED", "ok"):
-        return "✅ "
-    if status is None or status in ("IN_PROGRESS", "running"):
-        return "⏳ "
-    return "❌ "
-
-
-def markdown_summary(report: Mapping[str, Any], *, command: str = "deploy") -> str:
-    """The step summary of one run, from its ``--json`` object (``ReportCollector.report()``)."""
-    lines: list[str] = []
-    status = report.get("status")
-    if report.get("error") and not status:
-        lines.append(f"### ❌ cbdeploy {command}: error")
-        lines += ["", md(report["error"])]
-        if report.get("hint"):
-            lines += ["", md(report["hint"])]
-    else:
-        took = duration(report.get("durationSeconds"))
-        headline = (status or "ended").lower().replace("_", " ")
-        icon = _status_icon(status).strip()
-        lines.append(f"### {icon} cbdeploy {command} {headline} ({took})")
-    about = []
-    if report.get("buildId"):
-        build = md(report["buildId"])
-        if report.get("consoleUrl"):
-            about.append(f"Build [{build}]({report['consoleUrl']})")
-        elif report.get("local"):
-            about.append(f"Build {build} (local emulator)")
-        else:
-            about.append(f"Build {build}")
-    for key in ("stage", "region"):
-        if report.get(key):
-            about.append(f"{key} {md(report[key])}")
-    if about:
-        lines += ["", " · ".join(about)]
-    if report.get("failedStep") or report.get("failedPhase"):
-        what = []
-        if report.get("failedPhase"):
-            what.append(f"phase {md(report['failedPhase'])}")
-        if report.get("failedStep"):
-            code = report.get("failedStepExitCode")
-            what.append(f"step {md(report['failedStep'])}"
-                        + (f" (exit {code})" if code is not None else ""))
-        failed = "Failed in " + ", ".join(what)
-        if report.get("failedPhaseMessage") and not report.get("failedStep"):
-            failed += ": " + md(report["failedPhaseMessage"])
-        lines += ["", failed]
-    if report.get("phases"):
-        lines += ["", "| Phase | Status | Duration |", "| --- | --- | --- |"]
-        for phase in report["phases"]:
-            if phase["name"] == END_PHASE:
-                continue  # the build's end, not a phase with a duration
-            lines.append(
-                f"| {md(phase['name'])} | {_status_icon(phase['status'])}"
-                f"{md(phase['status'] or 'IN_PROGRESS')} | "
-                f"{duration(phase['durationSeconds'])} |"
-            )
-    if report.get("steps"):
-        lines += ["", "| Step | Status | Duration | Exit code |", "| --- | --- | --- | --- |"]
-        for step in report["steps"]:
-            code = step["exitCode"]
-            lines.append(
-                f"| {md(step['name'])} | {_status_icon(step['status'])}{md(step['status'])} | "
-                f"{duration(step['durationSeconds'])} | "
-                f"{'' if code is None else code} |"
-            )
-    if report.get("outputs"):
-        lines += ["", "| Output | Value |", "| --- | --- |"]
-        for key, value in report["outputs"].items():
-            lines.append(f"| {md(str(key))} | {md(value)} |")
-    return "\n".join(lines) + "\n\n"
-
-
 def append_summary(path: Path, text: str) -> None:
     with path.open("a", encoding="utf-8") as file:
         file.write(text)
+
+
+def write_step_summary(
+    report: ReportCollector, console: Console, environ: Mapping[str, str], command: str
+) -> None:
+    """Append the run's Markdown summary to ``$GITHUB_STEP_SUMMARY`` (if the runner named one)."""
+    summary_file = environ.get("GITHUB_STEP_SUMMARY")
+    if not summary_file:
+        return
+    try:
+        append_summary(Path(summary_file), markdown_summary(report.report(), command=command))
+    except OSError as error:
+        # A summary we cannot write must not change how the command ended.
+        console.print(f"! Could not write the step summary to {summary_file}: "
+                      f"{error.strerror or error}", markup=False, highlight=False, soft_wrap=True)
 
 
 # ---------------------------------------------------------------------- the commands' door
@@ -349,8 +265,6 @@ def github_view(
     gives the runner its commands back and appends the step summary (built
     from ``report``, which the command feeds).
     """
-    import os
-
     env = os.environ if environ is None else environ
     if not github_actions(env):
         yield renderer
@@ -369,19 +283,34 @@ def github_view(
         raise
     finally:
         view.finish()
-        summary_file = env.get("GITHUB_STEP_SUMMARY")
-        if summary_file:
+        write_step_summary(report, console, env, command)
+
+
+def github_errors(command: str) -> Callable[[F], F]:
+    """In Actions, annotate an error raised before the command's output exists.
+
+    For the errors of option validation (no stage, an unknown region), which
+    ``aws_options()`` raises before the command body and its
+    :func:`github_view` run: put it between ``json_result`` and
+    ``aws_options()``. Errors the view already reported are left alone.
+    """
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            report: ReportCollector = kwargs["report"]
             try:
-                append_summary(Path(summary_file), markdown_summary(report.report(),
-                                                                    command=command))
-            except OSError as error:
-                # A summary we cannot write must not change how the command ended.
-                console.print(f"! Could not write the step summary to {summary_file}: "
-                              f"{error.strerror or error}", markup=False, highlight=False,
-                              soft_wrap=True)
+                return func(*args, **kwargs)
+            except CbdeployError as error:
+                if not report.failed and github_actions():
+                    report.fail(error)
+                    console = make_console(stderr=bool(kwargs.get("as_json")))
+                    message = error.message + (f"\n{error.hint}" if error.hint else "")
+                    console.out(error_command(f"cbdeploy {command} failed", message),
+                                highlight=False)
+                    write_step_summary(report, console, os.environ, command)
+                raise
 
+        return wrapper  # type: ignore[return-value]
 
-def _compact(value: Any) -> str:
-    import json
-
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return decorate

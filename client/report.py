@@ -9,14 +9,18 @@ what is not known (no build started, no archive built) is ``None``.
 :func:`json_result` is the CLI edge of ``--json``: it wraps a command so that
 exactly one object reaches stdout however the command ends (success, failed
 build, an error before anything started, Ctrl-C, even a bug).
+
+:func:`markdown_summary` gives the same object as Markdown, for a CI's step
+summary.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import click
@@ -121,6 +125,11 @@ class ReportCollector:
             self._error = {"error": f"internal error: {type(error).__name__}: {error}",
                            "hint": None, "exitCode": 1}
 
+    @property
+    def failed(self) -> bool:
+        """Whether an error (not a plain exit) has been recorded."""
+        return self._error is not None
+
     def exited(self, code: int) -> None:
         """The process's exit status, where the command chose it (``logs`` of a failed build: 0)."""
         self._exit_code = code
@@ -198,3 +207,118 @@ def json_result(*, deploy: bool = True) -> Callable[[F], F]:
 
 def _rounded(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds, 3)
+
+
+# ---------------------------------------------------------------------- as Markdown
+
+# Marks that start inline Markdown (emphasis, code, links, images, tables, HTML,
+# strikethrough); a backslash makes each literal. "#", "-", "+" and "1." only
+# matter at the start of a line.
+_MD_INLINE = frozenset("\\`*_[]|!~")
+_MD_HTML = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+_MD_LINE_START = re.compile(r"^(\d*)([#+=.)-])")
+
+
+def md(value: Any) -> str:
+    """Untrusted text as literal Markdown on one line (outputs, messages, step names)."""
+    text = value if isinstance(value, str) else _compact(value)
+    text = " ".join(text.splitlines())
+    escaped = "".join(
+        _MD_HTML.get(char) or ("\\" + char if char in _MD_INLINE else char) for char in text
+    )
+    return _MD_LINE_START.sub(r"\1\\\2", escaped, count=1)
+
+
+def duration(seconds: float | None) -> str:
+    """Seconds as the summary shows them: 0.4s, 12s, 3m 05s, 1h 02m; "-" when unknown."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def _status_icon(status: str | None) -> str:
+    if status in ("SUCCEEDED", "ok"):
+        return "✅ "
+    if status is None or status in ("IN_PROGRESS", "running"):
+        return "⏳ "
+    return "❌ "
+
+
+def markdown_summary(report: Mapping[str, Any], *, command: str = "deploy") -> str:
+    """The object as Markdown, for a CI's step summary: headline, build, phases, steps, outputs.
+
+    ``report`` is :meth:`ReportCollector.report`'s; every text the build or the
+    user wrote goes through :func:`md`.
+    """
+    lines: list[str] = []
+    status = report.get("status")
+    if report.get("error") and not status:
+        lines.append(f"### ❌ cbdeploy {command}: error")
+        lines += ["", md(report["error"])]
+        if report.get("hint"):
+            lines += ["", md(report["hint"])]
+    else:
+        took = duration(report.get("durationSeconds"))
+        headline = (status or "ended").lower().replace("_", " ")
+        icon = _status_icon(status).strip()
+        lines.append(f"### {icon} cbdeploy {command} {headline} ({took})")
+    about = []
+    if report.get("buildId"):
+        build = md(report["buildId"])
+        if report.get("consoleUrl"):
+            about.append(f"Build [{build}]({report['consoleUrl']})")
+        elif report.get("local"):
+            about.append(f"Build {build} (local emulator)")
+        else:
+            about.append(f"Build {build}")
+    for key in ("stage", "region"):
+        if report.get(key):
+            about.append(f"{key} {md(report[key])}")
+    if about:
+        lines += ["", " · ".join(about)]
+    if report.get("failedStep") or report.get("failedPhase"):
+        what = []
+        if report.get("failedPhase"):
+            what.append(f"phase {md(report['failedPhase'])}")
+        if report.get("failedStep"):
+            code = report.get("failedStepExitCode")
+            what.append(f"step {md(report['failedStep'])}"
+                        + (f" (exit {code})" if code is not None else ""))
+        failed = "Failed in " + ", ".join(what)
+        if report.get("failedPhaseMessage") and not report.get("failedStep"):
+            failed += ": " + md(report["failedPhaseMessage"])
+        lines += ["", failed]
+    if report.get("phases"):
+        lines += ["", "| Phase | Status | Duration |", "| --- | --- | --- |"]
+        for phase in report["phases"]:
+            if phase["name"] == "COMPLETED":
+                continue  # the build's end, not a phase with a duration
+            lines.append(
+                f"| {md(phase['name'])} | {_status_icon(phase['status'])}"
+                f"{md(phase['status'] or 'IN_PROGRESS')} | "
+                f"{duration(phase['durationSeconds'])} |"
+            )
+    if report.get("steps"):
+        lines += ["", "| Step | Status | Duration | Exit code |", "| --- | --- | --- | --- |"]
+        for step in report["steps"]:
+            code = step["exitCode"]
+            lines.append(
+                f"| {md(step['name'])} | {_status_icon(step['status'])}{md(step['status'])} | "
+                f"{duration(step['durationSeconds'])} | "
+                f"{'' if code is None else code} |"
+            )
+    if report.get("outputs"):
+        lines += ["", "| Output | Value |", "| --- | --- |"]
+        for key, value in report["outputs"].items():
+            lines.append(f"| {md(str(key))} | {md(value)} |")
+    return "\n".join(lines) + "\n\n"
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)

@@ -9,12 +9,13 @@ from client.deploy import DeployOptions, DeployService
 from client.errors import CbdeployError
 from client.options import Target, aws_options
 from client.render import Renderer, confirm
-from client.render_github import github_view
+from client.render_github import github_errors, github_view
 from client.report import ReportCollector, json_result
 
 
 @click.command("deploy")
 @json_result(deploy=True)
+@github_errors("deploy")
 @aws_options()
 @click.option("--yes", "--autoConfirmOperation", "yes", is_flag=True,
               help="Deploy without asking, even where the stage says confirm = true.")

@@ -9,7 +9,7 @@ from client.console import make_console
 from client.deploy import follow_build
 from client.options import Target, aws_options
 from client.render import Renderer
-from client.render_github import github_view
+from client.render_github import github_errors, github_view
 from client.report import ReportCollector, json_result
 
 
@@ -21,6 +21,7 @@ from client.report import ReportCollector, json_result
               help="Print one JSON object on stdout when the command ends (the build's "
                    "status, phases, steps, outputs); the log goes to stderr.")
 @json_result(deploy=False)
+@github_errors("logs")
 @aws_options(need_stage=False)
 @click.pass_context
 def logs(ctx: click.Context, target: Target, build_id: str, follow: bool, as_json: bool,

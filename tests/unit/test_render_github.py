@@ -22,16 +22,8 @@ from client.follow import BuildFinished, LogLine, MarkerEvent, PhaseChanged
 from client.markers import Marker
 from client.outcome import BuildOutcome, StepResult
 from client.render import Renderer
-from client.render_github import (
-    GithubRenderer,
-    duration,
-    escape_data,
-    escape_property,
-    github_view,
-    markdown_summary,
-    md,
-)
-from client.report import ReportCollector
+from client.render_github import GithubRenderer, escape_data, escape_property, github_view
+from client.report import ReportCollector, duration, markdown_summary, md
 
 TOKEN = "T0K3N"
 BUILD_ID = "cbdeploy-site-dev:0f6c2a4e"
@@ -419,3 +411,21 @@ def test_an_unwritable_summary_is_said_and_changes_nothing_else(tmp_path: Path) 
         f"! Could not write the step summary to {tmp_path / 'no' / 'such.md'}: "
         "No such file or directory",
     ]
+
+
+def test_an_option_error_before_the_command_body_is_annotated_too(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from client.cli import main
+
+    summary = tmp_path / "summary.md"
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary),
+           "XDG_CONFIG_HOME": str(tmp_path)}
+    for extra, stream in (([], "stdout"), (["--json"], "stderr")):
+        result = CliRunner().invoke(main, ["deploy", "--region", "us-east-1", *extra], env=env)
+        assert result.exit_code == 2
+        annotations = [line for line in getattr(result, stream).splitlines()
+                       if line.startswith("::error")]
+        assert len(annotations) == 1  # (the hint after %0A is the options' own)
+        assert annotations[0].startswith("::error title=cbdeploy deploy failed::No stage given.%0A")
+    assert summary.read_text().count("### ❌ cbdeploy deploy: error\n\nNo stage given.\n") == 2
