@@ -272,7 +272,8 @@ def test_deploy_without_a_stage_still_ends_in_one_object(tmp_path: Path) -> None
 
     result = CliRunner().invoke(
         main, ["deploy", "--region", "us-east-1", "--json"],
-        env={"XDG_CONFIG_HOME": str(tmp_path)},
+        # (Not as a GitHub Actions step, even when these tests run in one.)
+        env={"XDG_CONFIG_HOME": str(tmp_path), "GITHUB_ACTIONS": None, "GITHUB_STEP_SUMMARY": None},
     )
     assert result.exit_code == 2
     data = json.loads(result.stdout)
