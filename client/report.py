@@ -63,10 +63,11 @@ class ReportCollector:
     # ------------------------------------------------------------------ input
 
     def context(self, *, stage: str | None = None, region: str | None = None,
-                local: bool = False) -> None:
+                local: bool = False, build_id: str | None = None) -> None:
         """What the command line said, known before any event (and kept if none comes)."""
         if stage:
             self._target["stage"] = stage
+        self._build_id = build_id or self._build_id
         self._region = region or self._region
         self._local = local
 

@@ -37,7 +37,7 @@ def logs(ctx: click.Context, target: Target, build_id: str, follow: bool, as_jso
       cbdeploy logs cbdeploy-myapp-dev:0f6c2a4e-5d1b-4c3e-9a7f-2b8d6e1c4a90 --region us-east-1
       cbdeploy logs cbdeploy-myapp-dev:0f6c2a4e-5d1b-4c3e-9a7f-2b8d6e1c4a90 --follow --json
     """
-    report.context(region=target.region, local=target.local)
+    report.context(region=target.region, local=target.local, build_id=build_id)
     console = make_console(stderr=as_json)
     # (No 'full log: cbdeploy logs ...' at the end: this is that command.)
     renderer = Renderer(console, debug=target.log_level == "debug", noun="Build", log_hint=False)
