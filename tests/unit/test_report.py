@@ -189,7 +189,7 @@ def test_a_build_lost_after_it_started_still_names_it() -> None:
 
 
 def test_logs_report_has_no_deploy_only_keys() -> None:
-    report = ReportCollector(deploy=False, clock=clock(0.0, 2.0))
+    report = ReportCollector(deploy=False, clock=clock(0.0, 1.0, 2.0))
     report.context(region="us-east-1", build_id=BUILD_ID)
     assert report.report()["buildId"] == BUILD_ID  # (an unknown build's error names it too)
     report.finish(FAILED)
