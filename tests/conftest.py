@@ -11,6 +11,11 @@
 - ``codebuild_project``: ``codebuild_project(**settings)`` creates a NO_SOURCE project.
 - ``build_waiter``: ``build_waiter(codebuild, build_id)`` polls until the build is complete.
 - ``log_messages``: ``log_messages(build)`` reads every line of a build's log stream.
+
+Every test (autouse) runs without the caller's output settings (``GITHUB_ACTIONS``,
+``GITHUB_STEP_SUMMARY``, ``NO_COLOR``, ``FORCE_COLOR`` ...) and with an empty
+``XDG_CONFIG_HOME``, so neither a CI runner nor a developer's stored defaults
+change what a test sees, and no test writes into a real job summary.
 """
 
 from __future__ import annotations
@@ -20,6 +25,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+OUTPUT_SETTINGS = (
+    "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE",
+    "TTY_INTERACTIVE", "CLICOLOR_FORCE", "COLUMNS",
+)
+
+
+@pytest.fixture(autouse=True)
+def _hermetic_user_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in OUTPUT_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
 
 
 @pytest.fixture(scope="session")
