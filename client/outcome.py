@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from client.aws_results import Phase
-from client.follow import BuildFinished, FollowEvent, MarkerEvent, PhaseChanged
+from client.follow import BuildFinished, FollowEvent, MarkerEvent, PhaseChanged, phase_seconds
 
 if TYPE_CHECKING:
     from client.aws import Build
@@ -177,7 +177,7 @@ def summary(outcome: BuildOutcome, **extra: Any) -> dict[str, Any]:
         "logGroup": outcome.log_group,
         "logStream": outcome.log_stream,
         "phases": [
-            {"name": p.name, "status": p.status, "durationSeconds": _phase_seconds(p)}
+            {"name": p.name, "status": p.status, "durationSeconds": _rounded(phase_seconds(p))}
             for p in outcome.phases
         ],
         "steps": [
@@ -190,11 +190,8 @@ def summary(outcome: BuildOutcome, **extra: Any) -> dict[str, Any]:
     return data
 
 
-def _phase_seconds(phase: Phase) -> float | int | None:
-    # The same measure the terminal shows: CodeBuild's own field is whole seconds.
-    if phase.start is not None and phase.end is not None:
-        return round(max(0.0, (phase.end - phase.start).total_seconds()), 3)
-    return phase.duration
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)
 
 
 def _float(value: Any) -> float | None:

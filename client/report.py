@@ -29,6 +29,7 @@ from client import deploy_events as d
 from client.errors import BuildConflictError, CbdeployError
 from client.links import build_console_url
 from client.outcome import EXIT_INTERRUPTED, BuildOutcome, summary
+from client.render_text import format_duration as duration
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -228,19 +229,6 @@ def md(value: Any) -> str:
         _MD_HTML.get(char) or ("\\" + char if char in _MD_INLINE else char) for char in text
     )
     return _MD_LINE_START.sub(r"\1\\\2", escaped, count=1)
-
-
-def duration(seconds: float | None) -> str:
-    """Seconds as the summary shows them: 0.4s, 12s, 3m 05s, 1h 02m; "-" when unknown."""
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
 
 
 def _status_icon(status: str | None) -> str:
