@@ -43,7 +43,11 @@ def configure(stage: str | None, region: str | None, aws_profile: str | None) ->
                 "Pass what to store, for example: cbdeploy defaults:configure --stage dev "
                 "--region us-east-1 [--aws-profile NAME]",
             )
-        new = _ask(current)
+        try:
+            new = _ask(current)
+        except click.Abort:  # Ctrl-C or Ctrl-D at a prompt (click turns both into Abort)
+            click.echo("Nothing saved.", err=True)
+            sys.exit(130)
     else:
         new = store.Defaults(
             stage=_given(stage, validate_stage, current.stage),

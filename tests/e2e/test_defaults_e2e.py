@@ -8,12 +8,15 @@ defaults live under a temporary ``XDG_CONFIG_HOME``; the deploy uses
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -31,13 +34,21 @@ def clean_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+def _own_terminal() -> None:
+    """In the child: make the pty its controlling terminal, so ^C there is a SIGINT to it,
+    and undo an inherited 'ignore SIGINT' (what a shell gives background jobs)."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Terminal:
     """A command running with a pseudo-terminal as stdin, stdout and stderr."""
 
     def __init__(self, argv: list[str], env: dict[str, str], cwd: Path) -> None:
         self.master, slave = pty.openpty()
         self.process = subprocess.Popen(
-            argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd, close_fds=True
+            argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd, close_fds=True,
+            start_new_session=True, preexec_fn=_own_terminal,
         )
         os.close(slave)
         self.seen = ""
@@ -114,6 +125,18 @@ def test_prompted_defaults_are_used_by_the_next_deploy(tmp_path: Path) -> None:
     assert (result["stage"], result["region"], result["status"]) == ("qa", "eu-west-2", "SUCCEEDED")
     assert result["buildId"].startswith("cbdeploy-defaults-e2e-qa:")
     assert "deploying qa in eu-west-2" in deployed.stderr
+
+
+def test_ctrl_c_at_a_prompt_saves_nothing(tmp_path: Path) -> None:
+    term = Terminal([CBDEPLOY, "defaults:configure"], clean_env(tmp_path), tmp_path)
+    term.expect("Default stage [dev]: ")
+    term.answer("qa")
+    term.expect("Default region [us-east-1]: ")
+    os.write(term.master, b"\x03")  # the terminal turns it into a SIGINT
+    code, rest = term.finish()
+    assert code == 130
+    assert "Nothing saved." in rest
+    assert not (tmp_path / "xdg" / "cbdeploy" / "defaults.json").exists()
 
 
 def test_without_a_terminal_or_options_it_says_which_options_to_pass(tmp_path: Path) -> None:
