@@ -11,6 +11,7 @@ handled exits 130. Shell completion is click's (``client.completion``).
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import sys
 import traceback
@@ -63,6 +64,17 @@ class CbdeployGroup(click.Group):
             command = getattr(importlib.import_module(module_name), attribute)
             self.add_command(command, name)
         return super().get_command(ctx, name)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            known = [*self._lazy, *ALIASES]
+            close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+            maybe = f" Did you mean {' or '.join(close)}?" if close else ""
+            raise click.UsageError(f"No such command {name!r}.{maybe}", ctx)
+        return super().resolve_command(ctx, args)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Each command's first sentence whole (wrapped if need be), never cut with "...".

@@ -84,3 +84,17 @@ def test_command_list_shows_each_description_whole() -> None:
 def test_short_description_fits_one_line_of_the_listing(name: str) -> None:
     """The listing's second column is 80 - 6 - len('defaults:configure') = 56 wide."""
     assert len(command(name).get_short_help_str(limit=1000)) <= 56, name
+
+
+@pytest.mark.parametrize(
+    ("typed", "suggestion"),
+    [("deplyo", "Did you mean deploy?"),
+     ("defaults", "Did you mean defaults:list or defaults:configure?"),
+     ("xyz", None)],
+)
+def test_an_unknown_command_suggests_close_names(typed: str, suggestion: str | None) -> None:
+    result = CliRunner().invoke(main, [typed])
+    assert result.exit_code == 2
+    last = result.stderr.splitlines()[-1]
+    expected = f"Error: No such command {typed!r}."
+    assert last == (f"{expected} {suggestion}" if suggestion else expected)
