@@ -78,6 +78,17 @@ def complete_stage(ctx: click.Context, _param: click.Parameter, incomplete: str)
     return sorted(n for n in names if n and n.startswith(incomplete))
 
 
+def complete_profile(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion for ``--aws-profile``: the profiles in the AWS config files."""
+    try:
+        import botocore.session
+
+        profiles = botocore.session.Session().available_profiles
+    except Exception:  # a broken AWS config must not break the shell's completion
+        return []
+    return sorted(p for p in profiles if p.startswith(incomplete))
+
+
 def validate_stage(stage: str) -> str:
     if not STAGE_RE.match(stage):
         raise UsageError(
@@ -219,7 +230,11 @@ def aws_options(need_stage: bool = True) -> Callable[[F], F]:
             help="Start the local emulator for this run and point every AWS call at it.",
         )(decorated)
         decorated = click.option(
-            "--aws-profile", "--awsProfile", "aws_profile", help="AWS profile to use."
+            "--aws-profile",
+            "--awsProfile",
+            "aws_profile",
+            help="AWS profile to use.",
+            shell_complete=complete_profile,
         )(decorated)
         decorated = click.option(
             "--config-path",

@@ -9,7 +9,7 @@ import click
 
 from client import defaults as store
 from client.errors import CbdeployError, UsageError
-from client.options import complete_region, validate_region, validate_stage
+from client.options import complete_profile, complete_region, validate_region, validate_stage
 
 CLEAR = "-"  # at the profile prompt: no profile (the default credential chain)
 
@@ -19,7 +19,7 @@ CLEAR = "-"  # at the profile prompt: no profile (the default credential chain)
 @click.option("--region", "-r", help="Default AWS region ('' clears it).",
               shell_complete=complete_region)
 @click.option("--aws-profile", "--awsProfile", "aws_profile",
-              help="Default AWS profile ('' clears it).")
+              help="Default AWS profile ('' clears it).", shell_complete=complete_profile)
 def configure(stage: str | None, region: str | None, aws_profile: str | None) -> None:
     """Store the default stage, region and AWS profile.
 

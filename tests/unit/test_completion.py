@@ -106,3 +106,14 @@ def test_stage_completes_from_the_config_and_the_stored_default(
     other = tmp_path / "other.toml"
     other.write_text('[stages.qa]\nconfirm = true\n')
     assert complete(f"cbdeploy package --config-path {other} --stage q") == ["qa"]
+
+
+def test_profile_completes_from_the_aws_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "aws-config"
+    config.write_text("[default]\nregion = us-east-1\n[profile work]\n[profile work-sso]\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    assert complete("cbdeploy deploy --aws-profile w") == ["work", "work-sso"]
+    assert complete("cbdeploy defaults : configure --aws-profile d") == ["default"]
