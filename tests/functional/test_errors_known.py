@@ -141,6 +141,16 @@ def test_no_credentials(home: Path, refusing: RefusingEndpoint) -> None:
     assert refusing.calls == []  # nothing unsigned went out
 
 
+def test_unknown_profile(home: Path) -> None:
+    result = run(home, "stop", BUILD_ID, "--region", "us-east-1", "--aws-profile", "nope")
+    assert result.exit_code == 2
+    assert lines(result) == [
+        "Error: The AWS profile 'nope' does not exist.",
+        "Check --aws-profile, AWS_PROFILE or the stored default ('cbdeploy defaults:list') "
+        "against 'aws configure list-profiles'.",
+    ]
+
+
 @pytest.mark.parametrize("code", ["ExpiredTokenException", "ExpiredToken"])
 def test_expired_token_says_how_to_refresh_the_profile(
     home: Path, refusing: RefusingEndpoint, code: str
