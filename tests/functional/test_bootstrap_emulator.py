@@ -255,7 +255,7 @@ def test_bucket_of_another_account_is_refused_and_nothing_created(
     config = write_config(tmp_path, "delta")
     result = run("bootstrap", "--stage", "dev", "--region", region, "--config-path", str(config))
     assert result.exit_code == 2
-    assert f"Error: S3 refused bucket '{bucket}'" in result.output
+    assert f"on bucket '{bucket}' for account" in result.output
     assert "Traceback" not in result.output
     assert (
         boto_client("codebuild", region=region).batch_get_projects(names=["cbdeploy-delta-dev"])[
