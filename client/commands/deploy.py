@@ -13,7 +13,7 @@ from client.render_github import github_errors, github_view
 from client.report import ReportCollector, json_result
 
 
-@click.command("deploy")
+@click.command("deploy", short_help="Package, run the pipeline on CodeBuild, stream its logs.")
 @json_result(deploy=True)
 @github_errors("deploy")
 @aws_options()

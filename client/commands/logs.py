@@ -13,7 +13,7 @@ from client.render_github import github_errors, github_view
 from client.report import ReportCollector, json_result
 
 
-@click.command("logs")
+@click.command("logs", short_help="Print a build's log, or follow it to the end.")
 @click.argument("build_id")
 @click.option("--follow", "-f", is_flag=True,
               help="Keep streaming until the build ends, then exit with its outcome.")

@@ -78,9 +78,7 @@ def test_command_list_shows_each_description_whole() -> None:
     assert "..." not in listing
 
 
-# deploy and logs belong to another part of the work (helper B's files); their
-# first sentences are longer and wrap in the listing (shown whole, not cut).
-@pytest.mark.parametrize("name", [n for n in COMMANDS if n not in ("deploy", "logs")])
+@pytest.mark.parametrize("name", list(COMMANDS))
 def test_short_description_fits_one_line_of_the_listing(name: str) -> None:
     """The listing's second column is 80 - 6 - len('defaults:configure') = 56 wide."""
     assert len(command(name).get_short_help_str(limit=1000)) <= 56, name
