@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.github_runner import workflow_commands
+
 pytest.importorskip("emulator")
 
 CBDEPLOY = str(Path(sys.executable).parent / "cbdeploy")
@@ -85,23 +87,6 @@ def run(
 def github(summary: Path) -> dict[str, str]:
     """What the runner sets for a step: we are in Actions, and where the summary goes."""
     return {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
-
-
-def workflow_commands(output: str) -> list[str]:
-    """The commands GitHub's runner would act on, honouring ``::stop-commands::<token>``."""
-    commands: list[str] = []
-    stopped: str | None = None
-    for line in output.splitlines():
-        if stopped is not None:
-            if line.strip() == f"::{stopped}::":
-                stopped = None
-            continue
-        started = re.match(r"^\s*::stop-commands::(.+)$", line)
-        if started:
-            stopped = started.group(1)
-        elif re.match(r"^\s*::[A-Za-z-]+( [^:]*)?::", line) or "##[" in line:
-            commands.append(line.strip())
-    return commands
 
 
 def test_json_of_a_succeeding_deploy_is_the_whole_of_stdout(tmp_path: Path) -> None:

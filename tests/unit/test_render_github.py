@@ -9,7 +9,6 @@ test wraps the real ``client.render.Renderer``.
 from __future__ import annotations
 
 import io
-import re
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from client.outcome import BuildOutcome, StepResult
 from client.render import Renderer
 from client.render_github import GithubRenderer, escape_data, escape_property, github_view
 from client.report import ReportCollector, duration, markdown_summary, md
+from tests.github_runner import workflow_commands
 
 TOKEN = "T0K3N"
 BUILD_ID = "cbdeploy-site-dev:0f6c2a4e"
@@ -166,27 +166,6 @@ def test_phases_become_groups_and_remote_lines_cannot_issue_commands() -> None:
         "::error title=Deploy failed in phase BUILD%2C step build::Step build failed (exit 3)."
         "%0APhase BUILD: FAILED%0ABuild cbdeploy-site-dev:0f6c2a4e FAILED.",
     ]
-
-
-def workflow_commands(output: str) -> list[str]:
-    """The commands GitHub's runner would act on in ``output`` (v2 ``::x::`` and v1 ``##[x]``).
-
-    As the runner does: after ``::stop-commands::<token>`` nothing is a command
-    until a line ``::<token>::``.
-    """
-    commands: list[str] = []
-    stopped: str | None = None
-    for line in output.splitlines():
-        if stopped is not None:
-            if line.strip() == f"::{stopped}::":
-                stopped = None
-            continue
-        started = re.match(r"^\s*::stop-commands::(.+)$", line)
-        if started:
-            stopped = started.group(1)
-        elif re.match(r"^\s*::[A-Za-z-]+( [^:]*)?::", line) or "##[" in line:
-            commands.append(line.strip())
-    return commands
 
 
 def test_the_real_renderer_inside_keeps_remote_markup_and_commands_inert() -> None:
