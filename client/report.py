@@ -75,7 +75,7 @@ class ReportCollector:
     def handle(self, event: object) -> None:
         if isinstance(event, d.DeployStarting):
             self._target.update(stage=event.stage, app=event.app, project=event.project,
-                                account=getattr(event, "account", None) or None)
+                                account=event.account or None)
             self._region, self._local = event.region, event.local
         elif isinstance(event, d.ArchiveBuilt):
             a = event.archive
