@@ -29,6 +29,7 @@ check: lint typecheck test
 bench: $(STAMP)
 	$(PY) bench/package.py
 	$(PY) bench/follow.py
+	$(PY) bench/render.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
