@@ -334,17 +334,24 @@ class _Phases:
             ended = phase.status is not None
             if phase.start is not None:
                 self.began.setdefault(phase.name, phase.start)
-            key = (phase.name, ended)
-            if key in self.seen or (
-                from_log
-                and (
-                    phase.name in AFTER_THE_LOG
-                    or phase.name in (LOGGED_ENDS if ended else LOGGED_PHASES)
-                )
-            ):
+            if from_log and phase.name in AFTER_THE_LOG:
                 continue
-            self.seen.add(key)
+            if not (from_log and phase.name in LOGGED_PHASES):
+                # A phase over before a poll saw it running still starts first.
+                yield from self._start(build, phase.name, phase.start)
+            if not ended or (phase.name, True) in self.seen:
+                continue
+            if from_log and phase.name in LOGGED_ENDS:
+                continue
+            yield from self._start(build, phase.name, phase.start)
+            self.seen.add((phase.name, True))
             yield PhaseChanged(build, phase)
+
+    def _start(self, build: Build, name: str, at: datetime | None) -> Iterator[PhaseChanged]:
+        """The start of ``name`` unless it was yielded: every end comes after its start."""
+        if (name, False) not in self.seen:
+            self.seen.add((name, False))
+            yield PhaseChanged(build, Phase(name, None, at, None, None, ()))
 
     def from_line(self, build: Build, line: LogLine) -> Iterator[PhaseChanged]:
         if not line.message.startswith("[Container] "):
@@ -353,15 +360,14 @@ class _Phases:
         if entering is not None:
             name, at = entering.group(1), _moment(line.timestamp)
             self.began[name] = at  # the log's clock, like the end's
-            if (name, False) not in self.seen:
-                self.seen.add((name, False))
-                yield PhaseChanged(build, Phase(name, None, at, None, None, ()))
+            yield from self._start(build, name, at)
             return
         complete = PHASE_COMPLETE.match(line.message)
         if complete is not None:
             name, status = complete.group(1), complete.group(2)
             if (name, True) in self.seen:
                 return
+            yield from self._start(build, name, self.began.get(name))
             self.seen.add((name, True))
             end = _moment(line.timestamp)
             start = self.began.get(name)

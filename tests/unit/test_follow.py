@@ -353,8 +353,12 @@ def test_phase_changes_are_reported_once_each() -> None:
     changes = [(e.phase.name, e.phase.status) for e in events if isinstance(e, PhaseChanged)]
     # Each once; a phase's start before its end. (Starts read from the log and
     # ends polled from BatchGetBuilds interleave at the two sources' pace.)
+    for name, status in changes:
+        if status is not None:  # every end after its start, even a start no poll saw
+            assert changes.index((name, None)) < changes.index((name, status)), name
     assert sorted(changes, key=str) == sorted(
         [
+            ("SUBMITTED", None),
             ("SUBMITTED", "SUCCEEDED"),
             ("PROVISIONING", None),
             ("PROVISIONING", "SUCCEEDED"),
@@ -437,11 +441,13 @@ def test_phase_ends_sit_after_the_phase_s_last_line_with_the_log_s_duration() ->
         elif isinstance(e, LogLine) and not e.message.startswith("[Container]"):
             shown.append(e.message)
     assert shown == [
+        ("DOWNLOAD_SOURCE", None, None),  # first polled over: its start still comes first
         ("DOWNLOAD_SOURCE", "SUCCEEDED", 0.49),  # from BatchGetBuilds' start to the log's end
         ("BUILD", None, None),
         "building",
         "last build line",
         ("BUILD", "SUCCEEDED", 3.2),
+        ("FINALIZING", None, None),
         ("FINALIZING", "SUCCEEDED", 0.2),  # never logged: BatchGetBuilds tells it
     ]
     assert [m.split(" ", 3)[-1] for m in messages(events) if m.startswith("[Container]")] == [
@@ -477,8 +483,8 @@ def test_phases_after_the_container_s_wait_for_the_last_lines() -> None:
         or (isinstance(e, LogLine) and not e.message.startswith("[Container]"))
     ]
     assert shown == [
-        ("BUILD", None), "first", "last", ("BUILD", "SUCCEEDED"), ("FINALIZING", "SUCCEEDED"),
-        ("COMPLETED", None),
+        ("BUILD", None), "first", "last", ("BUILD", "SUCCEEDED"), ("FINALIZING", None),
+        ("FINALIZING", "SUCCEEDED"), ("COMPLETED", None),
     ]
 
 
