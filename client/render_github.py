@@ -3,7 +3,8 @@
 :class:`GithubRenderer` wraps the normal :class:`~client.render.Renderer`
 (plain mode: ``client.console.live_ok`` is False in Actions) and adds:
 
-* each CodeBuild phase inside ``::group::<PHASE>`` / ``::endgroup::``;
+* each CodeBuild phase inside ``::group::<PHASE>`` / ``::endgroup::``, from
+  its first line (a phase with nothing to show gets no empty group) to its end;
 * an ``::error title=...::`` annotation naming the failing phase and step and
   CodeBuild's message, when the build fails or the command cannot start it;
 * a Markdown summary (phases, steps, outputs, the build and its console link)
@@ -31,7 +32,7 @@ from rich.console import Console
 
 from client.console import github_actions, make_console
 from client.errors import CbdeployError
-from client.follow import BuildFinished, PhaseChanged
+from client.follow import BuildFinished, LogLine, MarkerEvent, PhaseChanged
 from client.outcome import BuildOutcome
 from client.report import ReportCollector, markdown_summary
 
@@ -102,6 +103,7 @@ class GithubRenderer:
         self.noun = noun
         self.command = command
         self._group: str | None = None  # the phase whose group is open
+        self._phase: str | None = None  # the phase running, its group open or not yet
         self._stopped = False
         self._annotated = False
 
@@ -146,17 +148,29 @@ class GithubRenderer:
         if isinstance(event, PhaseChanged):
             name = event.phase.name
             if event.phase.status is None:
-                if self._group is None or _order(name) > _order(self._group):
-                    if name == END_PHASE:
+                if self._phase is None or _order(name) > _order(self._phase):
+                    if self._group is not None and self._group != name:
                         self._close_group()
-                    else:
-                        self._open_group(name)
-            elif name == self._group:
+                    self._phase = None if name == END_PHASE else name
+            elif name == self._phase:
                 # Closed before the phase's own line, which then stays in sight.
                 self._close_group()
+                self._phase = None
         elif isinstance(event, BuildFinished):
             self._close_group()
+        elif self._phase is not None and self._group != self._phase and self._shows(event):
+            # Opened by the phase's first visible line: a phase with nothing to
+            # show (SUBMITTED, QUEUED ...) gets no empty group.
+            self._open_group(self._phase)
         self.inner.handle(event)
+
+    def _shows(self, event: object) -> bool:
+        """Whether the inner renderer prints ``event`` as a line of the running phase."""
+        if isinstance(event, LogLine):
+            return bool(getattr(self.inner, "debug", False)) or not event.message.startswith(
+                "[Container] "
+            )
+        return isinstance(event, MarkerEvent) and event.marker.event in ("step-start", "step-end")
 
     def close(self) -> None:
         self.inner.close()

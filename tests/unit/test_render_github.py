@@ -93,10 +93,11 @@ FAILED = BuildOutcome(
     steps=(StepResult("test", "ok", 1.25, 0, 1, 2), StepResult("build", "failed", 7.5, 3, 2, 2)),
 )
 
-# A build's events as the follower yields them: phases seen complete at the first
-# poll (no start), starts from the log, late ends from BatchGetBuilds, a late start.
+# A build's events as the follower yields them: a phase with no lines, starts
+# from the log, late ends from BatchGetBuilds, a late start.
 EVENTS: list[object] = [
-    phase("PROVISIONING", "SUCCEEDED", 0),
+    phase("PROVISIONING"),
+    phase("PROVISIONING", "SUCCEEDED", 0),  # nothing to show: no empty group
     phase("DOWNLOAD_SOURCE"),
     LogLine(1, "source line"),
     phase("INSTALL"),
@@ -123,29 +124,32 @@ def test_phases_become_groups_and_remote_lines_cannot_issue_commands() -> None:
     view.finish()
     assert text(c) == (
         "::stop-commands::T0K3N\n"
+        "(phase PROVISIONING None)\n"
         "(phase PROVISIONING SUCCEEDED)\n"
-        "::T0K3N::\n"
-        "::group::DOWNLOAD_SOURCE\n"
-        "::stop-commands::T0K3N\n"
         "(phase DOWNLOAD_SOURCE None)\n"
+        "::T0K3N::\n"
+        "::group::DOWNLOAD_SOURCE\n"  # opened by the phase's first line
+        "::stop-commands::T0K3N\n"
         "source line\n"
         "::T0K3N::\n"
         "::endgroup::\n"
-        "::group::INSTALL\n"
         "::stop-commands::T0K3N\n"
         "(phase INSTALL None)\n"
+        "::T0K3N::\n"
+        "::group::INSTALL\n"
+        "::stop-commands::T0K3N\n"
         "::add-mask::not-a-secret\n"
         "progress ##[set-output name=x;]y\n"
         "::T0K3N::\n"
-        "::endgroup::\n"
+        "::endgroup::\n"  # closed before the phase's end line, which stays in sight
         "::stop-commands::T0K3N\n"
         "(phase INSTALL SUCCEEDED)\n"
         "(phase DOWNLOAD_SOURCE SUCCEEDED)\n"
+        "(phase BUILD None)\n"
+        "(phase PRE_BUILD None)\n"
         "::T0K3N::\n"
         "::group::BUILD\n"
         "::stop-commands::T0K3N\n"
-        "(phase BUILD None)\n"
-        "(phase PRE_BUILD None)\n"
         "::error::forged by the build\n"
         "::T0K3N::\n"
         "::endgroup::\n"
@@ -209,11 +213,13 @@ def test_command_lines_are_never_wrapped_nor_coloured() -> None:
     view = GithubRenderer(Inner(c), c, token=TOKEN)
     view.stop_commands()
     view.handle(phase("BUILD_" + "X" * 40))
+    view.handle(LogLine(1, "x"))
     view.annotation("title", "m" * 50)
     view.finish()
     assert text(c) == (
-        "::stop-commands::T0K3N\n::T0K3N::\n::group::BUILD_" + "X" * 40 + "\n"
-        "::stop-commands::T0K3N\n(phase BUILD_" + "X" * 40 + " None)\n::T0K3N::\n::endgroup::\n"
+        "::stop-commands::T0K3N\n(phase BUILD_" + "X" * 40 + " None)\n"
+        "::T0K3N::\n::group::BUILD_" + "X" * 40 + "\n"
+        "::stop-commands::T0K3N\nx\n::T0K3N::\n::endgroup::\n"
         "::error title=title::" + "m" * 50 + "\n::stop-commands::T0K3N\n::T0K3N::\n"
     )
 
@@ -361,13 +367,15 @@ def test_in_actions_an_error_is_annotated_and_the_summary_appended(tmp_path: Pat
         github_view(Inner(c), c, report, environ=env, token=TOKEN) as view,
     ):
         view.handle(phase("BUILD"))
+        view.handle(LogLine(1, "building"))
         raise ConfigError("Bad value", "Fix it")
     assert text(c) == (
         "::stop-commands::T0K3N\n"
+        "(phase BUILD None)\n"
         "::T0K3N::\n"
         "::group::BUILD\n"
         "::stop-commands::T0K3N\n"
-        "(phase BUILD None)\n"
+        "building\n"
         "::T0K3N::\n"
         "::endgroup::\n"
         "::error title=cbdeploy deploy failed::Bad value%0AFix it\n"
