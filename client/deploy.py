@@ -40,6 +40,7 @@ from client.buildspec import render_buildspec
 from client.config import ProjectConfig, load_config
 from client.deploy_events import (
     ArchiveBuilt,
+    Attached,
     BootstrapDone,
     BootstrapStep,
     BuildStarted,
@@ -382,7 +383,9 @@ def follow_build(
     on); without, it stops at the end of what the log holds now. Raises
     NotFoundError for an unknown build.
     """
-    tracker = OutcomeTracker(aws.get_build(build_id), aws.region)
+    build = aws.get_build(build_id)
+    on_event(Attached(build, aws.region, local, following=wait and not build.complete))
+    tracker = OutcomeTracker(build, aws.region)
     with Interrupts(detach_after=1, sleep=sleep, clock=clock) as interrupts:
         follower = Follower(aws, sleep=interrupts.sleep, clock=clock)
         try:

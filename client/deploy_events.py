@@ -99,6 +99,16 @@ class BuildStarted:
 
 
 @dataclass(frozen=True)
+class Attached:
+    """``logs``: reading a build that was started before, as it was when we came."""
+
+    build: Build
+    region: str
+    local: bool
+    following: bool  # --follow: we stay until it ends
+
+
+@dataclass(frozen=True)
 class StopRequested:
     build_id: str
 

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -43,6 +44,7 @@ from client.render_text import (
     format_duration,
     phase_row,
     reattach_commands,
+    status_style,
 )
 
 __all__ = [  # (the other commands import these from here)
@@ -61,9 +63,16 @@ class Renderer:
     """Turns events into lines. ``handle`` accepts every deploy and follow event."""
 
     def __init__(
-        self, console: Console, *, debug: bool = False, noun: str = "Deploy", log_hint: bool = True
+        self,
+        console: Console,
+        *,
+        debug: bool = False,
+        noun: str = "Deploy",
+        log_hint: bool = True,
+        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ) -> None:
         self.console = console
+        self.now = now  # "started ... (2m 10s ago)" in the logs header
         self.debug = debug
         self.noun = noun
         self.log_hint = log_hint  # end a failure with the 'cbdeploy logs' command
@@ -211,6 +220,38 @@ class Renderer:
             self._note(f"Console: {build_console_url(e.region, e.build.id)}")
         if e.following:
             self._note("Ctrl-C stops the build; press it twice to leave the build running.")
+
+    def _on_Attached(self, e: d.Attached) -> None:
+        build = e.build
+        self._local = e.local
+        self._print(Text(f"cbdeploy: Build {build.id}", style="bold"))
+        self._print()
+        status = Text(build.status or "UNKNOWN", style=status_style(build.status))
+        if build.start is not None:
+            started = build.start.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+            if build.complete and build.end is not None:
+                took = format_duration((build.end - build.start).total_seconds())
+                status.append(f", started {started}, took {took}", style="cyan")
+            else:
+                ago = format_duration((self.now() - build.start).total_seconds())
+                status.append(f", started {started} ({ago} ago)", style="cyan")
+        env = dict(build.environment)
+        rows: list[tuple[str, str | Text]] = [
+            ("Project", build.project), ("Region", e.region), ("Status", status)
+        ]
+        if env.get("CBDEPLOY_GIT_COMMIT"):
+            commit = Text(env["CBDEPLOY_GIT_COMMIT"][:10], style="cyan")
+            if env.get("CBDEPLOY_GIT_DIRTY") == "true":
+                commit.append(", with uncommitted changes", style="yellow")
+            rows.append(("Commit", commit))
+        if e.local:
+            rows.append(("Endpoint", "local emulator (--local)"))
+        else:
+            rows.append(("Console", build_console_url(e.region, build.id)))
+        self._rows(rows)
+        if e.following:
+            self._note("Ctrl-C leaves the build running.")
+        self._print()
 
     def _on_StopRequested(self, e: d.StopRequested) -> None:
         self._stopping = True

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.text import Text
 
 from client.aws_results import Build
-from client.render_text import format_duration
+from client.render_text import format_duration, status_style
 
 
 def builds_table(console: Console, builds: Iterable[Build]) -> None:
@@ -37,7 +37,7 @@ def builds_table(console: Console, builds: Iterable[Build]) -> None:
     for number, row in enumerate(rows):
         line = Text()
         for i, cell in enumerate(row):
-            style = "bold" if number == 0 else (_status_style(cell) if i == 1 else "")
+            style = "bold" if number == 0 else (status_style(cell) if i == 1 else "")
             line.append(cell.ljust(widths[i]) if i < len(row) - 1 else cell, style=style)
             if i < len(row) - 1:
                 line.append("  ")
@@ -55,8 +55,3 @@ def stopped(console: Console, build: Build) -> None:
         console.print(
             Text.assemble(("✓ ", "green"), f"Stopping build {build.id} ({build.status}).")
         )
-
-
-
-def _status_style(status: str) -> str:
-    return {"SUCCEEDED": "green", "IN_PROGRESS": "cyan"}.get(status, "red")

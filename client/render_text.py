@@ -56,3 +56,8 @@ def commit_text(git: GitInfo | None) -> Text:
 def compact(value: Any) -> str:
     """An output value that is not a string, as compact JSON."""
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def status_style(status: str | None) -> str:
+    """The colour of a build status: green succeeded, cyan running, red anything else."""
+    return {"SUCCEEDED": "green", "IN_PROGRESS": "cyan"}.get(status or "", "red")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
 from client.aws import Build, Phase
-from client.deploy_events import ArchiveBuilt, DeployStarting, Detached, FilesSelected
+from client.deploy_events import ArchiveBuilt, Attached, DeployStarting, Detached, FilesSelected
 from client.errors import UsageError
 from client.follow import LogLine, MarkerEvent, PhaseChanged
 from client.markers import Marker
@@ -331,3 +333,42 @@ def test_a_live_bar_leaves_stdout_and_stderr_alone(capsys: pytest.CaptureFixture
     assert captured.out == '{"buildId": null}\n'
     assert captured.err == "a log record\n"
     assert "buildId" not in text(c) and "log record" not in text(c)
+
+
+def test_logs_header_names_the_build_its_state_commit_and_console() -> None:
+    began = datetime(2026, 11, 28, 5, 0, 0, tzinfo=timezone.utc)
+    running = replace(
+        build(), start=began, environment=(("CBDEPLOY_GIT_COMMIT", "0123456789abcdef"),
+                                           ("CBDEPLOY_GIT_DIRTY", "true")),
+    )
+    c = console()
+    renderer = Renderer(c, noun="Build", log_hint=False,
+                        now=lambda: began + timedelta(minutes=2, seconds=10))
+    renderer.handle(Attached(running, "eu-west-1", local=False, following=True))
+    started = began.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    assert text(c) == (
+        "cbdeploy: Build cbdeploy-app-dev:42\n"
+        "\n"
+        "  Project:  cbdeploy-app-dev\n"
+        "  Region:   eu-west-1\n"
+        f"  Status:   IN_PROGRESS, started {started} (2m 10s ago)\n"
+        "  Commit:   0123456789, with uncommitted changes\n"
+        "  Console:  https://eu-west-1.console.aws.amazon.com/codesuite/codebuild/projects/"
+        "cbdeploy-app-dev/build/cbdeploy-app-dev%3A42/?region=eu-west-1\n"
+        "  Ctrl-C leaves the build running.\n"
+        "\n"
+    )
+
+
+def test_logs_header_of_an_ended_local_build_says_how_long_it_took() -> None:
+    began = datetime(2026, 11, 28, 5, 0, 0, tzinfo=timezone.utc)
+    ended = replace(build("FAILED"), start=began, end=began + timedelta(seconds=75))
+    c = console()
+    Renderer(c, noun="Build").handle(Attached(ended, "us-east-1", local=True, following=False))
+    started = began.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    assert text(c).splitlines()[2:6] == [
+        "  Project:  cbdeploy-app-dev",
+        "  Region:   us-east-1",
+        f"  Status:   FAILED, started {started}, took 1m 15s",
+        "  Endpoint: local emulator (--local)",
+    ]
