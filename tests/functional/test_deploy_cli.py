@@ -203,12 +203,27 @@ def test_builds_lists_the_git_commit_each_build_deployed(
     assert row.startswith(build_id_in(deployed.output))
     assert "SUCCEEDED" in row and commit[:10] in row
 
+    as_json = cli(project, "builds", "--json")
+    assert as_json.exit_code == 0, as_json.output
+    data = json.loads(as_json.output)
+    assert (data["stage"], data["region"], data["project"]) == (
+        "dev", "us-east-1", f"cbdeploy-{project.name}-dev"
+    )
+    [only] = data["builds"]
+    assert only["id"] == build_id_in(deployed.output)
+    assert (only["status"], only["commit"], only["dirty"]) == ("SUCCEEDED", commit, False)
+    assert only["durationSeconds"] >= 0 and only["startTime"] < only["endTime"]
+    assert only["consoleUrl"].startswith("https://us-east-1.console.aws.amazon.com/")
+
 
 def test_builds_of_a_stage_never_deployed(cli: Callable[..., Result], tmp_path: Path) -> None:
     project = make_project(tmp_path, build="echo hi")
     result = cli(project, "builds")
     assert result.exit_code == 0, result.output
     assert "No builds of stage dev yet" in result.output
+    as_json = cli(project, "builds", "--json")
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.output)["builds"] == []
 
 
 @pytest.mark.parametrize(
