@@ -29,6 +29,7 @@ from client import deploy_events as d
 from client.errors import BuildConflictError, CbdeployError
 from client.links import build_console_url
 from client.outcome import EXIT_INTERRUPTED, BuildOutcome, summary
+from client.render_text import compact
 from client.render_text import format_duration as duration
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -223,7 +224,7 @@ _MD_LINE_START = re.compile(r"^(\d*)([#+=.)-])")
 
 def md(value: Any) -> str:
     """Untrusted text as literal Markdown on one line (outputs, messages, step names)."""
-    text = value if isinstance(value, str) else _compact(value)
+    text = value if isinstance(value, str) else compact(value)
     text = " ".join(text.splitlines())
     escaped = "".join(
         _MD_HTML.get(char) or ("\\" + char if char in _MD_INLINE else char) for char in text
@@ -307,7 +308,3 @@ def markdown_summary(report: Mapping[str, Any], *, command: str = "deploy") -> s
         for key, value in report["outputs"].items():
             lines.append(f"| {md(str(key))} | {md(value)} |")
     return "\n".join(lines) + "\n\n"
-
-
-def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
