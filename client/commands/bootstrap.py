@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import click
-from rich.console import Console
 
 from client import render_infra
 from client.aws import open_aws
 from client.bootstrap import bootstrap, plan_bootstrap, stage_settings
 from client.config import load_config
+from client.console import make_console
 from client.options import Target, aws_options
 
 
@@ -29,7 +29,7 @@ def bootstrap_command(target: Target, dry_run: bool) -> None:
       cbdeploy bootstrap --stage dev --region us-east-1
     """
     config = load_config(target.project_root, target.stage, target.config_path)
-    console = Console(highlight=False)
+    console = make_console()
     with open_aws(target) as aws:
         settings = stage_settings(config, aws.region, aws.account_id())
         if dry_run:

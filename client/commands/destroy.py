@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import click
-from rich.console import Console
 
 from client import render_infra
 from client.aws import open_aws
 from client.bootstrap import execute
 from client.config import load_config
 from client.config_model import NAME_RE
+from client.console import make_console
 from client.destroy import plan_destroy
 from client.errors import UsageError
 from client.options import Target, aws_options
@@ -43,7 +43,7 @@ def destroy_command(target: Target, everything: bool, app_name: str | None, yes:
       cbdeploy destroy --stage dev --region us-east-1 --name my-api --all --yes
     """
     name = _app_name(target, app_name)
-    console = Console(highlight=False)
+    console = make_console()
     with open_aws(target) as aws:
         calls = plan_destroy(aws, name, target.stage, everything=everything)
         if calls:

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from client import defaults as defaults_store
+from client.console import make_console
 from client.options import complete_stage, log_level_option, validate_stage
 from client.packaging import ArchiveResult, Selection, build_archive, select_files, shown
 from client.packaging.stats import PackageStats, package_stats
@@ -104,10 +105,10 @@ def package(
         output=Path(output) if output else root / DEFAULT_OUTPUT,
         use_cache=not no_cache,
     )
-    console = Console(stderr=list_only, highlight=False)
+    console = make_console(stderr=list_only)
     selection, extra = _select(request)
     selection = _without(selection, request.output)
-    _warn(Console(stderr=True, highlight=False), selection)
+    _warn(make_console(stderr=True), selection)
     if list_only:
         # Raw bytes: a name that is not UTF-8 comes out exactly as it is on disk.
         sys.stdout.flush()

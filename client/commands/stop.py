@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import click
-from rich.console import Console
 
 from client.aws import open_aws
+from client.console import make_console
 from client.options import Target, aws_options
 from client.render import stopped
 
@@ -27,4 +27,4 @@ def stop(target: Target, build_id: str) -> None:
         build = aws.get_build(build_id)
         if not build.complete:
             build = aws.stop_build(build_id)
-    stopped(Console(), build)
+    stopped(make_console(), build)
