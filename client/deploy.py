@@ -389,7 +389,7 @@ def follow_build(
     with Interrupts(detach_after=1, sleep=sleep, clock=clock) as interrupts:
         follower = Follower(aws, sleep=interrupts.sleep, clock=clock)
         try:
-            for event in follower.follow(build_id, wait=wait):
+            for event in follower.follow(build_id, wait=wait, known=build):
                 on_event(event)
                 tracker.add(event)
         except Detach:

@@ -197,15 +197,18 @@ class Follower:
         # hide a GetLogEvents that keeps failing.
         self._errors: dict[str, int] = {}
 
-    def follow(self, build_id: str, *, wait: bool = True) -> Iterator[FollowEvent]:
+    def follow(
+        self, build_id: str, *, wait: bool = True, known: Build | None = None
+    ) -> Iterator[FollowEvent]:
         """Events of ``build_id`` from the start of its log.
 
         With ``wait=False``, yield what exists now and stop; the last event is
         :class:`BuildFinished` only if the build is already complete.
+        ``known`` is the build as the caller just read it (no second read).
         Raises :class:`~client.errors.NotFoundError` for an unknown build, and
         the last error after too many consecutive failed polls.
         """
-        build = self._first_build(build_id)
+        build = known if known is not None else self._first_build(build_id)
         phases = _Phases()
         cursor = _Cursor()
         yield from phases.from_build(build)
