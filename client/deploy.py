@@ -24,7 +24,6 @@ build and keeps following until it reports STOPPED; a second one detaches
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 import time
 import uuid
@@ -38,6 +37,7 @@ from client.aws import AwsClient, Build, open_aws
 from client.bootstrap import Infrastructure, bootstrap, project_name, stage_settings
 from client.buildspec import render_buildspec
 from client.config import ProjectConfig, load_config
+from client.console import stdin_is_terminal
 from client.deploy_events import (
     ArchiveBuilt,
     Attached,
@@ -400,15 +400,6 @@ def follow_build(
         except AwsError as error:
             raise lost_track(build_id, aws.region, error) from error
     return tracker.outcome()
-
-
-def stdin_is_terminal() -> bool:
-    """Whether a question can be asked: standard input is a terminal."""
-    stream = sys.stdin
-    try:
-        return stream is not None and stream.isatty()
-    except ValueError:  # closed
-        return False
 
 
 def _write_json(path: Path, data: Any) -> None:

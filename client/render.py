@@ -32,6 +32,7 @@ from rich.filesize import decimal
 from rich.text import Text
 
 from client import deploy_events as d
+from client.console import stdin_is_terminal
 from client.errors import UsageError
 from client.follow import PHASE_COMPLETE, BuildFinished, LogLine, MarkerEvent, PhaseChanged
 from client.links import build_console_url
@@ -425,7 +426,7 @@ class Renderer:
 def confirm(console: Console, question: str, stdin: TextIO | None = None) -> bool:
     """Ask yes/no on the terminal; refuse (UsageError, exit 2) when there is none."""
     stream = stdin or sys.stdin
-    if stream is None or not stream.isatty():
+    if not stdin_is_terminal(stream):
         raise UsageError(
             "This stage asks for confirmation before deploying, and there is no terminal to ask.",
             "Pass --yes (--autoConfirmOperation) to deploy without being asked.",

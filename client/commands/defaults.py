@@ -8,6 +8,7 @@ from collections.abc import Callable
 import click
 
 from client import defaults as store
+from client.console import stdin_is_terminal
 from client.errors import CbdeployError, UsageError
 from client.options import complete_profile, complete_region, validate_region, validate_stage
 
@@ -37,7 +38,7 @@ def configure(stage: str | None, region: str | None, aws_profile: str | None) ->
     """
     current = store.load()
     if stage is None and region is None and aws_profile is None:
-        if not sys.stdin.isatty():
+        if not stdin_is_terminal():
             raise UsageError(
                 "No defaults given, and no terminal to ask for them.",
                 "Pass what to store, for example: cbdeploy defaults:configure --stage dev "
