@@ -276,10 +276,16 @@ class AwsClient(S3Methods):
             (dict(g) for g in page.get("logGroups") or () if g["logGroupName"] == name), None
         )
 
-    def create_log_group(self, name: str) -> None:
-        self._settle(
-            "logs", "create_log_group", {"ResourceAlreadyExistsException"}, logGroupName=name
-        )
+    def create_log_group(self, name: str, tags: Mapping[str, str] | None = None) -> None:
+        params: dict[str, Any] = {"logGroupName": name}
+        if tags:
+            params["tags"] = dict(tags)
+        self._settle("logs", "create_log_group", {"ResourceAlreadyExistsException"}, **params)
+
+    def log_group_tags(self, group: Mapping[str, Any]) -> dict[str, str]:
+        """The tags of a log group as DescribeLogGroups reported it."""
+        arn = group.get("logGroupArn") or str(group.get("arn", "")).removesuffix(":*")
+        return dict(self.call("logs", "list_tags_for_resource", resourceArn=arn).get("tags") or {})
 
     def put_retention(self, name: str, days: int) -> None:
         self.call("logs", "put_retention_policy", logGroupName=name, retentionInDays=days)
@@ -298,7 +304,13 @@ class AwsClient(S3Methods):
                 return None
             raise
 
-    def create_role(self, name: str, trust_policy: Mapping[str, Any], description: str) -> str:
+    def create_role(
+        self,
+        name: str,
+        trust_policy: Mapping[str, Any],
+        description: str,
+        tags: Mapping[str, str] | None = None,
+    ) -> str:
         try:
             role = self.call(
                 "iam",
@@ -306,6 +318,7 @@ class AwsClient(S3Methods):
                 RoleName=name,
                 AssumeRolePolicyDocument=json.dumps(trust_policy),
                 Description=description,
+                Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
             )["Role"]
         except AwsError as error:
             if error.code != "EntityAlreadyExists":

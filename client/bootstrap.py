@@ -13,10 +13,16 @@ policy documents) lives in :mod:`client.infra_model`. What cbdeploy owns:
 
 - per account and region: the bucket ``cbdeploy-<account>-<region>`` (public
   access blocked, default encryption, TLS-only policy, lifecycle rules);
-- per app: the log group ``/cbdeploy/<name>`` with a retention;
-- per app, stage and region: the CodeBuild service role and the project
-  ``cbdeploy-<name>-<stage>``. The role is per stage because a stage may
-  override ``codebuild.policies`` (production deploys often need more than dev).
+- per app and stage: the log group ``/cbdeploy/<name>/<stage>`` with a retention,
+  the CodeBuild project ``cbdeploy-<name>_<stage>`` and, per region too, its
+  service role. The role is per stage because a stage may override
+  ``codebuild.policies`` (production deploys often need more than dev), and
+  its grants stop at the stage's own log group and S3 prefixes.
+
+Names come from :mod:`client.names`. Every per-stage resource is created with
+the tags ``cbdeploy:app`` and ``cbdeploy:stage``; a resource found at one of
+the stage's names with other tags (or none) belongs to someone else, and
+:func:`plan` refuses (:class:`OwnershipError`) before anything is written.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from typing import Any
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from client.aws import AwsClient
-from client.errors import AwsError, ConfigError
+from client.errors import AwsError, ConfigError, OwnershipError
 from client.infra_model import (
     BASE_POLICY,
     ENCRYPTION_RULES,
@@ -51,8 +57,10 @@ from client.infra_model import (
     project_name,
     project_settings,
     role_name,
+    stage_names,
     stage_settings,
 )
+from client.names import TAG_APP, TAG_STAGE
 
 __all__ = [
     "BASE_POLICY",
@@ -71,6 +79,7 @@ __all__ = [
     "bootstrap",
     "bucket_name",
     "bucket_policy",
+    "check_owner",
     "contains",
     "execute",
     "log_group_name",
@@ -81,6 +90,7 @@ __all__ = [
     "project_name",
     "project_settings",
     "role_name",
+    "stage_names",
     "stage_settings",
 ]
 
@@ -100,6 +110,7 @@ class Observed:
     base_policy: Mapping[str, Any] | None = None
     project: Mapping[str, Any] | None = None
     missing_policies: tuple[str, ...] = ()  # configured policy ARNs IAM does not know
+    log_group_tags: Mapping[str, str] | None = None  # None: no group, or tags not read
 
 
 @dataclass(frozen=True)
@@ -135,6 +146,8 @@ def observe(aws: AwsClient, settings: StageSettings, names: Names) -> Observed:
             done.set_result(None)
             return done
 
+        found_group = group_f.result()
+        group_tags_f = when(found_group is not None, aws.log_group_tags, found_group)
         pab_f = when(exists, aws.get_public_access_block, bucket)
         encryption_f = when(exists, aws.get_bucket_encryption, bucket)
         policy_f = when(exists, aws.get_bucket_policy, bucket)
@@ -154,7 +167,8 @@ def observe(aws: AwsClient, settings: StageSettings, names: Names) -> Observed:
             encryption=tuple(encryption) if encryption is not None else None,
             bucket_policy=policy_f.result(),
             lifecycle=tuple(lifecycle) if lifecycle is not None else None,
-            log_group=group_f.result(),
+            log_group=found_group,
+            log_group_tags=group_tags_f.result(),
             role=found_role,
             attached_policies=attached,
             base_policy=base_f.result(),
@@ -166,8 +180,10 @@ def observe(aws: AwsClient, settings: StageSettings, names: Names) -> Observed:
 def plan(settings: StageSettings, names: Names, observed: Observed) -> tuple[Call, ...]:
     """The writes that bring AWS to the desired state; empty when nothing changed.
 
-    Raises ConfigError, before any write, for policies IAM does not know.
+    Raises, before any write, OwnershipError for a resource of another app or
+    stage, and ConfigError for policies IAM does not know.
     """
+    check_owner(names, observed.project, observed.role, observed.log_group_tags)
     if observed.missing_policies:
         raise ConfigError(
             f"IAM has no policy {', '.join(observed.missing_policies)}.",
@@ -180,9 +196,10 @@ def plan(settings: StageSettings, names: Names, observed: Observed) -> tuple[Cal
     role_created = any(c.method == "create_role" for c in role_calls)
     desired = project_settings(settings, names)
     if observed.project is None:
+        tagged = {**desired, "tags": [{"key": k, "value": v} for k, v in names.tags.items()]}
         calls.append(
             Call(
-                "create_project", desired, f"Create CodeBuild project {names.project}", role_created
+                "create_project", tagged, f"Create CodeBuild project {names.project}", role_created
             )
         )
     elif not contains(observed.project, desired):
@@ -263,7 +280,13 @@ def _plan_log_group(settings: StageSettings, names: Names, observed: Observed) -
     group, days = names.log_group, settings.log_retention_days
     calls = []
     if observed.log_group is None:
-        calls.append(Call("create_log_group", {"name": group}, f"Create log group {group}"))
+        calls.append(
+            Call(
+                "create_log_group",
+                {"name": group, "tags": names.tags},
+                f"Create log group {group}",
+            )
+        )
     if observed.log_group is None or observed.log_group.get("retentionInDays") != days:
         calls.append(
             Call("put_retention", {"name": group, "days": days}, f"Keep {group} logs {days} days")
@@ -282,6 +305,7 @@ def _plan_role(settings: StageSettings, names: Names, observed: Observed) -> lis
                     "name": role,
                     "trust_policy": TRUST_POLICY,
                     "description": f"CodeBuild service role of cbdeploy {settings.name} ({settings.stage})",
+                    "tags": names.tags,
                 },
                 f"Create IAM role {role}",
             )
@@ -309,6 +333,48 @@ def _plan_role(settings: StageSettings, names: Names, observed: Observed) -> lis
     for arn in sorted(attached - set(settings.policies)):
         calls.append(Call("detach_policy", {"role": role, "arn": arn}, f"Detach {arn} from {role}"))
     return calls
+
+
+def _tag_dict(entries: Any, key: str, value: str) -> dict[str, str]:
+    """``[{"Key": k, "Value": v}]`` (IAM) or ``[{"key": ..}]`` (CodeBuild) as a dict."""
+    return {str(e.get(key)): str(e.get(value)) for e in entries or () if isinstance(e, Mapping)}
+
+
+def check_owner(
+    names: Names,
+    project: Mapping[str, Any] | None,
+    role: Mapping[str, Any] | None,
+    log_group_tags: Mapping[str, str] | None,
+) -> None:
+    """Raise OwnershipError when an existing resource is not tagged as this stage's.
+
+    ``None`` means the resource does not exist (nothing to check).
+    """
+    found: list[tuple[str, str, dict[str, str]]] = []
+    if project is not None:
+        found.append(("CodeBuild project", names.project, _tag_dict(project.get("tags"), "key", "value")))
+    if role is not None:
+        found.append(("IAM role", names.role, _tag_dict(role.get("Tags"), "Key", "Value")))
+    if log_group_tags is not None:
+        found.append(("log group", names.log_group, dict(log_group_tags)))
+    wanted = names.tags
+    for kind, name, tags in found:
+        ours = {k: tags.get(k) for k in wanted}
+        if ours == wanted:
+            continue
+        app, stage = tags.get(TAG_APP), tags.get(TAG_STAGE)
+        owner = (
+            f"is tagged as app {app!r} stage {stage!r}"
+            if app or stage
+            else f"has no {TAG_APP} and {TAG_STAGE} tags"
+        )
+        raise OwnershipError(
+            f"The {kind} {name} {owner}, not app {names.app!r} stage {names.stage!r}; "
+            "cbdeploy changes nothing it does not own, so nothing was changed.",
+            f"If it is this stage's, tag it {TAG_APP}={names.app} and "
+            f"{TAG_STAGE}={names.stage}; otherwise delete or rename it, or use another "
+            "app name or stage.",
+        )
 
 
 def _role_not_ready(error: BaseException) -> bool:
@@ -377,4 +443,5 @@ def _infrastructure(names: Names, calls: tuple[Call, ...]) -> Infrastructure:
         log_group=names.log_group,
         project=names.project,
         changes=tuple(c.what for c in calls),
+        sources_prefix=names.sources_prefix,
     )

@@ -229,7 +229,7 @@ class DeployService:
                     # bootstrap: a "no" leaves nothing created in AWS.
                     self._confirm(plan, account, archive, git)
                 infra = self._bootstrap(aws, config, account)
-                upload = self._upload(aws, infra, archive, plan.app)
+                upload = self._upload(aws, infra, archive)
                 request = start_request(plan, upload)
                 if self.options.preserve_temp_files:
                     _write_json(workdir / "start-build.json", request)
@@ -283,16 +283,13 @@ class DeployService:
         self.emit(BootstrapDone(infra))
         return infra
 
-    def _upload(
-        self, aws: AwsClient, infra: Infrastructure, archive: ArchiveResult, app: str
-    ) -> UploadResult:
-        self.emit(UploadStarting(source_key(app, archive.sha256), archive.size))
+    def _upload(self, aws: AwsClient, infra: Infrastructure, archive: ArchiveResult) -> UploadResult:
+        self.emit(UploadStarting(source_key(infra.sources_prefix, archive.sha256), archive.size))
         began = self.clock()
         result = upload_archive(
             aws,
             infra,
             archive,
-            app,
             on_progress=lambda done, total: self.emit(UploadProgress(done, total)),
         )
         self.emit(UploadDone(result, archive.size, self.clock() - began))

@@ -76,6 +76,10 @@ class BucketOwnershipError(AwsError):
     """The bucket name is taken by another account; cbdeploy never uses it."""
 
 
+class OwnershipError(CbdeployError):
+    """A resource at one of the stage's names belongs to another app or stage (its tags)."""
+
+
 class BuildConflictError(AwsError):
     """A build of the same stage is already running (``concurrentBuildLimit`` reached)."""
 

@@ -6,14 +6,36 @@ these with what AWS reports and writes only the differences.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from client.aws import AwsClient
 from client.config import ProjectConfig
+from client.names import (
+    Names,
+    bucket_name,
+    cache_prefix,
+    log_group_name,
+    owner_tags,
+    project_name,
+    role_name,
+    sources_prefix,
+    stage_names,
+)
 from client.plan import cache_settings
+
+__all__ = [
+    "Names",
+    "bucket_name",
+    "cache_prefix",
+    "log_group_name",
+    "owner_tags",
+    "project_name",
+    "role_name",
+    "sources_prefix",
+    "stage_names",
+]
 
 PLACEHOLDER_BUILDSPEC = (
     "version: 0.2\n"
@@ -100,59 +122,17 @@ class Infrastructure:
     log_group: str
     project: str
     changes: tuple[str, ...] = ()  # what bootstrap changed, for people; empty: up to date
-
-
-@dataclass(frozen=True)
-class Names:
-    account: str
-    region: str
-    partition: str
-    bucket: str
-    log_group: str
-    role: str
-    project: str
-    # Whether S3 is reached over TLS. A TLS-only bucket policy on a plain-http
-    # endpoint (the local emulator, a local S3 server) would refuse cbdeploy
-    # itself, so it is only set where requests travel over TLS (always on AWS).
-    tls: bool = True
-
-    @property
-    def role_arn(self) -> str:
-        return f"arn:{self.partition}:iam::{self.account}:role/{self.role}"
-
-
-def bucket_name(account: str, region: str) -> str:
-    return f"cbdeploy-{account}-{region}"
-
-
-def project_name(name: str, stage: str) -> str:
-    return f"cbdeploy-{name}-{stage}"
-
-
-def log_group_name(name: str) -> str:
-    return f"/cbdeploy/{name}"
-
-
-def role_name(name: str, stage: str, region: str) -> str:
-    """IAM is global, so the region is part of the name; long names keep a hash (64 max)."""
-    full = f"cbdeploy-{name}-{stage}-{region}"
-    if len(full) <= 64:
-        return full
-    digest = hashlib.sha256(full.encode()).hexdigest()[:8]
-    return f"{full[:55]}-{digest}"
+    sources_prefix: str = ""  # the stage's source archives: sources/<app>/<stage>/
 
 
 def names_for(aws: AwsClient, name: str, stage: str) -> Names:
-    """The names of everything cbdeploy owns for app ``name`` and ``stage`` (one STS call)."""
-    account = aws.account_id()
-    return Names(
-        account=account,
+    """:func:`~client.names.stage_names` for the account and region of ``aws`` (one STS call)."""
+    return stage_names(
+        name,
+        stage,
+        account=aws.account_id(),
         region=aws.region,
         partition=aws.partition,
-        bucket=bucket_name(account, aws.region),
-        log_group=log_group_name(name),
-        role=role_name(name, stage, aws.region),
-        project=project_name(name, stage),
         tls=aws.uses_tls("s3"),
     )
 
@@ -180,7 +160,11 @@ def _tls_only_statement(bucket_arn: str) -> dict[str, Any]:
 
 
 def base_role_policy(settings: StageSettings, names: Names) -> dict[str, Any]:
-    """The least the build needs: its log group, its sources and cache, its secrets."""
+    """The least the build needs: its stage's log group, sources and cache, its secrets.
+
+    Every grant stops at the stage: another stage's role (``pr-42`` next to
+    ``prod``) reaches none of these objects or streams.
+    """
     p, region, account = names.partition, names.region, names.account
     group_arn = f"arn:{p}:logs:{region}:{account}:log-group:{names.log_group}"
     bucket_arn = f"arn:{p}:s3:::{names.bucket}"
@@ -189,19 +173,19 @@ def base_role_policy(settings: StageSettings, names: Names) -> dict[str, Any]:
             "Sid": "Logs",
             "Effect": "Allow",
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": [group_arn, f"{group_arn}:*"],
+            "Resource": [group_arn, f"{group_arn}:log-stream:*"],
         },
         {
             "Sid": "Sources",
             "Effect": "Allow",
             "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-            "Resource": [f"{bucket_arn}/sources/{settings.name}/*"],
+            "Resource": [f"{bucket_arn}/{names.sources_prefix}*"],
         },
         {
             "Sid": "Cache",
             "Effect": "Allow",
             "Action": ["s3:GetObject", "s3:PutObject"],
-            "Resource": [f"{bucket_arn}/cache/{settings.name}/*"],
+            "Resource": [f"{bucket_arn}/{names.cache_prefix}*"],
         },
         {
             "Sid": "Bucket",

@@ -9,12 +9,14 @@ so an unchanged project gives an unchanged archive and the upload is skipped.
 Plan format (version 1)::
 
     {"version": 1, "project": "my-api", "stage": "dev", "region": "us-east-1",
-     "outputsFile": "outputs.json" | null,
+     "outputsFile": "outputs.json" | null, "secretNames": ["API_TOKEN", ...],
      "steps": [{"name": "install", "kind": "install", "commands": ["npm ci"],
                 "environment": {}, "workingDirectory": null}, ...]}
 
 Step order: install, build, beforeDeploy:<script>..., deploy, afterDeploy:<script>...;
 a pipeline step with no commands is left out. ``region`` is present only when given.
+``secretNames`` lists the ``[secrets]`` variables (names only, sorted): the runner
+masks their values in what it prints itself, as CodeBuild masks them in the log.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from client.config import ProjectConfig, Script, secret_reference
+from client.names import cache_prefix
 
 PLAN_PATH = ".cbdeploy/plan.json"
 RUNNER_DIR = ".cbdeploy/runner"
@@ -81,6 +84,7 @@ def plan(config: ProjectConfig, stage: str, region: str | None = None) -> dict[s
         "project": config.name,
         "stage": stage,
         "outputsFile": config.outputs_file,
+        "secretNames": sorted(config.secrets),
         "steps": steps,
     }
     if region:
@@ -150,7 +154,8 @@ def cache_settings(config: ProjectConfig, bucket: str) -> dict[str, Any]:
     if cache.type == "local":
         return {"type": "LOCAL", "modes": [_LOCAL_MODES[m] for m in cache.modes]}
     if cache.type == "s3":
-        return {"type": "S3", "location": f"{bucket}/cache/{config.name}"}
+        prefix = cache_prefix(config.name, config.stage).rstrip("/")
+        return {"type": "S3", "location": f"{bucket}/{prefix}"}
     return {"type": "NO_CACHE"}
 
 

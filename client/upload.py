@@ -1,7 +1,7 @@
 """Upload a source archive to the stage's bucket: content-addressed, parallel, resumable.
 
-The key is ``sources/<name>/<sha256>.zip``, so an archive already in the bucket
-is never sent again. Small archives go in one PutObject; larger ones as a
+The key is ``sources/<app>/<stage>/<sha256>.zip`` (the stage's prefix, see
+:mod:`client.names`), so an archive already in the bucket is never sent again. Small archives go in one PutObject; larger ones as a
 multipart upload whose parts travel in parallel, each with a SHA-256 checksum
 S3 verifies. A part that still fails after botocore's retries is retried
 again (tenacity); an upload that dies anyway is resumed by the next run: the
@@ -63,8 +63,11 @@ class Part:
     size: int
 
 
-def source_key(name: str, sha256: str) -> str:
-    return f"sources/{name}/{sha256}.zip"
+def source_key(prefix: str, sha256: str) -> str:
+    """The archive's key under a stage's sources prefix (``sources/<app>/<stage>/``)."""
+    if not prefix.endswith("/"):
+        raise ValueError(f"a sources prefix ends with '/': {prefix!r}")
+    return f"{prefix}{sha256}.zip"
 
 
 def parts_of(size: int, part_size: int) -> list[Part]:
@@ -273,16 +276,15 @@ def upload_archive(
     aws: AwsClient,
     infra: Infrastructure,
     archive: Archive,
-    name: str,
     *,
     on_progress: ProgressCallback | None = None,
     uploader: Uploader | None = None,
 ) -> UploadResult:
-    """Put ``archive`` at ``sources/<name>/<sha256>.zip`` in the stage's bucket.
+    """Put ``archive`` at ``sources/<app>/<stage>/<sha256>.zip`` in the stage's bucket.
 
     Returns ``skipped=True`` when the object is already there. ``on_progress``
     is called from worker threads with (bytes done, bytes total). Raises
     AwsError when a part cannot be sent; running again resumes the upload.
     """
-    key = source_key(name, archive.sha256)
+    key = source_key(infra.sources_prefix, archive.sha256)
     return (uploader or Uploader(aws)).upload(infra.bucket, key, archive, on_progress)

@@ -97,6 +97,7 @@ def test_bootstrap_creates_everything_then_writes_nothing(
         timeout_in_minutes=25,
         secrets=("ssm:/alpha/db",),
     )
+    names = b.stage_names("alpha", "dev", account=ACCOUNT, region=region)
     aws = make_aws(region)
     first = CallLog(aws)
     events: list[b.Call] = []
@@ -108,10 +109,11 @@ def test_bootstrap_creates_everything_then_writes_nothing(
     assert [op for op, owner in first.s3_owners if owner != ACCOUNT] == ["CreateBucket"]
     assert infra == b.Infrastructure(
         bucket=bucket,
-        role_arn=f"arn:aws:iam::{ACCOUNT}:role/cbdeploy-alpha-dev-{region}",
-        log_group="/cbdeploy/alpha",
-        project="cbdeploy-alpha-dev",
+        role_arn=f"arn:aws:iam::{ACCOUNT}:role/{names.role}",
+        log_group=names.log_group,
+        project=names.project,
         changes=tuple(e.what for e in events),
+        sources_prefix="sources/alpha/dev/",
     )
 
     s3 = boto_client("s3", region=region)
@@ -123,7 +125,7 @@ def test_bootstrap_creates_everything_then_writes_nothing(
     # The endpoint is plain http: a TLS-only policy would refuse cbdeploy itself (the
     # policy's content is checked in tests/unit/test_aws_bootstrap_plan.py).
     assert aws.get_bucket_policy(bucket) is None
-    aws.put_object(bucket, "sources/alpha/probe.zip", b"x", ZERO_X_SHA256)
+    aws.put_object(bucket, "sources/alpha/dev/probe.zip", b"x", ZERO_X_SHA256)
     lifecycle = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]}
     assert lifecycle["cbdeploy-expire-sources"]["Expiration"] == {"Days": 30}
     assert lifecycle["cbdeploy-expire-sources"]["Filter"] == {"Prefix": "sources/"}
@@ -132,7 +134,8 @@ def test_bootstrap_creates_everything_then_writes_nothing(
     }
 
     iam = boto_client("iam")
-    role = iam.get_role(RoleName=f"cbdeploy-alpha-dev-{region}")["Role"]
+    role = iam.get_role(RoleName=names.role)["Role"]
+    assert {t["Key"]: t["Value"] for t in role["Tags"]} == names.tags
     assert role["AssumeRolePolicyDocument"]["Statement"] == [
         {
             "Effect": "Allow",
@@ -150,11 +153,13 @@ def test_bootstrap_creates_everything_then_writes_nothing(
     group = boto_client("logs", region=region).describe_log_groups(
         logGroupNamePrefix="/cbdeploy/alpha"
     )["logGroups"]
-    assert [(g["logGroupName"], g["retentionInDays"]) for g in group] == [("/cbdeploy/alpha", 30)]
+    assert [(g["logGroupName"], g["retentionInDays"]) for g in group] == [("/cbdeploy/alpha/dev", 30)]
+    assert aws.log_group_tags(group[0]) == names.tags
 
     project = boto_client("codebuild", region=region).batch_get_projects(
-        names=["cbdeploy-alpha-dev"]
+        names=[names.project]
     )["projects"][0]
+    assert {t["key"]: t["value"] for t in project["tags"]} == names.tags
     assert project["concurrentBuildLimit"] == 1
     assert project["source"]["type"] == "NO_SOURCE" and project["artifacts"] == {
         "type": "NO_ARTIFACTS"
@@ -165,7 +170,7 @@ def test_bootstrap_creates_everything_then_writes_nothing(
     assert project["serviceRole"] == infra.role_arn
     assert project["logsConfig"]["cloudWatchLogs"] == {
         "status": "ENABLED",
-        "groupName": "/cbdeploy/alpha",
+        "groupName": "/cbdeploy/alpha/dev",
         "streamName": "dev",
     }
 
@@ -179,11 +184,12 @@ def test_bootstrap_creates_everything_then_writes_nothing(
     changed = dataclasses.replace(settings, compute_type="BUILD_GENERAL1_LARGE")
     third = make_aws(region)
     calls = CallLog(third)
-    assert b.bootstrap(third, changed).changes == ("Update CodeBuild project cbdeploy-alpha-dev",)
+    assert b.bootstrap(third, changed).changes == (f"Update CodeBuild project {names.project}",)
     assert calls.writes == ["UpdateProject"]
     project = boto_client("codebuild", region=region).batch_get_projects(
-        names=["cbdeploy-alpha-dev"]
+        names=[names.project]
     )["projects"][0]
+    assert {t["key"]: t["value"] for t in project["tags"]} == names.tags  # kept by the update
     assert project["environment"]["computeType"] == "BUILD_GENERAL1_LARGE"
 
 
@@ -258,7 +264,7 @@ def test_bucket_of_another_account_is_refused_and_nothing_created(
     assert f"on bucket '{bucket}' for account" in result.output
     assert "Traceback" not in result.output
     assert (
-        boto_client("codebuild", region=region).batch_get_projects(names=["cbdeploy-delta-dev"])[
+        boto_client("codebuild", region=region).batch_get_projects(names=[b.project_name("delta", "dev")])[
             "projects"
         ]
         == []
@@ -270,7 +276,7 @@ def test_bucket_of_another_account_is_refused_and_nothing_created(
         == []
     )
     roles = [r["RoleName"] for r in boto_client("iam").list_roles()["Roles"]]
-    assert f"cbdeploy-delta-dev-{region}" not in roles
+    assert b.role_name("delta", "dev", region) not in roles
 
     destroy = run(
         "destroy",
@@ -335,15 +341,16 @@ def test_bootstrap_and_destroy_commands(
     region = "ap-southeast-2"
     config = write_config(tmp_path, "eta", '[codebuild]\ncomputeType = "BUILD_GENERAL1_SMALL"\n')
     common = ["--region", region, "--config-path", str(config)]
+    dev, prod = b.project_name("eta", "dev"), b.project_name("eta", "prod")
     dry = run("bootstrap", "--stage", "dev", "--dry-run", *common)
     assert dry.exit_code == 0 and "would" in dry.output
-    assert "Create CodeBuild project cbdeploy-eta-dev" in dry.output
+    assert f"Create CodeBuild project {dev}" in dry.output
     codebuild = boto_client("codebuild", region=region)
-    assert codebuild.batch_get_projects(names=["cbdeploy-eta-dev"])["projects"] == []
+    assert codebuild.batch_get_projects(names=[dev])["projects"] == []
     first = run("bootstrap", "--stage", "dev", *common)
     assert first.exit_code == 0, first.output
-    assert "Create CodeBuild project cbdeploy-eta-dev" in first.output
-    assert "cbdeploy-eta-dev" in first.output and f"cbdeploy-{ACCOUNT}-{region}" in first.output
+    assert f"Create CodeBuild project {dev}" in first.output
+    assert dev in first.output and f"cbdeploy-{ACCOUNT}-{region}" in first.output
     assert run("bootstrap", "--stage", "prod", *common).exit_code == 0
     second = run("bootstrap", "--stage", "dev", *common)
     assert "up to date" in second.output
@@ -351,20 +358,20 @@ def test_bootstrap_and_destroy_commands(
 
     s3 = boto_client("s3", region=region)
     bucket = f"cbdeploy-{ACCOUNT}-{region}"
-    s3.put_object(Bucket=bucket, Key="sources/eta/x.zip", Body=b"zip", ExpectedBucketOwner=ACCOUNT)
-    s3.create_multipart_upload(Bucket=bucket, Key="sources/eta/y.zip")
+    s3.put_object(Bucket=bucket, Key="sources/eta/dev/x.zip", Body=b"zip", ExpectedBucketOwner=ACCOUNT)
+    s3.create_multipart_upload(Bucket=bucket, Key="sources/eta/dev/y.zip")
 
     running = codebuild.start_build(
-        projectName="cbdeploy-eta-dev",
+        projectName=dev,
         buildspecOverride="version: 0.2\nphases:\n  build:\n    commands: [sleep 30]\n",
     )["build"]["id"]
     refused = CliRunner().invoke(main, ["destroy", "--stage", "dev", *common], input="n\n")
     assert refused.exit_code == 2 and "Nothing was destroyed" in refused.output
-    assert codebuild.batch_get_projects(names=["cbdeploy-eta-dev"])["projects"] != []
+    assert codebuild.batch_get_projects(names=[dev])["projects"] != []
 
     gone = CliRunner().invoke(main, ["destroy", "--stage", "dev", *common], input="y\n")
     assert gone.exit_code == 0, gone.output
-    assert "Delete CodeBuild project cbdeploy-eta-dev" in gone.output
+    assert f"Delete CodeBuild project {dev}" in gone.output
     assert f"Stop running build {running}" in gone.output
     assert codebuild.batch_get_builds(ids=[running])["builds"][0]["buildStatus"] in (
         "STOPPED",
@@ -372,13 +379,14 @@ def test_bootstrap_and_destroy_commands(
     )
     names = [
         p["name"]
-        for p in codebuild.batch_get_projects(names=["cbdeploy-eta-dev", "cbdeploy-eta-prod"])[
+        for p in codebuild.batch_get_projects(names=[dev, prod])[
             "projects"
         ]
     ]
-    assert names == ["cbdeploy-eta-prod"]
+    assert names == [prod]
     roles = [r["RoleName"] for r in boto_client("iam").list_roles()["Roles"]]
-    assert f"cbdeploy-eta-dev-{region}" not in roles and f"cbdeploy-eta-prod-{region}" in roles
+    assert b.role_name("eta", "dev", region) not in roles
+    assert b.role_name("eta", "prod", region) in roles
     assert s3.head_bucket(Bucket=bucket)  # shared pieces stay
 
     # From anywhere, without the project: --name says which app.
@@ -389,11 +397,11 @@ def test_bootstrap_and_destroy_commands(
     assert unnamed.exit_code == 2 and "Pass --name APP" in unnamed.output
     everything = run("destroy", "--stage", "prod", "--all", "--yes", "--region", region, "--name", "eta")
     assert everything.exit_code == 0, everything.output
-    assert everything.output.count("Delete CodeBuild project cbdeploy-eta-prod") == 1
+    assert everything.output.count(f"Delete CodeBuild project {prod}") == 1
     assert all(bk["Name"] != bucket for bk in s3.list_buckets()["Buckets"])
     logs = boto_client("logs", region=region)
     assert logs.describe_log_groups(logGroupNamePrefix="/cbdeploy/eta")["logGroups"] == []
-    assert codebuild.batch_get_projects(names=["cbdeploy-eta-prod"])["projects"] == []
+    assert codebuild.batch_get_projects(names=[prod])["projects"] == []
 
     nothing = run("destroy", "--stage", "prod", "--all", "--yes", *common)
     assert nothing.exit_code == 0 and "Nothing to destroy" in nothing.output

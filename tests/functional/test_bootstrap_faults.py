@@ -50,7 +50,7 @@ def test_bootstrap_upload_destroy_with_faults(faulty_url: str, tmp_path: Path) -
     path.write_bytes(data)
     archive = FakeArchive(path, hashlib.sha256(data).hexdigest(), len(data))
     uploader = Uploader(aws, part_size=5 * 1024 * 1024, sleep=lambda _: None)
-    result = upload_archive(aws, infra, archive, "faulty", uploader=uploader)
+    result = upload_archive(aws, infra, archive, uploader=uploader)
     body = aws.call("s3", "get_object", Bucket=infra.bucket, Key=result.key)["Body"].read()
     assert hashlib.sha256(body).hexdigest() == archive.sha256
 

@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from client.cli import main
+from client.names import project_name
 
 
 def make_project(tmp_path: Path, *, build: str = "", deploy: str = "", extra: str = "") -> Path:
@@ -122,7 +123,7 @@ def test_json_summary_on_stdout(
     assert summary["status"] == "FAILED"
     assert summary["exitCode"] == 1
     assert summary["failedStep"] == "build" and summary["failedStepExitCode"] == 4
-    assert summary["buildId"].startswith(f"cbdeploy-{project.name}-dev:")
+    assert summary["buildId"].startswith(f"{project_name(project.name, 'dev')}:")
     assert "building" in result.stderr
 
 
@@ -207,7 +208,7 @@ def test_builds_lists_the_git_commit_each_build_deployed(
     assert as_json.exit_code == 0, as_json.output
     data = json.loads(as_json.output)
     assert (data["stage"], data["region"], data["project"]) == (
-        "dev", "us-east-1", f"cbdeploy-{project.name}-dev"
+        "dev", "us-east-1", project_name(project.name, "dev")
     )
     [only] = data["builds"]
     assert only["id"] == build_id_in(deployed.output)
@@ -261,4 +262,4 @@ def test_deploy_that_cannot_start_exits_2_with_one_message_and_creates_nothing(
     # Checked before any work: nothing packaged, nothing written, nothing created.
     assert "Packaged" not in result.output
     assert not (project / ".cbdeploy").exists()
-    assert codebuild.batch_get_projects(names=[f"cbdeploy-{project.name}-dev"])["projects"] == []
+    assert codebuild.batch_get_projects(names=[project_name(project.name, "dev")])["projects"] == []

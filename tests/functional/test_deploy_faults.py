@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from client.cli import main
+from client.names import project_name
 
 LINES = 2000
 
@@ -74,7 +75,7 @@ def test_deploy_through_injected_faults_succeeds_with_complete_log(
         "codebuild", endpoint_url=flaky_url, region_name="us-east-1",
         config=Config(retries={"mode": "standard", "max_attempts": 10}),
     )
-    ids = codebuild.list_builds_for_project(projectName=f"cbdeploy-{project.name}-dev")["ids"]
+    ids = codebuild.list_builds_for_project(projectName=project_name(project.name, "dev"))["ids"]
     assert len(ids) == 1
 
 

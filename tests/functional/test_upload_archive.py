@@ -29,7 +29,8 @@ MiB = 1024 * 1024
 PART = 5 * MiB  # S3's (and moto's) smallest part but the last
 BUCKET = "cbdeploy-123456789012-us-east-1"
 INFRA = Infrastructure(
-    BUCKET, "arn:aws:iam::123456789012:role/r", "/cbdeploy/app", "cbdeploy-app-dev"
+    BUCKET, "arn:aws:iam::123456789012:role/r", "/cbdeploy/app/dev", "cbdeploy-app_dev",
+    sources_prefix="sources/app/dev/",
 )
 
 
@@ -42,7 +43,8 @@ class FakeArchive:
 
 BUCKET = f"upload-test-{uuid.uuid4().hex[:12]}"
 INFRA = Infrastructure(
-    BUCKET, "arn:aws:iam::123456789012:role/r", "/cbdeploy/app", "cbdeploy-app-dev"
+    BUCKET, "arn:aws:iam::123456789012:role/r", "/cbdeploy/app/dev", "cbdeploy-app_dev",
+    sources_prefix="sources/app/dev/",
 )
 
 
@@ -98,13 +100,13 @@ def test_small_archive_is_one_put_then_skipped(aws: AwsClient, tmp_path: Path) -
     small = archive(tmp_path, 100_000)
     calls = Calls(aws)
     seen: list[tuple[int, int]] = []
-    first = upload_archive(aws, INFRA, small, "app", on_progress=lambda d, t: seen.append((d, t)))
-    assert first.key == f"sources/app/{small.sha256}.zip" and not first.skipped
+    first = upload_archive(aws, INFRA, small, on_progress=lambda d, t: seen.append((d, t)))
+    assert first.key == f"sources/app/dev/{small.sha256}.zip" and not first.skipped
     assert calls.puts == 1 and calls.parts == []
     assert seen[-1] == (small.size, small.size)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
 
-    again = upload_archive(aws, INFRA, small, "app")
+    again = upload_archive(aws, INFRA, small)
     assert again.skipped and calls.puts == 1
     body = aws.client("s3").get_object(Bucket=BUCKET, Key=first.key)["Body"].read()
     assert hashlib.sha256(body).hexdigest() == small.sha256
@@ -116,7 +118,7 @@ def test_multipart_upload_in_parallel_parts(aws: AwsClient, tmp_path: Path) -> N
     seen: list[int] = []
     uploader = Uploader(aws, part_size=PART, jobs=4, sleep=no_sleep)
     result = upload_archive(
-        aws, INFRA, big, "app", on_progress=lambda d, t: seen.append(d), uploader=uploader
+        aws, INFRA, big, on_progress=lambda d, t: seen.append(d), uploader=uploader
     )
     assert sorted(calls.parts) == [1, 2, 3, 4]
     assert result.sent_bytes == big.size and result.reused_parts == 0
@@ -131,7 +133,7 @@ def test_a_part_failing_once_is_retried(aws: AwsClient, tmp_path: Path) -> None:
     big = archive(tmp_path, 2 * PART + 1, seed=5)
     calls = Calls(aws, failures={2: 1})
     uploader = Uploader(aws, part_size=PART, jobs=1, sleep=no_sleep)
-    result = upload_archive(aws, INFRA, big, "app", uploader=uploader)
+    result = upload_archive(aws, INFRA, big, uploader=uploader)
     assert calls.parts == [1, 2, 2, 3]
     body = aws.client("s3").get_object(Bucket=BUCKET, Key=result.key)["Body"].read()
     assert hashlib.sha256(body).hexdigest() == big.sha256
@@ -142,7 +144,7 @@ def test_interrupted_upload_resumes_with_only_missing_parts(aws: AwsClient, tmp_
     failing = Calls(aws, failures={4: 99})
     uploader = Uploader(aws, part_size=PART, jobs=2, attempts=2, sleep=no_sleep)
     with pytest.raises(AwsError) as info:
-        upload_archive(aws, INFRA, big, "app", uploader=uploader)
+        upload_archive(aws, INFRA, big, uploader=uploader)
     assert info.value.code == "InternalError"
     assert "resumes" in (info.value.hint or "")
     assert len(aws.list_multipart_uploads(BUCKET)) == 1  # left for the next run
@@ -152,7 +154,7 @@ def test_interrupted_upload_resumes_with_only_missing_parts(aws: AwsClient, tmp_
     calls = Calls(aws)
     progress: list[int] = []
     result = upload_archive(
-        aws, INFRA, big, "app", uploader=uploader, on_progress=lambda d, t: progress.append(d)
+        aws, INFRA, big, uploader=uploader, on_progress=lambda d, t: progress.append(d)
     )
     assert set(calls.parts) == set(range(1, 5)) - sent_before
     assert 4 in calls.parts
@@ -170,21 +172,21 @@ def test_interrupted_upload_resumes_with_only_missing_parts(aws: AwsClient, tmp_
 def test_changed_part_in_a_pending_upload_is_sent_again(aws: AwsClient, tmp_path: Path) -> None:
     """A pending upload whose part holds other bytes (same key, corrupted) is not trusted."""
     big = archive(tmp_path, 2 * PART, seed=9)
-    key = f"sources/app/{big.sha256}.zip"
+    key = f"sources/app/dev/{big.sha256}.zip"
     upload_id = aws.create_multipart_upload(BUCKET, key)
     aws.client("s3").upload_part(
         Bucket=BUCKET, Key=key, UploadId=upload_id, PartNumber=1, Body=b"x" * PART
     )
     calls = Calls(aws)
     uploader = Uploader(aws, part_size=PART, jobs=2, sleep=no_sleep)
-    result = upload_archive(aws, INFRA, big, "app", uploader=uploader)
+    result = upload_archive(aws, INFRA, big, uploader=uploader)
     assert sorted(calls.parts) == [1, 2] and result.reused_parts == 0
     body = aws.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read()
     assert hashlib.sha256(body).hexdigest() == big.sha256
 
 
 def test_server_refuses_a_part_whose_checksum_does_not_match(aws: AwsClient) -> None:
-    key = "sources/app/corrupt.zip"
+    key = "sources/app/dev/corrupt.zip"
     upload_id = aws.create_multipart_upload(BUCKET, key)
     wrong = base64.b64encode(hashlib.sha256(b"other bytes").digest()).decode()
     with pytest.raises(AwsError) as info:

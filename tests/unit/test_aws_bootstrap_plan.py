@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from client import bootstrap as b
-from client.errors import ConfigError
+from client.errors import ConfigError, OwnershipError
 
 SETTINGS = b.StageSettings(
     name="app",
@@ -15,22 +15,16 @@ SETTINGS = b.StageSettings(
     policies=("arn:aws:iam::123456789012:policy/deploy",),
     secrets=("ssm:/app/db", "secretsmanager:app/token:apiToken"),
 )
-NAMES = b.Names(
-    account="123456789012",
-    region="eu-west-1",
-    partition="aws",
-    bucket="cbdeploy-123456789012-eu-west-1",
-    log_group="/cbdeploy/app",
-    role="cbdeploy-app-dev-eu-west-1",
-    project="cbdeploy-app-dev",
-)
+NAMES = b.stage_names("app", "dev", account="123456789012", region="eu-west-1")
+TAGS = {"cbdeploy:app": "app", "cbdeploy:stage": "dev"}
 
 
 def up_to_date(settings: b.StageSettings = SETTINGS) -> b.Observed:
     """What AWS reports after a bootstrap, with the extra keys AWS adds."""
     project = b.project_settings(settings, NAMES)
     project["environment"] = dict(project["environment"], imagePullCredentialsType="CODEBUILD")
-    project["arn"] = "arn:aws:codebuild:eu-west-1:123456789012:project/cbdeploy-app-dev"
+    project["arn"] = "arn:aws:codebuild:eu-west-1:123456789012:project/cbdeploy-app_dev"
+    project["tags"] = [{"key": "cbdeploy:stage", "value": "dev"}, {"key": "cbdeploy:app", "value": "app"}]
     return b.Observed(
         bucket_exists=True,
         public_access_block=dict(b.PUBLIC_ACCESS_BLOCK),
@@ -42,8 +36,13 @@ def up_to_date(settings: b.StageSettings = SETTINGS) -> b.Observed:
         ),
         bucket_policy=b.bucket_policy(NAMES),
         lifecycle=tuple(b.LIFECYCLE_RULES),
-        log_group={"logGroupName": "/cbdeploy/app", "retentionInDays": 30},
-        role={"Arn": NAMES.role_arn, "AssumeRolePolicyDocument": b.TRUST_POLICY},
+        log_group={"logGroupName": "/cbdeploy/app/dev", "retentionInDays": 30},
+        log_group_tags={**TAGS, "team": "web"},
+        role={
+            "Arn": NAMES.role_arn,
+            "AssumeRolePolicyDocument": b.TRUST_POLICY,
+            "Tags": [{"Key": k, "Value": v} for k, v in TAGS.items()],
+        },
         attached_policies=SETTINGS.policies,
         base_policy=b.base_role_policy(settings, NAMES),
         project=project,
@@ -79,12 +78,20 @@ def test_everything_created_in_order_from_nothing() -> None:
     assert project.params["source"]["type"] == "NO_SOURCE"
     assert project.params["logsConfig"]["cloudWatchLogs"] == {
         "status": "ENABLED",
-        "groupName": "/cbdeploy/app",
+        "groupName": "/cbdeploy/app/dev",
         "streamName": "dev",
     }
     assert (
-        project.params["serviceRole"] == "arn:aws:iam::123456789012:role/cbdeploy-app-dev-eu-west-1"
+        project.params["serviceRole"] == "arn:aws:iam::123456789012:role/cbdeploy-app_dev-eu-west-1"
     )
+    # Every per-stage resource is created with its owner's tags.
+    assert project.params["tags"] == [
+        {"key": "cbdeploy:app", "value": "app"},
+        {"key": "cbdeploy:stage", "value": "dev"},
+    ]
+    by_method = {c.method: c for c in calls}
+    assert by_method["create_role"].params["tags"] == TAGS
+    assert by_method["create_log_group"].params["tags"] == TAGS
 
 
 def test_changed_compute_type_updates_only_the_project() -> None:
@@ -146,7 +153,14 @@ def test_kms_encryption_chosen_by_the_owner_is_kept() -> None:
 def test_base_policy_grants_only_what_the_build_needs() -> None:
     statements = {s["Sid"]: s for s in b.base_role_policy(SETTINGS, NAMES)["Statement"]}
     assert statements["Sources"]["Resource"] == [
-        "arn:aws:s3:::cbdeploy-123456789012-eu-west-1/sources/app/*"
+        "arn:aws:s3:::cbdeploy-123456789012-eu-west-1/sources/app/dev/*"
+    ]
+    assert statements["Cache"]["Resource"] == [
+        "arn:aws:s3:::cbdeploy-123456789012-eu-west-1/cache/app/dev/*"
+    ]
+    assert statements["Logs"]["Resource"] == [
+        "arn:aws:logs:eu-west-1:123456789012:log-group:/cbdeploy/app/dev",
+        "arn:aws:logs:eu-west-1:123456789012:log-group:/cbdeploy/app/dev:log-stream:*",
     ]
     assert statements["Parameters"]["Resource"] == [
         "arn:aws:ssm:eu-west-1:123456789012:parameter/app/db"
@@ -158,8 +172,28 @@ def test_base_policy_grants_only_what_the_build_needs() -> None:
 
 
 def test_long_role_names_fit_iam() -> None:
-    name = b.role_name("a" * 60, "production", "ap-southeast-2")
-    assert len(name) == 64 and name != b.role_name("a" * 59 + "b", "production", "ap-southeast-2")
+    name = b.role_name("a" * 40, "production", "ap-southeast-2")
+    assert len(name) == 64 and name != b.role_name("a" * 39 + "b", "production", "ap-southeast-2")
+
+
+@pytest.mark.parametrize(
+    ("resource", "change"),
+    [
+        ("project", {"project": {"name": "cbdeploy-app_dev", "tags": [
+            {"key": "cbdeploy:app", "value": "other"}, {"key": "cbdeploy:stage", "value": "dev"}]}}),
+        ("role", {"role": {"Arn": "x", "Tags": [
+            {"Key": "cbdeploy:app", "Value": "app"}, {"Key": "cbdeploy:stage", "Value": "prod"}]}}),
+        ("role", {"role": {"Arn": "x"}}),  # no tags: not provably ours
+        ("log group", {"log_group_tags": {"cbdeploy:app": "app-x"}}),
+    ],
+)
+def test_a_resource_of_another_owner_is_refused_before_any_write(
+    resource: str, change: dict[str, object]
+) -> None:
+    observed = dataclasses.replace(up_to_date(), **change)  # type: ignore[arg-type]
+    with pytest.raises(OwnershipError, match=resource) as caught:
+        b.plan(dataclasses.replace(SETTINGS, compute_type="BUILD_GENERAL1_LARGE"), NAMES, observed)
+    assert caught.value.exit_code == 2
 
 
 def test_tls_only_policy_denies_plain_http() -> None:

@@ -19,7 +19,7 @@ def test_parts_cover_the_file_exactly() -> None:
 
 
 def test_content_addressed_key() -> None:
-    assert source_key("shop", "ab" * 32) == f"sources/shop/{'ab' * 32}.zip"
+    assert source_key("sources/shop/dev/", "ab" * 32) == f"sources/shop/dev/{'ab' * 32}.zip"
 
 
 def test_pending_part_kept_only_when_its_checksum_matches(tmp_path: Path) -> None:

@@ -64,6 +64,7 @@ def test_plan_lists_steps_in_pipeline_order(tmp_path: Path) -> None:
         "stage": "dev",
         "region": "eu-west-1",
         "outputsFile": "cdk-outputs.json",
+        "secretNames": ["API_TOKEN", "DATABASE_URL"],  # names only: the runner masks their values
         "steps": [
             {
                 "name": "install",
@@ -150,7 +151,7 @@ def test_environment_variables_plain_and_secret_references(tmp_path: Path) -> No
                 "modes": ["LOCAL_DOCKER_LAYER_CACHE", "LOCAL_SOURCE_CACHE", "LOCAL_CUSTOM_CACHE"],
             },
         ),
-        ("prod", {"type": "S3", "location": "cbdeploy-123456789012-us-east-1/cache/shop"}),
+        ("prod", {"type": "S3", "location": "cbdeploy-123456789012-us-east-1/cache/shop/prod"}),
         ("bare", {"type": "NO_CACHE"}),
     ],
 )
