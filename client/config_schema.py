@@ -266,6 +266,11 @@ def secret_reference(reference: str) -> tuple[str, str]:
             raise ValueError(f"{reference!r} does not name an SSM parameter")
         return "PARAMETER_STORE", rest
     if kind == "secretsmanager":
+        if "*" in rest or "?" in rest:
+            # IAM reads them as wildcards: the role would be granted every matching secret.
+            raise ValueError(
+                f"{reference!r} holds a wildcard ('*' or '?'); name exactly one secret"
+            )
         parts = rest.split(":")
         # A secret ARN holds colons itself: arn:aws:secretsmanager:region:account:secret:name.
         id_parts = 7 if rest.startswith("arn:") else 1

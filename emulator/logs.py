@@ -6,11 +6,16 @@ seconds by a background thread, so a line is readable through GetLogEvents
 well within a second. Lines longer than CloudWatch's event limit are split
 into several events rather than lost. Timestamps never go backwards, so
 events stay in order even when many share one millisecond.
+
+As CodeBuild does, every line (its own ``[Container]`` lines, ``Running
+command`` included) has the build's secret values and AWS access key ids
+replaced with ``***`` before it is written (:class:`Masker`).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +29,41 @@ logger = logging.getLogger(__name__)
 MAX_EVENT_BYTES = 256 * 1024 - 26
 MAX_BATCH_BYTES = 1_048_576
 MAX_BATCH_EVENTS = 10_000
+
+
+MASK = "***"
+# Long-term (AKIA) and temporary (ASIA) access key ids.
+ACCESS_KEY_ID = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])")
+MIN_LINE = 4  # lines of a multi-line secret shorter than this are not masked alone
+
+
+class Masker:
+    """Replaces secret values with ``***`` in each line, as CodeBuild does in its logs.
+
+    CodeBuild hides "AWS access key IDs" and the strings of Parameter Store and
+    Secrets Manager variables (the note in the CodeBuild User Guide's "About
+    AWS CodeBuild log file entries"), wherever they appear in a line. The log
+    is written line by line, so each line of a multi-line value is masked too.
+    """
+
+    def __init__(self) -> None:
+        self._forms: list[str] = []
+        self._lock = threading.Lock()
+
+    def add(self, value: str) -> None:
+        parts = [value]
+        if "\n" in value:
+            parts += [line for line in value.splitlines() if len(line.strip()) >= MIN_LINE]
+        with self._lock:
+            forms = set(self._forms) | {p for p in parts if p}
+            # Longest first, so a secret that contains another is masked whole.
+            self._forms = sorted(forms, key=lambda f: (-len(f), f))
+
+    def __call__(self, line: str) -> str:
+        for form in self._forms:
+            if form in line:
+                line = line.replace(form, MASK)
+        return ACCESS_KEY_ID.sub(MASK, line)
 
 
 def container_line(text: str, now: float) -> str:
@@ -72,6 +112,7 @@ class BuildLog:
         self._flush_lock = threading.Lock()
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
+        self.mask = Masker()
 
     @property
     def enabled(self) -> bool:
@@ -98,7 +139,7 @@ class BuildLog:
         with self._lock:
             ms = max(int(self._clock() * 1000), self._last_ms)
             self._last_ms = ms
-            pieces = split_message(line + "\n")
+            pieces = split_message(self.mask(line) + "\n")
             self._pending.extend({"timestamp": ms, "message": p} for p in pieces)
 
     def flush(self) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -244,18 +245,25 @@ class BuildRunner:
             env[name] = self._resolve("SECRETS_MANAGER", ref)
         for variable in s.environment.get("environmentVariables", []):
             env[variable["name"]] = self._resolve(variable.get("type", "PLAINTEXT"), variable["value"])
+        key_id = env.get("AWS_ACCESS_KEY_ID", "")
+        if re.fullmatch(r"\w{16,128}", key_id):  # IAM's shape of an access key id
+            self.log.mask.add(key_id)
         return env
 
     def _resolve(self, kind: str, value: str) -> str:
         try:
             if kind == "PARAMETER_STORE":
-                return backends.parameter_value(self.settings.region, value)
-            if kind == "SECRETS_MANAGER":
-                return backends.secret_value(self.settings.region, value)
+                resolved = backends.parameter_value(self.settings.region, value)
+            elif kind == "SECRETS_MANAGER":
+                resolved = backends.secret_value(self.settings.region, value)
+            else:
+                return value
         except backends.ValueNotFound as error:
             code = "Decrypted Variables Error" if kind == "PARAMETER_STORE" else "Secrets Manager Error"
             raise PhaseFailed(code, str(error)) from error
-        return value
+        # CodeBuild shows these values as *** wherever they appear in the log.
+        self.log.mask.add(resolved)
+        return resolved
 
     # -- INSTALL .. POST_BUILD ---------------------------------------------
 

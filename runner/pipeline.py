@@ -13,7 +13,9 @@ prompt inside a build.
 
 Every step sees the build's environment, plus ``STAGE``, ``REGION`` and
 ``CBDEPLOY_PROJECT`` from the plan, plus a script's own ``environment``.
-The environment is never printed.
+The environment is never printed, and what the runner prints itself (markers,
+its own lines) has the values of the plan's ``secretNames`` variables and AWS
+access key ids replaced with ``***`` (``runner.masking``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from runner.markers import emit, say
+from runner.masking import Masker, masked, secret_values
 
 # CloudWatch Logs takes events up to 256 KiB; keep the outputs marker well below.
 MAX_OUTPUTS_BYTES = 200_000
@@ -59,6 +62,7 @@ class Plan:
     region: str | None
     outputs_file: str | None
     steps: tuple[Step, ...]
+    secret_names: tuple[str, ...] = ()  # variables whose values are never printed
 
 
 def load_plan(path: Path) -> Plan:
@@ -85,6 +89,7 @@ def load_plan(path: Path) -> Plan:
             region=data.get("region"),
             outputs_file=data.get("outputsFile"),
             steps=steps,
+            secret_names=tuple(str(n) for n in data.get("secretNames") or ()),
         )
     except (KeyError, TypeError, AttributeError) as error:
         raise PlanError(f"{path} is malformed: {error!r}") from None
@@ -126,6 +131,12 @@ class Runner:
     clock: Callable[[], float] = time.monotonic
     _child: subprocess.Popen[bytes] | None = None
     _stop_signal: int | None = None
+
+    def __post_init__(self) -> None:
+        # Everything the runner writes itself goes through the mask; a step's own
+        # output goes straight to the descriptor (see _Pump), masked by CodeBuild.
+        masker = Masker(secret_values(self.plan.secret_names, self.environ))
+        self.out = masked(self.out, masker)
 
     def run(self) -> int:
         """Run every step; returns the process exit status (0 when all succeeded)."""

@@ -470,3 +470,37 @@ def test_stopping_the_build_stops_the_pipeline(tmp_path: Path, python: str) -> N
     assert markers[-1] == Marker(
         "pipeline-end", {"status": "failed", "failedStep": "build", "exitCode": 143}
     )
+
+
+def test_secret_values_are_masked_in_what_the_runner_reports(tmp_path: Path, python: str) -> None:
+    """Issue 10, item 8: CodeBuild masks raw values in the log, but a marker holds JSON,
+    where ``é``, ``"`` and ``\\`` are escaped; the runner masks every spelling itself."""
+    token = 'tö"k\\en-1234'
+    pem = "-----BEGIN KEY-----\nQUJDREVGR0hJSktMTU5PUA==\n-----END KEY-----"
+    script = (
+        "import json, os; t = os.environ['TOKEN']; "
+        "json.dump({'token': t, 'url': 'https://u:' + t + '@x', t: 1, 'pem': os.environ['PEM'], "
+        "'key': os.environ['AWS_ACCESS_KEY_ID'], 'other': 'ASIAABCDEFGHIJKLMNOP', "
+        "'plain': os.environ['PLAIN']}, open('o.json', 'w'))"
+    )
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "w.py").write_text(script)
+    plan = make_plan(
+        step("deploy", f"{sys.executable} w.py", "echo step-own-output $TOKEN"),
+        outputsFile="o.json",
+        secretNames=["PEM", "TOKEN"],
+    )
+    env = {"TOKEN": token, "PEM": pem, "PLAIN": "visible", "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE1234567XY"}
+    result = run_runner(tmp_path, python, plan, env=env)
+    assert result.code == 0, result.text
+    [outputs] = [m.data["outputs"] for m in result.markers if m.event == "outputs"]
+    assert outputs == {
+        "token": "***", "url": "https://u:***@x", "***": 1, "pem": "***", "key": "***",
+        "other": "***", "plain": "visible",
+    }
+    markers = "\n".join(line for line in result.lines if parse_marker(line) is not None)
+    for value in (token, json.dumps(token)[1:-1], "QUJDREVGR0hJSktMTU5PUA==", "AKIDEXAMPLE"):
+        assert value not in markers
+    # A step's own output is copied unchanged: masking it is CodeBuild's (and the
+    # emulator's) job on the build log, line by line.
+    assert f"step-own-output {token}" in plain(result)
