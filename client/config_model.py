@@ -31,8 +31,8 @@ ENVIRONMENT_TYPES = (
 )
 CACHE_TYPES = ("none", "local", "s3")
 CACHE_MODES = ("docker-layer", "source", "custom")
-# The name goes into `cbdeploy-<name>-<stage>` (CodeBuild project, IAM role:
-# 64 characters at most, with a 12-character stage) and into S3 keys.
+# The name goes into `cbdeploy-<name>_<stage>` (CodeBuild project, IAM role:
+# 64 characters at most, with a 12-character stage) and into S3 keys (client/names.py).
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 NAME_MAX = 40
 STAGE_RE = re.compile(r"^[a-z][a-z0-9-]{0,11}$")

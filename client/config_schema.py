@@ -313,7 +313,7 @@ _CODEBUILD_KEYS = frozenset(
 )
 NAME_HINT = (
     "Set name = \"...\" in cbdeploy.toml: 1 to 40 of a-z, 0-9 and '-', starting and ending "
-    "with a letter or digit (it becomes part of AWS names: cbdeploy-<name>-<stage>)."
+    "with a letter or digit (it becomes part of AWS names: cbdeploy-<name>_<stage>)."
 )
 _SECRET_HINT = (
     'Use "ssm:/parameter/name" or "secretsmanager:secret-id[:json-key[:version-stage'

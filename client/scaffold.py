@@ -233,7 +233,7 @@ def starter_config(root: Path) -> tuple[str, Detection]:
         + ".",
         "# Every key below can be overridden per stage in [stages.<name>] at the end.",
         "",
-        "# Part of AWS resource names (cbdeploy-<name>-<stage>): a-z, 0-9 and '-', up to 40.",
+        "# Part of AWS resource names (cbdeploy-<name>_<stage>): a-z, 0-9 and '-', up to 40.",
         f"name = {_toml_string(name)}",
         "",
         "# Shell commands run in order in the build, from the project root. The commands of",

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from client.names import project_name
 from tests.github_runner import workflow_commands
 
 pytest.importorskip("emulator")
@@ -113,11 +114,11 @@ def test_json_of_a_succeeding_deploy_is_the_whole_of_stdout(tmp_path: Path) -> N
     assert report["archive"]["sizeBytes"] == len(archive)
     assert report["archive"]["fileCount"] == 2  # cbdeploy.toml and index.html
     assert report["upload"]["skipped"] is False
-    assert report["upload"]["key"] == f"sources/ci-ok/{report['archive']['sha256']}.zip"
+    assert report["upload"]["key"] == f"sources/ci-ok/dev/{report['archive']['sha256']}.zip"
     assert (report["stage"], report["region"], report["project"]) == (
-        "dev", "us-east-1", "cbdeploy-ci-ok-dev")
+        "dev", "us-east-1", project_name("ci-ok", "dev"))
     assert report["consoleUrl"] is None and report["local"] is True  # no console for --local
-    assert report["buildId"].startswith("cbdeploy-ci-ok-dev:")
+    assert report["buildId"].startswith(project_name("ci-ok", "dev") + ":")
     timings = report["timings"]
     assert timings["totalSeconds"] >= timings["packagingSeconds"] + timings["uploadSeconds"]
     # People still read the deploy: on stderr.
@@ -233,5 +234,6 @@ def test_logs_follow_json_is_the_build_part_of_the_object(
         assert [s["name"] for s in report["steps"]] == ["install", "build"]
         assert not {"archive", "upload", "stage"} & set(report)
         assert report["consoleUrl"].startswith(
-            "https://us-east-1.console.aws.amazon.com/codesuite/codebuild/projects/cbdeploy-ci-logs-dev/")
+            "https://us-east-1.console.aws.amazon.com/codesuite/codebuild/projects/"
+            + project_name("ci-logs", "dev") + "/")
         assert FORGED[0] in done.stderr.splitlines()

@@ -20,6 +20,8 @@ import termios
 import time
 from pathlib import Path
 
+from client.names import project_name
+
 CBDEPLOY = str(Path(sys.executable).parent / "cbdeploy")
 
 
@@ -123,7 +125,7 @@ def test_prompted_defaults_are_used_by_the_next_deploy(tmp_path: Path) -> None:
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     result = json.loads(deployed.stdout)
     assert (result["stage"], result["region"], result["status"]) == ("qa", "eu-west-2", "SUCCEEDED")
-    assert result["buildId"].startswith("cbdeploy-defaults-e2e-qa:")
+    assert result["buildId"].startswith(project_name("defaults-e2e", "qa") + ":")
     assert "deploying qa in eu-west-2" in deployed.stderr
 
 

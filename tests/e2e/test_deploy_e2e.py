@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from client.names import project_name
+
 CBDEPLOY = str(Path(sys.executable).parent / "cbdeploy")
 
 CONFIG = """\
@@ -56,4 +58,4 @@ def test_local_deploy_of_a_project_runs_its_pipeline_and_keeps_temp_files(tmp_pa
     assert {"archive.zip", "buildspec.yml", "plan.json", "start-build.json"} <= set(files)
     request = json.loads((kept[0] / "start-build.json").read_text())
     assert request["idempotencyToken"] == kept[0].name
-    assert request["projectName"] == "cbdeploy-local-e2e-dev"
+    assert request["projectName"] == project_name("local-e2e", "dev")

@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from client.names import project_name
+
 CBDEPLOY = str(Path(sys.executable).parent / "cbdeploy")
 
 
@@ -190,7 +192,7 @@ def test_ctrl_c_before_the_build_starts_starts_nothing(
     assert "Started build" not in out
     projects = boto_client("codebuild").list_builds_for_project
     try:
-        ids = projects(projectName=f"cbdeploy-{project.name}-dev")["ids"]
+        ids = projects(projectName=project_name(project.name, "dev"))["ids"]
     except Exception:  # the project was never created: fine, nothing started
         ids = []
     assert ids == []

@@ -23,6 +23,8 @@ from typing import Any
 import boto3
 import pytest
 
+from client.names import project_name
+
 emulator = pytest.importorskip("emulator")
 
 CBDEPLOY = Path(sys.executable).parent / "cbdeploy"
@@ -191,7 +193,7 @@ def test_json_summary_has_outputs_and_stage_override_sets_compute_type(
     codebuild = aws(endpoint, "codebuild")
     builds = codebuild.batch_get_builds(ids=[summary["buildId"]])["builds"]
     assert builds[0]["environment"]["computeType"] == "BUILD_GENERAL1_LARGE"
-    assert builds[0]["projectName"] == "cbdeploy-e2e-app-prod"
+    assert builds[0]["projectName"] == project_name("e2e-app", "prod")
 
 
 def test_failing_before_deploy_stops_the_deploy_and_exits_1(
