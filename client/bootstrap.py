@@ -46,21 +46,24 @@ from client.infra_model import (
     TLS_ONLY_SID,
     TRUST_POLICY,
     Infrastructure,
-    Names,
     StageSettings,
     base_role_policy,
-    bucket_name,
     bucket_policy,
     contains,
-    log_group_name,
     names_for,
-    project_name,
     project_settings,
-    role_name,
-    stage_names,
     stage_settings,
 )
-from client.names import TAG_APP, TAG_STAGE
+from client.names import (
+    TAG_APP,
+    TAG_STAGE,
+    Names,
+    bucket_name,
+    log_group_name,
+    project_name,
+    role_name,
+    stage_names,
+)
 
 __all__ = [
     "BASE_POLICY",

@@ -12,30 +12,8 @@ from typing import Any
 
 from client.aws import AwsClient
 from client.config import ProjectConfig
-from client.names import (
-    Names,
-    bucket_name,
-    cache_prefix,
-    log_group_name,
-    owner_tags,
-    project_name,
-    role_name,
-    sources_prefix,
-    stage_names,
-)
+from client.names import Names, bucket_name, stage_names
 from client.plan import cache_settings
-
-__all__ = [
-    "Names",
-    "bucket_name",
-    "cache_prefix",
-    "log_group_name",
-    "owner_tags",
-    "project_name",
-    "role_name",
-    "sources_prefix",
-    "stage_names",
-]
 
 PLACEHOLDER_BUILDSPEC = (
     "version: 0.2\n"
