@@ -314,7 +314,8 @@ class BuildRunner:
                 self.succeeding = False
                 self.log.container(f"Command did not exit successfully {command} exit status {code}")
                 message = f"Error while executing command: {command}. Reason: exit status {code}"
-                return False, ("COMMAND_EXECUTION_ERROR", message)
+                # Reported by BatchGetBuilds, not the log: masked all the same.
+                return False, ("COMMAND_EXECUTION_ERROR", self.log.mask(message))
         return True, ("", "")
 
     def _log_background_output(self) -> None:

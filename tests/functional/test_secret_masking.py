@@ -122,10 +122,16 @@ def test_emulator_log_masks_running_command_lines(
         buildspecOverride=(
             "version: 0.2\nphases:\n  build:\n    commands:\n"
             f"      - echo from-env $P\n      - echo literal {value}\n"
+            f"      - test {value} = nope\n"
         ),
     )["build"]
-    lines = log_messages(build_waiter(codebuild, build["id"]))
+    done = build_waiter(codebuild, build["id"])
+    lines = log_messages(done)
     text = "".join(lines)
     assert value not in text
     assert any("Running command echo literal ***" in line for line in lines), lines
     assert any(line.rstrip("\n") == "from-env ***" for line in lines), lines
+    # The failed command is named in the phase's context too (BatchGetBuilds): masked there.
+    [failed] = [p for p in done["phases"] if p.get("phaseStatus") == "FAILED"]
+    assert "Error while executing command: test *** = nope" in failed["contexts"][0]["message"]
+    assert value not in json.dumps(done["phases"], default=str)
