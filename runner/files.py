@@ -5,8 +5,14 @@ The packaging step writes ``.cbdeploy/manifest.json``::
     {"version": 1, "links": [{"path": "a/b", "target": "../c"}], "executables": ["bin/x.sh"]}
 
 An extractor that ignores the zip's file modes writes a link as a plain file
-holding its target, and drops the x bits. Links are only recreated when their
-path and target stay inside the project.
+holding its target, and drops the x bits. The manifest is data from the
+archive, so nothing it names may reach outside the project: every path is
+resolved on the disk as it is (through the links the extractor or this
+module made), never judged by its spelling alone. Executable bits are set
+first, before any link of the manifest exists; then links are made, each
+only when it lands and points inside the project; last, every link is
+checked again (a later link can change where an earlier one leads) and one
+that leads out is removed.
 """
 
 from __future__ import annotations
@@ -21,11 +27,17 @@ from typing import Any
 MANIFEST = ".cbdeploy/manifest.json"
 
 
-def _inside(relative: str) -> bool:
+def _lexically_inside(relative: str) -> bool:
     if not relative or os.path.isabs(relative):
         return False
     normal = os.path.normpath(relative)
-    return normal != ".." and not normal.startswith(".." + os.sep)
+    return normal not in (".", "..") and not normal.startswith(".." + os.sep)
+
+
+def _within(real_root: str, path: str) -> bool:
+    """Whether ``path`` (resolved on the disk) is ``real_root`` or below it."""
+    real = os.path.realpath(path)
+    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
 def restore_files(root: Path, warn: Callable[[str], None]) -> list[str]:
@@ -41,58 +53,103 @@ def restore_files(root: Path, warn: Callable[[str], None]) -> list[str]:
     if not isinstance(manifest, dict):
         warn(f"{MANIFEST} is not a JSON object; links and executable bits are left as extracted")
         return []
+    real_root = os.path.realpath(root)
     changed: list[str] = []
-    for link in manifest.get("links") or []:
-        if _restore_link(root, link, warn):
-            changed.append(str(link.get("path")))
     for relative in manifest.get("executables") or []:
-        if _restore_exec_bit(root, relative, warn):
+        if _restore_exec_bit(real_root, relative, warn):
             changed.append(str(relative))
-    return changed
+    made: dict[str, str] = {}  # full path of each link made -> its manifest path
+    for link in manifest.get("links") or []:
+        full = _restore_link(real_root, link, warn)
+        if full is not None:
+            made[full] = str(link.get("path"))
+    # Removing a link can change where another resolves: repeat until none leads out.
+    leaving = [full for full in made if not _within(real_root, full)]
+    while leaving:
+        for full in leaving:
+            warn(f"removed link {made.pop(full)}: through later links it leads outside the project")
+            os.unlink(full)
+        leaving = [full for full in made if not _within(real_root, full)]
+    return changed + list(made.values())
 
 
-def _restore_link(root: Path, link: Any, warn: Callable[[str], None]) -> bool:
+def _restore_link(real_root: str, link: Any, warn: Callable[[str], None]) -> str | None:
+    """Make one link; its full path, or None when it was refused or already there."""
     if not isinstance(link, dict):
         warn(f"ignoring a malformed link entry in {MANIFEST}")
-        return False
+        return None
     relative, target = link.get("path"), link.get("target")
-    if not isinstance(relative, str) or not isinstance(target, str) or not _inside(relative):
+    if (
+        not isinstance(relative, str)
+        or not isinstance(target, str)
+        or not _lexically_inside(relative)
+    ):
         warn(f"ignoring link entry {relative!r}: not a path inside the project")
-        return False
-    resolved = os.path.join(os.path.dirname(relative), target)
-    if os.path.isabs(target) or not _inside(resolved):
+        return None
+    if os.path.isabs(target) or not target:
         warn(f"not recreating link {relative} -> {target}: it points outside the project")
-        return False
-    full = root / relative
-    if full.is_symlink():
+        return None
+    parent = _make_parent(real_root, os.path.dirname(os.path.normpath(relative)))
+    if parent is None:
+        warn(f"not recreating link {relative}: its directory leads outside the project")
+        return None
+    full = os.path.join(parent, os.path.basename(os.path.normpath(relative)))
+    if not _within(real_root, os.path.join(parent, target)):
+        warn(f"not recreating link {relative} -> {target}: it points outside the project")
+        return None
+    if os.path.islink(full):
         if os.readlink(full) == target:
-            return False
-        full.unlink()
-    elif full.is_dir():
+            return None
+        os.unlink(full)
+    elif os.path.isdir(full):
         warn(f"not recreating link {relative}: a directory is in its place")
-        return False
-    elif full.exists():
-        full.unlink()
-    full.parent.mkdir(parents=True, exist_ok=True)
+        return None
+    elif os.path.lexists(full):
+        os.unlink(full)
     os.symlink(target, full)
-    return True
+    return full
 
 
-def _restore_exec_bit(root: Path, relative: Any, warn: Callable[[str], None]) -> bool:
-    if not isinstance(relative, str) or not _inside(relative):
+def _make_parent(real_root: str, relative_dir: str) -> str | None:
+    """The real path of ``relative_dir`` under the root, created if missing; None if it
+    is (or passes through) a link that leads out. The deepest existing ancestor is
+    checked before ``mkdir``, which would follow it."""
+    wanted = os.path.join(real_root, relative_dir) if relative_dir else real_root
+    existing = wanted
+    while existing != real_root and not os.path.lexists(existing):
+        existing = os.path.dirname(existing)
+    if not _within(real_root, existing):
+        return None
+    try:
+        os.makedirs(os.path.realpath(wanted), exist_ok=True)
+    except OSError:
+        return None
+    real = os.path.realpath(wanted)
+    return real if _within(real_root, real) and os.path.isdir(real) else None
+
+
+def _restore_exec_bit(real_root: str, relative: Any, warn: Callable[[str], None]) -> bool:
+    if not isinstance(relative, str) or not _lexically_inside(relative):
         warn(f"ignoring executable entry {relative!r}: not a path inside the project")
         return False
-    full = root / relative
-    if full.is_symlink():
+    full = os.path.join(real_root, relative)
+    if os.path.islink(full):
+        return False
+    real = os.path.realpath(full)
+    if not _within(real_root, real):
+        warn(f"ignoring executable entry {relative}: it leads outside the project")
         return False
     try:
-        mode = full.stat().st_mode
+        mode = os.lstat(real).st_mode  # real has no link left in it: chmod acts on this file
     except OSError:
         warn(f"{relative} is listed as executable but is missing")
+        return False
+    if not stat.S_ISREG(mode):
+        warn(f"ignoring executable entry {relative}: not a regular file")
         return False
     # Give execute permission wherever read permission is given (like `chmod +x`).
     wanted = mode | ((mode & (stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)) >> 2)
     if wanted == mode:
         return False
-    os.chmod(full, stat.S_IMODE(wanted))
+    os.chmod(real, stat.S_IMODE(wanted))
     return True
