@@ -17,6 +17,7 @@ from client import defaults as defaults_store
 from client.console import make_console
 from client.options import complete_stage, log_level_option, validate_stage
 from client.packaging import ArchiveResult, Selection, build_archive, select_files, shown
+from client.packaging.archive import check_output_path
 from client.packaging.stats import PackageStats, package_stats
 from client.statedir import NAME, cache_dir, state_dir
 
@@ -48,7 +49,7 @@ class PackageRequest:
 @click.option(
     "--output",
     "-o",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),  # checked by check_output_path: a link is refused, not followed
     help="Where to write the zip (default: .cbdeploy/package.zip in the project).",
 )
 @click.option(
@@ -105,6 +106,8 @@ def package(
         output=Path(output) if output else root / DEFAULT_OUTPUT,
         use_cache=not no_cache,
     )
+    if stats or output or not list_only:
+        check_output_path(request.output)  # before anything is listed or written
     console = make_console(stderr=list_only)
     selection, extra = _select(request)
     selection = _without(selection, request.output)

@@ -96,6 +96,41 @@ def manifest(selection: Selection, stats: Mapping[str, FileStat]) -> bytes:
     return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("ascii")
 
 
+def check_output_path(output: Path) -> None:
+    """Refuse an output path that holds anything but a regular file.
+
+    The archive is written next to it and renamed over it, which would replace a
+    device node, a FIFO or a socket, and write through no link: a link there (even
+    to a regular file) is refused rather than silently replaced.
+    """
+    try:
+        st = os.lstat(output)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise PackagingError(
+            f"Cannot write the archive to {shown(output)}: {exc.strerror or exc}.",
+            "Choose another --output path.",
+        ) from exc
+    if stat.S_ISREG(st.st_mode):
+        return
+    kind = _KINDS.get(stat.S_IFMT(st.st_mode), "not a regular file")
+    raise PackagingError(
+        f"Refusing to write the archive to {shown(output)}: it is {kind}.",
+        "Choose another --output path, or remove what is there first.",
+    )
+
+
+_KINDS = {
+    stat.S_IFLNK: "a symbolic link (cbdeploy never writes through a link)",
+    stat.S_IFDIR: "a directory",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+}
+
+
 def normal_mode(st_mode: int) -> int:
     if stat.S_ISLNK(st_mode):
         return LINK_MODE
@@ -209,6 +244,7 @@ class ArchiveBuilder:
         stats = _complete_stats(selection)
         extra = {MANIFEST: manifest(selection, stats), **extra_entries}
         self._done, self._total = 0, len(selection.files) + len(extra)
+        check_output_path(output)
         cache = ArchiveCache(cache_dir) if cache_dir is not None else None
         output.parent.mkdir(parents=True, exist_ok=True)
         tmp = output.parent / f".{output.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
@@ -224,6 +260,7 @@ class ArchiveBuilder:
                     out.handle.flush()
                     os.ftruncate(out.handle.fileno(), out.offset)
             os.chmod(tmp, 0o644)
+            check_output_path(output)  # again: something may have taken its place meanwhile
             os.replace(tmp, output)
         except BaseException:
             tmp.unlink(missing_ok=True)

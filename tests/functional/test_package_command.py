@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
+import stat
 import subprocess
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -145,3 +148,61 @@ def test_what_cbdeploy_writes_leaves_the_work_tree_clean(project: Path) -> None:
     assert status == b""
     info = git_info(project)
     assert info is not None and info.dirty is False
+
+
+def _make_special(kind: str, path: Path) -> Callable[[], object]:
+    """Create ``kind`` at ``path``; returns what must read the same afterwards."""
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "socket":
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(path))
+        server.close()
+    elif kind == "directory":
+        path.mkdir()
+        (path / "inside.txt").write_text("mine\n")
+        return lambda: sorted(p.name for p in path.iterdir())
+    elif kind == "device":
+        try:  # the same device as /dev/null, in tmp_path: the real one is never at risk
+            os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        except PermissionError:
+            pytest.skip("creating a device node needs CAP_MKNOD")
+    elif kind == "link to a file":
+        (path.parent / "precious.txt").write_text("precious\n")
+        os.symlink("precious.txt", path)
+        return lambda: (os.readlink(path), (path.parent / "precious.txt").read_text())
+    elif kind == "dangling link":
+        os.symlink("nowhere.zip", path)
+        return lambda: os.readlink(path)
+    return lambda: stat.S_IFMT(os.lstat(path).st_mode)
+
+
+@pytest.mark.parametrize(
+    ("kind", "said"),
+    [
+        ("fifo", "a FIFO"),
+        ("socket", "a socket"),
+        ("device", "a character device"),
+        ("directory", "is a directory"),
+        ("link to a file", "a symbolic link"),
+        ("dangling link", "a symbolic link"),
+    ],
+)
+def test_output_that_is_not_a_regular_file_is_refused(
+    project: Path, tmp_path: Path, kind: str, said: str
+) -> None:
+    """`package -o /dev/full` replaced the device with a zip (as root): anything at the
+    output path but a regular file is refused, exit 2, and nothing is written."""
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    target = out_dir / "site.zip"
+    state = _make_special(kind, target)
+    before_state, before_names = state(), sorted(p.name for p in out_dir.iterdir())
+    for extra in ([], ["--stats"], ["--list"]):
+        code, out, err = run("--output", str(target), *extra)
+        assert code == 2, err
+        assert said in err and "site.zip" in err
+        assert "Traceback" not in err and out == b""
+        assert state() == before_state
+        assert sorted(p.name for p in out_dir.iterdir()) == before_names
+        assert not (project / ".cbdeploy").exists()
