@@ -18,6 +18,7 @@ from client.console import make_console
 from client.options import complete_stage, log_level_option, validate_stage
 from client.packaging import ArchiveResult, Selection, build_archive, select_files, shown
 from client.packaging.archive import check_output_path
+from client.packaging.quote import quote_path
 from client.packaging.stats import PackageStats, package_stats
 from client.statedir import NAME, cache_dir, state_dir
 
@@ -39,7 +40,14 @@ class PackageRequest:
     "--list",
     "list_only",
     is_flag=True,
-    help="Print the selected paths, one per line, and nothing else on stdout.",
+    help="Print the selected paths, one per line (quoted like 'git ls-files'), and nothing "
+    "else on stdout.",
+)
+@click.option(
+    "-z",
+    "nul",
+    is_flag=True,
+    help="With --list: end each path with NUL instead of a newline, and never quote it.",
 )
 @click.option(
     "--stats",
@@ -75,6 +83,7 @@ class PackageRequest:
 @log_level_option
 def package(
     list_only: bool,
+    nul: bool,
     stats: bool,
     output: str | None,
     stage: str | None,
@@ -94,9 +103,12 @@ def package(
 
     \b
       cbdeploy package --list
+      cbdeploy package --list -z | xargs -0 ls -l
       cbdeploy package --stats
       cbdeploy package --stage prod --output dist/site.zip
     """
+    if nul and not list_only:
+        raise click.UsageError("-z goes with --list: it changes how the paths are printed.")
     config_file = Path(config_path) if config_path else None
     root = config_file.resolve().parent if config_file else Path.cwd()
     request = PackageRequest(
@@ -113,9 +125,15 @@ def package(
     selection = _without(selection, request.output)
     _warn(make_console(stderr=True), selection)
     if list_only:
-        # Raw bytes: a name that is not UTF-8 comes out exactly as it is on disk.
+        # As git prints them: raw bytes ending in NUL with -z, else one quoted path a line.
+        paths = [os.fsencode(f.path) for f in selection.files]
+        listing = (
+            b"".join(p + b"\0" for p in paths)
+            if nul
+            else b"".join(quote_path(p) + b"\n" for p in paths)
+        )
         sys.stdout.flush()
-        sys.stdout.buffer.write(b"".join(os.fsencode(f.path) + b"\n" for f in selection.files))
+        sys.stdout.buffer.write(listing)
         sys.stdout.buffer.flush()
         if not (stats or output):
             return

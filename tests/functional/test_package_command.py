@@ -45,7 +45,7 @@ def run(*args: str) -> tuple[int, bytes, str]:
 def test_list_prints_only_the_paths_sorted_by_bytes(project: Path) -> None:
     code, out, err = run("--list")
     assert code == 0
-    assert out == b".env\n.gitignore\nREADME.md\ncaf\xe9.txt\nsrc/app.py\nsrc/big.txt\n"
+    assert out == b'.env\n.gitignore\nREADME.md\n"caf\\351.txt"\nsrc/app.py\nsrc/big.txt\n'
     assert "1 file looks like a secret" in err and ".env" in err
     assert not (project / ".cbdeploy").exists()  # --list alone writes no archive
 
@@ -206,3 +206,58 @@ def test_output_that_is_not_a_regular_file_is_refused(
         assert state() == before_state
         assert sorted(p.name for p in out_dir.iterdir()) == before_names
         assert not (project / ".cbdeploy").exists()
+
+
+UNUSUAL_NAMES = [
+    b"new\nline.txt",
+    b"tab\there.txt",
+    b'quote"d.txt',
+    b"back\\slash.txt",
+    b"caf\xe9.txt",
+    "\u00e9t\u00e9.txt".encode(),
+    b"del\x7f.txt",
+    b"bell\x07.txt",
+    b"ctrl\x01.txt",
+    b"plain name with spaces.txt",
+    b'"starts with a quote',
+    b"dir\nname/inner.txt",
+]
+
+
+def _git_ls_files(project: Path, *extra: str) -> bytes:
+    command = ["git", "-c", "core.quotePath=true", "ls-files", "--cached", "--others"]
+    listed = subprocess.run(
+        [*command, "--exclude-standard", *extra], cwd=project, check=True, capture_output=True
+    )
+    return listed.stdout
+
+
+def test_list_quotes_unusual_names_exactly_as_git_ls_files(project: Path) -> None:
+    """A newline in a name made the listing ambiguous: it is quoted as git quotes it,
+    checked against the real ``git ls-files`` on the same tree."""
+    for name in UNUSUAL_NAMES:
+        path = project / os.fsdecode(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x\n")
+    code, out, err = run("--list")
+    assert code == 0, err
+    assert out == _git_ls_files(project)
+    assert b'"new\\nline.txt"\n' in out and b'"dir\\nname/inner.txt"\n' in out
+    assert b"plain name with spaces.txt\n" in out
+
+
+def test_list_z_separates_raw_names_with_nul_like_git(project: Path) -> None:
+    for name in UNUSUAL_NAMES:
+        path = project / os.fsdecode(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x\n")
+    code, out, err = run("--list", "-z")
+    assert code == 0, err
+    assert out == _git_ls_files(project, "-z")
+    assert b"\0new\nline.txt\0" in out and b"\0caf\xe9.txt\0" in out
+
+
+def test_z_without_list_is_a_usage_error(project: Path) -> None:
+    code, out, err = run("-z")
+    assert code == 2 and "-z goes with --list" in err and out == b""
+    assert not (project / ".cbdeploy").exists()
