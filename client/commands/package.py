@@ -103,7 +103,7 @@ def package(
 
     \b
       cbdeploy package --list
-      cbdeploy package --list -z | xargs -0 ls -l
+      cbdeploy package --list -z
       cbdeploy package --stats
       cbdeploy package --stage prod --output dist/site.zip
     """
