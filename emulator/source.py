@@ -1,9 +1,13 @@
 """Fetch a build's source zip from moto S3 and extract it safely.
 
 Unix modes and symbolic links are restored from each entry's
-``external_attr >> 16``, as ``zip -y``/``unzip`` do. An entry that would land
-outside the work directory (an absolute path, ``..``, or a link escaping it,
-also through earlier links) fails the build instead of being written.
+``external_attr >> 16``, as ``zip -y``/``unzip`` do. Names are restored as
+Info-ZIP ``unzip`` restores them on Linux: a name flagged UTF-8 (bit 11) is
+UTF-8; any other name from an archive made on Unix is the exact bytes stored
+(``caf\xe9.txt`` stays those 8 bytes, never ``cafΘ.txt``); one made elsewhere
+is read as code page 437. An entry that would land outside the work directory
+(an absolute path, ``..``, or a link escaping it, also through earlier links)
+fails the build instead of being written.
 """
 
 from __future__ import annotations
@@ -45,23 +49,24 @@ def extract_zip(data: bytes, target: Path) -> int:
     links: list[Path] = []
     with archive:
         for info in archive.infolist():
-            path = _safe_path(root, info.filename)
+            name = _entry_name(info)
+            path = _safe_path(root, name)
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
-                link_target = archive.read(info).decode("utf-8")
-                _make_parent(root, path, info.filename)
+                link_target = os.fsdecode(archive.read(info))  # raw bytes, like the name
+                _make_parent(root, path, name)
                 if os.path.isabs(link_target):
-                    raise _escape(info.filename)
+                    raise _escape(name)
                 _remove_existing(path)
                 os.symlink(link_target, path)
                 links.append(path)
-                _check_inside(root, path, info.filename)
+                _check_inside(root, path, name)
             elif info.is_dir():
-                _make_parent(root, path / "x", info.filename)
+                _make_parent(root, path / "x", name)
                 if mode & 0o777:
                     os.chmod(path, (mode & 0o7777) | 0o700)
             else:
-                _make_parent(root, path, info.filename)
+                _make_parent(root, path, name)
                 _remove_existing(path)
                 flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
                 fd = os.open(path, flags, 0o644)
@@ -74,6 +79,18 @@ def extract_zip(data: bytes, target: Path) -> int:
         for link in links:
             _check_inside(root, link, str(link.relative_to(root)))
         return len(archive.infolist())
+
+
+def _entry_name(info: zipfile.ZipInfo) -> str:
+    """The entry's name as ``unzip`` writes it on Linux, ``os.fsdecode``-d (zipfile has
+    decoded every name without the UTF-8 flag as code page 437, which maps all 256
+    bytes: encoding it back gives the stored bytes)."""
+    if info.flag_bits & 0x800 or info.create_system != _MADE_ON_UNIX:
+        return info.filename
+    return os.fsdecode(info.filename.encode("cp437"))
+
+
+_MADE_ON_UNIX = 3
 
 
 def _safe_path(root: Path, name: str) -> Path:
