@@ -29,7 +29,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from client.errors import PackagingError
-from client.packaging.cache import ArchiveCache, Row
+from client.packaging.cache import (
+    DIGEST,
+    KEY,
+    LENGTH,
+    METHOD,
+    NO_DIGEST,
+    OFFSET,
+    ArchiveCache,
+    Row,
+    is_racy,
+)
 from client.packaging.model import ArchiveResult, FileStat, Selection, shown
 from client.packaging.nogc import paused_gc
 from client.packaging.reader import (
@@ -37,6 +47,7 @@ from client.packaging.reader import (
     Entry,
     Opener,
     Produced,
+    content_digest,
     copy_stored,
     default_open,
     produce,
@@ -230,6 +241,7 @@ class ArchiveBuilder:
         self.clock_ns = clock_ns
         self.on_progress = on_progress
         self._done = self._total = 0
+        self._started_ns = 0
 
     def build(
         self,
@@ -238,7 +250,7 @@ class ArchiveBuilder:
         extra_entries: Mapping[str, bytes],
         cache_dir: Path | None,
     ) -> ArchiveResult:
-        started_ns = self.clock_ns()
+        started_ns = self._started_ns = self.clock_ns()
         if MANIFEST in extra_entries:
             raise ValueError(f"{MANIFEST} is written by build_archive itself")
         stats = _complete_stats(selection)
@@ -309,20 +321,22 @@ class ArchiveBuilder:
                     entry = Entry(name, LINK_MODE, data=target, store=True)
                 else:
                     row = rows.get(name)
-                    if row is not None and row[:3] == st:  # unchanged: copy its record
+                    if row is not None and self._unchanged(row, st, root + name, cache):
                         if batch.entries:
                             yield batch
                             batch = _Batch()
-                        if run is not None and run.end != row[3]:
+                        if run is not None and run.end != row[OFFSET]:
                             yield run
                             run = None
                         if run is None:
-                            run = _CopyRun(row[3])
+                            run = _CopyRun(row[OFFSET])
                         run.rows.append((name, row))
-                        run.end += row[4]
+                        run.end += row[LENGTH]
                         continue
                     mode = normal_mode(st.mode)
-                    entry = Entry(name, mode, root + name, None, st, wants_store(name))
+                    # A file this build may not see change gets a digest, for the next.
+                    racy = is_racy(st.mtime_ns, st.ctime_ns, self._started_ns)
+                    entry = Entry(name, mode, root + name, None, st, wants_store(name), racy)
             if run is not None:
                 yield run
                 run = None
@@ -338,6 +352,16 @@ class ArchiveBuilder:
             yield run
         if batch.entries:
             yield batch
+
+    def _unchanged(self, row: Row, st: FileStat, path: bytes, cache: ArchiveCache | None) -> bool:
+        """Whether the cached record of the file at ``path`` (stat ``st``) may be copied:
+        the same stat, and for a racily clean row, the same content (git's rule)."""
+        if row[:KEY] != st:
+            return False
+        assert cache is not None
+        if not cache.needs_check(row):
+            return True
+        return row[DIGEST] != NO_DIGEST and content_digest(path, st, self.opener) == row[DIGEST]
 
     def _compress(self, batch: _Batch) -> list[Produced]:
         return [produce(entry, self.opener) for entry in batch.entries]
@@ -403,7 +427,8 @@ class ArchiveBuilder:
             out.central.append(central_header(info, offset))
             st = produced.stat
             if st is not None:  # a file from disk: remembered for the next build
-                row = (*st, offset, out.offset - offset, *info[1:])
+                digest = produced.digest or NO_DIGEST
+                row = (*st, offset, out.offset - offset, *info[1:], digest)
                 out.rows.append((info.name, row))
         self._progress(len(produced_all))
 
@@ -436,11 +461,10 @@ def _copy(out: _Output, run: _CopyRun, cache: ArchiveCache) -> None:
     shift = out.offset - run.start
     add_central, add_row = out.central.append, out.rows.append
     for name, row in run.rows:
-        size, mtime_ns, st_mode, offset, length, method, crc, csize, usize, mode = row
+        offset = row[OFFSET] + shift
         if shift:
-            offset += shift
-            row = (size, mtime_ns, st_mode, offset, length, method, crc, csize, usize, mode)
-        add_central(central_record(name, method, crc, csize, usize, mode, offset))
+            row = (*row[:OFFSET], offset, *row[LENGTH:])
+        add_central(central_record(name, *row[METHOD:DIGEST], offset))
         add_row((name, row))
     for chunk in cache.read(run.start, run.end - run.start):
         out.write_overlapped(chunk)
@@ -460,5 +484,5 @@ def _complete_stats(selection: Selection) -> dict[str, FileStat]:
                     f"Cannot read {shown(f.path)}: {exc.strerror or exc}.",
                     "Package again: the project changed while it was being selected.",
                 ) from exc
-            stats[f.path] = FileStat(st.st_size, st.st_mtime_ns, st.st_mode)
+            stats[f.path] = FileStat.of(st)
     return stats

@@ -10,11 +10,24 @@ from typing import NamedTuple
 
 
 class FileStat(NamedTuple):
-    """What the archive needs to know about a selected file, taken once at selection."""
+    """What the archive needs to know about a selected file, taken once at selection.
+
+    Also the key of the re-package cache, as git's index keys a file: a content
+    change moves ``ctime_ns`` even when ``touch -d``, ``cp -p`` or ``rsync -t``
+    put the mtime back (nobody can set the ctime), and a file replaced by another
+    has another inode.
+    """
 
     size: int
     mtime_ns: int
+    ctime_ns: int
+    ino: int
+    dev: int
     mode: int  # st_mode of the file itself (lstat), or of the target for followed links
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileStat:
+        return cls(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, st.st_mode)
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,16 @@
 """Reading and compressing one entry, on a worker thread (zlib releases the GIL).
 
 A file is read through one descriptor and checked before and after: it must be
-a regular file, of the size and modification time seen at selection, and
-still so after the last byte. Anything else is a :class:`PackagingError`
-naming the file, never a silently inconsistent archive.
+a regular file, with the stat seen at selection (size, mtime, ctime, inode,
+device, mode), and still so after the last byte. Anything else is a
+:class:`PackagingError` naming the file, never a silently inconsistent archive.
+An entry asked for it also gets a digest of the bytes read, which lets the
+cache verify a "racily clean" file before reusing its record (see :mod:`.cache`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import zlib
@@ -22,6 +25,7 @@ LEVEL = 6  # git archive's default (zlib's Z_DEFAULT_COMPRESSION)
 LARGE = 1 << 20  # above this a file is compressed alone, through a spool
 CHUNK = 1 << 20
 SPOOL_IN_MEMORY = 4 << 20
+DIGEST_SIZE = 16
 
 # Formats that are compressed already: deflating them costs time and saves nothing.
 STORED_SUFFIXES = frozenset(
@@ -96,6 +100,7 @@ class Entry(NamedTuple):
     data: bytes | None = None
     stat: FileStat | None = None
     store: bool = False  # never try deflate
+    digest: bool = False  # also hash the content read (for the cache's racy check)
 
     @property
     def size_hint(self) -> int:
@@ -107,7 +112,7 @@ class Entry(NamedTuple):
 class Produced:
     """An entry ready to write: its headers' values and where its payload is."""
 
-    __slots__ = ("info", "payload", "spool", "copy_source", "stat")
+    __slots__ = ("info", "payload", "spool", "copy_source", "stat", "digest")
 
     def __init__(
         self,
@@ -122,6 +127,7 @@ class Produced:
         self.spool = spool  # large deflated entries
         self.copy_source = copy_source  # large stored entries: copied from the file again
         self.stat: FileStat | None = None  # what the file was when read (None: not from disk)
+        self.digest: bytes | None = None  # of the content read, when the entry asked for it
 
 
 def wants_store(name: bytes) -> bool:
@@ -151,6 +157,8 @@ def produce(entry: Entry, opener: Opener = default_open) -> Produced:
             data = _read_all(fd, before.st_size)
             _check_unchanged(name, _stat_of(before), os.fstat(fd), len(data))
             produced = _from_bytes(entry, data, zlib.crc32(data))
+            if entry.digest:
+                produced.digest = _digest(data).digest()
         else:
             produced = _produce_large(entry, fd, name, before)
         produced.stat = entry.stat or _stat_of(before)
@@ -174,6 +182,7 @@ def _from_bytes(entry: Entry, data: bytes, crc: int) -> Produced:
 def _produce_large(entry: Entry, fd: int, name: str, before: os.stat_result) -> Produced:
     crc = total = packed_size = 0
     deflater = None if entry.store else zlib.compressobj(LEVEL, zlib.DEFLATED, -15)
+    hasher = _digest() if entry.digest else None
     spool: IO[bytes] | None = None
     if deflater is not None:
         import tempfile
@@ -183,6 +192,8 @@ def _produce_large(entry: Entry, fd: int, name: str, before: os.stat_result) -> 
         while chunk := os.read(fd, CHUNK):
             total += len(chunk)
             crc = zlib.crc32(chunk, crc)
+            if hasher is not None:
+                hasher.update(chunk)
             if deflater is not None and spool is not None:
                 packed_size += spool.write(deflater.compress(chunk))
         if deflater is not None and spool is not None:
@@ -192,9 +203,12 @@ def _produce_large(entry: Entry, fd: int, name: str, before: os.stat_result) -> 
             spool.seek(0)
             info = EntryInfo(entry.name, DEFLATED, crc, packed_size, total, entry.mode)
             produced, spool = Produced(info, spool=spool), None
-            return produced
-        info = EntryInfo(entry.name, STORED, crc, total, total, entry.mode)
-        return Produced(info, copy_source=entry.source)
+        else:
+            info = EntryInfo(entry.name, STORED, crc, total, total, entry.mode)
+            produced = Produced(info, copy_source=entry.source)
+        if hasher is not None:
+            produced.digest = hasher.digest()
+        return produced
     finally:
         if spool is not None:
             spool.close()
@@ -234,8 +248,37 @@ def _read_all(fd: int, size: int) -> bytes:
     return b"".join(parts)
 
 
+def content_digest(path: bytes, expected: FileStat, opener: Opener = default_open) -> bytes | None:
+    """The digest of the file at ``path`` if it is a regular file with the stat
+    ``expected`` from before the first byte to after the last; None otherwise (or if
+    it cannot be read: the caller compresses it then, and reports the error)."""
+    try:
+        fd = opener(path)
+    except OSError:
+        return None
+    try:
+        before = os.fstat(fd)
+        if not stat.S_ISREG(before.st_mode) or _stat_of(before) != expected:
+            return None
+        hasher, total = _digest(), 0
+        while chunk := os.read(fd, CHUNK):
+            hasher.update(chunk)
+            total += len(chunk)
+        if total != expected.size or _stat_of(os.fstat(fd)) != expected:
+            return None
+        return hasher.digest()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _digest(data: bytes = b"") -> hashlib.blake2b:
+    return hashlib.blake2b(data, digest_size=DIGEST_SIZE)
+
+
 def _stat_of(st: os.stat_result) -> FileStat:
-    return FileStat(st.st_size, st.st_mtime_ns, st.st_mode)
+    return FileStat.of(st)
 
 
 def _check_unchanged(
@@ -243,11 +286,7 @@ def _check_unchanged(
 ) -> None:
     if expected is None:
         return
-    if (
-        now.st_size != expected.size
-        or now.st_mtime_ns != expected.mtime_ns
-        or (read is not None and read != expected.size)
-    ):
+    if _stat_of(now) != expected or (read is not None and read != expected.size):
         raise _changed(name)
 
 

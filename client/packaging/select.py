@@ -245,7 +245,10 @@ class _Resolver:
             if is_reg(st.st_mode):
                 path = rel.decode(encoding, errors)  # os.fsdecode, without its checks
                 files.append(SelectedFile(path))
-                stats[path] = new_tuple(FileStat, (st.st_size, st.st_mtime_ns, st.st_mode))
+                stats[path] = new_tuple(
+                    FileStat,
+                    (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, st.st_mode),
+                )
                 if rel in candidates and looks_secret(path, prefix + rel):
                     self.secrets.append(path)
             else:
@@ -273,7 +276,7 @@ class _Resolver:
     def _add_file(self, rel: bytes, full: bytes, st: os.stat_result) -> None:
         path = os.fsdecode(rel)
         self.files.append(SelectedFile(path))
-        self.stats[path] = FileStat(st.st_size, st.st_mtime_ns, st.st_mode)
+        self.stats[path] = FileStat.of(st)
         if looks_secret(path, full):
             self.secrets.append(path)
 
@@ -292,7 +295,7 @@ class _Resolver:
         if self._inside(real):
             shipped = self._link_target(rel, target, real)
             self.files.append(SelectedFile(path, os.fsdecode(shipped)))
-            self.stats[path] = FileStat(len(shipped), st.st_mtime_ns, st.st_mode)
+            self.stats[path] = FileStat.of(st)._replace(size=len(shipped))
             return
         if not self.follow:
             raise PackagingError(

@@ -16,6 +16,31 @@ from tests.functional.test_deploy_cli import cli, make_project
 
 __all__ = ["cli"]  # the fixture, used by name
 
+JAN_2021 = (1609459200, 1609459200)  # touch -d 2021-01-01 (UTC)
+
+
+def test_a_file_whose_mtime_is_restored_is_not_deployed_stale(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    """The reported case: same size, same mode, mtime put back (touch -d, cp -p,
+    rsync -t): the cache reused the old compressed bytes, the upload was skipped as
+    already there, and the build printed CCCC."""
+    project = make_project(tmp_path, build="cat version.txt")
+    version = project / "version.txt"
+    version.write_text("version=CCCC\n")
+    os.utime(version, JAN_2021)
+    first = cli(project, "deploy", "--yes")
+    assert first.exit_code == 0, first.output
+    assert "version=CCCC" in first.output
+    version.write_text("version=DDDD\n")
+    os.utime(version, JAN_2021)
+    second = cli(project, "deploy", "--yes")
+    assert second.exit_code == 0, second.output
+    assert "version=DDDD" in second.output and "version=CCCC" not in second.output
+    assert "Archive already uploaded" not in second.output
+    assert "✓ Uploaded" in second.output
+
+
 def test_a_non_utf8_file_name_arrives_in_the_build_with_the_same_bytes(
     cli: Callable[..., Result], tmp_path: Path
 ) -> None:

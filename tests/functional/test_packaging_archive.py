@@ -22,7 +22,14 @@ import pytest
 import client.packaging.archive as archive_module
 import client.packaging.cache as cache_module
 from client.errors import PackagingError
-from client.packaging import MANIFEST, SelectedFile, Selection, build_archive, select_files
+from client.packaging import (
+    MANIFEST,
+    FileStat,
+    SelectedFile,
+    Selection,
+    build_archive,
+    select_files,
+)
 from client.packaging.archive import ArchiveBuilder
 from client.packaging.reader import LARGE, default_open
 
@@ -449,3 +456,119 @@ def test_a_repackage_that_shrinks_or_grows_the_archive_matches_a_cold_build(
     assert shrunk < before - LARGE
     (project / "more.dat").write_bytes(random.Random(3).randbytes(3 * LARGE))
     assert check("grown") > shrunk + archive_module.RESERVE_SLACK + LARGE
+
+
+JAN_2021_NS = 1609459200 * 10**9
+
+
+def _rewrite_keeping_mtime(path: Path, data: bytes, *, replace: bool = False) -> None:
+    """Write ``data`` to ``path`` and put its mtime back, as ``touch -d``, ``cp -p`` or
+    ``rsync -t`` leave a file (``replace``: a new file renamed over it, a new inode)."""
+    st = os.stat(path)
+    if replace:
+        fresh = path.with_name(path.name + ".new")
+        fresh.write_bytes(data)
+        os.chmod(fresh, stat.S_IMODE(st.st_mode))
+        os.replace(fresh, path)
+    else:
+        path.write_bytes(data)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_a_restored_mtime_does_not_hide_a_change_from_the_cache(tmp_path: Path) -> None:
+    """The reported case, at the archive: same size, same mode, mtime put back. The
+    clock runs 3 s ahead, so no entry is racily clean: the ctime alone must tell."""
+    project = make_project(tmp_path / "p")
+    version = project / "version.txt"
+    version.write_bytes(b"version=CCCC\n")
+    os.utime(version, ns=(JAN_2021_NS, JAN_2021_NS))
+    cache = tmp_path / "cache"
+    opened: list[str] = []
+
+    def opener(path: bytes) -> int:
+        opened.append(os.fsdecode(os.path.relpath(path, os.fsencode(project))))
+        return default_open(path)
+
+    builder = ArchiveBuilder(opener=opener, clock_ns=lambda: time.time_ns() + 3 * 10**9)
+    builder.build(select_files(project), tmp_path / "first.zip", {}, cache)
+    _rewrite_keeping_mtime(version, b"version=DDDD\n")
+    opened.clear()
+    builder.build(select_files(project), tmp_path / "second.zip", {}, cache)
+    assert opened == ["version.txt"]  # the others' records are copied, unread
+    with zipfile.ZipFile(tmp_path / "second.zip") as archive:
+        assert archive.read("version.txt") == b"version=DDDD\n"
+
+
+def test_changes_that_keep_the_mtime_always_give_the_archive_a_cold_build_gives(
+    tmp_path: Path,
+) -> None:
+    """Property, as a seeded random loop: whatever is rewritten (same size or not, in
+    place or replaced, mode changed or not) with its mtime put back, a cached
+    re-package is byte for byte the archive built with no cache."""
+    rng = random.Random(20210101)
+    project = make_project(tmp_path / "p")
+    files = [project / f"f{i}.txt" for i in range(12)] + [project / "big" / "random.dat"]
+    for path in files[:12]:
+        path.write_bytes(b"v0 " * rng.randint(0, 40))
+    for path in files:
+        os.utime(path, ns=(JAN_2021_NS, JAN_2021_NS + rng.randint(0, 10**9)))
+    cache = tmp_path / "cache"
+    build_archive(select_files(project), tmp_path / "start.zip", cache_dir=cache)
+    for round_ in range(30):
+        for path in rng.sample(files, rng.randint(0, 4)):
+            old = path.read_bytes()
+            if rng.random() < 0.6 and old:  # same size: only the bytes differ
+                data = bytes(rng.getrandbits(8) for _ in range(min(len(old), 64))) + old[64:]
+            else:
+                data = old[: rng.randint(0, len(old))] + f"round {round_}\n".encode()
+            _rewrite_keeping_mtime(path, data, replace=rng.random() < 0.3)
+            if rng.random() < 0.2:
+                path.chmod(path.stat().st_mode ^ 0o100)
+        warm = build_archive(select_files(project), tmp_path / "warm.zip", cache_dir=cache)
+        cold = build_archive(select_files(project), tmp_path / "cold.zip")
+        assert (tmp_path / "warm.zip").read_bytes() == (tmp_path / "cold.zip").read_bytes(), (
+            f"round {round_}"
+        )
+        assert warm.sha256 == cold.sha256
+
+
+def test_a_racily_clean_entry_is_reused_only_if_its_content_matches(tmp_path: Path) -> None:
+    """Git's rule: a file changed within the clock tick of its recorded stat could keep
+    that stat. Such an entry (mtime or ctime not clearly older than the index) is read
+    again and its digest compared. The stat a coarse clock would have kept is forged
+    here in the index itself, so the digest is all that stands between the build and
+    the stale record."""
+    project = make_project(tmp_path / "p")
+    app = project / "src" / "app.py"
+    cache = tmp_path / "cache"
+    build_archive(select_files(project), tmp_path / "first.zip", cache_dir=cache)
+    index = cache_module.ArchiveCache(cache)
+    row = index.rows[b"src/app.py"]
+    assert index.needs_check(row) and row[cache_module.DIGEST] != bytes(16)
+    opened: list[bytes] = []
+
+    def opener(path: bytes) -> int:
+        opened.append(path)
+        return default_open(path)
+
+    # Unchanged: read again, digest equal, record reused.
+    again = ArchiveBuilder(opener=opener).build(
+        select_files(project), tmp_path / "b.zip", {}, cache
+    )
+    assert os.fsencode(app) in opened
+    assert again.sha256 == hashlib.sha256((tmp_path / "first.zip").read_bytes()).hexdigest()
+    # Changed, same size, and (forged) the very stat recorded: the digest tells.
+    index = cache_module.ArchiveCache(cache)
+    _rewrite_keeping_mtime(app, b"print('HELLO')\n" * 200)
+    now = FileStat.of(os.stat(app))
+    rows = [
+        (name, (*now, *r[cache_module.KEY :]) if name == b"src/app.py" else r)
+        for name, r in index.rows.items()
+    ]
+    written = index.written_ns
+    index.close()
+    cache_module.ArchiveCache(cache).save(cache / "archive.zip", rows, written)
+    assert cache_module.ArchiveCache(cache).rows[b"src/app.py"][: cache_module.KEY] == now
+    build_archive(select_files(project), tmp_path / "c.zip", cache_dir=cache)
+    with zipfile.ZipFile(tmp_path / "c.zip") as archive:
+        assert archive.read("src/app.py") == b"print('HELLO')\n" * 200
