@@ -40,6 +40,15 @@ def _within(real_root: str, path: str) -> bool:
     return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
+def _shown(path: str) -> str:
+    """A path fit to print: a name that is not UTF-8 (read from the manifest as
+    surrogate escapes, its exact bytes on disk) shows its odd bytes as ``\\xNN``."""
+    try:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate no file name can hold
+        return ascii(path)
+
+
 def restore_files(root: Path, warn: Callable[[str], None]) -> list[str]:
     """Recreate links and exec bits under ``root``; returns what was changed."""
     path = root / MANIFEST
@@ -56,18 +65,27 @@ def restore_files(root: Path, warn: Callable[[str], None]) -> list[str]:
     real_root = os.path.realpath(root)
     changed: list[str] = []
     for relative in manifest.get("executables") or []:
-        if _restore_exec_bit(real_root, relative, warn):
-            changed.append(str(relative))
+        try:
+            if _restore_exec_bit(real_root, relative, warn):
+                changed.append(str(relative))
+        except (OSError, ValueError) as error:  # ValueError: a name no file can have
+            warn(f"cannot restore the executable bit of {relative!r}: {error}")
     made: dict[str, str] = {}  # full path of each link made -> its manifest path
     for link in manifest.get("links") or []:
-        full = _restore_link(real_root, link, warn)
+        try:
+            full = _restore_link(real_root, link, warn)
+        except (OSError, ValueError) as error:
+            warn(f"cannot recreate link {link!r}: {error}")
+            continue
         if full is not None:
             made[full] = str(link.get("path"))
     # Removing a link can change where another resolves: repeat until none leads out.
     leaving = [full for full in made if not _within(real_root, full)]
     while leaving:
         for full in leaving:
-            warn(f"removed link {made.pop(full)}: through later links it leads outside the project")
+            warn(
+                f"removed link {_shown(made.pop(full))}: through later links it leads outside the project"
+            )
             os.unlink(full)
         leaving = [full for full in made if not _within(real_root, full)]
     return changed + list(made.values())
@@ -87,22 +105,26 @@ def _restore_link(real_root: str, link: Any, warn: Callable[[str], None]) -> str
         warn(f"ignoring link entry {relative!r}: not a path inside the project")
         return None
     if os.path.isabs(target) or not target:
-        warn(f"not recreating link {relative} -> {target}: it points outside the project")
+        warn(
+            f"not recreating link {_shown(relative)} -> {_shown(target)}: it points outside the project"
+        )
         return None
     parent = _make_parent(real_root, os.path.dirname(os.path.normpath(relative)))
     if parent is None:
-        warn(f"not recreating link {relative}: its directory leads outside the project")
+        warn(f"not recreating link {_shown(relative)}: its directory leads outside the project")
         return None
     full = os.path.join(parent, os.path.basename(os.path.normpath(relative)))
     if not _within(real_root, os.path.join(parent, target)):
-        warn(f"not recreating link {relative} -> {target}: it points outside the project")
+        warn(
+            f"not recreating link {_shown(relative)} -> {_shown(target)}: it points outside the project"
+        )
         return None
     if os.path.islink(full):
         if os.readlink(full) == target:
             return None
         os.unlink(full)
     elif os.path.isdir(full):
-        warn(f"not recreating link {relative}: a directory is in its place")
+        warn(f"not recreating link {_shown(relative)}: a directory is in its place")
         return None
     elif os.path.lexists(full):
         os.unlink(full)
@@ -137,15 +159,15 @@ def _restore_exec_bit(real_root: str, relative: Any, warn: Callable[[str], None]
         return False
     real = os.path.realpath(full)
     if not _within(real_root, real):
-        warn(f"ignoring executable entry {relative}: it leads outside the project")
+        warn(f"ignoring executable entry {_shown(relative)}: it leads outside the project")
         return False
     try:
         mode = os.lstat(real).st_mode  # real has no link left in it: chmod acts on this file
     except OSError:
-        warn(f"{relative} is listed as executable but is missing")
+        warn(f"{_shown(relative)} is listed as executable but is missing")
         return False
     if not stat.S_ISREG(mode):
-        warn(f"ignoring executable entry {relative}: not a regular file")
+        warn(f"ignoring executable entry {_shown(relative)}: not a regular file")
         return False
     # Give execute permission wherever read permission is given (like `chmod +x`).
     wanted = mode | ((mode & (stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)) >> 2)

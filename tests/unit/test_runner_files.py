@@ -144,3 +144,28 @@ def test_links_and_exec_bits_inside_are_still_restored(tmp_path: Path) -> None:
     assert stat.S_IMODE((work / "lib" / "run.sh").stat().st_mode) == 0o755
     assert (work / "deep" / "er" / "link").read_text(encoding="utf-8") == "#!/bin/sh\n"
     assert os.readlink(work / "lib" / "self") == "run.sh"
+
+
+def test_names_that_are_not_utf8_are_restored_and_reported_readably(tmp_path: Path) -> None:
+    """The manifest carries such a name as JSON surrogate escapes (``\\udce9``), its
+    exact bytes on disk; a warning shows the odd byte as ``\\xe9`` rather than failing
+    to print it, and a name no file can have is skipped with a warning."""
+    work = tmp_path / "work"
+    work.mkdir()
+    script = work / os.fsdecode(b"caf\xe9.sh")
+    script.write_text("#!/bin/sh\n", encoding="utf-8")
+    script.chmod(0o644)
+    changed, warnings = restore(
+        work,
+        {
+            "version": 1,
+            "links": [{"path": "bad\ud800", "target": "x"}],
+            "executables": [os.fsdecode(b"caf\xe9.sh"), os.fsdecode(b"gone\xff.sh")],
+        },
+    )
+    assert changed == [os.fsdecode(b"caf\xe9.sh")]
+    assert stat.S_IMODE(script.stat().st_mode) == 0o755
+    assert "gone\\xff.sh is listed as executable but is missing" in warnings
+    assert any("bad" in w for w in warnings) and len(warnings) == 2
+    for warning in warnings:
+        warning.encode("utf-8")  # printable as it is
