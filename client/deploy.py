@@ -68,6 +68,7 @@ from client.options import Target
 from client.outcome import BuildOutcome, OutcomeTracker
 from client.packaging import ArchiveResult, Selection, build_archive, select_files
 from client.plan import GitInfo, archive_entries, environment_variables, git_info
+from client.preflight import check_secrets
 from client.signals import Detach, Interrupts
 from client.statedir import cache_dir, state_dir
 from client.upload import UploadResult, source_key, upload_archive
@@ -216,6 +217,7 @@ class DeployService:
                     plan.invocation_id, account,
                 )
             )
+            check_secrets(aws, config)  # before anything is created or uploaded
             selection = select_files(
                 config.root,
                 include_submodules=config.package.include_submodules,
