@@ -15,6 +15,13 @@ credential problems become :class:`CredentialsError`, missing resources
 an S3 refusal of ``ExpectedBucketOwner`` :class:`BucketOwnershipError`, and
 anything else :class:`AwsError` carrying ``code``. Callers that expect a code
 (``NoSuchEntity``, ``404`` ...) branch on ``AwsError.code``. Nothing here prints.
+
+Connections: a 2 s connect timeout; a connection refused on loopback (no
+emulator listening) fails at once; any other failure to connect is retried up
+to ``CONNECT_ATTEMPTS`` times, each retry announced through
+:mod:`client.aws_notices` (the CLI prints it), so an unreachable endpoint is
+named within seconds. Everything after a connection is botocore's standard
+retry mode.
 Modelled on chalice's ``TypedAWSClient``.
 """
 

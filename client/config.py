@@ -7,6 +7,11 @@ stage over the base, then checks what needs the merged view (hooks naming
 scripts). Any problem is a :class:`ConfigError` naming the dotted key, the file
 and, where it can be found in the text, the line.
 
+The file is read only if it is a regular file of at most 1 MB (a FIFO or
+/dev/zero is refused, never read), from a project directory that can be
+listed; values a build cannot run (NUL bytes, oversized commands and
+variables: ``config_model``'s limits) are config errors too.
+
 Defaults, for a key that is absent: an empty pipeline, no hooks, scripts,
 environment or secrets; ``codebuild`` = BUILD_GENERAL1_SMALL on
 ``aws/codebuild/standard:7.0``, not privileged, 60 minutes, no extra policies,

@@ -6,7 +6,8 @@ Stages, as in chalice's deployer:
    git state alone, decide what the build is told: the plan and runner entries
    added to the archive, the buildspec, the environment variables, compute
    settings, cache and the idempotency token. A frozen :class:`DeployPlan`.
-2. **Execute** (:class:`DeployService`): select the files and write the
+2. **Execute** (:class:`DeployService`): check that the config's secrets
+   exist (``client.preflight``; nothing is created before), select the files and write the
    archive, ask for confirmation where the stage wants it (showing the archive
    and the commit; nothing exists in AWS yet), bootstrap the stage, upload
    (skipped when the same archive is already there), StartBuild with
