@@ -33,6 +33,8 @@ class SecretsDoor(Protocol):
 
     region: str
 
+    def account_id(self) -> str: ...
+
     def parameter_exists(self, name: str) -> bool: ...
 
     def describe_secret(self, secret_id: str) -> dict[str, Any] | None: ...
@@ -90,6 +92,10 @@ def find_missing(aws: SecretsDoor, wanted: tuple[Reference, ...]) -> list[Missin
                 if not aws.parameter_exists(ref.name):
                     missing.append(Missing(ref, "does not exist"))
                 continue
+            if _elsewhere(ref.name, aws):
+                # Another account's or region's secret: DescribeSecret here cannot tell.
+                logger.debug("Preflight: not checking %s (another account or region).", ref.name)
+                continue
             secret = aws.describe_secret(ref.name)
         except AccessDeniedError as error:
             logger.debug(
@@ -99,10 +105,21 @@ def find_missing(aws: SecretsDoor, wanted: tuple[Reference, ...]) -> list[Missin
         if secret is None:
             missing.append(Missing(ref, "does not exist"))
             continue
-        problem = _version_problem(ref, secret.get("VersionIdsToStages") or {})
+        problem = (
+            "is scheduled for deletion"
+            if secret.get("DeletedDate")
+            else _version_problem(ref, secret.get("VersionIdsToStages") or {})
+        )
         if problem:
             missing.append(Missing(ref, problem))
     return missing
+
+
+def _elsewhere(secret_id: str, aws: SecretsDoor) -> bool:
+    if not secret_id.startswith("arn:"):
+        return False
+    _, _, _, region, account, *_ = secret_id.split(":")
+    return region != aws.region or account != aws.account_id()
 
 
 def _version_problem(ref: Reference, versions: Mapping[str, Any]) -> str:
@@ -157,11 +174,18 @@ def describe(missing: list[Missing], path: Path, region: str) -> tuple[str, str]
             "then deploy again:"
         )
         hint_lines += ["  " + create_command(m.reference, region) for m in creatable]
-    if len(creatable) < len(missing):
-        hint_lines.append(
-            "Check the version stage or id in the reference against "
-            "'aws secretsmanager describe-secret --secret-id <name>'."
-        )
+    for m in missing:
+        secret = shlex.quote(m.reference.name)
+        if m.what == "is scheduled for deletion":
+            hint_lines.append(
+                f"Restore {m.reference.name} (or create another): aws secretsmanager "
+                f"restore-secret --region {region} --secret-id {secret}"
+            )
+        elif m not in creatable:
+            hint_lines.append(
+                f"See the versions of {m.reference.name}: aws secretsmanager describe-secret "
+                f"--region {region} --secret-id {secret}"
+            )
     hint_lines.append(
         "Or correct the reference in the config (and check --region and --aws-profile)."
     )

@@ -24,6 +24,9 @@ class DeniedDoor:
     def __init__(self) -> None:
         self.asked: list[str] = []
 
+    def account_id(self) -> str:
+        return "123456789012"
+
     def parameter_exists(self, name: str) -> bool:
         self.asked.append(name)
         raise AccessDeniedError("denied", action="ssm:DescribeParameters")
@@ -95,3 +98,25 @@ def test_missing_references_name_file_line_key_and_command(tmp_path: Path) -> No
     assert f"{tmp_path / 'cbdeploy.toml'}:3: secrets.DB: ssm:/app/db does not exist" in message
     assert f"{tmp_path / 'cbdeploy.toml'}:6: stages.prod.secrets.TOKEN:" in message
     assert "aws ssm put-parameter --region eu-west-1 --name /app/db --type SecureString" in hint
+
+
+class DeletedDoor(EmptyDoor):
+    def describe_secret(self, secret_id: str) -> dict[str, Any] | None:
+        self.asked.append(secret_id)
+        return {"Name": secret_id, "DeletedDate": "2026-12-01T00:00:00Z"}
+
+
+def test_a_secret_of_another_account_is_not_checked_and_a_deleted_one_is_missing(
+    tmp_path: Path
+) -> None:
+    (tmp_path / "cbdeploy.toml").write_text(
+        'name = "app"\n[secrets]\n'
+        'OTHER = "secretsmanager:arn:aws:secretsmanager:eu-west-1:210987654321:secret:x-AbCdEf"\n'
+        'GONE = "secretsmanager:app/gone"\n'
+    )
+    door = DeletedDoor()
+    with pytest.raises(ConfigError) as raised:
+        check_secrets(door, load_config(tmp_path, "dev"))
+    assert door.asked == ["app/gone"]
+    assert "secrets.GONE: secretsmanager:app/gone is scheduled for deletion" in raised.value.message
+    assert "OTHER" not in raised.value.message
