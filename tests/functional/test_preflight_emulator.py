@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from client.cli import main
-from client.infra_model import log_group_name, project_name, role_name
+from client.names import bucket_name, log_group_name, project_name, role_name, sources_prefix
 
 
 def make_project(tmp_path: Path, secrets: dict[str, str], stage_secrets: str = "") -> Path:
@@ -48,7 +48,9 @@ def assert_nothing_created(boto_client: Callable[..., Any], app: str) -> None:
     account = boto_client("sts").get_caller_identity()["Account"]
     s3 = boto_client("s3")
     try:
-        listed = s3.list_objects_v2(Bucket=f"cbdeploy-{account}-us-east-1", Prefix=f"sources/{app}/")
+        listed = s3.list_objects_v2(
+            Bucket=bucket_name(account, "us-east-1"), Prefix=sources_prefix(app, "dev")
+        )
     except s3.exceptions.NoSuchBucket:
         listed = {}
     assert listed.get("KeyCount", 0) == 0
@@ -56,7 +58,7 @@ def assert_nothing_created(boto_client: Callable[..., Any], app: str) -> None:
     iam = boto_client("iam")
     with pytest.raises(iam.exceptions.NoSuchEntityException):
         iam.get_role(RoleName=role_name(app, "dev", "us-east-1"))
-    groups = boto_client("logs").describe_log_groups(logGroupNamePrefix=log_group_name(app))
+    groups = boto_client("logs").describe_log_groups(logGroupNamePrefix=log_group_name(app, "dev"))
     assert groups["logGroups"] == []
 
 
