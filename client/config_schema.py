@@ -78,9 +78,8 @@ def parse_layer(
     )
     scripts = _table(data.get("scripts", {}), key("scripts"), None)
     values["scripts"] = {n: _script(n, s, key(f"scripts.{n}")) for n, s in scripts.items()}
-    # [environment] travels as CodeBuild environment variables (ENV_VALUE_MAX each).
     values["environment"] = _environment(
-        data.get("environment", {}), key("environment"), ENV_VALUE_MAX
+        data.get("environment", {}), key("environment"), codebuild=True
     )
     values["secrets"] = _secrets(data.get("secrets", {}), key("secrets"))
     values["secret_keys"] = {name: key(f"secrets.{name}") for name in values["secrets"]}
@@ -257,9 +256,8 @@ def _script(name: str, raw: Any, key: str) -> Script:
     return Script(
         name=name,
         commands=commands,
-        # Set by the runner for the step's bash: one execve string each.
         environment=_environment(
-            script.get("environment", {}), f"{key}.environment", ARG_STRLEN_MAX - 1
+            script.get("environment", {}), f"{key}.environment", codebuild=False
         ),
         working_directory=(
             _relative_path(workdir, f"{key}.workingDirectory") if workdir is not None else None
@@ -267,8 +265,13 @@ def _script(name: str, raw: Any, key: str) -> Script:
     )
 
 
-def _environment(raw: Any, key: str, value_max: int) -> dict[str, str]:
-    """Variables of a table; each ``NAME=value`` at most ``value_max`` characters (bytes)."""
+def _environment(raw: Any, key: str, *, codebuild: bool) -> dict[str, str]:
+    """The variables of a table, each small enough for where it goes.
+
+    ``codebuild``: sent as a CodeBuild variable (a value of ``ENV_VALUE_MAX``
+    characters at most); otherwise set by the runner for a step's bash, where
+    ``NAME=value`` is one execve string (``ARG_STRLEN_MAX`` bytes with its NUL).
+    """
     env = _table(raw, key, None)
     result: dict[str, str] = {}
     for name, value in env.items():
@@ -280,10 +283,10 @@ def _environment(raw: Any, key: str, value_max: int) -> dict[str, str]:
         )
         text = str(value).lower() if isinstance(value, bool) else str(value)
         _no_nul(text, f"{key}.{name}")
-        if value_max == ENV_VALUE_MAX:  # a CodeBuild variable: its value, in characters
-            size, unit = len(text), "characters"
-        else:  # an execve string: NAME=value, in bytes
-            size, unit = len(f"{name}={text}".encode()), "bytes"
+        if codebuild:
+            size, unit, value_max = len(text), "characters", ENV_VALUE_MAX
+        else:
+            size, unit, value_max = len(f"{name}={text}".encode()), "bytes", ARG_STRLEN_MAX - 1
         need(
             size <= value_max,
             f"{key}.{name}",
