@@ -21,8 +21,7 @@ emulator listening) fails at once; any other failure to connect is retried up
 to ``CONNECT_ATTEMPTS`` times, each retry announced through
 :mod:`client.aws_notices` (the CLI prints it), so an unreachable endpoint is
 named within seconds. Everything after a connection is botocore's standard
-retry mode.
-Modelled on chalice's ``TypedAWSClient``.
+retry mode. Modelled on chalice's ``TypedAWSClient``.
 """
 
 from __future__ import annotations
