@@ -16,7 +16,7 @@ import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -31,10 +31,13 @@ def clean_env(home: Path) -> dict[str, str]:
     return env
 
 
-def run(argv: list[str], cwd: Path, home: Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
+def run(
+    argv: list[str], cwd: Path, home: Path, preexec_fn: Callable[[], None] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        argv, cwd=cwd, env=clean_env(home), capture_output=True, text=True, timeout=60, **kwargs
-    )  # type: ignore[call-overload,no-any-return]
+        argv, cwd=cwd, env=clean_env(home), capture_output=True, text=True, timeout=60,
+        preexec_fn=preexec_fn,
+    )
 
 
 def assert_one_error(result: subprocess.CompletedProcess[str], *words: str) -> None:
