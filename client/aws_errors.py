@@ -122,9 +122,9 @@ def translate_error(
         )
     if isinstance(error, bx.ConfigParseError):
         return ConfigError(
-            f"The AWS config file {error.kwargs.get('path')} cannot be parsed.",
-            "Fix its syntax ('[profile name]' sections of 'key = value' lines, as "
-            "'aws configure' writes them), or point AWS_CONFIG_FILE at another file.",
+            f"The AWS configuration file {error.kwargs.get('path')} cannot be parsed.",
+            "Fix its syntax ('[section]' headers, then 'key = value' lines, as 'aws configure' "
+            "writes them), or point AWS_CONFIG_FILE or AWS_SHARED_CREDENTIALS_FILE elsewhere.",
         )
     if isinstance(error, (bx.SSOError, bx.CredentialRetrievalError)):
         return CredentialsError(f"AWS credentials could not be loaded: {error}", CREDENTIALS_HINT)

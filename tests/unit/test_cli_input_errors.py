@@ -94,7 +94,20 @@ def test_a_malformed_aws_config_file_is_a_config_error(tmp_path: Path, project: 
             tmp_path, "deploy", "--yes", "--stage", "dev", "--region", "us-east-1",
             "--config-path", str(project / "cbdeploy.toml"), *extra, AWS_CONFIG_FILE=str(bad),
         )
-        assert_one_error(result, f"The AWS config file {bad} cannot be parsed")
+        assert_one_error(result, f"The AWS configuration file {bad} cannot be parsed")
+
+
+def test_a_malformed_aws_credentials_file_is_a_config_error(
+    tmp_path: Path, project: Path
+) -> None:
+    bad = tmp_path / "aws-credentials"
+    bad.write_text("[default\naws_access_key_id = x\n")
+    result = run(
+        tmp_path, "deploy", "--yes", "--stage", "dev", "--region", "us-east-1",
+        "--config-path", str(project / "cbdeploy.toml"),
+        AWS_SHARED_CREDENTIALS_FILE=str(bad), AWS_ACCESS_KEY_ID="", AWS_SECRET_ACCESS_KEY="",
+    )
+    assert_one_error(result, f"The AWS configuration file {bad} cannot be parsed")
 
 
 def test_a_config_path_that_is_a_directory_is_refused(tmp_path: Path, project: Path) -> None:
