@@ -15,24 +15,33 @@ credential problems become :class:`CredentialsError`, missing resources
 an S3 refusal of ``ExpectedBucketOwner`` :class:`BucketOwnershipError`, and
 anything else :class:`AwsError` carrying ``code``. Callers that expect a code
 (``NoSuchEntity``, ``404`` ...) branch on ``AwsError.code``. Nothing here prints.
-Modelled on chalice's ``TypedAWSClient``.
+
+Connections: a 2 s connect timeout; a connection refused on loopback (no
+emulator listening) fails at once; any other failure to connect is retried up
+to ``CONNECT_ATTEMPTS`` times, each retry announced through
+:mod:`client.aws_notices` (the CLI prints it), so an unreachable endpoint is
+named within seconds. Everything after a connection is botocore's standard
+retry mode. Modelled on chalice's ``TypedAWSClient``.
 """
 
 from __future__ import annotations
 
 import importlib
+import ipaddress
 import json
 import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import botocore.exceptions as bx
 from botocore.config import Config
 
 from client.aws_errors import CREDENTIAL_CODES, CREDENTIALS_HINT, translate_error
+from client.aws_notices import notify
 from client.aws_results import Build, LogEvent, LogPage, Phase, build_from_response
 from client.aws_s3 import S3Methods
 from client.errors import AwsError, BuildConflictError, MissingExtraError, NotFoundError
@@ -55,12 +64,20 @@ LOCAL_CREDENTIALS = "testing"
 PROFILE_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")
 
 
+# A TCP connection to AWS takes well under a second; after 2 s without one the
+# user hears that we retry (client.aws_notices), instead of 10 s of silence.
+CONNECT_TIMEOUT = 2
+# Attempts for a request that cannot connect at all (timeout, refused, no route,
+# DNS): the endpoint is named after about 15 s, not after 10 attempts and minutes.
+CONNECT_ATTEMPTS = 4
+
+
 def _config(custom_endpoint: bool) -> Config:
     # Path-style S3 addressing on custom endpoints: ``bucket.localhost`` does not
     # resolve everywhere, while AWS itself keeps its default (virtual hosts).
     return Config(
         retries={"mode": "standard", "max_attempts": 10},
-        connect_timeout=10,
+        connect_timeout=CONNECT_TIMEOUT,
         read_timeout=60,
         # Parallel multipart uploads plus the follower's polling share the pool.
         max_pool_connections=32,
@@ -82,6 +99,38 @@ def _transferring(request: Any, **_: Any) -> None:
     signal = getattr(request.body, "signal_transferring", None)
     if signal is not None:
         signal()
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _connection_retry(
+    caught_exception: Exception | None = None, attempts: int = 1, endpoint: Any = None, **_: Any
+) -> bool | None:
+    """``needs-retry`` hook, run before botocore's own: how to treat a failed connection.
+
+    Returns False (no retry) or None (botocore's standard policy decides). A
+    connection refused on this machine means nothing listens there (an emulator
+    that is not running): fail at once. Any other connection failure is retried
+    up to ``CONNECT_ATTEMPTS`` times, each retry announced through
+    :func:`client.aws_notices.notify`. Errors after a connection was made
+    (throttling, 5xx, a dropped answer) are left to botocore.
+    """
+    if not isinstance(caught_exception, bx.ConnectionError):
+        return None
+    url = str(getattr(endpoint, "host", "") or "")
+    refused = not isinstance(caught_exception, bx.ConnectTimeoutError)
+    if (refused and _is_loopback(url)) or attempts >= CONNECT_ATTEMPTS:
+        return False
+    notify(f"{caught_exception}; retrying (attempt {attempts + 1} of {CONNECT_ATTEMPTS}).")
+    return None
 
 
 class AwsClient(S3Methods):
@@ -123,6 +172,8 @@ class AwsClient(S3Methods):
                     )
                 except bx.BotoCoreError as error:
                     raise translate_error(error, service, "client", {}) from error
+                service_event = client.meta.service_model.service_id.hyphenize()
+                client.meta.events.register_first(f"needs-retry.{service_event}", _connection_retry)
                 if service == "s3":
                     # Upload progress counts bytes sent, not bytes read to sign the
                     # request (as s3transfer does around the signer).
@@ -244,6 +295,24 @@ class AwsClient(S3Methods):
                 break
             params["nextToken"] = page["nextToken"]
         return ids[:limit]
+
+    # ----------------------------------------------------------------- SSM, Secrets Manager
+
+    def parameter_exists(self, name: str) -> bool:
+        """Whether the SSM parameter ``name`` exists: DescribeParameters, never its value."""
+        page = self.call(
+            "ssm",
+            "describe_parameters",
+            ParameterFilters=[{"Key": "Name", "Option": "Equals", "Values": [name]}],
+        )
+        return any(p.get("Name") == name for p in page.get("Parameters") or ())
+
+    def describe_secret(self, secret_id: str) -> dict[str, Any] | None:
+        """DescribeSecret (name or ARN; never the value), or None when there is no such secret."""
+        try:
+            return dict(self.call("secretsmanager", "describe_secret", SecretId=secret_id))
+        except NotFoundError:
+            return None
 
     # ----------------------------------------------------------------- CloudWatch Logs
 
@@ -407,11 +476,14 @@ def open_aws(target: Target) -> Iterator[AwsClient]:
             "Install it with: pip install 'cbdeploy[local]'",
         ) from error
     with _without_profile(), running() as url:
-        session = boto3.session.Session(
-            aws_access_key_id=LOCAL_CREDENTIALS,
-            aws_secret_access_key=LOCAL_CREDENTIALS,
-            region_name=target.region,
-        )
+        try:
+            session = boto3.session.Session(
+                aws_access_key_id=LOCAL_CREDENTIALS,
+                aws_secret_access_key=LOCAL_CREDENTIALS,
+                region_name=target.region,
+            )
+        except bx.BotoCoreError as error:  # e.g. a ~/.aws/config that does not parse
+            raise translate_error(error, "sts", "session", {}) from error
         yield AwsClient(session, target.region, endpoint_url=url)
 
 
@@ -433,5 +505,5 @@ def _without_profile() -> Iterator[None]:
 def _session(profile: str | None, region: str) -> boto3.session.Session:
     try:
         return boto3.session.Session(profile_name=profile, region_name=region)
-    except bx.ProfileNotFound as error:
+    except (bx.ProfileNotFound, bx.ConfigParseError) as error:
         raise translate_error(error, "sts", "session", {}) from error

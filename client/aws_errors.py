@@ -21,6 +21,7 @@ from client.errors import (
     AwsError,
     BucketOwnershipError,
     CbdeployError,
+    ConfigError,
     CredentialsError,
     ExpiredCredentialsError,
     NotFoundError,
@@ -118,6 +119,12 @@ def translate_error(
         return ExpiredCredentialsError(
             f"The AWS SSO login{named} has expired (or you have not signed in yet).",
             f"Sign in again with '{login}', then run cbdeploy again.",
+        )
+    if isinstance(error, bx.ConfigParseError):
+        return ConfigError(
+            f"The AWS configuration file {error.kwargs.get('path')} cannot be parsed.",
+            "Fix its syntax ('[section]' headers, then 'key = value' lines, as 'aws configure' "
+            "writes them), or point AWS_CONFIG_FILE or AWS_SHARED_CREDENTIALS_FILE elsewhere.",
         )
     if isinstance(error, (bx.SSOError, bx.CredentialRetrievalError)):
         return CredentialsError(f"AWS credentials could not be loaded: {error}", CREDENTIALS_HINT)

@@ -20,6 +20,7 @@ from typing import Any
 import click
 from click.shell_completion import add_completion_class
 
+from client.aws_notices import connection_notices
 from client.completion import ColonBashComplete
 from client.errors import CbdeployError
 
@@ -89,7 +90,8 @@ class CbdeployGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with connection_notices(_warn):
+                return super().invoke(ctx)
         except CbdeployError as error:
             if _debug_requested(ctx):
                 traceback.print_exc()
@@ -116,6 +118,10 @@ class CbdeployGroup(click.Group):
                     err=True,
                 )
             ctx.exit(INTERNAL_ERROR_EXIT)
+
+
+def _warn(message: str) -> None:
+    click.echo(f"Warning: {message}", err=True)
 
 
 def _debug_requested(ctx: click.Context) -> bool:

@@ -7,6 +7,11 @@ stage over the base, then checks what needs the merged view (hooks naming
 scripts). Any problem is a :class:`ConfigError` naming the dotted key, the file
 and, where it can be found in the text, the line.
 
+The file is read only if it is a regular file of at most 1 MB (a FIFO or
+/dev/zero is refused, never read), from a project directory that can be
+listed; values a build cannot run (NUL bytes, oversized commands and
+variables: ``config_model``'s limits) are config errors too.
+
 Defaults, for a key that is absent: an empty pipeline, no hooks, scripts,
 environment or secrets; ``codebuild`` = BUILD_GENERAL1_SMALL on
 ``aws/codebuild/standard:7.0``, not privileged, 60 minutes, no extra policies,
@@ -16,7 +21,9 @@ lowercased with every other character run turned into ``-``.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -74,6 +81,12 @@ __all__ = [
 
 CONFIG_FILE = "cbdeploy.toml"
 INIT_HINT = "Run `cbdeploy init` to write a starter cbdeploy.toml, or pass --config-path."
+# A config is a few kilobytes; the cap keeps /dev/zero or a huge file from eating memory.
+CONFIG_MAX_BYTES = 1024 * 1024
+_DIRECTORY_HINT = (
+    "Run cbdeploy from a project directory you can read (check its permissions), "
+    "or pass --config-path with the path of its cbdeploy.toml."
+)
 
 
 def load_config(project_root: Path, stage: str, config_path: Path | None = None) -> ProjectConfig:
@@ -82,18 +95,20 @@ def load_config(project_root: Path, stage: str, config_path: Path | None = None)
     Raises :class:`ConfigError` for a missing or unreadable file, bad TOML, and
     any unknown key, wrong type or bad value.
     """
-    root = Path(project_root).resolve()
-    path = Path(config_path) if config_path else root / CONFIG_FILE
-    if not path.is_absolute():
-        path = Path.cwd() / path
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"No config file: {path} does not exist.", INIT_HINT) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"Cannot read {path}: {error}", INIT_HINT) from None
+        root = Path(project_root).resolve()
+        path = Path(config_path) if config_path else root / CONFIG_FILE
+        if not path.is_absolute():
+            path = Path.cwd() / path
+    except OSError as error:  # getcwd() of a directory that was deleted
+        raise ConfigError(
+            f"Cannot use the current directory: {error.strerror or error}.", _DIRECTORY_HINT
+        ) from None
+    check_readable_directory(root)
+    text = read_config_text(path)
     try:
         document = tomllib.loads(text)
+        return _build(document, root, path, stage)
     except tomllib.TOMLDecodeError as error:
         line = _syntax_error_line(error, text)
         where = f"{path}:{line}" if line else str(path)
@@ -101,13 +116,77 @@ def load_config(project_root: Path, stage: str, config_path: Path | None = None)
             f"{where}: not valid TOML: {error}",
             "Fix the syntax there: strings in quotes, arrays in [ ], one key = value a line.",
         ) from None
-    try:
-        return _build(document, root, path, stage)
+    except RecursionError:
+        raise ConfigError(
+            f"{path}: arrays or tables are nested too deeply to read.",
+            "A cbdeploy.toml needs a few levels at most; remove the deep nesting.",
+        ) from None
     except Problem as problem:
         line = find_key_line(text, problem.key)
         where = f"{path}:{line}" if line else str(path)
         hint = problem.hint or f"Change {problem.key} in {where}, then run the command again."
         raise ConfigError(f"{where}: {problem.key}: {problem.message}", hint) from None
+
+
+def read_config_text(path: Path) -> str:
+    """The text of the config file at ``path``: a regular file of at most ``CONFIG_MAX_BYTES``.
+
+    A FIFO, a device such as /dev/zero or a directory is refused without reading
+    (opened non-blocking, so a FIFO with no writer cannot hang us). Raises
+    :class:`ConfigError`.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise ConfigError(f"No config file: {path} does not exist.", INIT_HINT) from None
+    except OSError as error:
+        raise ConfigError(f"Cannot read {path}: {error.strerror or error}.", INIT_HINT) from None
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(
+                f"Cannot read {path}: not a regular file.",
+                "Point --config-path at a cbdeploy.toml file (not a directory, pipe or device).",
+            )
+        try:
+            data = file.read(CONFIG_MAX_BYTES + 1)
+        except OSError as error:
+            raise ConfigError(f"Cannot read {path}: {error.strerror or error}.", INIT_HINT) from None
+    if len(data) > CONFIG_MAX_BYTES:
+        raise ConfigError(
+            f"{path} is larger than {CONFIG_MAX_BYTES // 1024 // 1024} MB; this is not a "
+            "cbdeploy.toml.",
+            "Point --config-path at your project's cbdeploy.toml.",
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"Cannot read {path}: not UTF-8 text ({error}).", INIT_HINT) from None
+
+
+def locate(path: Path, dotted_key: str) -> str:
+    """``path:line`` where ``dotted_key`` is written in the config file (``path`` if not found)."""
+    try:
+        line = find_key_line(read_config_text(path), dotted_key)
+    except ConfigError:
+        line = None
+    return f"{path}:{line}" if line else str(path)
+
+
+def check_readable_directory(root: Path) -> None:
+    """Raise :class:`ConfigError` unless the project directory ``root`` can be listed.
+
+    git skips what it cannot read without failing, so an unreadable project
+    would otherwise be packaged as an empty archive.
+    """
+    try:
+        with os.scandir(root):
+            pass
+    except OSError as error:
+        raise ConfigError(
+            f"Cannot read the project directory {root}: {error.strerror or error}.",
+            _DIRECTORY_HINT,
+        ) from None
 
 
 def _syntax_error_line(error: ValueError, text: str) -> int | None:

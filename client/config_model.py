@@ -44,6 +44,20 @@ SCRIPT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 SSM_NAME_RE = re.compile(r"^/?[A-Za-z0-9_.\-/]+$")
 POLICY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/[\w+=,.@/-]+$")
 
+# What a build can run, checked before anything is created (else the build fails
+# only after bootstrap and upload). CodeBuild's StartBuild refuses a variable of
+# more than 4096 characters ("EnvironmentVariable should be at most 4096
+# characters"); an inline buildspec holds at most 25,600 characters (see
+# aws/aws-cdk#14974). Each step runs as one ``bash -c`` script, one execve
+# argument: Linux caps a single argument or NAME=value string at 32 pages,
+# 128 KiB (MAX_ARG_STRLEN, execve(2)), and all of them together at a quarter of
+# the stack limit, 2 MiB by default (ARG_MAX); cbdeploy gives the variables it
+# sets half of that, leaving the rest to the image's own environment.
+ENV_VALUE_MAX = 4096
+BUILDSPEC_MAX = 25600
+ARG_STRLEN_MAX = 128 * 1024
+ENV_TOTAL_MAX = 1024 * 1024
+
 
 @dataclass(frozen=True)
 class Pipeline:
@@ -109,6 +123,8 @@ class ProjectConfig:
     scripts: Mapping[str, Script] = field(default_factory=dict)
     environment: Mapping[str, str] = field(default_factory=dict)
     secrets: Mapping[str, str] = field(default_factory=dict)
+    # Each secret's key in the file (``secrets.X`` or ``stages.<stage>.secrets.X``).
+    secret_keys: Mapping[str, str] = field(default_factory=dict)
     codebuild: CodeBuildConfig = CodeBuildConfig()
     outputs_file: str | None = None
     confirm: bool = False

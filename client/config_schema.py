@@ -7,15 +7,19 @@ Every check raises :class:`Problem` with the dotted key it is about;
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from client.config_model import (
+    ARG_STRLEN_MAX,
+    BUILDSPEC_MAX,
     CACHE_MODES,
     CACHE_TYPES,
     COMPUTE_TYPES,
     ENV_NAME_RE,
+    ENV_TOTAL_MAX,
+    ENV_VALUE_MAX,
     ENVIRONMENT_TYPES,
     NAME_RE,
     POLICY_ARN_RE,
@@ -30,6 +34,7 @@ from client.config_model import (
     Pipeline,
     Script,
 )
+from runner.pipeline import step_script
 
 
 class Problem(Exception):
@@ -62,7 +67,7 @@ def parse_layer(
     pipeline = _table(data.get("pipeline", {}), key("pipeline"), _PIPELINE_KEYS)
     values["pipeline"] = Pipeline(
         **{
-            attr: _commands(pipeline.get(toml_key, []), key(f"pipeline.{toml_key}"))
+            attr: _step_commands(pipeline.get(toml_key, []), key(f"pipeline.{toml_key}"))
             for toml_key, attr in (("install", "install"), ("build", "build"), ("deploy", "deploy"))
         }
     )
@@ -73,8 +78,12 @@ def parse_layer(
     )
     scripts = _table(data.get("scripts", {}), key("scripts"), None)
     values["scripts"] = {n: _script(n, s, key(f"scripts.{n}")) for n, s in scripts.items()}
-    values["environment"] = _environment(data.get("environment", {}), key("environment"))
+    values["environment"] = _environment(
+        data.get("environment", {}), key("environment"), codebuild=True
+    )
     values["secrets"] = _secrets(data.get("secrets", {}), key("secrets"))
+    values["secret_keys"] = {name: key(f"secrets.{name}") for name in values["secrets"]}
+    _check_environment_size(values, key)
     values["codebuild"] = _codebuild(data.get("codebuild", {}), key, root)
     outputs = _table(data.get("outputs", {}), key("outputs"), {"file"})
     values["outputs_file"] = (
@@ -153,6 +162,7 @@ def _codebuild(raw: Any, key: Callable[[str], str], root: Path) -> CodeBuildConf
             f"{buildspec} does not exist in the project",
             "Give the path of your buildspec relative to the project root.",
         )
+        _check_buildspec_size(root / buildspec, key("codebuild.buildspec"))
     privileged = _bool(cb.get("privilegedMode", False), key("codebuild.privilegedMode"))
     need(
         not (privileged and is_lambda),
@@ -169,6 +179,27 @@ def _codebuild(raw: Any, key: Callable[[str], str], root: Path) -> CodeBuildConf
         ecr_login=_bool(cb.get("ecrLogin", False), key("codebuild.ecrLogin")),
         cache=_cache(cb.get("cache", {}), key),
         environment_type=env_type,
+    )
+
+
+def _check_buildspec_size(path: Path, key: str) -> None:
+    """The buildspec is sent inline (buildspecOverride): at most ``BUILDSPEC_MAX`` characters.
+
+    A file that cannot be read is left to the buildspec renderer, which says so.
+    """
+    try:
+        if path.stat().st_size <= BUILDSPEC_MAX:  # UTF-8: never more characters than bytes
+            return
+        with path.open("rb") as file:
+            length = len(file.read(4 * BUILDSPEC_MAX + 4).decode("utf-8", "replace"))
+    except OSError:
+        return
+    need(
+        length <= BUILDSPEC_MAX,
+        key,
+        f"the buildspec has more than {BUILDSPEC_MAX:,} characters, the most CodeBuild "
+        "takes inline",
+        "Shorten it: move long command lists into script files in the project.",
     )
 
 
@@ -216,21 +247,31 @@ def _script(name: str, raw: Any, key: str) -> Script:
         "needs exactly one of executeCommand (a string) or executeCommands (a list)",
     )
     if "executeCommand" in script:
-        commands: tuple[str, ...] = (_str(script["executeCommand"], f"{key}.executeCommand"),)
+        commands: tuple[str, ...] = _step_commands(
+            _str(script["executeCommand"], f"{key}.executeCommand"), f"{key}.executeCommand"
+        )
     else:
-        commands = _commands(script["executeCommands"], f"{key}.executeCommands")
+        commands = _step_commands(script["executeCommands"], f"{key}.executeCommands")
     workdir = script.get("workingDirectory")
     return Script(
         name=name,
         commands=commands,
-        environment=_environment(script.get("environment", {}), f"{key}.environment"),
+        environment=_environment(
+            script.get("environment", {}), f"{key}.environment", codebuild=False
+        ),
         working_directory=(
             _relative_path(workdir, f"{key}.workingDirectory") if workdir is not None else None
         ),
     )
 
 
-def _environment(raw: Any, key: str) -> dict[str, str]:
+def _environment(raw: Any, key: str, *, codebuild: bool) -> dict[str, str]:
+    """The variables of a table, each small enough for where it goes.
+
+    ``codebuild``: sent as a CodeBuild variable (a value of ``ENV_VALUE_MAX``
+    characters at most); otherwise set by the runner for a step's bash, where
+    ``NAME=value`` is one execve string (``ARG_STRLEN_MAX`` bytes with its NUL).
+    """
     env = _table(raw, key, None)
     result: dict[str, str] = {}
     for name, value in env.items():
@@ -240,8 +281,47 @@ def _environment(raw: Any, key: str) -> dict[str, str]:
             f"{key}.{name}",
             f"must be a string, number or boolean, not {_type_name(value)}",
         )
-        result[name] = str(value).lower() if isinstance(value, bool) else str(value)
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        _no_nul(text, f"{key}.{name}")
+        if codebuild:
+            size, unit, value_max = len(text), "characters", ENV_VALUE_MAX
+        else:
+            size, unit, value_max = len(f"{name}={text}".encode()), "bytes", ARG_STRLEN_MAX - 1
+        need(
+            size <= value_max,
+            f"{key}.{name}",
+            f"is {size:,} {unit} long; a build takes at most {value_max:,} here",
+            _LARGE_VALUE_HINT,
+        )
+        result[name] = text
     return result
+
+
+def _check_environment_size(values: dict[str, Any], key: Callable[[str], str]) -> None:
+    """Every step gets [environment], [secrets] and its script's variables: keep them in ARG_MAX.
+
+    Counted as execve does: each ``NAME=value`` string with its NUL, plus a
+    pointer to it. A secret's value is not known here; its reference stands in.
+    """
+
+    def size(env: Mapping[str, str]) -> int:
+        return sum(len(f"{n}={v}".encode()) + 1 + 8 for n, v in env.items())
+
+    base = size(values["environment"]) + size(values["secrets"])
+    where = key("environment")
+    total = base
+    for name, script in values["scripts"].items():
+        if base + size(script.environment) > total:
+            total = base + size(script.environment)
+            where = key(f"scripts.{name}.environment")
+    need(
+        total <= ENV_TOTAL_MAX,
+        where,
+        f"the build's variables come to {total:,} bytes; cbdeploy allows {ENV_TOTAL_MAX:,} "
+        "(Linux gives a program's arguments and environment 2 MiB in all, ARG_MAX, and the "
+        "build image needs its share)",
+        _LARGE_VALUE_HINT,
+    )
 
 
 def _secrets(raw: Any, key: str) -> dict[str, str]:
@@ -311,6 +391,10 @@ _CODEBUILD_KEYS = frozenset(
         "environmentType",
     }
 )
+_LARGE_VALUE_HINT = (
+    "Keep large data out of variables: put it in a file in the project, or in SSM "
+    "Parameter Store or Secrets Manager and reference it under [secrets]."
+)
 NAME_HINT = (
     "Set name = \"...\" in cbdeploy.toml: 1 to 40 of a-z, 0-9 and '-', starting and ending "
     "with a letter or digit (it becomes part of AWS names: cbdeploy-<name>_<stage>)."
@@ -356,6 +440,7 @@ def _table(raw: Any, key: str, allowed: frozenset[str] | set[str] | None) -> dic
 
 def _str(raw: Any, key: str) -> str:
     need(isinstance(raw, str), key, f"must be a string, not {_type_name(raw)}")
+    _no_nul(str(raw), key)
     return str(raw)
 
 
@@ -368,15 +453,37 @@ def _str_list(raw: Any, key: str) -> tuple[str, ...]:
     need(isinstance(raw, list), key, f"must be an array of strings, not {_type_name(raw)}")
     for item in raw:
         need(isinstance(item, str), key, f"must hold strings only, not {_type_name(item)}")
+        _no_nul(item, key)
     return tuple(raw)
 
 
-def _commands(raw: Any, key: str) -> tuple[str, ...]:
+def _step_commands(raw: Any, key: str) -> tuple[str, ...]:
+    """The commands of one step: not empty, no NUL, and one script bash can be given."""
     # A single command may be written as a plain string.
     commands = (raw,) if isinstance(raw, str) else _str_list(raw, key)
     for command in commands:
         need(bool(command.strip()), key, "holds an empty command")
+        _no_nul(command, key)
+    size = len(step_script(commands).encode()) + 1
+    need(
+        size <= ARG_STRLEN_MAX,
+        key,
+        f"makes a {size:,}-byte script; a step runs as one bash -c argument, which Linux "
+        f"caps at {ARG_STRLEN_MAX:,} bytes (MAX_ARG_STRLEN; each command counts twice, as "
+        "it is also echoed)",
+        "Put long commands into a script file in the project and run that file instead.",
+    )
     return commands
+
+
+def _no_nul(value: str, key: str) -> None:
+    need(
+        "\x00" not in value,
+        key,
+        "holds a NUL character (\\u0000), which no command line or environment variable "
+        "can carry",
+        "Remove the \\u0000 escape from the value.",
+    )
 
 
 def _choice(raw: Any, key: str, allowed: tuple[str, ...]) -> str:

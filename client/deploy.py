@@ -6,7 +6,8 @@ Stages, as in chalice's deployer:
    git state alone, decide what the build is told: the plan and runner entries
    added to the archive, the buildspec, the environment variables, compute
    settings, cache and the idempotency token. A frozen :class:`DeployPlan`.
-2. **Execute** (:class:`DeployService`): select the files and write the
+2. **Execute** (:class:`DeployService`): check that the config's secrets
+   exist (``client.preflight``; nothing is created before), select the files and write the
    archive, ask for confirmation where the stage wants it (showing the archive
    and the commit; nothing exists in AWS yet), bootstrap the stage, upload
    (skipped when the same archive is already there), StartBuild with
@@ -68,6 +69,7 @@ from client.options import Target
 from client.outcome import BuildOutcome, OutcomeTracker
 from client.packaging import ArchiveResult, Selection, build_archive, select_files
 from client.plan import GitInfo, archive_entries, environment_variables, git_info
+from client.preflight import check_secrets
 from client.signals import Detach, Interrupts
 from client.statedir import cache_dir, state_dir
 from client.upload import UploadResult, source_key, upload_archive
@@ -216,6 +218,7 @@ class DeployService:
                     plan.invocation_id, account,
                 )
             )
+            check_secrets(aws, config)  # before anything is created or uploaded
             selection = select_files(
                 config.root,
                 include_submodules=config.package.include_submodules,

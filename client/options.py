@@ -8,6 +8,7 @@ accepted as aliases of the kebab-case names.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 import sys
@@ -19,7 +20,7 @@ from typing import Any, TypeVar
 import click
 
 from client import defaults as defaults_store
-from client.errors import UsageError
+from client.errors import CbdeployError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,7 +41,23 @@ class Target:
     @property
     def project_root(self) -> Path:
         """The project directory: the config file's folder, else the working directory."""
-        return self.config_path.resolve().parent if self.config_path else Path.cwd()
+        return project_directory(self.config_path)
+
+
+def project_directory(config_path: Path | None) -> Path:
+    """The config file's folder, else the working directory. Raises :class:`UsageError`.
+
+    The working directory may have been deleted (or be unreachable) under us:
+    ``getcwd()`` then fails, which is the user's situation to fix, not a bug.
+    """
+    try:
+        return config_path.resolve().parent if config_path else Path.cwd()
+    except OSError as error:
+        raise UsageError(
+            f"Cannot use the current directory: {error.strerror or error}.",
+            "cd into your project directory (one you can read) and run the command again, "
+            "or pass --config-path.",
+        ) from None
 
 
 def known_regions() -> frozenset[str]:
@@ -62,6 +79,8 @@ def complete_region(_ctx: click.Context, _param: click.Parameter, incomplete: st
 
 def complete_stage(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
     """Shell completion for ``--stage``: the config's ``[stages.*]`` and the stored default."""
+    from client.config import read_config_text  # the same safe read: no FIFO, no /dev/zero
+
     names = {defaults_store.load().stage or ""}
     config = ctx.params.get("config_path") or "cbdeploy.toml"
     try:
@@ -70,11 +89,10 @@ def complete_stage(ctx: click.Context, _param: click.Parameter, incomplete: str)
         else:  # pragma: no cover - Python 3.10 only
             import tomli as tomllib
 
-        with open(config, "rb") as file:
-            stages = tomllib.load(file).get("stages", {})
+        stages = tomllib.loads(read_config_text(Path(config))).get("stages", {})
         names |= set(stages) if isinstance(stages, dict) else set()
-    except (OSError, ValueError, ImportError):  # no config (yet), or a broken one: no names
-        pass
+    except (CbdeployError, ValueError, ImportError, RecursionError):
+        pass  # no config (yet), or a broken one: no names
     return sorted(n for n in names if n and n.startswith(incomplete))
 
 
@@ -118,7 +136,14 @@ def resolve_target(
     *,
     need_stage: bool = True,
 ) -> Target:
-    """Apply stored defaults, then validate. Raises :class:`UsageError`."""
+    """Apply stored defaults, then validate. Raises :class:`UsageError`.
+
+    An option given as an empty string is an error, not "not given": a script
+    passing ``--stage "$STAGE"`` with STAGE unset must not deploy the stored
+    default stage.
+    """
+    for option, value in (("--stage", stage), ("--region", region), ("--config-path", config_path)):
+        reject_empty(option, value)
     stored = defaults_store.load()
     stage_from = "option" if stage else "defaults"
     stage = stage or stored.stage
@@ -154,6 +179,39 @@ def resolve_target(
         local=local,
         log_level=log_level,
     )
+
+
+_EMPTY_HINTS = {
+    "--stage": "Pass a stage such as --stage dev, or leave the option out to use the stored default.",
+    "--region": "Pass a region such as --region us-east-1, or leave the option out to use "
+    "AWS_REGION or the stored default.",
+    "--config-path": "Pass the path of a cbdeploy.toml, or leave the option out to use "
+    "./cbdeploy.toml.",
+}
+
+
+def reject_empty(option: str, value: str | None) -> None:
+    """Raise :class:`UsageError` when ``option`` was given as an empty string."""
+    if value is not None and not value:
+        raise UsageError(
+            f"{option} is empty.",
+            _EMPTY_HINTS.get(option, f"Give {option} a value, or leave it out."),
+        )
+
+
+def not_empty_callback(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """click callback: refuse an empty string (for options outside :func:`aws_options`)."""
+    reject_empty("--" + (param.name or "").replace("_", "-"), value)
+    return value
+
+
+def finite_callback(
+    ctx: click.Context, param: click.Parameter, value: float | None
+) -> float | None:
+    """click callback: refuse nan and infinities, which slip through ``click.FloatRange``."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number in range.", ctx, param)
+    return value
 
 
 def _from_source(value: str, check: Callable[[str], str], source: str, what: str) -> str:

@@ -10,13 +10,14 @@ import time
 import click
 
 from client.errors import MissingExtraError, UsageError
+from client.options import finite_callback
 
 
 @click.command("emulator", short_help="Serve a local AWS endpoint that really runs builds.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=4566, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on (0: any free port).")
-@click.option("--fault-rate", default=0.0, type=click.FloatRange(0.0, 1.0),
+@click.option("--fault-rate", default=0.0, type=click.FloatRange(0.0, 1.0), callback=finite_callback,
               help="Fraction of requests answered with a throttle, a 5xx or a dropped connection.")
 @click.option("--fault-seed", default=None, type=int, help="Seed for the injected faults.")
 def emulator_command(host: str, port: int, fault_rate: float, fault_seed: int | None) -> None:

@@ -8,6 +8,7 @@ import click
 
 from client.config import CONFIG_FILE, load_config
 from client.errors import UsageError
+from client.options import not_empty_callback, project_directory
 from client.scaffold import starter_config
 
 
@@ -18,6 +19,7 @@ from client.scaffold import starter_config
     "--configPath",
     "config_path",
     type=click.Path(dir_okay=False),
+    callback=not_empty_callback,
     help=f"Where to write the config (default: ./{CONFIG_FILE}).",
 )
 def init(force: bool, config_path: str | None) -> None:
@@ -32,7 +34,7 @@ def init(force: bool, config_path: str | None) -> None:
       cbdeploy init
       cbdeploy init --config-path deploy/cbdeploy.toml --force
     """
-    root = Path.cwd()
+    root = project_directory(None)
     path = Path(config_path) if config_path else root / CONFIG_FILE
     if path.exists() and not force:
         raise UsageError(

@@ -15,7 +15,13 @@ from rich.text import Text
 
 from client import defaults as defaults_store
 from client.console import make_console
-from client.options import complete_stage, log_level_option, validate_stage
+from client.options import (
+    complete_stage,
+    log_level_option,
+    not_empty_callback,
+    project_directory,
+    validate_stage,
+)
 from client.packaging import ArchiveResult, Selection, build_archive, select_files, shown
 from client.packaging.archive import check_output_path
 from client.packaging.quote import quote_path
@@ -71,6 +77,7 @@ class PackageRequest:
     "--configPath",
     "config_path",
     type=click.Path(dir_okay=False),
+    callback=not_empty_callback,
     help="Path to cbdeploy.toml; its folder is the project (default: ./cbdeploy.toml).",
 )
 @click.option(
@@ -110,7 +117,7 @@ def package(
     if nul and not list_only:
         raise click.UsageError("-z goes with --list: it changes how the paths are printed.")
     config_file = Path(config_path) if config_path else None
-    root = config_file.resolve().parent if config_file else Path.cwd()
+    root = project_directory(config_file)
     request = PackageRequest(
         root=root,
         config_path=config_file,
@@ -149,9 +156,10 @@ def package(
 
 def _select(request: PackageRequest) -> tuple[Selection, dict[str, bytes]]:
     """The selection, and the plan and runner entries when the project has a config."""
-    from client.config import load_config
+    from client.config import check_readable_directory, load_config
     from client.plan import archive_entries
 
+    check_readable_directory(request.root)  # git would skip it silently: an empty archive
     has_config = request.config_path is not None or (request.root / CONFIG_FILE).is_file()
     if not has_config:
         return select_files(request.root), {}

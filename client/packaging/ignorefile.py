@@ -13,16 +13,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from client.errors import PackagingError
+
 IGNORE_FILE = ".cbdeployignore"
 _GLOB_SPECIAL = "\\*?["
 
 
 def read_rules(root: Path) -> list[str]:
     """The effective pattern lines of ``<root>/.cbdeployignore`` (empty when absent)."""
+    path = root / IGNORE_FILE
     try:
-        data = (root / IGNORE_FILE).read_bytes()
+        data = path.read_bytes()
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return []
+    except OSError as error:
+        # Packaging without its rules would ship what the user meant to keep out.
+        raise PackagingError(
+            f"Cannot read {path}: {error.strerror or error}.",
+            f"Make {IGNORE_FILE} readable (check its permissions), or remove it.",
+        ) from None
     return parse_rules(data)
 
 
