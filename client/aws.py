@@ -72,13 +72,15 @@ CONNECT_TIMEOUT = 2
 CONNECT_ATTEMPTS = 4
 
 
-def _config(custom_endpoint: bool) -> Config:
+def _config(custom_endpoint: bool, *, polling: bool = False) -> Config:
     # Path-style S3 addressing on custom endpoints: ``bucket.localhost`` does not
     # resolve everywhere, while AWS itself keeps its default (virtual hosts).
+    # Polling (the follower) retries on its own and must notice a lost endpoint
+    # within seconds: botocore's ten attempts would keep it silent for minutes.
     return Config(
-        retries={"mode": "standard", "max_attempts": 10},
+        retries={"mode": "standard", "max_attempts": 2 if polling else 10},
         connect_timeout=CONNECT_TIMEOUT,
-        read_timeout=60,
+        read_timeout=20 if polling else 60,
         # Parallel multipart uploads plus the follower's polling share the pool.
         max_pool_connections=32,
         user_agent_extra="cbdeploy",
@@ -141,16 +143,30 @@ class AwsClient(S3Methods):
     """
 
     def __init__(
-        self, session: boto3.session.Session, region: str, *, endpoint_url: str | None = None
+        self,
+        session: boto3.session.Session,
+        region: str,
+        *,
+        endpoint_url: str | None = None,
+        polling: bool = False,
     ) -> None:
         self.session = session
         self.region = region
         self.endpoint_url = endpoint_url
         configured = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-        self._config = _config(custom_endpoint=bool(endpoint_url or configured))
+        self._config = _config(custom_endpoint=bool(endpoint_url or configured), polling=polling)
+        self._polling = polling
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._account: str | None = None
+
+    def for_polling(self) -> AwsClient:
+        """The same door for a poller that retries on its own: quick to report a failure."""
+        polling = type(self)(
+            self.session, self.region, endpoint_url=self.endpoint_url, polling=True
+        )
+        polling._account = self._account
+        return polling
 
     @property
     def partition(self) -> str:
@@ -172,8 +188,12 @@ class AwsClient(S3Methods):
                     )
                 except bx.BotoCoreError as error:
                     raise translate_error(error, service, "client", {}) from error
-                service_event = client.meta.service_model.service_id.hyphenize()
-                client.meta.events.register_first(f"needs-retry.{service_event}", _connection_retry)
+                if not self._polling:
+                    # (A poller says itself that it lost contact, and keeps trying.)
+                    service_event = client.meta.service_model.service_id.hyphenize()
+                    client.meta.events.register_first(
+                        f"needs-retry.{service_event}", _connection_retry
+                    )
                 if service == "s3":
                     # Upload progress counts bytes sent, not bytes read to sign the
                     # request (as s3transfer does around the signer).

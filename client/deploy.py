@@ -343,10 +343,10 @@ class DeployService:
             if detach:
                 self.emit(Detached(build.id, region, local, interrupted=False))
                 return tracker.outcome(detached=True)
-            follower = Follower(aws, sleep=interrupts.sleep, clock=self.clock)
+            follower = Follower(aws.for_polling(), sleep=interrupts.sleep, clock=self.clock)
             try:
                 interrupts.check()  # a Ctrl-C during StartBuild stops it now
-                for event in follower.follow(build.id):
+                for event in follower.follow(build.id, known=build):
                     self.emit(event)
                     tracker.add(event)
                     interrupts.check()
@@ -387,7 +387,7 @@ def follow_build(
     on_event(Attached(build, aws.region, local, following=wait and not build.complete))
     tracker = OutcomeTracker(build, aws.region)
     with Interrupts(detach_after=1, sleep=sleep, clock=clock) as interrupts:
-        follower = Follower(aws, sleep=interrupts.sleep, clock=clock)
+        follower = Follower(aws.for_polling(), sleep=interrupts.sleep, clock=clock)
         try:
             for event in follower.follow(build_id, wait=wait, known=build):
                 on_event(event)

@@ -18,6 +18,29 @@ How it reads the log:
   the follower read again from the head, skipping as many events as it has
   already delivered: an event's identity is its position, never its
   timestamp.
+* Failures back off: 1 s, 2 s, 4 s ... up to 30 s, jittered, and back to the
+  normal pace after the first success. While an operation has had no success
+  for :data:`LOST_NOTICE` seconds the follower yields :class:`ContactLost`
+  (once; :class:`ContactRestored` when calls succeed again), and it keeps
+  trying for as long as the build may run, unless nothing at all succeeds for
+  ``give_up_after`` seconds (:data:`GIVE_UP_AFTER`, ten minutes): then it
+  yields :class:`FollowLost` and stops. The build was started and may still be
+  running; its outcome is unknown (``cbdeploy`` exits 3). A build that the
+  endpoint no longer knows (an emulator restarted) ends the follow the same
+  way at once.
+* CloudWatch takes events of at most 256 KB (262,144 bytes including 26
+  bytes of overhead per event), so CodeBuild writes a longer line as several
+  events, cut at the limit, and marks nothing; only the last piece ends with
+  the line's newline. An event without a newline whose size is at the limit
+  (allowing for a UTF-8 character that did not fit) is such a piece: the
+  follower joins it to the events that follow, up to the one that ends the
+  line, and yields one :class:`LogLine`. The emulator splits the same way
+  (``emulator/logs.py``).
+* A line's own characters stay as they are, carriage returns included (a
+  ``\r\n`` ending is a line ending); what a terminal may show is the
+  renderer's business. Marker lines are read with
+  :class:`~client.markers.MarkerReader`: only the runner's, signed with its
+  token, become :class:`MarkerEvent`.
 * Polls are fast while lines flow and back off while the build is quiet,
   multiplying the interval up to a cap, with jitter, and dropping back to
   fast as soon as lines come again. The build itself (BatchGetBuilds) is
@@ -27,8 +50,13 @@ Phases: a phase's start and its end are each yielded once, in place. CodeBuild
 logs "Entering phase X" and "Phase complete: X State: S" for the phases it
 runs in the container; those lines place the :class:`PhaseChanged` events
 between the lines around them and time the phase. BatchGetBuilds tells the
-other phases: FINALIZING and COMPLETED once the log is read to its end (as
-any end the log never told).
+other phases, and its word is ordered by the log: the phases before the
+container's (SUBMITTED to DOWNLOAD_SOURCE) come before any line of the
+container anyway, and a phase after BUILD that the log does not announce
+(UPLOAD_ARTIFACTS, FINALIZING, COMPLETED, any phase CodeBuild may add) waits
+for the log's own "Entering phase" line or the end of the stream, since
+BatchGetBuilds reports it while the lines before it are still being ingested
+(as any end the log never told).
 
 The follow ends when the build is complete and the log has been read to its
 end, with one more read a moment later for lines still being ingested.
@@ -39,17 +67,17 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from client.aws_results import Phase
+from client.aws_results import LogEvent, Phase
 from client.errors import AwsError, CredentialsError, NotFoundError
-from client.markers import Marker, parse_marker
+from client.markers import Marker, MarkerReader
 
 if TYPE_CHECKING:
-    from client.aws import AwsClient, Build, LogEvent
+    from client.aws import AwsClient, Build
 
 # Seconds. The log cap bounds how late a line shows after a quiet spell.
 FAST_INTERVAL = 0.4
@@ -61,9 +89,18 @@ JITTER = 0.25  # a sleep is the interval times a random factor in [1 - JITTER, 1
 # reports the pipeline's end.
 BUILD_POLL_MIN = 1.0
 BUILD_POLL_CAP = 5.0
-# Consecutive failed polls tolerated before the last error is raised
-# (about a minute at the capped interval).
-MAX_CONSECUTIVE_ERRORS = 30
+# After failed polls: the first retry in ERROR_BASE seconds, doubling up to ERROR_CAP.
+ERROR_BASE = 1.0
+ERROR_CAP = 30.0
+# Seconds without a successful call before the follower says the contact is lost ...
+LOST_NOTICE = 3.0
+# ... and before it gives up (the build's outcome is then unknown: exit 3).
+GIVE_UP_AFTER = 600.0
+# CloudWatch Logs' largest event: 256 KB including 26 bytes of overhead. CodeBuild
+# cuts a longer line into events of this size (less up to 3 bytes of a UTF-8
+# character that did not fit), all but the last without a newline.
+MAX_EVENT_BYTES = 256 * 1024 - 26
+SPLIT_PIECE_BYTES = MAX_EVENT_BYTES - 3
 # GetLogEvents refuses a token it no longer accepts (tokens expire) with this code.
 INVALID_TOKEN = "InvalidParameterException"
 # CodeBuild writes this line into the log as a phase starts. Taking phase starts
@@ -80,9 +117,11 @@ LOGGED_PHASES = frozenset({"INSTALL", "PRE_BUILD", "BUILD", "POST_BUILD"})
 # these ends late or early, so its word on them waits for the end of the build
 # (a stopped or timed-out build may never log the end).
 LOGGED_ENDS = LOGGED_PHASES | {"DOWNLOAD_SOURCE", "UPLOAD_ARTIFACTS"}
-# The phases after the container's: BatchGetBuilds may report them while the
-# log's last lines are still unread, so they wait for the end of the log.
-AFTER_THE_LOG = frozenset({"FINALIZING", "COMPLETED"})
+# The phases before the container's, which precede every line the build prints.
+# BatchGetBuilds' word on any other phase (UPLOAD_ARTIFACTS, FINALIZING,
+# COMPLETED, a phase CodeBuild may add) may come while the log's last lines are
+# still unread: it waits for the log's own line on that phase or its end.
+BEFORE_THE_LOG = frozenset({"SUBMITTED", "QUEUED", "PROVISIONING", "DOWNLOAD_SOURCE"})
 
 
 @dataclass(frozen=True)
@@ -116,7 +155,35 @@ class BuildFinished:
     build: Build
 
 
-FollowEvent = PhaseChanged | LogLine | MarkerEvent | BuildFinished
+@dataclass(frozen=True)
+class ContactLost:
+    """Calls have failed for a while; the follower keeps retrying for ``retrying_for`` seconds."""
+
+    error: str  # the last failure, as the AWS door words it
+    seconds: float  # since the last successful call
+    retrying_for: float  # how long the follower keeps trying after the last success
+
+
+@dataclass(frozen=True)
+class ContactRestored:
+    """A call succeeded again after :class:`ContactLost`; nothing was lost meanwhile."""
+
+    seconds: float  # how long nothing succeeded
+
+
+@dataclass(frozen=True)
+class FollowLost:
+    """The follower gave up: the build was started, its outcome is unknown. The last event."""
+
+    build: Build  # as last seen
+    reason: str
+    vanished: bool = False  # the endpoint no longer knows the build (it was restarted)
+
+
+FollowEvent = (
+    PhaseChanged | LogLine | MarkerEvent | BuildFinished | ContactLost | ContactRestored
+    | FollowLost
+)
 
 
 def _transient_errors() -> tuple[type[BaseException], ...]:
@@ -139,9 +206,16 @@ def strip_newline(message: str) -> str:
     return message
 
 
-def to_event(event: LogEvent) -> LogLine | MarkerEvent:
+def is_split_piece(message: str) -> bool:
+    """Whether ``message`` is a piece of a longer line that the next event continues."""
+    if message.endswith("\n") or len(message) * 4 < SPLIT_PIECE_BYTES:
+        return False  # (the cheap tests first: nearly every event)
+    return len(message.encode("utf-8")) >= SPLIT_PIECE_BYTES
+
+
+def to_event(event: LogEvent, markers: MarkerReader) -> LogLine | MarkerEvent:
     text = strip_newline(event.message)
-    marker = parse_marker(text)
+    marker = markers.read(text)
     if marker is not None:
         return MarkerEvent(marker, event.timestamp)
     return LogLine(event.timestamp, text)
@@ -162,23 +236,37 @@ class _Cursor:
     # the ones already delivered.
     delivered: int = 0
     skip: int = 0
+    # Pieces of a line longer than an event, waiting for the piece that ends it.
+    pieces: list[LogEvent] = field(default_factory=list)
 
     def point_at(self, group: str | None, stream: str | None) -> None:
         if (group, stream) != (self.group, self.stream):
             self.group, self.stream = group, stream
             self.token, self.at_end, self.missing, self.failed = None, False, True, False
             self.delivered = self.skip = 0
+            self.pieces = []
 
     def restart(self) -> None:
         """Read again from the head (the token was refused), skipping what was delivered."""
         self.token, self.at_end, self.skip = None, False, self.delivered
 
 
+class _Contact:
+    """How the calls of one operation fare: when one last succeeded, how many failed since."""
+
+    def __init__(self, now: float) -> None:
+        self.last_ok = now
+        self.failures = 0
+        self.error = ""
+
+
 class Follower:
     """Yield a build's phase changes, log lines and markers until it ends.
 
     ``sleep``, ``clock`` and ``rng`` are injected so tests can run the loop
-    without waiting and assert on the sleeps it asks for.
+    without waiting and assert on the sleeps it asks for; ``give_up_after`` is
+    how many seconds without any successful call end the follow with
+    :class:`FollowLost`.
     """
 
     def __init__(
@@ -188,14 +276,18 @@ class Follower:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
+        give_up_after: float = GIVE_UP_AFTER,
     ) -> None:
         self._aws = aws
         self._sleep = sleep
         self._clock = clock
         self._rng = rng
-        # Consecutive failures per operation: a healthy BatchGetBuilds must not
-        # hide a GetLogEvents that keeps failing.
-        self._errors: dict[str, int] = {}
+        self._give_up_after = give_up_after
+        # Per operation: a healthy BatchGetBuilds must not hide a GetLogEvents
+        # that keeps failing.
+        self._contact: dict[str, _Contact] = {}
+        self._lost_since: float | None = None  # ContactLost was yielded, not yet restored
+        self._pending: list[ContactLost | ContactRestored] = []
 
     def follow(
         self, build_id: str, *, wait: bool = True, known: Build | None = None
@@ -205,12 +297,16 @@ class Follower:
         With ``wait=False``, yield what exists now and stop; the last event is
         :class:`BuildFinished` only if the build is already complete.
         ``known`` is the build as the caller just read it (no second read).
-        Raises :class:`~client.errors.NotFoundError` for an unknown build, and
-        the last error after too many consecutive failed polls.
+        Raises :class:`~client.errors.NotFoundError` for an unknown build and
+        :class:`~client.errors.CredentialsError` when AWS refuses the
+        credentials; ends with :class:`FollowLost` when it gives up.
         """
-        build = known if known is not None else self._first_build(build_id)
+        started = self._clock()
+        self._contact = {"build": _Contact(started), "logs": _Contact(started)}
+        build = known if known is not None else (yield from self._first_build(build_id))
         phases = _Phases()
         cursor = _Cursor()
+        markers = MarkerReader()
         yield from phases.from_build(build)
         interval = FAST_INTERVAL
         build_interval = BUILD_POLL_MIN
@@ -221,17 +317,20 @@ class Follower:
             cursor.point_at(build.log_group, build.log_stream)
             lines = 0
             if cursor.stream and cursor.group:
-                for event in self._drain(cursor):
+                for event in self._drain(cursor, markers):
                     lines += 1
                     if isinstance(event, MarkerEvent) and event.marker.event == "pipeline-end":
                         ending = True
                     elif isinstance(event, LogLine):
                         yield from phases.from_line(build, event)
                     yield event
+            yield from self._news()
             if build.complete and not cursor.failed and (cursor.at_end or cursor.missing):
                 # One more read after a short pause catches lines CloudWatch
                 # was still ingesting when the build reported completion.
                 if tail_reads >= 1 or not wait:
+                    if cursor.pieces:  # a line cut short by the end of the log
+                        yield self._joined(cursor, markers, None)
                     yield from phases.from_build(build, final=True)
                     yield BuildFinished(build)
                     return
@@ -245,15 +344,25 @@ class Follower:
                 tail_reads = 0
             else:
                 interval = min(interval * GROWTH, QUIET_CAP)
-            self._sleep(self._jittered(interval))
+            lost = self._gave_up(build)
+            if lost is not None:
+                yield lost
+                return
+            self._sleep(self._jittered(max(interval, self._error_interval())))
 
             now = self._clock()
             due = now - last_build_poll >= build_interval
             if not build.complete and (due or ending or not cursor.stream or cursor.missing):
-                polled = self._poll_build(build_id)
+                try:
+                    polled = self._poll_build(build_id)
+                except NotFoundError as error:
+                    # It was there: the endpoint has forgotten it (an emulator restarted).
+                    yield FollowLost(build, error.message, vanished=True)
+                    return
                 last_build_poll = now
                 if not lines:
                     build_interval = min(build_interval * GROWTH, BUILD_POLL_CAP)
+                yield from self._news()
                 if polled is not None:
                     build = polled
                     yield from phases.from_build(build)
@@ -261,61 +370,115 @@ class Follower:
     def _jittered(self, interval: float) -> float:
         return interval * (1.0 - JITTER * self._rng())
 
-    def _first_build(self, build_id: str) -> Build:
+    def _first_build(self, build_id: str) -> Generator[FollowEvent, None, Build]:
         while True:
             build = self._poll_build(build_id)
+            yield from self._news()
             if build is not None:
                 return build
-            self._sleep(self._jittered(FAST_INTERVAL * 2))
+            contact = self._contact["build"]
+            if self._clock() - contact.last_ok >= self._give_up_after:
+                raise AwsError(contact.error)
+            self._sleep(self._jittered(max(FAST_INTERVAL * 2, self._error_interval())))
 
     def _poll_build(self, build_id: str) -> Build | None:
-        """The build, or None after a transient error (counted; raised when too many)."""
+        """The build, or None after a transient error (counted)."""
         try:
             build = self._aws.get_build(build_id)
         except (CredentialsError, NotFoundError):
             raise
         except TRANSIENT as error:
-            self._count_error("build", error)
+            self._failed("build", error)
             return None
-        self._errors["build"] = 0
+        self._succeeded("build")
         return build
 
-    def _drain(self, cursor: _Cursor) -> Iterator[LogLine | MarkerEvent]:
+    def _drain(self, cursor: _Cursor, markers: MarkerReader) -> Iterator[LogLine | MarkerEvent]:
         assert cursor.group is not None and cursor.stream is not None
         cursor.failed = False
         while True:
             try:
                 page = self._aws.get_log_events(cursor.group, cursor.stream, cursor.token)
             except NotFoundError:
+                self._succeeded("logs")  # an answer: the stream does not exist (yet)
                 cursor.missing = True
                 return
             except CredentialsError:
                 raise
             except TRANSIENT as error:
-                self._count_error("logs", error)
+                self._failed("logs", error)
                 cursor.failed = True
                 if getattr(error, "code", None) == INVALID_TOKEN and cursor.token is not None:
                     cursor.restart()
                 return
-            self._errors["logs"] = 0
+            self._succeeded("logs")
             cursor.missing = False
             for event in page.events:
                 if cursor.skip:
                     cursor.skip -= 1
                     continue
                 cursor.delivered += 1
-                yield to_event(event)
+                if is_split_piece(event.message):
+                    cursor.pieces.append(event)
+                elif cursor.pieces:
+                    yield self._joined(cursor, markers, event)
+                else:
+                    yield to_event(event, markers)
             if cursor.token is not None and page.next_token == cursor.token:
                 cursor.at_end = True
                 return
             cursor.token = page.next_token
             cursor.at_end = False
 
-    def _count_error(self, operation: str, error: BaseException) -> None:
-        self._errors[operation] = self._errors.get(operation, 0) + 1
-        if self._errors[operation] > MAX_CONSECUTIVE_ERRORS:
-            raise error
+    @staticmethod
+    def _joined(
+        cursor: _Cursor, markers: MarkerReader, last: LogEvent | None
+    ) -> LogLine | MarkerEvent:
+        """One line from the pieces CloudWatch's size limit cut it into (and its last event)."""
+        events = cursor.pieces + ([last] if last is not None else [])
+        cursor.pieces = []
+        first = events[0]
+        text = "".join(e.message for e in events)
+        whole = LogEvent(first.timestamp, text, first.ingestion_time)
+        return to_event(whole, markers)
 
+    # -- failures
+
+    def _succeeded(self, operation: str) -> None:
+        contact = self._contact[operation]
+        contact.last_ok, contact.failures = self._clock(), 0
+        if self._lost_since is not None and all(c.failures == 0 for c in self._contact.values()):
+            self._pending.append(ContactRestored(self._clock() - self._lost_since))
+            self._lost_since = None
+
+    def _failed(self, operation: str, error: BaseException) -> None:
+        contact = self._contact[operation]
+        contact.failures += 1
+        contact.error = getattr(error, "message", None) or str(error) or type(error).__name__
+        quiet = self._clock() - contact.last_ok
+        # (Two failures in a row at least: one throttled call after a quiet spell is no news.)
+        if self._lost_since is None and contact.failures >= 2 and quiet >= LOST_NOTICE:
+            self._lost_since = contact.last_ok
+            self._pending.append(ContactLost(contact.error, quiet, self._give_up_after))
+
+    def _news(self) -> Iterator[ContactLost | ContactRestored]:
+        """What changed in the contact with AWS since the last call, in order."""
+        pending, self._pending = self._pending, []
+        yield from pending
+
+    def _error_interval(self) -> float:
+        """The back-off after failed calls: 1, 2, 4 ... up to 30 seconds; 0 after a success."""
+        failures = max(c.failures for c in self._contact.values())
+        if failures == 0:
+            return 0.0
+        return float(min(ERROR_CAP, ERROR_BASE * 2 ** min(failures - 1, 16)))
+
+    def _gave_up(self, build: Build) -> FollowLost | None:
+        now = self._clock()
+        for contact in self._contact.values():
+            if contact.failures and now - contact.last_ok >= self._give_up_after:
+                return FollowLost(build, contact.error)
+        return None
 
 
 class _Phases:
@@ -337,8 +500,8 @@ class _Phases:
             ended = phase.status is not None
             if phase.start is not None:
                 self.began.setdefault(phase.name, phase.start)
-            if from_log and phase.name in AFTER_THE_LOG:
-                continue
+            if from_log and phase.name not in BEFORE_THE_LOG | LOGGED_PHASES:
+                continue  # (the log's own line on it, or the end of the log, places it)
             if not (from_log and phase.name in LOGGED_PHASES):
                 # A phase over before a poll saw it running still starts first.
                 yield from self._start(build, phase.name, phase.start)

@@ -1,9 +1,26 @@
-"""Progress markers the runner prints inside the build, parsed on the client.
+"""Progress markers the runner prints inside the build, authenticated and parsed on the client.
 
-A marker is one whole log line: ``::cbdeploy:: {"event": "step-start", ...}``
-with compact JSON. Events (see ``runner/markers.py``, which writes them; the
-format is duplicated there because the client never imports the runner):
+Everything a build prints lands in one log, so a step could print a line that
+looks like a marker and forge, say, the deploy's outputs. The runner therefore
+signs its markers with a token that no step can know:
 
+* Its very first line, printed before it reads the plan or runs any command,
+  is the announcement ``::cbdeploy:: {"event":"runner","token":"<32 hex>"}``.
+  The token is random per build and lives only in the runner's memory: it is
+  not in any environment, command line or file, and the runner makes itself
+  non-dumpable so a step cannot read it from ``/proc`` either.
+* Every marker after that is ``::cbdeploy:<token>:: {compact JSON}``.
+
+:class:`MarkerReader` accepts the FIRST announcement of a log only (with
+cbdeploy's buildspec nothing but the runner can print before it: the phases
+before BUILD run cbdeploy's own commands) and from then on only markers that
+carry its token. Any other marker-looking line, a second announcement
+included, is an ordinary log line: shown as the text it is, never obeyed.
+
+Events (see ``runner/markers.py``, which writes them; the format is
+duplicated there because the client never imports the runner):
+
+- ``runner``: the announcement (its token is not passed on)
 - ``step-start``: ``step``, ``index`` (1-based), ``total``
 - ``step-end``: ``step``, ``status`` ("ok" | "failed"), ``exitCode``, ``duration`` (seconds)
 - ``outputs``: ``outputs`` (the JSON object of ``outputs.file``)
@@ -13,13 +30,16 @@ format is duplicated there because the client never imports the runner):
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-PREFIX = "::cbdeploy:: "
-EVENTS = frozenset({"step-start", "step-end", "outputs", "pipeline-end"})
+ANNOUNCEMENT_PREFIX = "::cbdeploy:: "
+ANNOUNCEMENT_EVENT = "runner"
+EVENTS = frozenset({"runner", "step-start", "step-end", "outputs", "pipeline-end"})
+TOKEN = re.compile(r"^[0-9a-f]{32}$")
 
 
 @dataclass(frozen=True)
@@ -30,16 +50,60 @@ class Marker:
     data: Mapping[str, Any]
 
 
-def parse_marker(message: str) -> Marker | None:
-    """The marker in a log line, or None for an ordinary line (or a malformed marker)."""
-    line = message.rstrip("\r\n")
-    if not line.startswith(PREFIX):
-        return None
+def marker_prefix(token: str) -> str:
+    """What starts every marker of the runner that announced ``token``."""
+    return f"::cbdeploy:{token}:: "
+
+
+def _payload(text: str) -> dict[str, Any] | None:
     try:
-        payload = json.loads(line[len(PREFIX) :])
+        payload = json.loads(text)
     except ValueError:
         return None
     if not isinstance(payload, dict) or not isinstance(payload.get("event"), str):
         return None
+    return payload
+
+
+def parse_announcement(message: str) -> str | None:
+    """The token a runner's announcement line carries, or None for any other line."""
+    line = message.rstrip("\r\n")
+    if not line.startswith(ANNOUNCEMENT_PREFIX):
+        return None
+    payload = _payload(line[len(ANNOUNCEMENT_PREFIX) :])
+    if payload is None or payload.get("event") != ANNOUNCEMENT_EVENT:
+        return None
+    token = payload.get("token")
+    return token if isinstance(token, str) and TOKEN.match(token) else None
+
+
+def parse_marker(message: str, token: str) -> Marker | None:
+    """The marker in a log line signed with ``token``; None for any other line."""
+    line = message.rstrip("\r\n")
+    prefix = marker_prefix(token)
+    if not line.startswith(prefix):
+        return None
+    payload = _payload(line[len(prefix) :])
+    if payload is None:
+        return None
     event = payload.pop("event")
     return Marker(event=event, data=MappingProxyType(payload))
+
+
+class MarkerReader:
+    """Reads one build's log in order and tells the runner's markers from every other line."""
+
+    def __init__(self) -> None:
+        self.token: str | None = None
+
+    def read(self, message: str) -> Marker | None:
+        """The runner's marker in ``message`` (its announcement as event ``runner``), else None."""
+        if not message.startswith("::cbdeploy:"):
+            return None  # (nearly every line: no parsing)
+        if self.token is None:
+            token = parse_announcement(message)
+            if token is None:
+                return None
+            self.token = token
+            return Marker(event=ANNOUNCEMENT_EVENT, data=MappingProxyType({}))
+        return parse_marker(message, self.token)

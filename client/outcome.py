@@ -12,14 +12,23 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from client.aws_results import Phase
-from client.follow import BuildFinished, FollowEvent, MarkerEvent, PhaseChanged, phase_seconds
+from client.follow import (
+    BuildFinished,
+    FollowEvent,
+    FollowLost,
+    MarkerEvent,
+    PhaseChanged,
+    phase_seconds,
+)
 
 if TYPE_CHECKING:
     from client.aws import Build
 
 EXIT_SUCCEEDED = 0
 EXIT_FAILED = 1
+EXIT_UNKNOWN = 3  # the follow lost the build: it was started, its outcome is not known
 EXIT_INTERRUPTED = 130
+UNKNOWN = "UNKNOWN"  # the status of a build whose follow was lost
 
 
 @dataclass(frozen=True)
@@ -39,7 +48,9 @@ class BuildOutcome:
     """The end of one deploy or follow, as data."""
 
     build_id: str | None
-    status: str | None  # SUCCEEDED, FAILED, FAULT, TIMED_OUT, STOPPED, IN_PROGRESS; None: unknown
+    # SUCCEEDED, FAILED, FAULT, TIMED_OUT, STOPPED, IN_PROGRESS; UNKNOWN: the follow
+    # lost the build (see ``lost``); None: no build.
+    status: str | None
     exit_code: int
     duration: float | None = None  # seconds, from the build's own start and end
     outputs: Mapping[str, Any] = field(default_factory=dict)
@@ -55,6 +66,8 @@ class BuildOutcome:
     log_stream: str | None = None
     phases: tuple[Phase, ...] = ()  # CodeBuild's phases as last seen, durations included
     steps: tuple[StepResult, ...] = ()  # pipeline steps in the order they started
+    lost: str | None = None  # why the follow gave up (status UNKNOWN)
+    vanished: bool = False  # ... because the endpoint no longer knows the build
 
     @property
     def succeeded(self) -> bool:
@@ -84,6 +97,7 @@ class OutcomeTracker:
         self.failed_step: str | None = None
         self.failed_step_exit: int | None = None
         self.finished = False
+        self.lost: FollowLost | None = None
         self._steps: dict[str, StepResult] = {}  # by name, in start order
 
     def add(self, event: FollowEvent) -> None:
@@ -92,6 +106,9 @@ class OutcomeTracker:
             self.finished = True
         elif isinstance(event, PhaseChanged):
             self.build = event.build
+        elif isinstance(event, FollowLost):
+            self.build = event.build
+            self.lost = event
         if isinstance(event, MarkerEvent):
             data = event.marker.data
             if event.marker.event == "outputs" and isinstance(data.get("outputs"), Mapping):
@@ -122,8 +139,13 @@ class OutcomeTracker:
     def outcome(self, *, interrupted: bool = False, detached: bool = False) -> BuildOutcome:
         build = self.build
         failed = failed_phase(build) if build.complete else None
+        # Lost before the end: whatever the last poll said, the outcome is unknown.
+        unknown = self.lost is not None and not build.complete and not detached
+        status = UNKNOWN if unknown else build.status or None
         if detached:
             code = EXIT_INTERRUPTED if interrupted else EXIT_SUCCEEDED
+        elif unknown:
+            code = EXIT_UNKNOWN
         elif interrupted:
             code = EXIT_INTERRUPTED
         else:
@@ -133,15 +155,15 @@ class OutcomeTracker:
             duration = (build.end - build.start).total_seconds()
         return BuildOutcome(
             build_id=build.id,
-            status=build.status or None,
+            status=status,
             exit_code=code,
             duration=duration,
             outputs=self.outputs,
             failed_phase=failed[0] if failed else None,
             failed_phase_status=failed[1] if failed else None,
             failed_phase_message=failed[2] if failed else None,
-            failed_step=self.failed_step if build.status != "SUCCEEDED" else None,
-            failed_step_exit=self.failed_step_exit if build.status != "SUCCEEDED" else None,
+            failed_step=self.failed_step if status != "SUCCEEDED" else None,
+            failed_step_exit=self.failed_step_exit if status != "SUCCEEDED" else None,
             interrupted=interrupted,
             detached=detached,
             region=self.region,
@@ -149,6 +171,8 @@ class OutcomeTracker:
             log_stream=build.log_stream,
             phases=build.phases,
             steps=tuple(self._steps.values()),
+            lost=self.lost.reason if unknown and self.lost is not None else None,
+            vanished=unknown and self.lost is not None and self.lost.vanished,
         )
 
 
@@ -206,3 +230,21 @@ def _int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def lost_message(outcome: BuildOutcome) -> tuple[str, str | None]:
+    """(message, hint) for a build whose follow was lost (status UNKNOWN): exit 3."""
+    build_id, region = outcome.build_id, outcome.region
+    if outcome.vanished:
+        return (
+            f"Outcome unknown: the endpoint no longer knows build {build_id} "
+            f"({outcome.lost}); it was started, and what became of it cannot be told.",
+            "An emulator forgets its builds when it restarts; deploy again to run a new build.",
+        )
+    where = f" --region {region}" if region else ""
+    return (
+        f"Outcome unknown: build {build_id} was started, but cbdeploy lost contact with it "
+        f"({outcome.lost}).",
+        f"Re-attach with 'cbdeploy logs {build_id} --follow{where}', or stop it with "
+        f"'cbdeploy stop {build_id}{where}'.",
+    )

@@ -34,18 +34,30 @@ from rich.text import Text
 from client import deploy_events as d
 from client.console import stdin_is_terminal
 from client.errors import UsageError
-from client.follow import PHASE_COMPLETE, BuildFinished, LogLine, MarkerEvent, PhaseChanged
+from client.follow import (
+    PHASE_COMPLETE,
+    BuildFinished,
+    ContactLost,
+    ContactRestored,
+    FollowLost,
+    LogLine,
+    MarkerEvent,
+    PhaseChanged,
+)
 from client.links import build_console_url
-from client.outcome import BuildOutcome
+from client.outcome import UNKNOWN, BuildOutcome, lost_message
 from client.render_builds import builds_table, no_builds, stopped
 from client.render_live import LiveDisplay
 from client.render_text import (
     commit_text,
     compact,
+    field_text,
     format_duration,
     phase_row,
+    plain_text,
     reattach_commands,
     status_style,
+    terminal_text,
 )
 
 __all__ = [  # (the other commands import these from here)
@@ -55,8 +67,6 @@ __all__ = [  # (the other commands import these from here)
 
 QUIET_PHASES = frozenset({"SUBMITTED", "COMPLETED"})
 CONTAINER_ERROR = re.compile(r"error|fail|did not exit successfully", re.IGNORECASE)
-# Characters rich drops from text (console.out would not write them as they are).
-RICH_STRIPS = re.compile(r"[\x07\x08\x0b\x0c\r]")
 PHASE_CONTEXT = re.compile(r"^\[Container\] \S+ \S+ Phase context status code: ")
 
 
@@ -102,14 +112,23 @@ class Renderer:
         self._print(Text("  " + text, style="dim"))
 
     def _remote(self, message: str, style: str | None = None) -> None:
-        # Verbatim: no markup, no highlighting, no wrapping.
-        if style is None and not self._live.active and RICH_STRIPS.search(message) is None:
-            # The common case, in bursts of thousands: what console.out writes
-            # for such a line (but tabs stay tabs), many times faster.
-            self.console.file.write(message + "\n")
+        # No markup, no highlighting, no wrapping, and no control sequence that
+        # could act on the terminal (client.render_text): at a terminal SGR
+        # colours stay and a carriage return starts a new line; in plain output
+        # (--json's stderr, a pipe, a CI log) no sequence stays and carriage
+        # returns are kept, so the text is the build's, byte for byte otherwise.
+        terminal = self.console.is_terminal
+        if terminal:
+            text = terminal_text(message, colours=self.console.color_system is not None)
+        else:
+            text = plain_text(message)
+        if not terminal or (style is None and not self._live.active):
+            # The common case, in bursts of thousands: written as it is (rich
+            # would drop carriage returns and turn tabs into spaces).
+            self.console.file.write(text + "\n")
             self.console.file.flush()
             return
-        self.console.out(message, style=style, highlight=False)
+        self.console.out(text, style=style, highlight=False)
 
     # ------------------------------------------------------------------ dispatch
 
@@ -328,7 +347,7 @@ class Renderer:
         if e.marker.event in ("step-start", "step-end"):
             self._enter_phase()
         data = e.marker.data
-        step = str(data.get("step", "?"))
+        step = field_text(str(data.get("step", "?")))
         if e.marker.event == "pipeline-end":
             self._pipeline_ended = True
         elif e.marker.event == "step-start":
@@ -352,6 +371,20 @@ class Renderer:
     def _on_BuildFinished(self, e: BuildFinished) -> None:
         self.close()  # the outcome says it all
 
+    def _on_ContactLost(self, e: ContactLost) -> None:
+        self.close()
+        self._warn(f"Lost contact with the build: {field_text(e.error)}")
+        self._note(
+            f"Still trying; cbdeploy gives up after {format_duration(e.retrying_for)} "
+            "without an answer. The build itself goes on."
+        )
+
+    def _on_ContactRestored(self, e: ContactRestored) -> None:
+        self._ok(f"Back in contact after {format_duration(e.seconds)}; no line was missed.")
+
+    def _on_FollowLost(self, e: FollowLost) -> None:
+        self.close()  # the outcome says what is known
+
     # ------------------------------------------------------------------ the end
 
     def outcome(self, outcome: BuildOutcome) -> None:
@@ -368,7 +401,12 @@ class Renderer:
                 style = "" if phase.status == "SUCCEEDED" else "red"
                 self._print(Text("  " + phase_row(phase), style=style))
         self._print()
-        if outcome.interrupted:
+        if outcome.status == UNKNOWN:
+            message, hint = lost_message(outcome)
+            self._print(Text("? " + message, style="yellow bold"))
+            if hint:
+                self._note(hint)
+        elif outcome.interrupted:
             self._warn(
                 f"Interrupted. Build {outcome.build_id} ended {outcome.status} after {took}."
             )
@@ -387,14 +425,15 @@ class Renderer:
                 code = outcome.failed_step_exit
                 exit_part = f" (exit {code})" if code is not None else ""
                 self._print(
-                    Text(f"  Step {outcome.failed_step} failed{exit_part}", style="red")
+                    Text(f"  Step {field_text(outcome.failed_step)} failed{exit_part}",
+                         style="red")
                 )
             if outcome.failed_phase:
                 line = f"  Phase {outcome.failed_phase}: {outcome.failed_phase_status}"
                 # With a failed step named, CodeBuild's context only quotes the
                 # runner's command line; the step line above is the real reason.
                 if outcome.failed_phase_message and not outcome.failed_step:
-                    line += f" - {outcome.failed_phase_message}"
+                    line += f" - {field_text(outcome.failed_phase_message)}"
                 self._print(Text(line, style="red"))
             if outcome.build_id and outcome.region and self.log_hint and not self._local:
                 # (With --local the build is gone once this process ends.)
@@ -404,8 +443,9 @@ class Renderer:
             self._print(Text("Outputs:", style="bold"))
             width = max(len(str(k)) for k in outcome.outputs) + 1
             for key, value in outcome.outputs.items():
-                shown = value if isinstance(value, str) else compact(value)
-                self._print(Text.assemble(f"  {str(key) + ':':<{width}} ", (shown, "cyan")))
+                shown = field_text(value if isinstance(value, str) else compact(value))
+                label = field_text(str(key)) + ":"
+                self._print(Text.assemble(f"  {label:<{width}} ", (shown, "cyan")))
 
     def still_running(self, outcome: BuildOutcome) -> None:
         self.close()

@@ -33,7 +33,7 @@ from rich.console import Console
 from client.console import github_actions, make_console
 from client.errors import CbdeployError
 from client.follow import BuildFinished, LogLine, MarkerEvent, PhaseChanged
-from client.outcome import BuildOutcome
+from client.outcome import UNKNOWN, BuildOutcome, lost_message
 from client.report import ReportCollector, markdown_summary
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -212,6 +212,9 @@ class GithubRenderer:
 
 def failure_annotation(outcome: BuildOutcome, noun: str = "Deploy") -> tuple[str, str]:
     """(title, message) of the ``::error::`` for a build that did not succeed."""
+    if outcome.status == UNKNOWN:
+        message, hint = lost_message(outcome)
+        return f"{noun} outcome unknown", message + (f"\n{hint}" if hint else "")
     status = (outcome.status or "ended").lower()
     where = []
     if outcome.failed_phase:

@@ -1,8 +1,11 @@
-"""Text pieces of the terminal layer: durations, phase rows, commits, commands to copy."""
+"""Text pieces of the terminal layer: durations, phase rows, commits, commands to copy,
+and remote text made safe to show (:func:`terminal_text`, :func:`plain_text`,
+:func:`field_text`)."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from rich.text import Text
@@ -61,3 +64,88 @@ def compact(value: Any) -> str:
 def status_style(status: str | None) -> str:
     """The colour of a build status: green succeeded, cyan running, red anything else."""
     return {"SUCCEEDED": "green", "IN_PROGRESS": "cyan"}.get(status or "", "red")
+
+
+# ---------------------------------------------------------------------- remote text
+#
+# Build output is untrusted and may attack the terminal: OSC 52 writes the
+# clipboard, OSC 0 the window title, CSI sequences clear the screen or move the
+# cursor over lines already printed (to forge a result), DCS talks to the
+# terminal itself. At a terminal only SGR colours survive (never "conceal",
+# which would hide text), and a line that set colours ends with a reset; in
+# plain output (a pipe, a file, a CI log) no sequence survives. ECMA-48 is the
+# grammar terminals parse these with; an OSC, DCS, SOS, PM or APC string with
+# no terminator runs to the end of the line, as a terminal would swallow it.
+
+_SEQUENCE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI (SGR is CSI ... m)
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f]).*?(?:\x07|\x1b\\|\x9c|$)"  # OSC DCS SOS PM APC
+    r"|\x1b[ -/]*[0-~]?",  # every other escape, and a lone ESC
+    re.DOTALL,
+)
+_SGR = re.compile(r"(?:\x1b\[|\x9b)([0-9;:]*)m")
+# C0 controls but tab (carriage return and ESC are handled apart), DEL, C1 controls.
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x0c\x0e-\x1a\x1c-\x1f\x7f-\x9f]")
+_COLOUR_PARAMS = {"38", "48", "58"}  # followed by 5;n or 2;r;g;b
+CONCEAL = "8"  # SGR 8: the text is there but not shown
+RESET = "\x1b[0m"
+
+
+def _safe_sgr(params: str) -> str:
+    """An SGR sequence without "conceal"; empty when nothing is left."""
+    given = params.split(";") if params else ["0"]
+    kept: list[str] = []
+    i = 0
+    while i < len(given):
+        param = given[i]
+        if param in _COLOUR_PARAMS and i + 1 < len(given):
+            width = {"5": 3, "2": 5}.get(given[i + 1], 2)
+            kept.extend(given[i : i + width])
+            i += width
+            continue
+        if param.lstrip("0") != CONCEAL:
+            kept.append(param)
+        i += 1
+    return f"\x1b[{';'.join(kept)}m" if kept else ""
+
+
+def _strip(text: str, *, colours: bool) -> tuple[str, bool]:
+    coloured = False
+
+    def keep(match: re.Match[str]) -> str:
+        nonlocal coloured
+        sgr = _SGR.fullmatch(match.group(0)) if colours else None
+        if sgr is None:
+            return ""
+        safe = _safe_sgr(sgr.group(1))
+        coloured = coloured or bool(safe)
+        return safe
+
+    if "\x1b" in text or _CONTROLS.search(text):
+        text = _CONTROLS.sub("", _SEQUENCE.sub(keep, text))
+    return text, coloured
+
+
+def terminal_text(message: str, *, colours: bool = True) -> str:
+    """A remote line as a terminal may show it: SGR colours only (if ``colours``), tabs kept.
+
+    A carriage return would let the line write over itself, so what comes after
+    one could hide what came before (a progress meter, or a forged "succeeded"
+    over an error): each ``\\r`` starts a new line instead, and nothing is hidden.
+    """
+    segments = [s for s in message.split("\r") if s] or [""]
+    shown = []
+    for segment in segments:
+        text, coloured = _strip(segment, colours=colours)
+        shown.append(text + RESET if coloured else text)
+    return "\n".join(shown)
+
+
+def plain_text(message: str) -> str:
+    """A remote line for plain output (pipe, file, CI log): no control sequence, ``\\r`` kept."""
+    return "\r".join(_strip(part, colours=False)[0] for part in message.split("\r"))
+
+
+def field_text(value: str) -> str:
+    """Remote text shown inside cbdeploy's own lines (a step name, an output): one plain line."""
+    return _strip(value.replace("\r", " ").replace("\n", " "), colours=False)[0]

@@ -28,7 +28,7 @@ import click
 from client import deploy_events as d
 from client.errors import BuildConflictError, CbdeployError
 from client.links import build_console_url
-from client.outcome import EXIT_INTERRUPTED, BuildOutcome, summary
+from client.outcome import EXIT_INTERRUPTED, UNKNOWN, BuildOutcome, lost_message, summary
 from client.render_text import compact
 from client.render_text import format_duration as duration
 
@@ -172,6 +172,9 @@ class ReportCollector:
         data["timings"] = timings
         data["error"] = error.get("error")
         data["hint"] = error.get("hint")
+        if outcome.status == UNKNOWN and not error:
+            # The follow lost the build (exit 3): say why, and how to find it again.
+            data["error"], data["hint"] = lost_message(outcome)
         if "runningBuildId" in error:
             data["runningBuildId"] = error["runningBuildId"]
         return data

@@ -3,9 +3,17 @@
 Each printed line becomes one log event whose message ends with a newline, as
 CodeBuild's do. Lines are buffered and flushed every ``flush_interval``
 seconds by a background thread, so a line is readable through GetLogEvents
-well within a second. Lines longer than CloudWatch's event limit are split
-into several events rather than lost. Timestamps never go backwards, so
-events stay in order even when many share one millisecond.
+well within a second. Timestamps never go backwards, so events stay in order
+even when many share one millisecond.
+
+A line longer than CloudWatch's event limit (256 KB, 262,144 bytes including
+26 bytes of overhead per event) is cut into events of the limit's size, on
+UTF-8 character boundaries, marking nothing: only the last piece ends with the
+newline. That is what CodeBuild's log shows for such a line (a 600 KB line
+arrives as three events; its documentation says nothing on the matter); the
+client's follower joins the pieces again (``client/follow.py``). A line that
+goes on without a newline for longer than :attr:`LineSplitter.MAX_PENDING` is
+sent on in such pieces as it comes, so it too is one line for the follower.
 
 As CodeBuild does, every line (its own ``[Container]`` lines, ``Running
 command`` included) has the build's secret values and AWS access key ids
@@ -142,6 +150,17 @@ class BuildLog:
             pieces = split_message(self.mask(line) + "\n")
             self._pending.extend({"timestamp": ms, "message": p} for p in pieces)
 
+    def write_piece(self, text: str) -> None:
+        """Queue a piece of a line (no newline added): the next write continues the line."""
+        if not self.enabled:
+            return
+        with self._lock:
+            ms = max(int(self._clock() * 1000), self._last_ms)
+            self._last_ms = ms
+            # (A piece that held a secret comes out shorter: the line breaks there.)
+            pieces = split_message(self.mask(text))
+            self._pending.extend({"timestamp": ms, "message": p} for p in pieces)
+
     def flush(self) -> None:
         if not self.enabled:
             return
@@ -213,11 +232,12 @@ class LineSplitter:
         *lines, self._pending = self._pending.split(b"\n")
         for line in lines:
             self._log.write(line.decode("utf-8", "replace"))
-        if len(self._pending) > self.MAX_PENDING:
-            cut = self.MAX_PENDING
+        while len(self._pending) > self.MAX_PENDING:
+            # Pieces of the event limit's size, as CodeBuild cuts a long line.
+            cut = MAX_EVENT_BYTES
             while cut > 0 and (self._pending[cut] & 0xC0) == 0x80:
                 cut -= 1
-            self._log.write(self._pending[:cut].decode("utf-8", "replace"))
+            self._log.write_piece(self._pending[:cut].decode("utf-8", "replace"))
             self._pending = self._pending[cut:]
 
     def finish(self) -> None:

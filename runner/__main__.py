@@ -2,7 +2,8 @@
 
 PLAN is ``<project>/.cbdeploy/plan.json``; the project root is the directory
 holding ``.cbdeploy`` (or the current directory for a plan kept elsewhere).
-Before the pipeline, links and executable bits are restored from
+The first line printed announces the token that signs the markers
+(``runner.markers``). Before the pipeline, links and executable bits are restored from
 ``.cbdeploy/manifest.json``. Exit status: 0 when every step succeeded, the
 failing step's status (1..255) otherwise, 2 for a missing or malformed plan.
 """
@@ -13,7 +14,7 @@ import sys
 from pathlib import Path
 
 from runner.files import restore_files
-from runner.markers import say
+from runner.markers import announce, say
 from runner.pipeline import PlanError, Runner, install_signal_forwarding, load_plan
 
 
@@ -26,6 +27,9 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1 or argv[0] in ("-h", "--help"):
         say("usage: python -m runner PATH/TO/.cbdeploy/plan.json")
         return 2
+    # First, before anything the plan says runs: the token that signs the
+    # markers (see runner/markers.py).
+    announce()
     plan_path = Path(argv[0])
     try:
         plan = load_plan(plan_path)

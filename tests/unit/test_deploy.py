@@ -19,8 +19,9 @@ from client.aws import Build, LogEvent, LogPage
 from client.deploy import DeployOptions, DeployPlan, DeployService, start_request
 from client.deploy_events import BuildStarted, Detached, StopRequested
 from client.errors import AwsError
-from client.follow import BuildFinished, LogLine
+from client.follow import BuildFinished, ContactLost, LogLine
 from client.options import Target
+from client.outcome import lost_message
 from client.upload import UploadResult
 
 TARGET = Target(stage="dev", region="eu-west-1", profile=None, config_path=None, local=False,
@@ -101,6 +102,9 @@ class FakeAws:
     stops: list[str] = field(default_factory=list)
     stopped_at: float | None = None
     log_calls: int = 0
+
+    def for_polling(self) -> FakeAws:
+        return self
 
     def start_build(self, **request: Any) -> Build:
         self.start_requests.append(request)
@@ -202,21 +206,24 @@ def test_start_refusal_is_not_retried() -> None:
     assert len(aws.start_requests) == 1
 
 
-def test_a_follow_that_gives_up_names_the_build_that_goes_on() -> None:
-    aws = FakeAws(Clock(), ends_at=1000.0)
+def test_a_follow_that_gives_up_says_the_outcome_is_unknown_and_how_to_re_attach() -> None:
+    """Ten minutes without an answer: exit 3, status UNKNOWN, and the way back to the build."""
+    aws = FakeAws(Clock(), ends_at=100_000.0)
 
     def fail(n: int) -> None:
         if n > 3:
             raise AwsError("Could not connect to the endpoint", "Check your network.")
 
     aws.on_log_call = fail
-    with pytest.raises(AwsError) as info:
-        run(aws)
-    error = info.value
-    assert error.message == f"Lost track of build {BUILD_ID}: Could not connect to the endpoint"
-    assert error.hint is not None and error.hint.startswith("Check your network.\n")
-    assert f"cbdeploy logs {BUILD_ID} --follow --region eu-west-1" in error.hint
+    outcome, events = run(aws)
+    assert outcome.status == "UNKNOWN" and outcome.exit_code == 3
+    assert any(isinstance(e, ContactLost) for e in events)
+    message, hint = lost_message(outcome)
+    assert "Could not connect to the endpoint" in message and BUILD_ID in message
+    assert hint is not None
+    assert f"cbdeploy logs {BUILD_ID} --follow --region eu-west-1" in hint
     assert aws.stops == []  # nobody asked to stop it
+    assert 600.0 <= aws.clock.now <= 700.0
 
 
 # ----------------------------------------------------------------------------- confirmation

@@ -18,10 +18,14 @@ from client import follow as follow_module
 from client.aws import Build, LogEvent, LogPage, Phase
 from client.errors import AwsError, CredentialsError, NotFoundError
 from client.follow import (
+    ERROR_CAP,
     FAST_INTERVAL,
     QUIET_CAP,
     BuildFinished,
+    ContactLost,
+    ContactRestored,
     Follower,
+    FollowLost,
     LogLine,
     MarkerEvent,
     PhaseChanged,
@@ -31,6 +35,15 @@ from client.follow import (
 GROUP = "/cbdeploy/app"
 STREAM = "dev/1234"
 BUILD_ID = "cbdeploy-app-dev:1234"
+TOKEN = "0123456789abcdef0123456789abcdef"
+ANNOUNCEMENT = '::cbdeploy:: {"event":"runner","token":"' + TOKEN + '"}\n'
+
+
+def signed(payload: str) -> str:
+    """A marker line as the runner that announced TOKEN writes it."""
+    return f"::cbdeploy:{TOKEN}:: {payload}\n"
+
+
 def make_build(
     status: str = "IN_PROGRESS",
     *,
@@ -187,19 +200,119 @@ def test_trailing_newline_stripped_and_long_lines_kept_whole() -> None:
 def test_runner_markers_become_marker_events_not_lines() -> None:
     clock = Clock()
     lines = [
-        (0.0, 1, '::cbdeploy:: {"event": "step-start", "step": "build", "index": 1, "total": 2}\n'),
+        (0.0, 0, ANNOUNCEMENT),
+        (0.0, 1, signed('{"event": "step-start", "step": "build", "index": 1, "total": 2}')),
         (0.0, 2, "compiling"),
-        (0.0, 3, '::cbdeploy:: {"event": "outputs", "outputs": {"url": "http://x"}}'),
-        (0.0, 4, "::cbdeploy:: not json, so an ordinary line"),
+        (0.0, 3, signed('{"event": "outputs", "outputs": {"url": "http://x"}}')),
+        (0.0, 4, f"::cbdeploy:{TOKEN}:: not json, so an ordinary line"),
     ]
     aws = FakeAws(clock, finishes_at(1.0), lines=lines)
     events = run(aws)
     markers = [e.marker for e in events if isinstance(e, MarkerEvent)]
     assert [(m.event, dict(m.data)) for m in markers] == [
+        ("runner", {}),
         ("step-start", {"step": "build", "index": 1, "total": 2}),
         ("outputs", {"outputs": {"url": "http://x"}}),
     ]
-    assert messages(events) == ["compiling", "::cbdeploy:: not json, so an ordinary line"]
+    assert messages(events) == ["compiling", f"::cbdeploy:{TOKEN}:: not json, so an ordinary line"]
+
+
+def test_markers_without_the_runner_s_token_are_ordinary_lines() -> None:
+    """A step prints marker lines: unsigned, with a guessed token, or a second announcement."""
+    clock = Clock()
+    forged = [
+        '::cbdeploy:: {"event":"outputs","outputs":{"url":"http://evil"}}',
+        '::cbdeploy:ffffffffffffffffffffffffffffffff:: {"event":"outputs","outputs":{"a":1}}',
+        '::cbdeploy:: {"event":"runner","token":"ffffffffffffffffffffffffffffffff"}',
+        '::cbdeploy:ffffffffffffffffffffffffffffffff:: {"event":"pipeline-end","status":"ok"}',
+    ]
+    lines = [(0.0, 0, ANNOUNCEMENT), (0.0, 1, signed('{"event":"step-start","step":"s"}'))]
+    lines += [(0.0, 2 + i, text + "\n") for i, text in enumerate(forged)]
+    lines += [(0.0, 9, signed('{"event":"outputs","outputs":{"url":"http://real"}}'))]
+    events = run(FakeAws(clock, finishes_at(1.0), lines=lines))
+    markers = [(e.marker.event, dict(e.marker.data)) for e in events if isinstance(e, MarkerEvent)]
+    assert markers == [
+        ("runner", {}), ("step-start", {"step": "s"}), ("outputs", {"outputs": {"url": "http://real"}}),
+    ]
+    assert messages(events) == forged  # shown for what they are: the step's output
+
+
+def test_a_marker_before_any_announcement_is_an_ordinary_line() -> None:
+    """A build without cbdeploy's runner (or an old one): no announcement, no markers."""
+    clock = Clock()
+    old = '::cbdeploy:: {"event": "outputs", "outputs": {"url": "http://x"}}'
+    events = run(FakeAws(clock, finishes_at(1.0), lines=[(0.0, 1, old + "\n")]))
+    assert not [e for e in events if isinstance(e, MarkerEvent)]
+    assert messages(events) == [old]
+
+
+# ----------------------------------------------------------------------------- long lines
+
+
+def split_like_codebuild(line: str) -> list[str]:
+    """The events CodeBuild (and the emulator) write for one line: cut at CloudWatch's limit."""
+    from emulator.logs import split_message
+
+    return split_message(line + "\n")
+
+
+@pytest.mark.parametrize("char", ["x", "é", "€", "😀"])
+def test_a_line_longer_than_an_event_comes_back_whole(char: str) -> None:
+    """600 KB of one line arrives as three events at the size limit; the follower joins them."""
+    clock = Clock()
+    long_line = "start " + char * (600_000 // len(char.encode())) + " end"
+    pieces = split_like_codebuild(long_line)
+    assert len(pieces) == 3 and not pieces[0].endswith("\n")
+    lines = [(0.0, 1, "before\n")]
+    # The pieces reach the follower over several polls and pages.
+    lines += [(0.5 * i, 2, piece) for i, piece in enumerate(pieces)]
+    lines += [(2.0, 3, "after\n")]
+    events = run(FakeAws(clock, finishes_at(3.0), lines=lines, page_size=2))
+    assert messages(events) == ["before", long_line, "after"]
+
+
+def test_carriage_returns_inside_a_line_are_kept() -> None:
+    clock = Clock()
+    lines = [(0.0, 1, "10%\r50%\r100%\n"), (0.0, 2, "dos\r\n"), (0.0, 3, "a\rb\r\n")]
+    events = run(FakeAws(clock, finishes_at(1.0), lines=lines))
+    assert messages(events) == ["10%\r50%\r100%", "dos", "a\rb"]
+
+
+def test_a_piece_cut_short_by_the_end_of_the_log_is_still_shown() -> None:
+    clock = Clock()
+    piece = split_like_codebuild("y" * 300_000)[0]
+    events = run(FakeAws(clock, finishes_at(1.0), lines=[(0.0, 1, piece)]))
+    assert messages(events) == [piece]
+
+
+def test_a_long_line_without_a_newline_from_the_emulator_is_one_line() -> None:
+    """The emulator sends a never-ending line on in pieces as it comes: still one line."""
+    from emulator.logs import LineSplitter
+
+    class Log:
+        def __init__(self) -> None:
+            self.events: list[str] = []
+
+        def write(self, line: str) -> None:
+            from emulator.logs import split_message
+
+            self.events.extend(split_message(line + "\n"))
+
+        def write_piece(self, text: str) -> None:
+            from emulator.logs import split_message
+
+            self.events.extend(split_message(text))
+
+    log = Log()
+    splitter = LineSplitter(log)  # type: ignore[arg-type]
+    data = ("z" * 1000).encode() * 1500  # 1.5 MB, no newline, fed in chunks
+    for start in range(0, len(data), 65536):
+        splitter.feed(data[start : start + 65536])
+    splitter.feed(b"\nnext\n")
+    clock = Clock()
+    lines = [(0.0, i, event) for i, event in enumerate(log.events)]
+    events = run(FakeAws(clock, finishes_at(1.0), lines=lines))
+    assert messages(events) == [data.decode(), "next"]
 
 
 def test_stream_that_appears_late_is_read_from_its_start() -> None:
@@ -260,19 +373,89 @@ def test_unknown_build_raises_not_found() -> None:
         run(aws)
 
 
-def test_gives_up_after_too_many_consecutive_failures() -> None:
+def test_gives_up_after_a_long_time_without_an_answer_and_says_so_early() -> None:
+    """The endpoint is gone: within 10 s the contact is said lost, then FollowLost after the limit."""
     clock = Clock()
 
     class Down(FakeAws):
         def get_log_events(self, group: str, stream: str, token: str | None) -> LogPage:
-            raise AwsError("Service unavailable", code="ServiceUnavailable")
+            if self.clock.now >= 5.0:
+                raise AwsError("Could not reach AWS for logs GetLogEvents: connection refused")
+            return super().get_log_events(group, stream, token)
 
-    aws = Down(clock, finishes_at(1e9))
-    with pytest.raises(AwsError, match="Service unavailable"):
-        run(aws)
-    # It kept trying for a while, with capped sleeps, before giving up.
-    assert len(clock.sleeps) >= follow_module.MAX_CONSECUTIVE_ERRORS // 2
-    assert max(clock.sleeps) <= QUIET_CAP
+        def get_build(self, build_id: str) -> Build:
+            if self.clock.now >= 5.0:
+                raise AwsError("Could not reach AWS for codebuild BatchGetBuilds: refused")
+            return super().get_build(build_id)
+
+    aws = Down(clock, finishes_at(1e9), lines=[(0.0, 1, "working")])
+    follower = Follower(aws, sleep=clock.sleep, clock=clock, rng=lambda: 0.5, give_up_after=300.0)  # type: ignore[arg-type]
+    seen: list[tuple[float, object]] = []
+    for event in follower.follow(BUILD_ID):
+        seen.append((clock.now, event))
+    lost = [(t, e) for t, e in seen if isinstance(e, ContactLost)]
+    assert len(lost) == 1
+    assert 5.0 < lost[0][0] <= 5.0 + 10.0
+    assert "connection refused" in lost[0][1].error or "refused" in lost[0][1].error
+    last_time, last = seen[-1]
+    assert isinstance(last, FollowLost) and not last.vanished
+    assert 300.0 <= last_time - 5.0 <= 300.0 + ERROR_CAP * 2
+    assert messages([e for _, e in seen]) == ["working"]
+    # Backed off, never above the cap, and did not hammer the endpoint.
+    assert max(clock.sleeps) <= ERROR_CAP
+    assert len(aws.calls) < 80
+
+
+def test_a_build_the_endpoint_forgot_ends_the_follow_as_lost() -> None:
+    """An emulator restarted: the build it ran is unknown now. Not "No build" plus "goes on"."""
+    clock = Clock()
+
+    class Forgetful(FakeAws):
+        def get_build(self, build_id: str) -> Build:
+            if self.clock.now >= 3.0:
+                raise NotFoundError(f"No build {build_id!r} in us-east-1.")
+            return super().get_build(build_id)
+
+    aws = Forgetful(clock, finishes_at(1e9), lines=[(0.0, 1, "working")], stream_from=0.0)
+    events = run(aws)
+    assert isinstance(events[-1], FollowLost) and events[-1].vanished
+    assert clock.now < 15.0
+
+
+def test_sustained_throttling_backs_off_and_comes_back_down_losing_nothing() -> None:
+    """Two minutes of throttling on every call, lines written meanwhile: all arrive, once each."""
+    clock = Clock()
+    lines = [(0.2 * i, i, f"line {i}") for i in range(1000)]
+
+    class Throttled(FakeAws):
+        def _maybe_fail(self, name: str) -> None:
+            self.calls.append(name)
+            if 10.0 <= self.clock.now < 130.0:
+                raise throttled()
+
+    aws = Throttled(clock, finishes_at(210.0), lines=lines, page_size=25)
+    follower = Follower(aws, sleep=clock.sleep, clock=clock, rng=lambda: 0.5)  # type: ignore[arg-type]
+    events = list(follower.follow(BUILD_ID))
+    assert messages(events) == [f"line {i}" for i in range(1000)]
+    assert isinstance(events[-1], BuildFinished)
+    kinds = [type(e) for e in events if isinstance(e, (ContactLost, ContactRestored))]
+    assert kinds == [ContactLost, ContactRestored]
+    during = [s for s, t in zip(clock.sleeps, _times(clock.sleeps), strict=True) if 10.0 <= t < 130.0]
+    assert max(during) > 10.0  # it backed off ...
+    assert max(clock.sleeps) <= ERROR_CAP  # ... up to the cap
+    calls_throttled = sum(1 for s in during)
+    assert calls_throttled < 30  # (not one call per 0.4 s for two minutes)
+    after = [s for s, t in zip(clock.sleeps, _times(clock.sleeps), strict=True) if t >= 140.0]
+    assert after and max(after) <= QUIET_CAP  # and came back down
+
+
+def _times(sleeps: list[float]) -> list[float]:
+    """When each sleep began."""
+    times, now = [], 0.0
+    for s in sleeps:
+        times.append(now)
+        now += s
+    return times
 
 
 # ----------------------------------------------------------------------------- pacing
@@ -512,8 +695,8 @@ def test_an_end_the_log_never_tells_comes_from_the_build_before_it_finishes() ->
 
 def test_end_of_build_is_noticed_promptly_after_the_pipeline_end_marker() -> None:
     clock = Clock()
-    end = '::cbdeploy:: {"event": "pipeline-end", "status": "ok", "failedStep": null, "exitCode": 0}'
-    lines = [(0.0, 1, "start"), (30.0, 2, end)]
+    end = signed('{"event": "pipeline-end", "status": "ok", "failedStep": null, "exitCode": 0}')
+    lines = [(0.0, 0, ANNOUNCEMENT), (0.0, 1, "start"), (30.0, 2, end)]
     aws = FakeAws(clock, finishes_at(31.5), lines=lines)
     follower = Follower(aws, sleep=clock.sleep, clock=clock, rng=lambda: 0.5)  # type: ignore[arg-type]
     for event in follower.follow(BUILD_ID):
@@ -541,3 +724,92 @@ def test_a_refused_token_rereads_from_the_head_without_repeating_lines() -> None
     events = run(aws)
     assert aws.refused
     assert messages(events) == [text for _, _, text in lines]
+
+
+# ----------------------------------------------------------------------------- ordering
+
+ORDER = ("SUBMITTED", "PROVISIONING", "DOWNLOAD_SOURCE", "INSTALL", "BUILD", "POST_BUILD",
+         "UPLOAD_ARTIFACTS", "FINALIZING", "COMPLETED")
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_phase_headings_wait_for_the_lines_before_them(seed: int) -> None:
+    """BatchGetBuilds runs ahead of the log (ingestion lags by a random few seconds).
+
+    What the user sees is ordered by the log: a phase's heading never lands
+    among the lines of the phase before it, UPLOAD_ARTIFACTS included, whether
+    or not the log announces it. The timings vary with ``seed``.
+    """
+    import io
+    import random
+
+    from rich.console import Console
+
+    from client.render import Renderer
+
+    rnd = random.Random(seed)
+    clock = Clock()
+    t0 = datetime(2026, 11, 28, 2, 0, 0, tzinfo=timezone.utc)
+    written: list[tuple[float, str, str]] = []  # (written at, phase, message)
+    starts: dict[str, float] = {}
+    now = 1.0
+    for name in ORDER:
+        starts[name] = now
+        if name in ("INSTALL", "BUILD", "POST_BUILD") or (
+            name == "UPLOAD_ARTIFACTS" and seed % 2
+        ):
+            stamp = (t0 + timedelta(seconds=now)).strftime("%Y/%m/%d %H:%M:%S.%f")
+            written.append((now, name, f"[Container] {stamp} Entering phase {name}\n"))
+        if name in ("INSTALL", "BUILD", "POST_BUILD"):
+            for i in range(rnd.randint(3, 15)):
+                now += rnd.uniform(0.0, 0.6)
+                written.append((now, name, f"{name.lower()} {i}\n"))
+        now += rnd.uniform(0.1, 2.0)
+    end = now
+    lag, visible = 0.0, 0.0
+    lines = []
+    for at, _, message in written:
+        lag = max(0.0, min(6.0, lag + rnd.uniform(-1.0, 1.5)))  # ingestion lag drifts
+        visible = max(visible, at + lag)  # (readable in the order written)
+        lines.append((visible, int((t0.timestamp() + at) * 1000), message))
+    ahead = rnd.uniform(1.0, 5.0)  # BatchGetBuilds knows this much sooner
+
+    def build_at(t: float) -> Build:
+        known = t + ahead
+        phases = []
+        for k, name in enumerate(ORDER):
+            if starts[name] > known:
+                break
+            following = ORDER[k + 1] if k + 1 < len(ORDER) else None
+            done = following is not None and starts[following] <= known
+            phases.append(phase(name, "SUCCEEDED" if done else None))
+        # (Complete once the log has it all: lines lag by 6 s at most.)
+        return make_build("SUCCEEDED" if t >= end + 7.0 else "IN_PROGRESS",
+                          phases=tuple(phases))
+
+    aws = FakeAws(clock, build_at, lines=lines, page_size=rnd.randint(1, 7))
+    events = run(aws, rng=rnd.random)
+
+    phase_of = {message.rstrip("\n"): name for _, name, message in written}
+    shown: list[str] = []
+    for e in events:
+        if isinstance(e, LogLine):
+            shown.append(phase_of[e.message])
+        elif isinstance(e, PhaseChanged) and e.phase.status is None:
+            # Every line of an earlier phase has been yielded before this start.
+            earlier = {p for p in ORDER[: ORDER.index(e.phase.name)]}
+            total_earlier = sum(1 for _, p, _ in written if p in earlier)
+            assert sum(1 for p in shown if p in earlier) == total_earlier, e.phase.name
+
+    out = io.StringIO()
+    renderer = Renderer(Console(file=out, width=100, force_terminal=False), debug=False)
+    for e in events:
+        renderer.handle(e)
+    printed = [line for line in out.getvalue().splitlines() if line]
+    with_lines = ("install", "build", "post_build")
+    for i, line in enumerate(printed):
+        if line.startswith("· "):
+            # A heading goes right above a line of its own phase, never among another's.
+            assert printed[i + 1].split(" ")[0] == line[2:].lower(), printed
+    order = [line.split(" ")[0] for line in printed if line.split(" ")[0] in with_lines]
+    assert order == [p.lower() for _, p, m in written if not m.startswith("[Container]")]

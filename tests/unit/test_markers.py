@@ -1,15 +1,20 @@
-"""Parsing the runner's marker lines on the client."""
+"""Parsing and authenticating the runner's marker lines on the client."""
 
 from __future__ import annotations
 
 import pytest
 
-from client.markers import Marker, parse_marker
+from client.markers import Marker, MarkerReader, parse_announcement, parse_marker
+
+TOKEN = "0123456789abcdef0123456789abcdef"
+OTHER = "ffffffffffffffffffffffffffffffff"
+ANNOUNCEMENT = '::cbdeploy:: {"event":"runner","token":"' + TOKEN + '"}'
 
 
-def test_parses_a_marker_line() -> None:
+def test_parses_a_signed_marker_line() -> None:
     marker = parse_marker(
-        '::cbdeploy:: {"event":"step-start","step":"build","index":2,"total":5}\n'
+        f'::cbdeploy:{TOKEN}:: {{"event":"step-start","step":"build","index":2,"total":5}}\n',
+        TOKEN,
     )
     assert marker == Marker(event="step-start", data={"step": "build", "index": 2, "total": 5})
     assert marker is not None and marker.data["step"] == "build"
@@ -20,13 +25,41 @@ def test_parses_a_marker_line() -> None:
     [
         "npm ci",
         "",
-        '  ::cbdeploy:: {"event": "step-start"}',  # not at the start of the line
-        "::cbdeploy:: not json",
-        "::cbdeploy:: [1, 2]",
-        '::cbdeploy:: {"step": "x"}',
-        '::cbdeploy:: {"event": 3}',
+        f'  ::cbdeploy:{TOKEN}:: {{"event": "step-start"}}',  # not at the start of the line
+        f"::cbdeploy:{TOKEN}:: not json",
+        f"::cbdeploy:{TOKEN}:: [1, 2]",
+        f'::cbdeploy:{TOKEN}:: {{"step": "x"}}',
+        f'::cbdeploy:{TOKEN}:: {{"event": 3}}',
+        f'::cbdeploy:{OTHER}:: {{"event": "outputs", "outputs": {{}}}}',  # another token
+        '::cbdeploy:: {"event": "outputs", "outputs": {}}',  # no token at all
         'echo "::cbdeploy::"',
     ],
 )
-def test_ordinary_and_malformed_lines_are_not_markers(line: str) -> None:
-    assert parse_marker(line) is None
+def test_ordinary_malformed_and_unsigned_lines_are_not_markers(line: str) -> None:
+    assert parse_marker(line, TOKEN) is None
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '::cbdeploy:: {"event":"runner","token":"short"}',
+        '::cbdeploy:: {"event":"runner","token":"' + TOKEN.upper() + '"}',
+        '::cbdeploy:: {"event":"runner"}',
+        '::cbdeploy:: {"event":"outputs","token":"' + TOKEN + '"}',
+        ' ::cbdeploy:: {"event":"runner","token":"' + TOKEN + '"}',
+    ],
+)
+def test_malformed_announcements_are_refused(line: str) -> None:
+    assert parse_announcement(line) is None
+
+
+def test_the_reader_takes_the_first_announcement_and_only_its_token() -> None:
+    reader = MarkerReader()
+    forged_first = f'::cbdeploy:{TOKEN}:: {{"event":"outputs","outputs":{{"a":1}}}}'
+    assert reader.read(forged_first) is None  # nothing is signed before the announcement
+    assert reader.read(ANNOUNCEMENT) == Marker("runner", {})
+    assert reader.read(forged_first) == Marker("outputs", {"outputs": {"a": 1}})
+    second = '::cbdeploy:: {"event":"runner","token":"' + OTHER + '"}'
+    assert reader.read(second) is None  # a second announcement is just text
+    assert reader.read(f'::cbdeploy:{OTHER}:: {{"event":"outputs","outputs":{{}}}}') is None
+    assert reader.token == TOKEN

@@ -48,22 +48,67 @@ def test_remote_lines_are_printed_verbatim_even_with_markup_in_them() -> None:
     assert text(c).splitlines() == lines
 
 
-@pytest.mark.parametrize("force_color", [False, True])
-def test_remote_lines_come_out_as_rich_would_write_them_tabs_aside(force_color: bool) -> None:
-    """Plain log lines skip rich for speed; what they print must not change for it."""
-    lines = [
-        "plain", "[bold]x[/bold] [/] [link=y]", "\x1b[31mred\x1b[0m", "  spaced  ", "ünï 日本語",
-        "", "carriage\rreturn", "bell\x07", "a" * 200,
-    ]
-    c = Console(file=io.StringIO(), width=80, force_terminal=force_color)
-    reference = Console(file=io.StringIO(), width=80, force_terminal=force_color)
+ATTACKS = [
+    "\x1b]52;c;ZWNobyBwd25lZA==\x07",  # OSC 52: write the clipboard
+    "\x1b]0;innocent title\x1b\\",  # OSC 0: the window title
+    "\x1b]8;;http://evil\x1b\\link\x1b]8;;\x1b\\",  # OSC 8: a hyperlink
+    "\x1b[2J\x1b[H",  # clear the screen, cursor home
+    "\x1b[1A\x1b[2K",  # up a line and erase it: rewrite what was printed
+    "\x1bP+q544e\x1b\\",  # DCS: ask the terminal something
+    "\x1b[6n",  # report the cursor position (into the input)
+    "\x9b2J",  # 8-bit CSI
+    "\x1b]52;c;unterminated",  # runs to the end of the line
+    "\x1bc",  # reset the terminal
+    "bell\x07back\x08space",
+]
+
+
+def test_plain_output_has_no_control_sequence_but_keeps_carriage_returns_and_tabs() -> None:
+    """A pipe, a file, --json's stderr: the build's text, no escape sequence, \\r kept."""
+    c = Console(file=io.StringIO(), width=80, force_terminal=False)
     renderer = Renderer(c)
-    for number, line in enumerate(lines):
+    for number, line in enumerate(["\x1b[31mred\x1b[0m", "10%\r50%\r100%", "a\tb", *ATTACKS]):
         renderer.handle(LogLine(number, line))
-        reference.out(line, highlight=False)
-    assert text(c) == text(reference)
-    renderer.handle(LogLine(99, "a\tb"))
-    assert text(c).endswith("a\tb\n")  # a tab stays a tab: the terminal places it
+    out = text(c)
+    assert "\x1b" not in out and "\x9b" not in out and "\x07" not in out and "\x08" not in out
+    lines = out.split("\n")
+    assert lines[:3] == ["red", "10%\r50%\r100%", "a\tb"]
+    assert "link" in out and "bellbackspace" in out
+    assert "ZWNobyBwd25lZA" not in out and "innocent title" not in out
+
+
+def test_a_terminal_gets_colours_only_and_each_carriage_return_starts_a_line() -> None:
+    """At a terminal SGR colours stay (reset at the line's end); every other sequence goes."""
+    c = Console(file=io.StringIO(), width=80, force_terminal=True)
+    renderer = Renderer(c)
+    renderer.handle(LogLine(1, "\x1b[1;31mred\x1b[0m and \x1b[8mhidden\x1b[0m"))
+    renderer.handle(LogLine(2, "error: tests failed\r\x1b[32m✓ Deploy succeeded\x1b[0m"))
+    for number, line in enumerate(ATTACKS):
+        renderer.handle(LogLine(10 + number, line))
+    out = text(c)
+    lines = out.split("\n")
+    assert lines[0] == "\x1b[1;31mred\x1b[0m and hidden\x1b[0m\x1b[0m"  # no conceal
+    # Nothing written over: what a carriage return would hide is on a line of its own.
+    assert lines[1:3] == ["error: tests failed", "\x1b[32m✓ Deploy succeeded\x1b[0m\x1b[0m"]
+    rest = "\n".join(lines[3:])
+    assert "\x1b" not in rest and "\x9b" not in rest and "\x07" not in rest
+    assert "ZWNobyBwd25lZA" not in rest and "innocent title" not in rest
+    assert "\r" not in out
+
+
+def test_remote_text_in_cbdeploy_s_own_lines_is_one_plain_line() -> None:
+    c = Console(file=io.StringIO(), width=200, force_terminal=True)
+    renderer = Renderer(c)
+    renderer.handle(MarkerEvent(Marker("step-start", {"step": "evil\x1b]0;t\x07\x1b[2J\rname"})))
+    outcome = BuildOutcome(
+        "cbdeploy-app-dev:42", "FAILED", 1, outputs={"url\x1b[2J": "http://x\x1b]52;c;Zm9v\x07\ny"},
+        failed_step="evil\x1b[1Astep",
+    )
+    renderer.outcome(outcome)
+    out = text(c)
+    for sequence in ("\x1b]", "\x1b[2J", "\x1b[1A", "\x07", "\r"):
+        assert sequence not in out
+    assert "evil name" in out and "http://x y" in out and "evilstep" in out
 
 
 def test_container_lines_hidden_unless_debug_but_errors_stay_without_the_runner() -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from client.markers import Marker, parse_marker
+from client.markers import Marker, MarkerReader
 
 RUNNER_SRC = Path(__file__).resolve().parents[2] / "runner"
 BOOTSTRAP = (
@@ -57,11 +57,25 @@ def python(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def read_markers(lines: list[str]) -> list[Marker | None]:
+    """Each line's marker as the client reads the log (the runner's announcement first)."""
+    reader = MarkerReader()
+    return [reader.read(line) for line in lines]
+
+
+def signed_markers(lines: list[str]) -> list[Marker]:
+    """The markers of the runner's output, its announcement aside."""
+    return [m for m in read_markers(lines) if m is not None and m.event != "runner"]
+
+
 @dataclass
 class Result:
     code: int
     lines: list[str]
     markers: list[Marker]
+
+    def marker_at(self, index: int) -> Marker | None:
+        return read_markers(self.lines)[index]
 
     @property
     def text(self) -> str:
@@ -118,14 +132,15 @@ def run_runner(
     )
     assert completed.stderr == "", completed.stderr
     lines = completed.stdout.splitlines()
-    markers = [m for m in map(parse_marker, lines) if m is not None]
-    return Result(completed.returncode, lines, markers)
+    return Result(completed.returncode, lines, signed_markers(lines))
 
 
 def plain(result: Result) -> list[str]:
     """Output lines that are neither markers nor the echo of a command."""
     return [
-        line for line in result.lines if parse_marker(line) is None and not line.startswith("$ ")
+        line
+        for line, marker in zip(result.lines, read_markers(result.lines), strict=True)
+        if marker is None and not line.startswith("$ ")
     ]
 
 
@@ -170,7 +185,7 @@ def test_steps_run_in_order_with_markers(tmp_path: Path, python: str) -> None:
     )
     # Each step's output sits between its start and end markers.
     index = result.lines.index("deploying")
-    assert parse_marker(result.lines[index - 2]) == Marker(
+    assert result.marker_at(index - 2) == Marker(
         "step-start", {"step": "deploy", "index": 4, "total": 5}
     )
 
@@ -378,7 +393,37 @@ def test_restoring_twice_changes_nothing(tmp_path: Path, python: str) -> None:
 def test_bad_plan_exits_2(tmp_path: Path, python: str, plan: str) -> None:
     result = run_runner(tmp_path, python, plan)
     assert result.code == 2
-    assert result.lines and result.lines[0].startswith("cbdeploy: ")
+    assert plain(result) and plain(result)[0].startswith("cbdeploy: ")
+
+
+def test_markers_are_signed_with_a_token_the_steps_cannot_see(tmp_path: Path, python: str) -> None:
+    """The token is announced first, then signs every marker; a step finds it nowhere.
+
+    The step looks in its environment, its ancestors' environments and
+    command lines through /proc, and every file under the project and its
+    home; it prints a forged marker too. (Reading the runner's memory is
+    refused by its being non-dumpable, except to a process with
+    CAP_SYS_PTRACE, such as root on this test machine: not tested here.)
+    """
+    hunt = (
+        "for p in /proc/$$ /proc/$PPID /proc/$(ps -o ppid= -p $PPID | tr -d ' '); do "
+        "  cat $p/environ $p/cmdline 2>/dev/null | tr '\\0' '\\n'; "
+        "done; env; grep -rh . \"$HOME\" . 2>/dev/null | head -c 100000"
+    )
+    forged = '::cbdeploy:: {"event":"outputs","outputs":{"url":"http://evil"}}'
+    plan = make_plan(step("deploy", hunt, f"echo '{forged}'"))
+    result = run_runner(tmp_path, python, plan)
+    assert result.code == 0
+    token = MarkerReader()
+    assert token.read(result.lines[0]) == Marker("runner", {})  # the very first line
+    assert token.token is not None
+    step_output = [line for line in result.lines[1:] if not line.startswith("::cbdeploy:")]
+    assert step_output  # the hunt printed plenty
+    assert not any(token.token in line for line in step_output)
+    assert all(m.event != "outputs" for m in result.markers)  # the forged one is text
+    assert forged in plain(result)
+    again = run_runner(tmp_path, python, plan)  # random per build
+    assert MarkerReader().read(again.lines[0]) is not None and again.lines[0] != result.lines[0]
 
 
 def test_empty_plan_succeeds(tmp_path: Path, python: str) -> None:
@@ -466,7 +511,7 @@ def test_stopping_the_build_stops_the_pipeline(tmp_path: Path, python: str) -> N
     lines += rest.splitlines()
     assert process.returncode == 143
     assert "deployed" not in lines
-    markers = [m for m in map(parse_marker, lines) if m is not None]
+    markers = signed_markers(lines)
     assert markers[-1] == Marker(
         "pipeline-end", {"status": "failed", "failedStep": "build", "exitCode": 143}
     )
