@@ -22,9 +22,10 @@ How it reads the log:
   normal pace after the first success. While an operation has had no success
   for :data:`LOST_NOTICE` seconds the follower yields :class:`ContactLost`
   (once; :class:`ContactRestored` when calls succeed again), and it keeps
-  trying for as long as the build may run, unless nothing at all succeeds for
-  ``give_up_after`` seconds (:data:`GIVE_UP_AFTER`, ten minutes): then it
-  yields :class:`FollowLost` and stops. The build was started and may still be
+  trying for as long as the build may run: throttling (AWS answers, but not
+  now) never stops it. Only when no answer at all comes for ``give_up_after``
+  seconds (:data:`GIVE_UP_AFTER`, ten minutes) it yields :class:`FollowLost`
+  and stops. The build was started and may still be
   running; its outcome is unknown (``cbdeploy`` exits 3). A build that the
   endpoint no longer knows (an emulator restarted) ends the follow the same
   way at once.
@@ -94,8 +95,14 @@ ERROR_BASE = 1.0
 ERROR_CAP = 30.0
 # Seconds without a successful call before the follower says the contact is lost ...
 LOST_NOTICE = 3.0
-# ... and before it gives up (the build's outcome is then unknown: exit 3).
+# ... and before it gives up (the build's outcome is then unknown: exit 3). A
+# throttled call was answered: throttling slows the follower down, never stops it.
 GIVE_UP_AFTER = 600.0
+THROTTLED = frozenset({
+    "ThrottlingException", "Throttling", "ThrottledException", "TooManyRequestsException",
+    "RequestLimitExceeded", "RequestThrottled", "RequestThrottledException", "SlowDown",
+    "ProvisionedThroughputExceededException",
+})
 # CloudWatch Logs' largest event: 256 KB including 26 bytes of overhead. CodeBuild
 # cuts a longer line into events of this size (less up to 3 bytes of a UTF-8
 # character that did not fit), all but the last without a newline.
@@ -157,11 +164,17 @@ class BuildFinished:
 
 @dataclass(frozen=True)
 class ContactLost:
-    """Calls have failed for a while; the follower keeps retrying for ``retrying_for`` seconds."""
+    """Calls have failed for a while; the follower keeps retrying.
+
+    ``throttled``: AWS answers, but refuses to serve so many calls; the
+    follower slows down and goes on as long as the build runs. Otherwise no
+    answer came, and it gives up ``retrying_for`` seconds after the last one.
+    """
 
     error: str  # the last failure, as the AWS door words it
     seconds: float  # since the last successful call
-    retrying_for: float  # how long the follower keeps trying after the last success
+    retrying_for: float
+    throttled: bool = False
 
 
 @dataclass(frozen=True)
@@ -256,8 +269,10 @@ class _Contact:
 
     def __init__(self, now: float) -> None:
         self.last_ok = now
+        self.last_answer = now  # a success, or a refusal to serve now (throttling)
         self.failures = 0
         self.error = ""
+        self.throttled = False
 
 
 class Follower:
@@ -377,7 +392,7 @@ class Follower:
             if build is not None:
                 return build
             contact = self._contact["build"]
-            if self._clock() - contact.last_ok >= self._give_up_after:
+            if self._clock() - contact.last_answer >= self._give_up_after:
                 raise AwsError(contact.error)
             self._sleep(self._jittered(max(FAST_INTERVAL * 2, self._error_interval())))
 
@@ -446,7 +461,8 @@ class Follower:
 
     def _succeeded(self, operation: str) -> None:
         contact = self._contact[operation]
-        contact.last_ok, contact.failures = self._clock(), 0
+        contact.last_ok = contact.last_answer = self._clock()
+        contact.failures = 0
         if self._lost_since is not None and all(c.failures == 0 for c in self._contact.values()):
             self._pending.append(ContactRestored(self._clock() - self._lost_since))
             self._lost_since = None
@@ -455,11 +471,16 @@ class Follower:
         contact = self._contact[operation]
         contact.failures += 1
         contact.error = getattr(error, "message", None) or str(error) or type(error).__name__
+        contact.throttled = getattr(error, "code", None) in THROTTLED
+        if contact.throttled:
+            contact.last_answer = self._clock()
         quiet = self._clock() - contact.last_ok
         # (Two failures in a row at least: one throttled call after a quiet spell is no news.)
         if self._lost_since is None and contact.failures >= 2 and quiet >= LOST_NOTICE:
             self._lost_since = contact.last_ok
-            self._pending.append(ContactLost(contact.error, quiet, self._give_up_after))
+            self._pending.append(
+                ContactLost(contact.error, quiet, self._give_up_after, contact.throttled)
+            )
 
     def _news(self) -> Iterator[ContactLost | ContactRestored]:
         """What changed in the contact with AWS since the last call, in order."""
@@ -476,7 +497,7 @@ class Follower:
     def _gave_up(self, build: Build) -> FollowLost | None:
         now = self._clock()
         for contact in self._contact.values():
-            if contact.failures and now - contact.last_ok >= self._give_up_after:
+            if contact.failures and now - contact.last_answer >= self._give_up_after:
                 return FollowLost(build, contact.error)
         return None
 

@@ -237,8 +237,8 @@ def lost_message(outcome: BuildOutcome) -> tuple[str, str | None]:
     build_id, region = outcome.build_id, outcome.region
     if outcome.vanished:
         return (
-            f"Outcome unknown: the endpoint no longer knows build {build_id} "
-            f"({outcome.lost}); it was started, and what became of it cannot be told.",
+            f"Outcome unknown: build {build_id} was started, but the endpoint does not "
+            "know it any more, so what became of it cannot be told.",
             "An emulator forgets its builds when it restarts; deploy again to run a new build.",
         )
     where = f" --region {region}" if region else ""

@@ -373,10 +373,14 @@ class Renderer:
 
     def _on_ContactLost(self, e: ContactLost) -> None:
         self.close()
+        if e.throttled:
+            self._warn(f"AWS is throttling cbdeploy's calls: {field_text(e.error)}")
+            self._note("Following more slowly until it stops; no line will be lost.")
+            return
         self._warn(f"Lost contact with the build: {field_text(e.error)}")
         self._note(
             f"Still trying; cbdeploy gives up after {format_duration(e.retrying_for)} "
-            "without an answer. The build itself goes on."
+            "without an answer."
         )
 
     def _on_ContactRestored(self, e: ContactRestored) -> None:
