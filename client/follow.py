@@ -280,8 +280,8 @@ class Follower:
 
     ``sleep``, ``clock`` and ``rng`` are injected so tests can run the loop
     without waiting and assert on the sleeps it asks for; ``give_up_after`` is
-    how many seconds without any successful call end the follow with
-    :class:`FollowLost`.
+    how many seconds without any answer from AWS (throttling is one) end the
+    follow with :class:`FollowLost`.
     """
 
     def __init__(
@@ -352,6 +352,8 @@ class Follower:
                 tail_reads += 1
                 interval = FAST_INTERVAL
             elif not wait and not cursor.failed:
+                if cursor.pieces:  # a long line still being written: what exists of it
+                    yield self._joined(cursor, markers, None)
                 return
             elif lines:
                 interval = FAST_INTERVAL

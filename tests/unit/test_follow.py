@@ -285,6 +285,14 @@ def test_a_piece_cut_short_by_the_end_of_the_log_is_still_shown() -> None:
     assert messages(events) == [piece]
 
 
+def test_a_snapshot_shows_what_exists_of_a_long_line_being_written() -> None:
+    clock = Clock()
+    piece = split_like_codebuild("y" * 300_000)[0]
+    lines = [(0.0, 1, "first\n"), (0.0, 2, piece)]
+    events = run(FakeAws(clock, finishes_at(100.0), lines=lines), wait=False)
+    assert messages(events) == ["first", piece]
+
+
 def test_a_long_line_without_a_newline_from_the_emulator_is_one_line() -> None:
     """The emulator sends a never-ending line on in pieces as it comes: still one line."""
     from emulator.logs import LineSplitter
