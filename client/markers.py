@@ -39,7 +39,9 @@ from typing import Any
 ANNOUNCEMENT_PREFIX = "::cbdeploy:: "
 ANNOUNCEMENT_EVENT = "runner"
 EVENTS = frozenset({"runner", "step-start", "step-end", "outputs", "pipeline-end"})
-TOKEN = re.compile(r"^[0-9a-f]{32}$")
+# 32 hex digits; CodeBuild's masking of secret values applies to the runner's lines
+# too, the same way in the announcement and in every marker, hence the "*".
+TOKEN = re.compile(r"^[0-9a-f*]{1,128}$")
 
 
 @dataclass(frozen=True)

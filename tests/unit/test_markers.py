@@ -42,7 +42,7 @@ def test_ordinary_malformed_and_unsigned_lines_are_not_markers(line: str) -> Non
 @pytest.mark.parametrize(
     "line",
     [
-        '::cbdeploy:: {"event":"runner","token":"short"}',
+        '::cbdeploy:: {"event":"runner","token":"not-hex"}',
         '::cbdeploy:: {"event":"runner","token":"' + TOKEN.upper() + '"}',
         '::cbdeploy:: {"event":"runner"}',
         '::cbdeploy:: {"event":"outputs","token":"' + TOKEN + '"}',
@@ -63,3 +63,13 @@ def test_the_reader_takes_the_first_announcement_and_only_its_token() -> None:
     assert reader.read(second) is None  # a second announcement is just text
     assert reader.read(f'::cbdeploy:{OTHER}:: {{"event":"outputs","outputs":{{}}}}') is None
     assert reader.token == TOKEN
+
+
+def test_a_token_masked_by_codebuild_still_signs_the_markers() -> None:
+    """A secret value that occurs in the token is masked alike in every line of the log."""
+    masked = TOKEN.replace("89ab", "***")
+    reader = MarkerReader()
+    assert reader.read('::cbdeploy:: {"event":"runner","token":"' + masked + '"}') is not None
+    assert reader.read(f'::cbdeploy:{masked}:: {{"event":"step-start","step":"s"}}') == Marker(
+        "step-start", {"step": "s"}
+    )
