@@ -271,6 +271,7 @@ class _Contact:
         self.last_ok = now
         self.last_answer = now  # a success, or a refusal to serve now (throttling)
         self.failures = 0
+        self.failing_since = now  # when the first failed call of the streak began
         self.error = ""
         self.throttled = False
 
@@ -401,11 +402,12 @@ class Follower:
     def _poll_build(self, build_id: str) -> Build | None:
         """The build, or None after a transient error (counted)."""
         try:
+            began = self._clock()
             build = self._aws.get_build(build_id)
         except (CredentialsError, NotFoundError):
             raise
         except TRANSIENT as error:
-            self._failed("build", error)
+            self._failed("build", error, began)
             return None
         self._succeeded("build")
         return build
@@ -415,6 +417,7 @@ class Follower:
         cursor.failed = False
         while True:
             try:
+                began = self._clock()
                 page = self._aws.get_log_events(cursor.group, cursor.stream, cursor.token)
             except NotFoundError:
                 self._succeeded("logs")  # an answer: the stream does not exist (yet)
@@ -423,7 +426,7 @@ class Follower:
             except CredentialsError:
                 raise
             except TRANSIENT as error:
-                self._failed("logs", error)
+                self._failed("logs", error, began)
                 cursor.failed = True
                 if getattr(error, "code", None) == INVALID_TOKEN and cursor.token is not None:
                     cursor.restart()
@@ -469,16 +472,24 @@ class Follower:
             self._pending.append(ContactRestored(self._clock() - self._lost_since))
             self._lost_since = None
 
-    def _failed(self, operation: str, error: BaseException) -> None:
+    def _failed(self, operation: str, error: BaseException, began: float) -> None:
         contact = self._contact[operation]
         contact.failures += 1
+        if contact.failures == 1:
+            contact.failing_since = began
         contact.error = getattr(error, "message", None) or str(error) or type(error).__name__
         contact.throttled = getattr(error, "code", None) in THROTTLED
         if contact.throttled:
             contact.last_answer = self._clock()
-        quiet = self._clock() - contact.last_ok
-        # (Two failures in a row at least: one throttled call after a quiet spell is no news.)
-        if self._lost_since is None and contact.failures >= 2 and quiet >= LOST_NOTICE:
+        now = self._clock()
+        quiet = now - contact.last_ok
+        # Failing for LOST_NOTICE seconds: in two calls at least (a single throttled
+        # or dropped call is no news), or in one call that hung that long (an
+        # unreachable endpoint: each call ends only with its connect timeout).
+        failing = now - contact.failing_since >= LOST_NOTICE and (
+            contact.failures >= 2 or now - began >= LOST_NOTICE
+        )
+        if self._lost_since is None and failing:
             self._lost_since = contact.last_ok
             self._pending.append(
                 ContactLost(contact.error, quiet, self._give_up_after, contact.throttled)

@@ -2,8 +2,11 @@
 
 Everything goes through a rich ``Console`` passed in (tests hand one writing
 to a ``StringIO``). Remote log lines are untrusted text: they are written
-verbatim with markup and highlighting off, so ``[/x]`` neither crashes rich
-nor ``[bold]`` disappears. CodeBuild's own ``[Container]`` lines are hidden
+with markup and highlighting off, so ``[/x]`` neither crashes rich nor
+``[bold]`` disappears, and without the control sequences that could act on
+the terminal (``client.render_text``: SGR colours only at a terminal, where a
+carriage return starts a new line; none in plain output, where carriage
+returns stay). CodeBuild's own ``[Container]`` lines are hidden
 unless ``--log-level debug`` (those that report an error stay visible).
 
 What a deploy looks like: a header (stage, region, account, project), one

@@ -414,6 +414,27 @@ def test_gives_up_after_a_long_time_without_an_answer_and_says_so_early() -> Non
     assert len(aws.calls) < 80
 
 
+def test_an_unreachable_endpoint_is_said_within_10_seconds_though_each_call_hangs() -> None:
+    """Packets dropped: each call ends only with its connect timeouts (2 attempts of 3 s)."""
+    clock = Clock()
+
+    class BlackHole(FakeAws):
+        def _maybe_fail(self, name: str) -> None:
+            self.calls.append(name)
+            if self.clock.now >= 5.0:
+                self.clock.now += 6.5
+                raise AwsError("Could not reach AWS: connect timeout")
+
+    aws = BlackHole(clock, finishes_at(1e9), lines=[(0.0, 1, "working")])
+    follower = Follower(aws, sleep=clock.sleep, clock=clock, rng=lambda: 0.5, give_up_after=60.0)  # type: ignore[arg-type]
+    for event in follower.follow(BUILD_ID):
+        if isinstance(event, ContactLost):
+            assert clock.now - 5.0 <= 10.0
+            break
+    else:
+        raise AssertionError("the lost contact was never said")
+
+
 def test_a_build_the_endpoint_forgot_ends_the_follow_as_lost() -> None:
     """An emulator restarted: the build it ran is unknown now. Not "No build" plus "goes on"."""
     clock = Clock()
