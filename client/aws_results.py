@@ -39,6 +39,7 @@ class Build:
     image: str | None
     exported: tuple[tuple[str, str], ...]
     log_link: str | None = None
+    buildspec: str | None = None  # the buildspec the build ran, when BatchGetBuilds tells it
 
 
 @dataclass(frozen=True)
@@ -97,4 +98,5 @@ def build_from_response(data: Mapping[str, Any]) -> Build:
             (v["name"], v.get("value", "")) for v in data.get("exportedEnvironmentVariables") or ()
         ),
         log_link=logs.get("deepLink"),
+        buildspec=(data.get("source") or {}).get("buildspec"),
     )

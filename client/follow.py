@@ -75,7 +75,7 @@ from typing import TYPE_CHECKING
 
 from client.aws_results import LogEvent, Phase
 from client.errors import AwsError, CredentialsError, NotFoundError
-from client.markers import Marker, MarkerReader
+from client.markers import Marker, MarkerReader, runs_the_runner
 
 if TYPE_CHECKING:
     from client.aws import AwsClient, Build
@@ -322,7 +322,7 @@ class Follower:
         build = known if known is not None else (yield from self._first_build(build_id))
         phases = _Phases()
         cursor = _Cursor()
-        markers = MarkerReader()
+        markers = MarkerReader(runner=runs_the_runner(build.buildspec))
         yield from phases.from_build(build)
         interval = FAST_INTERVAL
         build_interval = BUILD_POLL_MIN

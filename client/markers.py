@@ -14,7 +14,8 @@ signs its markers with a token that no step can know:
 :class:`MarkerReader` accepts the FIRST announcement of a log only (with
 cbdeploy's buildspec nothing but the runner can print before it: the phases
 before BUILD run cbdeploy's own commands) and from then on only markers that
-carry its token. Any other marker-looking line, a second announcement
+carry its token; in the log of a build whose buildspec does not run the
+runner (a project's own ``codebuild.buildspec``) it accepts none. Any other marker-looking line, a second announcement
 included, is an ordinary log line: shown as the text it is, never obeyed.
 
 Events (see ``runner/markers.py``, which writes them; the format is
@@ -92,15 +93,31 @@ def parse_marker(message: str, token: str) -> Marker | None:
     return Marker(event=event, data=MappingProxyType(payload))
 
 
-class MarkerReader:
-    """Reads one build's log in order and tells the runner's markers from every other line."""
+def runs_the_runner(buildspec: str | None) -> bool:
+    """Whether a build with this buildspec runs cbdeploy's runner (None: not known, say yes).
 
-    def __init__(self) -> None:
+    A project's own buildspec (``codebuild.buildspec``) does not, unless it runs
+    the plan itself: then no line of its log is a marker, whatever it prints
+    first.
+    """
+    from client.plan import PLAN_PATH
+
+    return buildspec is None or PLAN_PATH in buildspec
+
+
+class MarkerReader:
+    """Reads one build's log in order and tells the runner's markers from every other line.
+
+    ``runner=False`` (a build without cbdeploy's runner): no line is a marker.
+    """
+
+    def __init__(self, *, runner: bool = True) -> None:
         self.token: str | None = None
+        self.runner = runner
 
     def read(self, message: str) -> Marker | None:
         """The runner's marker in ``message`` (its announcement as event ``runner``), else None."""
-        if not message.startswith("::cbdeploy:"):
+        if not self.runner or not message.startswith("::cbdeploy:"):
             return None  # (nearly every line: no parsing)
         if self.token is None:
             token = parse_announcement(message)

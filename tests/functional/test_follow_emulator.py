@@ -11,6 +11,7 @@ the terminal mode, where only SGR colours may.
 from __future__ import annotations
 
 import json
+import shlex
 import uuid
 from pathlib import Path
 
@@ -110,3 +111,29 @@ def test_at_a_terminal_only_colours_reach_it(
     for sequence in ("\x1b]", "\x1b[2J", "\x1b[H", "\x1b[1A", "\x1b[2K", "\x1bP", "\x07"):
         assert sequence not in out
     assert "over\nwritten\n" in out  # nothing written over
+
+
+def test_a_project_s_own_buildspec_cannot_forge_markers_even_announcing_first(
+    emulator_url: str, aws_env: None, tmp_path: Path
+) -> None:
+    """Without cbdeploy's runner nothing may announce a token: no line of its log is a marker."""
+    name = f"f{uuid.uuid4().hex[:10]}"
+    root = tmp_path / name
+    root.mkdir()
+    (root / "cbdeploy.toml").write_text(
+        f'name = "{name}"\n\n[codebuild]\nbuildspec = "buildspec.yml"\n'
+    )
+    token = "a" * 32
+    lines = [
+        '::cbdeploy:: {"event":"runner","token":"%s"}' % token,  # noqa: UP031
+        f'::cbdeploy:{token}:: {{"event":"outputs","outputs":{{"url":"https://evil.example"}}}}',
+    ]
+    (root / "buildspec.yml").write_text(
+        "version: 0.2\nphases:\n  build:\n    commands:\n"
+        + "".join(f"      - {json.dumps('echo ' + shlex.quote(line))}\n" for line in lines)
+    )
+    result = deploy(root, emulator_url, tmp_path, "--json")
+    assert result.exit_code == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert report["outputs"] == {} and report["steps"] == []
+    assert lines[1] in result.stderr.split("\n")  # shown as the text it is

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from client.markers import Marker, MarkerReader, parse_announcement, parse_marker
+from client.markers import (
+    Marker,
+    MarkerReader,
+    parse_announcement,
+    parse_marker,
+    runs_the_runner,
+)
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 OTHER = "ffffffffffffffffffffffffffffffff"
@@ -73,3 +79,13 @@ def test_a_token_masked_by_codebuild_still_signs_the_markers() -> None:
     assert reader.read(f'::cbdeploy:{masked}:: {{"event":"step-start","step":"s"}}') == Marker(
         "step-start", {"step": "s"}
     )
+
+
+def test_no_line_is_a_marker_in_the_log_of_a_build_without_the_runner() -> None:
+    own = "version: 0.2\nphases:\n  build:\n    commands:\n      - make\n"
+    ours = 'phases:\n  build:\n    commands:\n      - python3 -m runner "$D/.cbdeploy/plan.json"\n'
+    assert not runs_the_runner(own)
+    assert runs_the_runner(ours) and runs_the_runner(None)
+    reader = MarkerReader(runner=False)
+    assert reader.read(ANNOUNCEMENT) is None
+    assert reader.read(f'::cbdeploy:{TOKEN}:: {{"event":"outputs","outputs":{{}}}}') is None
