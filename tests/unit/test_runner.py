@@ -1,11 +1,10 @@
 """The in-build runner, run as a subprocess in an isolated interpreter.
 
-Each test copies ``runner/`` alone into a temp directory and starts
-``python -I -S`` there, so only the standard library and the runner are
-importable (``-I`` also ignores PYTHONPATH and leaves the current directory off
-``sys.path``, hence the one-line ``runpy`` bootstrap that puts it back, as
-``PYTHONPATH=.cbdeploy`` does in the build). When a Python 3.9 is installed the
-same tests run on it too, since build images may carry nothing newer.
+Each test copies ``runner/`` alone into a temp directory and runs that folder
+by path with ``python -I -S``, as the buildspec does, so only the standard
+library and the runner are importable (``-I`` also ignores PYTHONPATH and
+leaves the current directory off ``sys.path``). When a Python 3.9 is installed
+the same tests run on it too, since build images may carry nothing newer.
 """
 
 from __future__ import annotations
@@ -27,10 +26,6 @@ import pytest
 from client.markers import Marker, parse_marker
 
 RUNNER_SRC = Path(__file__).resolve().parents[2] / "runner"
-BOOTSTRAP = (
-    "import runpy, sys; sys.path.insert(0, ''); "
-    "runpy.run_module('runner', run_name='__main__', alter_sys=True)"
-)
 
 
 def _interpreters() -> list[Any]:
@@ -108,7 +103,7 @@ def run_runner(
     child_env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "LANG": "C.UTF-8"}
     child_env.update(env or {})
     completed = subprocess.run(
-        [python, "-I", "-S", "-c", BOOTSTRAP, str(plan_file)],
+        [python, "-I", "-S", str(work / "runner"), str(plan_file)],
         cwd=work,
         env=child_env,
         capture_output=True,
@@ -448,7 +443,7 @@ def test_stopping_the_build_stops_the_pipeline(tmp_path: Path, python: str) -> N
     plan_file = tmp_path / "project" / ".cbdeploy" / "plan.json"
     plan_file.write_text(json.dumps(plan), encoding="utf-8")
     process = subprocess.Popen(
-        [python, "-I", "-S", "-c", BOOTSTRAP, str(plan_file)],
+        [python, "-I", "-S", str(tmp_path / "isolated" / "runner"), str(plan_file)],
         cwd=tmp_path / "isolated",
         env={"PATH": os.environ["PATH"], "LANG": "C.UTF-8"},
         stdout=subprocess.PIPE,
