@@ -436,8 +436,8 @@ def test_a_background_process_holding_the_output_does_not_hang_the_pipeline(
     assert "deployed" in result.lines
 
 
-def test_stopping_the_build_stops_the_pipeline(tmp_path: Path, python: str) -> None:
-    """A stop signals the whole process group (as CodeBuild and the emulator do)."""
+def _stop_while_running(tmp_path: Path, python: str, to_group: bool) -> Result:
+    """Run a pipeline whose first step sleeps; SIGTERM it (its process group, or the runner)."""
     plan = make_plan(step("build", "echo started", "sleep 30"), step("deploy", "echo deployed"))
     run_runner(tmp_path, python, make_plan())  # set up the isolated copy and the project
     plan_file = tmp_path / "project" / ".cbdeploy" / "plan.json"
@@ -455,16 +455,38 @@ def test_stopping_the_build_stops_the_pipeline(tmp_path: Path, python: str) -> N
     for line in process.stdout:
         lines.append(line.rstrip("\n"))
         if line.strip() == "started":
-            os.killpg(process.pid, signal.SIGTERM)
+            if to_group:
+                os.killpg(process.pid, signal.SIGTERM)
+            else:
+                process.send_signal(signal.SIGTERM)
             break
     rest, _ = process.communicate(timeout=20)
     lines += rest.splitlines()
-    assert process.returncode == 143
-    assert "deployed" not in lines
     markers = [m for m in map(parse_marker, lines) if m is not None]
-    assert markers[-1] == Marker(
-        "pipeline-end", {"status": "failed", "failedStep": "build", "exitCode": 143}
+    return Result(process.returncode, lines, markers)
+
+
+@pytest.mark.parametrize("to_group", [True, False], ids=["process-group", "runner-only"])
+def test_stopping_the_build_stops_the_pipeline_and_reports_the_step_stopped(
+    tmp_path: Path, python: str, to_group: bool
+) -> None:
+    """A stop signals the whole process group (as CodeBuild and the emulator do).
+
+    The step killed by it is reported as stopped, not as a step that failed
+    with exit status 143; no step runs after it.
+    """
+    result = _stop_while_running(tmp_path, python, to_group)
+    assert result.code == 143
+    assert "deployed" not in result.lines
+    end = [m for m in result.markers if m.event == "step-end"]
+    assert [(m.data["step"], m.data["status"], m.data["exitCode"]) for m in end] == [
+        ("build", "stopped", 143)
+    ]
+    assert result.markers[-1] == Marker(
+        "pipeline-end", {"status": "stopped", "stoppedStep": "build", "exitCode": 143}
     )
+    assert "cbdeploy: step build stopped by signal 15: the build is being stopped" in result.lines
+    assert not any("failed with exit status" in line for line in result.lines)
 
 
 def test_secret_values_are_masked_in_what_the_runner_reports(tmp_path: Path, python: str) -> None:
