@@ -7,19 +7,22 @@ Shared by ``deploy`` and ``logs --follow``.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from client.aws_results import Phase
 from client.follow import BuildFinished, FollowEvent, MarkerEvent, PhaseChanged, phase_seconds
+from client.signals import exit_code as signal_exit_code
+from client.signals import signal_name
 
 if TYPE_CHECKING:
     from client.aws import Build
 
 EXIT_SUCCEEDED = 0
 EXIT_FAILED = 1
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # Ctrl-C; any signal's status is client.signals.exit_code
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,9 @@ class StepResult:
     """One pipeline step as the runner's markers told it."""
 
     name: str
-    status: str  # "ok", "failed", or "running" (no step-end seen: stopped or cut off)
+    # "ok", "failed", "stopped" (the build was stopped while it ran), or
+    # "running" (no step-end seen: cut off)
+    status: str
     duration: float | None = None  # seconds, the runner's own measure
     exit_code: int | None = None
     index: int | None = None  # 1-based position in the pipeline
@@ -48,13 +53,14 @@ class BuildOutcome:
     failed_phase_message: str | None = None
     failed_step: str | None = None
     failed_step_exit: int | None = None
-    interrupted: bool = False  # Ctrl-C: the build was asked to stop
+    interrupted: bool = False  # a signal: the build was asked to stop, or left running
     detached: bool = False  # we left without waiting for the end
     region: str | None = None
     log_group: str | None = None
     log_stream: str | None = None
     phases: tuple[Phase, ...] = ()  # CodeBuild's phases as last seen, durations included
     steps: tuple[StepResult, ...] = ()  # pipeline steps in the order they started
+    signal: int | None = None  # the signal that interrupted (SIGINT for Ctrl-C)
 
     @property
     def succeeded(self) -> bool:
@@ -119,13 +125,17 @@ class OutcomeTracker:
                 self.failed_step = str(data["failedStep"])
                 self.failed_step_exit = _int(data.get("exitCode"))
 
-    def outcome(self, *, interrupted: bool = False, detached: bool = False) -> BuildOutcome:
+    def outcome(
+        self, *, interrupted: bool = False, detached: bool = False, signum: int | None = None
+    ) -> BuildOutcome:
+        """``signum``: the signal behind ``interrupted`` (None: SIGINT, a Ctrl-C)."""
         build = self.build
         failed = failed_phase(build) if build.complete else None
-        if detached:
-            code = EXIT_INTERRUPTED if interrupted else EXIT_SUCCEEDED
-        elif interrupted:
-            code = EXIT_INTERRUPTED
+        if interrupted:
+            signum = signal.SIGINT if signum is None else signum
+            code = signal_exit_code(signum)
+        elif detached:
+            code = EXIT_SUCCEEDED
         else:
             code = exit_code_for(build.status)
         duration = None
@@ -148,7 +158,20 @@ class OutcomeTracker:
             log_group=build.log_group,
             log_stream=build.log_stream,
             phases=build.phases,
-            steps=tuple(self._steps.values()),
+            steps=self._final_steps(build.status),
+            signal=signum if interrupted else None,
+        )
+
+    def _final_steps(self, status: str | None) -> tuple[StepResult, ...]:
+        steps = tuple(self._steps.values())
+        if status != "STOPPED":
+            return steps
+        # A build stopped with no word from the runner on its step (the
+        # container went first): that step was stopped, not cut off.
+        return tuple(
+            StepResult(s.name, "stopped", s.duration, s.exit_code, s.index, s.total)
+            if s.status == "running" else s
+            for s in steps
         )
 
 
@@ -172,6 +195,7 @@ def summary(outcome: BuildOutcome, **extra: Any) -> dict[str, Any]:
         "failedStep": outcome.failed_step,
         "failedStepExitCode": outcome.failed_step_exit,
         "interrupted": outcome.interrupted,
+        "signal": signal_name(outcome.signal),
         "detached": outcome.detached,
         "region": outcome.region,
         "logGroup": outcome.log_group,
