@@ -35,7 +35,10 @@ main thread is stuck in a call.
 
 from __future__ import annotations
 
+import errno
+import os
 import signal
+import termios
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -89,6 +92,27 @@ def signal_of(error: BaseException) -> int:
     return getattr(error, "signum", signal.SIGINT)
 
 
+def release_hung_up_terminal(fds: tuple[int, ...] = (1, 2)) -> None:
+    """Point each of ``fds`` that is a terminal which hung up at /dev/null.
+
+    After SIGHUP from a closed terminal every write to it fails (EIO), which
+    would turn the outcome, and the --json object, into errors; what follows
+    goes nowhere instead, and the command still stops the build and exits
+    129. A terminal that is still there (``kill -HUP``), a pipe or a file is
+    left alone.
+    """
+    for fd in fds:
+        try:
+            termios.tcgetattr(fd)
+        except termios.error as error:
+            if error.args and error.args[0] == errno.EIO:  # a terminal, hung up
+                null = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(null, fd)
+                os.close(null)
+        except OSError:
+            pass
+
+
 def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
@@ -103,6 +127,8 @@ def interrupt_on_signals() -> Iterator[None]:
         return
 
     def handle(signum: int, _frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP:
+            release_hung_up_terminal()
         raise Interrupted(signum)
 
     previous = {s: signal.signal(s, handle) for s in (signal.SIGTERM, signal.SIGHUP)}
@@ -172,6 +198,8 @@ class Interrupts:
         self._previous.clear()
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP:
+            release_hung_up_terminal()
         self.interrupt(signum)
 
     # ------------------------------------------------------------------ what a signal does

@@ -260,11 +260,13 @@ def _own_terminal() -> None:
 class Terminal:
     """``cbdeploy`` with a pseudo-terminal as stdin, stdout and stderr, as at a user's shell."""
 
-    def __init__(self, args: list[str], env: dict[str, str], cwd: Path) -> None:
+    def __init__(
+        self, args: list[str], env: dict[str, str], cwd: Path, stdout: Any = None
+    ) -> None:
         self.master, slave = pty.openpty()
         self.process = subprocess.Popen(
-            [CBDEPLOY, *args], stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd,
-            close_fds=True, start_new_session=True, preexec_fn=_own_terminal,
+            [CBDEPLOY, *args], stdin=slave, stdout=stdout or slave, stderr=slave, env=env,
+            cwd=cwd, close_fds=True, start_new_session=True, preexec_fn=_own_terminal,
         )
         os.close(slave)
         self.seen = ""
@@ -301,9 +303,9 @@ class Terminal:
 def terminal(env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Terminal]]:
     started: list[Terminal] = []
 
-    def start(*args: str) -> Terminal:
+    def start(*args: str, stdout: Any = None) -> Terminal:
         started.append(Terminal([*args, "--region", "us-east-1"],
-                                dict(env, TERM="xterm", NO_COLOR="1"), tmp_path))
+                                dict(env, TERM="xterm", NO_COLOR="1"), tmp_path, stdout))
         return started[-1]
 
     yield start
@@ -358,3 +360,22 @@ def test_at_a_terminal_one_ctrl_c_stops_the_build_when_the_window_ends(
     assert "■ build stopped after" in out and "failed with exit status" not in out
     assert f"Interrupted. Build {build_id} ended STOPPED" in out
     assert final_status(boto_client, build_id) == "STOPPED"
+
+
+def test_closing_the_terminal_stops_the_build_and_still_writes_the_json(
+    terminal: Callable[..., Terminal], tmp_path: Path, boto_client: Callable[..., Any]
+) -> None:
+    """The kernel sends SIGHUP when the terminal goes, and writes to it fail from then on:
+    the build is stopped all the same, and ``--json > file`` still gets its object."""
+    project = make_project(tmp_path, "echo first-line && sleep 60")
+    with (tmp_path / "result.json").open("w") as result:
+        t = terminal(*deploy_args(project), "--json", stdout=result)
+        build_id = t.wait_for(r"Started build (\S+)").group(1)
+        t.wait_for("^first-line$")
+        os.close(t.master)  # the terminal window is closed
+        code = t.process.wait(timeout=8)
+    assert code == 129
+    assert final_status(boto_client, build_id, timeout=0) == "STOPPED"
+    report = json.loads((tmp_path / "result.json").read_text())
+    assert (report["buildId"], report["status"], report["exitCode"]) == (build_id, "STOPPED", 129)
+    assert report["signal"] == "SIGHUP"
