@@ -262,7 +262,7 @@ class Renderer:
         self.close()
         self._print()  # (off the line the terminal's "^C" is on)
         self._warn(
-            f"Build {e.build_id} will be stopped in {format_duration(e.seconds)}. "
+            f"Build {e.build_id} will be stopped in {e.seconds:g} seconds. "
             "Press Ctrl-C again to leave it running."
         )
 

@@ -327,7 +327,7 @@ def test_at_a_terminal_a_second_ctrl_c_within_3_seconds_leaves_the_build_running
     build_id = t.wait_for(r"Started build (\S+)").group(1)
     t.wait_for("^first-line$")
     t.ctrl_c()
-    t.wait_for(f"Build {re.escape(build_id)} will be stopped in 3.0s. "
+    t.wait_for(f"Build {re.escape(build_id)} will be stopped in 3 seconds. "
                "Press Ctrl-C again to leave it running.")
     t.ctrl_c()
     code, out = t.finish(timeout=10)
@@ -351,7 +351,7 @@ def test_at_a_terminal_one_ctrl_c_stops_the_build_when_the_window_ends(
     build_id = t.wait_for(r"Started build (\S+)").group(1)
     t.wait_for("^first-line$")
     t.ctrl_c()
-    t.wait_for("will be stopped in 3.0s")
+    t.wait_for("will be stopped in 3 seconds")
     time.sleep(1.0)
     assert build_status(boto_client, build_id) == "IN_PROGRESS"  # not stopped at the press
     t.wait_for(f"Stopping build {re.escape(build_id)}", timeout=10)

@@ -393,7 +393,7 @@ def test_signals_say_what_happens_to_the_build() -> None:
     lines = text(c).splitlines()
     assert lines[:3] == [
         "",
-        "! Build b:1 will be stopped in 3.0s. Press Ctrl-C again to leave it running.",
+        "! Build b:1 will be stopped in 3 seconds. Press Ctrl-C again to leave it running.",
         "! SIGTERM: stopping build b:1, waiting up to 6.0s for it to end…",
     ]
     assert lines[3] == "! Build b:1 was asked to stop and had not ended after 6.0s; it may still be running."
