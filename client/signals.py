@@ -223,7 +223,7 @@ class Interrupts:
         # SIGINT without a terminal, SIGTERM, SIGHUP: stop now, wait a bounded time.
         if self._deadline is not None:
             raise Detach()  # a second one: leave now
-        if first or not self._stopped:
+        if not self._stopped:  # (a Ctrl-C's window, if any, ends now)
             self._stop_at = now
         self._deadline = now + self._budget
         self._arm_alarm()
