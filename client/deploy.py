@@ -334,6 +334,7 @@ class DeployService:
                 # Said once CodeBuild has the request: a Ctrl-C after this
                 # line leaves a build that is already being stopped.
                 stop_sent.append(True)
+                follower.expect_end()
                 self.emit(StopRequested(build_id, signal_name(interrupts.signum)
                                         if interrupts.signum != SIGINT else None,
                                         interrupts.budget))

@@ -196,6 +196,11 @@ class Follower:
         # Consecutive failures per operation: a healthy BatchGetBuilds must not
         # hide a GetLogEvents that keeps failing.
         self._errors: dict[str, int] = {}
+        self._end_expected = False  # see expect_end()
+
+    def expect_end(self) -> None:
+        """The build was asked to stop: from now on poll it at the log's pace, not backed off."""
+        self._end_expected = True
 
     def follow(
         self, build_id: str, *, wait: bool = True, known: Build | None = None
@@ -249,7 +254,8 @@ class Follower:
 
             now = self._clock()
             due = now - last_build_poll >= build_interval
-            if not build.complete and (due or ending or not cursor.stream or cursor.missing):
+            soon = ending or self._end_expected
+            if not build.complete and (due or soon or not cursor.stream or cursor.missing):
                 polled = self._poll_build(build_id)
                 last_build_poll = now
                 if not lines:

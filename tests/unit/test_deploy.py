@@ -19,7 +19,7 @@ from client.aws import Build, LogEvent, LogPage
 from client.deploy import DeployOptions, DeployPlan, DeployService, start_request
 from client.deploy_events import BuildStarted, Detached, StopRequested, StopScheduled
 from client.errors import AwsError
-from client.follow import BuildFinished, LogLine
+from client.follow import QUIET_CAP, BuildFinished, LogLine
 from client.options import Target
 from client.signals import STOP_BUDGET_SECONDS, WINDOW_SECONDS
 from client.upload import UploadResult
@@ -103,6 +103,8 @@ class FakeAws:
     stopped_at: float | None = None
     stop_takes: float = 1.0  # CodeBuild takes a moment to stop
     log_calls: int = 0
+    quiet: bool = False  # prints nothing at all
+    build_polls: list[float] = field(default_factory=list)  # when BatchGetBuilds was called
 
     def start_build(self, **request: Any) -> Build:
         self.start_requests.append(request)
@@ -116,6 +118,7 @@ class FakeAws:
         return build("IN_PROGRESS")
 
     def get_build(self, build_id: str) -> Build:
+        self.build_polls.append(self.clock.now)
         if self.stopped_at is not None and self.clock.now >= self.stopped_at:
             return build("STOPPED")
         return build("SUCCEEDED" if self.clock.now >= self.ends_at else "IN_PROGRESS")
@@ -124,7 +127,7 @@ class FakeAws:
         self.log_calls += 1
         self.on_log_call(self.log_calls)
         end = self.stopped_at if self.stopped_at is not None else self.ends_at
-        count = int(min(self.clock.now, end)) + 1
+        count = 0 if self.quiet else int(min(self.clock.now, end)) + 1
         start = int(token[2:]) if token else 0
         events = [LogEvent(i, f"line {i}", i) for i in range(start, count)]
         return LogPage(events, f"f/{count}")
@@ -264,6 +267,16 @@ def test_a_stop_that_outlasts_the_budget_leaves_in_time_saying_so() -> None:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # handlers put back
         assert signal.getsignal(signum) is not None
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_after_the_stop_a_quiet_build_is_polled_without_backing_off() -> None:
+    """The stop budget is short: STOPPED must be seen soon after CodeBuild reports it."""
+    aws = FakeAws(Clock(), ends_at=1000.0, quiet=True)
+    signal_at(aws, {30: signal.SIGTERM})
+    outcome, _ = run(aws)
+    assert aws.stopped_at is not None and outcome.status == "STOPPED"
+    first_seen = min(t for t in aws.build_polls if t >= aws.stopped_at)
+    assert first_seen - aws.stopped_at <= QUIET_CAP
 
 
 def test_detach_option_starts_and_leaves() -> None:
