@@ -38,7 +38,6 @@ from __future__ import annotations
 import errno
 import os
 import signal
-import termios
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -53,7 +52,9 @@ WINDOW_SECONDS = 3.0  # at a terminal: from the first Ctrl-C to StopBuild
 # the outcome and the --json object within 8 s.
 STOP_BUDGET_SECONDS = 6.0
 ALARM_GRACE = 0.5  # the alarm fires this long after the budget: check/sleep come first
-HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# (SIGHUP and SIGALRM are POSIX's: a platform without them just has fewer signals to handle.)
+SIGHUP: int | None = getattr(signal, "SIGHUP", None)
+HANDLED = tuple(s for s in (signal.SIGINT, signal.SIGTERM, SIGHUP) if s is not None)
 
 
 def exit_code(signum: int) -> int:
@@ -101,6 +102,10 @@ def release_hung_up_terminal(fds: tuple[int, ...] = (1, 2)) -> None:
     129. A terminal that is still there (``kill -HUP``), a pipe or a file is
     left alone.
     """
+    try:
+        import termios
+    except ImportError:  # (no POSIX terminals here)
+        return
     for fd in fds:
         try:
             termios.tcgetattr(fd)
@@ -127,11 +132,11 @@ def interrupt_on_signals() -> Iterator[None]:
         return
 
     def handle(signum: int, _frame: FrameType | None) -> None:
-        if signum == signal.SIGHUP:
+        if signum == SIGHUP:
             release_hung_up_terminal()
         raise Interrupted(signum)
 
-    previous = {s: signal.signal(s, handle) for s in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {s: signal.signal(s, handle) for s in HANDLED if s != signal.SIGINT}
     try:
         yield
     finally:
@@ -198,7 +203,7 @@ class Interrupts:
         self._previous.clear()
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
-        if signum == signal.SIGHUP:
+        if signum == SIGHUP:
             release_hung_up_terminal()
         self.interrupt(signum)
 
@@ -229,7 +234,7 @@ class Interrupts:
         self._arm_alarm()
 
     def _arm_alarm(self) -> None:
-        if self._alarm and self._previous:  # (handlers installed: the main thread)
+        if self._alarm and self._previous and hasattr(signal, "setitimer"):  # (main thread)
             self._previous.setdefault(signal.SIGALRM, signal.signal(signal.SIGALRM, self._expired))
             signal.setitimer(signal.ITIMER_REAL, self._budget + ALARM_GRACE)
             self._alarm_armed = True
