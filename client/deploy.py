@@ -16,10 +16,13 @@ Stages, as in chalice's deployer:
 Progress is reported as events (``client.deploy_events`` plus the follower's)
 through ``on_event``; the terminal layer (``client.render``) shows them.
 
-Ctrl-C: before the build starts it raises KeyboardInterrupt as usual (nothing
-was started). From StartBuild on, the first Ctrl-C asks CodeBuild to stop the
-build and keeps following until it reports STOPPED; a second one detaches
-(see ``client.signals``).
+Signals: before the build starts, Ctrl-C raises KeyboardInterrupt as usual
+(and the command makes SIGTERM and SIGHUP do the same): nothing was started.
+From StartBuild on, a signal stops the build and the deploy follows it until
+CodeBuild reports it STOPPED: at a terminal the first Ctrl-C stops it after a
+3-second window in which a second one leaves it running; SIGTERM, SIGHUP and a
+SIGINT without a terminal stop it at once and wait a bounded time (see
+``client.signals``).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from signal import SIGINT
 from typing import Any
 
 from client.aws import AwsClient, Build, open_aws
@@ -53,6 +57,7 @@ from client.deploy_events import (
     PackagingProgress,
     StopFailed,
     StopRequested,
+    StopScheduled,
     UploadDone,
     UploadProgress,
     UploadStarting,
@@ -70,7 +75,7 @@ from client.outcome import BuildOutcome, OutcomeTracker
 from client.packaging import ArchiveResult, Selection, build_archive, select_files
 from client.plan import GitInfo, archive_entries, environment_variables, git_info
 from client.preflight import check_secrets
-from client.signals import Detach, Interrupts
+from client.signals import Detach, Interrupts, exit_code, signal_name
 from client.statedir import cache_dir, state_dir
 from client.upload import UploadResult, source_key, upload_archive
 
@@ -168,7 +173,7 @@ class DeployService:
     """Run one deploy; returns a :class:`BuildOutcome` (its ``exit_code`` is the CLI's).
 
     Raises :class:`~client.errors.CbdeployError` when the deploy cannot start
-    (nothing was started) and KeyboardInterrupt for a Ctrl-C before StartBuild.
+    (nothing was started) and KeyboardInterrupt for a signal before StartBuild.
     """
 
     def __init__(
@@ -184,6 +189,7 @@ class DeployService:
         sleep: Callable[[float], None] = time.sleep,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
         can_ask: Callable[[], bool] | None = None,
+        at_terminal: Callable[[], bool] | None = None,
     ) -> None:
         self.target = target
         self.options = options
@@ -196,6 +202,8 @@ class DeployService:
         self.new_id = new_id
         # Whether ``confirm`` has a terminal to ask on; known before any work.
         self.can_ask = can_ask or stdin_is_terminal
+        # Whether a person at a terminal may press Ctrl-C (a second one leaves the build).
+        self.at_terminal = at_terminal or stdin_is_terminal
 
     def run(self) -> BuildOutcome:
         config = load_config(self.root, self.target.stage, self.target.config_path)
@@ -314,6 +322,7 @@ class DeployService:
     def _start_and_follow(self, aws: AwsClient, request: Mapping[str, Any]) -> BuildOutcome:
         started: list[Build] = []
         stop_sent: list[bool] = []
+        region, local = self.target.region, self.target.local
 
         def stop() -> None:
             build_id = started[0].id
@@ -325,37 +334,52 @@ class DeployService:
                 # Said once CodeBuild has the request: a Ctrl-C after this
                 # line leaves a build that is already being stopped.
                 stop_sent.append(True)
-                self.emit(StopRequested(build_id))
+                follower.expect_end()
+                self.emit(StopRequested(build_id, signal_name(interrupts.signum)
+                                        if interrupts.signum != SIGINT else None,
+                                        interrupts.budget))
 
-        region, local = self.target.region, self.target.local
-        with Interrupts(
-            on_first=stop, detach_after=2, sleep=self.sleep, clock=self.clock
-        ) as interrupts:
+        def announce(seconds: float) -> None:
+            self.emit(StopScheduled(started[0].id, seconds))
+
+        at_terminal = self.at_terminal()
+        interrupts = Interrupts(
+            stop, announce=announce, at_terminal=at_terminal, sleep=self.sleep, clock=self.clock
+        )
+        with interrupts:
+            tracker: OutcomeTracker | None = None
             try:
                 started.append(self._start(aws, request))
-            except Detach:
-                self.emit(Detached(None, region, local, interrupted=True))
-                return BuildOutcome(None, None, 130, interrupted=True, detached=True, region=region)
-            build = started[0]
-            detach = self.options.detach and not interrupts.requested
-            self.emit(BuildStarted(build, region, local, following=not detach))
-            tracker = OutcomeTracker(build, region)
-            if detach:
-                self.emit(Detached(build.id, region, local, interrupted=False))
-                return tracker.outcome(detached=True)
-            follower = Follower(aws.for_polling(), sleep=interrupts.sleep, clock=self.clock)
-            try:
-                interrupts.check()  # a Ctrl-C during StartBuild stops it now
+                build = started[0]
+                tracker = OutcomeTracker(build, region)
+                detach = self.options.detach and not interrupts.requested
+                self.emit(BuildStarted(build, region, local, following=not detach,
+                                       at_terminal=at_terminal))
+                if detach:
+                    self.emit(Detached(build.id, region, local, interrupted=False))
+                    return tracker.outcome(detached=True)
+                follower = Follower(aws.for_polling(), sleep=interrupts.sleep, clock=self.clock)
+                interrupts.check()  # a signal during StartBuild acts now
                 for event in follower.follow(build.id, known=build):
                     self.emit(event)
                     tracker.add(event)
                     interrupts.check()
+                return tracker.outcome(interrupted=interrupts.stopping, signum=interrupts.signum)
             except Detach:
-                self.emit(Detached(build.id, region, local, True, stop_requested=bool(stop_sent)))
-                return tracker.outcome(interrupted=True, detached=True)
+                if not started:  # a signal while StartBuild was in flight
+                    self.emit(Detached(None, region, local, interrupted=True))
+                    return BuildOutcome(None, None, exit_code(interrupts.signum or SIGINT),
+                                        interrupted=True, detached=True, region=region,
+                                        signal=interrupts.signum)
+                tracker = tracker or OutcomeTracker(started[0], region)
+                waited = interrupts.budget if interrupts.out_of_time else None
+                self.emit(Detached(tracker.build.id, region, local, True,
+                                   stop_requested=bool(stop_sent), waited=waited))
+                return tracker.outcome(interrupted=True, detached=True, signum=interrupts.signum)
             except AwsError as error:
-                raise lost_track(build.id, region, error) from error
-            return tracker.outcome(interrupted=interrupts.requested)
+                if not started:
+                    raise  # StartBuild failed: nothing was started
+                raise lost_track(started[0].id, region, error) from error
 
 
 def lost_track(build_id: str, region: str, error: AwsError) -> AwsError:
@@ -386,7 +410,7 @@ def follow_build(
     build = aws.get_build(build_id)
     on_event(Attached(build, aws.region, local, following=wait and not build.complete))
     tracker = OutcomeTracker(build, aws.region)
-    with Interrupts(detach_after=1, sleep=sleep, clock=clock) as interrupts:
+    with Interrupts(sleep=sleep, clock=clock) as interrupts:  # (nothing to stop: any leaves)
         follower = Follower(aws.for_polling(), sleep=interrupts.sleep, clock=clock)
         try:
             for event in follower.follow(build_id, wait=wait, known=build):
@@ -394,7 +418,7 @@ def follow_build(
                 tracker.add(event)
         except Detach:
             on_event(Detached(build_id, aws.region, local, interrupted=True))
-            return tracker.outcome(interrupted=True, detached=True)
+            return tracker.outcome(interrupted=True, detached=True, signum=interrupts.signum)
         except NotFoundError:
             raise
         except AwsError as error:

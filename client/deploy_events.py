@@ -96,6 +96,7 @@ class BuildStarted:
     region: str
     local: bool
     following: bool = True  # False with --detach: the client leaves at once
+    at_terminal: bool = True  # a first Ctrl-C waits for a second; else any signal stops at once
 
 
 @dataclass(frozen=True)
@@ -109,8 +110,20 @@ class Attached:
 
 
 @dataclass(frozen=True)
-class StopRequested:
+class StopScheduled:
+    """A first Ctrl-C at a terminal: StopBuild goes out in ``seconds`` unless Ctrl-C comes again."""
+
     build_id: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class StopRequested:
+    """CodeBuild has the stop request; the deploy follows the build to its end."""
+
+    build_id: str
+    signal: str | None = None  # "SIGTERM", "SIGHUP"; None for Ctrl-C
+    wait_seconds: float | None = None  # how long the end is waited for; None: as long as it takes
 
 
 @dataclass(frozen=True)
@@ -128,6 +141,7 @@ class Detached:
     local: bool
     interrupted: bool
     stop_requested: bool = False  # the first Ctrl-C's stop reached CodeBuild
+    waited: float | None = None  # seconds waited for a stopped build that had not ended
 
 
 EventSink = Callable[[object], None]

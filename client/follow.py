@@ -304,6 +304,11 @@ class Follower:
         self._contact: dict[str, _Contact] = {}
         self._lost_since: float | None = None  # ContactLost was yielded, not yet restored
         self._pending: list[ContactLost | ContactRestored] = []
+        self._end_expected = False  # see expect_end()
+
+    def expect_end(self) -> None:
+        """The build was asked to stop: from now on poll it at the log's pace, not backed off."""
+        self._end_expected = True
 
     def follow(
         self, build_id: str, *, wait: bool = True, known: Build | None = None
@@ -370,7 +375,8 @@ class Follower:
 
             now = self._clock()
             due = now - last_build_poll >= build_interval
-            if not build.complete and (due or ending or not cursor.stream or cursor.missing):
+            soon = ending or self._end_expected
+            if not build.complete and (due or soon or not cursor.stream or cursor.missing):
                 try:
                     polled = self._poll_build(build_id)
                 except NotFoundError as error:

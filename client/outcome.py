@@ -7,6 +7,7 @@ Shared by ``deploy`` and ``logs --follow``.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,8 @@ from client.follow import (
     PhaseChanged,
     phase_seconds,
 )
+from client.signals import exit_code as signal_exit_code
+from client.signals import signal_name
 
 if TYPE_CHECKING:
     from client.aws import Build
@@ -27,7 +30,7 @@ if TYPE_CHECKING:
 EXIT_SUCCEEDED = 0
 EXIT_FAILED = 1
 EXIT_UNKNOWN = 3  # the follow lost the build: it was started, its outcome is not known
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # Ctrl-C; any signal's status is client.signals.exit_code
 UNKNOWN = "UNKNOWN"  # the status of a build whose follow was lost
 
 
@@ -36,7 +39,9 @@ class StepResult:
     """One pipeline step as the runner's markers told it."""
 
     name: str
-    status: str  # "ok", "failed", or "running" (no step-end seen: stopped or cut off)
+    # "ok", "failed", "stopped" (the build was stopped while it ran), or
+    # "running" (no step-end seen: cut off)
+    status: str
     duration: float | None = None  # seconds, the runner's own measure
     exit_code: int | None = None
     index: int | None = None  # 1-based position in the pipeline
@@ -59,7 +64,7 @@ class BuildOutcome:
     failed_phase_message: str | None = None
     failed_step: str | None = None
     failed_step_exit: int | None = None
-    interrupted: bool = False  # Ctrl-C: the build was asked to stop
+    interrupted: bool = False  # a signal: the build was asked to stop, or left running
     detached: bool = False  # we left without waiting for the end
     region: str | None = None
     log_group: str | None = None
@@ -68,6 +73,7 @@ class BuildOutcome:
     steps: tuple[StepResult, ...] = ()  # pipeline steps in the order they started
     lost: str | None = None  # why the follow gave up (status UNKNOWN)
     vanished: bool = False  # ... because the endpoint no longer knows the build
+    signal: int | None = None  # the signal that interrupted (SIGINT for Ctrl-C)
 
     @property
     def succeeded(self) -> bool:
@@ -136,18 +142,22 @@ class OutcomeTracker:
                 self.failed_step = str(data["failedStep"])
                 self.failed_step_exit = _int(data.get("exitCode"))
 
-    def outcome(self, *, interrupted: bool = False, detached: bool = False) -> BuildOutcome:
+    def outcome(
+        self, *, interrupted: bool = False, detached: bool = False, signum: int | None = None
+    ) -> BuildOutcome:
+        """``signum``: the signal behind ``interrupted`` (None: SIGINT, a Ctrl-C)."""
         build = self.build
         failed = failed_phase(build) if build.complete else None
         # Lost before the end: whatever the last poll said, the outcome is unknown.
         unknown = self.lost is not None and not build.complete and not detached
         status = UNKNOWN if unknown else build.status or None
-        if detached:
-            code = EXIT_INTERRUPTED if interrupted else EXIT_SUCCEEDED
+        if interrupted:
+            signum = signal.SIGINT if signum is None else signum
+            code = signal_exit_code(signum)
+        elif detached:
+            code = EXIT_SUCCEEDED
         elif unknown:
             code = EXIT_UNKNOWN
-        elif interrupted:
-            code = EXIT_INTERRUPTED
         else:
             code = exit_code_for(build.status)
         duration = None
@@ -170,9 +180,22 @@ class OutcomeTracker:
             log_group=build.log_group,
             log_stream=build.log_stream,
             phases=build.phases,
-            steps=tuple(self._steps.values()),
+            steps=self._final_steps(build.status),
             lost=self.lost.reason if unknown and self.lost is not None else None,
             vanished=unknown and self.lost is not None and self.lost.vanished,
+            signal=signum if interrupted else None,
+        )
+
+    def _final_steps(self, status: str | None) -> tuple[StepResult, ...]:
+        steps = tuple(self._steps.values())
+        if status != "STOPPED":
+            return steps
+        # A build stopped with no word from the runner on its step (the
+        # container went first): that step was stopped, not cut off.
+        return tuple(
+            StepResult(s.name, "stopped", s.duration, s.exit_code, s.index, s.total)
+            if s.status == "running" else s
+            for s in steps
         )
 
 
@@ -196,6 +219,7 @@ def summary(outcome: BuildOutcome, **extra: Any) -> dict[str, Any]:
         "failedStep": outcome.failed_step,
         "failedStepExitCode": outcome.failed_step_exit,
         "interrupted": outcome.interrupted,
+        "signal": signal_name(outcome.signal),
         "detached": outcome.detached,
         "region": outcome.region,
         "logGroup": outcome.log_group,

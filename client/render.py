@@ -25,6 +25,7 @@ line and nothing else, so a CI log holds plain lines only.
 from __future__ import annotations
 
 import re
+import signal
 import sys
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
@@ -62,6 +63,7 @@ from client.render_text import (
     status_style,
     terminal_text,
 )
+from client.signals import signal_name
 
 __all__ = [  # (the other commands import these from here)
     "Renderer", "builds_table", "confirm", "format_duration", "no_builds", "reattach_commands",
@@ -241,8 +243,10 @@ class Renderer:
             self._note("Console: none, the build runs in the local emulator")
         else:
             self._note(f"Console: {build_console_url(e.region, e.build.id)}")
-        if e.following:
+        if e.following and e.at_terminal:
             self._note("Ctrl-C stops the build; press it twice to leave the build running.")
+        elif e.following:
+            self._note("A cancel (SIGINT, SIGTERM) stops the build.")
 
     def _on_Attached(self, e: d.Attached) -> None:
         build = e.build
@@ -276,9 +280,22 @@ class Renderer:
             self._note("Ctrl-C leaves the build running.")
         self._print()
 
+    def _on_StopScheduled(self, e: d.StopScheduled) -> None:
+        self.close()
+        self._print()  # (off the line the terminal's "^C" is on)
+        self._warn(
+            f"Build {e.build_id} will be stopped in {e.seconds:g} seconds. "
+            "Press Ctrl-C again to leave it running."
+        )
+
     def _on_StopRequested(self, e: d.StopRequested) -> None:
         self._stopping = True
-        self._warn(f"Stopping build {e.build_id}… (Ctrl-C again to leave it running)")
+        if e.signal is None:
+            self._warn(f"Stopping build {e.build_id}… (Ctrl-C again to leave it running)")
+            return
+        waiting = f", waiting up to {format_duration(e.wait_seconds)} for it to end" if (
+            e.wait_seconds is not None) else ""
+        self._warn(f"{e.signal}: stopping build {e.build_id}{waiting}…")
 
     def _on_StopFailed(self, e: d.StopFailed) -> None:
         self._print(Text(f"✗ Could not stop build {e.build_id}: {e.message}", style="red"))
@@ -289,7 +306,12 @@ class Renderer:
             self._warn("Interrupted while starting the build; its id is not known.")
             self._note(f"See 'cbdeploy builds --region {e.region}' and stop it if it runs.")
             return
-        if e.stop_requested:
+        if e.stop_requested and e.waited is not None:
+            self._warn(
+                f"Build {e.build_id} was asked to stop and had not ended after "
+                f"{format_duration(e.waited)}; it may still be running."
+            )
+        elif e.stop_requested:
             self._warn(f"Detached. Build {e.build_id} was asked to stop and may still be running.")
         elif e.interrupted:
             self._warn(f"Detached. Build {e.build_id} keeps running.")
@@ -362,7 +384,7 @@ class Renderer:
             took = format_duration(_float(data.get("duration")))
             if data.get("status") == "ok":
                 self._ok(f"{step} ({took})")
-            elif self._stopping:
+            elif data.get("status") == "stopped" or self._stopping:
                 # Killed by our own stop request: not a failure of the step.
                 self._print(Text(f"■ {step} stopped after {took}", style="yellow"))
             else:
@@ -414,8 +436,9 @@ class Renderer:
             if hint:
                 self._note(hint)
         elif outcome.interrupted:
+            by = interrupted_by(outcome.signal)
             self._warn(
-                f"Interrupted. Build {outcome.build_id} ended {outcome.status} after {took}."
+                f"Interrupted{by}. Build {outcome.build_id} ended {outcome.status} after {took}."
             )
         elif outcome.succeeded:
             self._print(
@@ -491,6 +514,13 @@ def _reports_error(container_line: str) -> bool:
         and PHASE_CONTEXT.match(container_line) is None
         and CONTAINER_ERROR.search(container_line) is not None
     )
+
+
+def interrupted_by(signum: int | None) -> str:
+    """`` by SIGTERM`` after "Interrupted" for a signal that is not a Ctrl-C; else ``""``."""
+    if signum is None or signum == signal.SIGINT:
+        return ""
+    return f" by {signal_name(signum)}"
 
 
 def _float(value: Any) -> float | None:

@@ -26,6 +26,7 @@ import secrets
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from signal import SIGINT
 from typing import Any, Protocol, TypeVar
 
 from rich.console import Console
@@ -35,6 +36,7 @@ from client.errors import CbdeployError
 from client.follow import BuildFinished, LogLine, MarkerEvent, PhaseChanged
 from client.outcome import UNKNOWN, BuildOutcome, lost_message
 from client.report import ReportCollector, markdown_summary
+from client.signals import signal_name
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -235,7 +237,10 @@ def failure_annotation(outcome: BuildOutcome, noun: str = "Deploy") -> tuple[str
             line += f": {outcome.failed_phase_message}"
         parts.append(line)
     if outcome.interrupted:
-        parts.append("Interrupted with Ctrl-C.")
+        if outcome.signal in (None, SIGINT):
+            parts.append("Interrupted with Ctrl-C.")
+        else:
+            parts.append(f"Interrupted by {signal_name(outcome.signal)}.")
     parts.append(f"Build {outcome.build_id} {outcome.status or 'ended'}.")
     return title, "\n".join(parts)
 

@@ -28,9 +28,10 @@ import click
 from client import deploy_events as d
 from client.errors import BuildConflictError, CbdeployError
 from client.links import build_console_url
-from client.outcome import EXIT_INTERRUPTED, UNKNOWN, BuildOutcome, lost_message, summary
+from client.outcome import UNKNOWN, BuildOutcome, lost_message, summary
 from client.render_text import compact
 from client.render_text import format_duration as duration
+from client.signals import exit_code, signal_of
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -118,10 +119,11 @@ class ReportCollector:
                            "exitCode": error.exit_code}
             if isinstance(error, BuildConflictError) and error.running_build_id:
                 self._error["runningBuildId"] = error.running_build_id
-        elif isinstance(error, KeyboardInterrupt):
+        elif isinstance(error, KeyboardInterrupt):  # (Ctrl-C, or another signal: its number)
             self._error = {"error": INTERRUPTED_BEFORE_START if self._build_id is None
-                           else "Interrupted.", "hint": None, "exitCode": EXIT_INTERRUPTED,
-                           "interrupted": True}
+                           else "Interrupted.", "hint": None,
+                           "exitCode": exit_code(signal_of(error)), "interrupted": True,
+                           "signal": signal_of(error)}
         elif isinstance(error, SystemExit):
             self.exited(error.code if isinstance(error.code, int) else 1)
         else:  # a bug: the CLI reports it the same way
@@ -148,6 +150,7 @@ class ReportCollector:
             exit_code=self._exit_code if self._exit_code is not None else 1,
             interrupted=bool(error.get("interrupted")),
             region=self._region,
+            signal=error.get("signal"),
         )
         data = summary(outcome)
         # The process's status: an error's, else the one the command exited with.

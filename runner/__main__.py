@@ -1,4 +1,10 @@
-"""``python -m runner PLAN``: run a cbdeploy plan inside the build.
+"""``python3 -I -S .cbdeploy/runner PLAN``: run a cbdeploy plan inside the build.
+
+The buildspec runs this folder by path, in an isolated interpreter: no
+PYTHONPATH is set for it, so the steps' environment is the build's own (a
+project's PYTHONPATH stays as it is, and ``import runner`` in the project's
+code finds the project's module, not this one). The folder's parent goes on
+``sys.path`` below, inside this process only.
 
 PLAN is ``<project>/.cbdeploy/plan.json``; the project root is the directory
 holding ``.cbdeploy`` (or the current directory for a plan kept elsewhere).
@@ -13,6 +19,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+if not __package__:
+    # Run by path: sys.path[0] is this folder. Import the package from its
+    # parent instead (python -m runner, as tests may use, needs nothing).
+    _here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
+    sys.path.insert(0, str(_here.parent))
+
 from runner.files import restore_files
 from runner.markers import announce, say
 from runner.pipeline import PlanError, Runner, install_signal_forwarding, load_plan
@@ -25,7 +38,7 @@ def project_root(plan_path: Path) -> Path:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1 or argv[0] in ("-h", "--help"):
-        say("usage: python -m runner PATH/TO/.cbdeploy/plan.json")
+        say("usage: python3 -I -S PATH/TO/.cbdeploy/runner PATH/TO/.cbdeploy/plan.json")
         return 2
     # First, before anything the plan says runs: the token that signs the
     # markers (see runner/markers.py).

@@ -40,6 +40,8 @@ from runner.masking import Masker, masked, secret_values
 # CloudWatch Logs takes events up to 256 KiB; keep the outputs marker well below.
 MAX_OUTPUTS_BYTES = 200_000
 PIPE_GRACE_SECONDS = 1.0
+# What stopping a build sends (CodeBuild, the emulator: the whole process group).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 class PlanError(Exception):
@@ -131,6 +133,7 @@ class Runner:
     clock: Callable[[], float] = time.monotonic
     _child: subprocess.Popen[bytes] | None = None
     _stop_signal: int | None = None
+    _killed_by: int | None = None  # the signal that killed the last step's shell, if one did
 
     def __post_init__(self) -> None:
         # Everything the runner writes itself goes through the mask; a step's own
@@ -139,30 +142,44 @@ class Runner:
         self.out = masked(self.out, masker)
 
     def run(self) -> int:
-        """Run every step; returns the process exit status (0 when all succeeded)."""
+        """Run every step; returns the process exit status (0 when all succeeded).
+
+        A step ended because the build is being stopped (a SIGTERM or SIGINT
+        reached the runner, or killed the step's shell) is reported as
+        ``stopped``, not as failed: its ``step-end`` and the ``pipeline-end``
+        say ``"status": "stopped"`` and no step failed. The exit status is
+        then 128 + the signal's number, as a shell reports it.
+        """
         total = len(self.plan.steps)
         failed: Step | None = None
+        stopped: Step | None = None
         status = 0
         for index, step in enumerate(self.plan.steps, start=1):
             if self._stop_signal is not None:
-                failed, status = step, 128 + self._stop_signal
+                stopped, status = step, 128 + self._stop_signal
                 say(f"stopped by signal {self._stop_signal} before step {step.name}", self.out)
                 break
             emit("step-start", self.out, step=step.name, index=index, total=total)
             started = self.clock()
             code = self._run_step(step)
+            if self._stop_signal is None and self._killed_by in STOP_SIGNALS:
+                # The step's shell itself was killed by a stop signal that has
+                # not reached us (yet): the build is being stopped all the same.
+                self._stop_signal = self._killed_by
             if self._stop_signal is not None and code == 0:
                 # Asked to stop (the build is being stopped): no further step runs.
                 code = 128 + self._stop_signal
             duration = round(self.clock() - started, 3)
-            emit(
-                "step-end",
-                self.out,
-                step=step.name,
-                status="ok" if code == 0 else "failed",
-                exitCode=code,
-                duration=duration,
-            )
+            outcome = "ok" if code == 0 else "failed"
+            if code != 0 and self._stop_signal is not None:
+                outcome = "stopped"
+            emit("step-end", self.out, step=step.name, status=outcome, exitCode=code,
+                 duration=duration)
+            if outcome == "stopped":
+                stopped, status = step, code
+                say(f"step {step.name} stopped by signal {self._stop_signal}: the build is "
+                    "being stopped", self.out)
+                break
             if code != 0:
                 failed, status = step, code
                 say(
@@ -170,18 +187,23 @@ class Runner:
                     self.out,
                 )
                 break
-        if failed is None or failed.kind == "afterDeploy":
+        if stopped is None and (failed is None or failed.kind == "afterDeploy"):
             self._report_outputs()
-        emit(
-            "pipeline-end",
-            self.out,
-            status="ok" if failed is None else "failed",
-            failedStep=failed.name if failed else None,
-            exitCode=status,
-        )
-        return 0 if failed is None else min(max(status, 1), 255)
+        if stopped is not None:
+            emit("pipeline-end", self.out, status="stopped", stoppedStep=stopped.name,
+                 exitCode=status)
+        else:
+            emit(
+                "pipeline-end",
+                self.out,
+                status="ok" if failed is None else "failed",
+                failedStep=failed.name if failed else None,
+                exitCode=status,
+            )
+        return 0 if failed is None and stopped is None else min(max(status, 1), 255)
 
     def _run_step(self, step: Step) -> int:
+        self._killed_by = None
         cwd = self.root / step.working_directory if step.working_directory else self.root
         if not cwd.is_dir():
             say(
@@ -216,11 +238,12 @@ class Runner:
             self.out.write("\n")
             self.out.flush()
         self._child = None
+        self._killed_by = -code if code < 0 else None
         # Killed by a signal: report it the way a shell does.
         return 128 - code if code < 0 else code
 
     def forward_signal(self, signum: int, _frame: FrameType | None) -> None:
-        """SIGTERM/SIGINT: pass it to the running step and stop after it."""
+        """A stop signal: pass it to the running step, which ends as stopped; no step follows."""
         self._stop_signal = signum
         if self._child is not None:
             self._child.send_signal(signum)
@@ -289,5 +312,5 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def install_signal_forwarding(runner: Runner) -> None:
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in STOP_SIGNALS:
         signal.signal(signum, runner.forward_signal)

@@ -11,6 +11,7 @@ from client.options import Target, aws_options
 from client.render import Renderer, confirm
 from client.render_github import github_errors, github_view
 from client.report import ReportCollector, json_result
+from client.signals import exit_code, interrupt_on_signals, signal_of
 
 
 @click.command("deploy", short_help="Package, run the pipeline on CodeBuild, stream its logs.")
@@ -34,7 +35,10 @@ def deploy(ctx: click.Context, target: Target, yes: bool, no_cache: bool,
     """Package the project, start its pipeline on CodeBuild, stream the logs, exit with the outcome.
 
     Exit status: 0 succeeded (or --detach started it), 1 the build failed or
-    was stopped, 2 nothing was started, 130 interrupted with Ctrl-C.
+    was stopped, 2 nothing was started, 130 interrupted with Ctrl-C, 143 by
+    SIGTERM (a CI cancel), 129 by SIGHUP. At a terminal the first Ctrl-C stops
+    the build after 3 seconds, in which a second one leaves it running;
+    SIGTERM, SIGHUP and a SIGINT without a terminal stop it at once.
 
     In GitHub Actions each CodeBuild phase is a log group, a failure is an
     error annotation, and a summary goes to $GITHUB_STEP_SUMMARY.
@@ -56,12 +60,13 @@ def deploy(ctx: click.Context, target: Target, yes: bool, no_cache: bool,
             confirm=lambda question: confirm(console, question),
         )
         try:
-            outcome = service.run()
+            with interrupt_on_signals():  # SIGTERM and SIGHUP too, until the build starts
+                outcome = service.run()
         except KeyboardInterrupt as interrupt:
             view.close()
             view.interrupted_before_start()
             report.fail(interrupt)
-            ctx.exit(130)
+            ctx.exit(exit_code(signal_of(interrupt)))
         except CbdeployError:
             view.close()  # (a live progress bar), before the error is printed
             raise

@@ -29,7 +29,7 @@ def logs(ctx: click.Context, target: Target, build_id: str, follow: bool, as_jso
     """Print a build's log from its start; with --follow, stream it to the end.
 
     With --follow the exit status is the build's (0 succeeded, 1 not); Ctrl-C
-    leaves the build running and exits 130.
+    leaves the build running and exits 130 (SIGTERM 143, SIGHUP 129).
 
     Examples:
 

@@ -1,18 +1,26 @@
-"""Ctrl-C and lost terminals, with the installed ``cbdeploy`` as a subprocess.
+"""Ctrl-C, SIGTERM, SIGHUP and lost terminals, with the installed ``cbdeploy`` as a subprocess.
 
 The CLI runs against the session's emulator over loopback
 (``AWS_ENDPOINT_URL``), not with ``--local``: the build must live outside the
 CLI process for "the build was stopped" and "re-attach later" to mean anything.
+Without a terminal (pipes, as in CI) the first SIGINT stops the build at once;
+the Ctrl-C tests at a terminal run the CLI in a real pseudo-terminal (stdlib
+``pty``) and press Ctrl-C there.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
+import pty
 import queue
 import re
+import select
 import signal
 import subprocess
 import sys
+import termios
 import threading
 import time
 import uuid
@@ -176,19 +184,21 @@ def test_a_killed_deploy_leaves_a_build_that_logs_follow_reattaches_to(
     assert "Build succeeded" in out
 
 
-def test_ctrl_c_before_the_build_starts_starts_nothing(
-    cli: Callable[..., Cli], tmp_path: Path, boto_client: Callable[..., Any]
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_before_the_build_starts_starts_nothing(
+    cli: Callable[..., Cli], tmp_path: Path, boto_client: Callable[..., Any], signum: int,
+    status: int,
 ) -> None:
     project = make_project(tmp_path, "echo hi")
     # A big file keeps packaging busy long enough to be interrupted.
     (project / "big.bin").write_bytes(os.urandom(64 * 1024 * 1024))
     c = cli(*deploy_args(project), "--json")
     c.wait_for("Deploy")
-    c.proc.send_signal(signal.SIGINT)
+    c.proc.send_signal(signum)
     code, out = c.finish()
-    assert code == 130, out
+    assert code == status, out
     assert "nothing was deployed" in out
-    assert '"exitCode": 130' in out  # --json still gives its one object
+    assert f'"exitCode": {status}' in out  # --json still gives its one object
     assert "Started build" not in out
     projects = boto_client("codebuild").list_builds_for_project
     try:
@@ -196,3 +206,176 @@ def test_ctrl_c_before_the_build_starts_starts_nothing(
     except Exception:  # the project was never created: fine, nothing started
         ids = []
     assert ids == []
+
+
+def json_object(out: str) -> dict[str, Any]:
+    """The --json object: stdout's one line, the last one written (stderr shares the pipe)."""
+    last = [line for line in out.splitlines() if line.startswith("{")][-1]
+    data: dict[str, Any] = json.loads(last)
+    return data
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_sigterm_and_sighup_stop_the_build_say_so_and_write_the_json_within_8_seconds(
+    cli: Callable[..., Cli], tmp_path: Path, boto_client: Callable[..., Any], signum: int,
+    status: int,
+) -> None:
+    """A CI cancel (GitHub Actions kills about 10 s after its signal), ``timeout``, a closed
+    terminal: the build is stopped, not left running for the next deploy to trip on."""
+    project = make_project(tmp_path, "echo long-build-started && sleep 60 && echo never-printed")
+    c = cli(*deploy_args(project), "--json")
+    build_id = started_build_id(c)
+    c.wait_for("^long-build-started$")
+    sent = time.monotonic()
+    c.proc.send_signal(signum)
+    code, out = c.finish()
+    took = time.monotonic() - sent
+    name = signal.Signals(signum).name
+    assert code == status, out
+    assert took < 8.0, out
+    assert "A cancel (SIGINT, SIGTERM) stops the build." in out  # (no terminal: no window)
+    assert f"{name}: stopping build {build_id}" in out
+    assert f"Interrupted by {name}. Build {build_id} ended STOPPED" in out
+    assert "■ build stopped after" in out
+    assert "failed with exit status" not in out
+    report = json_object(out)
+    assert (report["buildId"], report["status"], report["exitCode"]) == (build_id, "STOPPED", status)
+    assert report["interrupted"] is True and report["signal"] == name
+    assert report["failedStep"] is None
+    assert [(s["name"], s["status"], s["exitCode"]) for s in report["steps"]] == [
+        ("build", "stopped", 143)
+    ]
+    assert final_status(boto_client, build_id, timeout=0) == "STOPPED"
+
+
+# ----------------------------------------------------------------------------- at a terminal
+
+
+def _own_terminal() -> None:
+    """In the child: make the pty its controlling terminal, so ^C there is a SIGINT to it."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+class Terminal:
+    """``cbdeploy`` with a pseudo-terminal as stdin, stdout and stderr, as at a user's shell."""
+
+    def __init__(
+        self, args: list[str], env: dict[str, str], cwd: Path, stdout: Any = None
+    ) -> None:
+        self.master, slave = pty.openpty()
+        self.process = subprocess.Popen(
+            [CBDEPLOY, *args], stdin=slave, stdout=stdout or slave, stderr=slave, env=env,
+            cwd=cwd, close_fds=True, start_new_session=True, preexec_fn=_own_terminal,
+        )
+        os.close(slave)
+        self.seen = ""
+
+    def _read(self, deadline: float) -> bool:
+        ready, _, _ = select.select([self.master], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            return True
+        try:
+            data = os.read(self.master, 4096)
+        except OSError:  # EIO: every writer of the terminal is gone
+            return False
+        self.seen += data.decode("utf-8", "replace").replace("\r\n", "\n")
+        return bool(data)
+
+    def wait_for(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while (found := re.search(pattern, self.seen, re.MULTILINE)) is None:
+            assert time.monotonic() < deadline and self._read(deadline), (pattern, self.seen)
+        return found
+
+    def ctrl_c(self) -> None:
+        os.write(self.master, b"\x03")  # the terminal turns it into a SIGINT
+
+    def finish(self, timeout: float = 30.0) -> tuple[int, str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._read(deadline):
+            pass
+        os.close(self.master)
+        return self.process.wait(timeout=5), self.seen
+
+
+@pytest.fixture
+def terminal(env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Terminal]]:
+    started: list[Terminal] = []
+
+    def start(*args: str, stdout: Any = None) -> Terminal:
+        started.append(Terminal([*args, "--region", "us-east-1"],
+                                dict(env, TERM="xterm", NO_COLOR="1"), tmp_path, stdout))
+        return started[-1]
+
+    yield start
+    for t in started:
+        if t.process.poll() is None:
+            t.process.kill()
+
+
+def build_status(boto_client: Callable[..., Any], build_id: str) -> str:
+    build = boto_client("codebuild").batch_get_builds(ids=[build_id])["builds"][0]
+    return str(build["buildStatus"])
+
+
+def test_at_a_terminal_a_second_ctrl_c_within_3_seconds_leaves_the_build_running(
+    terminal: Callable[..., Terminal], tmp_path: Path, boto_client: Callable[..., Any]
+) -> None:
+    project = make_project(tmp_path, "echo first-line && sleep 60")
+    t = terminal(*deploy_args(project))
+    build_id = t.wait_for(r"Started build (\S+)").group(1)
+    t.wait_for("^first-line$")
+    t.ctrl_c()
+    t.wait_for(f"Build {re.escape(build_id)} will be stopped in 3 seconds. "
+               "Press Ctrl-C again to leave it running.")
+    t.ctrl_c()
+    code, out = t.finish(timeout=10)
+    assert code == 130, out
+    assert "Ctrl-C stops the build; press it twice to leave the build running." in out
+    assert "Detached" in out and "Stopping build" not in out
+    assert f"cbdeploy logs {build_id} --follow --region us-east-1" in out
+    assert f"cbdeploy stop {build_id} --region us-east-1" in out
+    time.sleep(4.0)  # past the window: nothing stops it after all
+    try:
+        assert build_status(boto_client, build_id) == "IN_PROGRESS"
+    finally:
+        boto_client("codebuild").stop_build(id=build_id)
+
+
+def test_at_a_terminal_one_ctrl_c_stops_the_build_when_the_window_ends(
+    terminal: Callable[..., Terminal], tmp_path: Path, boto_client: Callable[..., Any]
+) -> None:
+    project = make_project(tmp_path, "echo first-line && sleep 60")
+    t = terminal(*deploy_args(project))
+    build_id = t.wait_for(r"Started build (\S+)").group(1)
+    t.wait_for("^first-line$")
+    t.ctrl_c()
+    t.wait_for("will be stopped in 3 seconds")
+    time.sleep(1.0)
+    assert build_status(boto_client, build_id) == "IN_PROGRESS"  # not stopped at the press
+    t.wait_for(f"Stopping build {re.escape(build_id)}", timeout=10)
+    code, out = t.finish()
+    assert code == 130, out
+    assert "■ build stopped after" in out and "failed with exit status" not in out
+    assert f"Interrupted. Build {build_id} ended STOPPED" in out
+    assert final_status(boto_client, build_id) == "STOPPED"
+
+
+def test_closing_the_terminal_stops_the_build_and_still_writes_the_json(
+    terminal: Callable[..., Terminal], tmp_path: Path, boto_client: Callable[..., Any]
+) -> None:
+    """The kernel sends SIGHUP when the terminal goes, and writes to it fail from then on:
+    the build is stopped all the same, and ``--json > file`` still gets its object."""
+    project = make_project(tmp_path, "echo first-line && sleep 60")
+    with (tmp_path / "result.json").open("w") as result:
+        t = terminal(*deploy_args(project), "--json", stdout=result)
+        build_id = t.wait_for(r"Started build (\S+)").group(1)
+        t.wait_for("^first-line$")
+        os.close(t.master)  # the terminal window is closed
+        code = t.process.wait(timeout=8)
+    assert code == 129
+    assert final_status(boto_client, build_id, timeout=0) == "STOPPED"
+    report = json.loads((tmp_path / "result.json").read_text())
+    assert (report["buildId"], report["status"], report["exitCode"]) == (build_id, "STOPPED", 129)
+    assert report["signal"] == "SIGHUP"

@@ -244,3 +244,28 @@ def test_own_buildspec_runs_as_written_without_the_runner(
     assert lines_with(run.output, "own-buildspec")[-1].endswith("own-buildspec stage=dev")
     assert "step=pipeline" not in run.output
     assert "running the pipeline" not in run.output
+
+
+def test_steps_keep_the_projects_pythonpath_and_import_its_own_runner(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """cbdeploy's runner leaks nothing into the steps: not PYTHONPATH, not its package name."""
+    project = make_project(
+        tmp_path / "app",
+        """\
+        [pipeline]
+        build = [
+          'echo "pythonpath=$PYTHONPATH"',
+          'python3 -c "import runner; print(runner.WHO)"',
+        ]
+
+        [environment]
+        PYTHONPATH = "pylib"
+        """,
+    )
+    (project / "pylib").mkdir()
+    (project / "pylib" / "runner.py").write_text('WHO = "runner=the-projects-own"\n')
+    run = deploy(project, env)
+    assert run.code == 0, run.output
+    assert lines_with(run.output, "pythonpath=")[-1].endswith("pythonpath=pylib")
+    assert lines_with(run.output, "runner=")[-1].endswith("runner=the-projects-own")

@@ -18,7 +18,7 @@ from client.errors import ConfigError
 from client.plan import archive_entries
 
 RUN_RUNNER = (
-    'PYTHONPATH="$CODEBUILD_SRC_DIR/.cbdeploy" "$CBDEPLOY_PYTHON" -m runner '
+    '"$CBDEPLOY_PYTHON" -I -S "$CODEBUILD_SRC_DIR/.cbdeploy/runner" '
     '"$CODEBUILD_SRC_DIR/.cbdeploy/plan.json"'
 )
 
@@ -183,3 +183,36 @@ def test_rendered_phases_run_the_pipeline_in_one_bash(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "deployed to dev" in done.stdout.splitlines()
     assert "cbdeploy: running the pipeline with Python 3." in done.stdout
+
+
+def test_steps_keep_the_builds_pythonpath_and_import_the_projects_own_runner(
+    tmp_path: Path,
+) -> None:
+    """The runner starts isolated: nothing of it reaches a step's environment or imports."""
+    project = tmp_path / "src"
+    (project / "pylib").mkdir(parents=True)
+    (project / "pylib" / "runner.py").write_text('WHO = "the project\'s runner"\n')
+    config = config_for(
+        project,
+        """\
+        [pipeline]
+        build = ['echo "pythonpath=$PYTHONPATH"', 'python3 -c "import runner; print(runner.WHO)"']
+        """,
+    )
+    for name, content in archive_entries(config, "dev", "us-east-1").items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_bytes(content)
+    spec = yaml.safe_load(render_buildspec(config))
+    commands = spec["phases"]["install"]["commands"] + spec["phases"]["build"]["commands"]
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "CODEBUILD_SRC_DIR": str(project),
+        "PYTHONPATH": "pylib",  # as [environment] sets it, through the build's environment
+    }
+    done = subprocess.run(
+        ["bash", "-c", "set -e\n" + "\n".join(commands)],
+        cwd=project, env=env, capture_output=True, text=True, check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "pythonpath=pylib" in done.stdout.splitlines()
+    assert "the project's runner" in done.stdout.splitlines()

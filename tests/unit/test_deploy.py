@@ -17,11 +17,12 @@ import pytest
 
 from client.aws import Build, LogEvent, LogPage
 from client.deploy import DeployOptions, DeployPlan, DeployService, start_request
-from client.deploy_events import BuildStarted, Detached, StopRequested
+from client.deploy_events import BuildStarted, Detached, StopRequested, StopScheduled
 from client.errors import AwsError
-from client.follow import BuildFinished, ContactLost, LogLine
+from client.follow import QUIET_CAP, BuildFinished, ContactLost, LogLine
 from client.options import Target
 from client.outcome import lost_message
+from client.signals import STOP_BUDGET_SECONDS, WINDOW_SECONDS
 from client.upload import UploadResult
 
 TARGET = Target(stage="dev", region="eu-west-1", profile=None, config_path=None, local=False,
@@ -101,7 +102,10 @@ class FakeAws:
     start_requests: list[dict[str, Any]] = field(default_factory=list)
     stops: list[str] = field(default_factory=list)
     stopped_at: float | None = None
+    stop_takes: float = 1.0  # CodeBuild takes a moment to stop
     log_calls: int = 0
+    quiet: bool = False  # prints nothing at all
+    build_polls: list[float] = field(default_factory=list)  # when BatchGetBuilds was called
 
     def for_polling(self) -> FakeAws:
         return self
@@ -114,10 +118,11 @@ class FakeAws:
 
     def stop_build(self, build_id: str) -> Build:
         self.stops.append(build_id)
-        self.stopped_at = self.clock.now + 1.0  # CodeBuild takes a moment to stop
+        self.stopped_at = self.clock.now + self.stop_takes
         return build("IN_PROGRESS")
 
     def get_build(self, build_id: str) -> Build:
+        self.build_polls.append(self.clock.now)
         if self.stopped_at is not None and self.clock.now >= self.stopped_at:
             return build("STOPPED")
         return build("SUCCEEDED" if self.clock.now >= self.ends_at else "IN_PROGRESS")
@@ -126,18 +131,21 @@ class FakeAws:
         self.log_calls += 1
         self.on_log_call(self.log_calls)
         end = self.stopped_at if self.stopped_at is not None else self.ends_at
-        count = int(min(self.clock.now, end)) + 1
+        count = 0 if self.quiet else int(min(self.clock.now, end)) + 1
         start = int(token[2:]) if token else 0
         events = [LogEvent(i, f"line {i}", i) for i in range(start, count)]
         return LogPage(events, f"f/{count}")
 
 
-def run(aws: FakeAws, options: DeployOptions | None = None) -> tuple[Any, list[object]]:
+def run(
+    aws: FakeAws, options: DeployOptions | None = None, *, at_terminal: bool = False
+) -> tuple[Any, list[object]]:
     options = options or DeployOptions()
     events: list[object] = []
     service = DeployService(
         TARGET, options, project_root=Path("."), on_event=events.append,
         confirm=lambda q: True, clock=aws.clock, sleep=aws.clock.sleep,
+        at_terminal=lambda: at_terminal,
     )
     outcome = service._start_and_follow(aws, {"projectName": "cbdeploy-app-dev",  # type: ignore[arg-type]
                                               "idempotencyToken": "tok"})
@@ -157,7 +165,8 @@ def test_successful_build_exits_zero_with_every_line() -> None:
     assert isinstance(events[-1], BuildFinished)
 
 
-def test_first_ctrl_c_stops_the_build_and_follows_until_stopped() -> None:
+def test_without_a_terminal_the_first_ctrl_c_stops_the_build_at_once_and_follows_until_stopped(
+) -> None:
     aws = FakeAws(Clock(), ends_at=100.0)
     aws.on_log_call = lambda n: signal.raise_signal(signal.SIGINT) if n == 5 else None
     outcome, events = run(aws)
@@ -170,7 +179,7 @@ def test_first_ctrl_c_stops_the_build_and_follows_until_stopped() -> None:
     assert aws.clock.now < 100.0
 
 
-def test_second_ctrl_c_detaches_at_once_leaving_the_build_running() -> None:
+def test_without_a_terminal_a_second_ctrl_c_detaches_at_once() -> None:
     aws = FakeAws(Clock(), ends_at=100.0)
     aws.on_log_call = lambda n: signal.raise_signal(signal.SIGINT) if n in (3, 4) else None
     outcome, events = run(aws)
@@ -179,6 +188,99 @@ def test_second_ctrl_c_detaches_at_once_leaving_the_build_running() -> None:
     assert outcome.exit_code == 130 and outcome.detached
     assert aws.stops == [BUILD_ID]  # the first Ctrl-C asked to stop; the second left
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def signal_at(aws: FakeAws, calls: dict[int, int]) -> list[float]:
+    """Raise signal ``calls[n]`` during the n-th GetLogEvents; the fake times they were sent."""
+    sent: list[float] = []
+
+    def on_call(n: int) -> None:
+        if n in calls:
+            sent.append(aws.clock.now)
+            signal.raise_signal(calls[n])
+
+    aws.on_log_call = on_call
+    return sent
+
+
+def test_at_a_terminal_the_first_ctrl_c_announces_and_stops_when_the_window_ends() -> None:
+    aws = FakeAws(Clock(), ends_at=100.0)
+    stops_at: list[float] = []
+    original = aws.stop_build
+    aws.stop_build = lambda build_id: (stops_at.append(aws.clock.now), original(build_id))[1]  # type: ignore[method-assign]
+    pressed = signal_at(aws, {5: signal.SIGINT})
+    outcome, events = run(aws, at_terminal=True)
+    names = [type(e).__name__ for e in events]
+    assert names.index("StopScheduled") < names.index("StopRequested")
+    scheduled = next(e for e in events if isinstance(e, StopScheduled))
+    assert scheduled.build_id == BUILD_ID and scheduled.seconds == WINDOW_SECONDS
+    assert aws.stops == [BUILD_ID]
+    assert pressed[0] + WINDOW_SECONDS <= stops_at[0] < pressed[0] + WINDOW_SECONDS + 0.5
+    assert outcome.status == "STOPPED" and outcome.exit_code == 130 and not outcome.detached
+
+
+def test_at_a_terminal_a_second_ctrl_c_within_the_window_leaves_without_stopping() -> None:
+    aws = FakeAws(Clock(), ends_at=100.0)
+    pressed = signal_at(aws, {3: signal.SIGINT, 5: signal.SIGINT})
+    outcome, events = run(aws, at_terminal=True)
+    assert pressed[1] - pressed[0] < WINDOW_SECONDS
+    assert aws.stops == []  # the build goes on
+    detached = [e for e in events if isinstance(e, Detached)]
+    assert len(detached) == 1 and detached[0].interrupted and not detached[0].stop_requested
+    assert outcome.exit_code == 130 and outcome.detached and outcome.status == "IN_PROGRESS"
+
+
+def test_a_build_that_ends_within_the_window_exits_with_its_own_outcome() -> None:
+    aws = FakeAws(Clock(), ends_at=3.0)
+    pressed: list[float] = []
+
+    def press_near_the_end(_n: int) -> None:
+        if not pressed and aws.clock.now >= 2.5:
+            pressed.append(aws.clock.now)
+            signal.raise_signal(signal.SIGINT)
+
+    aws.on_log_call = press_near_the_end
+    outcome, _ = run(aws, at_terminal=True)
+    assert pressed and aws.clock.now < pressed[0] + WINDOW_SECONDS
+    assert aws.stops == []
+    assert outcome.status == "SUCCEEDED" and outcome.exit_code == 0 and not outcome.interrupted
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_sigterm_and_sighup_stop_at_once_even_at_a_terminal(signum: int, code: int) -> None:
+    aws = FakeAws(Clock(), ends_at=100.0)
+    signal_at(aws, {5: signum})
+    outcome, events = run(aws, at_terminal=True)
+    assert not any(isinstance(e, StopScheduled) for e in events)
+    requested = [e for e in events if isinstance(e, StopRequested)]
+    assert requested == [StopRequested(BUILD_ID, signal.Signals(signum).name, STOP_BUDGET_SECONDS)]
+    assert outcome.status == "STOPPED" and outcome.exit_code == code
+    assert outcome.signal == signum and outcome.interrupted and not outcome.detached
+
+
+def test_a_stop_that_outlasts_the_budget_leaves_in_time_saying_so() -> None:
+    aws = FakeAws(Clock(), ends_at=100.0, stop_takes=60.0)
+    sent = signal_at(aws, {5: signal.SIGTERM})
+    outcome, events = run(aws)
+    assert aws.stops == [BUILD_ID]
+    assert sent[0] + STOP_BUDGET_SECONDS <= aws.clock.now < sent[0] + STOP_BUDGET_SECONDS + 0.5
+    detached = [e for e in events if isinstance(e, Detached)]
+    assert detached == [Detached(BUILD_ID, "eu-west-1", False, True, stop_requested=True,
+                                 waited=STOP_BUDGET_SECONDS)]
+    assert outcome.exit_code == 143 and outcome.detached and outcome.status == "IN_PROGRESS"
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # handlers put back
+        assert signal.getsignal(signum) is not None
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_after_the_stop_a_quiet_build_is_polled_without_backing_off() -> None:
+    """The stop budget is short: STOPPED must be seen soon after CodeBuild reports it."""
+    aws = FakeAws(Clock(), ends_at=1000.0, quiet=True)
+    signal_at(aws, {30: signal.SIGTERM})
+    outcome, _ = run(aws)
+    assert aws.stopped_at is not None and outcome.status == "STOPPED"
+    first_seen = min(t for t in aws.build_polls if t >= aws.stopped_at)
+    assert first_seen - aws.stopped_at <= QUIET_CAP
 
 
 def test_detach_option_starts_and_leaves() -> None:

@@ -417,3 +417,38 @@ def test_logs_header_of_an_ended_local_build_says_how_long_it_took() -> None:
         f"  Status:   FAILED, started {started}, took 1m 15s",
         "  Endpoint: local emulator (--local)",
     ]
+
+
+def test_a_step_the_runner_reports_stopped_reads_as_stopped_without_our_stop() -> None:
+    """A stop from elsewhere (the console, 'cbdeploy stop'): the runner's word is enough."""
+    c = console()
+    Renderer(c).handle(MarkerEvent(Marker(
+        "step-end", {"step": "deploy", "status": "stopped", "exitCode": 143, "duration": 2.0})))
+    assert text(c).splitlines() == ["■ deploy stopped after 2.0s"]
+
+
+def test_signals_say_what_happens_to_the_build() -> None:
+    from client.deploy_events import StopRequested, StopScheduled
+
+    c = console()
+    r = Renderer(c)
+    r.handle(StopScheduled("b:1", 3.0))
+    r.handle(StopRequested("b:1", "SIGTERM", 6.0))
+    r.handle(Detached("b:1", "eu-west-1", False, True, stop_requested=True, waited=6.0))
+    lines = text(c).splitlines()
+    assert lines[:3] == [
+        "",
+        "! Build b:1 will be stopped in 3 seconds. Press Ctrl-C again to leave it running.",
+        "! SIGTERM: stopping build b:1, waiting up to 6.0s for it to end…",
+    ]
+    assert lines[3] == "! Build b:1 was asked to stop and had not ended after 6.0s; it may still be running."
+    assert "cbdeploy logs b:1 --follow --region eu-west-1" in text(c)
+
+
+def test_an_outcome_interrupted_by_sigterm_names_it() -> None:
+    import signal
+
+    c = console()
+    Renderer(c).outcome(BuildOutcome("b:1", "STOPPED", 143, duration=4.0, interrupted=True,
+                                     signal=signal.SIGTERM))
+    assert "! Interrupted by SIGTERM. Build b:1 ended STOPPED after 4.0s." in text(c).splitlines()

@@ -94,6 +94,7 @@ def test_a_failed_deploy_reports_phases_steps_archive_upload_and_timings() -> No
         "failedStep": "build",
         "failedStepExitCode": 3,
         "interrupted": False,
+        "signal": None,
         "detached": False,
         "region": "us-east-1",
         "logGroup": "/cbdeploy/site",
@@ -147,7 +148,7 @@ def test_an_error_before_anything_started_keeps_every_key_unknown_but_the_error(
         "buildId": None, "status": None, "exitCode": 2, "durationSeconds": None,
         "outputs": {}, "failedPhase": None, "failedPhaseStatus": None,
         "failedPhaseMessage": None, "failedStep": None, "failedStepExitCode": None,
-        "interrupted": False, "detached": False, "region": "eu-west-1", "logGroup": None,
+        "interrupted": False, "signal": None, "detached": False, "region": "eu-west-1", "logGroup": None,
         "logStream": None, "phases": [], "steps": [], "consoleUrl": None, "local": False,
         "stage": "dev", "app": None, "project": None, "account": None, "archive": None,
         "upload": None,
@@ -294,3 +295,53 @@ def test_phase_durations_come_from_start_and_end_where_known() -> None:
         {"name": "INSTALL", "status": "SUCCEEDED", "durationSeconds": 1.25},
         {"name": "BUILD", "status": None, "durationSeconds": None},
     ]
+
+
+def test_a_build_stopped_by_sigterm_reports_its_steps_stopped_and_the_signal() -> None:
+    import signal
+
+    from client.follow import BuildFinished
+    from client.outcome import OutcomeTracker
+
+    tracker = OutcomeTracker(build(), "us-east-1")
+    for marker in (
+        Marker("step-start", {"step": "test", "index": 1, "total": 3}),
+        Marker("step-end", {"step": "test", "status": "stopped", "exitCode": 143,
+                            "duration": 1.5}),
+        Marker("pipeline-end", {"status": "stopped", "stoppedStep": "test", "exitCode": 143}),
+    ):
+        tracker.add(MarkerEvent(marker))
+    tracker.add(BuildFinished(build("STOPPED")))
+    report = ReportCollector()
+    report.finish(tracker.outcome(interrupted=True, signum=signal.SIGTERM))
+    data = report.report()
+    assert data["exitCode"] == 143 and data["status"] == "STOPPED"
+    assert data["interrupted"] is True and data["signal"] == "SIGTERM"
+    assert data["failedStep"] is None and data["failedStepExitCode"] is None
+    assert data["steps"] == [
+        {"name": "test", "status": "stopped", "durationSeconds": 1.5, "exitCode": 143}
+    ]
+
+
+def test_a_step_a_stopped_build_cut_off_without_a_word_is_stopped() -> None:
+    """CodeBuild may stop the container before the runner says anything about its step."""
+    from client.follow import BuildFinished
+    from client.outcome import OutcomeTracker
+
+    tracker = OutcomeTracker(build(), "us-east-1")
+    tracker.add(MarkerEvent(Marker("step-start", {"step": "deploy", "index": 1, "total": 1})))
+    tracker.add(BuildFinished(build("STOPPED")))
+    assert [(s.name, s.status) for s in tracker.outcome().steps] == [("deploy", "stopped")]
+
+
+def test_a_signal_before_the_build_started_gives_its_exit_status() -> None:
+    import signal
+
+    from client.signals import Interrupted
+
+    report = ReportCollector()
+    report.context(stage="dev", region="eu-west-1")
+    report.fail(Interrupted(signal.SIGHUP))
+    data = report.report()
+    assert data["exitCode"] == 129 and data["interrupted"] is True and data["signal"] == "SIGHUP"
+    assert data["error"] == "Interrupted before the build started; nothing was deployed."

@@ -1,11 +1,10 @@
 """The in-build runner, run as a subprocess in an isolated interpreter.
 
-Each test copies ``runner/`` alone into a temp directory and starts
-``python -I -S`` there, so only the standard library and the runner are
-importable (``-I`` also ignores PYTHONPATH and leaves the current directory off
-``sys.path``, hence the one-line ``runpy`` bootstrap that puts it back, as
-``PYTHONPATH=.cbdeploy`` does in the build). When a Python 3.9 is installed the
-same tests run on it too, since build images may carry nothing newer.
+Each test copies ``runner/`` alone into a temp directory and runs that folder
+by path with ``python -I -S``, as the buildspec does, so only the standard
+library and the runner are importable (``-I`` also ignores PYTHONPATH and
+leaves the current directory off ``sys.path``). When a Python 3.9 is installed
+the same tests run on it too, since build images may carry nothing newer.
 """
 
 from __future__ import annotations
@@ -27,10 +26,6 @@ import pytest
 from client.markers import Marker, MarkerReader
 
 RUNNER_SRC = Path(__file__).resolve().parents[2] / "runner"
-BOOTSTRAP = (
-    "import runpy, sys; sys.path.insert(0, ''); "
-    "runpy.run_module('runner', run_name='__main__', alter_sys=True)"
-)
 
 
 def _interpreters() -> list[Any]:
@@ -122,7 +117,7 @@ def run_runner(
     child_env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "LANG": "C.UTF-8"}
     child_env.update(env or {})
     completed = subprocess.run(
-        [python, "-I", "-S", "-c", BOOTSTRAP, str(plan_file)],
+        [python, "-I", "-S", str(work / "runner"), str(plan_file)],
         cwd=work,
         env=child_env,
         capture_output=True,
@@ -486,14 +481,14 @@ def test_a_background_process_holding_the_output_does_not_hang_the_pipeline(
     assert "deployed" in result.lines
 
 
-def test_stopping_the_build_stops_the_pipeline(tmp_path: Path, python: str) -> None:
-    """A stop signals the whole process group (as CodeBuild and the emulator do)."""
+def _stop_while_running(tmp_path: Path, python: str, to_group: bool) -> Result:
+    """Run a pipeline whose first step sleeps; SIGTERM it (its process group, or the runner)."""
     plan = make_plan(step("build", "echo started", "sleep 30"), step("deploy", "echo deployed"))
     run_runner(tmp_path, python, make_plan())  # set up the isolated copy and the project
     plan_file = tmp_path / "project" / ".cbdeploy" / "plan.json"
     plan_file.write_text(json.dumps(plan), encoding="utf-8")
     process = subprocess.Popen(
-        [python, "-I", "-S", "-c", BOOTSTRAP, str(plan_file)],
+        [python, "-I", "-S", str(tmp_path / "isolated" / "runner"), str(plan_file)],
         cwd=tmp_path / "isolated",
         env={"PATH": os.environ["PATH"], "LANG": "C.UTF-8"},
         stdout=subprocess.PIPE,
@@ -505,16 +500,38 @@ def test_stopping_the_build_stops_the_pipeline(tmp_path: Path, python: str) -> N
     for line in process.stdout:
         lines.append(line.rstrip("\n"))
         if line.strip() == "started":
-            os.killpg(process.pid, signal.SIGTERM)
+            if to_group:
+                os.killpg(process.pid, signal.SIGTERM)
+            else:
+                process.send_signal(signal.SIGTERM)
             break
     rest, _ = process.communicate(timeout=20)
     lines += rest.splitlines()
-    assert process.returncode == 143
-    assert "deployed" not in lines
     markers = signed_markers(lines)
-    assert markers[-1] == Marker(
-        "pipeline-end", {"status": "failed", "failedStep": "build", "exitCode": 143}
+    return Result(process.returncode, lines, markers)
+
+
+@pytest.mark.parametrize("to_group", [True, False], ids=["process-group", "runner-only"])
+def test_stopping_the_build_stops_the_pipeline_and_reports_the_step_stopped(
+    tmp_path: Path, python: str, to_group: bool
+) -> None:
+    """A stop signals the whole process group (as CodeBuild and the emulator do).
+
+    The step killed by it is reported as stopped, not as a step that failed
+    with exit status 143; no step runs after it.
+    """
+    result = _stop_while_running(tmp_path, python, to_group)
+    assert result.code == 143
+    assert "deployed" not in result.lines
+    end = [m for m in result.markers if m.event == "step-end"]
+    assert [(m.data["step"], m.data["status"], m.data["exitCode"]) for m in end] == [
+        ("build", "stopped", 143)
+    ]
+    assert result.markers[-1] == Marker(
+        "pipeline-end", {"status": "stopped", "stoppedStep": "build", "exitCode": 143}
     )
+    assert "cbdeploy: step build stopped by signal 15: the build is being stopped" in result.lines
+    assert not any("failed with exit status" in line for line in result.lines)
 
 
 def test_secret_values_are_masked_in_what_the_runner_reports(tmp_path: Path, python: str) -> None:
