@@ -74,6 +74,25 @@ class Terminal:
             assert time.monotonic() < deadline and self._read(deadline), (text, self.seen)
         self.seen = self.seen[self.seen.index(text) + len(text) :]
 
+    def wait_until_reading(self, timeout: float = 10.0) -> None:
+        """Wait until the command is blocked reading the terminal.
+
+        A prompt's last character is written just before input() reads: a ^C in
+        between is a SIGINT that Python notes while no read is under way to be
+        interrupted, so the read then blocks for good. A user is never that
+        fast; a test is, one time in four under load.
+        """
+        wchan = Path(f"/proc/{self.process.pid}/wchan")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if wchan.read_text() in {"wait_woken", "n_tty_read"}:
+                    return
+            except OSError:  # no /proc here: give it the time a user would
+                time.sleep(0.5)
+                return
+            time.sleep(0.01)
+
     def answer(self, line: str) -> None:
         os.write(self.master, line.encode() + b"\r")
 
@@ -134,6 +153,7 @@ def test_ctrl_c_at_a_prompt_saves_nothing(tmp_path: Path) -> None:
     term.expect("Default stage [dev]: ")
     term.answer("qa")
     term.expect("Default region [us-east-1]: ")
+    term.wait_until_reading()
     os.write(term.master, b"\x03")  # the terminal turns it into a SIGINT
     code, rest = term.finish()
     assert code == 130
