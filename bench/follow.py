@@ -63,9 +63,12 @@ def main() -> None:
     parser.add_argument("--quiet", type=float, default=30.0)
     args = parser.parse_args()
 
-    with emulator.running() as url:
+    credentials = emulator.Credentials.generate()
+    with emulator.running(credentials=credentials) as url:
         session = boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+            aws_access_key_id=credentials.access_key_id,
+            aws_secret_access_key=credentials.secret_access_key,
+            region_name="us-east-1",
         )
         aws = AwsClient(session, "us-east-1", endpoint_url=url)
         name = f"bench-follow-{uuid.uuid4().hex[:8]}"

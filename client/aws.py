@@ -60,7 +60,6 @@ __all__ = [
     "translate_error",
 ]
 
-LOCAL_CREDENTIALS = "testing"
 PROFILE_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")
 
 
@@ -495,11 +494,13 @@ def open_aws(target: Target) -> Iterator[AwsClient]:
             "--local needs the local emulator, which is not installed.",
             "Install it with: pip install 'cbdeploy[local]'",
         ) from error
-    with _without_profile(), running() as url:
+    # The in-process endpoint checks signatures too: a pair of its own, known to this process only.
+    credentials = emulator.Credentials.generate()
+    with _without_profile(), running(credentials=credentials) as url:
         try:
             session = boto3.session.Session(
-                aws_access_key_id=LOCAL_CREDENTIALS,
-                aws_secret_access_key=LOCAL_CREDENTIALS,
+                aws_access_key_id=credentials.access_key_id,
+                aws_secret_access_key=credentials.secret_access_key,
                 region_name=target.region,
             )
         except bx.BotoCoreError as error:  # e.g. a ~/.aws/config that does not parse

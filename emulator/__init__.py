@@ -25,9 +25,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from emulator.auth import Credentials
 from emulator.server import Endpoint
 
-__all__ = ["Endpoint", "running"]
+__all__ = ["Credentials", "Endpoint", "running"]
 
 
 @contextmanager
@@ -38,6 +39,7 @@ def running(
     fault_rate: float = 0.0,
     fault_seed: int | None = None,
     minute_seconds: float = 60.0,
+    credentials: Credentials | None = None,
 ) -> Iterator[str]:
     """Serve the endpoint on ``host:port`` (0: a free port) and yield its URL.
 
@@ -45,10 +47,13 @@ def running(
     requests with a throttle, a 500/503 or a dropped connection.
     ``minute_seconds``: how long one minute of ``timeoutInMinutes`` lasts, so
     tests can reach a build's timeout in a second or two (keep 60 otherwise).
+    ``credentials``: the key pair every request must be signed with (SigV4);
+    random when not given (then only ``Endpoint.credentials`` knows it).
     On exit, running builds are stopped and the server shuts down.
     """
     endpoint = Endpoint(
-        host, port, fault_rate=fault_rate, fault_seed=fault_seed, minute_seconds=minute_seconds
+        host, port, fault_rate=fault_rate, fault_seed=fault_seed, minute_seconds=minute_seconds,
+        credentials=credentials,
     )
     endpoint.start()
     try:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from emulator import backends
+from emulator.auth import Credentials
 from emulator.builds import Build, BuildSettings
 from emulator.runner import BuildRunner
 
@@ -46,8 +47,15 @@ def invalid(message: str) -> ApiError:
 class CodeBuildApi:
     """The emulator's CodeBuild: projects, builds and their runner threads."""
 
-    def __init__(self, endpoint_url: Callable[[], str], minute_seconds: float = 60.0) -> None:
+    def __init__(
+        self,
+        endpoint_url: Callable[[], str],
+        minute_seconds: float = 60.0,
+        credentials: Credentials | None = None,
+    ) -> None:
         self._endpoint_url = endpoint_url
+        # What builds sign their calls back to the endpoint with.
+        self._credentials = credentials or Credentials("testing", "testing")
         self._minute_seconds = minute_seconds
         self._lock = threading.Lock()
         self._projects: dict[tuple[str, str], dict[str, Any]] = {}
@@ -232,7 +240,8 @@ class CodeBuildApi:
                     if now - value[2] < IDEMPOTENCY_SECONDS
                 }
                 self._tokens[(region, token)] = (build.id, fingerprint, now)
-            runner = BuildRunner(build, self._endpoint_url(), self._minute_seconds)
+            runner = BuildRunner(build, self._endpoint_url(), self._minute_seconds,
+                                 credentials=self._credentials)
             thread = threading.Thread(target=runner.run, name=f"build {build.id}", daemon=True)
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]
             submitted = build.to_api()  # the answer describes the build as submitted

@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import TypeVar
 
 from emulator import backends
+from emulator.auth import Credentials
 from emulator.builds import Build
 from emulator.buildspec import Buildspec, BuildspecError, parse_buildspec
 from emulator.logs import BuildLog, LineSplitter
 from emulator.shell import ShellSession
 from emulator.source import SourceError, extract_zip, fetch_zip
+from emulator.watchdog import WATCHDOG
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -49,8 +51,17 @@ class Interrupted(Exception):
 
 
 class BuildRunner:
-    def __init__(self, build: Build, endpoint_url: str, minute_seconds: float = 60.0) -> None:
+    def __init__(
+        self,
+        build: Build,
+        endpoint_url: str,
+        minute_seconds: float = 60.0,
+        *,
+        credentials: Credentials | None = None,
+    ) -> None:
         self.build = build
+        # The endpoint checks signatures: builds call it back with its own key pair.
+        self.credentials = credentials or Credentials("testing", "testing")
         self.settings = build.settings
         self.endpoint_url = endpoint_url
         self.deadline = build.start_time + build.settings.timeout_in_minutes * minute_seconds
@@ -87,6 +98,7 @@ class BuildRunner:
         finally:
             if self.workdir is not None:
                 shutil.rmtree(self.workdir, ignore_errors=True)
+                WATCHDOG.dir_removed(str(self.workdir))
             if recorded:
                 self.build.leave("SUCCEEDED")
             try:
@@ -153,6 +165,7 @@ class BuildRunner:
         # DOWNLOAD_SOURCE", "CODEBUILD_SRC_DIR=...", "YAML location is ...".
         self.log.container("Phase is DOWNLOAD_SOURCE")
         self.workdir = Path(tempfile.mkdtemp(prefix="cbdeploy-build-"))
+        WATCHDOG.dir_created(str(self.workdir))  # removed even if the emulator is killed
         src = self.workdir / "src"
         src.mkdir()
         (self.workdir / "shell").mkdir()
@@ -210,8 +223,8 @@ class BuildRunner:
         env.update(
             {
                 "AWS_ENDPOINT_URL": self.endpoint_url,
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_ACCESS_KEY_ID": self.credentials.access_key_id,
+                "AWS_SECRET_ACCESS_KEY": self.credentials.secret_access_key,
                 "AWS_REGION": s.region,
                 "AWS_DEFAULT_REGION": s.region,
                 "CODEBUILD_BUILD_ID": self.build.id,

@@ -29,10 +29,14 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from emulator import s3_checks
+from emulator.auth import Credentials, Refusal, Verifier, allowed_hosts, error_response
 from emulator.codebuild_api import ApiError, CodeBuildApi
 from emulator.faults import FaultInjector, fault_response
 
 CODEBUILD_PREFIX = "CodeBuild_20161006."
+# Unsigned, answered only by cbdeploy's emulator: how ``--local`` tells it from LocalStack.
+IDENTITY_PATH = "/__cbdeploy/emulator"
+IDENTITY_SERVICE = "cbdeploy-emulator"
 _SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
 logger = logging.getLogger("emulator")
@@ -60,16 +64,45 @@ def access_key_id(environ: dict[str, Any]) -> str | None:
 
 
 class EndpointApp:
-    """The WSGI application: fault injection, then CodeBuild or moto."""
+    """The WSGI application: the Host rule, SigV4, fault injection, then CodeBuild or moto.
 
-    def __init__(self, codebuild: CodeBuildApi, faults: FaultInjector) -> None:
+    moto's management routes (``/moto-api``) are not served over HTTP: code in
+    this process that needs them uses moto's Python API.
+    """
+
+    def __init__(
+        self,
+        codebuild: CodeBuildApi,
+        faults: FaultInjector,
+        verifier: Verifier,
+        host_allowed: Any,
+        instance: str,
+    ) -> None:
         self.codebuild = codebuild
         self.faults = faults
+        self.verifier = verifier
+        self.host_allowed = host_allowed
+        self.instance = instance
         self.moto = DomainDispatcherApplication(create_backend_app)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        host = environ.get("HTTP_HOST", "")
+        if not self.host_allowed(host):
+            # A name we did not bind: DNS rebinding from a web page, or a mistake.
+            logger.warning("refused a request for Host %r", host)
+            refused = error_response(Refusal("foreign-host"), _protocol(environ))
+            return _respond(start_response, *refused)
         path = environ.get("PATH_INFO", "")
-        kind = None if path.startswith("/moto-api") else self.faults.decide()
+        if path.startswith("/moto-api"):
+            return _respond(start_response, 404, {"Content-Type": "text/plain"}, b"Not Found\n")
+        if path == IDENTITY_PATH and environ.get("REQUEST_METHOD") == "GET":
+            body = json.dumps({"service": IDENTITY_SERVICE, "instance": self.instance}).encode()
+            return _respond(start_response, 200, {"Content-Type": "application/json"}, body)
+        refusal = self.verifier.check(environ)
+        if refusal is not None:
+            logger.info("refused an unsigned or wrongly signed request: %s", refusal.kind)
+            return _respond(start_response, *error_response(refusal, _protocol(environ)))
+        kind = self.faults.decide()
         if kind == "drop":
             _drop_connection(environ)
         if kind == "drop-after":
@@ -146,18 +179,26 @@ class Endpoint:
         fault_rate: float = 0.0,
         fault_seed: int | None = None,
         minute_seconds: float = 60.0,
+        credentials: Credentials | None = None,
     ) -> None:
+        self.credentials = credentials or Credentials.generate()
+        self.instance = uuid.uuid4().hex
         self.faults = FaultInjector(fault_rate, fault_seed)
-        self.codebuild = CodeBuildApi(lambda: self.url, minute_seconds=minute_seconds)
-        self.app = EndpointApp(self.codebuild, self.faults)
+        self.codebuild = CodeBuildApi(
+            lambda: self.url, minute_seconds=minute_seconds, credentials=self.credentials
+        )
         # Bind ourselves: werkzeug calls sys.exit() when the port is taken; we raise OSError.
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.create_server((host, port), family=family) as listener:
             self._server: BaseWSGIServer = make_server(
-                host, port, self.app, threaded=True, request_handler=_QuietHandler,
-                fd=listener.fileno(),
+                host, port, lambda environ, start: self.app(environ, start), threaded=True,
+                request_handler=_QuietHandler, fd=listener.fileno(),
             )
         bound_host, bound_port = self._server.server_address[:2]
+        self.app = EndpointApp(
+            self.codebuild, self.faults, Verifier(self.credentials),
+            allowed_hosts(host, bound_port), self.instance,
+        )
         url_host = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
         if ":" in url_host and not url_host.startswith("["):
             url_host = f"[{url_host}]"
@@ -202,7 +243,8 @@ def _drop_connection(environ: dict[str, Any], body_read: bool = False) -> None:
 
 
 def _respond(start_response: Any, status: int, headers: dict[str, str], body: bytes) -> list[bytes]:
-    reason = {200: "OK", 400: "Bad Request", 403: "Forbidden", 500: "Internal Server Error",
+    reason = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
+              421: "Misdirected Request", 500: "Internal Server Error",
               503: "Service Unavailable"}.get(status, "Error")
     start_response(f"{status} {reason}", [*headers.items(), ("Content-Length", str(len(body)))])
     return [body]

@@ -1,25 +1,41 @@
 """Shared fixtures: one local AWS endpoint for the whole session, clean AWS settings.
 
+The endpoint checks SigV4 signatures: every request must be signed with the
+key pair it was started with. This session's pair is random
+(``EMULATOR_ACCESS_KEY_ID``/``EMULATOR_SECRET_ACCESS_KEY``, also below as fixtures);
+a test that starts an endpoint of its own passes it the same pair with
+``emulator.running(credentials=emulator_credentials)``.
+
 - ``emulator_url``: URL of one shared ``emulator.running()`` (session scope;
   state in moto and the emulator is shared by every test using it, so use
   unique names).
-- ``aws_env``: dummy credentials, region us-east-1, no profile, config and
-  credentials files pointing at files that do not exist.
-- ``boto_client``: ``boto_client("s3")`` gives a boto3 client bound to the endpoint
-  (keyword arguments such as other credentials or a botocore Config pass through).
+- ``emulator_credentials``: the session's ``emulator.Credentials`` (session scope).
+- ``emulator_env``: the variables a ``cbdeploy`` subprocess needs to use the shared
+  endpoint (``AWS_ENDPOINT_URL``, both keys, ``AWS_REGION``/``AWS_DEFAULT_REGION``),
+  as ``cbdeploy emulator``'s banner exports them.
+- ``aws_env``: the endpoint's credentials in ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``
+  (nothing else accepts them), region us-east-1, no profile, config and credentials
+  files pointing at files that do not exist. It does not set ``AWS_ENDPOINT_URL``.
+- ``boto_client``: ``boto_client("s3")`` gives a boto3 client bound to the endpoint,
+  signing with its credentials (keyword arguments such as other credentials or a
+  botocore Config pass through).
 - ``codebuild_role``: ARN of an IAM role CodeBuild may assume.
 - ``codebuild_project``: ``codebuild_project(**settings)`` creates a NO_SOURCE project.
 - ``build_waiter``: ``build_waiter(codebuild, build_id)`` polls until the build is complete.
 - ``log_messages``: ``log_messages(build)`` reads every line of a build's log stream.
 
 Every test (autouse) runs without the caller's output settings (``GITHUB_ACTIONS``,
-``GITHUB_STEP_SUMMARY``, ``NO_COLOR``, ``FORCE_COLOR`` ...) and with an empty
-``XDG_CONFIG_HOME``, so neither a CI runner nor a developer's stored defaults
-change what a test sees, and no test writes into a real job summary.
+``GITHUB_STEP_SUMMARY``, ``NO_COLOR``, ``FORCE_COLOR`` ...) and with empty
+``XDG_CONFIG_HOME`` and ``XDG_STATE_HOME`` and no ``CBDEPLOY_EMULATOR_URL`` /
+``CBDEPLOY_EMULATOR_SEED``, so neither a CI runner, a developer's stored
+defaults nor a ``cbdeploy emulator`` running on this machine change what a test
+sees, and no test writes into a real job summary.
 """
 
 from __future__ import annotations
 
+import secrets
+import string
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,8 +44,15 @@ import pytest
 
 OUTPUT_SETTINGS = (
     "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE",
-    "TTY_INTERACTIVE", "CLICOLOR_FORCE", "COLUMNS",
+    "TTY_INTERACTIVE", "CLICOLOR_FORCE", "COLUMNS", "CBDEPLOY_EMULATOR_URL",
+    "CBDEPLOY_EMULATOR_SEED",
 )
+REGION = "us-east-1"
+# This test session's key pair for its endpoints (random, as `cbdeploy emulator` picks one).
+EMULATOR_ACCESS_KEY_ID = "AKIA" + "".join(
+    secrets.choice(string.ascii_uppercase + string.digits) for _ in range(16)
+)
+EMULATOR_SECRET_ACCESS_KEY = secrets.token_urlsafe(30)
 
 
 @pytest.fixture(autouse=True)
@@ -37,14 +60,35 @@ def _hermetic_user_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     for name in OUTPUT_SETTINGS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
 
 
 @pytest.fixture(scope="session")
-def emulator_url() -> Iterator[str]:
+def emulator_credentials() -> Any:
+    """The ``emulator.Credentials`` of the session's endpoint (and of tests' own endpoints)."""
     import emulator
 
-    with emulator.running() as url:
+    return emulator.Credentials(EMULATOR_ACCESS_KEY_ID, EMULATOR_SECRET_ACCESS_KEY)
+
+
+@pytest.fixture(scope="session")
+def emulator_url(emulator_credentials: Any) -> Iterator[str]:
+    import emulator
+
+    with emulator.running(credentials=emulator_credentials) as url:
         yield url
+
+
+@pytest.fixture
+def emulator_env(emulator_url: str) -> dict[str, str]:
+    """What a subprocess needs to use the shared endpoint (merge it into its environment)."""
+    return {
+        "AWS_ENDPOINT_URL": emulator_url,
+        "AWS_ACCESS_KEY_ID": EMULATOR_ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": EMULATOR_SECRET_ACCESS_KEY,
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+    }
 
 
 @pytest.fixture
@@ -54,9 +98,9 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "AWS_REGION", "AWS_ENDPOINT_URL", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE",
     ):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", EMULATOR_ACCESS_KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", EMULATOR_SECRET_ACCESS_KEY)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
 
@@ -65,12 +109,12 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def boto_client(emulator_url: str, aws_env: None) -> Callable[..., Any]:
     import boto3
 
-    def make(service: str, region: str = "us-east-1", **kwargs: Any) -> Any:
+    def make(service: str, region: str = REGION, **kwargs: Any) -> Any:
         settings: dict[str, Any] = {
             "region_name": region,
             "endpoint_url": emulator_url,
-            "aws_access_key_id": "testing",
-            "aws_secret_access_key": "testing",
+            "aws_access_key_id": EMULATOR_ACCESS_KEY_ID,
+            "aws_secret_access_key": EMULATOR_SECRET_ACCESS_KEY,
         }
         settings.update(kwargs)  # e.g. other credentials, a botocore Config
         return boto3.client(service, **settings)

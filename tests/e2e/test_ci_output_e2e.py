@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from client.names import project_name
+from tests.conftest import EMULATOR_ACCESS_KEY_ID, EMULATOR_SECRET_ACCESS_KEY
 from tests.github_runner import workflow_commands
 
 pytest.importorskip("emulator")
@@ -218,8 +219,8 @@ def test_logs_follow_json_is_the_build_part_of_the_object(
 ) -> None:
     """Against the shared emulator endpoint (not --local: the build must outlive the deploy)."""
     root = project(tmp_path, FAILING.replace('"ci-fail"', '"ci-logs"'))
-    endpoint = {"AWS_ENDPOINT_URL": emulator_url, "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing"}
+    endpoint = {"AWS_ENDPOINT_URL": emulator_url, "AWS_ACCESS_KEY_ID": EMULATOR_ACCESS_KEY_ID,
+                "AWS_SECRET_ACCESS_KEY": EMULATOR_SECRET_ACCESS_KEY}
     deployed = run(root, tmp_path, "--json", local=False, env_extra=endpoint)
     assert deployed.returncode == 1, deployed.stderr
     build_id = json.loads(deployed.stdout)["buildId"]

@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 
 from client.names import project_name
+from tests.conftest import EMULATOR_ACCESS_KEY_ID, EMULATOR_SECRET_ACCESS_KEY
 
 CBDEPLOY = str(Path(sys.executable).parent / "cbdeploy")
 
@@ -48,8 +49,8 @@ def env(emulator_url: str, tmp_path: Path) -> dict[str, str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     clean.update(
         AWS_ENDPOINT_URL=emulator_url,
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_ACCESS_KEY_ID=EMULATOR_ACCESS_KEY_ID,
+        AWS_SECRET_ACCESS_KEY=EMULATOR_SECRET_ACCESS_KEY,
         AWS_CONFIG_FILE=str(tmp_path / "none"),
         AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
         XDG_CONFIG_HOME=str(tmp_path / "xdg"),

@@ -24,8 +24,10 @@ import boto3
 import pytest
 
 from client.names import project_name
+from tests.conftest import EMULATOR_ACCESS_KEY_ID, EMULATOR_SECRET_ACCESS_KEY
 
 emulator = pytest.importorskip("emulator")
+CREDENTIALS = emulator.Credentials(EMULATOR_ACCESS_KEY_ID, EMULATOR_SECRET_ACCESS_KEY)
 
 CBDEPLOY = Path(sys.executable).parent / "cbdeploy"
 REGION = "us-east-1"
@@ -85,7 +87,7 @@ class Run:
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    with emulator.running() as url:
+    with emulator.running(credentials=CREDENTIALS) as url:
         yield url
 
 
@@ -95,8 +97,8 @@ def env(endpoint: str, tmp_path: Path) -> dict[str, str]:
     clean.update(
         {
             "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_ACCESS_KEY_ID": EMULATOR_ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": EMULATOR_SECRET_ACCESS_KEY,
             "AWS_DEFAULT_REGION": REGION,
             "HOME": str(tmp_path / "home"),
             "XDG_CONFIG_HOME": str(tmp_path / "home" / ".config"),
@@ -111,8 +113,8 @@ def aws(endpoint: str, service: str) -> Any:
         service,
         endpoint_url=endpoint,
         region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_access_key_id=EMULATOR_ACCESS_KEY_ID,
+        aws_secret_access_key=EMULATOR_SECRET_ACCESS_KEY,
     )
 
 

@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -30,10 +31,10 @@ class FakeArchive:
 
 
 @pytest.fixture
-def faulty_url(emulator_url: str, aws_env: None) -> Iterator[str]:
+def faulty_url(emulator_url: str, aws_env: None, emulator_credentials: Any) -> Iterator[str]:
     import emulator
 
-    with emulator.running(fault_rate=0.25, fault_seed=11) as url:
+    with emulator.running(fault_rate=0.25, fault_seed=11, credentials=emulator_credentials) as url:
         yield url
 
 

@@ -12,6 +12,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -44,10 +45,11 @@ def project_printing(tmp_path: Path, script: str) -> Path:
 
 
 @pytest.fixture
-def flaky_url(aws_env: None) -> Iterator[str]:
+def flaky_url(aws_env: None, emulator_credentials: Any) -> Iterator[str]:
     import emulator
 
-    with emulator.running(fault_rate=0.1, fault_seed=20261128) as url:
+    with emulator.running(fault_rate=0.1, fault_seed=20261128,
+                          credentials=emulator_credentials) as url:
         yield url
 
 

@@ -13,6 +13,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 import emulator
+from tests.conftest import EMULATOR_ACCESS_KEY_ID, EMULATOR_SECRET_ACCESS_KEY
+
+CREDENTIALS = emulator.Credentials(EMULATOR_ACCESS_KEY_ID, EMULATOR_SECRET_ACCESS_KEY)
 
 SLEEP_SPEC = """version: 0.2
 phases:
@@ -84,9 +87,9 @@ def test_stop_build_kills_the_process_group_and_reports_stopped(codebuild, codeb
 
 def test_build_times_out(boto_client, codebuild_role, tmp_path):
     """A "minute" lasts 0.4 s here (``minute_seconds``), so the 5-minute minimum is 2 s."""
-    with emulator.running(minute_seconds=0.4) as url:
+    with emulator.running(minute_seconds=0.4, credentials=CREDENTIALS) as url:
         codebuild = boto3.client("codebuild", endpoint_url=url, region_name="us-east-1",
-                                 aws_access_key_id="testing", aws_secret_access_key="testing")
+                                 aws_access_key_id=EMULATOR_ACCESS_KEY_ID, aws_secret_access_key=EMULATOR_SECRET_ACCESS_KEY)
         name = f"timeout-{uuid.uuid4().hex[:8]}"
         codebuild.create_project(
             name=name, source={"type": "NO_SOURCE", "buildspec": SLEEP_SPEC},
@@ -260,9 +263,9 @@ def test_builds_and_projects_by_arn_and_paginated(codebuild, codebuild_project, 
 
 def test_list_projects_pages(codebuild_role):
     """On an endpoint of its own, so the shared one does not fill up with projects."""
-    with emulator.running() as url:
+    with emulator.running(credentials=CREDENTIALS) as url:
         codebuild = boto3.client("codebuild", endpoint_url=url, region_name="us-east-1",
-                                 aws_access_key_id="testing", aws_secret_access_key="testing")
+                                 aws_access_key_id=EMULATOR_ACCESS_KEY_ID, aws_secret_access_key=EMULATOR_SECRET_ACCESS_KEY)
         created = [f"page-{i:03d}" for i in range(130)]
         for name in created:
             codebuild.create_project(

@@ -23,12 +23,15 @@ from client.cli import main
 from client.commands.emulator import _is_loopback
 from emulator import Endpoint
 from emulator.faults import FaultInjector
+from tests.conftest import EMULATOR_ACCESS_KEY_ID, EMULATOR_SECRET_ACCESS_KEY
+
+CREDENTIALS = emulator.Credentials(EMULATOR_ACCESS_KEY_ID, EMULATOR_SECRET_ACCESS_KEY)
 
 
 def client(url: str, service: str, retries: int) -> Any:
     return boto3.client(
         service, endpoint_url=url, region_name="us-east-1",
-        aws_access_key_id="testing", aws_secret_access_key="testing",
+        aws_access_key_id=EMULATOR_ACCESS_KEY_ID, aws_secret_access_key=EMULATOR_SECRET_ACCESS_KEY,
         config=Config(retries={"mode": "standard", "max_attempts": retries}),
     )
 
@@ -52,7 +55,7 @@ def test_moto_services_share_state_with_builds(boto_client, codebuild_project, b
 
 def test_faults_are_survived_by_botocore_retries(codebuild_role):
     """With 30 % of requests failing, standard retries still complete a whole workflow."""
-    with emulator.running(fault_rate=0.3, fault_seed=11) as url:
+    with emulator.running(fault_rate=0.3, fault_seed=11, credentials=CREDENTIALS) as url:
         s3, logs = client(url, "s3", 10), client(url, "logs", 10)
         codebuild, sts = client(url, "codebuild", 10), client(url, "sts", 10)
         bucket = f"emu-faults-{uuid.uuid4().hex[:8]}"
@@ -73,7 +76,7 @@ def test_faults_are_survived_by_botocore_retries(codebuild_role):
 def test_each_kind_of_fault_reaches_the_client():
     """Without retries, a client sees throttles, 500s, 503s and dropped connections."""
     seen: set[str] = set()
-    with emulator.running(fault_rate=1.0, fault_seed=3) as url:
+    with emulator.running(fault_rate=1.0, fault_seed=3, credentials=CREDENTIALS) as url:
         codebuild, s3 = client(url, "codebuild", 1), client(url, "s3", 1)
         for _ in range(25):
             try:
@@ -185,16 +188,26 @@ def test_non_loopback_hosts_are_recognised(host, loopback):
 
 def test_emulator_command_serves_until_interrupted(tmp_path):
     env = {**os.environ, "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        env.pop(name, None)
     process = subprocess.Popen(
         [sys.executable, "-c", "from client.cli import main; main()", "emulator", "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
     try:
         assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line.startswith("export AWS_ENDPOINT_URL=http://127.0.0.1:")
-        url = line.strip().split("=", 1)[1]
-        assert client(url, "sts", 3).get_caller_identity()["Account"] == "123456789012"
+        exports = dict(
+            process.stdout.readline().strip().removeprefix("export ").split("=", 1) for _ in range(5)
+        )
+        url = exports["AWS_ENDPOINT_URL"]
+        assert url.startswith("http://127.0.0.1:")
+        assert exports["AWS_REGION"] == exports["AWS_DEFAULT_REGION"] == "us-east-1"
+        sts = boto3.client("sts", endpoint_url=url, region_name="us-east-1",
+                           aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
+                           aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"])
+        assert sts.get_caller_identity()["Account"] == "123456789012"
+        with pytest.raises(ClientError):  # the banner's keys are this emulator's own, not a default
+            client(url, "sts", 1).get_caller_identity()
         process.send_signal(signal.SIGTERM)  # stops like Ctrl-C: builds stopped, not orphaned
         _, stderr = process.communicate(timeout=20)
     finally:
@@ -219,7 +232,7 @@ class ScriptedFaults(FaultInjector):
 def test_lost_start_build_answer_is_retried_into_the_same_build(codebuild_role):
     """The first StartBuild takes effect but its answer is lost; botocore's retry carries
     the same idempotency token and gets the same build, not a second one."""
-    endpoint = Endpoint()
+    endpoint = Endpoint(credentials=CREDENTIALS)
     endpoint.start()
     try:
         codebuild = client(endpoint.url, "codebuild", 3)
