@@ -28,6 +28,8 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from emulator.watchdog import WATCHDOG
+
 SHELLS = {"bash": "bash", "/bin/bash": "bash", "sh": "sh", "/bin/sh": "sh"}
 
 # Variables bash manages itself (or that must not leak between commands).
@@ -118,6 +120,7 @@ class ShellSession:
             start_new_session=True,
         )
         self._groups.append(process.pid)
+        WATCHDOG.group_started(process.pid)  # killed even if the emulator is
         wait = 0.002
         while True:
             # Poll quickly at first so short commands cost little, then settle at 50 ms.
@@ -191,6 +194,7 @@ class ShellSession:
 
     def close(self) -> None:
         self.kill(grace=0.5)
+        WATCHDOG.groups_ended(self._groups)
         for fd in (self._read_fd, self._write_fd):
             with contextlib.suppress(OSError):
                 os.close(fd)
