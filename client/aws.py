@@ -3,8 +3,9 @@
 :func:`open_aws` builds an :class:`AwsClient` for a :class:`~client.options.Target`:
 credentials from ``--aws-profile``, the environment or the default chain, the
 region from the target, endpoints from the standard ``AWS_ENDPOINT_URL*``
-variables (botocore reads them), or, with ``--local``, the in-process emulator
-with dummy credentials.
+variables (botocore reads them), or, with ``--local``, a standing
+``cbdeploy emulator`` with the keys it recorded, else an emulator in this
+process with keys of its own (seeded from ``CBDEPLOY_EMULATOR_SEED``).
 
 Methods have cbdeploy's names and return plain values or the frozen
 dataclasses of :mod:`client.aws_results`; the S3 methods live in
@@ -33,6 +34,7 @@ import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -40,11 +42,13 @@ import boto3
 import botocore.exceptions as bx
 from botocore.config import Config
 
+from client import local_emulator
 from client.aws_errors import CREDENTIAL_CODES, CREDENTIALS_HINT, translate_error
 from client.aws_notices import notify
 from client.aws_results import Build, LogEvent, LogPage, Phase, build_from_response
 from client.aws_s3 import S3Methods
-from client.errors import AwsError, BuildConflictError, MissingExtraError, NotFoundError
+from client.endpoint import Endpoint, from_client_url
+from client.errors import AwsError, BuildConflictError, MissingExtraError, NotFoundError, UsageError
 from client.options import Target
 
 __all__ = [
@@ -61,6 +65,7 @@ __all__ = [
 ]
 
 PROFILE_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")
+SEED_VARIABLE = local_emulator.SEED_VARIABLE
 
 
 # A TCP connection to AWS takes well under a second; after 2 s without one the
@@ -148,10 +153,12 @@ class AwsClient(S3Methods):
         *,
         endpoint_url: str | None = None,
         polling: bool = False,
+        endpoint: Endpoint | None = None,
     ) -> None:
         self.session = session
         self.region = region
         self.endpoint_url = endpoint_url
+        self._endpoint = endpoint
         configured = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         self._config = _config(custom_endpoint=bool(endpoint_url or configured), polling=polling)
         self._polling = polling
@@ -162,10 +169,18 @@ class AwsClient(S3Methods):
     def for_polling(self) -> AwsClient:
         """The same door for a poller that retries on its own: quick to report a failure."""
         polling = type(self)(
-            self.session, self.region, endpoint_url=self.endpoint_url, polling=True
+            self.session, self.region, endpoint_url=self.endpoint_url, polling=True,
+            endpoint=self._endpoint,
         )
         polling._account = self._account
         return polling
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """Where the calls go (CodeBuild's endpoint: AWS_ENDPOINT_URL*, a profile's, --local)."""
+        if self._endpoint is None:
+            self._endpoint = from_client_url(self.client("codebuild").meta.endpoint_url)
+        return self._endpoint
 
     @property
     def partition(self) -> str:
@@ -265,10 +280,11 @@ class AwsClient(S3Methods):
                     f"CodeBuild refused to start a build of {project}: the account's concurrent build limit is reached.",
                     "Wait for running builds to finish, or raise the CodeBuild quota.",
                 ) from error
+            where = f"--region {self.region}{self.endpoint.flags}"
             raise BuildConflictError(
                 f"A build of {project} is already running: {running}",
-                f"Follow it with 'cbdeploy logs {running} --follow --region {self.region}' "
-                f"or stop it with 'cbdeploy stop {running} --region {self.region}'.",
+                f"Follow it with 'cbdeploy logs {running} --follow {where}' "
+                f"or stop it with 'cbdeploy stop {running} {where}'.",
                 running_build_id=running,
             ) from error
 
@@ -481,22 +497,41 @@ class AwsClient(S3Methods):
 
 @contextmanager
 def open_aws(target: Target) -> Iterator[AwsClient]:
-    """Yield an :class:`AwsClient` for ``target``; ``--local`` runs the emulator meanwhile."""
+    """Yield an :class:`AwsClient` for ``target``.
+
+    With ``--local``: a standing ``cbdeploy emulator`` when one of this user's
+    answers (:mod:`client.local_emulator`), signing with the keys it recorded;
+    else an emulator started in this process for the command's duration.
+    """
     if not target.local:
         yield AwsClient(_session(profile=target.profile, region=target.region), target.region)
+        return
+    standing = local_emulator.find()
+    if standing is not None:
+        session = boto3.session.Session(
+            aws_access_key_id=standing.access_key_id,
+            aws_secret_access_key=standing.secret_access_key,
+            region_name=target.region,
+        )
+        yield AwsClient(session, target.region, endpoint_url=standing.url,
+                        endpoint=Endpoint(standing.url, "standing"))
         return
     try:
         # Lazy: moto (the [local] extra) is only needed with --local.
         emulator: Any = importlib.import_module("emulator")
         running = emulator.running
+        seeding: Any = importlib.import_module("emulator.seed")
     except (ImportError, AttributeError) as error:
         raise MissingExtraError(
             "--local needs the local emulator, which is not installed.",
             "Install it with: pip install 'cbdeploy[local]'",
         ) from error
+    seed = _local_seed(seeding)
     # The in-process endpoint checks signatures too: a pair of its own, known to this process only.
     credentials = emulator.Credentials.generate()
     with _without_profile(), running(credentials=credentials) as url:
+        if seed is not None:
+            seeding.apply(seed, target.region)
         try:
             session = boto3.session.Session(
                 aws_access_key_id=credentials.access_key_id,
@@ -505,7 +540,20 @@ def open_aws(target: Target) -> Iterator[AwsClient]:
             )
         except bx.BotoCoreError as error:  # e.g. a ~/.aws/config that does not parse
             raise translate_error(error, "sts", "session", {}) from error
-        yield AwsClient(session, target.region, endpoint_url=url)
+        yield AwsClient(session, target.region, endpoint_url=url,
+                        endpoint=Endpoint(url, "in-process"))
+
+
+def _local_seed(seeding: Any) -> Any:
+    """The seed file ``CBDEPLOY_EMULATOR_SEED`` names, read and checked (None: no seed)."""
+    path = os.environ.get(SEED_VARIABLE, "").strip()
+    if not path:
+        return None
+    try:
+        return seeding.load_seed(Path(path))
+    except seeding.SeedError as error:
+        raise UsageError(f"Bad seed file ({SEED_VARIABLE}): {error}.",
+                         "See 'Seed file' in the README for its format.") from error
 
 
 @contextmanager

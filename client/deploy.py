@@ -217,13 +217,20 @@ class DeployService:
         git = git_info(config.root)  # before anything is written into the tree
         plan = make_plan(config, self.target, self.options, git, self.new_id())
         with self.aws_factory(self.target) as aws:
+            if self.options.detach and aws.endpoint.in_process:
+                raise UsageError(
+                    "--detach needs a standing emulator: with --local alone the emulator runs "
+                    "in this command, and the build would end with it.",
+                    "Start 'cbdeploy emulator' in another terminal (--local then uses it), "
+                    "or deploy without --detach.",
+                )
             # Credentials, profile and account first: a deploy that cannot
             # reach AWS says so before any packaging work.
             account = aws.account_id()
             self.emit(
                 DeployStarting(
                     plan.app, plan.stage, plan.region, plan.project, self.target.local,
-                    plan.invocation_id, account,
+                    plan.invocation_id, account, endpoint=aws.endpoint,
                 )
             )
             check_secrets(aws, config)  # before anything is created or uploaded
@@ -408,7 +415,8 @@ def follow_build(
     NotFoundError for an unknown build.
     """
     build = aws.get_build(build_id)
-    on_event(Attached(build, aws.region, local, following=wait and not build.complete))
+    on_event(Attached(build, aws.region, local, following=wait and not build.complete,
+                      endpoint=aws.endpoint))
     tracker = OutcomeTracker(build, aws.region)
     with Interrupts(sleep=sleep, clock=clock) as interrupts:  # (nothing to stop: any leaves)
         follower = Follower(aws.for_polling(), sleep=interrupts.sleep, clock=clock)

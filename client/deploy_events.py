@@ -12,6 +12,7 @@ from pathlib import Path
 
 from client.aws import Build
 from client.bootstrap import Infrastructure
+from client.endpoint import AWS, Endpoint
 from client.packaging import ArchiveResult, Selection
 from client.plan import GitInfo
 from client.upload import UploadResult
@@ -26,6 +27,7 @@ class DeployStarting:
     local: bool
     invocation_id: str
     account: str = ""  # the AWS account deployed to ("" where not known)
+    endpoint: Endpoint = AWS  # where the calls go, when not AWS itself
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,7 @@ class Attached:
     region: str
     local: bool
     following: bool  # --follow: we stay until it ends
+    endpoint: Endpoint = AWS
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from client.errors import UsageError
 DEFAULT_PORT = 4566
 DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
 URL_VARIABLE = "CBDEPLOY_EMULATOR_URL"
+SEED_VARIABLE = "CBDEPLOY_EMULATOR_SEED"  # the seed file of an emulator we start
 IDENTITY_PATH = "/__cbdeploy/emulator"
 IDENTITY_SERVICE = "cbdeploy-emulator"
 PROBE_SECONDS = 2.0
@@ -55,9 +56,9 @@ def record_path(port: int, env: Mapping[str, str] | None = None) -> Path:
     return state_dir(env) / f"emulator-{port}.json"
 
 
-def record(emulator: StandingEmulator, port: int) -> Path:
+def record(emulator: StandingEmulator, port: int, env: Mapping[str, str] | None = None) -> Path:
     """Write the record, readable by this user only; its path."""
-    path = record_path(port)
+    path = record_path(port, env)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(path.parent, 0o700)
     temp = path.with_name(f".{path.name}.{os.getpid()}")

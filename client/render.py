@@ -37,6 +37,7 @@ from rich.text import Text
 
 from client import deploy_events as d
 from client.console import stdin_is_terminal
+from client.endpoint import AWS, Endpoint
 from client.errors import UsageError
 from client.follow import (
     PHASE_COMPLETE,
@@ -50,7 +51,7 @@ from client.follow import (
 )
 from client.links import build_console_url
 from client.outcome import UNKNOWN, BuildOutcome, lost_message
-from client.render_builds import builds_table, no_builds, stopped
+from client.render_builds import builds_table, endpoint_header, no_builds, stopped
 from client.render_live import LiveDisplay
 from client.render_text import (
     commit_text,
@@ -66,8 +67,8 @@ from client.render_text import (
 from client.signals import signal_name
 
 __all__ = [  # (the other commands import these from here)
-    "Renderer", "builds_table", "confirm", "format_duration", "no_builds", "reattach_commands",
-    "stopped",
+    "Renderer", "builds_table", "confirm", "endpoint_header", "format_duration", "no_builds",
+    "reattach_commands", "stopped",
 ]
 
 QUIET_PHASES = frozenset({"SUBMITTED", "COMPLETED"})
@@ -95,7 +96,8 @@ class Renderer:
         self._runner_seen = False
         self._pipeline_ended = False  # the runner said pipeline-end
         self._failed_phases: set[str] = set()  # phases whose failure line is shown
-        self._local = False  # --local: the build ends with this process
+        self._local = False  # --local
+        self._endpoint: Endpoint = AWS  # where the build runs, when not on AWS
         self._stopping = False  # we asked CodeBuild to stop the build
         self._live = LiveDisplay(console)  # bars and spinners, on a live terminal only
         self._phase: str | None = None  # the phase running, its name not shown yet
@@ -149,11 +151,27 @@ class Renderer:
         if e.account:
             rows.append(("Account", e.account))
         rows.append(("Project", f"{e.app} ({e.project})"))
-        if e.local:
-            self._local = True
-            rows.append(("Endpoint", "local emulator (--local)"))
+        self._local, self._endpoint = e.local, e.endpoint
+        endpoint = self._endpoint_row()
+        if endpoint is not None:
+            rows.append(endpoint)
         self._rows(rows)
         self._print()
+
+    def _endpoint_row(self) -> tuple[str, str] | None:
+        if self._endpoint.url is not None:
+            return ("Endpoint", self._endpoint.label)
+        return ("Endpoint", "local emulator (--local)") if self._local else None
+
+    @property
+    def _on_aws(self) -> bool:
+        """Whether the build runs on AWS itself (it has a console page)."""
+        return not self._local and self._endpoint.url is None
+
+    @property
+    def _ends_with_us(self) -> bool:
+        """Whether the build runs in an emulator in this process (no command can find it later)."""
+        return self._local and not self._endpoint.standing
 
     def _rows(self, rows: Iterable[tuple[str, str | Text]]) -> None:
         for label, value in rows:
@@ -241,6 +259,8 @@ class Renderer:
         self._ok(f"Started build {e.build.id}")
         if e.local:
             self._note("Console: none, the build runs in the local emulator")
+        elif self._endpoint.url is not None:
+            self._note(f"Console: none, the build runs at {self._endpoint.url}")
         else:
             self._note(f"Console: {build_console_url(e.region, e.build.id)}")
         if e.following and e.at_terminal:
@@ -250,7 +270,7 @@ class Renderer:
 
     def _on_Attached(self, e: d.Attached) -> None:
         build = e.build
-        self._local = e.local
+        self._local, self._endpoint = e.local, e.endpoint
         self._print(Text(f"cbdeploy: Build {build.id}", style="bold"))
         self._print()
         status = Text(build.status or "UNKNOWN", style=status_style(build.status))
@@ -271,9 +291,10 @@ class Renderer:
             if env.get("CBDEPLOY_GIT_DIRTY") == "true":
                 commit.append(", with uncommitted changes", style="yellow")
             rows.append(("Commit", commit))
-        if e.local:
-            rows.append(("Endpoint", "local emulator (--local)"))
-        else:
+        endpoint = self._endpoint_row()
+        if endpoint is not None:
+            rows.append(endpoint)
+        if self._on_aws:
             rows.append(("Console", build_console_url(e.region, build.id)))
         self._rows(rows)
         if e.following:
@@ -317,10 +338,13 @@ class Renderer:
             self._warn(f"Detached. Build {e.build_id} keeps running.")
         else:
             self._ok(f"Build {e.build_id} is running (detached)")
-        for label, command in reattach_commands(e.build_id, e.region):
+        if e.local and not self._endpoint.standing:
+            # No command can reach it later: it ends with this process.
+            self._note("With --local the emulator lives in this process: the build ends with it. "
+                       "Start 'cbdeploy emulator' in another terminal to keep builds running.")
+            return
+        for label, command in reattach_commands(e.build_id, e.region, self._endpoint.flags):
             self._print(Text.assemble(f"  {label + ':':<11}", (command, "cyan")))
-        if e.local:
-            self._note("With --local the emulator lives in this process: the build ends with it.")
 
     # ------------------------------------------------------------------ follow events
 
@@ -465,9 +489,10 @@ class Renderer:
                 if outcome.failed_phase_message and not outcome.failed_step:
                     line += f" - {field_text(outcome.failed_phase_message)}"
                 self._print(Text(line, style="red"))
-            if outcome.build_id and outcome.region and self.log_hint and not self._local:
-                # (With --local the build is gone once this process ends.)
-                self._note(f"full log: cbdeploy logs {outcome.build_id} --region {outcome.region}")
+            if outcome.build_id and outcome.region and self.log_hint and not self._ends_with_us:
+                # (With an in-process emulator the build is gone once this process ends.)
+                self._note(f"full log: cbdeploy logs {outcome.build_id} --region {outcome.region}"
+                           f"{self._endpoint.flags}")
         if outcome.outputs:
             self._print()
             self._print(Text("Outputs:", style="bold"))
@@ -483,7 +508,8 @@ class Renderer:
         self._note(f"Build {outcome.build_id} is still running. Follow it with:")
         self._print(
             Text(
-                f"  cbdeploy logs {outcome.build_id} --follow --region {outcome.region}",
+                f"  cbdeploy logs {outcome.build_id} --follow --region {outcome.region}"
+                f"{self._endpoint.flags}",
                 style="cyan",
             )
         )

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.text import Text
 
 from client.aws_results import Build
+from client.endpoint import Endpoint
 from client.render_text import format_duration, status_style
 
 
@@ -42,6 +43,12 @@ def builds_table(console: Console, builds: Iterable[Build]) -> None:
             if i < len(row) - 1:
                 line.append("  ")
         console.print(line, soft_wrap=True)
+
+
+def endpoint_header(console: Console, endpoint: Endpoint) -> None:
+    """``Endpoint: <url>`` above a command's output when its calls do not go to AWS itself."""
+    if endpoint.url is not None:
+        console.print(Text.assemble(f"{'Endpoint:':<10}", (endpoint.label, "cyan")), soft_wrap=True)
 
 
 def no_builds(console: Console, project: str, stage: str) -> None:

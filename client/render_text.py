@@ -29,10 +29,11 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}h {minutes:02d}m"
 
 
-def reattach_commands(build_id: str, region: str) -> list[tuple[str, str]]:
+def reattach_commands(build_id: str, region: str, flags: str = "") -> list[tuple[str, str]]:
+    """The commands that find the build again; ``flags`` such as `` --local`` (a standing emulator)."""
     return [
-        ("Re-attach", f"cbdeploy logs {build_id} --follow --region {region}"),
-        ("Stop it", f"cbdeploy stop {build_id} --region {region}"),
+        ("Re-attach", f"cbdeploy logs {build_id} --follow --region {region}{flags}"),
+        ("Stop it", f"cbdeploy stop {build_id} --region {region}{flags}"),
     ]
 
 

@@ -54,6 +54,7 @@ class ReportCollector:
         }
         self._region: str | None = None
         self._local = False
+        self._endpoint: str | None = None  # None: AWS itself
         self._archive: dict[str, Any] | None = None
         self._upload: dict[str, Any] | None = None
         self._packaging_seconds: float | None = None
@@ -79,6 +80,10 @@ class ReportCollector:
             self._target.update(stage=event.stage, app=event.app, project=event.project,
                                 account=event.account or None)
             self._region, self._local = event.region, event.local
+            self._endpoint = event.endpoint.url
+        elif isinstance(event, d.Attached):
+            self._region, self._local = event.region, event.local
+            self._endpoint = event.endpoint.url
         elif isinstance(event, d.ArchiveBuilt):
             a = event.archive
             self._archive = {"sizeBytes": a.size, "sha256": a.sha256, "fileCount": a.file_count}
@@ -160,10 +165,11 @@ class ReportCollector:
             data["exitCode"] = self._exit_code
         data["consoleUrl"] = (
             build_console_url(outcome.region, outcome.build_id)
-            if outcome.build_id and outcome.region and not self._local
+            if outcome.build_id and outcome.region and not self._local and self._endpoint is None
             else None
         )
         data["local"] = self._local
+        data["endpoint"] = self._endpoint
         timings: dict[str, Any] = {}
         if self._deploy:
             data.update(self._target)

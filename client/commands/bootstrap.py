@@ -10,6 +10,7 @@ from client.bootstrap import bootstrap, plan_bootstrap, stage_settings
 from client.config import load_config
 from client.console import make_console
 from client.options import Target, aws_options
+from client.render_builds import endpoint_header
 
 
 @click.command("bootstrap", short_help="Create or update a stage's infrastructure on AWS.")
@@ -31,6 +32,7 @@ def bootstrap_command(target: Target, dry_run: bool) -> None:
     config = load_config(target.project_root, target.stage, target.config_path)
     console = make_console()
     with open_aws(target) as aws:
+        endpoint_header(console, aws.endpoint)
         settings = stage_settings(config, aws.region, aws.account_id())
         if dry_run:
             render_infra.would_change(console, plan_bootstrap(aws, settings))

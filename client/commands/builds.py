@@ -14,7 +14,7 @@ from client.console import make_console
 from client.errors import NotFoundError
 from client.links import build_console_url
 from client.options import Target, aws_options
-from client.render import builds_table, no_builds
+from client.render import builds_table, endpoint_header, no_builds
 
 
 @click.command("builds", short_help="List the recent builds of a stage.")
@@ -36,17 +36,21 @@ def builds(target: Target, limit: int, as_json: bool) -> None:
     config = load_config(target.project_root, target.stage, target.config_path)
     project = project_name(config.name, target.stage)
     with open_aws(target) as aws:
+        endpoint = aws.endpoint
         try:
             found = aws.get_builds(aws.list_build_ids(project, limit))
         except NotFoundError:
             found = []
+    off_aws = target.local or endpoint.url is not None
     if as_json:
         click.echo(json.dumps({
             "stage": target.stage, "region": target.region, "project": project,
-            "builds": [build_data(build, target.region, target.local) for build in found],
+            "endpoint": endpoint.url,
+            "builds": [build_data(build, target.region, off_aws) for build in found],
         }))
         return
     console = make_console()
+    endpoint_header(console, endpoint)
     if not found:
         no_builds(console, project, target.stage)
         return

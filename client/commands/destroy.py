@@ -13,6 +13,7 @@ from client.console import make_console
 from client.destroy import plan_destroy
 from client.errors import UsageError
 from client.options import Target, aws_options
+from client.render_builds import endpoint_header
 
 
 @click.command("destroy", short_help="Delete what cbdeploy created for a stage.")
@@ -45,6 +46,7 @@ def destroy_command(target: Target, everything: bool, app_name: str | None, yes:
     name = _app_name(target, app_name)
     console = make_console()
     with open_aws(target) as aws:
+        endpoint_header(console, aws.endpoint)
         calls = plan_destroy(aws, name, target.stage, everything=everything)
         if calls:
             if not yes:  # (with --yes the steps are listed once, as they are made)

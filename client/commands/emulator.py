@@ -18,7 +18,7 @@ from client.errors import MissingExtraError, UsageError
 from client.options import finite_callback, validate_region
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-SEED_VARIABLE = "CBDEPLOY_EMULATOR_SEED"
+SEED_VARIABLE = local_emulator.SEED_VARIABLE
 
 
 @click.command("emulator", short_help="Serve a local AWS endpoint that really runs builds.")

@@ -7,7 +7,7 @@ import click
 from client.aws import open_aws
 from client.console import make_console
 from client.options import Target, aws_options
-from client.render import stopped
+from client.render import endpoint_header, stopped
 
 
 @click.command("stop", short_help="Stop a running build.")
@@ -23,8 +23,10 @@ def stop(target: Target, build_id: str) -> None:
     \b
       cbdeploy stop cbdeploy-my-api-dev:0b7c7a56-1d1e-4d6e-9d8a-3f1e5c7d9a10 --region us-east-1
     """
+    console = make_console()
     with open_aws(target) as aws:
+        endpoint_header(console, aws.endpoint)
         build = aws.get_build(build_id)
         if not build.complete:
             build = aws.stop_build(build_id)
-    stopped(make_console(), build)
+    stopped(console, build)

@@ -18,6 +18,7 @@ import pytest
 from client.aws import Build, LogEvent, LogPage
 from client.deploy import DeployOptions, DeployPlan, DeployService, start_request
 from client.deploy_events import BuildStarted, Detached, StopRequested, StopScheduled
+from client.endpoint import AWS, Endpoint
 from client.errors import AwsError
 from client.follow import QUIET_CAP, BuildFinished, ContactLost, LogLine
 from client.options import Target
@@ -97,6 +98,7 @@ class FakeAws:
     clock: Clock
     ends_at: float = 10.0
     region: str = "eu-west-1"
+    endpoint: Endpoint = AWS
     on_log_call: Callable[[int], None] = lambda n: None
     start_failures: list[Exception] = field(default_factory=list)
     start_requests: list[dict[str, Any]] = field(default_factory=list)
@@ -335,6 +337,7 @@ class AccountOnlyAws:
     """Answers who the caller is; any other AWS call fails the test (nothing may be created)."""
 
     region = "eu-west-1"
+    endpoint = AWS
 
     def __init__(self) -> None:
         self.calls: list[str] = []
