@@ -508,13 +508,14 @@ def open_aws(target: Target) -> Iterator[AwsClient]:
         return
     standing = local_emulator.find()
     if standing is not None:
-        session = boto3.session.Session(
-            aws_access_key_id=standing.access_key_id,
-            aws_secret_access_key=standing.secret_access_key,
-            region_name=target.region,
-        )
-        yield AwsClient(session, target.region, endpoint_url=standing.url,
-                        endpoint=Endpoint(standing.url, "standing"))
+        with _without_profile():
+            session = boto3.session.Session(
+                aws_access_key_id=standing.access_key_id,
+                aws_secret_access_key=standing.secret_access_key,
+                region_name=target.region,
+            )
+            yield AwsClient(session, target.region, endpoint_url=standing.url,
+                            endpoint=Endpoint(standing.url, "standing"))
         return
     try:
         # Lazy: moto (the [local] extra) is only needed with --local.

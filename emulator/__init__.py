@@ -8,7 +8,15 @@ current user (it is not a sandbox); everything else is answered by moto.
 Importing this package imports moto: client code imports it lazily and turns
 an ImportError into "install cbdeploy[local]".
 
-Modules: ``server`` (the endpoint, routing, fault injection), ``codebuild_api``
+The endpoint is locked (``auth``): every request must be signed (SigV4)
+with the key pair given at start (``credentials``; random when not given) or
+keys moto issued through it, and addressed to the address it bound; moto's
+``/moto-api`` routes are not served over HTTP. Builds get the pair, and a
+``watchdog`` process kills them and removes their work directories if this
+process dies without stopping them.
+
+Modules: ``server`` (the endpoint, routing, fault injection), ``auth``,
+``watchdog``, ``seed`` (parameters and secrets loaded at start), ``codebuild_api``
 (the CodeBuild operations), ``runner`` (one build through its phases),
 ``shell`` (the build's shell session), ``buildspec``, ``source`` (the zip),
 ``logs`` (CloudWatch output), ``backends`` (moto state the builds use),

@@ -195,3 +195,66 @@ def test_identity_route_says_it_is_cbdeploys(emulator_url: str) -> None:
 ])
 def test_host_rule(bound: str, host: str, ok: bool) -> None:
     assert allowed_hosts(bound, 4566)(host) is ok
+
+
+def test_odd_paths_and_queries_sign_as_botocore_signs_them(boto_client: Callable[..., Any]) -> None:
+    """The canonical request is rebuilt from the raw request line: keys with spaces,
+    '+', '=', '~', percent signs and non-ASCII, and list queries with odd prefixes."""
+    s3 = boto_client("s3")
+    bucket = f"auth-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    keys = ["a b/c+d=e~f", "ü/ñ 中.txt", "100%/x&y?z", "dots/./and/../x", "trailing/"]
+    for key in keys:
+        s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == key.encode()
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix="ü/ñ ", Delimiter="/")
+    assert [o["Key"] for o in listed.get("Contents", [])] == ["ü/ñ 中.txt"]
+    logs = boto_client("logs")
+    group = f"/auth/ü {uuid.uuid4().hex[:6]}"
+    logs.create_log_group(logGroupName=group)
+    assert logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"][0]["logGroupName"] == group
+
+
+def test_temporary_credentials_need_their_session_token(boto_client: Callable[..., Any]) -> None:
+    """Keys issued by the endpoint's STS are accepted, as AWS accepts them, with their token only."""
+    creds = boto_client("sts").assume_role(
+        RoleArn="arn:aws:iam::123456789012:role/any", RoleSessionName="auth"
+    )["Credentials"]
+    keys = {"aws_access_key_id": creds["AccessKeyId"],
+            "aws_secret_access_key": creds["SecretAccessKey"]}
+    who = boto_client("sts", aws_session_token=creds["SessionToken"], **keys).get_caller_identity()
+    assert who["Arn"].endswith(":assumed-role/any/auth")
+    with pytest.raises(ClientError) as info:
+        boto_client("sts", aws_session_token="forged", **keys).get_caller_identity()
+    assert info.value.response["Error"]["Code"] == "InvalidClientTokenId"
+
+
+def test_an_old_signature_has_expired(emulator_credentials: Any) -> None:
+    """A request signed 20 minutes ago (a replay) is refused with AWS's 'Signature expired'."""
+    import io
+    import time
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from emulator.auth import Verifier, error_response
+
+    request = AWSRequest(method="POST", url="http://127.0.0.1:4566/", data=b"{}",
+                         headers={"X-Amz-Target": "CodeBuild_20161006.ListProjects",
+                                  "Host": "127.0.0.1:4566"})
+    SigV4Auth(Credentials(emulator_credentials.access_key_id,
+                          emulator_credentials.secret_access_key), "codebuild", "us-east-1").add_auth(request)
+    environ = {
+        "REQUEST_METHOD": "POST", "RAW_URI": "/", "QUERY_STRING": "", "CONTENT_LENGTH": "2",
+        "wsgi.input": io.BytesIO(b"{}"),
+        **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in request.headers.items()},
+    }
+    now = time.time()
+    assert Verifier(emulator_credentials, now=lambda: now).check(dict(environ)) is None
+    environ["wsgi.input"] = io.BytesIO(b"{}")
+    refusal = Verifier(emulator_credentials, now=lambda: now + 20 * 60).check(environ)
+    assert refusal is not None and refusal.kind == "expired"
+    status, _, body = error_response(refusal, "json")
+    assert status == 400 and json.loads(body)["__type"] == "InvalidSignatureException"
+    assert json.loads(body)["message"].startswith("Signature expired: ")
