@@ -309,11 +309,13 @@ class AwsClient(S3Methods):
     def get_build(self, build_id: str) -> Build:
         found = self.get_builds([build_id])
         if not found:
-            raise NotFoundError(
-                f"No build {build_id!r} in {self.region}.",
-                "Check the id with 'cbdeploy builds' (and --region).",
-                code="ResourceNotFoundException",
-            )
+            hint = "Check the id with 'cbdeploy builds' (and --region)."
+            if self.endpoint.in_process:
+                hint = ("--local found no standing emulator, and the builds of an emulator run "
+                        "by a command end with it: start 'cbdeploy emulator' in another terminal, "
+                        "then deploy with --local again.")
+            raise NotFoundError(f"No build {build_id!r} in {self.region}.", hint,
+                                code="ResourceNotFoundException")
         return found[0]
 
     def stop_build(self, build_id: str) -> Build:

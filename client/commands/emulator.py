@@ -144,7 +144,11 @@ def _banner(url: str, credentials: Any, region: str, path: Path, seed: str | Non
     click.echo(f"cbdeploy emulator listening on {url} (Ctrl-C to stop)", err=True)
     click.echo("Requests must be signed with the keys above: paste the export lines into the "
                "shell of your AWS tools.", err=True)
-    click.echo(f"'cbdeploy ... --local' uses this emulator (keys recorded in {path}).", err=True)
+    port = int(url.rsplit(":", 1)[1])
+    how = "" if port == local_emulator.DEFAULT_PORT else (
+        f" with {local_emulator.URL_VARIABLE}={url} set")
+    click.echo(f"'cbdeploy ... --local' uses this emulator{how} (keys recorded in {path}).",
+               err=True)
     if seed:
         click.echo(f"Seeded parameters and secrets from {seed} into {region}.", err=True)
 

@@ -146,3 +146,11 @@ def test_a_bad_seed_file_is_a_usage_error(tmp_path: Path) -> None:
     emulator = subprocess.run([CBDEPLOY, "emulator", "--port", "0", "--seed", str(seed)],
                               env=user_env(tmp_path), capture_output=True, text=True, timeout=60)
     assert emulator.returncode == 2 and "parameters./x" in emulator.stderr
+
+
+def test_logs_local_without_a_standing_emulator_says_why_nothing_is_found(tmp_path: Path) -> None:
+    root = project(tmp_path, "echo never")
+    done = cbdeploy(root, user_env(tmp_path), "logs", "cbdeploy-x-dev:0000", "--region",
+                    "us-east-1", "--local")
+    assert done.returncode == 2
+    assert "start 'cbdeploy emulator' in another terminal" in done.stderr
