@@ -92,8 +92,10 @@ def _read(path: Path) -> StandingEmulator | None:
 
 def identity(url: str, timeout: float = PROBE_SECONDS) -> str | None:
     """The instance id of the cbdeploy emulator answering at ``url``, or None (nothing, or not ours)."""
+    # Straight to the address: an HTTP proxy from the environment must not answer for it.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with urllib.request.urlopen(url.rstrip("/") + IDENTITY_PATH, timeout=timeout) as answer:
+        with opener.open(url.rstrip("/") + IDENTITY_PATH, timeout=timeout) as answer:
             data = json.loads(answer.read(4096))
     except (OSError, ValueError, urllib.error.URLError):
         return None

@@ -18,7 +18,7 @@ import socket
 import threading
 import uuid
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from moto.moto_server.werkzeug_app import (
@@ -75,7 +75,7 @@ class EndpointApp:
         codebuild: CodeBuildApi,
         faults: FaultInjector,
         verifier: Verifier,
-        host_allowed: Any,
+        host_allowed: Callable[[str], bool],
         instance: str,
     ) -> None:
         self.codebuild = codebuild

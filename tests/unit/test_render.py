@@ -452,3 +452,45 @@ def test_an_outcome_interrupted_by_sigterm_names_it() -> None:
     Renderer(c).outcome(BuildOutcome("b:1", "STOPPED", 143, duration=4.0, interrupted=True,
                                      signal=signal.SIGTERM))
     assert "! Interrupted by SIGTERM. Build b:1 ended STOPPED after 4.0s." in text(c).splitlines()
+
+
+def test_detach_hints_follow_the_endpoint() -> None:
+    """A standing emulator: the hints carry --local. One in this process: no hint could work."""
+    from client.deploy_events import BuildStarted
+    from client.endpoint import Endpoint
+
+    standing = Endpoint("http://127.0.0.1:4566", "standing")
+    c = console()
+    r = Renderer(c)
+    r.handle(DeployStarting("app", "dev", "eu-west-1", "p", True, "id", endpoint=standing))
+    r.handle(BuildStarted(build(), "eu-west-1", True, following=False))
+    r.handle(Detached("p:42", "eu-west-1", local=True, interrupted=False))
+    out = text(c)
+    assert "Endpoint: http://127.0.0.1:4566 (cbdeploy emulator, --local)" in out
+    assert "cbdeploy logs p:42 --follow --region eu-west-1 --local" in out
+    assert "cbdeploy stop p:42 --region eu-west-1 --local" in out
+    assert "console.aws" not in out
+
+    c = console()
+    r = Renderer(c)
+    r.handle(DeployStarting("app", "dev", "eu-west-1", "p", True, "id",
+                            endpoint=Endpoint("http://127.0.0.1:5", "in-process")))
+    r.handle(Detached("p:42", "eu-west-1", local=True, interrupted=True))
+    out = text(c)
+    assert "cbdeploy logs" not in out and "ends with it" in out and "cbdeploy emulator" in out
+
+
+def test_a_custom_endpoint_is_shown_and_gets_no_console_link() -> None:
+    from client.deploy_events import BuildStarted
+    from client.endpoint import Endpoint
+
+    c = console()
+    r = Renderer(c)
+    custom = Endpoint("http://10.0.0.5:4566", "custom")
+    r.handle(DeployStarting("app", "dev", "eu-west-1", "p", False, "id", endpoint=custom))
+    r.handle(BuildStarted(build(), "eu-west-1", False))
+    r.outcome(BuildOutcome("p:42", "FAILED", 1, region="eu-west-1"))
+    out = text(c)
+    assert "Endpoint: http://10.0.0.5:4566" in out
+    assert "console.aws" not in out and "runs at http://10.0.0.5:4566" in out
+    assert "full log: cbdeploy logs p:42 --region eu-west-1\n" in out
