@@ -277,6 +277,8 @@ def markdown_summary(report: Mapping[str, Any], *, command: str = "deploy") -> s
             about.append(f"Build [{build}]({report['consoleUrl']})")
         elif report.get("local"):
             about.append(f"Build {build} (local emulator)")
+        elif report.get("endpoint"):
+            about.append(f"Build {build} (endpoint {md(report['endpoint'])})")
         else:
             about.append(f"Build {build}")
     for key in ("stage", "region"):

@@ -346,3 +346,26 @@ def test_a_signal_before_the_build_started_gives_its_exit_status() -> None:
     data = report.report()
     assert data["exitCode"] == 129 and data["interrupted"] is True and data["signal"] == "SIGHUP"
     assert data["error"] == "Interrupted before the build started; nothing was deployed."
+
+
+def test_a_custom_endpoint_is_in_the_object_and_the_summary_instead_of_a_console_link() -> None:
+    from dataclasses import replace
+
+    from client.deploy_events import Attached
+    from client.endpoint import Endpoint
+    from client.report import markdown_summary
+
+    custom = Endpoint("http://127.0.0.1:4566", "custom")
+    report = ReportCollector(clock=clock(0.0, 1.0))
+    for event in deploy_events():
+        report.handle(replace(event, endpoint=custom) if isinstance(event, DeployStarting) else event)
+    report.finish(BuildOutcome(BUILD_ID, "SUCCEEDED", 0, region="us-east-1"))
+    data = report.report()
+    assert (data["endpoint"], data["consoleUrl"], data["local"]) == (custom.url, None, False)
+    assert f"(endpoint {custom.url})" in markdown_summary(data)
+
+    followed = ReportCollector(deploy=False, clock=clock(0.0, 1.0))
+    followed.handle(Attached(build(), "us-east-1", False, following=False, endpoint=custom))
+    followed.finish(BuildOutcome(BUILD_ID, "SUCCEEDED", 0, region="us-east-1"))
+    data = followed.report()
+    assert (data["endpoint"], data["consoleUrl"]) == (custom.url, None)
