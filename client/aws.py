@@ -511,11 +511,14 @@ def open_aws(target: Target) -> Iterator[AwsClient]:
     standing = local_emulator.find()
     if standing is not None:
         with _without_profile():
-            session = boto3.session.Session(
-                aws_access_key_id=standing.access_key_id,
-                aws_secret_access_key=standing.secret_access_key,
-                region_name=target.region,
-            )
+            try:
+                session = boto3.session.Session(
+                    aws_access_key_id=standing.access_key_id,
+                    aws_secret_access_key=standing.secret_access_key,
+                    region_name=target.region,
+                )
+            except bx.BotoCoreError as error:  # e.g. a ~/.aws/config that does not parse
+                raise translate_error(error, "sts", "session", {}) from error
             yield AwsClient(session, target.region, endpoint_url=standing.url,
                             endpoint=Endpoint(standing.url, "standing"))
         return
