@@ -93,7 +93,8 @@ class EndpointApp:
             refused = error_response(Refusal("foreign-host"), _protocol(environ))
             return _respond(start_response, *refused)
         path = environ.get("PATH_INFO", "")
-        if path.startswith("/moto-api"):
+        if "/".join(part for part in path.split("/") if part).startswith("moto-api"):
+            # (Whatever the slashes: werkzeug's routing would merge them.)
             return _respond(start_response, 404, {"Content-Type": "text/plain"}, b"Not Found\n")
         if path == IDENTITY_PATH and environ.get("REQUEST_METHOD") == "GET":
             body = json.dumps({"service": IDENTITY_SERVICE, "instance": self.instance}).encode()

@@ -164,7 +164,8 @@ def test_moto_management_routes_are_not_served(
     bucket = f"auth-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)
     host = urlsplit(emulator_url).netloc
-    for path in ("/moto-api/reset", "/moto-api/", "/moto-api/data.json"):
+    for path in ("/moto-api/reset", "/moto-api/", "/moto-api/data.json", "//moto-api/reset",
+                 "/%6Doto-api/reset"):
         status, _ = raw(emulator_url, "POST", path, {"Host": host})
         assert status == 404, path
     assert bucket in [b["Name"] for b in s3.list_buckets()["Buckets"]]
