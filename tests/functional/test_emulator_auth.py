@@ -301,3 +301,13 @@ def test_an_aws_chunked_upload_with_a_trailer_is_verified_by_its_headers(
     answer = send(emulator_credentials.secret_access_key)
     assert answer.status_code == 200, answer.text
     assert s3.get_object(Bucket=bucket, Key="chunked")["Body"].read() == data
+
+
+def test_emulator_keys_go_together() -> None:
+    from click.testing import CliRunner
+
+    from client.cli import main
+
+    result = CliRunner().invoke(main, ["emulator", "--port", "0", "--access-key-id", "AKIAX"])
+    assert result.exit_code == 2
+    assert "--access-key-id and --secret-access-key go together" in result.output
