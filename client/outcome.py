@@ -256,8 +256,11 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def lost_message(outcome: BuildOutcome) -> tuple[str, str | None]:
-    """(message, hint) for a build whose follow was lost (status UNKNOWN): exit 3."""
+def lost_message(outcome: BuildOutcome, flags: str = "") -> tuple[str, str | None]:
+    """(message, hint) for a build whose follow was lost (status UNKNOWN): exit 3.
+
+    ``flags``: what the printed commands need to reach the endpoint again (`` --local``).
+    """
     build_id, region = outcome.build_id, outcome.region
     if outcome.vanished:
         return (
@@ -265,7 +268,7 @@ def lost_message(outcome: BuildOutcome) -> tuple[str, str | None]:
             "know it any more, so what became of it cannot be told.",
             "An emulator forgets its builds when it restarts; deploy again to run a new build.",
         )
-    where = f" --region {region}" if region else ""
+    where = (f" --region {region}" if region else "") + flags
     return (
         f"Outcome unknown: build {build_id} was started, but cbdeploy lost contact with it "
         f"({outcome.lost}).",

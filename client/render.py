@@ -325,7 +325,8 @@ class Renderer:
         self.close()
         if e.build_id is None:
             self._warn("Interrupted while starting the build; its id is not known.")
-            self._note(f"See 'cbdeploy builds --region {e.region}' and stop it if it runs.")
+            self._note(f"See 'cbdeploy builds --region {e.region}{self._endpoint.flags}' "
+                       "and stop it if it runs.")
             return
         if e.stop_requested and e.waited is not None:
             self._warn(
@@ -455,7 +456,7 @@ class Renderer:
                 self._print(Text("  " + phase_row(phase), style=style))
         self._print()
         if outcome.status == UNKNOWN:
-            message, hint = lost_message(outcome)
+            message, hint = lost_message(outcome, self._endpoint.flags)
             self._print(Text("? " + message, style="yellow bold"))
             if hint:
                 self._note(hint)

@@ -55,6 +55,7 @@ class ReportCollector:
         self._region: str | None = None
         self._local = False
         self._endpoint: str | None = None  # None: AWS itself
+        self._flags = ""  # what a printed command needs to reach the endpoint (--local)
         self._archive: dict[str, Any] | None = None
         self._upload: dict[str, Any] | None = None
         self._packaging_seconds: float | None = None
@@ -80,10 +81,10 @@ class ReportCollector:
             self._target.update(stage=event.stage, app=event.app, project=event.project,
                                 account=event.account or None)
             self._region, self._local = event.region, event.local
-            self._endpoint = event.endpoint.url
+            self._endpoint, self._flags = event.endpoint.url, event.endpoint.flags
         elif isinstance(event, d.Attached):
             self._region, self._local = event.region, event.local
-            self._endpoint = event.endpoint.url
+            self._endpoint, self._flags = event.endpoint.url, event.endpoint.flags
         elif isinstance(event, d.ArchiveBuilt):
             a = event.archive
             self._archive = {"sizeBytes": a.size, "sha256": a.sha256, "fileCount": a.file_count}
@@ -183,7 +184,7 @@ class ReportCollector:
         data["hint"] = error.get("hint")
         if outcome.status == UNKNOWN and not error:
             # The follow lost the build (exit 3): say why, and how to find it again.
-            data["error"], data["hint"] = lost_message(outcome)
+            data["error"], data["hint"] = lost_message(outcome, self._flags)
         if "runningBuildId" in error:
             data["runningBuildId"] = error["runningBuildId"]
         return data

@@ -494,3 +494,15 @@ def test_a_custom_endpoint_is_shown_and_gets_no_console_link() -> None:
     assert "Endpoint: http://10.0.0.5:4566" in out
     assert "console.aws" not in out and "runs at http://10.0.0.5:4566" in out
     assert "full log: cbdeploy logs p:42 --region eu-west-1\n" in out
+
+
+def test_a_lost_build_of_a_standing_emulator_is_re_attached_with_local() -> None:
+    from client.endpoint import Endpoint
+    from client.outcome import UNKNOWN
+
+    c = console()
+    r = Renderer(c)
+    r.handle(DeployStarting("app", "dev", "eu-west-1", "p", True, "id",
+                            endpoint=Endpoint("http://127.0.0.1:4566", "standing")))
+    r.outcome(BuildOutcome("p:42", UNKNOWN, 3, region="eu-west-1", lost="connection refused"))
+    assert "cbdeploy logs p:42 --follow --region eu-west-1 --local" in text(c)
