@@ -19,6 +19,8 @@ import time
 import uuid
 from pathlib import Path
 
+from tests.conftest import EMULATOR_ACCESS_KEY_ID, EMULATOR_SECRET_ACCESS_KEY
+
 CBDEPLOY = str(Path(sys.executable).parent / "cbdeploy")
 
 
@@ -30,7 +32,9 @@ def free_port() -> int:
 
 def start_emulator(port: int, env: dict[str, str]) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
-        [CBDEPLOY, "emulator", "--port", str(port)], env=env, stdout=subprocess.PIPE,
+        # Both emulators take the keys the deploy signs with (the emulator checks SigV4).
+        [CBDEPLOY, "emulator", "--port", str(port), "--access-key-id", env["AWS_ACCESS_KEY_ID"],
+         "--secret-access-key", env["AWS_SECRET_ACCESS_KEY"]], env=env, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True,
     )
     deadline = time.monotonic() + 30
@@ -90,8 +94,8 @@ def test_a_lost_endpoint_is_said_within_seconds_and_a_forgotten_build_exits_3(
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(
         AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_ACCESS_KEY_ID=EMULATOR_ACCESS_KEY_ID,
+        AWS_SECRET_ACCESS_KEY=EMULATOR_SECRET_ACCESS_KEY,
         AWS_DEFAULT_REGION="us-east-1",
         AWS_CONFIG_FILE=str(tmp_path / "none"),
         AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
