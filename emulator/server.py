@@ -28,8 +28,9 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from emulator import s3_checks
+from emulator import ecr, s3_checks
 from emulator.codebuild_api import ApiError, CodeBuildApi
+from emulator.ecr import EcrFront
 from emulator.faults import FaultInjector, fault_response
 
 CODEBUILD_PREFIX = "CodeBuild_20161006."
@@ -66,6 +67,7 @@ class EndpointApp:
         self.codebuild = codebuild
         self.faults = faults
         self.moto = DomainDispatcherApplication(create_backend_app)
+        self.ecr = EcrFront(self.moto)  # moto's ECR in front of a real registry
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -90,6 +92,8 @@ class EndpointApp:
         if target.startswith(CODEBUILD_PREFIX):
             return self._codebuild(environ, start_response, target[len(CODEBUILD_PREFIX):])
         region, service = credential_scope(environ)
+        if target.startswith(ecr.PREFIX):
+            return self.ecr(environ, start_response, target[len(ecr.PREFIX):], region or "us-east-1")
         if service == "s3":
             refusal = s3_checks.check(environ)
             if refusal is not None:
@@ -176,6 +180,7 @@ class Endpoint:
             return
         _live.discard(self)
         self.codebuild.shutdown()
+        self.app.ecr.stop()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5)
