@@ -465,6 +465,8 @@ class Renderer:
                 if outcome.failed_phase_message and not outcome.failed_step:
                     line += f" - {field_text(outcome.failed_phase_message)}"
                 self._print(Text(line, style="red"))
+            if outcome.hint:
+                self._note(outcome.hint)
             if outcome.build_id and outcome.region and self.log_hint and not self._local:
                 # (With --local the build is gone once this process ends.)
                 self._note(f"full log: cbdeploy logs {outcome.build_id} --region {outcome.region}")

@@ -12,6 +12,9 @@
 - ``build_waiter``: ``build_waiter(codebuild, build_id)`` polls until the build is complete.
 - ``log_messages``: ``log_messages(build)`` reads every line of a build's log stream.
 
+Tests marked ``docker`` need a Docker engine, docker-registry and busybox
+(``tests/docker_engine.py``); without them they are skipped, saying what is missing.
+
 Every test (autouse) runs without the caller's output settings (``GITHUB_ACTIONS``,
 ``GITHUB_STEP_SUMMARY``, ``NO_COLOR``, ``FORCE_COLOR`` ...) and with an empty
 ``XDG_CONFIG_HOME``, so neither a CI runner nor a developer's stored defaults
@@ -30,6 +33,15 @@ OUTPUT_SETTINGS = (
     "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE",
     "TTY_INTERACTIVE", "CLICOLOR_FORCE", "COLUMNS",
 )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("docker") is not None:
+        from tests.docker_engine import missing
+
+        reason = missing()
+        if reason is not None:
+            pytest.skip(reason)
 
 
 @pytest.fixture(autouse=True)
