@@ -19,7 +19,8 @@ stage. How, depends on what the build image's Docker offers
 - ``legacy``: the classic builder: pull ``cbdeploy-cache-<stage>`` (when
   there is one) and build with ``--cache-from`` it.
 
-``cache = false`` builds without any of that. Each image's output lines are
+``IMAGE_BUILDER`` (buildx, buildkit or legacy) in the build's environment
+picks one instead. ``cache = false`` builds without any of that. Each image's output lines are
 prefixed with ``[<name>]`` since the builds run side by side.
 """
 
@@ -201,9 +202,11 @@ class ImageBuilder:
                 "use an image with Docker (aws/codebuild/standard:7.0 has it) or, locally, "
                 "install docker.io"
             )
-        result = self._quiet(("docker", "info", "--format", "{{.ServerVersion}}"))
+        result = self._quiet(("docker", "version"))  # exits non-zero when no daemon answers
         if result.returncode != 0:
-            detail = (result.stderr or result.stdout).strip().splitlines()
+            lines = (result.stderr + "\n" + result.stdout).strip().splitlines()
+            # Docker 20.10 prints a template error before the reason: prefer the daemon line.
+            detail = [line for line in lines if "daemon" in line.lower()] or lines
             raise ImageError(
                 "no Docker engine answers ("
                 + (detail[-1] if detail else f"docker info exit {result.returncode}")
@@ -212,7 +215,7 @@ class ImageBuilder:
             )
 
     def choose_builder(self) -> str:
-        forced = self.environ.get("CBDEPLOY_DOCKER_BUILDER", "")
+        forced = self.environ.get("IMAGE_BUILDER", "")
         if forced in BUILDERS:
             return forced
         has_buildx = self._quiet(("docker", "buildx", "version")).returncode == 0

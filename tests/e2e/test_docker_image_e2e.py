@@ -80,20 +80,26 @@ def deploy(project: Path, env: dict[str, str], stage: str = STAGE) -> tuple[int,
     return done.returncode, summary, done.stdout + done.stderr
 
 
-def forget_local_images(registry_repository: str) -> None:
-    """Remove every local image of the repository and all build cache (a fresh host)."""
+def forget_local_images(registry_repository: str = "/" + REPOSITORY) -> None:
+    """Remove every local image of the repository and all build cache (a fresh host).
+
+    ``registry_repository`` is ``host:port/<repository>``, or just its end.
+    """
     listed = subprocess.run(
         ["docker", "image", "ls", "--format", "{{.Repository}} {{.ID}}"],
         capture_output=True, text=True, check=True,
     ).stdout.split("\n")
-    ids = sorted({line.split()[1] for line in listed if line.split()[:1] == [registry_repository]})
+    ids = sorted(
+        {line.split()[1] for line in listed if line and line.split()[0].endswith(registry_repository)}
+    )
     if ids:
         subprocess.run(["docker", "image", "rm", "-f", *ids], check=True, capture_output=True)
     subprocess.run(["docker", "builder", "prune", "-af"], check=True, capture_output=True)
     left = subprocess.run(
-        ["docker", "image", "ls", "-q", registry_repository], capture_output=True, text=True, check=True
-    ).stdout
-    assert left.strip() == ""
+        ["docker", "image", "ls", "--format", "{{.Repository}}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()
+    assert not [name for name in left if name.endswith(registry_repository)]
 
 
 def layers(client: Any, digest: str) -> list[str]:
@@ -121,6 +127,7 @@ def test_second_deploy_reuses_the_dependency_layers_from_the_registry(
     git(project, "add", "-A")
     git(project, "commit", "-qm", "first")
     env = environment(endpoint, tmp_path / "home")
+    forget_local_images()  # earlier runs' images and cache: the first build starts cold
 
     code, first, output = deploy(project, env)
     assert code == 0, output
