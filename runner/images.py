@@ -162,6 +162,15 @@ class ImageBuilder:
     stage: str
     region: str
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _children: set[subprocess.Popen[bytes]] = field(default_factory=set)
+    _stopped: int | None = None
+
+    def stop(self, signum: int) -> None:
+        """Pass ``signum`` to the running docker commands; start no more."""
+        with self._lock:
+            self._stopped = signum
+            for child in self._children:
+                child.send_signal(signum)
 
     def run(self) -> list[Built]:
         """Build and push every image; raises ImageError on the first problem."""
@@ -285,6 +294,9 @@ class ImageBuilder:
 
     def _run(self, name: str, command: Command) -> int:
         env = {**self.environ, **command.env}
+        with self._lock:
+            if self._stopped is not None:
+                raise ImageError(f"image {name}: stopped by signal {self._stopped}")
         try:
             child = subprocess.Popen(
                 command.argv, cwd=self.root, env=env,
@@ -293,6 +305,8 @@ class ImageBuilder:
             )
         except OSError as error:
             raise ImageError(f"image {name}: cannot run {command.argv[0]}: {error}") from None
+        with self._lock:
+            self._children.add(child)
         shown = " ".join(command.argv)
         self._print(name, f"$ {shown}\n")
         if command.stdin is not None:
@@ -302,7 +316,10 @@ class ImageBuilder:
         assert child.stdout is not None
         for raw in child.stdout:
             self._print(name, raw.decode("utf-8", "replace"))
-        return child.wait()
+        code = child.wait()
+        with self._lock:
+            self._children.discard(child)
+        return code
 
     def _print(self, name: str, line: str) -> None:
         with self._lock:

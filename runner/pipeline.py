@@ -140,6 +140,7 @@ class Runner:
     # IMAGE_URI_<NAME> / IMAGE_TAG_<NAME> once the images step ran: later steps' environment
     # and outputs.
     image_variables: dict[str, str] = field(default_factory=dict)
+    _images: ImageBuilder | None = None  # while the images step runs
 
     def __post_init__(self) -> None:
         # Everything the runner writes itself goes through the mask; a step's own
@@ -255,11 +256,14 @@ class Runner:
         builder = ImageBuilder(
             self.plan.images, self.root, self.out, self.environ, self.plan.stage, region
         )
+        self._images = builder
         try:
             built = builder.run()
         except ImageError as error:
             say(f"cannot build the images: {error}", self.out)
             return 1
+        finally:
+            self._images = None
         for image in built:
             self.image_variables[f"IMAGE_URI_{image.spec.env_suffix}"] = image.uri
             self.image_variables[f"IMAGE_TAG_{image.spec.env_suffix}"] = image.tag
@@ -270,6 +274,8 @@ class Runner:
         self._stop_signal = signum
         if self._child is not None:
             self._child.send_signal(signum)
+        if self._images is not None:
+            self._images.stop(signum)
 
     def _report_outputs(self) -> None:
         """The outputs file's object, after the images' IMAGE_URI_/IMAGE_TAG_ variables."""
