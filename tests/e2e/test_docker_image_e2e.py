@@ -1,6 +1,7 @@
 """examples/docker-image on a real Docker engine and a real registry, twice.
 
-The emulator runs in this test process; its ECR is moto's API backed by a
+The session's emulator (``emulator_url``) runs in this test process, and the
+CLI runs as a subprocess with its credentials (``aws_env``); its ECR is moto's API backed by a
 ``docker-registry`` process it starts, and its builds (privileged mode, which
 [images] turns on) use the host's Docker engine. Between the two deploys
 every local image of the example's repository and all build cache are
@@ -16,14 +17,13 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
-emulator = pytest.importorskip("emulator")
+pytest.importorskip("emulator")
 
 CBDEPLOY = Path(sys.executable).parent / "cbdeploy"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "docker-image"
@@ -32,19 +32,19 @@ STAGE = "e2e"
 REPOSITORY = f"cbdeploy/docker-image/{STAGE}/app"
 
 
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    with emulator.running() as url:
-        yield url
+@pytest.fixture
+def endpoint(emulator_url: str, aws_env: None) -> str:
+    return emulator_url
 
 
 def environment(endpoint: str, home: Path) -> dict[str, str]:
+    """The CLI's environment: the endpoint, and the credentials ``aws_env`` set for it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CBDEPLOY_"))}
     env.update(
         {
             "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
+            "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"],
             "AWS_DEFAULT_REGION": REGION,
             "HOME": str(home),
             "XDG_CONFIG_HOME": str(home / ".config"),
@@ -52,13 +52,6 @@ def environment(endpoint: str, home: Path) -> dict[str, str]:
         }
     )
     return env
-
-
-def ecr(endpoint: str) -> Any:
-    return boto3.client(
-        "ecr", endpoint_url=endpoint, region_name=REGION,
-        aws_access_key_id="testing", aws_secret_access_key="testing",
-    )
 
 
 def git(project: Path, *args: str) -> None:
@@ -119,7 +112,7 @@ def ran_dependency_step(output: str) -> bool:
 
 @pytest.mark.docker
 def test_second_deploy_reuses_the_dependency_layers_from_the_registry(
-    endpoint: str, tmp_path: Path
+    endpoint: str, boto_client: Callable[..., Any], tmp_path: Path
 ) -> None:
     project = tmp_path / "docker-image"
     shutil.copytree(EXAMPLE, project)
@@ -150,7 +143,7 @@ def test_second_deploy_reuses_the_dependency_layers_from_the_registry(
     assert digest2 != digest1 and tag2 != tag
     assert "version: 2" in output2
 
-    client = ecr(endpoint)
+    client = boto_client("ecr", region=REGION)
     before, after = layers(client, digest1), layers(client, digest2)
     # base, dependencies, app: everything before the changed app layer is the same blob.
     assert len(before) == len(after) >= 3
