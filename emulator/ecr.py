@@ -8,7 +8,9 @@ and ``proxyEndpoint`` are ``127.0.0.1:<port>/<name>`` and
 ``http://127.0.0.1:<port>``, and ``docker login``/``push``/``pull`` work.
 DescribeImages, BatchGetImage and ListImages are answered from what was
 really pushed to that registry (moto knows nothing of pushes).
-With no registry binary on the host, moto's answers pass unchanged.
+With no registry binary on the host, moto's answers pass unchanged (so
+bootstrap still creates repositories), except GetAuthorizationToken, which
+fails naming what is missing.
 """
 
 from __future__ import annotations
@@ -56,6 +58,18 @@ class EcrFront:
             host = self.registry.ensure()
         except RegistryUnavailable as error:
             logger.warning("ECR without a registry: %s", error)
+            if operation == "GetAuthorizationToken":
+                # Nothing could log in or push: say what is missing instead of naming
+                # AWS's registry host, which docker would fail to reach.
+                payload = json.dumps(
+                    {"__type": "ServerException",
+                     "message": f"the local emulator cannot serve images: {error}"}
+                ).encode()
+                start_response("500 Internal Server Error", [
+                    ("Content-Type", "application/x-amz-json-1.1"),
+                    ("Content-Length", str(len(payload))),
+                ])
+                return [payload]
             return self.moto(environ, start_response)
         if operation in FROM_REGISTRY:
             return self._images(environ, start_response, operation, region)

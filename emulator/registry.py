@@ -59,40 +59,55 @@ class Registry:
         self._process: subprocess.Popen[bytes] | None = None
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         self.host: str | None = None
+        self._failed: str | None = None  # why it did not start: not tried again
 
     def ensure(self) -> str:
         with self._lock:
             if self.host is not None and self._process is not None and self._process.poll() is None:
                 return self.host
+            if self._failed is not None:
+                raise RegistryUnavailable(self._failed)
             binary = next((found for b in BINARIES if (found := shutil.which(b))), None)
             if binary is None:
                 raise RegistryUnavailable(
                     "no docker-registry binary on this host (apt-get install docker-registry)"
                 )
-            self._dir = tempfile.TemporaryDirectory(prefix="cbdeploy-registry-")
-            root = Path(self._dir.name)
-            port = _free_port()
-            config = root / "config.yml"
-            config.write_text(CONFIG.format(root=root / "data", port=port), encoding="utf-8")
-            log = (root / "registry.log").open("wb")
+            for _attempt in range(3):  # another process may take the free port first
+                host = self._start(binary)
+                if host is not None:
+                    return host
+            self._failed = f"{binary} did not start; see the emulator's log"
+            raise RegistryUnavailable(self._failed)
+
+    def _start(self, binary: str) -> str | None:
+        self._dir = tempfile.TemporaryDirectory(prefix="cbdeploy-registry-")
+        root = Path(self._dir.name)
+        port = _free_port()
+        config = root / "config.yml"
+        config.write_text(CONFIG.format(root=root / "data", port=port), encoding="utf-8")
+        with (root / "registry.log").open("wb") as log:
             self._process = subprocess.Popen(
                 [binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
             )
-            host = f"127.0.0.1:{port}"
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline:
-                try:
-                    with urllib.request.urlopen(f"http://{host}/v2/", timeout=1):
-                        self.host = host
-                        logger.info("registry %s serves %s", binary, host)
-                        return host
-                except (OSError, urllib.error.URLError):
-                    if self._process.poll() is not None:
-                        break
-                    time.sleep(0.05)
-            self._stop_locked()
-            raise RegistryUnavailable(f"{binary} did not start on {host}")
+        host = f"127.0.0.1:{port}"
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://{host}/v2/", timeout=1):
+                    self.host = host
+                    logger.info("registry %s serves %s", binary, host)
+                    return host
+            except (OSError, urllib.error.URLError):
+                if self._process.poll() is not None:
+                    break
+                time.sleep(0.05)
+        logger.warning(
+            "registry on %s did not start: %s", host,
+            (root / "registry.log").read_text(errors="replace")[-500:],
+        )
+        self._stop_locked()
+        return None
 
     def stop(self) -> None:
         with self._lock:

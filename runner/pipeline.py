@@ -11,6 +11,10 @@ its lines); when a step's output does not end with a newline, one is added so
 the next marker starts its own line. stdin is /dev/null: nobody can answer a
 prompt inside a build.
 
+A step of kind ``images`` runs no commands: the runner builds and pushes the
+plan's ``images`` (``runner.images``) and every later step also sees their
+``IMAGE_URI_<NAME>`` and ``IMAGE_TAG_<NAME>``, which lead the reported outputs.
+
 Every step sees the build's environment, plus ``STAGE``, ``REGION`` and
 ``CBDEPLOY_PROJECT`` from the plan, plus a script's own ``environment``.
 The environment is never printed, and what the runner prints itself (markers,

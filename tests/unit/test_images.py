@@ -249,3 +249,10 @@ def test_the_runners_ecr_signature_is_botocores() -> None:
         when.replace(tzinfo=datetime.timezone.utc),
     )
     assert ours["authorization"] == request.headers["Authorization"]
+
+
+def test_a_stage_overrides_an_images_repository(tmp_path: Path) -> None:
+    project(tmp_path, CONFIG + '\n[stages.prod.images.api]\nrepository = "shop-api-prod"\n')
+    assert load_config(tmp_path, "prod").images["api"].repository == "shop-api-prod"
+    assert load_config(tmp_path, "prod").images["api"].context == "services/api"
+    assert load_config(tmp_path, "dev").images["api"].repository == "shop-api"
