@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test demo lint typecheck check bench clean
+.PHONY: install test demo demo-docker lint typecheck check bench clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -18,6 +18,13 @@ test: $(STAMP)
 demo: $(STAMP)
 	cd examples/static-site && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cbdeploy deploy --stage dev --region us-east-1 --local
 
+# Needs a Docker engine, docker-registry and busybox-static on this machine.
+# Deploys examples/docker-image on the emulator, then runs the pushed image once.
+demo-docker: $(STAMP)
+	cd examples/docker-image && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cbdeploy deploy --stage dev --region us-east-1 --local --yes --json >$(CURDIR)/.demo-docker.json
+	@uri="$$($(PY) -c 'import json; print(json.load(open(".demo-docker.json"))["outputs"]["IMAGE_URI_APP"])')" && \
+		rm -f .demo-docker.json && echo "docker run --rm $$uri" && docker run --rm "$$uri"
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check client runner emulator tests bench
 
@@ -30,6 +37,9 @@ bench: $(STAMP)
 	$(PY) bench/package.py
 	$(PY) bench/follow.py
 	$(PY) bench/render.py
+
+bench-docker: $(STAMP)
+	$(PY) bench/docker.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -399,6 +399,30 @@ class AwsClient(S3Methods):
     def delete_log_group(self, name: str) -> None:
         self._settle("logs", "delete_log_group", {"ResourceNotFoundException"}, logGroupName=name)
 
+    # ----------------------------------------------------------------- ECR
+
+    def get_repository(self, name: str) -> dict[str, Any] | None:
+        """The ECR repository with its ``tags`` (``[{"Key", "Value"}]``), or None."""
+        try:
+            page = self.call("ecr", "describe_repositories", repositoryNames=[name])
+        except AwsError as error:
+            if error.code == "RepositoryNotFoundException":
+                return None
+            raise
+        repository = dict(page["repositories"][0])
+        listed = self.call("ecr", "list_tags_for_resource", resourceArn=repository["repositoryArn"])
+        repository["tags"] = list(listed.get("tags") or ())
+        return repository
+
+    def create_repository(self, name: str, tags: Mapping[str, str]) -> None:
+        self._settle(
+            "ecr",
+            "create_repository",
+            {"RepositoryAlreadyExistsException"},
+            repositoryName=name,
+            tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+        )
+
     # ----------------------------------------------------------------- IAM
 
     def get_role(self, name: str) -> dict[str, Any] | None:

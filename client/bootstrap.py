@@ -83,6 +83,7 @@ __all__ = [
     "bucket_name",
     "bucket_policy",
     "check_owner",
+    "check_repository_owner",
     "contains",
     "execute",
     "log_group_name",
@@ -114,6 +115,8 @@ class Observed:
     project: Mapping[str, Any] | None = None
     missing_policies: tuple[str, ...] = ()  # configured policy ARNs IAM does not know
     log_group_tags: Mapping[str, str] | None = None  # None: no group, or tags not read
+    # [images] repositories that exist, by name (with their "tags"); absent: to create
+    repositories: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,7 @@ def observe(aws: AwsClient, settings: StageSettings, names: Names) -> Observed:
         attached_f = when(found_role is not None, aws.attached_policies, role)
         base_f = when(found_role is not None, aws.get_inline_policy, role, BASE_POLICY)
         attached = tuple(attached_f.result() or ())
+        repository_f = {r: pool.submit(aws.get_repository, r) for r in settings.repositories}
         unknown = [
             (arn, pool.submit(aws.policy_exists, arn))
             for arn in settings.policies
@@ -177,6 +181,9 @@ def observe(aws: AwsClient, settings: StageSettings, names: Names) -> Observed:
             base_policy=base_f.result(),
             project=project_f.result(),
             missing_policies=tuple(arn for arn, known in unknown if not known.result()),
+            repositories={
+                r: found for r, f in repository_f.items() if (found := f.result()) is not None
+            },
         )
 
 
@@ -187,6 +194,7 @@ def plan(settings: StageSettings, names: Names, observed: Observed) -> tuple[Cal
     stage, and ConfigError for policies IAM does not know.
     """
     check_owner(names, observed.project, observed.role, observed.log_group_tags)
+    check_repository_owner(names, observed.repositories)
     if observed.missing_policies:
         raise ConfigError(
             f"IAM has no policy {', '.join(observed.missing_policies)}.",
@@ -196,6 +204,15 @@ def plan(settings: StageSettings, names: Names, observed: Observed) -> tuple[Cal
     calls = [*_plan_bucket(names, observed), *_plan_log_group(settings, names, observed)]
     role_calls = _plan_role(settings, names, observed)
     calls += role_calls
+    calls += [
+        Call(
+            "create_repository",
+            {"name": repository, "tags": names.tags},
+            f"Create ECR repository {repository}",
+        )
+        for repository in settings.repositories
+        if repository not in observed.repositories
+    ]
     role_created = any(c.method == "create_role" for c in role_calls)
     desired = project_settings(settings, names)
     if observed.project is None:
@@ -377,6 +394,27 @@ def check_owner(
             f"If it is this stage's, tag it {TAG_APP}={names.app} and "
             f"{TAG_STAGE}={names.stage}; otherwise delete or rename it, or use another "
             "app name or stage.",
+        )
+
+
+def check_repository_owner(names: Names, repositories: Mapping[str, Mapping[str, Any]]) -> None:
+    """OwnershipError when an [images] repository exists with another stage's tags (or none)."""
+    for name, repository in sorted(repositories.items()):
+        tags = _tag_dict(repository.get("tags"), "Key", "Value")
+        if {k: tags.get(k) for k in names.tags} == names.tags:
+            continue
+        app, stage = tags.get(TAG_APP), tags.get(TAG_STAGE)
+        owner = (
+            f"is tagged as app {app!r} stage {stage!r}"
+            if app or stage
+            else f"has no {TAG_APP} and {TAG_STAGE} tags"
+        )
+        raise OwnershipError(
+            f"The ECR repository {name} {owner}, not app {names.app!r} stage "
+            f"{names.stage!r}; cbdeploy changes nothing it does not own, so nothing was changed.",
+            f"Give the image another repository for this stage ([stages.{names.stage}.images.<name>] "
+            "repository = ...) or leave repository unset (cbdeploy/<app>/<stage>/<name>); "
+            f"if it is this stage's, tag it {TAG_APP}={names.app} and {TAG_STAGE}={names.stage}.",
         )
 
 

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from client.images import ImageConfig
+
 COMPUTE_TYPES = (
     "BUILD_GENERAL1_SMALL",
     "BUILD_GENERAL1_MEDIUM",
@@ -129,3 +131,4 @@ class ProjectConfig:
     outputs_file: str | None = None
     confirm: bool = False
     package: PackageConfig = PackageConfig()
+    images: Mapping[str, ImageConfig] = field(default_factory=dict)  # [images.<name>]

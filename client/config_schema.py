@@ -34,6 +34,7 @@ from client.config_model import (
     Pipeline,
     Script,
 )
+from client.images import ImageProblem, parse_images
 from runner.pipeline import step_script
 
 
@@ -98,6 +99,16 @@ def parse_layer(
         follow_external_links=_bool(
             package.get("followExternalLinks", False), key("package.followExternalLinks")
         ),
+    )
+    try:
+        values["images"] = parse_images(data.get("images", {}), key("images"), root)
+    except ImageProblem as problem:
+        raise Problem(problem.key, problem.message, problem.hint) from None
+    need(
+        not (values["images"] and values["codebuild"].compute_type.startswith("BUILD_LAMBDA_")),
+        key("images"),
+        "cannot be built on a Lambda compute type (no Docker daemon)",
+        "Use a BUILD_GENERAL1_* codebuild.computeType for a project with [images].",
     )
     for toml_key, hooks in (
         ("beforeDeploy", values["hooks"].before_deploy),
@@ -374,6 +385,7 @@ TOP_KEYS = frozenset(
         "outputs",
         "confirm",
         "package",
+        "images",
     }
 )
 _PIPELINE_KEYS = frozenset({"install", "build", "deploy"})

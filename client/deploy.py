@@ -136,7 +136,7 @@ def make_plan(
         environment=tuple(environment_variables(config, target.stage, target.region, git)),
         compute_type=codebuild.compute_type,
         image=codebuild.image,
-        privileged_mode=codebuild.privileged_mode,
+        privileged_mode=codebuild.privileged_mode or bool(config.images),  # [images] need Docker
         timeout_in_minutes=codebuild.timeout_in_minutes,
         no_cache=options.no_cache,
         entries=archive_entries(config, target.stage, target.region),

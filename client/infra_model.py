@@ -12,6 +12,7 @@ from typing import Any
 
 from client.aws import AwsClient
 from client.config import ProjectConfig
+from client.images import ecr_statements, repository_name
 from client.names import Names, bucket_name, stage_names
 from client.plan import cache_settings
 
@@ -73,6 +74,7 @@ class StageSettings:
     log_retention_days: int = 30
     secrets: tuple[str, ...] = ()  # "ssm:/x" or "secretsmanager:id[:key]" references
     ecr_login: bool = False  # the build logs in to ECR: allow ecr:GetAuthorizationToken
+    repositories: tuple[str, ...] = ()  # ECR repositories of [images]: created and granted
 
 
 def stage_settings(config: ProjectConfig, region: str, account: str) -> StageSettings:
@@ -85,11 +87,15 @@ def stage_settings(config: ProjectConfig, region: str, account: str) -> StageSet
         compute_type=codebuild.compute_type,
         image=codebuild.image,
         environment_type=codebuild.environment_type,
-        privileged_mode=codebuild.privileged_mode,
+        # Building images needs the Docker daemon: CodeBuild's privileged mode.
+        privileged_mode=codebuild.privileged_mode or bool(config.images),
         timeout_in_minutes=codebuild.timeout_in_minutes,
         cache=cache_settings(config, bucket_name(account, region)),
         secrets=tuple(sorted(config.secrets.values())),
         ecr_login=codebuild.ecr_login,
+        repositories=tuple(
+            sorted({repository_name(config.name, config.stage, i) for i in config.images.values()})
+        ),
     )
 
 
@@ -186,7 +192,10 @@ def base_role_policy(settings: StageSettings, names: Names) -> dict[str, Any]:
                 "Resource": parameters,
             }
         )
-    if settings.ecr_login:
+    statements += ecr_statements(
+        settings.repositories, partition=p, region=region, account=account
+    )
+    if settings.ecr_login or settings.repositories:
         statements.append(
             {
                 "Sid": "EcrLogin",

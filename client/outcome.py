@@ -17,6 +17,7 @@ from client.follow import (
     BuildFinished,
     FollowEvent,
     FollowLost,
+    LogLine,
     MarkerEvent,
     PhaseChanged,
     phase_seconds,
@@ -32,6 +33,12 @@ EXIT_FAILED = 1
 EXIT_UNKNOWN = 3  # the follow lost the build: it was started, its outcome is not known
 EXIT_INTERRUPTED = 130  # Ctrl-C; any signal's status is client.signals.exit_code
 UNKNOWN = "UNKNOWN"  # the status of a build whose follow was lost
+# What docker prints when no daemon answers: on CodeBuild, a project without privileged mode.
+NO_DOCKER_DAEMON = "Cannot connect to the Docker daemon"
+NO_DOCKER_HINT = (
+    "The build could not reach a Docker daemon: declare the image in cbdeploy.toml "
+    "([images.<name>], which cbdeploy builds and pushes) or set codebuild.privilegedMode = true."
+)
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,7 @@ class BuildOutcome:
     lost: str | None = None  # why the follow gave up (status UNKNOWN)
     vanished: bool = False  # ... because the endpoint no longer knows the build
     signal: int | None = None  # the signal that interrupted (SIGINT for Ctrl-C)
+    hint: str | None = None  # what to do about a failure the log explains (no Docker daemon)
 
     @property
     def succeeded(self) -> bool:
@@ -105,6 +113,7 @@ class OutcomeTracker:
         self.finished = False
         self.lost: FollowLost | None = None
         self._steps: dict[str, StepResult] = {}  # by name, in start order
+        self._no_docker = False
 
     def add(self, event: FollowEvent) -> None:
         if isinstance(event, BuildFinished):
@@ -115,6 +124,8 @@ class OutcomeTracker:
         elif isinstance(event, FollowLost):
             self.build = event.build
             self.lost = event
+        if isinstance(event, LogLine) and NO_DOCKER_DAEMON in event.message:
+            self._no_docker = True
         if isinstance(event, MarkerEvent):
             data = event.marker.data
             if event.marker.event == "outputs" and isinstance(data.get("outputs"), Mapping):
@@ -184,6 +195,7 @@ class OutcomeTracker:
             lost=self.lost.reason if unknown and self.lost is not None else None,
             vanished=unknown and self.lost is not None and self.lost.vanished,
             signal=signum if interrupted else None,
+            hint=NO_DOCKER_HINT if self._no_docker and status != "SUCCEEDED" else None,
         )
 
     def _final_steps(self, status: str | None) -> tuple[StepResult, ...]:
@@ -224,6 +236,7 @@ def summary(outcome: BuildOutcome, **extra: Any) -> dict[str, Any]:
         "region": outcome.region,
         "logGroup": outcome.log_group,
         "logStream": outcome.log_stream,
+        "hint": outcome.hint,
         "phases": [
             {"name": p.name, "status": p.status, "durationSeconds": _rounded(phase_seconds(p))}
             for p in outcome.phases

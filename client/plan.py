@@ -13,7 +13,11 @@ Plan format (version 1)::
      "steps": [{"name": "install", "kind": "install", "commands": ["npm ci"],
                 "environment": {}, "workingDirectory": null}, ...]}
 
-Step order: install, build, beforeDeploy:<script>..., deploy, afterDeploy:<script>...;
+With ``[images]`` the plan also holds ``"images"`` (``client.images.plan_images``)
+and a step ``{"name": "images", "kind": "images", "commands": []}`` right after
+build, where the runner builds and pushes them.
+
+Step order: install, build, [images,] beforeDeploy:<script>..., deploy, afterDeploy:<script>...;
 a pipeline step with no commands is left out. ``region`` is present only when given.
 ``secretNames`` lists the ``[secrets]`` variables (names only, sorted): the runner
 masks their values in what it prints itself, as CodeBuild masks them in the log.
@@ -29,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from client.config import ProjectConfig, Script, secret_reference
+from client.images import IMAGES_STEP, plan_images
 from client.names import cache_prefix
 
 PLAN_PATH = ".cbdeploy/plan.json"
@@ -71,6 +76,8 @@ def plan(config: ProjectConfig, stage: str, region: str | None = None) -> dict[s
         add("install", "install", pipeline.install)
     if pipeline.build:
         add("build", "build", pipeline.build)
+    if config.images:
+        add(IMAGES_STEP, IMAGES_STEP, ())  # the runner builds and pushes data["images"]
     for name in config.hooks.before_deploy:
         script = config.scripts[name]
         add(f"beforeDeploy:{name}", "beforeDeploy", script.commands, script)
@@ -89,6 +96,8 @@ def plan(config: ProjectConfig, stage: str, region: str | None = None) -> dict[s
     }
     if region:
         data["region"] = region
+    if config.images:
+        data["images"] = plan_images(config.name, stage, config.images)
     return data
 
 

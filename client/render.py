@@ -490,6 +490,8 @@ class Renderer:
                 if outcome.failed_phase_message and not outcome.failed_step:
                     line += f" - {field_text(outcome.failed_phase_message)}"
                 self._print(Text(line, style="red"))
+            if outcome.hint:
+                self._note(outcome.hint)
             if outcome.build_id and outcome.region and self.log_hint and not self._ends_with_us:
                 # (With an in-process emulator the build is gone once this process ends.)
                 self._note(f"full log: cbdeploy logs {outcome.build_id} --region {outcome.region}"

@@ -181,7 +181,7 @@ class ReportCollector:
         timings["totalSeconds"] = _rounded(self._clock() - self._began)
         data["timings"] = timings
         data["error"] = error.get("error")
-        data["hint"] = error.get("hint")
+        data["hint"] = error.get("hint") or data.get("hint")  # an error's, else the build's
         if outcome.status == UNKNOWN and not error:
             # The follow lost the build (exit 3): say why, and how to find it again.
             data["error"], data["hint"] = lost_message(outcome, self._flags)

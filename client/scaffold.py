@@ -4,8 +4,8 @@ Recognised, by files at the project root: the Node package manager (lockfile
 of pnpm, yarn or npm, or a bare ``package.json``), then the deploy tool: AWS
 CDK (``cdk.json``), Serverless (``serverless.yml``), SAM (``template.yaml``
 with ``Transform: AWS::Serverless``) or Terraform (``*.tf``); a ``Dockerfile``
-(Docker needs ``privilegedMode`` and gets ``ecrLogin``; alone, the pipeline
-builds and pushes the image to ECR); a Python project (``pyproject.toml``,
+(next to a deploy tool, Docker needs ``privilegedMode`` and gets ``ecrLogin``;
+alone, it becomes ``[images.app]``, which cbdeploy builds and pushes to ECR); a Python project (``pyproject.toml``,
 ``requirements.txt``). Anything else gets a generic config whose deploy step
 fails until it is filled in, so nothing is mistaken for a deploy.
 """
@@ -36,6 +36,7 @@ class Detection:
     environment: dict[str, str] = field(default_factory=dict)
     outputs_file: str | None = None
     docker: bool = False
+    image: bool = False  # the Dockerfile is the deliverable: [images.app]
     admin_policy: bool = False
     cache_paths: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
@@ -115,6 +116,7 @@ def detect(root: Path) -> Detection:
         outputs_file: str | None = None,
         admin_policy: bool = True,
         notes: tuple[str, ...] = (),
+        image: bool = False,
     ) -> Detection:
         extra = ["Dockerfile"] if docker and label != "Docker image" else []
         return Detection(
@@ -125,6 +127,7 @@ def detect(root: Path) -> Detection:
             environment=environment or {},
             outputs_file=outputs_file,
             docker=docker,
+            image=image,
             admin_policy=admin_policy,
             cache_paths=cache_paths,
             notes=notes,
@@ -182,23 +185,14 @@ def detect(root: Path) -> Detection:
             ),
         )
     if docker:
-        registry = (
-            'REGISTRY="$(echo "$CODEBUILD_BUILD_ARN" | cut -d: -f5).dkr.ecr.$REGION.amazonaws.com"'
-        )
         return result(
             "Docker image",
-            build=(*build, 'docker build -t "$CBDEPLOY_PROJECT:$STAGE" .'),
-            deploy=(
-                'aws ecr describe-repositories --repository-names "$CBDEPLOY_PROJECT" >/dev/null '
-                '2>&1 || aws ecr create-repository --repository-name "$CBDEPLOY_PROJECT"',
-                f'{registry}; docker tag "$CBDEPLOY_PROJECT:$STAGE" '
-                '"$REGISTRY/$CBDEPLOY_PROJECT:$STAGE" && docker push '
-                '"$REGISTRY/$CBDEPLOY_PROJECT:$STAGE"',
-            ),
+            deploy=('echo "image: $IMAGE_URI_APP (tag $IMAGE_TAG_APP)"',),
             admin_policy=False,
+            image=True,
             notes=(
-                "The image is pushed to ECR; add the command that rolls it out",
-                "(ECS, Lambda, App Runner...) to [pipeline] deploy.",
+                "[images.app] is built and pushed to ECR after build; add the command that",
+                "rolls $IMAGE_URI_APP out (ECS, Lambda, App Runner...) to deploy.",
             ),
         )
     if python_install and not node:
@@ -225,6 +219,7 @@ def _toml_list(values: tuple[str, ...]) -> str:
 def starter_config(root: Path) -> tuple[str, Detection]:
     """The commented ``cbdeploy.toml`` text for the project at ``root``."""
     found = detect(root)
+    docker_tool = found.docker and not found.image  # a deploy tool that runs docker itself
     name = default_name(root.resolve()) or "app"
     lines = [
         "# cbdeploy.toml: how `cbdeploy deploy --stage <stage> --region <region>` runs this",
@@ -275,10 +270,10 @@ def starter_config(root: Path) -> tuple[str, Detection]:
         "# BUILD_GENERAL1_SMALL | MEDIUM | LARGE | XLARGE | 2XLARGE, or BUILD_LAMBDA_1GB..10GB",
         'computeType = "BUILD_GENERAL1_SMALL"',
         'image = "aws/codebuild/standard:7.0"   # must have Python 3.9+ for the pipeline runner',
-        "# true gives the build a Docker daemon (needed to build images)",
-        f"privilegedMode = {'true' if found.docker else 'false'}",
+        "# true gives the build a Docker daemon ([images] turn it on themselves)",
+        f"privilegedMode = {'true' if docker_tool else 'false'}",
         "# true logs Docker in to this account's ECR registry before the pipeline",
-        f"ecrLogin = {'true' if found.docker else 'false'}",
+        f"ecrLogin = {'true' if docker_tool else 'false'}",
         "timeoutInMinutes = 60                  # 5 to 2160",
         "# Managed policies for the build's role: what your deploy may do in the account.",
     ]
@@ -294,7 +289,7 @@ def starter_config(root: Path) -> tuple[str, Detection]:
         '# custom; "custom" keeps the paths listed), or { type = "s3", paths = [...] } in',
         '# the cbdeploy bucket. Default: { type = "none" }.',
     ]
-    modes = ['"docker-layer"'] if found.docker else []
+    modes = ['"docker-layer"'] if docker_tool else []
     if found.cache_paths:
         modes.append('"custom"')
         paths = ", ".join(_toml_string(p) for p in found.cache_paths)
@@ -318,6 +313,15 @@ def starter_config(root: Path) -> tuple[str, Detection]:
         lines.append(f"file = {_toml_string(found.outputs_file)}")
     else:
         lines.append('# file = "outputs.json"')
+    if found.image:
+        lines += [
+            "",
+            "# Docker images built in the build after [pipeline] build and pushed to ECR, with a",
+            "# layer cache in the repository; later steps get IMAGE_URI_<NAME> and IMAGE_TAG_<NAME>.",
+            "[images.app]",
+            'context = "."                          # dockerfile = "Dockerfile", target = "..."',
+            '# repository = "my-app"                # default cbdeploy/<name>/<stage>/app',
+        ]
     lines += [
         "",
         "# What to put in the archive besides git's selection (see also .cbdeployignore).",

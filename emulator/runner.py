@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from emulator import backends
+from emulator import backends, docker
 from emulator.auth import Credentials
 from emulator.builds import Build
 from emulator.buildspec import Buildspec, BuildspecError, parse_buildspec
@@ -248,6 +248,8 @@ class BuildRunner:
                 "CODEBUILD_CI": "true",
             }
         )
+        assert self.workdir is not None
+        env.update(docker.build_environment(bool(s.environment.get("privilegedMode")), self.workdir))
         env.update(spec.variables)
         kinds = {v.get("type", "PLAINTEXT") for v in s.environment.get("environmentVariables", [])}
         if spec.parameter_store or spec.secrets_manager or kinds - {"PLAINTEXT"}:

@@ -28,9 +28,10 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from emulator import s3_checks
+from emulator import ecr, s3_checks
 from emulator.auth import Credentials, Refusal, Verifier, allowed_hosts, error_response
 from emulator.codebuild_api import ApiError, CodeBuildApi
+from emulator.ecr import EcrFront
 from emulator.faults import FaultInjector, fault_response
 
 CODEBUILD_PREFIX = "CodeBuild_20161006."
@@ -84,6 +85,7 @@ class EndpointApp:
         self.host_allowed = host_allowed
         self.instance = instance
         self.moto = DomainDispatcherApplication(create_backend_app)
+        self.ecr = EcrFront(self.moto)  # moto's ECR in front of a real registry
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         host = environ.get("HTTP_HOST", "")
@@ -124,6 +126,8 @@ class EndpointApp:
         if target.startswith(CODEBUILD_PREFIX):
             return self._codebuild(environ, start_response, target[len(CODEBUILD_PREFIX):])
         region, service = credential_scope(environ)
+        if target.startswith(ecr.PREFIX):
+            return self.ecr(environ, start_response, target[len(ecr.PREFIX):], region or "us-east-1")
         if service == "s3":
             refusal = s3_checks.check(environ)
             if refusal is not None:
@@ -218,6 +222,7 @@ class Endpoint:
             return
         _live.discard(self)
         self.codebuild.shutdown()
+        self.app.ecr.stop()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5)

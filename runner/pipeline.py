@@ -11,6 +11,10 @@ its lines); when a step's output does not end with a newline, one is added so
 the next marker starts its own line. stdin is /dev/null: nobody can answer a
 prompt inside a build.
 
+A step of kind ``images`` runs no commands: the runner builds and pushes the
+plan's ``images`` (``runner.images``) and every later step also sees their
+``IMAGE_URI_<NAME>`` and ``IMAGE_TAG_<NAME>``, which lead the reported outputs.
+
 Every step sees the build's environment, plus ``STAGE``, ``REGION`` and
 ``CBDEPLOY_PROJECT`` from the plan, plus a script's own ``environment``.
 The environment is never printed, and what the runner prints itself (markers,
@@ -34,6 +38,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+from runner.images import ImageBuilder, ImageError, ImageSpec, load_images
 from runner.markers import emit, say
 from runner.masking import Masker, masked, secret_values
 
@@ -65,6 +70,7 @@ class Plan:
     outputs_file: str | None
     steps: tuple[Step, ...]
     secret_names: tuple[str, ...] = ()  # variables whose values are never printed
+    images: tuple[ImageSpec, ...] = ()  # built and pushed by the step of kind "images"
 
 
 def load_plan(path: Path) -> Plan:
@@ -92,6 +98,7 @@ def load_plan(path: Path) -> Plan:
             outputs_file=data.get("outputsFile"),
             steps=steps,
             secret_names=tuple(str(n) for n in data.get("secretNames") or ()),
+            images=load_images(data.get("images") or ()),
         )
     except (KeyError, TypeError, AttributeError) as error:
         raise PlanError(f"{path} is malformed: {error!r}") from None
@@ -134,6 +141,10 @@ class Runner:
     _child: subprocess.Popen[bytes] | None = None
     _stop_signal: int | None = None
     _killed_by: int | None = None  # the signal that killed the last step's shell, if one did
+    # IMAGE_URI_<NAME> / IMAGE_TAG_<NAME> once the images step ran: later steps' environment
+    # and outputs.
+    image_variables: dict[str, str] = field(default_factory=dict)
+    _images: ImageBuilder | None = None  # while the images step runs
 
     def __post_init__(self) -> None:
         # Everything the runner writes itself goes through the mask; a step's own
@@ -204,6 +215,8 @@ class Runner:
 
     def _run_step(self, step: Step) -> int:
         self._killed_by = None
+        if step.kind == "images":
+            return self._build_images()
         cwd = self.root / step.working_directory if step.working_directory else self.root
         if not cwd.is_dir():
             say(
@@ -218,7 +231,7 @@ class Runner:
             self._child = subprocess.Popen(
                 ["bash", "-c", step_script(step.commands)],
                 cwd=str(cwd),
-                env=step_environment(self.plan, step, self.environ),
+                env=step_environment(self.plan, step, {**self.environ, **self.image_variables}),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -242,38 +255,66 @@ class Runner:
         # Killed by a signal: report it the way a shell does.
         return 128 - code if code < 0 else code
 
+    def _build_images(self) -> int:
+        region = step_environment(self.plan, Step("images", "images", ()), self.environ)["REGION"]
+        builder = ImageBuilder(
+            self.plan.images, self.root, self.out, self.environ, self.plan.stage, region
+        )
+        self._images = builder
+        try:
+            built = builder.run()
+        except ImageError as error:
+            say(f"cannot build the images: {error}", self.out)
+            return 1
+        finally:
+            self._images = None
+        for image in built:
+            self.image_variables[f"IMAGE_URI_{image.spec.env_suffix}"] = image.uri
+            self.image_variables[f"IMAGE_TAG_{image.spec.env_suffix}"] = image.tag
+        return 0
+
     def forward_signal(self, signum: int, _frame: FrameType | None) -> None:
         """A stop signal: pass it to the running step, which ends as stopped; no step follows."""
         self._stop_signal = signum
         if self._child is not None:
             self._child.send_signal(signum)
+        if self._images is not None:
+            self._images.stop(signum)
 
     def _report_outputs(self) -> None:
+        """The outputs file's object, after the images' IMAGE_URI_/IMAGE_TAG_ variables."""
+        outputs: dict[str, Any] = dict(sorted(self.image_variables.items()))
+        written = self._outputs_file()
+        if written is not None and len(json.dumps(written)) > MAX_OUTPUTS_BYTES:
+            say(f"warning: the outputs file {self.plan.outputs_file} is too large to report", self.out)
+            written = None
+        outputs.update(written or {})
+        if outputs or written is not None:
+            emit("outputs", self.out, outputs=outputs)
+
+    def _outputs_file(self) -> dict[str, Any] | None:
         name = self.plan.outputs_file
         if not name:
-            return
+            return None
         path = self.root / name
         try:
             outputs = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             say(f"warning: the outputs file {name} was not written; no outputs to report", self.out)
-            return
+            return None
         except (OSError, ValueError) as error:
             say(
                 f"warning: the outputs file {name} is not valid JSON ({error}); no outputs",
                 self.out,
             )
-            return
+            return None
         if not isinstance(outputs, dict):
             say(
                 f"warning: the outputs file {name} does not hold a JSON object; no outputs",
                 self.out,
             )
-            return
-        if len(json.dumps(outputs)) > MAX_OUTPUTS_BYTES:
-            say(f"warning: the outputs file {name} is too large to report", self.out)
-            return
-        emit("outputs", self.out, outputs=outputs)
+            return None
+        return outputs
 
 
 class _Pump(threading.Thread):

@@ -24,6 +24,9 @@ a test that starts an endpoint of its own passes it the same pair with
 - ``build_waiter``: ``build_waiter(codebuild, build_id)`` polls until the build is complete.
 - ``log_messages``: ``log_messages(build)`` reads every line of a build's log stream.
 
+Tests marked ``docker`` need a Docker engine, docker-registry and busybox
+(``tests/docker_engine.py``); without them they are skipped, saying what is missing.
+
 Every test (autouse) runs without the caller's output settings (``GITHUB_ACTIONS``,
 ``GITHUB_STEP_SUMMARY``, ``NO_COLOR``, ``FORCE_COLOR`` ...) and with empty
 ``XDG_CONFIG_HOME`` and ``XDG_STATE_HOME`` and no ``CBDEPLOY_EMULATOR_URL`` /
@@ -53,6 +56,15 @@ EMULATOR_ACCESS_KEY_ID = "AKIA" + "".join(
     secrets.choice(string.ascii_uppercase + string.digits) for _ in range(16)
 )
 EMULATOR_SECRET_ACCESS_KEY = secrets.token_urlsafe(30)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("docker") is not None:
+        from tests.docker_engine import missing
+
+        reason = missing()
+        if reason is not None:
+            pytest.skip(reason)
 
 
 @pytest.fixture(autouse=True)

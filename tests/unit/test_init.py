@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from client.config import load_config
+from client.plan import plan
 from client.scaffold import PLACEHOLDER_DEPLOY, detect, starter_config
 
 CDK_SAM_TEMPLATE = "AWSTemplateFormatVersion: '2010-09-09'\nTransform: AWS::Serverless-2016-10-31\n"
@@ -139,12 +140,21 @@ def test_terraform_writes_flat_non_sensitive_outputs(tmp_path: Path) -> None:
     assert json.loads(done.stdout) == {"url": "https://x"}
 
 
-def test_dockerfile_alone_builds_and_pushes(tmp_path: Path) -> None:
-    found = detect(make_project(tmp_path, "docker"))
+def test_dockerfile_alone_becomes_an_image_cbdeploy_builds_and_pushes(tmp_path: Path) -> None:
+    root = make_project(tmp_path, "docker")
+    found = detect(root)
     assert found.labels == ("Docker image",)
-    assert found.docker
-    assert found.build == ('docker build -t "$CBDEPLOY_PROJECT:$STAGE" .',)
-    assert any("docker push" in command for command in found.deploy)
+    assert found.docker and found.image
+    assert found.build == ()
+    assert any("$IMAGE_URI_APP" in command for command in found.deploy)
+    text, _ = starter_config(root)
+    (root / "cbdeploy.toml").write_text(text)
+    config = load_config(root, "dev")
+    assert config.images["app"].context == "."
+    # [images] turn privileged mode on themselves; no hand-made ECR login or local cache.
+    assert not config.codebuild.privileged_mode and not config.codebuild.ecr_login
+    assert config.codebuild.cache.type == "none"
+    assert plan(config, "dev")["images"][0]["repository"] == f"cbdeploy/{config.name}/dev/app"
 
 
 @pytest.mark.parametrize(

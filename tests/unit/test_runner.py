@@ -569,3 +569,30 @@ def test_secret_values_are_masked_in_what_the_runner_reports(tmp_path: Path, pyt
     # A step's own output is copied unchanged: masking it is CodeBuild's (and the
     # emulator's) job on the build log, line by line.
     assert f"step-own-output {token}" in plain(result)
+
+
+def test_images_step_without_docker_says_what_is_missing_and_stops(
+    tmp_path: Path, python: str
+) -> None:
+    bin_dir = tmp_path / "bin"  # bash, and no docker
+    bin_dir.mkdir()
+    (bin_dir / "bash").symlink_to(shutil.which("bash") or "/bin/bash")
+    image = {
+        "name": "api", "envSuffix": "API", "context": ".", "dockerfile": "Dockerfile",
+        "repository": "shop-api", "buildArgs": {}, "target": None, "platform": None,
+        "cache": True,
+    }
+    plan = make_plan(
+        step("build", "echo built"),
+        step("images", kind="images"),
+        step("deploy", "echo deployed"),
+        images=[image],
+    )
+    result = run_runner(tmp_path, python, plan, env={"PATH": str(bin_dir)})
+    assert result.code == 1
+    assert any("docker is not installed in this build image" in line for line in result.lines)
+    assert Marker(
+        "pipeline-end",
+        {"status": "failed", "failedStep": "images", "exitCode": 1},
+    ) in result.markers
+    assert "deployed" not in result.text

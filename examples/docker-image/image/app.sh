@@ -1,0 +1,2 @@
+echo "hello from the docker-image example"
+echo "version: 1"
