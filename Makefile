@@ -29,6 +29,8 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check client runner emulator tests bench
 
 typecheck: $(STAMP)
+	mkdir -p .typecheck/cbdeploy
+	for d in client runner emulator buildspec; do ln -sfn ../../$$d .typecheck/cbdeploy/$$d; done
 	$(VENV)/bin/mypy
 
 check: lint typecheck test
@@ -42,4 +44,4 @@ bench-docker: $(STAMP)
 	$(PY) bench/docker.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .typecheck .pytest_cache .mypy_cache .ruff_cache

@@ -30,7 +30,7 @@ from typing import Any
 
 import boto3
 
-import emulator
+import cbdeploy.emulator as emulator
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "docker-image"

@@ -1,7 +1,7 @@
 """Benchmark the log follower against the emulator (prints figures; asserts nothing).
 
 A build prints 50,000 numbered lines in bursts with pauses, then stays quiet
-for a while; :class:`client.follow.Follower` follows it. Printed:
+for a while; :class:`client.watch.follow.Follower` follows it. Printed:
 
 - lines delivered: all, once, in order (checked against the numbering);
 - delay from a line's log timestamp to its arrival at the client, p50/p95;
@@ -23,9 +23,9 @@ from typing import Any
 
 import boto3
 
-import emulator
-from client.aws import AwsClient
-from client.follow import BuildFinished, Follower, LogLine
+import cbdeploy.emulator as emulator
+from cbdeploy.client.aws.client import AwsClient
+from cbdeploy.client.watch.follow import BuildFinished, Follower, LogLine
 
 TRUST = {
     "Version": "2012-10-17",

@@ -41,7 +41,7 @@ CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
 t0 = time.perf_counter()
-from client.packaging import build_archive, select_files
+from cbdeploy.client.packaging import build_archive, select_files
 root, out, cache = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 selection = select_files(root)
 result = build_archive(selection, out, cache_dir=Path(cache) if cache else None)

@@ -7,7 +7,7 @@ build. Measured in the same run, writing to a pipe that a reader drains:
 
 - the reference: ``rich.console.Console.out`` for every line (what rich's own
   fast path costs, and what cbdeploy did before);
-- :class:`client.render.Renderer` in plain mode (a CI log) and with
+- :class:`client.output.terminal.Renderer` in plain mode (a CI log) and with
   ``FORCE_COLOR`` (a coloured CI log), and a line mix with markup and
   carriage returns that must still go through rich.
 
@@ -23,9 +23,9 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from client.console import make_console
-from client.follow import LogLine
-from client.render import Renderer
+from cbdeploy.client.output.console import make_console
+from cbdeploy.client.output.terminal import Renderer
+from cbdeploy.client.watch.follow import LogLine
 
 
 def drained_pipe() -> tuple[TextIO, threading.Thread]:

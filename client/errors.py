@@ -1,7 +1,7 @@
 """cbdeploy's exceptions: what went wrong, and what the user can do next.
 
 Every error a user can cause or fix is a :class:`CbdeployError`. The CLI
-translates it once, at the edge (``client.cli``): the message and the hint
+translates it once, at the edge (``client.cli.main``): the message and the hint
 on stderr, ``exit_code`` as the process status, a traceback only with
 ``--log-level debug``. Library code raises these and never prints.
 """

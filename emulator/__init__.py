@@ -33,8 +33,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from emulator.auth import Credentials
-from emulator.server import Endpoint
+from cbdeploy.emulator.auth import Credentials
+from cbdeploy.emulator.server import Endpoint
 
 __all__ = ["Credentials", "Endpoint", "running"]
 

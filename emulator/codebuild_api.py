@@ -17,10 +17,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from emulator import backends
-from emulator.auth import Credentials
-from emulator.builds import Build, BuildSettings
-from emulator.runner import BuildRunner
+from cbdeploy.emulator import backends
+from cbdeploy.emulator.auth import Credentials
+from cbdeploy.emulator.builds import Build, BuildSettings
+from cbdeploy.emulator.runner import BuildRunner
 
 IDEMPOTENCY_SECONDS = 300
 PAGE_SIZE = 100

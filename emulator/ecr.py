@@ -22,8 +22,8 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from emulator import backends
-from emulator.registry import Registry, RegistryUnavailable
+from cbdeploy.emulator import backends
+from cbdeploy.emulator.registry import Registry, RegistryUnavailable
 
 logger = logging.getLogger(__name__)
 

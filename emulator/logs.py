@@ -11,7 +11,7 @@ A line longer than CloudWatch's event limit (256 KB, 262,144 bytes including
 UTF-8 character boundaries, marking nothing: only the last piece ends with the
 newline. That is what CodeBuild's log shows for such a line (a 600 KB line
 arrives as three events; its documentation says nothing on the matter); the
-client's follower joins the pieces again (``client/follow.py``). A line that
+client's follower joins the pieces again (``client/watch/follow.py``). A line that
 goes on without a newline for longer than :attr:`LineSplitter.MAX_PENDING` is
 sent on in such pieces as it comes, so it too is one line for the follower.
 
@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from emulator import backends
+from cbdeploy.emulator import backends
 
 logger = logging.getLogger(__name__)
 

@@ -21,14 +21,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from emulator import backends, docker
-from emulator.auth import Credentials
-from emulator.builds import Build
-from emulator.buildspec import Buildspec, BuildspecError, parse_buildspec
-from emulator.logs import BuildLog, LineSplitter
-from emulator.shell import ShellSession
-from emulator.source import SourceError, extract_zip, fetch_zip
-from emulator.watchdog import WATCHDOG
+from cbdeploy.emulator import backends, docker
+from cbdeploy.emulator.auth import Credentials
+from cbdeploy.emulator.builds import Build
+from cbdeploy.emulator.buildspec import Buildspec, BuildspecError, parse_buildspec
+from cbdeploy.emulator.logs import BuildLog, LineSplitter
+from cbdeploy.emulator.shell import ShellSession
+from cbdeploy.emulator.source import SourceError, extract_zip, fetch_zip
+from cbdeploy.emulator.watchdog import WATCHDOG
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
-from emulator import backends
+from cbdeploy.emulator import backends
 
 Refusal = tuple[int, dict[str, str], bytes]
 

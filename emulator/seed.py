@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from emulator import backends
+from cbdeploy.emulator import backends
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -28,11 +28,11 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from emulator import ecr, s3_checks
-from emulator.auth import Credentials, Refusal, Verifier, allowed_hosts, error_response
-from emulator.codebuild_api import ApiError, CodeBuildApi
-from emulator.ecr import EcrFront
-from emulator.faults import FaultInjector, fault_response
+from cbdeploy.emulator import ecr, s3_checks
+from cbdeploy.emulator.auth import Credentials, Refusal, Verifier, allowed_hosts, error_response
+from cbdeploy.emulator.codebuild_api import ApiError, CodeBuildApi
+from cbdeploy.emulator.ecr import EcrFront
+from cbdeploy.emulator.faults import FaultInjector, fault_response
 
 CODEBUILD_PREFIX = "CodeBuild_20161006."
 # Unsigned, answered only by cbdeploy's emulator: how ``--local`` tells it from LocalStack.

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from emulator.watchdog import WATCHDOG
+from cbdeploy.emulator.watchdog import WATCHDOG
 
 SHELLS = {"bash": "bash", "/bin/bash": "bash", "sh": "sh", "/bin/sh": "sh"}
 

@@ -18,7 +18,7 @@ import stat
 import zipfile
 from pathlib import Path
 
-from emulator import backends
+from cbdeploy.emulator import backends
 
 
 class SourceError(Exception):

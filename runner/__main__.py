@@ -25,10 +25,14 @@ if not __package__:
     _here = Path(__file__).resolve().parent
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
     sys.path.insert(0, str(_here.parent))
+    # The folder is the package (shipped as `runner`, installed as
+    # `cbdeploy.runner`): import it, then let the relative imports below find it.
+    __package__ = _here.name
+    __import__(__package__)
 
-from runner.files import restore_files
-from runner.markers import announce, say
-from runner.pipeline import PlanError, Runner, install_signal_forwarding, load_plan
+from .files import restore_files
+from .markers import announce, say
+from .pipeline import PlanError, Runner, install_signal_forwarding, load_plan
 
 
 def project_root(plan_path: Path) -> Path:

@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from runner import ecr
-from runner.markers import say
+from . import ecr
+from .markers import say
 
 BUILDERS = ("buildx", "buildkit", "legacy")
 BUILDX_BUILDER = "cbdeploy"

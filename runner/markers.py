@@ -4,7 +4,7 @@ The first marker line of a build is the announcement
 ``::cbdeploy:: {"event":"runner","token":"<32 hex>"}`` (:func:`announce`,
 called by ``runner.__main__`` before it reads the plan or runs anything);
 every later one is ``::cbdeploy:<token>:: {compact JSON}``. The client
-(``client/markers.py``, where the format is written down too; the client never
+(``client/watch/markers.py``, where the format is written down too; the client never
 imports the runner) takes the first announcement of the log and ignores any
 marker without its token, so a step that prints marker lines forges nothing.
 

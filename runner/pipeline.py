@@ -38,9 +38,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from runner.images import ImageBuilder, ImageError, ImageSpec, load_images
-from runner.markers import emit, say
-from runner.masking import Masker, masked, secret_values
+from .images import ImageBuilder, ImageError, ImageSpec, load_images
+from .markers import emit, say
+from .masking import Masker, masked, secret_values
 
 # CloudWatch Logs takes events up to 256 KiB; keep the outputs marker well below.
 MAX_OUTPUTS_BYTES = 200_000

@@ -78,14 +78,14 @@ def _hermetic_user_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
 @pytest.fixture(scope="session")
 def emulator_credentials() -> Any:
     """The ``emulator.Credentials`` of the session's endpoint (and of tests' own endpoints)."""
-    import emulator
+    import cbdeploy.emulator as emulator
 
     return emulator.Credentials(EMULATOR_ACCESS_KEY_ID, EMULATOR_SECRET_ACCESS_KEY)
 
 
 @pytest.fixture(scope="session")
 def emulator_url(emulator_credentials: Any) -> Iterator[str]:
-    import emulator
+    import cbdeploy.emulator as emulator
 
     with emulator.running(credentials=emulator_credentials) as url:
         yield url

@@ -15,9 +15,9 @@ through :func:`shown` before printing.
 
 from __future__ import annotations
 
-from client.packaging.archive import MANIFEST, build_archive
-from client.packaging.model import ArchiveResult, FileStat, SelectedFile, Selection, shown
-from client.packaging.select import select_files
+from cbdeploy.client.packaging.archive import MANIFEST, build_archive
+from cbdeploy.client.packaging.model import ArchiveResult, FileStat, SelectedFile, Selection, shown
+from cbdeploy.client.packaging.select import select_files
 
 __all__ = [
     "MANIFEST",

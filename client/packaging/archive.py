@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from client.errors import PackagingError
-from client.packaging.cache import (
+from cbdeploy.client.errors import PackagingError
+from cbdeploy.client.packaging.cache import (
     DIGEST,
     KEY,
     LENGTH,
@@ -40,9 +40,9 @@ from client.packaging.cache import (
     Row,
     is_racy,
 )
-from client.packaging.model import ArchiveResult, FileStat, Selection, shown
-from client.packaging.nogc import paused_gc
-from client.packaging.reader import (
+from cbdeploy.client.packaging.model import ArchiveResult, FileStat, Selection, shown
+from cbdeploy.client.packaging.nogc import paused_gc
+from cbdeploy.client.packaging.reader import (
     LARGE,
     Entry,
     Opener,
@@ -53,7 +53,12 @@ from client.packaging.reader import (
     produce,
     wants_store,
 )
-from client.packaging.zipformat import central_header, central_record, end_records, local_header
+from cbdeploy.client.packaging.zipformat import (
+    central_header,
+    central_record,
+    end_records,
+    local_header,
+)
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
-from client.packaging.reader import DIGEST_SIZE, LEVEL, STORED_SUFFIXES
+from cbdeploy.client.packaging.reader import DIGEST_SIZE, LEVEL, STORED_SUFFIXES
 
 ARCHIVE = "archive.zip"
 _OLD = ".old"  # suffix of replaced archives waiting to be deleted

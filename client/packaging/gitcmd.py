@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from client.errors import PackagingError
+from cbdeploy.client.errors import PackagingError
 
 # Variables that would point git at another repository than the one we ask about.
 _REPO_VARIABLES = (

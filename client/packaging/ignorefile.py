@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from client.errors import PackagingError
+from cbdeploy.client.errors import PackagingError
 
 IGNORE_FILE = ".cbdeployignore"
 _GLOB_SPECIAL = "\\*?["

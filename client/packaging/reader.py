@@ -17,9 +17,9 @@ import zlib
 from collections.abc import Callable
 from typing import IO, NamedTuple
 
-from client.errors import PackagingError
-from client.packaging.model import FileStat, shown
-from client.packaging.zipformat import DEFLATED, STORED, EntryInfo
+from cbdeploy.client.errors import PackagingError
+from cbdeploy.client.packaging.model import FileStat, shown
+from cbdeploy.client.packaging.zipformat import DEFLATED, STORED, EntryInfo
 
 LEVEL = 6  # git archive's default (zlib's Z_DEFAULT_COMPRESSION)
 LARGE = 1 << 20  # above this a file is compressed alone, through a spool

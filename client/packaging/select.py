@@ -22,18 +22,18 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from client.errors import PackagingError
-from client.packaging import ignorefile
-from client.packaging.gitcmd import (
+from cbdeploy.client.errors import PackagingError
+from cbdeploy.client.packaging import ignorefile
+from cbdeploy.client.packaging.gitcmd import (
     checked_output,
     run_git,
     split_z,
     start_git,
     throwaway_git_dir,
 )
-from client.packaging.model import FileStat, SelectedFile, Selection, shown
-from client.packaging.nogc import paused_gc
-from client.packaging.secrets import looks_secret, secret_candidates
+from cbdeploy.client.packaging.model import FileStat, SelectedFile, Selection, shown
+from cbdeploy.client.packaging.nogc import paused_gc
+from cbdeploy.client.packaging.secrets import looks_secret, secret_candidates
 
 NEVER_SHIPPED = (b".git", b".cbdeploy")
 _NEVER_PREFIXES = tuple(name + b"/" for name in NEVER_SHIPPED)

@@ -8,7 +8,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from client.packaging.model import ArchiveResult
+from cbdeploy.client.packaging.model import ArchiveResult
 
 OWN_PREFIX = ".cbdeploy/"  # entries cbdeploy adds: not the project's files
 

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from client.names import project_name
+from cbdeploy.client.infra.names import project_name
 from tests.conftest import EMULATOR_ACCESS_KEY_ID, EMULATOR_SECRET_ACCESS_KEY
 from tests.github_runner import workflow_commands
 
-pytest.importorskip("emulator")
+pytest.importorskip("cbdeploy.emulator")
 
 CBDEPLOY = str(Path(sys.executable).parent / "cbdeploy")
 

@@ -20,7 +20,7 @@ import termios
 import time
 from pathlib import Path
 
-from client.names import project_name
+from cbdeploy.client.infra.names import project_name
 
 CBDEPLOY = str(Path(sys.executable).parent / "cbdeploy")
 

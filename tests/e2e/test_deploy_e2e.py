@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from client.names import project_name
+from cbdeploy.client.infra.names import project_name
 
 CBDEPLOY = str(Path(sys.executable).parent / "cbdeploy")
 

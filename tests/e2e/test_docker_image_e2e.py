@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("emulator")
+pytest.importorskip("cbdeploy.emulator")
 
 CBDEPLOY = Path(sys.executable).parent / "cbdeploy"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "docker-image"

@@ -26,7 +26,7 @@ import pytest
 
 from tests.conftest import EMULATOR_ACCESS_KEY_ID, EMULATOR_SECRET_ACCESS_KEY
 
-pytest.importorskip("emulator")
+pytest.importorskip("cbdeploy.emulator")
 
 CBDEPLOY = str(Path(sys.executable).parent / "cbdeploy")
 BUILDSPEC = textwrap.dedent("""\

@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from client.names import project_name
+from cbdeploy.client.infra.names import project_name
 from tests.conftest import EMULATOR_ACCESS_KEY_ID, EMULATOR_SECRET_ACCESS_KEY
 
 CBDEPLOY = str(Path(sys.executable).parent / "cbdeploy")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("emulator")
+pytest.importorskip("cbdeploy.emulator")
 
 CBDEPLOY = str(Path(sys.executable).parent / "cbdeploy")
 SEED = """\

@@ -23,10 +23,10 @@ from typing import Any
 import boto3
 import pytest
 
-from client.names import project_name
+from cbdeploy.client.infra.names import project_name
 from tests.conftest import EMULATOR_ACCESS_KEY_ID, EMULATOR_SECRET_ACCESS_KEY
 
-emulator = pytest.importorskip("emulator")
+emulator = pytest.importorskip("cbdeploy.emulator")
 CREDENTIALS = emulator.Credentials(EMULATOR_ACCESS_KEY_ID, EMULATOR_SECRET_ACCESS_KEY)
 
 CBDEPLOY = Path(sys.executable).parent / "cbdeploy"

@@ -15,9 +15,9 @@ from typing import Any
 import boto3
 import pytest
 
-from client.aws import AwsClient, open_aws
-from client.errors import BuildConflictError, CredentialsError, NotFoundError
-from client.options import Target
+from cbdeploy.client.aws.client import AwsClient, open_aws
+from cbdeploy.client.cli.options import Target
+from cbdeploy.client.errors import BuildConflictError, CredentialsError, NotFoundError
 
 
 @pytest.fixture

@@ -17,10 +17,10 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from click.testing import CliRunner, Result
 
-from client import bootstrap as b
-from client.aws import AwsClient
-from client.cli import main
-from client.errors import AwsError
+from cbdeploy.client.aws.client import AwsClient
+from cbdeploy.client.cli.main import main
+from cbdeploy.client.errors import AwsError
+from cbdeploy.client.infra import bootstrap as b
 
 ACCOUNT = "123456789012"
 ZERO_X_SHA256 = "LXEWQrcmsEQBYnyp+6wy9chTD7GQPMTbAiWHF5IaSIE="  # base64 SHA-256 of b"x"

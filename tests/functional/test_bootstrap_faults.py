@@ -17,10 +17,10 @@ from typing import Any
 import boto3
 import pytest
 
-from client import bootstrap as b
-from client.aws import AwsClient
-from client.destroy import plan_destroy
-from client.upload import Uploader, upload_archive
+from cbdeploy.client.aws.client import AwsClient
+from cbdeploy.client.deploy.upload import Uploader, upload_archive
+from cbdeploy.client.infra import bootstrap as b
+from cbdeploy.client.infra.destroy import plan_destroy
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class FakeArchive:
 
 @pytest.fixture
 def faulty_url(emulator_url: str, aws_env: None, emulator_credentials: Any) -> Iterator[str]:
-    import emulator
+    import cbdeploy.emulator as emulator
 
     with emulator.running(fault_rate=0.25, fault_seed=11, credentials=emulator_credentials) as url:
         yield url

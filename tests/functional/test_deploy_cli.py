@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from client.cli import main
-from client.names import project_name
+from cbdeploy.client.cli.main import main
+from cbdeploy.client.infra.names import project_name
 
 
 def make_project(tmp_path: Path, *, build: str = "", deploy: str = "", extra: str = "") -> Path:

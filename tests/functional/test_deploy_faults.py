@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from client.cli import main
-from client.names import project_name
+from cbdeploy.client.cli.main import main
+from cbdeploy.client.infra.names import project_name
 
 LINES = 2000
 
@@ -46,7 +46,7 @@ def project_printing(tmp_path: Path, script: str) -> Path:
 
 @pytest.fixture
 def flaky_url(aws_env: None, emulator_credentials: Any) -> Iterator[str]:
-    import emulator
+    import cbdeploy.emulator as emulator
 
     with emulator.running(fault_rate=0.1, fault_seed=20261128,
                           credentials=emulator_credentials) as url:

@@ -20,7 +20,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from emulator.auth import allowed_hosts
+from cbdeploy.emulator.auth import allowed_hosts
 
 
 def raw(url: str, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, bytes]:
@@ -239,7 +239,7 @@ def test_an_old_signature_has_expired(emulator_credentials: Any) -> None:
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
-    from emulator.auth import Verifier, error_response
+    from cbdeploy.emulator.auth import Verifier, error_response
 
     request = AWSRequest(method="POST", url="http://127.0.0.1:4566/", data=b"{}",
                          headers={"X-Amz-Target": "CodeBuild_20161006.ListProjects",
@@ -306,7 +306,7 @@ def test_an_aws_chunked_upload_with_a_trailer_is_verified_by_its_headers(
 def test_emulator_keys_go_together() -> None:
     from click.testing import CliRunner
 
-    from client.cli import main
+    from cbdeploy.client.cli.main import main
 
     result = CliRunner().invoke(main, ["emulator", "--port", "0", "--access-key-id", "AKIAX"])
     assert result.exit_code == 2

@@ -18,11 +18,11 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
 from click.testing import CliRunner
 
-import emulator
-from client.cli import main
-from client.commands.emulator import _is_loopback
-from emulator import Endpoint
-from emulator.faults import FaultInjector
+import cbdeploy.emulator as emulator
+from cbdeploy.client.cli.commands.emulator import _is_loopback
+from cbdeploy.client.cli.main import main
+from cbdeploy.emulator import Endpoint
+from cbdeploy.emulator.faults import FaultInjector
 from tests.conftest import EMULATOR_ACCESS_KEY_ID, EMULATOR_SECRET_ACCESS_KEY
 
 CREDENTIALS = emulator.Credentials(EMULATOR_ACCESS_KEY_ID, EMULATOR_SECRET_ACCESS_KEY)
@@ -152,7 +152,7 @@ def test_checksum_sha256_is_verified(boto_client):
 
 
 def test_emulator_command_without_moto_names_the_extra(monkeypatch):
-    monkeypatch.setitem(sys.modules, "emulator", None)  # what a missing moto looks like
+    monkeypatch.setitem(sys.modules, "cbdeploy.emulator", None)  # what a missing moto looks like
     result = CliRunner().invoke(main, ["emulator", "--port", "0"])
     assert result.exit_code == 2
     assert "pip install 'cbdeploy[local]'" in result.output
@@ -191,7 +191,7 @@ def test_emulator_command_serves_until_interrupted(tmp_path):
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
         env.pop(name, None)
     process = subprocess.Popen(
-        [sys.executable, "-c", "from client.cli import main; main()", "emulator", "--port", "0"],
+        [sys.executable, "-c", "from client.cli.main import main; main()", "emulator", "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
     try:

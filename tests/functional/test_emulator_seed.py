@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from emulator.seed import SeedError, apply, load_seed
+from cbdeploy.emulator.seed import SeedError, apply, load_seed
 
 
 def test_seeded_values_are_read_back_through_the_endpoint(

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from client.cli import main
-from client.endpoint import AWS, from_client_url
+from cbdeploy.client.aws.endpoint import AWS, from_client_url
+from cbdeploy.client.cli.main import main
 
 
 def run(env: dict[str, str], root: Path, *args: str) -> Result:

@@ -27,8 +27,8 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
-from client.cli import CbdeployGroup, main
-from client.options import log_level_option
+from cbdeploy.client.cli.main import CbdeployGroup, main
+from cbdeploy.client.cli.options import log_level_option
 
 BUILD_ID = "cbdeploy-app-dev:0b7c7a56-1d1e-4d6e-9d8a-3f1e5c7d9a10"
 RUNNING_BUILD = {
@@ -305,7 +305,7 @@ def test_config_type_error_says_what_to_change(home: Path, tmp_path: Path) -> No
 
 def test_missing_emulator_extra(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``import emulator`` fails as it does without the [local] extra (moto missing)."""
-    monkeypatch.setitem(sys.modules, "emulator", None)
+    monkeypatch.setitem(sys.modules, "cbdeploy.emulator", None)
     for args in (["stop", BUILD_ID, "--region", "us-east-1", "--local"], ["emulator"]):
         result = run(home, *args)
         assert result.exit_code == 2, args

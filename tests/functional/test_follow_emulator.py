@@ -17,7 +17,7 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
-from client.cli import main
+from cbdeploy.client.cli.main import main
 
 LONG = 600_000
 

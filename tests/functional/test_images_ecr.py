@@ -20,9 +20,9 @@ from typing import Any
 import boto3
 import pytest
 
-from client import bootstrap as b
-from client.aws import AwsClient
-from client.errors import OwnershipError
+from cbdeploy.client.aws.client import AwsClient
+from cbdeploy.client.errors import OwnershipError
+from cbdeploy.client.infra import bootstrap as b
 
 ACCOUNT = "123456789012"
 
@@ -91,7 +91,7 @@ def test_ecr_uris_and_login_point_at_the_emulators_registry(
 
 
 def test_the_runner_names_what_is_missing_when_there_is_no_docker(tmp_path: Path) -> None:
-    from runner.images import ImageBuilder, ImageError, ImageSpec
+    from cbdeploy.runner.images import ImageBuilder, ImageError, ImageSpec
 
     spec = ImageSpec("api", "API", ".", "Dockerfile", "api")
     no_docker = ImageBuilder(

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from client.cli import main
-from client.config import load_config
+from cbdeploy.client.cli.main import main
+from cbdeploy.client.config.load import load_config
 
 
 @pytest.fixture

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-import client.packaging.archive as archive_module
-import client.packaging.cache as cache_module
-from client.errors import PackagingError
-from client.packaging import (
+import cbdeploy.client.packaging.archive as archive_module
+import cbdeploy.client.packaging.cache as cache_module
+from cbdeploy.client.errors import PackagingError
+from cbdeploy.client.packaging import (
     MANIFEST,
     FileStat,
     SelectedFile,
@@ -30,8 +30,8 @@ from client.packaging import (
     build_archive,
     select_files,
 )
-from client.packaging.archive import ArchiveBuilder
-from client.packaging.reader import LARGE, default_open
+from cbdeploy.client.packaging.archive import ArchiveBuilder
+from cbdeploy.client.packaging.reader import LARGE, default_open
 
 FUTURE_NS = time.time_ns() + 3600 * 10**9  # a build clock for which no file is "racy"
 
@@ -180,7 +180,7 @@ def test_unzip_and_the_emulator_restore_non_utf8_names_byte_for_byte(tmp_path: P
     """The one rule for names, end to end: bytes. Info-ZIP unzip and the emulator's
     extraction both give back the exact bytes the project had (unzip 6.0 drops a 0xFF
     byte from a name, a quirk of its own, so none is used here)."""
-    from emulator.source import extract_zip
+    from cbdeploy.emulator.source import extract_zip
 
     raw = [b"caf\xe9.txt", b"d\xe9/inner.txt", b"a\xfeb\x80", "\u00e9t\u00e9.txt".encode()]
     for name in raw:

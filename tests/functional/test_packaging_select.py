@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from client.errors import PackagingError
-from client.packaging import SelectedFile, select_files
+from cbdeploy.client.errors import PackagingError
+from cbdeploy.client.packaging import SelectedFile, select_files
 
 DIR_NAMES = ["a", "b", "build", "node_modules", "dir", "sub", "x[1]", "é", "deep", "dist"]
 FILE_NAMES = [

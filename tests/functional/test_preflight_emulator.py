@@ -18,8 +18,14 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from client.cli import main
-from client.names import bucket_name, log_group_name, project_name, role_name, sources_prefix
+from cbdeploy.client.cli.main import main
+from cbdeploy.client.infra.names import (
+    bucket_name,
+    log_group_name,
+    project_name,
+    role_name,
+    sources_prefix,
+)
 
 
 def make_project(tmp_path: Path, secrets: dict[str, str], stage_secrets: str = "") -> Path:

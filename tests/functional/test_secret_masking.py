@@ -28,7 +28,7 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from client.cli import main
+from cbdeploy.client.cli.main import main
 
 KEY_ID = "AKIAQWERTYUIOPASDFGH"  # the shape of an access key id (not a real one)
 

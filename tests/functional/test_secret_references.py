@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from client.cli import main
-from client.names import project_name, role_name
+from cbdeploy.client.cli.main import main
+from cbdeploy.client.infra.names import project_name, role_name
 
 
 @pytest.mark.parametrize(

@@ -18,9 +18,9 @@ from typing import Any
 import boto3
 import pytest
 
-from client import bootstrap as b
-from client.aws import AwsClient
-from client.names import Names, stage_names
+from cbdeploy.client.aws.client import AwsClient
+from cbdeploy.client.infra import bootstrap as b
+from cbdeploy.client.infra.names import Names, stage_names
 
 ACCOUNT = "123456789012"
 REGION = "ca-west-1"

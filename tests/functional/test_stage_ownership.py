@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from client.cli import main
-from client.names import stage_names
+from cbdeploy.client.cli.main import main
+from cbdeploy.client.infra.names import stage_names
 
 ACCOUNT = "123456789012"
 TRUST = {

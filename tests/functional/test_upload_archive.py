@@ -20,10 +20,10 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from client.aws import AwsClient
-from client.bootstrap import Infrastructure
-from client.errors import AwsError
-from client.upload import Uploader, upload_archive
+from cbdeploy.client.aws.client import AwsClient
+from cbdeploy.client.deploy.upload import Uploader, upload_archive
+from cbdeploy.client.errors import AwsError
+from cbdeploy.client.infra.bootstrap import Infrastructure
 
 MiB = 1024 * 1024
 PART = 5 * MiB  # S3's (and moto's) smallest part but the last

@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from client import bootstrap as b
-from client.errors import ConfigError, OwnershipError
+from cbdeploy.client.errors import ConfigError, OwnershipError
+from cbdeploy.client.infra import bootstrap as b
 
 SETTINGS = b.StageSettings(
     name="app",

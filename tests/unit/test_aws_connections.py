@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import botocore.exceptions as bx
 import pytest
 
-from client.aws import CONNECT_ATTEMPTS, _connection_retry
-from client.aws_notices import connection_notices
+from cbdeploy.client.aws.client import CONNECT_ATTEMPTS, _connection_retry
+from cbdeploy.client.aws.notices import connection_notices
 
 
 def endpoint(url: str) -> SimpleNamespace:

@@ -9,8 +9,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from client.aws import AwsClient, build_from_response
-from client.errors import (
+from cbdeploy.client.aws.client import AwsClient, build_from_response
+from cbdeploy.client.errors import (
     AwsError,
     BucketOwnershipError,
     BuildConflictError,

@@ -12,9 +12,9 @@ import botocore.exceptions as bx
 import pytest
 from botocore.stub import Stubber
 
-from client.aws import AwsClient
-from client.aws_errors import iam_action, translate_error
-from client.errors import (
+from cbdeploy.client.aws.client import AwsClient
+from cbdeploy.client.aws.errors import iam_action, translate_error
+from cbdeploy.client.errors import (
     AccessDeniedError,
     BucketOwnershipError,
     CredentialsError,

@@ -8,11 +8,11 @@ import sys
 import pytest
 from rich.console import Console
 
-from client import render_infra
-from client.aws import open_aws
-from client.bootstrap import Call, Infrastructure
-from client.errors import MissingExtraError
-from client.options import Target
+from cbdeploy.client.aws.client import open_aws
+from cbdeploy.client.cli.options import Target
+from cbdeploy.client.errors import MissingExtraError
+from cbdeploy.client.infra.bootstrap import Call, Infrastructure
+from cbdeploy.client.output import infra as render_infra
 
 INFRA = Infrastructure(
     bucket="cbdeploy-123456789012-eu-west-1",
@@ -63,7 +63,7 @@ def test_destroy_texts() -> None:
 
 
 def test_local_without_the_extra_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "emulator", None)  # as if cbdeploy[local] were missing
+    monkeypatch.setitem(sys.modules, "cbdeploy.emulator", None)  # as if cbdeploy[local] were missing
     target = Target("dev", "us-east-1", None, None, True, "info")
     with pytest.raises(MissingExtraError) as info, open_aws(target):
         pass

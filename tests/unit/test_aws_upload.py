@@ -7,7 +7,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from client.upload import Part, PartBody, Uploader, parts_of, source_key
+from cbdeploy.client.deploy.upload import Part, PartBody, Uploader, parts_of, source_key
 
 
 def test_parts_cover_the_file_exactly() -> None:

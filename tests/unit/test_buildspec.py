@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from client.buildspec import render_buildspec, template
-from client.config import ProjectConfig, load_config
-from client.errors import ConfigError
-from client.plan import archive_entries
+from cbdeploy.client.config.load import ProjectConfig, load_config
+from cbdeploy.client.deploy.buildspec import render_buildspec, template
+from cbdeploy.client.deploy.runner_plan import archive_entries
+from cbdeploy.client.errors import ConfigError
 
 RUN_RUNNER = (
     '"$CBDEPLOY_PYTHON" -I -S "$CODEBUILD_SRC_DIR/.cbdeploy/runner" '

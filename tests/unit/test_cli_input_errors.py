@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from client.cli import main
+from cbdeploy.client.cli.main import main
 
 
 def run(tmp_path: Path, *argv: str, **env: str) -> Result:

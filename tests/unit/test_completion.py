@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from client import defaults
-from client.cli import main
-from client.completion import join_colon_words
+from cbdeploy.client.cli.completion import join_colon_words
+from cbdeploy.client.cli.main import main
+from cbdeploy.client.config import defaults
 
 
 def complete(words: str, shell: str = "bash", *, cursor_at_new_word: bool = False) -> list[str]:

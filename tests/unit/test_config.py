@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from client.config import (
+from cbdeploy.client.config.lines import find_key_line
+from cbdeploy.client.config.load import (
     CacheConfig,
     CodeBuildConfig,
     Hooks,
@@ -19,8 +20,7 @@ from client.config import (
     load_package_config,
     secret_reference,
 )
-from client.config_lines import find_key_line
-from client.errors import ConfigError
+from cbdeploy.client.errors import ConfigError
 
 SPEC_EXAMPLE = """\
 name = "my-api"                 # optional; default: the directory name

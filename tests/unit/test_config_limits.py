@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from client.cli import main
+from cbdeploy.client.cli.main import main
 
 
 def package(tmp_path: Path, toml: str) -> Result:

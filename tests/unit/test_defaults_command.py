@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from client.cli import main
+from cbdeploy.client.cli.main import main
 
 
 @pytest.fixture

@@ -15,16 +15,16 @@ from typing import Any
 
 import pytest
 
-from client.aws import Build, LogEvent, LogPage
-from client.deploy import DeployOptions, DeployPlan, DeployService, start_request
-from client.deploy_events import BuildStarted, Detached, StopRequested, StopScheduled
-from client.endpoint import AWS, Endpoint
-from client.errors import AwsError
-from client.follow import QUIET_CAP, BuildFinished, ContactLost, LogLine
-from client.options import Target
-from client.outcome import lost_message
-from client.signals import STOP_BUDGET_SECONDS, WINDOW_SECONDS
-from client.upload import UploadResult
+from cbdeploy.client.aws.client import Build, LogEvent, LogPage
+from cbdeploy.client.aws.endpoint import AWS, Endpoint
+from cbdeploy.client.cli.options import Target
+from cbdeploy.client.deploy.events import BuildStarted, Detached, StopRequested, StopScheduled
+from cbdeploy.client.deploy.service import DeployOptions, DeployPlan, DeployService, start_request
+from cbdeploy.client.deploy.upload import UploadResult
+from cbdeploy.client.errors import AwsError
+from cbdeploy.client.watch.follow import QUIET_CAP, BuildFinished, ContactLost, LogLine
+from cbdeploy.client.watch.outcome import lost_message
+from cbdeploy.client.watch.signals import STOP_BUDGET_SECONDS, WINDOW_SECONDS
 
 TARGET = Target(stage="dev", region="eu-west-1", profile=None, config_path=None, local=False,
                 log_level="info")
@@ -371,8 +371,8 @@ def test_the_question_comes_after_packaging_shows_the_archive_and_no_leaves_aws_
 ) -> None:
     from contextlib import nullcontext
 
-    from client.deploy_events import ArchiveBuilt, ConfirmationNeeded, DeployStarting
-    from client.errors import UsageError
+    from cbdeploy.client.deploy.events import ArchiveBuilt, ConfirmationNeeded, DeployStarting
+    from cbdeploy.client.errors import UsageError
 
     aws = AccountOnlyAws()
     asked: list[str] = []
@@ -403,7 +403,7 @@ def test_the_question_comes_after_packaging_shows_the_archive_and_no_leaves_aws_
 def test_packaging_reports_entries_done_of_all_entries(tmp_path: Path) -> None:
     from contextlib import nullcontext
 
-    from client.deploy_events import PackagingProgress
+    from cbdeploy.client.deploy.events import PackagingProgress
 
     events: list[object] = []
     deploy = service(confirming_project(tmp_path), events, confirm=lambda q: False,
@@ -419,7 +419,7 @@ def test_packaging_reports_entries_done_of_all_entries(tmp_path: Path) -> None:
 def test_without_a_terminal_a_confirming_stage_refuses_before_packaging_or_aws(
     tmp_path: Path,
 ) -> None:
-    from client.errors import UsageError
+    from cbdeploy.client.errors import UsageError
 
     def no_aws(target: Target) -> Any:
         raise AssertionError("AWS was called")

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from emulator.ecr import PREFIX, EcrFront
-from emulator.registry import Registry, RegistryUnavailable
+from cbdeploy.emulator.ecr import PREFIX, EcrFront
+from cbdeploy.emulator.registry import Registry, RegistryUnavailable
 
 
 def test_no_registry_binary_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from emulator.buildspec import BuildspecError, PhaseSpec, parse_buildspec
-from emulator.faults import FaultInjector, fault_response
-from emulator.logs import MAX_EVENT_BYTES, split_message
-from emulator.source import SourceError, extract_zip
+from cbdeploy.emulator.buildspec import BuildspecError, PhaseSpec, parse_buildspec
+from cbdeploy.emulator.faults import FaultInjector, fault_response
+from cbdeploy.emulator.logs import MAX_EVENT_BYTES, split_message
+from cbdeploy.emulator.source import SourceError, extract_zip
 
 
 def test_buildspec_reads_scalars_as_strings_and_phases_by_codebuild_name():

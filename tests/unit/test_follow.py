@@ -14,10 +14,10 @@ from itertools import cycle
 
 import pytest
 
-from client import follow as follow_module
-from client.aws import Build, LogEvent, LogPage, Phase
-from client.errors import AwsError, CredentialsError, NotFoundError
-from client.follow import (
+from cbdeploy.client.aws.client import Build, LogEvent, LogPage, Phase
+from cbdeploy.client.errors import AwsError, CredentialsError, NotFoundError
+from cbdeploy.client.watch import follow as follow_module
+from cbdeploy.client.watch.follow import (
     ERROR_CAP,
     FAST_INTERVAL,
     QUIET_CAP,
@@ -251,7 +251,7 @@ def test_a_marker_before_any_announcement_is_an_ordinary_line() -> None:
 
 def split_like_codebuild(line: str) -> list[str]:
     """The events CodeBuild (and the emulator) write for one line: cut at CloudWatch's limit."""
-    from emulator.logs import split_message
+    from cbdeploy.emulator.logs import split_message
 
     return split_message(line + "\n")
 
@@ -295,19 +295,19 @@ def test_a_snapshot_shows_what_exists_of_a_long_line_being_written() -> None:
 
 def test_a_long_line_without_a_newline_from_the_emulator_is_one_line() -> None:
     """The emulator sends a never-ending line on in pieces as it comes: still one line."""
-    from emulator.logs import LineSplitter
+    from cbdeploy.emulator.logs import LineSplitter
 
     class Log:
         def __init__(self) -> None:
             self.events: list[str] = []
 
         def write(self, line: str) -> None:
-            from emulator.logs import split_message
+            from cbdeploy.emulator.logs import split_message
 
             self.events.extend(split_message(line + "\n"))
 
         def write_piece(self, text: str) -> None:
-            from emulator.logs import split_message
+            from cbdeploy.emulator.logs import split_message
 
             self.events.extend(split_message(text))
 
@@ -774,7 +774,7 @@ def test_phase_headings_wait_for_the_lines_before_them(seed: int) -> None:
 
     from rich.console import Console
 
-    from client.render import Renderer
+    from cbdeploy.client.output.terminal import Renderer
 
     rnd = random.Random(seed)
     clock = Clock()

@@ -15,8 +15,8 @@ import boto3
 from botocore.config import Config
 from botocore.stub import Stubber
 
-from client.aws import AwsClient
-from client.follow import (
+from cbdeploy.client.aws.client import AwsClient
+from cbdeploy.client.watch.follow import (
     ERROR_CAP,
     QUIET_CAP,
     BuildFinished,
@@ -99,6 +99,6 @@ def test_minutes_of_throttling_lose_and_repeat_no_line() -> None:
 
 
 def _typed(data: dict[str, Any]) -> Any:
-    from client.aws_results import build_from_response
+    from cbdeploy.client.aws.results import build_from_response
 
     return build_from_response(data)

@@ -9,7 +9,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from client.cli import ALIASES, COMMANDS, main
+from cbdeploy.client.cli.main import ALIASES, COMMANDS, main
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 NAMES = [*COMMANDS, *ALIASES]

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from client import bootstrap as b
-from client.config import load_config
-from client.errors import ConfigError, OwnershipError
-from client.images import REPOSITORY_ACTIONS
-from client.infra_model import stage_settings
-from client.plan import plan
-from runner.images import ImageSpec, build_commands, image_tag, load_images
+from cbdeploy.client.config.images import REPOSITORY_ACTIONS
+from cbdeploy.client.config.load import load_config
+from cbdeploy.client.deploy.runner_plan import plan
+from cbdeploy.client.errors import ConfigError, OwnershipError
+from cbdeploy.client.infra import bootstrap as b
+from cbdeploy.client.infra.model import stage_settings
+from cbdeploy.runner.images import ImageSpec, build_commands, image_tag, load_images
 
 CONFIG = """\
 name = "shop"
@@ -237,7 +237,7 @@ def test_the_runners_ecr_signature_is_botocores() -> None:
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
-    from runner import ecr
+    from cbdeploy.runner import ecr
 
     url, body = "http://127.0.0.1:4566/", b"{}"
     headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": ecr.TARGET}

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from client.config import load_config
-from client.plan import plan
-from client.scaffold import PLACEHOLDER_DEPLOY, detect, starter_config
+from cbdeploy.client.config.load import load_config
+from cbdeploy.client.config.scaffold import PLACEHOLDER_DEPLOY, detect, starter_config
+from cbdeploy.client.deploy.runner_plan import plan
 
 CDK_SAM_TEMPLATE = "AWSTemplateFormatVersion: '2010-09-09'\nTransform: AWS::Serverless-2016-10-31\n"
 

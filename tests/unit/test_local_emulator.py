@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from client import local_emulator as le
-from client.errors import UsageError
+from cbdeploy.client.aws import local_emulator as le
+from cbdeploy.client.errors import UsageError
 
 
 def record(tmp_path: Path, port: int = le.DEFAULT_PORT, instance: str = "abc") -> dict[str, str]:
@@ -77,5 +77,5 @@ def test_identity_of_a_server_that_is_not_ours_is_none(impostor: str) -> None:
 
 
 def test_identity_path_is_the_emulators() -> None:
-    server = pytest.importorskip("emulator.server")
+    server = pytest.importorskip("cbdeploy.emulator.server")
     assert (server.IDENTITY_PATH, server.IDENTITY_SERVICE) == (le.IDENTITY_PATH, le.IDENTITY_SERVICE)

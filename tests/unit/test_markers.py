@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from client.markers import (
+from cbdeploy.client.watch.markers import (
     Marker,
     MarkerReader,
     parse_announcement,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 import json
 
-from emulator.logs import BuildLog, Masker
-from runner.masking import Masker as RunnerMasker
-from runner.masking import masked, secret_values
+from cbdeploy.emulator.logs import BuildLog, Masker
+from cbdeploy.runner.masking import Masker as RunnerMasker
+from cbdeploy.runner.masking import masked, secret_values
 
 
 def test_emulator_masks_every_occurrence_longest_first() -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import itertools
 import re
 
-from client.config_model import NAME_RE
-from client.names import (
+from cbdeploy.client.cli.options import STAGE_RE
+from cbdeploy.client.config.model import NAME_RE
+from cbdeploy.client.infra.names import (
     ROLE_NAME_MAX,
     cache_prefix,
     log_group_name,
@@ -15,7 +16,6 @@ from client.names import (
     sources_prefix,
     stage_names,
 )
-from client.options import STAGE_RE
 
 ALPHABET = "ab1-"
 PROJECT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-_]{1,149}$")  # CodeBuild CreateProject

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from client import defaults
-from client.errors import UsageError
-from client.options import known_regions, resolve_target
+from cbdeploy.client.cli.options import known_regions, resolve_target
+from cbdeploy.client.config import defaults
+from cbdeploy.client.errors import UsageError
 
 
 @pytest.fixture(autouse=True)
@@ -64,7 +64,7 @@ def test_unknown_region_names_the_region() -> None:
 def test_stacktape_camel_case_spellings_parse_as_the_kebab_case_options() -> None:
     import click
 
-    from client.cli import main
+    from cbdeploy.client.cli.main import main
 
     with click.Context(main) as parent:
         deploy = main.get_command(parent, "codebuild:deploy")

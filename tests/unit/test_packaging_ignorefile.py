@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from client.packaging.ignorefile import parse_rules, rebase_rules
+from cbdeploy.client.packaging.ignorefile import parse_rules, rebase_rules
 
 
 def test_comments_blank_lines_crlf_and_bom_are_dropped() -> None:

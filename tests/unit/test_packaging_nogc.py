@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from client.packaging.nogc import paused_gc
+from cbdeploy.client.packaging.nogc import paused_gc
 
 
 @pytest.fixture

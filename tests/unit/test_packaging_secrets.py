@@ -8,7 +8,7 @@ import random
 import re
 from pathlib import Path
 
-from client.packaging.secrets import looks_secret, secret_candidates
+from cbdeploy.client.packaging.secrets import looks_secret, secret_candidates
 
 NAMES = [
     ".env",

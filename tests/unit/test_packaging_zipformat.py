@@ -12,7 +12,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from client.packaging.zipformat import (
+from cbdeploy.client.packaging.zipformat import (
     DEFLATED,
     FLAG_UTF8,
     LIMIT_32,

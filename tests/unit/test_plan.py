@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from client.config import ProjectConfig, load_config
-from client.plan import (
+from cbdeploy.client.config.load import ProjectConfig, load_config
+from cbdeploy.client.deploy.runner_plan import (
     GitInfo,
     archive_entries,
     cache_settings,

@@ -1,7 +1,7 @@
 """The preflight's plan (references from the config) and its handling of AccessDenied.
 
 The emulator does not enforce IAM, so the "may not check" case uses a fake
-door whose calls raise the AccessDeniedError that ``client.aws_errors`` makes
+door whose calls raise the AccessDeniedError that ``client.aws.errors`` makes
 of an AccessDeniedException.
 """
 
@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from client.config import load_config
-from client.errors import AccessDeniedError, ConfigError
-from client.preflight import Reference, check_secrets, create_command, references
+from cbdeploy.client.config.load import load_config
+from cbdeploy.client.deploy.preflight import Reference, check_secrets, create_command, references
+from cbdeploy.client.errors import AccessDeniedError, ConfigError
 
 
 class DeniedDoor:
@@ -84,7 +84,7 @@ def test_access_denied_is_said_at_debug_level_and_the_deploy_goes_on(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     door = DeniedDoor()
-    with caplog.at_level(logging.DEBUG, logger="client.preflight"):
+    with caplog.at_level(logging.DEBUG, logger="cbdeploy.client.deploy.preflight"):
         check_secrets(door, config_with_secrets(tmp_path))  # no error
     assert len(door.asked) == 3
     assert "cannot check ssm:/app/db" in caplog.text

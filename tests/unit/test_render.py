@@ -10,14 +10,20 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from client.aws import Build, Phase
-from client.deploy_events import ArchiveBuilt, Attached, DeployStarting, Detached, FilesSelected
-from client.errors import UsageError
-from client.follow import LogLine, MarkerEvent, PhaseChanged
-from client.markers import Marker
-from client.outcome import BuildOutcome
-from client.packaging import ArchiveResult, Selection
-from client.render import Renderer, confirm, format_duration
+from cbdeploy.client.aws.client import Build, Phase
+from cbdeploy.client.deploy.events import (
+    ArchiveBuilt,
+    Attached,
+    DeployStarting,
+    Detached,
+    FilesSelected,
+)
+from cbdeploy.client.errors import UsageError
+from cbdeploy.client.output.terminal import Renderer, confirm, format_duration
+from cbdeploy.client.packaging import ArchiveResult, Selection
+from cbdeploy.client.watch.follow import LogLine, MarkerEvent, PhaseChanged
+from cbdeploy.client.watch.markers import Marker
+from cbdeploy.client.watch.outcome import BuildOutcome
 
 
 def console() -> Console:
@@ -282,8 +288,8 @@ def test_confirm_on_a_terminal_asks(answer: str, expected: bool) -> None:
 
 
 def test_upload_bar_on_a_terminal_then_one_summary_line() -> None:
-    from client.deploy_events import UploadDone, UploadProgress, UploadStarting
-    from client.upload import UploadResult
+    from cbdeploy.client.deploy.events import UploadDone, UploadProgress, UploadStarting
+    from cbdeploy.client.deploy.upload import UploadResult
 
     c = Console(file=io.StringIO(), width=100, force_terminal=True)
     r = Renderer(c)
@@ -296,8 +302,8 @@ def test_upload_bar_on_a_terminal_then_one_summary_line() -> None:
 
 
 def test_an_upload_over_in_a_blink_has_no_rate() -> None:
-    from client.deploy_events import UploadDone
-    from client.upload import UploadResult
+    from cbdeploy.client.deploy.events import UploadDone
+    from cbdeploy.client.deploy.upload import UploadResult
 
     c = console()
     Renderer(c).handle(UploadDone(UploadResult("b", "k", False, 10_800), 10_800, 0.02))
@@ -305,8 +311,8 @@ def test_an_upload_over_in_a_blink_has_no_rate() -> None:
 
 
 def test_a_resumed_upload_says_what_it_kept() -> None:
-    from client.deploy_events import UploadDone
-    from client.upload import UploadResult
+    from cbdeploy.client.deploy.events import UploadDone
+    from cbdeploy.client.deploy.upload import UploadResult
 
     c = console()
     result = UploadResult("b", "sources/app/x.zip", False, sent_bytes=10_000_000, reused_parts=2)
@@ -315,8 +321,8 @@ def test_a_resumed_upload_says_what_it_kept() -> None:
 
 
 def test_already_uploaded_archive_is_skipped_with_a_line() -> None:
-    from client.deploy_events import UploadDone, UploadStarting
-    from client.upload import UploadResult
+    from cbdeploy.client.deploy.events import UploadDone, UploadStarting
+    from cbdeploy.client.deploy.upload import UploadResult
 
     c = console()
     r = Renderer(c)
@@ -326,7 +332,7 @@ def test_already_uploaded_archive_is_skipped_with_a_line() -> None:
 
 
 def test_a_step_killed_by_our_stop_reads_as_stopped_not_failed() -> None:
-    from client.deploy_events import StopRequested
+    from cbdeploy.client.deploy.events import StopRequested
 
     c = console()
     r = Renderer(c)
@@ -365,8 +371,8 @@ def test_a_live_bar_leaves_stdout_and_stderr_alone(capsys: pytest.CaptureFixture
     """With --json the console is stderr and stdout is the JSON's alone, bar or no bar."""
     import sys
 
-    from client.deploy_events import UploadDone, UploadStarting
-    from client.upload import UploadResult
+    from cbdeploy.client.deploy.events import UploadDone, UploadStarting
+    from cbdeploy.client.deploy.upload import UploadResult
 
     c = Console(file=io.StringIO(), width=80, force_terminal=True, force_interactive=True)
     r = Renderer(c)
@@ -428,7 +434,7 @@ def test_a_step_the_runner_reports_stopped_reads_as_stopped_without_our_stop() -
 
 
 def test_signals_say_what_happens_to_the_build() -> None:
-    from client.deploy_events import StopRequested, StopScheduled
+    from cbdeploy.client.deploy.events import StopRequested, StopScheduled
 
     c = console()
     r = Renderer(c)
@@ -456,8 +462,8 @@ def test_an_outcome_interrupted_by_sigterm_names_it() -> None:
 
 def test_detach_hints_follow_the_endpoint() -> None:
     """A standing emulator: the hints carry --local. One in this process: no hint could work."""
-    from client.deploy_events import BuildStarted
-    from client.endpoint import Endpoint
+    from cbdeploy.client.aws.endpoint import Endpoint
+    from cbdeploy.client.deploy.events import BuildStarted
 
     standing = Endpoint("http://127.0.0.1:4566", "standing")
     c = console()
@@ -481,8 +487,8 @@ def test_detach_hints_follow_the_endpoint() -> None:
 
 
 def test_a_custom_endpoint_is_shown_and_gets_no_console_link() -> None:
-    from client.deploy_events import BuildStarted
-    from client.endpoint import Endpoint
+    from cbdeploy.client.aws.endpoint import Endpoint
+    from cbdeploy.client.deploy.events import BuildStarted
 
     c = console()
     r = Renderer(c)
@@ -497,8 +503,8 @@ def test_a_custom_endpoint_is_shown_and_gets_no_console_link() -> None:
 
 
 def test_a_lost_build_of_a_standing_emulator_is_re_attached_with_local() -> None:
-    from client.endpoint import Endpoint
-    from client.outcome import UNKNOWN
+    from cbdeploy.client.aws.endpoint import Endpoint
+    from cbdeploy.client.watch.outcome import UNKNOWN
 
     c = console()
     r = Renderer(c)

@@ -3,7 +3,7 @@ kept from becoming workflow commands. Rendered into ``Console(file=StringIO(), w
 
 Most tests wrap a small stand-in renderer whose lines are fixed here, so the
 expected text is exact and this wrapper's own lines are what is tested; one
-test wraps the real ``client.render.Renderer``.
+test wraps the real ``client.output.terminal.Renderer``.
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from client.aws import Build, Phase
-from client.errors import ConfigError
-from client.follow import BuildFinished, LogLine, MarkerEvent, PhaseChanged
-from client.markers import Marker
-from client.outcome import BuildOutcome, StepResult
-from client.render import Renderer
-from client.render_github import GithubRenderer, escape_data, escape_property, github_view
-from client.report import ReportCollector, duration, markdown_summary, md
+from cbdeploy.client.aws.client import Build, Phase
+from cbdeploy.client.errors import ConfigError
+from cbdeploy.client.output.github import GithubRenderer, escape_data, escape_property, github_view
+from cbdeploy.client.output.report import ReportCollector, duration, markdown_summary, md
+from cbdeploy.client.output.terminal import Renderer
+from cbdeploy.client.watch.follow import BuildFinished, LogLine, MarkerEvent, PhaseChanged
+from cbdeploy.client.watch.markers import Marker
+from cbdeploy.client.watch.outcome import BuildOutcome, StepResult
 from tests.github_runner import workflow_commands
 
 TOKEN = "T0K3N"
@@ -40,7 +40,7 @@ def text(c: Console) -> str:
 
 
 class Inner:
-    """Stands in for client.render.Renderer: one fixed line per call."""
+    """Stands in for client.output.terminal.Renderer: one fixed line per call."""
 
     def __init__(self, c: Console) -> None:
         self.console = c
@@ -403,7 +403,7 @@ def test_an_unwritable_summary_is_said_and_changes_nothing_else(tmp_path: Path) 
 def test_an_option_error_before_the_command_body_is_annotated_too(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from client.cli import main
+    from cbdeploy.client.cli.main import main
 
     summary = tmp_path / "summary.md"
     env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary),

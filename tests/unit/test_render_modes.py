@@ -2,7 +2,7 @@
 
 One scripted run of events (header, packaging, bootstrap, upload, the build's
 phases, pipeline steps, remote output holding rich markup, summary) goes to a
-console writing to a ``StringIO`` at width 80, made by ``client.console.make_console``
+console writing to a ``StringIO`` at width 80, made by ``client.output.console.make_console``
 from the environment given (as the commands make theirs):
 
 * plain (not a terminal): plain lines, no ANSI code at all;
@@ -23,17 +23,17 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from client import deploy_events as d
-from client.aws import Build, Phase
-from client.console import make_console
-from client.follow import BuildFinished, LogLine, MarkerEvent, PhaseChanged
-from client.infra_model import Infrastructure
-from client.markers import Marker
-from client.outcome import BuildOutcome
-from client.packaging import ArchiveResult, Selection
-from client.plan import GitInfo
-from client.render import Renderer
-from client.upload import UploadResult
+from cbdeploy.client.aws.client import Build, Phase
+from cbdeploy.client.deploy import events as d
+from cbdeploy.client.deploy.runner_plan import GitInfo
+from cbdeploy.client.deploy.upload import UploadResult
+from cbdeploy.client.infra.model import Infrastructure
+from cbdeploy.client.output.console import make_console
+from cbdeploy.client.output.terminal import Renderer
+from cbdeploy.client.packaging import ArchiveResult, Selection
+from cbdeploy.client.watch.follow import BuildFinished, LogLine, MarkerEvent, PhaseChanged
+from cbdeploy.client.watch.markers import Marker
+from cbdeploy.client.watch.outcome import BuildOutcome
 
 BUILD_ID = "cbdeploy-my-api-dev:0b6f7b2e-5d1c-4f0e-9a55-2d1c6a7e9f10"
 T0 = datetime(2026, 11, 28, 4, 0, 0, tzinfo=timezone.utc)

@@ -16,15 +16,15 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from client.aws import Build, Phase
-from client.deploy_events import ArchiveBuilt, BuildStarted, DeployStarting, UploadDone
-from client.errors import BuildConflictError, ConfigError
-from client.follow import MarkerEvent
-from client.markers import Marker
-from client.outcome import BuildOutcome, StepResult
-from client.packaging import ArchiveResult
-from client.report import ReportCollector, json_result
-from client.upload import UploadResult
+from cbdeploy.client.aws.client import Build, Phase
+from cbdeploy.client.deploy.events import ArchiveBuilt, BuildStarted, DeployStarting, UploadDone
+from cbdeploy.client.deploy.upload import UploadResult
+from cbdeploy.client.errors import BuildConflictError, ConfigError
+from cbdeploy.client.output.report import ReportCollector, json_result
+from cbdeploy.client.packaging import ArchiveResult
+from cbdeploy.client.watch.follow import MarkerEvent
+from cbdeploy.client.watch.markers import Marker
+from cbdeploy.client.watch.outcome import BuildOutcome, StepResult
 
 BUILD_ID = "cbdeploy-site-dev:0f6c2a4e"
 CONSOLE_URL = (
@@ -271,7 +271,7 @@ def test_without_json_nothing_is_added_to_stdout() -> None:
 
 
 def test_deploy_without_a_stage_still_ends_in_one_object(tmp_path: Path) -> None:
-    from client.cli import main
+    from cbdeploy.client.cli.main import main
 
     result = CliRunner().invoke(
         main, ["deploy", "--region", "us-east-1", "--json"],
@@ -301,8 +301,8 @@ def test_phase_durations_come_from_start_and_end_where_known() -> None:
 def test_a_build_stopped_by_sigterm_reports_its_steps_stopped_and_the_signal() -> None:
     import signal
 
-    from client.follow import BuildFinished
-    from client.outcome import OutcomeTracker
+    from cbdeploy.client.watch.follow import BuildFinished
+    from cbdeploy.client.watch.outcome import OutcomeTracker
 
     tracker = OutcomeTracker(build(), "us-east-1")
     for marker in (
@@ -326,8 +326,8 @@ def test_a_build_stopped_by_sigterm_reports_its_steps_stopped_and_the_signal() -
 
 def test_a_step_a_stopped_build_cut_off_without_a_word_is_stopped() -> None:
     """CodeBuild may stop the container before the runner says anything about its step."""
-    from client.follow import BuildFinished
-    from client.outcome import OutcomeTracker
+    from cbdeploy.client.watch.follow import BuildFinished
+    from cbdeploy.client.watch.outcome import OutcomeTracker
 
     tracker = OutcomeTracker(build(), "us-east-1")
     tracker.add(MarkerEvent(Marker("step-start", {"step": "deploy", "index": 1, "total": 1})))
@@ -338,7 +338,7 @@ def test_a_step_a_stopped_build_cut_off_without_a_word_is_stopped() -> None:
 def test_a_signal_before_the_build_started_gives_its_exit_status() -> None:
     import signal
 
-    from client.signals import Interrupted
+    from cbdeploy.client.watch.signals import Interrupted
 
     report = ReportCollector()
     report.context(stage="dev", region="eu-west-1")
@@ -351,9 +351,9 @@ def test_a_signal_before_the_build_started_gives_its_exit_status() -> None:
 def test_a_custom_endpoint_is_in_the_object_and_the_summary_instead_of_a_console_link() -> None:
     from dataclasses import replace
 
-    from client.deploy_events import Attached
-    from client.endpoint import Endpoint
-    from client.report import markdown_summary
+    from cbdeploy.client.aws.endpoint import Endpoint
+    from cbdeploy.client.deploy.events import Attached
+    from cbdeploy.client.output.report import markdown_summary
 
     custom = Endpoint("http://127.0.0.1:4566", "custom")
     report = ReportCollector(clock=clock(0.0, 1.0))

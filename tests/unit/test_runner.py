@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from client.markers import Marker, MarkerReader
+from cbdeploy.client.watch.markers import Marker, MarkerReader
 
 RUNNER_SRC = Path(__file__).resolve().parents[2] / "runner"
 
@@ -429,8 +429,8 @@ def test_empty_plan_succeeds(tmp_path: Path, python: str) -> None:
 
 def test_plan_written_by_the_client_runs(tmp_path: Path, python: str) -> None:
     """The client's plan.json and shipped runner modules work together."""
-    from client.config import load_config
-    from client.plan import archive_entries
+    from cbdeploy.client.config.load import load_config
+    from cbdeploy.client.deploy.runner_plan import archive_entries
 
     project = tmp_path / "project"
     project.mkdir()

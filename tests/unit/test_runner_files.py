@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from runner.files import restore_files
+from cbdeploy.runner.files import restore_files
 
 
 def restore(work: Path, manifest: dict[str, Any]) -> tuple[list[str], list[str]]:

@@ -1,4 +1,4 @@
-"""What SIGINT, SIGTERM and SIGHUP do while a build runs (``client.signals``).
+"""What SIGINT, SIGTERM and SIGHUP do while a build runs (``client.watch.signals``).
 
 The handler's body (:meth:`Interrupts.interrupt`) is called directly with a
 fake clock and sleep; the tests that need the real thing (a handler raising
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from client.signals import (
+from cbdeploy.client.watch.signals import (
     STOP_BUDGET_SECONDS,
     WINDOW_SECONDS,
     Detach,

@@ -1,0 +1,614 @@
+"""The one door to AWS: every boto3 call cbdeploy makes goes through here.
+
+:func:`open_aws` builds an :class:`AwsClient` for a :class:`~client.cli.options.Target`:
+credentials from ``--aws-profile``, the environment or the default chain, the
+region from the target, endpoints from the standard ``AWS_ENDPOINT_URL*``
+variables (botocore reads them), or, with ``--local``, a standing
+``cbdeploy emulator`` with the keys it recorded, else an emulator in this
+process with keys of its own (seeded from ``CBDEPLOY_EMULATOR_SEED``).
+
+Methods have cbdeploy's names and return plain values or the frozen
+dataclasses of :mod:`client.aws.results`; the S3 methods live in
+:mod:`client.aws.s3`. AWS errors are translated once, in :meth:`AwsClient.call`
+(:mod:`client.aws.errors`), by error code (never by message):
+credential problems become :class:`CredentialsError`, missing resources
+:class:`NotFoundError`, a second build of a stage :class:`BuildConflictError`,
+an S3 refusal of ``ExpectedBucketOwner`` :class:`BucketOwnershipError`, and
+anything else :class:`AwsError` carrying ``code``. Callers that expect a code
+(``NoSuchEntity``, ``404`` ...) branch on ``AwsError.code``. Nothing here prints.
+
+Connections: a 2 s connect timeout; a connection refused on loopback (no
+emulator listening) fails at once; any other failure to connect is retried up
+to ``CONNECT_ATTEMPTS`` times, each retry announced through
+:mod:`client.aws.notices` (the CLI prints it), so an unreachable endpoint is
+named within seconds. Everything after a connection is botocore's standard
+retry mode. Modelled on chalice's ``TypedAWSClient``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import ipaddress
+import json
+import os
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+import botocore.exceptions as bx
+from botocore.config import Config
+
+from cbdeploy.client.aws import local_emulator
+from cbdeploy.client.aws.endpoint import Endpoint, from_client_url
+from cbdeploy.client.aws.errors import CREDENTIAL_CODES, CREDENTIALS_HINT, translate_error
+from cbdeploy.client.aws.notices import notify
+from cbdeploy.client.aws.results import Build, LogEvent, LogPage, Phase, build_from_response
+from cbdeploy.client.aws.s3 import S3Methods
+from cbdeploy.client.cli.options import Target
+from cbdeploy.client.errors import (
+    AwsError,
+    BuildConflictError,
+    MissingExtraError,
+    NotFoundError,
+    UsageError,
+)
+
+__all__ = [
+    "CREDENTIALS_HINT",
+    "CREDENTIAL_CODES",
+    "AwsClient",
+    "Build",
+    "LogEvent",
+    "LogPage",
+    "Phase",
+    "build_from_response",
+    "open_aws",
+    "translate_error",
+]
+
+PROFILE_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")
+SEED_VARIABLE = local_emulator.SEED_VARIABLE
+
+
+# A TCP connection to AWS takes well under a second; after 2 s without one the
+# user hears that we retry (client.aws.notices), instead of 10 s of silence.
+CONNECT_TIMEOUT = 2
+# Attempts for a request that cannot connect at all (timeout, refused, no route,
+# DNS): the endpoint is named after about 15 s, not after 10 attempts and minutes.
+CONNECT_ATTEMPTS = 4
+
+
+def _config(custom_endpoint: bool, *, polling: bool = False) -> Config:
+    # Path-style S3 addressing on custom endpoints: ``bucket.localhost`` does not
+    # resolve everywhere, while AWS itself keeps its default (virtual hosts).
+    # Polling (the follower) retries on its own and must notice a lost endpoint
+    # within seconds: botocore's ten attempts would keep it silent for minutes.
+    return Config(
+        retries={"mode": "standard", "max_attempts": 2 if polling else 10},
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=20 if polling else 60,
+        # Parallel multipart uploads plus the follower's polling share the pool.
+        max_pool_connections=32,
+        user_agent_extra="cbdeploy",
+        s3={"addressing_style": "path"} if custom_endpoint else None,
+    )
+
+
+# --------------------------------------------------------------------------- client
+
+
+def _not_transferring(request: Any, **_: Any) -> None:
+    signal = getattr(request.body, "signal_not_transferring", None)
+    if signal is not None:
+        signal()
+
+
+def _transferring(request: Any, **_: Any) -> None:
+    signal = getattr(request.body, "signal_transferring", None)
+    if signal is not None:
+        signal()
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _connection_retry(
+    caught_exception: Exception | None = None, attempts: int = 1, endpoint: Any = None, **_: Any
+) -> bool | None:
+    """``needs-retry`` hook, run before botocore's own: how to treat a failed connection.
+
+    Returns False (no retry) or None (botocore's standard policy decides). A
+    connection refused on this machine means nothing listens there (an emulator
+    that is not running): fail at once. Any other connection failure is retried
+    up to ``CONNECT_ATTEMPTS`` times, each retry announced through
+    :func:`client.aws.notices.notify`. Errors after a connection was made
+    (throttling, 5xx, a dropped answer) are left to botocore.
+    """
+    if not isinstance(caught_exception, bx.ConnectionError):
+        return None
+    url = str(getattr(endpoint, "host", "") or "")
+    refused = not isinstance(caught_exception, bx.ConnectTimeoutError)
+    if (refused and _is_loopback(url)) or attempts >= CONNECT_ATTEMPTS:
+        return False
+    notify(f"{caught_exception}; retrying (attempt {attempts + 1} of {CONNECT_ATTEMPTS}).")
+    return None
+
+
+class AwsClient(S3Methods):
+    """Typed wrapper around the boto3 clients cbdeploy uses.
+
+    Clients are created lazily, once per service, and shared between threads
+    (boto3 clients are thread-safe; their creation is not, hence the lock).
+    """
+
+    def __init__(
+        self,
+        session: boto3.session.Session,
+        region: str,
+        *,
+        endpoint_url: str | None = None,
+        polling: bool = False,
+        endpoint: Endpoint | None = None,
+    ) -> None:
+        self.session = session
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self._endpoint = endpoint
+        configured = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        self._config = _config(custom_endpoint=bool(endpoint_url or configured), polling=polling)
+        self._polling = polling
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._account: str | None = None
+
+    def for_polling(self) -> AwsClient:
+        """The same door for a poller that retries on its own: quick to report a failure."""
+        polling = type(self)(
+            self.session, self.region, endpoint_url=self.endpoint_url, polling=True,
+            endpoint=self._endpoint,
+        )
+        polling._account = self._account
+        return polling
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """Where the calls go (CodeBuild's endpoint: AWS_ENDPOINT_URL*, a profile's, --local)."""
+        if self._endpoint is None:
+            self._endpoint = from_client_url(self.client("codebuild").meta.endpoint_url)
+        return self._endpoint
+
+    @property
+    def partition(self) -> str:
+        return str(self.session.get_partition_for_region(self.region))
+
+    def uses_tls(self, service: str) -> bool:
+        """Whether requests to ``service`` travel over https (not a local http endpoint)."""
+        return str(self.client(service).meta.endpoint_url).startswith("https://")
+
+    def client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._clients:
+                try:
+                    client = self.session.client(
+                        service,
+                        region_name=self.region,
+                        endpoint_url=self.endpoint_url,
+                        config=self._config,
+                    )
+                except bx.BotoCoreError as error:
+                    raise translate_error(error, service, "client", {}) from error
+                if not self._polling:
+                    # (A poller says itself that it lost contact, and keeps trying.)
+                    service_event = client.meta.service_model.service_id.hyphenize()
+                    client.meta.events.register_first(
+                        f"needs-retry.{service_event}", _connection_retry
+                    )
+                if service == "s3":
+                    # Upload progress counts bytes sent, not bytes read to sign the
+                    # request (as s3transfer does around the signer).
+                    events = client.meta.events
+                    events.register_first("request-created.s3", _not_transferring)
+                    events.register_last("request-created.s3", _transferring)
+                self._clients[service] = client
+            return self._clients[service]
+
+    def call(self, service: str, operation: str, **params: Any) -> Any:
+        """Make one API call, translating every botocore error."""
+        method = getattr(self.client(service), operation)
+        try:
+            return method(**params)
+        except (bx.ClientError, bx.BotoCoreError) as error:
+            op = self.client(service).meta.method_to_api_mapping.get(operation, operation)
+            raise translate_error(
+                error, service, op, params, profile=self.session.profile_name
+            ) from error
+
+    def _settle(self, service: str, operation: str, done: set[str], **params: Any) -> None:
+        """A create or delete whose ``done`` codes mean the work is already done.
+
+        botocore retries a call whose answer was lost; the retry then finds the
+        role created or the group deleted, which is success, not an error.
+        """
+        try:
+            self.call(service, operation, **params)
+        except AwsError as error:
+            if error.code not in done:
+                raise
+
+    def account_id(self) -> str:
+        if self._account is None:
+            self._account = str(self.call("sts", "get_caller_identity")["Account"])
+        return self._account
+
+    # ----------------------------------------------------------------- CodeBuild
+
+    def get_project(self, name: str) -> dict[str, Any] | None:
+        found = self.call("codebuild", "batch_get_projects", names=[name]).get("projects") or []
+        return dict(found[0]) if found else None
+
+    def create_project(self, **settings: Any) -> None:
+        """CreateProject; a project that already exists (a retry after a lost answer) is updated."""
+        try:
+            self.call("codebuild", "create_project", **settings)
+        except AwsError as error:
+            if error.code != "ResourceAlreadyExistsException":
+                raise
+            self.update_project(**settings)
+
+    def update_project(self, **settings: Any) -> None:
+        self.call("codebuild", "update_project", **settings)
+
+    def delete_project(self, name: str) -> None:
+        self._settle("codebuild", "delete_project", {"ResourceNotFoundException"}, name=name)
+
+    def start_build(self, **kwargs: Any) -> Build:
+        """StartBuild. A stage already building raises :class:`BuildConflictError` naming the build."""
+        try:
+            return build_from_response(self.call("codebuild", "start_build", **kwargs)["build"])
+        except AwsError as error:
+            if error.code != "AccountLimitExceededException":
+                raise
+            project = str(kwargs.get("projectName", ""))
+            running = self._running_build(project)
+            if running is None:
+                raise BuildConflictError(
+                    f"CodeBuild refused to start a build of {project}: the account's concurrent build limit is reached.",
+                    "Wait for running builds to finish, or raise the CodeBuild quota.",
+                ) from error
+            where = f"--region {self.region}{self.endpoint.flags}"
+            raise BuildConflictError(
+                f"A build of {project} is already running: {running}",
+                f"Follow it with 'cbdeploy logs {running} --follow {where}' "
+                f"or stop it with 'cbdeploy stop {running} {where}'.",
+                running_build_id=running,
+            ) from error
+
+    def _running_build(self, project: str) -> str | None:
+        try:
+            ids = self.list_build_ids(project, limit=10)
+        except AwsError:
+            return None
+        running = [b.id for b in self.get_builds(ids) if not b.complete]
+        return running[-1] if running else None  # newest first; the oldest holds the slot
+
+    def get_builds(self, ids: Sequence[str]) -> list[Build]:
+        """BatchGetBuilds in chunks of 100, in the order of ``ids``; unknown ids are left out."""
+        builds: dict[str, Build] = {}
+        for start in range(0, len(ids), 100):
+            chunk = list(ids[start : start + 100])
+            for data in self.call("codebuild", "batch_get_builds", ids=chunk).get("builds") or ():
+                build = build_from_response(data)
+                builds[build.id] = build
+        return [builds[i] for i in ids if i in builds]
+
+    def get_build(self, build_id: str) -> Build:
+        found = self.get_builds([build_id])
+        if not found:
+            hint = "Check the id with 'cbdeploy builds' (and --region)."
+            if self.endpoint.in_process:
+                hint = ("--local found no standing emulator, and the builds of an emulator run "
+                        "by a command end with it: start 'cbdeploy emulator' in another terminal, "
+                        "then deploy with --local again.")
+            raise NotFoundError(f"No build {build_id!r} in {self.region}.", hint,
+                                code="ResourceNotFoundException")
+        return found[0]
+
+    def stop_build(self, build_id: str) -> Build:
+        return build_from_response(self.call("codebuild", "stop_build", id=build_id)["build"])
+
+    def list_build_ids(self, project: str, limit: int = 20) -> list[str]:
+        """Ids of the project's builds, newest first."""
+        ids: list[str] = []
+        params: dict[str, Any] = {"projectName": project, "sortOrder": "DESCENDING"}
+        while len(ids) < limit:
+            page = self.call("codebuild", "list_builds_for_project", **params)
+            ids.extend(page.get("ids") or ())
+            if not page.get("nextToken"):
+                break
+            params["nextToken"] = page["nextToken"]
+        return ids[:limit]
+
+    # ----------------------------------------------------------------- SSM, Secrets Manager
+
+    def parameter_exists(self, name: str) -> bool:
+        """Whether the SSM parameter ``name`` exists: DescribeParameters, never its value."""
+        page = self.call(
+            "ssm",
+            "describe_parameters",
+            ParameterFilters=[{"Key": "Name", "Option": "Equals", "Values": [name]}],
+        )
+        return any(p.get("Name") == name for p in page.get("Parameters") or ())
+
+    def describe_secret(self, secret_id: str) -> dict[str, Any] | None:
+        """DescribeSecret (name or ARN; never the value), or None when there is no such secret."""
+        try:
+            return dict(self.call("secretsmanager", "describe_secret", SecretId=secret_id))
+        except NotFoundError:
+            return None
+
+    # ----------------------------------------------------------------- CloudWatch Logs
+
+    def get_log_events(self, group: str, stream: str, token: str | None) -> LogPage:
+        """One page forward from ``token`` (from the head when None).
+
+        Raises :class:`NotFoundError` while the stream does not exist yet.
+        """
+        params: dict[str, Any] = {
+            "logGroupName": group,
+            "logStreamName": stream,
+            "startFromHead": True,
+        }
+        if token:
+            params["nextToken"] = token
+        page = self.call("logs", "get_log_events", **params)
+        events = [
+            LogEvent(
+                timestamp=e["timestamp"],
+                message=e.get("message", ""),
+                ingestion_time=e.get("ingestionTime", 0),
+            )
+            for e in page.get("events") or ()
+        ]
+        return LogPage(events=events, next_token=page.get("nextForwardToken") or token or "")
+
+    def get_log_group(self, name: str) -> dict[str, Any] | None:
+        page = self.call("logs", "describe_log_groups", logGroupNamePrefix=name)
+        return next(
+            (dict(g) for g in page.get("logGroups") or () if g["logGroupName"] == name), None
+        )
+
+    def create_log_group(self, name: str, tags: Mapping[str, str] | None = None) -> None:
+        params: dict[str, Any] = {"logGroupName": name}
+        if tags:
+            params["tags"] = dict(tags)
+        self._settle("logs", "create_log_group", {"ResourceAlreadyExistsException"}, **params)
+
+    def log_group_tags(self, group: Mapping[str, Any]) -> dict[str, str]:
+        """The tags of a log group as DescribeLogGroups reported it."""
+        arn = group.get("logGroupArn") or str(group.get("arn", "")).removesuffix(":*")
+        return dict(self.call("logs", "list_tags_for_resource", resourceArn=arn).get("tags") or {})
+
+    def put_retention(self, name: str, days: int) -> None:
+        self.call("logs", "put_retention_policy", logGroupName=name, retentionInDays=days)
+
+    def delete_log_group(self, name: str) -> None:
+        self._settle("logs", "delete_log_group", {"ResourceNotFoundException"}, logGroupName=name)
+
+    # ----------------------------------------------------------------- ECR
+
+    def get_repository(self, name: str) -> dict[str, Any] | None:
+        """The ECR repository with its ``tags`` (``[{"Key", "Value"}]``), or None."""
+        try:
+            page = self.call("ecr", "describe_repositories", repositoryNames=[name])
+        except AwsError as error:
+            if error.code == "RepositoryNotFoundException":
+                return None
+            raise
+        repository = dict(page["repositories"][0])
+        listed = self.call("ecr", "list_tags_for_resource", resourceArn=repository["repositoryArn"])
+        repository["tags"] = list(listed.get("tags") or ())
+        return repository
+
+    def create_repository(self, name: str, tags: Mapping[str, str]) -> None:
+        self._settle(
+            "ecr",
+            "create_repository",
+            {"RepositoryAlreadyExistsException"},
+            repositoryName=name,
+            tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+        )
+
+    # ----------------------------------------------------------------- IAM
+
+    def get_role(self, name: str) -> dict[str, Any] | None:
+        """The role (AssumeRolePolicyDocument decoded to a dict), or None."""
+        try:
+            return dict(self.call("iam", "get_role", RoleName=name)["Role"])
+        except AwsError as error:
+            if error.code == "NoSuchEntity":
+                return None
+            raise
+
+    def create_role(
+        self,
+        name: str,
+        trust_policy: Mapping[str, Any],
+        description: str,
+        tags: Mapping[str, str] | None = None,
+    ) -> str:
+        try:
+            role = self.call(
+                "iam",
+                "create_role",
+                RoleName=name,
+                AssumeRolePolicyDocument=json.dumps(trust_policy),
+                Description=description,
+                Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
+            )["Role"]
+        except AwsError as error:
+            if error.code != "EntityAlreadyExists":
+                raise
+            role = self.call("iam", "get_role", RoleName=name)["Role"]
+        return str(role["Arn"])
+
+    def update_trust_policy(self, name: str, trust_policy: Mapping[str, Any]) -> None:
+        self.call(
+            "iam",
+            "update_assume_role_policy",
+            RoleName=name,
+            PolicyDocument=json.dumps(trust_policy),
+        )
+
+    def attached_policies(self, role: str) -> list[str]:
+        arns: list[str] = []
+        params: dict[str, Any] = {"RoleName": role}
+        while True:
+            page = self.call("iam", "list_attached_role_policies", **params)
+            arns.extend(p["PolicyArn"] for p in page.get("AttachedPolicies") or ())
+            if not page.get("IsTruncated"):
+                return arns
+            params["Marker"] = page["Marker"]
+
+    def policy_exists(self, arn: str) -> bool:
+        try:
+            self.call("iam", "get_policy", PolicyArn=arn)
+        except AwsError as error:
+            if error.code == "NoSuchEntity":
+                return False
+            raise
+        return True
+
+    def attach_policy(self, role: str, arn: str) -> None:
+        self.call("iam", "attach_role_policy", RoleName=role, PolicyArn=arn)
+
+    def detach_policy(self, role: str, arn: str) -> None:
+        self._settle("iam", "detach_role_policy", {"NoSuchEntity"}, RoleName=role, PolicyArn=arn)
+
+    def inline_policy_names(self, role: str) -> list[str]:
+        return list(self.call("iam", "list_role_policies", RoleName=role).get("PolicyNames") or ())
+
+    def get_inline_policy(self, role: str, policy: str) -> dict[str, Any] | None:
+        try:
+            document = self.call("iam", "get_role_policy", RoleName=role, PolicyName=policy)[
+                "PolicyDocument"
+            ]
+        except AwsError as error:
+            if error.code == "NoSuchEntity":
+                return None
+            raise
+        return dict(json.loads(document) if isinstance(document, str) else document)
+
+    def put_inline_policy(self, role: str, policy: str, document: Mapping[str, Any]) -> None:
+        self.call(
+            "iam",
+            "put_role_policy",
+            RoleName=role,
+            PolicyName=policy,
+            PolicyDocument=json.dumps(document),
+        )
+
+    def delete_inline_policy(self, role: str, policy: str) -> None:
+        self._settle(
+            "iam", "delete_role_policy", {"NoSuchEntity"}, RoleName=role, PolicyName=policy
+        )
+
+    def delete_role(self, name: str) -> None:
+        self._settle("iam", "delete_role", {"NoSuchEntity"}, RoleName=name)
+
+
+@contextmanager
+def open_aws(target: Target) -> Iterator[AwsClient]:
+    """Yield an :class:`AwsClient` for ``target``.
+
+    With ``--local``: a standing ``cbdeploy emulator`` when one of this user's
+    answers (:mod:`client.aws.local_emulator`), signing with the keys it recorded;
+    else an emulator started in this process for the command's duration.
+    """
+    if not target.local:
+        yield AwsClient(_session(profile=target.profile, region=target.region), target.region)
+        return
+    standing = local_emulator.find()
+    if standing is not None:
+        with _without_profile():
+            try:
+                session = boto3.session.Session(
+                    aws_access_key_id=standing.access_key_id,
+                    aws_secret_access_key=standing.secret_access_key,
+                    region_name=target.region,
+                )
+            except bx.BotoCoreError as error:  # e.g. a ~/.aws/config that does not parse
+                raise translate_error(error, "sts", "session", {}) from error
+            yield AwsClient(session, target.region, endpoint_url=standing.url,
+                            endpoint=Endpoint(standing.url, "standing"))
+        return
+    try:
+        # Lazy: moto (the [local] extra) is only needed with --local.
+        emulator: Any = importlib.import_module("cbdeploy.emulator")
+        running = emulator.running
+        seeding: Any = importlib.import_module("cbdeploy.emulator.seed")
+    except (ImportError, AttributeError) as error:
+        raise MissingExtraError(
+            "--local needs the local emulator, which is not installed.",
+            "Install it with: pip install 'cbdeploy[local]'",
+        ) from error
+    seed = _local_seed(seeding)
+    # The in-process endpoint checks signatures too: a pair of its own, known to this process only.
+    credentials = emulator.Credentials.generate()
+    with _without_profile(), running(credentials=credentials) as url:
+        if seed is not None:
+            seeding.apply(seed, target.region)
+        try:
+            session = boto3.session.Session(
+                aws_access_key_id=credentials.access_key_id,
+                aws_secret_access_key=credentials.secret_access_key,
+                region_name=target.region,
+            )
+        except bx.BotoCoreError as error:  # e.g. a ~/.aws/config that does not parse
+            raise translate_error(error, "sts", "session", {}) from error
+        yield AwsClient(session, target.region, endpoint_url=url,
+                        endpoint=Endpoint(url, "in-process"))
+
+
+def _local_seed(seeding: Any) -> Any:
+    """The seed file ``CBDEPLOY_EMULATOR_SEED`` names, read and checked (None: no seed)."""
+    path = os.environ.get(SEED_VARIABLE, "").strip()
+    if not path:
+        return None
+    try:
+        return seeding.load_seed(Path(path))
+    except seeding.SeedError as error:
+        raise UsageError(f"Bad seed file ({SEED_VARIABLE}): {error}.",
+                         "See 'Seed file' in the README for its format.") from error
+
+
+@contextmanager
+def _without_profile() -> Iterator[None]:
+    """Hide AWS_PROFILE while the in-process emulator runs.
+
+    The user's profile means nothing to the emulator, but botocore (ours and
+    moto's, in this process) refuses to start with a profile that does not
+    exist here, as on a CI runner that sets one for the real account.
+    """
+    saved = {name: os.environ.pop(name) for name in PROFILE_VARIABLES if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
+def _session(profile: str | None, region: str) -> boto3.session.Session:
+    try:
+        return boto3.session.Session(profile_name=profile, region_name=region)
+    except (bx.ProfileNotFound, bx.ConfigParseError) as error:
+        raise translate_error(error, "sts", "session", {}) from error

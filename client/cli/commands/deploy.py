@@ -1,0 +1,75 @@
+"""``cbdeploy deploy`` (alias ``codebuild:deploy``): run the pipeline on CodeBuild."""
+
+from __future__ import annotations
+
+import click
+
+from cbdeploy.client.cli.options import Target, aws_options
+from cbdeploy.client.deploy.service import DeployOptions, DeployService
+from cbdeploy.client.errors import CbdeployError
+from cbdeploy.client.output.console import make_console
+from cbdeploy.client.output.github import github_errors, github_view
+from cbdeploy.client.output.report import ReportCollector, json_result
+from cbdeploy.client.output.terminal import Renderer, confirm
+from cbdeploy.client.watch.signals import exit_code, interrupt_on_signals, signal_of
+
+
+@click.command("deploy", short_help="Package, run the pipeline on CodeBuild, stream its logs.")
+@json_result(deploy=True)
+@github_errors("deploy")
+@aws_options()
+@click.option("--yes", "--autoConfirmOperation", "yes", is_flag=True,
+              help="Deploy without asking, even where the stage says confirm = true.")
+@click.option("--no-cache", "--noCache", "no_cache", is_flag=True,
+              help="Run this build without CodeBuild's cache.")
+@click.option("--preserve-temp-files", "--preserveTempFiles", "preserve_temp_files",
+              is_flag=True, help="Keep the archive, buildspec and plan in .cbdeploy/<invocation-id>/.")
+@click.option("--detach", is_flag=True, help="Start the build, print its id and exit.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object on stdout when the command ends, however it ends; "
+                   "human output goes to stderr.")
+@click.pass_context
+def deploy(ctx: click.Context, target: Target, yes: bool, no_cache: bool,
+           preserve_temp_files: bool, detach: bool, as_json: bool,
+           report: ReportCollector) -> None:
+    """Package the project, start its pipeline on CodeBuild, stream the logs, exit with the outcome.
+
+    Exit status: 0 succeeded (or --detach started it), 1 the build failed or
+    was stopped, 2 nothing was started, 130 interrupted with Ctrl-C, 143 by
+    SIGTERM (a CI cancel), 129 by SIGHUP. At a terminal the first Ctrl-C stops
+    the build after 3 seconds, in which a second one leaves it running;
+    SIGTERM, SIGHUP and a SIGINT without a terminal stop it at once.
+
+    In GitHub Actions each CodeBuild phase is a log group, a failure is an
+    error annotation, and a summary goes to $GITHUB_STEP_SUMMARY.
+
+    Examples:
+
+    \b
+      cbdeploy deploy --stage dev --region us-east-1
+      cbdeploy deploy --stage prod --yes --json > result.json
+    """
+    report.context(stage=target.stage, region=target.region, local=target.local)
+    console = make_console(stderr=as_json)
+    renderer = Renderer(console, debug=target.log_level == "debug")
+    with github_view(renderer, console, report) as view:
+        service = DeployService(
+            target, DeployOptions(yes=yes, no_cache=no_cache,
+                                  preserve_temp_files=preserve_temp_files, detach=detach),
+            project_root=target.project_root, on_event=report.tee(view.handle),
+            confirm=lambda question: confirm(console, question),
+        )
+        try:
+            with interrupt_on_signals():  # SIGTERM and SIGHUP too, until the build starts
+                outcome = service.run()
+        except KeyboardInterrupt as interrupt:
+            view.close()
+            view.interrupted_before_start()
+            report.fail(interrupt)
+            ctx.exit(exit_code(signal_of(interrupt)))
+        except CbdeployError:
+            view.close()  # (a live progress bar), before the error is printed
+            raise
+        report.finish(outcome)
+        view.outcome(outcome)
+    ctx.exit(outcome.exit_code)

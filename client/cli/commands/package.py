@@ -1,0 +1,255 @@
+"""``cbdeploy package``: build the archive a deploy would upload, without uploading it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.filesize import decimal
+from rich.table import Table
+from rich.text import Text
+
+from cbdeploy.client.cli.options import (
+    complete_stage,
+    log_level_option,
+    not_empty_callback,
+    project_directory,
+    validate_stage,
+)
+from cbdeploy.client.config import defaults as defaults_store
+from cbdeploy.client.config.statedir import NAME, cache_dir, state_dir
+from cbdeploy.client.output.console import make_console
+from cbdeploy.client.packaging import ArchiveResult, Selection, build_archive, select_files, shown
+from cbdeploy.client.packaging.archive import check_output_path
+from cbdeploy.client.packaging.quote import quote_path
+from cbdeploy.client.packaging.stats import PackageStats, package_stats
+
+DEFAULT_OUTPUT = Path(NAME) / "package.zip"
+CONFIG_FILE = "cbdeploy.toml"
+
+
+@dataclass(frozen=True)
+class PackageRequest:
+    root: Path
+    config_path: Path | None
+    stage: str
+    output: Path
+    use_cache: bool
+
+
+@click.command("package", short_help="Build the deploy archive here, without uploading it.")
+@click.option(
+    "--list",
+    "list_only",
+    is_flag=True,
+    help="Print the selected paths, one per line (quoted like 'git ls-files'), and nothing "
+    "else on stdout.",
+)
+@click.option(
+    "-z",
+    "nul",
+    is_flag=True,
+    help="With --list: end each path with NUL instead of a newline, and never quote it.",
+)
+@click.option(
+    "--stats",
+    is_flag=True,
+    help="Show file count, sizes, SHA-256 and the largest directories and files.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(),  # checked by check_output_path: a link is refused, not followed
+    help="Where to write the zip (default: .cbdeploy/package.zip in the project).",
+)
+@click.option(
+    "--stage",
+    "-s",
+    help="Stage whose plan goes into the archive (default: the stored default stage, else dev).",
+    shell_complete=complete_stage,
+)
+@click.option(
+    "--config-path",
+    "--configPath",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    callback=not_empty_callback,
+    help="Path to cbdeploy.toml; its folder is the project (default: ./cbdeploy.toml).",
+)
+@click.option(
+    "--no-cache",
+    "--noCache",
+    "no_cache",
+    is_flag=True,
+    help="Compress every file again instead of reusing .cbdeploy/cache/.",
+)
+@log_level_option
+def package(
+    list_only: bool,
+    nul: bool,
+    stats: bool,
+    output: str | None,
+    stage: str | None,
+    config_path: str | None,
+    no_cache: bool,
+    log_level: str,
+) -> None:
+    """Package the project exactly as a deploy would, without uploading.
+
+    Files are selected as git selects them (tracked files plus untracked files
+    no .gitignore rule ignores), then .cbdeployignore applies. With --list the
+    paths are printed and no archive is written (unless --output or --stats is
+    given too). Otherwise the zip goes to --output, by default
+    .cbdeploy/package.zip, which is never itself packaged.
+
+    Examples:
+
+    \b
+      cbdeploy package --list
+      cbdeploy package --list -z
+      cbdeploy package --stats
+      cbdeploy package --stage prod --output dist/site.zip
+    """
+    if nul and not list_only:
+        raise click.UsageError("-z goes with --list: it changes how the paths are printed.")
+    config_file = Path(config_path) if config_path else None
+    root = project_directory(config_file)
+    request = PackageRequest(
+        root=root,
+        config_path=config_file,
+        stage=validate_stage(stage or defaults_store.load().stage or "dev"),
+        output=Path(output) if output else root / DEFAULT_OUTPUT,
+        use_cache=not no_cache,
+    )
+    if stats or output or not list_only:
+        check_output_path(request.output)  # before anything is listed or written
+    console = make_console(stderr=list_only)
+    selection, extra = _select(request)
+    selection = _without(selection, request.output)
+    _warn(make_console(stderr=True), selection)
+    if list_only:
+        # As git prints them: raw bytes ending in NUL with -z, else one quoted path a line.
+        paths = [os.fsencode(f.path) for f in selection.files]
+        listing = (
+            b"".join(p + b"\0" for p in paths)
+            if nul
+            else b"".join(quote_path(p) + b"\n" for p in paths)
+        )
+        sys.stdout.flush()
+        sys.stdout.buffer.write(listing)
+        sys.stdout.buffer.flush()
+        if not (stats or output):
+            return
+    if request.output.parent == request.root / NAME:
+        state_dir(request.root)  # with its .gitignore, so git never sees the archive
+    cache = cache_dir(request.root) if request.use_cache else None
+    result = build_archive(selection, request.output, extra_entries=extra, cache_dir=cache)
+    if stats:
+        render_stats(console, package_stats(result))
+    else:
+        render_summary(console, result)
+
+
+def _select(request: PackageRequest) -> tuple[Selection, dict[str, bytes]]:
+    """The selection, and the plan and runner entries when the project has a config."""
+    from cbdeploy.client.config.load import check_readable_directory, load_config
+    from cbdeploy.client.deploy.runner_plan import archive_entries
+
+    check_readable_directory(request.root)  # git would skip it silently: an empty archive
+    has_config = request.config_path is not None or (request.root / CONFIG_FILE).is_file()
+    if not has_config:
+        return select_files(request.root), {}
+    config = load_config(request.root, request.stage, request.config_path)
+    selection = select_files(
+        request.root,
+        include_submodules=config.package.include_submodules,
+        follow_external_links=config.package.follow_external_links,
+    )
+    return selection, archive_entries(config, request.stage)
+
+
+def _without(selection: Selection, output: Path) -> Selection:
+    """Never package the previous output (e.g. ``-o site.zip`` inside the project)."""
+    try:
+        inside = output.resolve().relative_to(selection.root.resolve()).as_posix()
+    except ValueError:
+        return selection
+    files = tuple(f for f in selection.files if f.path != inside)
+    return selection if len(files) == len(selection.files) else replace(selection, files=files)
+
+
+def _warn(console: Console, selection: Selection) -> None:
+    for repo in selection.skipped_repos:
+        console.print(
+            Text(
+                f"Warning: skipped nested repository {shown(repo)}/ "
+                "(set package.includeSubmodules = true to ship it)",
+                style="yellow",
+            )
+        )
+    if selection.secrets:
+        count = len(selection.secrets)
+        what = "file looks like a secret" if count == 1 else "files look like secrets"
+        console.print(
+            Text(
+                f"Warning: {count} {what} and would be uploaded: "
+                + ", ".join(shown(p) for p in selection.secrets),
+                style="yellow",
+            )
+        )
+        console.print(
+            Text(
+                "Keep them out with .cbdeployignore; use [secrets] for values the build needs.",
+                style="dim",
+            )
+        )
+
+
+def render_summary(console: Console, result: ArchiveResult) -> None:
+    files = "file" if result.file_count == 1 else "files"
+    console.print(
+        Text.assemble(
+            "Wrote ",
+            (str(result.path), "cyan"),
+            f": {result.file_count} {files}, {decimal(result.raw_size)} raw, "
+            f"zip {decimal(result.size)}",
+        ),
+        soft_wrap=True,  # one line: the path stays whole, to copy
+    )
+    console.print(Text(f"sha256 {result.sha256}"))
+
+
+def render_stats(console: Console, stats: PackageStats) -> None:
+    overview = Table.grid(padding=(0, 2))
+    overview.add_row("Archive", Text(str(stats.path)))
+    overview.add_row("Files", str(stats.file_count))
+    overview.add_row("Raw size", decimal(stats.raw_size))
+    # The zip also holds cbdeploy's runner and plan: a tiny project's zip
+    # is larger than its files, which would look wrong unexplained.
+    overview.add_row(
+        "Zip size", Text.assemble(decimal(stats.size), (" (with cbdeploy's runner)", "dim"))
+    )
+    overview.add_row("SHA-256", stats.sha256)
+    console.print(overview)
+    for title, rows, counted in (
+        ("Largest directories", stats.directories, True),
+        ("Largest files", stats.files, False),
+    ):
+        table = Table(title=title, title_justify="left", show_edge=False)
+        table.add_column("Path", overflow="fold")
+        if counted:
+            table.add_column("Files", justify="right")
+        table.add_column("Raw", justify="right")
+        table.add_column("Compressed", justify="right")
+        for row in rows:
+            cells = [Text(shown(row.path))]
+            if counted:
+                cells.append(Text(str(row.files)))
+            cells += [Text(decimal(row.raw)), Text(decimal(row.compressed))]
+            table.add_row(*cells)
+        console.print()
+        console.print(table)

@@ -1,0 +1,32 @@
+"""``cbdeploy stop BUILD_ID``: stop a running build."""
+
+from __future__ import annotations
+
+import click
+
+from cbdeploy.client.aws.client import open_aws
+from cbdeploy.client.cli.options import Target, aws_options
+from cbdeploy.client.output.console import make_console
+from cbdeploy.client.output.terminal import endpoint_header, stopped
+
+
+@click.command("stop", short_help="Stop a running build.")
+@click.argument("build_id")
+@aws_options(need_stage=False)
+def stop(target: Target, build_id: str) -> None:
+    """Ask CodeBuild to stop a running build (a finished one is left as it is).
+
+    BUILD_ID is what deploy printed (also in 'cbdeploy builds').
+
+    Examples:
+
+    \b
+      cbdeploy stop cbdeploy-my-api-dev:0b7c7a56-1d1e-4d6e-9d8a-3f1e5c7d9a10 --region us-east-1
+    """
+    console = make_console()
+    with open_aws(target) as aws:
+        endpoint_header(console, aws.endpoint)
+        build = aws.get_build(build_id)
+        if not build.complete:
+            build = aws.stop_build(build_id)
+    stopped(console, build)

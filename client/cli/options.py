@@ -1,0 +1,317 @@
+"""Options shared by the commands that talk to AWS, and their validation.
+
+``--stage`` and ``--region`` fall back to the stored defaults
+(``cbdeploy defaults:configure``). Stacktape's camelCase spellings are
+accepted as aliases of the kebab-case names.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from cbdeploy.client.config import defaults as defaults_store
+from cbdeploy.client.errors import CbdeployError, UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+STAGE_RE = re.compile(r"^[a-z][a-z0-9-]{0,11}$")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a command acts: stage, region, credentials, config, endpoint."""
+
+    stage: str
+    region: str
+    profile: str | None
+    config_path: Path | None
+    local: bool
+    log_level: str
+
+    @property
+    def project_root(self) -> Path:
+        """The project directory: the config file's folder, else the working directory."""
+        return project_directory(self.config_path)
+
+
+def project_directory(config_path: Path | None) -> Path:
+    """The config file's folder, else the working directory. Raises :class:`UsageError`.
+
+    The working directory may have been deleted (or be unreachable) under us:
+    ``getcwd()`` then fails, which is the user's situation to fix, not a bug.
+    """
+    try:
+        return config_path.resolve().parent if config_path else Path.cwd()
+    except OSError as error:
+        raise UsageError(
+            f"Cannot use the current directory: {error.strerror or error}.",
+            "cd into your project directory (one you can read) and run the command again, "
+            "or pass --config-path.",
+        ) from None
+
+
+def known_regions() -> frozenset[str]:
+    """Every region name botocore knows, in every partition.
+
+    Read from botocore's endpoint data, not through a session: a session
+    reads AWS_PROFILE and fails on an unknown profile before we could say so.
+    """
+    from botocore.loaders import create_loader
+
+    partitions = create_loader().load_data("endpoints")["partitions"]
+    return frozenset(region for partition in partitions for region in partition["regions"])
+
+
+def complete_region(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion for ``--region``: the known region names."""
+    return sorted(r for r in known_regions() if r.startswith(incomplete))
+
+
+def complete_stage(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion for ``--stage``: the config's ``[stages.*]`` and the stored default."""
+    from cbdeploy.client.config.load import (
+        read_config_text,  # the same safe read: no FIFO, no /dev/zero
+    )
+
+    names = {defaults_store.load().stage or ""}
+    config = ctx.params.get("config_path") or "cbdeploy.toml"
+    try:
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover - Python 3.10 only
+            import tomli as tomllib
+
+        stages = tomllib.loads(read_config_text(Path(config))).get("stages", {})
+        names |= set(stages) if isinstance(stages, dict) else set()
+    except (CbdeployError, ValueError, ImportError, RecursionError):
+        pass  # no config (yet), or a broken one: no names
+    return sorted(n for n in names if n and n.startswith(incomplete))
+
+
+def complete_profile(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion for ``--aws-profile``: the profiles in the AWS config files."""
+    try:
+        import botocore.session
+
+        profiles = botocore.session.Session().available_profiles
+    except Exception:  # a broken AWS config must not break the shell's completion
+        return []
+    return sorted(p for p in profiles if p.startswith(incomplete))
+
+
+def validate_stage(stage: str) -> str:
+    if not STAGE_RE.match(stage):
+        raise UsageError(
+            f"Invalid stage name {stage!r}.",
+            "A stage is 1 to 12 characters of a-z, 0-9 and '-', starting with a letter "
+            "(for example: dev, staging, pr-42).",
+        )
+    return stage
+
+
+def validate_region(region: str) -> str:
+    if region not in known_regions():
+        raise UsageError(
+            f"Unknown AWS region {region!r}.",
+            "Pass a region name such as us-east-1 or eu-west-1 with --region.",
+        )
+    return region
+
+
+def resolve_target(
+    stage: str | None,
+    region: str | None,
+    profile: str | None,
+    config_path: str | None,
+    local: bool,
+    log_level: str,
+    *,
+    need_stage: bool = True,
+) -> Target:
+    """Apply stored defaults, then validate. Raises :class:`UsageError`.
+
+    An option given as an empty string is an error, not "not given": a script
+    passing ``--stage "$STAGE"`` with STAGE unset must not deploy the stored
+    default stage.
+    """
+    for option, value in (("--stage", stage), ("--region", region), ("--config-path", config_path)):
+        reject_empty(option, value)
+    stored = defaults_store.load()
+    stage_from = "option" if stage else "defaults"
+    stage = stage or stored.stage
+    # As the AWS CLI and SDKs do: CI runners (e.g. configure-aws-credentials)
+    # set the region in the environment.
+    region_from, region = next(
+        ((source, value) for source, value in (
+            ("option", region),
+            ("defaults", stored.region),
+            ("AWS_REGION", os.environ.get("AWS_REGION")),
+            ("AWS_DEFAULT_REGION", os.environ.get("AWS_DEFAULT_REGION")),
+        ) if value),
+        ("option", None),
+    )
+    profile = profile or stored.profile
+    if need_stage and not stage:
+        raise UsageError(
+            "No stage given.",
+            "Pass --stage (for example --stage dev) or store a default with "
+            "'cbdeploy defaults:configure'.",
+        )
+    if not region:
+        raise UsageError(
+            "No region given.",
+            "Pass --region (for example --region us-east-1), set AWS_REGION, or store a "
+            "default with 'cbdeploy defaults:configure'.",
+        )
+    return Target(
+        stage=_from_source(stage, validate_stage, stage_from, "stage") if stage else "",
+        region=_from_source(region, validate_region, region_from, "region"),
+        profile=profile,
+        config_path=Path(config_path) if config_path else None,
+        local=local,
+        log_level=log_level,
+    )
+
+
+_EMPTY_HINTS = {
+    "--stage": "Pass a stage such as --stage dev, or leave the option out to use the stored default.",
+    "--region": "Pass a region such as --region us-east-1, or leave the option out to use "
+    "AWS_REGION or the stored default.",
+    "--config-path": "Pass the path of a cbdeploy.toml, or leave the option out to use "
+    "./cbdeploy.toml.",
+}
+
+
+def reject_empty(option: str, value: str | None) -> None:
+    """Raise :class:`UsageError` when ``option`` was given as an empty string."""
+    if value is not None and not value:
+        raise UsageError(
+            f"{option} is empty.",
+            _EMPTY_HINTS.get(option, f"Give {option} a value, or leave it out."),
+        )
+
+
+def not_empty_callback(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """click callback: refuse an empty string (for options outside :func:`aws_options`)."""
+    reject_empty("--" + (param.name or "").replace("_", "-"), value)
+    return value
+
+
+def finite_callback(
+    ctx: click.Context, param: click.Parameter, value: float | None
+) -> float | None:
+    """click callback: refuse nan and infinities, which slip through ``click.FloatRange``."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number in range.", ctx, param)
+    return value
+
+
+def _from_source(value: str, check: Callable[[str], str], source: str, what: str) -> str:
+    """Validate ``value``; when it did not come from an option, say where it came from."""
+    try:
+        return check(value)
+    except UsageError as error:
+        if source == "option":
+            raise
+        example = "dev" if what == "stage" else "us-east-1"
+        if source == "defaults":
+            origin = f"the stored defaults in {defaults_store.path()}"
+            fix = f"Store a valid one with 'cbdeploy defaults:configure --{what} {example}'"
+        else:
+            origin = source
+            fix = f"Set {source} to a valid {what} such as {example}"
+        raise UsageError(
+            f"{error.message.rstrip('.')} (from {origin}).", f"{fix}, or pass --{what}."
+        ) from None
+
+
+def log_level_option(func: F) -> F:
+    return click.option(
+        "--log-level",
+        "--logLevel",
+        "log_level",
+        type=click.Choice(["info", "debug"]),
+        default="info",
+        show_default=True,
+        help="debug shows AWS calls and tracebacks.",
+        callback=_remember_log_level,
+        expose_value=True,
+        is_eager=True,
+    )(func)
+
+
+def _remember_log_level(ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    ctx.meta["cbdeploy.log_level"] = value
+    if value == "debug":
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+    return value
+
+
+def aws_options(need_stage: bool = True) -> Callable[[F], F]:
+    """Add --stage, --region, --config-path, --aws-profile, --local, --log-level.
+
+    The wrapped command receives one ``target: Target`` argument instead.
+    """
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(
+            *args: Any,
+            stage: str | None,
+            region: str | None,
+            aws_profile: str | None,
+            config_path: str | None,
+            local: bool,
+            log_level: str,
+            **kwargs: Any,
+        ) -> Any:
+            target = resolve_target(
+                stage, region, aws_profile, config_path, local, log_level, need_stage=need_stage
+            )
+            return func(*args, target=target, **kwargs)
+
+        decorated: Any = wrapper
+        decorated = log_level_option(decorated)
+        decorated = click.option(
+            "--local",
+            is_flag=True,
+            help="Start the local emulator for this run and point every AWS call at it.",
+        )(decorated)
+        decorated = click.option(
+            "--aws-profile",
+            "--awsProfile",
+            "aws_profile",
+            help="AWS profile to use.",
+            shell_complete=complete_profile,
+        )(decorated)
+        decorated = click.option(
+            "--config-path",
+            "--configPath",
+            "config_path",
+            type=click.Path(dir_okay=False),
+            help="Path to cbdeploy.toml (default: ./cbdeploy.toml).",
+        )(decorated)
+        decorated = click.option(
+            "--region", "-r", help="AWS region, e.g. us-east-1.", shell_complete=complete_region
+        )(decorated)
+        decorated = click.option(
+            "--stage",
+            "-s",
+            help="Stage name: 1-12 of a-z, 0-9, '-', starting with a letter.",
+            shell_complete=complete_stage,
+        )(decorated)
+        return decorated
+
+    return decorate

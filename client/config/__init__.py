@@ -1,0 +1,1 @@
+"""The project's configuration: load and validate cbdeploy.toml, stored defaults, the state folder, `init`'s starter files."""

@@ -1,0 +1,443 @@
+"""``cbdeploy deploy``: package, bootstrap, upload, start, follow. No printing.
+
+Stages, as in chalice's deployer:
+
+1. **Plan** (:func:`make_plan`): from the config, the selected files and the
+   git state alone, decide what the build is told: the plan and runner entries
+   added to the archive, the buildspec, the environment variables, compute
+   settings, cache and the idempotency token. A frozen :class:`DeployPlan`.
+2. **Execute** (:class:`DeployService`): check that the config's secrets
+   exist (``client.deploy.preflight``; nothing is created before), select the files and write the
+   archive, ask for confirmation where the stage wants it (showing the archive
+   and the commit; nothing exists in AWS yet), bootstrap the stage, upload
+   (skipped when the same archive is already there), StartBuild with
+   :func:`start_request`, then follow the build until it ends.
+
+Progress is reported as events (``client.deploy.events`` plus the follower's)
+through ``on_event``; the terminal layer (``client.output.terminal``) shows them.
+
+Signals: before the build starts, Ctrl-C raises KeyboardInterrupt as usual
+(and the command makes SIGTERM and SIGHUP do the same): nothing was started.
+From StartBuild on, a signal stops the build and the deploy follows it until
+CodeBuild reports it STOPPED: at a terminal the first Ctrl-C stops it after a
+3-second window in which a second one leaves it running; SIGTERM, SIGHUP and a
+SIGINT without a terminal stop it at once and wait a bounded time (see
+``client.watch.signals``).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from signal import SIGINT
+from typing import Any
+
+from cbdeploy.client.aws.client import AwsClient, Build, open_aws
+from cbdeploy.client.cli.options import Target
+from cbdeploy.client.config.load import ProjectConfig, load_config
+from cbdeploy.client.config.statedir import cache_dir, state_dir
+from cbdeploy.client.deploy.buildspec import render_buildspec
+from cbdeploy.client.deploy.events import (
+    ArchiveBuilt,
+    Attached,
+    BootstrapDone,
+    BootstrapStep,
+    BuildStarted,
+    ConfirmationNeeded,
+    DeployStarting,
+    Detached,
+    EventSink,
+    FilesSelected,
+    PackagingProgress,
+    StopFailed,
+    StopRequested,
+    StopScheduled,
+    UploadDone,
+    UploadProgress,
+    UploadStarting,
+)
+from cbdeploy.client.deploy.preflight import check_secrets
+from cbdeploy.client.deploy.runner_plan import (
+    GitInfo,
+    archive_entries,
+    environment_variables,
+    git_info,
+)
+from cbdeploy.client.deploy.upload import UploadResult, source_key, upload_archive
+from cbdeploy.client.errors import (
+    AwsError,
+    BuildConflictError,
+    CredentialsError,
+    NotFoundError,
+    UsageError,
+)
+from cbdeploy.client.infra.bootstrap import Infrastructure, bootstrap, project_name, stage_settings
+from cbdeploy.client.output.console import stdin_is_terminal
+from cbdeploy.client.packaging import ArchiveResult, Selection, build_archive, select_files
+from cbdeploy.client.watch.follow import Follower
+from cbdeploy.client.watch.outcome import BuildOutcome, OutcomeTracker
+from cbdeploy.client.watch.signals import Detach, Interrupts, exit_code, signal_name
+
+START_ATTEMPTS = 3
+# StartBuild errors worth another try (same idempotency token); None: no answer at all.
+TRANSIENT_START_CODES = frozenset(
+    {None, "ThrottlingException", "ServiceUnavailable", "InternalFailure", "InternalServerError",
+     "RequestTimeout", "ServiceUnavailableException", "InternalServiceException"}
+)
+
+# ----------------------------------------------------------------------------- plan
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    yes: bool = False
+    no_cache: bool = False
+    preserve_temp_files: bool = False
+    detach: bool = False
+
+
+@dataclass(frozen=True)
+class DeployPlan:
+    """Everything decided before anything is written or called."""
+
+    app: str
+    stage: str
+    region: str
+    project: str
+    invocation_id: str
+    needs_confirmation: bool
+    buildspec: str
+    environment: tuple[Mapping[str, str], ...]
+    compute_type: str
+    image: str
+    privileged_mode: bool
+    timeout_in_minutes: int
+    no_cache: bool
+    entries: Mapping[str, bytes] = field(repr=False, compare=False)
+
+
+def make_plan(
+    config: ProjectConfig,
+    target: Target,
+    options: DeployOptions,
+    git: GitInfo | None,
+    invocation_id: str,
+) -> DeployPlan:
+    codebuild = config.codebuild
+    return DeployPlan(
+        app=config.name,
+        stage=target.stage,
+        region=target.region,
+        project=project_name(config.name, target.stage),
+        invocation_id=invocation_id,
+        needs_confirmation=config.confirm and not options.yes,
+        buildspec=render_buildspec(config),
+        environment=tuple(environment_variables(config, target.stage, target.region, git)),
+        compute_type=codebuild.compute_type,
+        image=codebuild.image,
+        privileged_mode=codebuild.privileged_mode or bool(config.images),  # [images] need Docker
+        timeout_in_minutes=codebuild.timeout_in_minutes,
+        no_cache=options.no_cache,
+        entries=archive_entries(config, target.stage, target.region),
+    )
+
+
+def start_request(plan: DeployPlan, upload: UploadResult) -> dict[str, Any]:
+    """The StartBuild parameters: source, buildspec, variables and settings overrides.
+
+    The project's own cache stays unless ``--no-cache``. The invocation id is
+    the idempotency token, so a retried StartBuild never starts a second build.
+    """
+    request: dict[str, Any] = {
+        "projectName": plan.project,
+        "sourceTypeOverride": "S3",
+        "sourceLocationOverride": f"{upload.bucket}/{upload.key}",
+        "buildspecOverride": plan.buildspec,
+        "environmentVariablesOverride": [dict(v) for v in plan.environment],
+        "computeTypeOverride": plan.compute_type,
+        "imageOverride": plan.image,
+        "privilegedModeOverride": plan.privileged_mode,
+        "timeoutInMinutesOverride": plan.timeout_in_minutes,
+        "idempotencyToken": plan.invocation_id,
+    }
+    if plan.no_cache:
+        request["cacheOverride"] = {"type": "NO_CACHE"}
+    return request
+
+
+# ----------------------------------------------------------------------------- execute
+
+
+class DeployService:
+    """Run one deploy; returns a :class:`BuildOutcome` (its ``exit_code`` is the CLI's).
+
+    Raises :class:`~client.errors.CbdeployError` when the deploy cannot start
+    (nothing was started) and KeyboardInterrupt for a signal before StartBuild.
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        options: DeployOptions,
+        *,
+        project_root: Path,
+        on_event: EventSink,
+        confirm: Callable[[str], bool],
+        aws_factory: Callable[[Target], Any] = open_aws,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        can_ask: Callable[[], bool] | None = None,
+        at_terminal: Callable[[], bool] | None = None,
+    ) -> None:
+        self.target = target
+        self.options = options
+        self.root = project_root
+        self.emit = on_event
+        self.confirm = confirm
+        self.aws_factory = aws_factory
+        self.clock = clock
+        self.sleep = sleep
+        self.new_id = new_id
+        # Whether ``confirm`` has a terminal to ask on; known before any work.
+        self.can_ask = can_ask or stdin_is_terminal
+        # Whether a person at a terminal may press Ctrl-C (a second one leaves the build).
+        self.at_terminal = at_terminal or stdin_is_terminal
+
+    def run(self) -> BuildOutcome:
+        config = load_config(self.root, self.target.stage, self.target.config_path)
+        if config.confirm and not self.options.yes and not self.can_ask():
+            # Said before any packaging or AWS call: the answer cannot change.
+            raise UsageError(
+                f"Stage {self.target.stage!r} asks for confirmation before deploying, and "
+                "there is no terminal to ask.",
+                "Pass --yes (--autoConfirmOperation) to deploy without being asked.",
+            )
+        git = git_info(config.root)  # before anything is written into the tree
+        plan = make_plan(config, self.target, self.options, git, self.new_id())
+        with self.aws_factory(self.target) as aws:
+            if self.options.detach and aws.endpoint.in_process:
+                raise UsageError(
+                    "--detach needs a standing emulator: with --local alone the emulator runs "
+                    "in this command, and the build would end with it.",
+                    "Start 'cbdeploy emulator' in another terminal (--local then uses it), "
+                    "or deploy without --detach.",
+                )
+            # Credentials, profile and account first: a deploy that cannot
+            # reach AWS says so before any packaging work.
+            account = aws.account_id()
+            self.emit(
+                DeployStarting(
+                    plan.app, plan.stage, plan.region, plan.project, self.target.local,
+                    plan.invocation_id, account, endpoint=aws.endpoint,
+                )
+            )
+            check_secrets(aws, config)  # before anything is created or uploaded
+            selection = select_files(
+                config.root,
+                include_submodules=config.package.include_submodules,
+                follow_external_links=config.package.follow_external_links,
+            )
+            self.emit(FilesSelected(selection))
+            with self._workspace(config.root, plan.invocation_id) as workdir:
+                archive = self._archive(selection, plan, workdir)
+                if plan.needs_confirmation:
+                    # After packaging (the question shows the archive), before
+                    # bootstrap: a "no" leaves nothing created in AWS.
+                    self._confirm(plan, account, archive, git)
+                infra = self._bootstrap(aws, config, account)
+                upload = self._upload(aws, infra, archive)
+                request = start_request(plan, upload)
+                if self.options.preserve_temp_files:
+                    _write_json(workdir / "start-build.json", request)
+                return self._start_and_follow(aws, request)
+
+    # -- steps
+
+    @contextmanager
+    def _workspace(self, root: Path, invocation_id: str) -> Iterator[Path]:
+        if self.options.preserve_temp_files:
+            kept = state_dir(root) / invocation_id
+            kept.mkdir(parents=True, exist_ok=True)
+            yield kept
+            return
+        with tempfile.TemporaryDirectory(prefix="cbdeploy-") as tmp:
+            yield Path(tmp)
+
+    def _archive(self, selection: Selection, plan: DeployPlan, workdir: Path) -> ArchiveResult:
+        began = self.clock()
+        # The same compression cache as `cbdeploy package`: unchanged files
+        # are not compressed again.
+        archive: ArchiveResult = build_archive(
+            selection,
+            workdir / "archive.zip",
+            extra_entries=plan.entries,
+            cache_dir=cache_dir(selection.root),
+            on_progress=lambda done, total: self.emit(PackagingProgress(done, total)),
+        )
+        kept = workdir if self.options.preserve_temp_files else None
+        if kept is not None:
+            (kept / "buildspec.yml").write_text(plan.buildspec, encoding="utf-8")
+            for path, content in plan.entries.items():
+                if path.endswith("plan.json"):
+                    (kept / "plan.json").write_bytes(content)
+        self.emit(ArchiveBuilt(archive, self.clock() - began, kept))
+        return archive
+
+    def _confirm(
+        self, plan: DeployPlan, account: str, archive: ArchiveResult, git: GitInfo | None
+    ) -> None:
+        self.emit(ConfirmationNeeded(plan.app, plan.stage, plan.region, account, archive, git))
+        if not self.confirm(f"Deploy {plan.app} to stage {plan.stage} in {plan.region}?"):
+            raise UsageError(
+                f"Deploy of stage {plan.stage!r} cancelled; nothing was deployed.",
+                "Pass --yes to deploy without being asked.",
+            )
+
+    def _bootstrap(self, aws: AwsClient, config: ProjectConfig, account: str) -> Infrastructure:
+        settings = stage_settings(config, aws.region, account)
+        infra = bootstrap(aws, settings, on_event=lambda call: self.emit(BootstrapStep(call.what)))
+        self.emit(BootstrapDone(infra))
+        return infra
+
+    def _upload(self, aws: AwsClient, infra: Infrastructure, archive: ArchiveResult) -> UploadResult:
+        self.emit(UploadStarting(source_key(infra.sources_prefix, archive.sha256), archive.size))
+        began = self.clock()
+        result = upload_archive(
+            aws,
+            infra,
+            archive,
+            on_progress=lambda done, total: self.emit(UploadProgress(done, total)),
+        )
+        self.emit(UploadDone(result, archive.size, self.clock() - began))
+        return result
+
+    def _start(self, aws: AwsClient, request: Mapping[str, Any]) -> Build:
+        """StartBuild, retried on transient errors with the same idempotency token."""
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                return aws.start_build(**request)
+            except (BuildConflictError, CredentialsError):
+                raise
+            except AwsError as error:
+                if attempt == START_ATTEMPTS or error.code not in TRANSIENT_START_CODES:
+                    raise
+                self.sleep(2.0 * attempt)
+        raise AssertionError("unreachable")
+
+    def _start_and_follow(self, aws: AwsClient, request: Mapping[str, Any]) -> BuildOutcome:
+        started: list[Build] = []
+        stop_sent: list[bool] = []
+        region, local = self.target.region, self.target.local
+
+        def stop() -> None:
+            build_id = started[0].id
+            try:
+                aws.stop_build(build_id)
+            except AwsError as error:
+                self.emit(StopFailed(build_id, error.message))
+            else:
+                # Said once CodeBuild has the request: a Ctrl-C after this
+                # line leaves a build that is already being stopped.
+                stop_sent.append(True)
+                follower.expect_end()
+                self.emit(StopRequested(build_id, signal_name(interrupts.signum)
+                                        if interrupts.signum != SIGINT else None,
+                                        interrupts.budget))
+
+        def announce(seconds: float) -> None:
+            self.emit(StopScheduled(started[0].id, seconds))
+
+        at_terminal = self.at_terminal()
+        interrupts = Interrupts(
+            stop, announce=announce, at_terminal=at_terminal, sleep=self.sleep, clock=self.clock
+        )
+        with interrupts:
+            tracker: OutcomeTracker | None = None
+            try:
+                started.append(self._start(aws, request))
+                build = started[0]
+                tracker = OutcomeTracker(build, region)
+                detach = self.options.detach and not interrupts.requested
+                self.emit(BuildStarted(build, region, local, following=not detach,
+                                       at_terminal=at_terminal))
+                if detach:
+                    self.emit(Detached(build.id, region, local, interrupted=False))
+                    return tracker.outcome(detached=True)
+                follower = Follower(aws.for_polling(), sleep=interrupts.sleep, clock=self.clock)
+                interrupts.check()  # a signal during StartBuild acts now
+                for event in follower.follow(build.id, known=build):
+                    self.emit(event)
+                    tracker.add(event)
+                    interrupts.check()
+                return tracker.outcome(interrupted=interrupts.stopping, signum=interrupts.signum)
+            except Detach:
+                if not started:  # a signal while StartBuild was in flight
+                    self.emit(Detached(None, region, local, interrupted=True))
+                    return BuildOutcome(None, None, exit_code(interrupts.signum or SIGINT),
+                                        interrupted=True, detached=True, region=region,
+                                        signal=interrupts.signum)
+                tracker = tracker or OutcomeTracker(started[0], region)
+                waited = interrupts.budget if interrupts.out_of_time else None
+                self.emit(Detached(tracker.build.id, region, local, True,
+                                   stop_requested=bool(stop_sent), waited=waited))
+                return tracker.outcome(interrupted=True, detached=True, signum=interrupts.signum)
+            except AwsError as error:
+                if not started:
+                    raise  # StartBuild failed: nothing was started
+                raise lost_track(started[0].id, region, error) from error
+
+
+def lost_track(build_id: str, region: str, error: AwsError) -> AwsError:
+    """The error for a follow that gave up: the build itself goes on, and can be found again."""
+    hint = f"The build goes on. Re-attach with 'cbdeploy logs {build_id} --follow --region {region}'"
+    hint += f" or stop it with 'cbdeploy stop {build_id} --region {region}'."
+    if error.hint:
+        hint = f"{error.hint}\n{hint}"
+    return AwsError(f"Lost track of build {build_id}: {error.message}", hint, code=error.code)
+
+
+def follow_build(
+    aws: AwsClient,
+    build_id: str,
+    *,
+    on_event: EventSink,
+    wait: bool = True,
+    local: bool = False,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> BuildOutcome:
+    """Print-agnostic ``logs``: an existing build's events from the start of its log.
+
+    With ``wait`` it follows to the end (a Ctrl-C detaches: the build goes
+    on); without, it stops at the end of what the log holds now. Raises
+    NotFoundError for an unknown build.
+    """
+    build = aws.get_build(build_id)
+    on_event(Attached(build, aws.region, local, following=wait and not build.complete,
+                      endpoint=aws.endpoint))
+    tracker = OutcomeTracker(build, aws.region)
+    with Interrupts(sleep=sleep, clock=clock) as interrupts:  # (nothing to stop: any leaves)
+        follower = Follower(aws.for_polling(), sleep=interrupts.sleep, clock=clock)
+        try:
+            for event in follower.follow(build_id, wait=wait, known=build):
+                on_event(event)
+                tracker.add(event)
+        except Detach:
+            on_event(Detached(build_id, aws.region, local, interrupted=True))
+            return tracker.outcome(interrupted=True, detached=True, signum=interrupts.signum)
+        except NotFoundError:
+            raise
+        except AwsError as error:
+            raise lost_track(build_id, aws.region, error) from error
+    return tracker.outcome()
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -1,0 +1,488 @@
+"""Create or update what a stage needs on AWS: plan from what AWS reports, then execute.
+
+Stages, as in chalice's deployer:
+
+1. :func:`observe` reads the current state (a handful of Get/Describe calls).
+2. :func:`plan` decides, from :class:`StageSettings` and the :class:`Observed`
+   state alone, which calls to make: a tuple of :class:`Call` (data, so a dry
+   run renders the same plan and tests compare it with ``==``).
+3. :func:`execute` performs them through the :class:`~client.aws.client.AwsClient`.
+
+Nothing is written when nothing changed. The desired state (names, settings,
+policy documents) lives in :mod:`client.infra.model`. What cbdeploy owns:
+
+- per account and region: the bucket ``cbdeploy-<account>-<region>`` (public
+  access blocked, default encryption, TLS-only policy, lifecycle rules);
+- per app and stage: the log group ``/cbdeploy/<name>/<stage>`` with a retention,
+  the CodeBuild project ``cbdeploy-<name>_<stage>`` and, per region too, its
+  service role. The role is per stage because a stage may override
+  ``codebuild.policies`` (production deploys often need more than dev), and
+  its grants stop at the stage's own log group and S3 prefixes.
+
+Names come from :mod:`client.infra.names`. Every per-stage resource is created with
+the tags ``cbdeploy:app`` and ``cbdeploy:stage``; a resource found at one of
+the stage's names with other tags (or none) belongs to someone else, and
+:func:`plan` refuses (:class:`OwnershipError`) before anything is written.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from cbdeploy.client.aws.client import AwsClient
+from cbdeploy.client.errors import AwsError, ConfigError, OwnershipError
+from cbdeploy.client.infra.model import (
+    BASE_POLICY,
+    ENCRYPTION_RULES,
+    LIFECYCLE_RULES,
+    PLACEHOLDER_BUILDSPEC,
+    PUBLIC_ACCESS_BLOCK,
+    TLS_ONLY_SID,
+    TRUST_POLICY,
+    Infrastructure,
+    StageSettings,
+    base_role_policy,
+    bucket_policy,
+    contains,
+    names_for,
+    project_settings,
+    stage_settings,
+)
+from cbdeploy.client.infra.names import (
+    TAG_APP,
+    TAG_STAGE,
+    Names,
+    bucket_name,
+    log_group_name,
+    project_name,
+    role_name,
+    stage_names,
+)
+
+__all__ = [
+    "BASE_POLICY",
+    "ENCRYPTION_RULES",
+    "LIFECYCLE_RULES",
+    "PLACEHOLDER_BUILDSPEC",
+    "PUBLIC_ACCESS_BLOCK",
+    "TLS_ONLY_SID",
+    "TRUST_POLICY",
+    "Call",
+    "Infrastructure",
+    "Names",
+    "Observed",
+    "StageSettings",
+    "base_role_policy",
+    "bootstrap",
+    "bucket_name",
+    "bucket_policy",
+    "check_owner",
+    "check_repository_owner",
+    "contains",
+    "execute",
+    "log_group_name",
+    "names_for",
+    "observe",
+    "plan",
+    "plan_bootstrap",
+    "project_name",
+    "project_settings",
+    "role_name",
+    "stage_names",
+    "stage_settings",
+]
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What AWS reported; None where the thing does not exist."""
+
+    bucket_exists: bool
+    public_access_block: Mapping[str, Any] | None = None
+    encryption: tuple[Mapping[str, Any], ...] | None = None
+    bucket_policy: Mapping[str, Any] | None = None
+    lifecycle: tuple[Mapping[str, Any], ...] | None = None
+    log_group: Mapping[str, Any] | None = None
+    role: Mapping[str, Any] | None = None
+    attached_policies: tuple[str, ...] = ()
+    base_policy: Mapping[str, Any] | None = None
+    project: Mapping[str, Any] | None = None
+    missing_policies: tuple[str, ...] = ()  # configured policy ARNs IAM does not know
+    log_group_tags: Mapping[str, str] | None = None  # None: no group, or tags not read
+    # [images] repositories that exist, by name (with their "tags"); absent: to create
+    repositories: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One write: ``AwsClient.<method>(**params)``; ``what`` is for people."""
+
+    method: str
+    params: Mapping[str, Any] = field(hash=False)
+    what: str
+    waits_for_role: bool = False  # the role was just created: IAM may not have propagated
+
+
+# --------------------------------------------------------------------------- observe, plan, execute
+
+
+def observe(aws: AwsClient, settings: StageSettings, names: Names) -> Observed:
+    """Read what exists, in two rounds of parallel reads (a deploy bootstraps every time).
+
+    Raises BucketOwnershipError before anything is written.
+    """
+    bucket, role = names.bucket, names.role
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="observe") as pool:
+        exists_f = pool.submit(aws.bucket_exists, bucket)
+        role_f = pool.submit(aws.get_role, role)
+        group_f = pool.submit(aws.get_log_group, names.log_group)
+        project_f = pool.submit(aws.get_project, names.project)
+        exists, found_role = exists_f.result(), role_f.result()
+
+        def when(condition: bool, read: Callable[..., Any], *args: Any) -> Future[Any]:
+            done: Future[Any] = Future()
+            if condition:
+                return pool.submit(read, *args)
+            done.set_result(None)
+            return done
+
+        found_group = group_f.result()
+        group_tags_f = when(found_group is not None, aws.log_group_tags, found_group)
+        pab_f = when(exists, aws.get_public_access_block, bucket)
+        encryption_f = when(exists, aws.get_bucket_encryption, bucket)
+        policy_f = when(exists, aws.get_bucket_policy, bucket)
+        lifecycle_f = when(exists, aws.get_bucket_lifecycle, bucket)
+        attached_f = when(found_role is not None, aws.attached_policies, role)
+        base_f = when(found_role is not None, aws.get_inline_policy, role, BASE_POLICY)
+        attached = tuple(attached_f.result() or ())
+        repository_f = {r: pool.submit(aws.get_repository, r) for r in settings.repositories}
+        unknown = [
+            (arn, pool.submit(aws.policy_exists, arn))
+            for arn in settings.policies
+            if arn not in attached
+        ]
+        encryption, lifecycle = encryption_f.result(), lifecycle_f.result()
+        return Observed(
+            bucket_exists=exists,
+            public_access_block=pab_f.result(),
+            encryption=tuple(encryption) if encryption is not None else None,
+            bucket_policy=policy_f.result(),
+            lifecycle=tuple(lifecycle) if lifecycle is not None else None,
+            log_group=found_group,
+            log_group_tags=group_tags_f.result(),
+            role=found_role,
+            attached_policies=attached,
+            base_policy=base_f.result(),
+            project=project_f.result(),
+            missing_policies=tuple(arn for arn, known in unknown if not known.result()),
+            repositories={
+                r: found for r, f in repository_f.items() if (found := f.result()) is not None
+            },
+        )
+
+
+def plan(settings: StageSettings, names: Names, observed: Observed) -> tuple[Call, ...]:
+    """The writes that bring AWS to the desired state; empty when nothing changed.
+
+    Raises, before any write, OwnershipError for a resource of another app or
+    stage, and ConfigError for policies IAM does not know.
+    """
+    check_owner(names, observed.project, observed.role, observed.log_group_tags)
+    check_repository_owner(names, observed.repositories)
+    if observed.missing_policies:
+        raise ConfigError(
+            f"IAM has no policy {', '.join(observed.missing_policies)}.",
+            "Fix codebuild.policies in cbdeploy.toml: each entry is the ARN of an existing "
+            "managed policy, e.g. arn:aws:iam::aws:policy/AdministratorAccess.",
+        )
+    calls = [*_plan_bucket(names, observed), *_plan_log_group(settings, names, observed)]
+    role_calls = _plan_role(settings, names, observed)
+    calls += role_calls
+    calls += [
+        Call(
+            "create_repository",
+            {"name": repository, "tags": names.tags},
+            f"Create ECR repository {repository}",
+        )
+        for repository in settings.repositories
+        if repository not in observed.repositories
+    ]
+    role_created = any(c.method == "create_role" for c in role_calls)
+    desired = project_settings(settings, names)
+    if observed.project is None:
+        tagged = {**desired, "tags": [{"key": k, "value": v} for k, v in names.tags.items()]}
+        calls.append(
+            Call(
+                "create_project", tagged, f"Create CodeBuild project {names.project}", role_created
+            )
+        )
+    elif not contains(observed.project, desired):
+        calls.append(
+            Call(
+                "update_project", desired, f"Update CodeBuild project {names.project}", role_created
+            )
+        )
+    return tuple(calls)
+
+
+def _plan_bucket(names: Names, observed: Observed) -> list[Call]:
+    bucket = names.bucket
+    calls = []
+    if not observed.bucket_exists:
+        calls.append(Call("create_bucket", {"bucket": bucket}, f"Create bucket {bucket}"))
+    if not contains(observed.public_access_block, PUBLIC_ACCESS_BLOCK):
+        calls.append(
+            Call(
+                "put_public_access_block",
+                {"bucket": bucket, "config": PUBLIC_ACCESS_BLOCK},
+                f"Block public access to {bucket}",
+            )
+        )
+    if not _encrypted(observed.encryption):
+        calls.append(
+            Call(
+                "put_bucket_encryption",
+                {"bucket": bucket, "rules": ENCRYPTION_RULES},
+                f"Encrypt {bucket} by default",
+            )
+        )
+    policy = _merged_policy(observed.bucket_policy, names)
+    if names.tls and policy != observed.bucket_policy:
+        calls.append(
+            Call(
+                "put_bucket_policy",
+                {"bucket": bucket, "policy": policy},
+                f"Refuse non-TLS access to {bucket}",
+            )
+        )
+    existing = list(observed.lifecycle or ())
+    if not all(any(contains(rule, wanted) for rule in existing) for wanted in LIFECYCLE_RULES):
+        ours = {r["ID"] for r in LIFECYCLE_RULES}
+        rules = [r for r in existing if r.get("ID") not in ours] + LIFECYCLE_RULES
+        calls.append(
+            Call(
+                "put_bucket_lifecycle",
+                {"bucket": bucket, "rules": rules},
+                f"Expire old sources (30 days) and stale uploads (1 day) in {bucket}",
+            )
+        )
+    return calls
+
+
+def _encrypted(rules: tuple[Mapping[str, Any], ...] | None) -> bool:
+    # Keep a bucket key or KMS setup someone chose; only add encryption where there is none.
+    return any(
+        r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm")
+        in ("AES256", "aws:kms", "aws:kms:dsse")
+        for r in rules or ()
+    )
+
+
+def _merged_policy(current: Mapping[str, Any] | None, names: Names) -> dict[str, Any]:
+    """Our TLS-only statement added to (or refreshed in) whatever policy is there."""
+    desired = bucket_policy(names)
+    if not current:
+        return desired
+    others = [s for s in current.get("Statement") or () if s.get("Sid") != TLS_ONLY_SID]
+    ours = [s for s in current.get("Statement") or () if s.get("Sid") == TLS_ONLY_SID]
+    if len(ours) == 1 and contains(ours[0], desired["Statement"][0]):
+        return dict(current)
+    return {**current, "Version": "2012-10-17", "Statement": others + desired["Statement"]}
+
+
+def _plan_log_group(settings: StageSettings, names: Names, observed: Observed) -> list[Call]:
+    group, days = names.log_group, settings.log_retention_days
+    calls = []
+    if observed.log_group is None:
+        calls.append(
+            Call(
+                "create_log_group",
+                {"name": group, "tags": names.tags},
+                f"Create log group {group}",
+            )
+        )
+    if observed.log_group is None or observed.log_group.get("retentionInDays") != days:
+        calls.append(
+            Call("put_retention", {"name": group, "days": days}, f"Keep {group} logs {days} days")
+        )
+    return calls
+
+
+def _plan_role(settings: StageSettings, names: Names, observed: Observed) -> list[Call]:
+    role = names.role
+    calls = []
+    if observed.role is None:
+        calls.append(
+            Call(
+                "create_role",
+                {
+                    "name": role,
+                    "trust_policy": TRUST_POLICY,
+                    "description": f"CodeBuild service role of cbdeploy {settings.name} ({settings.stage})",
+                    "tags": names.tags,
+                },
+                f"Create IAM role {role}",
+            )
+        )
+    elif not contains(observed.role.get("AssumeRolePolicyDocument"), TRUST_POLICY):
+        calls.append(
+            Call(
+                "update_trust_policy",
+                {"name": role, "trust_policy": TRUST_POLICY},
+                f"Let CodeBuild assume {role}",
+            )
+        )
+    base = base_role_policy(settings, names)
+    if observed.base_policy is None or not contains(observed.base_policy, base):
+        calls.append(
+            Call(
+                "put_inline_policy",
+                {"role": role, "policy": BASE_POLICY, "document": base},
+                f"Allow {role} its logs, sources, cache and secrets",
+            )
+        )
+    attached = set(observed.attached_policies)
+    for arn in sorted(set(settings.policies) - attached):
+        calls.append(Call("attach_policy", {"role": role, "arn": arn}, f"Attach {arn} to {role}"))
+    for arn in sorted(attached - set(settings.policies)):
+        calls.append(Call("detach_policy", {"role": role, "arn": arn}, f"Detach {arn} from {role}"))
+    return calls
+
+
+def _tag_dict(entries: Any, key: str, value: str) -> dict[str, str]:
+    """``[{"Key": k, "Value": v}]`` (IAM) or ``[{"key": ..}]`` (CodeBuild) as a dict."""
+    return {str(e.get(key)): str(e.get(value)) for e in entries or () if isinstance(e, Mapping)}
+
+
+def check_owner(
+    names: Names,
+    project: Mapping[str, Any] | None,
+    role: Mapping[str, Any] | None,
+    log_group_tags: Mapping[str, str] | None,
+) -> None:
+    """Raise OwnershipError when an existing resource is not tagged as this stage's.
+
+    ``None`` means the resource does not exist (nothing to check).
+    """
+    found: list[tuple[str, str, dict[str, str]]] = []
+    if project is not None:
+        found.append(("CodeBuild project", names.project, _tag_dict(project.get("tags"), "key", "value")))
+    if role is not None:
+        found.append(("IAM role", names.role, _tag_dict(role.get("Tags"), "Key", "Value")))
+    if log_group_tags is not None:
+        found.append(("log group", names.log_group, dict(log_group_tags)))
+    wanted = names.tags
+    for kind, name, tags in found:
+        ours = {k: tags.get(k) for k in wanted}
+        if ours == wanted:
+            continue
+        app, stage = tags.get(TAG_APP), tags.get(TAG_STAGE)
+        owner = (
+            f"is tagged as app {app!r} stage {stage!r}"
+            if app or stage
+            else f"has no {TAG_APP} and {TAG_STAGE} tags"
+        )
+        raise OwnershipError(
+            f"The {kind} {name} {owner}, not app {names.app!r} stage {names.stage!r}; "
+            "cbdeploy changes nothing it does not own, so nothing was changed.",
+            f"If it is this stage's, tag it {TAG_APP}={names.app} and "
+            f"{TAG_STAGE}={names.stage}; otherwise delete or rename it, or use another "
+            "app name or stage.",
+        )
+
+
+def check_repository_owner(names: Names, repositories: Mapping[str, Mapping[str, Any]]) -> None:
+    """OwnershipError when an [images] repository exists with another stage's tags (or none)."""
+    for name, repository in sorted(repositories.items()):
+        tags = _tag_dict(repository.get("tags"), "Key", "Value")
+        if {k: tags.get(k) for k in names.tags} == names.tags:
+            continue
+        app, stage = tags.get(TAG_APP), tags.get(TAG_STAGE)
+        owner = (
+            f"is tagged as app {app!r} stage {stage!r}"
+            if app or stage
+            else f"has no {TAG_APP} and {TAG_STAGE} tags"
+        )
+        raise OwnershipError(
+            f"The ECR repository {name} {owner}, not app {names.app!r} stage "
+            f"{names.stage!r}; cbdeploy changes nothing it does not own, so nothing was changed.",
+            f"Give the image another repository for this stage ([stages.{names.stage}.images.<name>] "
+            "repository = ...) or leave repository unset (cbdeploy/<app>/<stage>/<name>); "
+            f"if it is this stage's, tag it {TAG_APP}={names.app} and {TAG_STAGE}={names.stage}.",
+        )
+
+
+def _role_not_ready(error: BaseException) -> bool:
+    # CodeBuild answers InvalidInputException ("cannot be assumed") until a new
+    # role has propagated through IAM; we only retry after creating the role.
+    return isinstance(error, AwsError) and error.code == "InvalidInputException"
+
+
+def execute(
+    aws: AwsClient,
+    calls: tuple[Call, ...],
+    *,
+    on_event: Callable[[Call], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    for call in calls:
+        if on_event is not None:
+            on_event(call)
+        method = getattr(aws, call.method)
+        if not call.waits_for_role:
+            method(**call.params)
+            continue
+        retrying = Retrying(
+            retry=retry_if_exception(_role_not_ready),
+            wait=wait_exponential(multiplier=1, min=1, max=8),
+            stop=stop_after_attempt(10),
+            sleep=sleep,
+            reraise=True,
+        )
+        retrying(method, **call.params)
+
+
+def plan_bootstrap(aws: AwsClient, settings: StageSettings) -> Infrastructure:
+    """Read and plan without writing: the result's ``changes`` say what bootstrap would do.
+
+    The same plan :func:`bootstrap` executes, so ``--dry-run`` shows exactly that.
+    """
+    names = names_for(aws, settings.name, settings.stage)
+    calls = plan(settings, names, observe(aws, settings, names))
+    return _infrastructure(names, calls)
+
+
+def bootstrap(
+    aws: AwsClient,
+    settings: StageSettings,
+    *,
+    on_event: Callable[[Call], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Infrastructure:
+    """Create or update the stage's infrastructure; writes only what differs.
+
+    ``on_event`` is called with each :class:`Call` before it is made (nothing
+    is called when everything is up to date). Raises BucketOwnershipError,
+    before any write, when the bucket name belongs to another account.
+    """
+    names = names_for(aws, settings.name, settings.stage)
+    calls = plan(settings, names, observe(aws, settings, names))
+    execute(aws, calls, on_event=on_event, sleep=sleep)
+    return _infrastructure(names, calls)
+
+
+def _infrastructure(names: Names, calls: tuple[Call, ...]) -> Infrastructure:
+    return Infrastructure(
+        bucket=names.bucket,
+        role_arn=names.role_arn,
+        log_group=names.log_group,
+        project=names.project,
+        changes=tuple(c.what for c in calls),
+        sources_prefix=names.sources_prefix,
+    )

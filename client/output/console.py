@@ -1,0 +1,73 @@
+"""How cbdeploy's human output is written: one place decides terminal or plain.
+
+Three output modes, from the environment and the stream, never from a flag:
+
+* **terminal**: a TTY (or ``FORCE_COLOR`` / ``TTY_COMPATIBLE=1``): colours,
+  and live progress bars where the stream is also interactive.
+* **plain**: anything else (a pipe, a file, a CI log): plain lines, no ANSI
+  codes, no spinners, no redraws. ``NO_COLOR`` drops colour in either mode.
+* **GitHub Actions** (``GITHUB_ACTIONS=true``) is plain plus workflow
+  commands; see ``client.output.github``.
+
+``FORCE_COLOR`` asks for colour, not for a live display: a CI log that keeps
+colours still gets no redraws (:func:`live_ok`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from typing import TextIO
+
+from rich.console import Console
+
+
+def make_console(
+    *,
+    stderr: bool = False,
+    file: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+    width: int | None = None,
+) -> Console:
+    """The console for one command's human output (stdout, or stderr with ``--json``).
+
+    Highlighting is off everywhere: remote text must come out as it went in.
+    Rich itself honours ``NO_COLOR``, ``FORCE_COLOR``, ``TTY_COMPATIBLE`` and
+    ``TERM=dumb``; ``environ`` is for tests.
+    """
+    env = dict(os.environ if environ is None else environ)
+    stream = file if file is not None else (sys.stderr if stderr else sys.stdout)
+    interactive = live_ok(stream, env)
+    return Console(
+        file=stream,
+        highlight=False,
+        width=width,
+        force_interactive=interactive,
+        _environ=env,
+    )
+
+
+def live_ok(stream: TextIO, environ: Mapping[str, str]) -> bool:
+    """Whether progress bars may redraw: a real TTY, not dumb, not in GitHub Actions."""
+    if environ.get("GITHUB_ACTIONS") == "true" or environ.get("TERM", "") in ("dumb", "unknown"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # closed stream
+        return False
+
+
+def github_actions(environ: Mapping[str, str] | None = None) -> bool:
+    env = os.environ if environ is None else environ
+    return env.get("GITHUB_ACTIONS") == "true"
+
+
+def stdin_is_terminal(stream: TextIO | None = None) -> bool:
+    """Whether a question can be asked: standard input (or ``stream``) is a terminal."""
+    stream = stream if stream is not None else sys.stdin
+    try:
+        return stream is not None and stream.isatty()
+    except ValueError:  # closed
+        return False

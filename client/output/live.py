@@ -1,0 +1,84 @@
+"""The one live display the renderer may have: a progress bar or a phase's spinner.
+
+Only on an interactive console (``console.is_interactive``: a real terminal,
+see ``client.output.console``); elsewhere every method does nothing, so a CI log
+never holds a redraw. Transient: a finished display leaves no trace, the
+renderer's summary line takes its place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+
+class LiveDisplay:
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._progress: Progress | None = None
+        self._task: Any = None
+        self._kind = ""
+
+    def packaging(self, done: int, total: int) -> None:
+        """Files (archive entries) written of all."""
+        if self._kind != "packaging":
+            self._start(
+                "packaging", TextColumn("  Packaging"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("files"), total=total,
+            )
+        self._update(done, total)
+
+    def upload(self, total: int) -> None:
+        """Bytes sent, rate and time left; :meth:`uploaded` moves it on."""
+        self._start(
+            "upload", TextColumn("  Uploading"), BarColumn(), DownloadColumn(),
+            TransferSpeedColumn(), TimeRemainingColumn(), total=total,
+        )
+
+    def uploaded(self, done: int, total: int) -> None:
+        if self._kind == "upload":
+            self._update(done, total)
+
+    def spinner(self, label: str) -> None:
+        """Something running with nothing to show yet, and for how long."""
+        self._start("spinner", SpinnerColumn(), TextColumn(label), TimeElapsedColumn(), total=None)
+
+    @property
+    def active(self) -> bool:
+        """A bar or spinner is on screen: output must go through rich to stay above it."""
+        return self._progress is not None
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress, self._kind = None, ""
+
+    def _start(self, kind: str, *columns: Any, total: int | None) -> None:
+        self.stop()
+        if not self.console.is_interactive:
+            return
+        # No redirection of sys.stdout/sys.stderr: with --json stdout is the
+        # JSON's alone, and text meant for stderr must stay on stderr.
+        self._progress = Progress(
+            *columns, console=self.console, transient=True, redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self._task = self._progress.add_task("", total=total)
+        self._kind = kind
+        self._progress.start()
+
+    def _update(self, done: int, total: int) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=done, total=total)

@@ -1,0 +1,1 @@
+"""Following a build: the log follower, runner markers, signals, the outcome."""

@@ -1,0 +1,592 @@
+"""Follow a CodeBuild build: its phases and its CloudWatch log lines, as events.
+
+:class:`Follower` is a generator, like chalice's ``logs.py``: it yields
+:data:`FollowEvent` values and never prints; the terminal layer renders them.
+
+How it reads the log:
+
+* GetLogEvents with ``startFromHead`` and forward tokens. The forward token
+  is an exact position in the stream, so every event is delivered once and in
+  order, including many events that share a millisecond (nudging a start
+  time by one millisecond, as some tools do, loses those). The stream has no
+  more events when the token comes back unchanged.
+* Every page is drained before sleeping, so a burst of thousands of lines
+  arrives at once instead of one page per poll.
+* A failed poll (throttling, a 5xx, a dropped connection that botocore's own
+  retries did not hide) is retried later with the same token: nothing is
+  lost and nothing repeats. A token the service refuses (they expire) makes
+  the follower read again from the head, skipping as many events as it has
+  already delivered: an event's identity is its position, never its
+  timestamp.
+* Failures back off: 1 s, 2 s, 4 s ... up to 30 s, jittered, and back to the
+  normal pace after the first success. While an operation has had no success
+  for :data:`LOST_NOTICE` seconds the follower yields :class:`ContactLost`
+  (once; :class:`ContactRestored` when calls succeed again), and it keeps
+  trying for as long as the build may run: throttling (AWS answers, but not
+  now) never stops it. Only when no answer at all comes for ``give_up_after``
+  seconds (:data:`GIVE_UP_AFTER`, ten minutes) it yields :class:`FollowLost`
+  and stops. The build was started and may still be
+  running; its outcome is unknown (``cbdeploy`` exits 3). A build that the
+  endpoint no longer knows (an emulator restarted) ends the follow the same
+  way at once.
+* CloudWatch takes events of at most 256 KB (262,144 bytes including 26
+  bytes of overhead per event), so CodeBuild writes a longer line as several
+  events, cut at the limit, and marks nothing; only the last piece ends with
+  the line's newline. An event without a newline whose size is at the limit
+  (allowing for a UTF-8 character that did not fit) is such a piece: the
+  follower joins it to the events that follow, up to the one that ends the
+  line, and yields one :class:`LogLine`. The emulator splits the same way
+  (``emulator/logs.py``).
+* A line's own characters stay as they are, carriage returns included (a
+  ``\r\n`` ending is a line ending); what a terminal may show is the
+  renderer's business. Marker lines are read with
+  :class:`~client.watch.markers.MarkerReader`: only the runner's, signed with its
+  token, become :class:`MarkerEvent`.
+* Polls are fast while lines flow and back off while the build is quiet,
+  multiplying the interval up to a cap, with jitter, and dropping back to
+  fast as soon as lines come again. The build itself (BatchGetBuilds) is
+  polled less often than the log while things are quiet.
+
+Phases: a phase's start and its end are each yielded once, in place. CodeBuild
+logs "Entering phase X" and "Phase complete: X State: S" for the phases it
+runs in the container; those lines place the :class:`PhaseChanged` events
+between the lines around them and time the phase. BatchGetBuilds tells the
+other phases, and its word is ordered by the log: the phases before the
+container's (SUBMITTED to DOWNLOAD_SOURCE) come before any line of the
+container anyway, and a phase after BUILD that the log does not announce
+(UPLOAD_ARTIFACTS, FINALIZING, COMPLETED, any phase CodeBuild may add) waits
+for the log's own "Entering phase" line or the end of the stream, since
+BatchGetBuilds reports it while the lines before it are still being ingested
+(as any end the log never told).
+
+The follow ends when the build is complete and the log has been read to its
+end, with one more read a moment later for lines still being ingested.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from cbdeploy.client.aws.results import LogEvent, Phase
+from cbdeploy.client.errors import AwsError, CredentialsError, NotFoundError
+from cbdeploy.client.watch.markers import Marker, MarkerReader, runs_the_runner
+
+if TYPE_CHECKING:
+    from cbdeploy.client.aws.client import AwsClient, Build
+
+# Seconds. The log cap bounds how late a line shows after a quiet spell.
+FAST_INTERVAL = 0.4
+QUIET_CAP = 2.0
+GROWTH = 1.6
+JITTER = 0.25  # a sleep is the interval times a random factor in [1 - JITTER, 1]
+# The build (BatchGetBuilds) is polled about once a second after lines came,
+# backing off to the cap while quiet, and at the log's pace once the runner
+# reports the pipeline's end.
+BUILD_POLL_MIN = 1.0
+BUILD_POLL_CAP = 5.0
+# After failed polls: the first retry in ERROR_BASE seconds, doubling up to ERROR_CAP.
+ERROR_BASE = 1.0
+ERROR_CAP = 30.0
+# Seconds without a successful call before the follower says the contact is lost ...
+LOST_NOTICE = 3.0
+# ... and before it gives up (the build's outcome is then unknown: exit 3). A
+# throttled call was answered: throttling slows the follower down, never stops it.
+GIVE_UP_AFTER = 600.0
+THROTTLED = frozenset({
+    "ThrottlingException", "Throttling", "ThrottledException", "TooManyRequestsException",
+    "RequestLimitExceeded", "RequestThrottled", "RequestThrottledException", "SlowDown",
+    "ProvisionedThroughputExceededException",
+})
+# CloudWatch Logs' largest event: 256 KB including 26 bytes of overhead. CodeBuild
+# cuts a longer line into events of this size (less up to 3 bytes of a UTF-8
+# character that did not fit), all but the last without a newline.
+MAX_EVENT_BYTES = 256 * 1024 - 26
+SPLIT_PIECE_BYTES = MAX_EVENT_BYTES - 3
+# GetLogEvents refuses a token it no longer accepts (tokens expire) with this code.
+INVALID_TOKEN = "InvalidParameterException"
+# CodeBuild writes this line into the log as a phase starts. Taking phase starts
+# from the log, once it exists, puts them exactly between the lines of the
+# phases around them; BatchGetBuilds is polled at its own pace and would show
+# a phase start late, after lines of that phase.
+ENTERING_PHASE = re.compile(r"^\[Container\] \S+ \S+ Entering phase ([A-Z_]+)")
+# ... and this one as a phase ends, after the phase's last line. Its time and
+# the start's give the phase's duration at once, to the millisecond.
+PHASE_COMPLETE = re.compile(r"^\[Container\] \S+ \S+ Phase complete: ([A-Z_]+) State: (\w+)")
+# The phases that run buildspec commands, whose start CodeBuild logs that way.
+LOGGED_PHASES = frozenset({"INSTALL", "PRE_BUILD", "BUILD", "POST_BUILD"})
+# The phases whose end CodeBuild logs ("Phase complete"). BatchGetBuilds tells
+# these ends late or early, so its word on them waits for the end of the build
+# (a stopped or timed-out build may never log the end).
+LOGGED_ENDS = LOGGED_PHASES | {"DOWNLOAD_SOURCE", "UPLOAD_ARTIFACTS"}
+# The phases before the container's, which precede every line the build prints.
+# BatchGetBuilds' word on any other phase (UPLOAD_ARTIFACTS, FINALIZING,
+# COMPLETED, a phase CodeBuild may add) may come while the log's last lines are
+# still unread: it waits for the log's own line on that phase or its end.
+BEFORE_THE_LOG = frozenset({"SUBMITTED", "QUEUED", "PROVISIONING", "DOWNLOAD_SOURCE"})
+
+
+@dataclass(frozen=True)
+class PhaseChanged:
+    """A phase appeared (``phase.status`` is None) or finished with a status."""
+
+    build: Build
+    phase: Phase
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One remote log line, without its trailing newline; untrusted text."""
+
+    timestamp: int  # milliseconds since the epoch, as CloudWatch stores it
+    message: str
+
+
+@dataclass(frozen=True)
+class MarkerEvent:
+    """A runner marker line (``::cbdeploy:: {...}``), parsed; never shown raw."""
+
+    marker: Marker
+    timestamp: int = 0
+
+
+@dataclass(frozen=True)
+class BuildFinished:
+    """The build is complete and every line of its log has been yielded."""
+
+    build: Build
+
+
+@dataclass(frozen=True)
+class ContactLost:
+    """Calls have failed for a while; the follower keeps retrying.
+
+    ``throttled``: AWS answers, but refuses to serve so many calls; the
+    follower slows down and goes on as long as the build runs. Otherwise no
+    answer came, and it gives up ``retrying_for`` seconds after the last one.
+    """
+
+    error: str  # the last failure, as the AWS door words it
+    seconds: float  # since the last successful call
+    retrying_for: float
+    throttled: bool = False
+
+
+@dataclass(frozen=True)
+class ContactRestored:
+    """A call succeeded again after :class:`ContactLost`; nothing was lost meanwhile."""
+
+    seconds: float  # how long nothing succeeded
+
+
+@dataclass(frozen=True)
+class FollowLost:
+    """The follower gave up: the build was started, its outcome is unknown. The last event."""
+
+    build: Build  # as last seen
+    reason: str
+    vanished: bool = False  # the endpoint no longer knows the build (it was restarted)
+
+
+FollowEvent = (
+    PhaseChanged | LogLine | MarkerEvent | BuildFinished | ContactLost | ContactRestored
+    | FollowLost
+)
+
+
+def _transient_errors() -> tuple[type[BaseException], ...]:
+    try:
+        from botocore.exceptions import BotoCoreError
+    except ImportError:  # pragma: no cover - botocore is a dependency
+        return (AwsError,)
+    return (AwsError, BotoCoreError)
+
+
+TRANSIENT = _transient_errors()
+
+
+def strip_newline(message: str) -> str:
+    """Drop the one line ending CodeBuild leaves on each event, nothing else."""
+    if message.endswith("\n"):
+        message = message[:-1]
+    if message.endswith("\r"):
+        message = message[:-1]
+    return message
+
+
+def is_split_piece(message: str) -> bool:
+    """Whether ``message`` is a piece of a longer line that the next event continues."""
+    if message.endswith("\n") or len(message) * 4 < SPLIT_PIECE_BYTES:
+        return False  # (the cheap tests first: nearly every event)
+    return len(message.encode("utf-8")) >= SPLIT_PIECE_BYTES
+
+
+def to_event(event: LogEvent, markers: MarkerReader) -> LogLine | MarkerEvent:
+    text = strip_newline(event.message)
+    marker = markers.read(text)
+    if marker is not None:
+        return MarkerEvent(marker, event.timestamp)
+    return LogLine(event.timestamp, text)
+
+
+@dataclass
+class _Cursor:
+    """Where we are in one log stream."""
+
+    group: str | None = None
+    stream: str | None = None
+    token: str | None = None
+    at_end: bool = False  # the last read came back with the token unchanged
+    missing: bool = True  # the stream did not exist at the last read
+    failed: bool = False  # the last read raised a transient error
+    # An event's identity is its position in the stream: ``delivered`` counts
+    # them, and after a forced re-read from the head the first ``skip`` are
+    # the ones already delivered.
+    delivered: int = 0
+    skip: int = 0
+    # Pieces of a line longer than an event, waiting for the piece that ends it.
+    pieces: list[LogEvent] = field(default_factory=list)
+
+    def point_at(self, group: str | None, stream: str | None) -> None:
+        if (group, stream) != (self.group, self.stream):
+            self.group, self.stream = group, stream
+            self.token, self.at_end, self.missing, self.failed = None, False, True, False
+            self.delivered = self.skip = 0
+            self.pieces = []
+
+    def restart(self) -> None:
+        """Read again from the head (the token was refused), skipping what was delivered."""
+        self.token, self.at_end, self.skip = None, False, self.delivered
+
+
+class _Contact:
+    """How the calls of one operation fare: when one last succeeded, how many failed since."""
+
+    def __init__(self, now: float) -> None:
+        self.last_ok = now
+        self.last_answer = now  # a success, or a refusal to serve now (throttling)
+        self.failures = 0
+        self.failing_since = now  # when the first failed call of the streak began
+        self.error = ""
+        self.throttled = False
+
+
+class Follower:
+    """Yield a build's phase changes, log lines and markers until it ends.
+
+    ``sleep``, ``clock`` and ``rng`` are injected so tests can run the loop
+    without waiting and assert on the sleeps it asks for; ``give_up_after`` is
+    how many seconds without any answer from AWS (throttling is one) end the
+    follow with :class:`FollowLost`.
+    """
+
+    def __init__(
+        self,
+        aws: AwsClient,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: Callable[[], float] = random.random,
+        give_up_after: float = GIVE_UP_AFTER,
+    ) -> None:
+        self._aws = aws
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng
+        self._give_up_after = give_up_after
+        # Per operation: a healthy BatchGetBuilds must not hide a GetLogEvents
+        # that keeps failing.
+        self._contact: dict[str, _Contact] = {}
+        self._lost_since: float | None = None  # ContactLost was yielded, not yet restored
+        self._pending: list[ContactLost | ContactRestored] = []
+        self._end_expected = False  # see expect_end()
+
+    def expect_end(self) -> None:
+        """The build was asked to stop: from now on poll it at the log's pace, not backed off."""
+        self._end_expected = True
+
+    def follow(
+        self, build_id: str, *, wait: bool = True, known: Build | None = None
+    ) -> Iterator[FollowEvent]:
+        """Events of ``build_id`` from the start of its log.
+
+        With ``wait=False``, yield what exists now and stop; the last event is
+        :class:`BuildFinished` only if the build is already complete.
+        ``known`` is the build as the caller just read it (no second read).
+        Raises :class:`~client.errors.NotFoundError` for an unknown build and
+        :class:`~client.errors.CredentialsError` when AWS refuses the
+        credentials; ends with :class:`FollowLost` when it gives up.
+        """
+        started = self._clock()
+        self._contact = {"build": _Contact(started), "logs": _Contact(started)}
+        build = known if known is not None else (yield from self._first_build(build_id))
+        phases = _Phases()
+        cursor = _Cursor()
+        markers = MarkerReader(runner=runs_the_runner(build.buildspec))
+        yield from phases.from_build(build)
+        interval = FAST_INTERVAL
+        build_interval = BUILD_POLL_MIN
+        last_build_poll = self._clock()
+        ending = False  # the runner said the pipeline ended: the build is about to
+        tail_reads = 0
+        while True:
+            cursor.point_at(build.log_group, build.log_stream)
+            lines = 0
+            if cursor.stream and cursor.group:
+                for event in self._drain(cursor, markers):
+                    lines += 1
+                    if isinstance(event, MarkerEvent) and event.marker.event == "pipeline-end":
+                        ending = True
+                    elif isinstance(event, LogLine):
+                        yield from phases.from_line(build, event)
+                    yield event
+            yield from self._news()
+            if build.complete and not cursor.failed and (cursor.at_end or cursor.missing):
+                # One more read after a short pause catches lines CloudWatch
+                # was still ingesting when the build reported completion.
+                if tail_reads >= 1 or not wait:
+                    if cursor.pieces:  # a line cut short by the end of the log
+                        yield self._joined(cursor, markers, None)
+                    yield from phases.from_build(build, final=True)
+                    yield BuildFinished(build)
+                    return
+                tail_reads += 1
+                interval = FAST_INTERVAL
+            elif not wait and not cursor.failed:
+                if cursor.pieces:  # a long line still being written: what exists of it
+                    yield self._joined(cursor, markers, None)
+                return
+            elif lines:
+                interval = FAST_INTERVAL
+                build_interval = BUILD_POLL_MIN  # a build often ends right after its last line
+                tail_reads = 0
+            else:
+                interval = min(interval * GROWTH, QUIET_CAP)
+            lost = self._gave_up(build)
+            if lost is not None:
+                yield lost
+                return
+            self._sleep(self._jittered(max(interval, self._error_interval())))
+
+            now = self._clock()
+            due = now - last_build_poll >= build_interval
+            soon = ending or self._end_expected
+            if not build.complete and (due or soon or not cursor.stream or cursor.missing):
+                try:
+                    polled = self._poll_build(build_id)
+                except NotFoundError as error:
+                    # It was there: the endpoint has forgotten it (an emulator restarted).
+                    yield FollowLost(build, error.message, vanished=True)
+                    return
+                last_build_poll = now
+                if not lines:
+                    build_interval = min(build_interval * GROWTH, BUILD_POLL_CAP)
+                yield from self._news()
+                if polled is not None:
+                    build = polled
+                    yield from phases.from_build(build)
+
+    def _jittered(self, interval: float) -> float:
+        return interval * (1.0 - JITTER * self._rng())
+
+    def _first_build(self, build_id: str) -> Generator[FollowEvent, None, Build]:
+        while True:
+            build = self._poll_build(build_id)
+            yield from self._news()
+            if build is not None:
+                return build
+            contact = self._contact["build"]
+            if self._clock() - contact.last_answer >= self._give_up_after:
+                raise AwsError(contact.error)
+            self._sleep(self._jittered(max(FAST_INTERVAL * 2, self._error_interval())))
+
+    def _poll_build(self, build_id: str) -> Build | None:
+        """The build, or None after a transient error (counted)."""
+        try:
+            began = self._clock()
+            build = self._aws.get_build(build_id)
+        except (CredentialsError, NotFoundError):
+            raise
+        except TRANSIENT as error:
+            self._failed("build", error, began)
+            return None
+        self._succeeded("build")
+        return build
+
+    def _drain(self, cursor: _Cursor, markers: MarkerReader) -> Iterator[LogLine | MarkerEvent]:
+        assert cursor.group is not None and cursor.stream is not None
+        cursor.failed = False
+        while True:
+            try:
+                began = self._clock()
+                page = self._aws.get_log_events(cursor.group, cursor.stream, cursor.token)
+            except NotFoundError:
+                self._succeeded("logs")  # an answer: the stream does not exist (yet)
+                cursor.missing = True
+                return
+            except CredentialsError:
+                raise
+            except TRANSIENT as error:
+                self._failed("logs", error, began)
+                cursor.failed = True
+                if getattr(error, "code", None) == INVALID_TOKEN and cursor.token is not None:
+                    cursor.restart()
+                return
+            self._succeeded("logs")
+            cursor.missing = False
+            for event in page.events:
+                if cursor.skip:
+                    cursor.skip -= 1
+                    continue
+                cursor.delivered += 1
+                if is_split_piece(event.message):
+                    cursor.pieces.append(event)
+                elif cursor.pieces:
+                    yield self._joined(cursor, markers, event)
+                else:
+                    yield to_event(event, markers)
+            if cursor.token is not None and page.next_token == cursor.token:
+                cursor.at_end = True
+                return
+            cursor.token = page.next_token
+            cursor.at_end = False
+
+    @staticmethod
+    def _joined(
+        cursor: _Cursor, markers: MarkerReader, last: LogEvent | None
+    ) -> LogLine | MarkerEvent:
+        """One line from the pieces CloudWatch's size limit cut it into (and its last event)."""
+        events = cursor.pieces + ([last] if last is not None else [])
+        cursor.pieces = []
+        first = events[0]
+        text = "".join(e.message for e in events)
+        whole = LogEvent(first.timestamp, text, first.ingestion_time)
+        return to_event(whole, markers)
+
+    # -- failures
+
+    def _succeeded(self, operation: str) -> None:
+        contact = self._contact[operation]
+        contact.last_ok = contact.last_answer = self._clock()
+        contact.failures = 0
+        if self._lost_since is not None and all(c.failures == 0 for c in self._contact.values()):
+            self._pending.append(ContactRestored(self._clock() - self._lost_since))
+            self._lost_since = None
+
+    def _failed(self, operation: str, error: BaseException, began: float) -> None:
+        contact = self._contact[operation]
+        contact.failures += 1
+        if contact.failures == 1:
+            contact.failing_since = began
+        contact.error = getattr(error, "message", None) or str(error) or type(error).__name__
+        contact.throttled = getattr(error, "code", None) in THROTTLED
+        if contact.throttled:
+            contact.last_answer = self._clock()
+        now = self._clock()
+        quiet = now - contact.last_ok
+        # Failing for LOST_NOTICE seconds: in two calls at least (a single throttled
+        # or dropped call is no news), or in one call that hung that long (an
+        # unreachable endpoint: each call ends only with its connect timeout).
+        failing = now - contact.failing_since >= LOST_NOTICE and (
+            contact.failures >= 2 or now - began >= LOST_NOTICE
+        )
+        if self._lost_since is None and failing:
+            self._lost_since = contact.last_ok
+            self._pending.append(
+                ContactLost(contact.error, quiet, self._give_up_after, contact.throttled)
+            )
+
+    def _news(self) -> Iterator[ContactLost | ContactRestored]:
+        """What changed in the contact with AWS since the last call, in order."""
+        pending, self._pending = self._pending, []
+        yield from pending
+
+    def _error_interval(self) -> float:
+        """The back-off after failed calls: 1, 2, 4 ... up to 30 seconds; 0 after a success."""
+        failures = max(c.failures for c in self._contact.values())
+        if failures == 0:
+            return 0.0
+        return float(min(ERROR_CAP, ERROR_BASE * 2 ** min(failures - 1, 16)))
+
+    def _gave_up(self, build: Build) -> FollowLost | None:
+        now = self._clock()
+        for contact in self._contact.values():
+            if contact.failures and now - contact.last_answer >= self._give_up_after:
+                return FollowLost(build, contact.error)
+        return None
+
+
+class _Phases:
+    """Which phase starts and ends were yielded, and when each phase began.
+
+    A phase's start and its end are each yielded once, from whichever source
+    tells it first at its right place: the log's "Entering phase" and "Phase
+    complete" lines where CodeBuild writes them, BatchGetBuilds for the rest
+    (and, once the build is complete, for ends the log never told).
+    """
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[str, bool]] = set()  # (phase, ended)
+        self.began: dict[str, datetime] = {}
+
+    def from_build(self, build: Build, *, final: bool = False) -> Iterator[PhaseChanged]:
+        from_log = build.log_stream is not None and not final
+        for phase in build.phases:
+            ended = phase.status is not None
+            if phase.start is not None:
+                self.began.setdefault(phase.name, phase.start)
+            if from_log and phase.name not in BEFORE_THE_LOG | LOGGED_PHASES:
+                continue  # (the log's own line on it, or the end of the log, places it)
+            if not (from_log and phase.name in LOGGED_PHASES):
+                # A phase over before a poll saw it running still starts first.
+                yield from self._start(build, phase.name, phase.start)
+            if not ended or (phase.name, True) in self.seen:
+                continue
+            if from_log and phase.name in LOGGED_ENDS:
+                continue
+            yield from self._start(build, phase.name, phase.start)
+            self.seen.add((phase.name, True))
+            yield PhaseChanged(build, phase)
+
+    def _start(self, build: Build, name: str, at: datetime | None) -> Iterator[PhaseChanged]:
+        """The start of ``name`` unless it was yielded: every end comes after its start."""
+        if (name, False) not in self.seen:
+            self.seen.add((name, False))
+            yield PhaseChanged(build, Phase(name, None, at, None, None, ()))
+
+    def from_line(self, build: Build, line: LogLine) -> Iterator[PhaseChanged]:
+        if not line.message.startswith("[Container] "):
+            return  # (most lines: no regular expression for them)
+        entering = ENTERING_PHASE.match(line.message)
+        if entering is not None:
+            name, at = entering.group(1), _moment(line.timestamp)
+            self.began[name] = at  # the log's clock, like the end's
+            yield from self._start(build, name, at)
+            return
+        complete = PHASE_COMPLETE.match(line.message)
+        if complete is not None:
+            name, status = complete.group(1), complete.group(2)
+            if (name, True) in self.seen:
+                return
+            yield from self._start(build, name, self.began.get(name))
+            self.seen.add((name, True))
+            end = _moment(line.timestamp)
+            start = self.began.get(name)
+            seconds = None if start is None else max(0, int((end - start).total_seconds()))
+            yield PhaseChanged(build, Phase(name, status, start, end, seconds, ()))
+
+
+def phase_seconds(phase: Phase) -> float | None:
+    """How long ``phase`` took, to the precision known (CodeBuild's own field is whole seconds)."""
+    if phase.start is not None and phase.end is not None:
+        return max(0.0, (phase.end - phase.start).total_seconds())
+    return None if phase.duration is None else float(phase.duration)
+
+
+def _moment(timestamp_ms: int) -> datetime:
+    return datetime.fromtimestamp(timestamp_ms / 1000, tz=timezone.utc)
