@@ -47,6 +47,7 @@ class BuildSettings:
     artifacts: dict[str, Any]
     initiator: str
     encryption_key: str
+    build_batch_arn: str | None = None  # set for the builds of a batch build
 
 
 @dataclass
@@ -160,6 +161,8 @@ class Build:
                 data["endTime"] = self.end_time
             if s.source_version:
                 data["sourceVersion"] = s.source_version
+            if s.build_batch_arn:
+                data["buildBatchArn"] = s.build_batch_arn
             if self.complete and self.exported:
                 data["exportedEnvironmentVariables"] = [
                     {"name": n, "value": v} for n, v in self.exported

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from cbdeploy.emulator import backends
+from cbdeploy.emulator import backends, batches
 from cbdeploy.emulator.auth import Credentials
 from cbdeploy.emulator.builds import Build, BuildSettings
 from cbdeploy.emulator.runner import BuildRunner
@@ -64,6 +64,7 @@ class CodeBuildApi:
         self._tokens: dict[tuple[str, str], tuple[str, str, float]] = {}
         self._threads: list[threading.Thread] = []
         self._closed = False  # shutting down: no new builds
+        self.batches = batches.BatchService(self)
 
     # -- dispatch ------------------------------------------------------------
 
@@ -73,6 +74,8 @@ class CodeBuildApi:
         """Answer one CodeBuild operation; ApiError for CodeBuild's errors."""
         if operation == "StartBuild":
             return self.op_start_build(region, body, access_key)
+        if operation in batches.BATCH_OPERATIONS:
+            return self.batches.handle(operation, region, body, access_key)
         handler = getattr(self, "op_" + _snake(operation), None)
         if handler is None:
             raise ApiError("UnknownOperationException", f"Unknown operation {operation}")
@@ -85,6 +88,7 @@ class CodeBuildApi:
             self._closed = True
             builds = list(self._builds.values())
             threads = list(self._threads)
+        self.batches.stop_all()
         for build in builds:
             build.stop_requested.set()
         deadline = time.monotonic() + timeout
@@ -190,6 +194,10 @@ class CodeBuildApi:
         project["lastModified"] = now
         project.setdefault("badge", {"badgeEnabled": False})
         project.setdefault("projectVisibility", "PRIVATE")
+        if project.get("buildBatchConfig"):
+            project["buildBatchConfig"] = batches.validate_batch_config(project["buildBatchConfig"])
+        else:
+            project.pop("buildBatchConfig", None)
         return project
 
     def _project_not_found(self, region: str, name: str) -> ApiError:
@@ -229,10 +237,7 @@ class CodeBuildApi:
                     "AccountLimitExceededException",
                     f"Cannot have more than {limit} active builds for the project",
                 )
-            number = self._counters.get((region, name), 0) + 1
-            self._counters[(region, name)] = number
-            build = Build(f"{name}:{uuid.uuid4()}", number, settings)
-            self._builds[build.id] = build
+            build, _, thread = self._launch_locked(settings, BuildRunner)
             if token:
                 now = time.time()
                 self._tokens = {
@@ -240,13 +245,63 @@ class CodeBuildApi:
                     if now - value[2] < IDEMPOTENCY_SECONDS
                 }
                 self._tokens[(region, token)] = (build.id, fingerprint, now)
-            runner = BuildRunner(build, self._endpoint_url(), self._minute_seconds,
-                                 credentials=self._credentials)
-            thread = threading.Thread(target=runner.run, name=f"build {build.id}", daemon=True)
-            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
             submitted = build.to_api()  # the answer describes the build as submitted
             thread.start()
         return {"build": submitted}
+
+    def launch_build(
+        self, settings: BuildSettings, runner_class: type[BuildRunner] = BuildRunner
+    ) -> tuple[Build, BuildRunner]:
+        """Number, register and start one build (a batch's builds come through here)."""
+        with self._lock:
+            if self._closed:
+                raise ApiError("ServiceUnavailableException", "The emulator is shutting down")
+            build, runner, thread = self._launch_locked(settings, runner_class)
+            thread.start()
+        return build, runner
+
+    def start_thread(self, target: Callable[[], None], name: str) -> None:
+        """Run ``target`` in a daemon thread that shutdown() waits for."""
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def project(self, region: str, name: str) -> dict[str, Any]:
+        """The project's settings; ResourceNotFoundException when there is none."""
+        with self._lock:
+            project = self._projects.get((region, name))
+        if project is None:
+            raise self._project_not_found(region, name)
+        return project
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def minute_seconds(self) -> float:
+        return self._minute_seconds
+
+    def build_settings(
+        self, region: str, project: dict[str, Any], body: dict[str, Any], initiator: str
+    ) -> BuildSettings:
+        return self._settings(region, project, body, initiator)
+
+    def _launch_locked(
+        self, settings: BuildSettings, runner_class: type[BuildRunner]
+    ) -> tuple[Build, BuildRunner, threading.Thread]:
+        """Number and register a build; its runner's thread, not started yet."""
+        key = (settings.region, settings.project_name)
+        number = self._counters.get(key, 0) + 1
+        self._counters[key] = number
+        build = Build(f"{settings.project_name}:{uuid.uuid4()}", number, settings)
+        self._builds[build.id] = build
+        runner = runner_class(build, self._endpoint_url(), self._minute_seconds,
+                              credentials=self._credentials)
+        thread = threading.Thread(target=runner.run, name=f"build {build.id}", daemon=True)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        return build, runner, thread
 
     def op_batch_get_builds(self, region: str, body: dict[str, Any]) -> dict[str, Any]:
         ids = body.get("ids") or []
