@@ -47,6 +47,7 @@ from cbdeploy.client.config.model import (
 from cbdeploy.client.config.schema import (
     NAME_HINT,
     TOP_KEYS,
+    WORKSPACE_TOP_KEYS,
     Problem,
     check_keys,
     need,
@@ -225,7 +226,7 @@ def default_name(directory: Path) -> str:
 
 
 def _build(document: dict[str, Any], root: Path, path: Path, stage: str) -> ProjectConfig:
-    check_keys(document, TOP_KEYS | {"stages"}, "")
+    check_keys(document, TOP_KEYS | WORKSPACE_TOP_KEYS | {"stages"}, "")
     stages = document.get("stages", {})
     need(isinstance(stages, dict), "stages", "must be a table of stage names")
     for stage_name, override in stages.items():

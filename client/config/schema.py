@@ -388,6 +388,8 @@ TOP_KEYS = frozenset(
         "images",
     }
 )
+# Read by client/config/workspace.py (a workspace root, a service of one); not per stage.
+WORKSPACE_TOP_KEYS = frozenset({"workspace", "dependsOn", "paths"})
 _PIPELINE_KEYS = frozenset({"install", "build", "deploy"})
 _PACKAGE_KEYS = frozenset({"includeSubmodules", "followExternalLinks"})
 _CODEBUILD_KEYS = frozenset(
