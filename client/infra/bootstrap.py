@@ -37,6 +37,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from cbdeploy.client.aws.client import AwsClient
 from cbdeploy.client.errors import AwsError, ConfigError, OwnershipError
+from cbdeploy.client.infra.batch import BATCH_POLICY, plan_batch_role
 from cbdeploy.client.infra.model import (
     BASE_POLICY,
     ENCRYPTION_RULES,
@@ -117,6 +118,8 @@ class Observed:
     log_group_tags: Mapping[str, str] | None = None  # None: no group, or tags not read
     # [images] repositories that exist, by name (with their "tags"); absent: to create
     repositories: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    batch_role: Mapping[str, Any] | None = None  # the batch service role (client/infra/batch.py)
+    batch_policy: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,7 @@ def observe(aws: AwsClient, settings: StageSettings, names: Names) -> Observed:
     with ThreadPoolExecutor(max_workers=8, thread_name_prefix="observe") as pool:
         exists_f = pool.submit(aws.bucket_exists, bucket)
         role_f = pool.submit(aws.get_role, role)
+        batch_role_f = pool.submit(aws.get_role, names.batch_role)
         group_f = pool.submit(aws.get_log_group, names.log_group)
         project_f = pool.submit(aws.get_project, names.project)
         exists, found_role = exists_f.result(), role_f.result()
@@ -161,6 +165,8 @@ def observe(aws: AwsClient, settings: StageSettings, names: Names) -> Observed:
         attached_f = when(found_role is not None, aws.attached_policies, role)
         base_f = when(found_role is not None, aws.get_inline_policy, role, BASE_POLICY)
         attached = tuple(attached_f.result() or ())
+        batch_role = batch_role_f.result()
+        batch_policy_f = when(batch_role is not None, aws.get_inline_policy, names.batch_role, BATCH_POLICY)
         repository_f = {r: pool.submit(aws.get_repository, r) for r in settings.repositories}
         unknown = [
             (arn, pool.submit(aws.policy_exists, arn))
@@ -184,6 +190,8 @@ def observe(aws: AwsClient, settings: StageSettings, names: Names) -> Observed:
             repositories={
                 r: found for r, f in repository_f.items() if (found := f.result()) is not None
             },
+            batch_role=batch_role,
+            batch_policy=batch_policy_f.result(),
         )
 
 
@@ -193,7 +201,7 @@ def plan(settings: StageSettings, names: Names, observed: Observed) -> tuple[Cal
     Raises, before any write, OwnershipError for a resource of another app or
     stage, and ConfigError for policies IAM does not know.
     """
-    check_owner(names, observed.project, observed.role, observed.log_group_tags)
+    check_owner(names, observed.project, observed.role, observed.log_group_tags, observed.batch_role)
     check_repository_owner(names, observed.repositories)
     if observed.missing_policies:
         raise ConfigError(
@@ -202,7 +210,7 @@ def plan(settings: StageSettings, names: Names, observed: Observed) -> tuple[Cal
             "managed policy, e.g. arn:aws:iam::aws:policy/AdministratorAccess.",
         )
     calls = [*_plan_bucket(names, observed), *_plan_log_group(settings, names, observed)]
-    role_calls = _plan_role(settings, names, observed)
+    role_calls = _plan_role(settings, names, observed) + plan_batch_role(settings, names, observed)
     calls += role_calls
     calls += [
         Call(
@@ -365,6 +373,7 @@ def check_owner(
     project: Mapping[str, Any] | None,
     role: Mapping[str, Any] | None,
     log_group_tags: Mapping[str, str] | None,
+    batch_role: Mapping[str, Any] | None = None,
 ) -> None:
     """Raise OwnershipError when an existing resource is not tagged as this stage's.
 
@@ -377,6 +386,8 @@ def check_owner(
         found.append(("IAM role", names.role, _tag_dict(role.get("Tags"), "Key", "Value")))
     if log_group_tags is not None:
         found.append(("log group", names.log_group, dict(log_group_tags)))
+    if batch_role is not None:
+        found.append(("IAM role", names.batch_role, _tag_dict(batch_role.get("Tags"), "Key", "Value")))
     wanted = names.tags
     for kind, name, tags in found:
         ours = {k: tags.get(k) for k in wanted}

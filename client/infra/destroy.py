@@ -21,8 +21,11 @@ def plan_destroy(
     """The deletions to make, from what exists now; empty when nothing is left."""
     names = names_for(aws, name, stage)
     project, role = aws.get_project(names.project), aws.get_role(names.role)
+    batch_role = aws.get_role(names.batch_role)
     group = aws.get_log_group(names.log_group)
-    check_owner(names, project, role, aws.log_group_tags(group) if group is not None else None)
+    check_owner(
+        names, project, role, aws.log_group_tags(group) if group is not None else None, batch_role
+    )
     calls: list[Call] = []
     if project is not None:
         for build in aws.get_builds(aws.list_build_ids(names.project, limit=20)):
@@ -37,8 +40,9 @@ def plan_destroy(
                 f"Delete CodeBuild project {names.project}",
             )
         )
-    if role is not None:
-        role_name = names.role
+    for role_name, found in ((names.role, role), (names.batch_role, batch_role)):
+        if found is None:
+            continue
         for arn in aws.attached_policies(role_name):
             calls.append(
                 Call("detach_policy", {"role": role_name, "arn": arn}, f"Detach {arn} from {role_name}")

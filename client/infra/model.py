@@ -14,6 +14,7 @@ from cbdeploy.client.aws.client import AwsClient
 from cbdeploy.client.config.images import ecr_statements, repository_name
 from cbdeploy.client.config.load import ProjectConfig
 from cbdeploy.client.deploy.runner_plan import cache_settings
+from cbdeploy.client.infra.batch import batch_config
 from cbdeploy.client.infra.names import Names, bucket_name, stage_names
 
 PLACEHOLDER_BUILDSPEC = (
@@ -255,6 +256,7 @@ def project_settings(settings: StageSettings, names: Names) -> dict[str, Any]:
             }
         },
         "cache": dict(settings.cache) if settings.cache else {"type": "NO_CACHE"},
+        "buildBatchConfig": batch_config(settings, names),
     }
 
 

@@ -12,6 +12,8 @@ Per app and stage (each tagged ``cbdeploy:app`` and ``cbdeploy:stage``):
     CodeBuild project ``cbdeploy-<app>_<stage>``
     IAM role ``cbdeploy-<app>_<stage>-<region>`` (over 64 characters: the first 51
     and a 12-digit hash of the whole)
+    IAM batch role ``cbdeploy-<app>_<stage>-<region>-batch`` (the role CodeBuild
+    starts a batch's builds with; shortened the same way)
     log group ``/cbdeploy/<app>/<stage>``
     S3 prefixes ``sources/<app>/<stage>/`` and ``cache/<app>/<stage>/``
 """
@@ -71,6 +73,15 @@ def role_name(name: str, stage: str, region: str) -> str:
     return f"{full[: ROLE_NAME_MAX - 13]}-{digest}"
 
 
+def batch_role_name(name: str, stage: str, region: str) -> str:
+    """``cbdeploy-<app>_<stage>-<region>-batch``: the stage's batch service role."""
+    full = f"cbdeploy-{stage_id(name, stage)}-{region}-batch"
+    if len(full) <= ROLE_NAME_MAX:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:12]
+    return f"{full[: ROLE_NAME_MAX - 19]}-{digest}-batch"
+
+
 def owner_tags(name: str, stage: str) -> dict[str, str]:
     """The tags every per-stage resource carries: whose it is."""
     return {TAG_APP: name, TAG_STAGE: stage}
@@ -93,10 +104,19 @@ class Names:
     # endpoint (the local emulator, a local S3 server) would refuse cbdeploy
     # itself, so it is only set where requests travel over TLS (always on AWS).
     tls: bool = True
+    batch_role: str = ""  # the batch service role (stage_names sets it)
 
     @property
     def role_arn(self) -> str:
         return f"arn:{self.partition}:iam::{self.account}:role/{self.role}"
+
+    @property
+    def batch_role_arn(self) -> str:
+        return f"arn:{self.partition}:iam::{self.account}:role/{self.batch_role}"
+
+    @property
+    def project_arn(self) -> str:
+        return f"arn:{self.partition}:codebuild:{self.region}:{self.account}:project/{self.project}"
 
     @property
     def sources_prefix(self) -> str:
@@ -126,4 +146,5 @@ def stage_names(
         role=role_name(name, stage, region),
         project=project_name(name, stage),
         tls=tls,
+        batch_role=batch_role_name(name, stage, region),
     )

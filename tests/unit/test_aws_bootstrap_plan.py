@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from cbdeploy.client.errors import ConfigError, OwnershipError
+from cbdeploy.client.infra import batch
 from cbdeploy.client.infra import bootstrap as b
 
 SETTINGS = b.StageSettings(
@@ -46,6 +47,12 @@ def up_to_date(settings: b.StageSettings = SETTINGS) -> b.Observed:
         attached_policies=SETTINGS.policies,
         base_policy=b.base_role_policy(settings, NAMES),
         project=project,
+        batch_role={
+            "Arn": NAMES.batch_role_arn,
+            "AssumeRolePolicyDocument": batch.BATCH_TRUST_POLICY,
+            "Tags": [{"Key": k, "Value": v} for k, v in TAGS.items()],
+        },
+        batch_policy=batch.batch_role_policy(NAMES),
     )
 
 
@@ -70,6 +77,8 @@ def test_everything_created_in_order_from_nothing() -> None:
         "create_role",
         "put_inline_policy",
         "attach_policy",
+        "create_role",
+        "put_inline_policy",
         "create_project",
     ]
     project = calls[-1]
@@ -217,3 +226,41 @@ def test_no_tls_only_policy_on_a_plain_http_endpoint() -> None:
     local = dataclasses.replace(NAMES, tls=False)
     calls = b.plan(SETTINGS, local, b.Observed(bucket_exists=False))
     assert "put_bucket_policy" not in methods(calls)
+
+
+def test_batch_role_and_configuration_are_created_least_privilege_and_tagged() -> None:
+    calls = b.plan(SETTINGS, NAMES, b.Observed(bucket_exists=False))
+    roles = [c for c in calls if c.method == "create_role"]
+    batch_role = roles[1].params
+    assert batch_role["name"] == NAMES.batch_role == "cbdeploy-app_dev-eu-west-1-batch"
+    assert batch_role["tags"] == TAGS
+    assert batch_role["trust_policy"]["Statement"][0]["Principal"] == {"Service": "codebuild.amazonaws.com"}
+    policy = next(c for c in calls if c.method == "put_inline_policy" and c.params["role"] == NAMES.batch_role)
+    assert policy.params["policy"] == "cbdeploy-batch"
+    assert policy.params["document"]["Statement"] == [{
+        "Sid": "BatchBuilds",
+        "Effect": "Allow",
+        "Action": ["codebuild:StartBuild", "codebuild:StopBuild", "codebuild:RetryBuild"],
+        "Resource": ["arn:aws:codebuild:eu-west-1:123456789012:project/cbdeploy-app_dev"],
+    }]
+    project = calls[-1]
+    assert project.method == "create_project" and project.waits_for_role
+    assert project.params["buildBatchConfig"] == {
+        "serviceRole": "arn:aws:iam::123456789012:role/cbdeploy-app_dev-eu-west-1-batch",
+        "restrictions": {"maximumBuildsAllowed": 100},
+        "timeoutInMins": 480,
+    }
+
+
+def test_batch_role_drift_is_repaired_and_a_foreign_batch_role_refused() -> None:
+    widened = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    calls = b.plan(SETTINGS, NAMES, dataclasses.replace(up_to_date(), batch_policy=widened))
+    assert [(c.method, c.params["role"]) for c in calls] == [("put_inline_policy", NAMES.batch_role)]
+    missing_config = dict(up_to_date().project or {})
+    missing_config.pop("buildBatchConfig")
+    calls = b.plan(SETTINGS, NAMES, dataclasses.replace(up_to_date(), project=missing_config))
+    assert methods(calls) == ["update_project"]
+    assert calls[0].params["buildBatchConfig"]["serviceRole"] == NAMES.batch_role_arn
+    foreign = {"Arn": NAMES.batch_role_arn, "Tags": [{"Key": "cbdeploy:app", "Value": "other"}]}
+    with pytest.raises(OwnershipError, match="-batch"):
+        b.plan(SETTINGS, NAMES, dataclasses.replace(up_to_date(), batch_role=foreign))
