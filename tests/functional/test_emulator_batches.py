@@ -326,3 +326,32 @@ def test_s3_source_batch_runs_each_task_with_its_own_buildspec_and_settings(
     assert "own spec api" in log_messages(builds["api"])
     assert builds["api"]["environment"]["computeType"] == "BUILD_GENERAL1_MEDIUM"
     assert builds["infra"]["environment"]["computeType"] == "BUILD_GENERAL1_SMALL"
+
+
+def test_batch_timeout_stops_its_builds_and_ends_timed_out(codebuild_role, emulator_credentials):
+    """A "minute" lasts 0.4 s on this endpoint (``minute_seconds``): timeoutInMins 5 is 2 s,
+    while each build's own timeout (60 minutes, 24 s) is far away."""
+    import boto3
+
+    import cbdeploy.emulator as emulator
+
+    with emulator.running(minute_seconds=0.4, credentials=emulator_credentials) as url:
+        codebuild = boto3.client(
+            "codebuild", endpoint_url=url, region_name="us-east-1",
+            aws_access_key_id=emulator_credentials.access_key_id,
+            aws_secret_access_key=emulator_credentials.secret_access_key,
+        )
+        name = f"batch-timeout-{uuid.uuid4().hex[:8]}"
+        codebuild.create_project(
+            name=name, source={"type": "NO_SOURCE", "buildspec": batchspec(task("a", sleep=60))},
+            artifacts={"type": "NO_ARTIFACTS"}, serviceRole=codebuild_role,
+            environment={"type": "LINUX_CONTAINER", "image": "x", "computeType": "BUILD_GENERAL1_SMALL"},
+            buildBatchConfig={"serviceRole": codebuild_role, "timeoutInMins": 5},
+        )
+        started = codebuild.start_build_batch(projectName=name)["buildBatch"]
+        batch = wait_batch(codebuild, started["id"], timeout=20)
+
+    assert batch["buildBatchStatus"] == "TIMED_OUT"
+    assert batch["phases"][-2]["phaseType"] == "IN_PROGRESS"
+    assert batch["phases"][-2]["phaseStatus"] == "TIMED_OUT"
+    assert groups(batch)["a"]["currentBuildSummary"]["buildStatus"] == "STOPPED"
