@@ -1,32 +1,26 @@
 """The ``cbdeploy`` command line: parse, delegate, render, translate errors.
 
 Commands live in ``client/cli/commands/<name>.py`` and stay thin: they build a
-service, call it and hand the result to the terminal layer. Errors are
-translated here, once: a :class:`~client.errors.CbdeployError` becomes its
-message and hint on stderr and its exit code; a traceback is shown only with
-``--log-level debug``. Any other exception is a bug: one line naming it and
-exit 1 (the traceback again only at debug level). A Ctrl-C that no command
-handled exits 130. Shell completion is click's (``client.cli.completion``).
+service, call it and hand the result to their output session. Every command
+is a :class:`~cbdeploy.client.cli.factory.CbdeployCommand`, run inside the
+output session ``client.cli.factory`` makes for it, which translates errors
+once (``client.output.session``): a :class:`~client.errors.CbdeployError`
+becomes its message and hint on stderr and its exit code; any other exception
+is a bug, one line and exit 1; a Ctrl-C exits 130. Shell completion is
+click's (``client.cli.completion``).
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
-import sys
-import traceback
 from typing import Any
 
 import click
 from click.shell_completion import add_completion_class
 
-from cbdeploy.client.aws.notices import connection_notices
 from cbdeploy.client.cli.completion import ColonBashComplete
-from cbdeploy.client.errors import CbdeployError
 
-# A bug, as opposed to an error the user can fix (2) or a failed build (1), still
-# exits 1: "did not succeed" is the truthful answer for a script.
-INTERNAL_ERROR_EXIT = 1
 ALIASES = {"codebuild:deploy": "deploy"}
 # Command name -> "module:attribute", in the order `--help` lists them.
 COMMANDS = {
@@ -45,7 +39,7 @@ COMMANDS = {
 
 
 class CbdeployGroup(click.Group):
-    """Resolves aliases, imports commands lazily, and translates errors once."""
+    """Resolves aliases and imports commands lazily (each runs in its output session)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -87,59 +81,6 @@ class CbdeployGroup(click.Group):
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            with connection_notices(_warn):
-                return super().invoke(ctx)
-        except CbdeployError as error:
-            if _debug_requested(ctx):
-                traceback.print_exc()
-            report_error(error)
-            ctx.exit(error.exit_code)
-        except (click.exceptions.Exit, click.Abort, click.ClickException, BrokenPipeError):
-            raise  # click's own ways out (Exit and Abort are RuntimeErrors)
-        except KeyboardInterrupt:
-            # Commands with something to stop (deploy) handle Ctrl-C themselves;
-            # elsewhere it just ends the command, with the status the spec gives it.
-            if sys.stderr.isatty():
-                click.echo(err=True)  # end the line the terminal's "^C" is on
-            click.echo("Interrupted.", err=True)
-            ctx.exit(130)
-        except Exception as error:  # a bug: one line, not a bare traceback
-            debug = _debug_requested(ctx)
-            if debug:
-                traceback.print_exc()
-            click.echo(f"Error: internal error: {type(error).__name__}: {error}", err=True)
-            if not debug:
-                click.echo(
-                    "This is a bug in cbdeploy: rerun with --log-level debug for the "
-                    "traceback and report it.",
-                    err=True,
-                )
-            ctx.exit(INTERNAL_ERROR_EXIT)
-
-
-def _warn(message: str) -> None:
-    click.echo(f"Warning: {message}", err=True)
-
-
-def _debug_requested(ctx: click.Context) -> bool:
-    if ctx.meta.get("cbdeploy.log_level") == "debug":
-        return True
-    argv = sys.argv[1:]
-    return any(
-        a in ("--log-level=debug", "--logLevel=debug")
-        or (a in ("--log-level", "--logLevel") and i + 1 < len(argv) and argv[i + 1] == "debug")
-        for i, a in enumerate(argv)
-    )
-
-
-def report_error(error: CbdeployError) -> None:
-    """Print one readable error: what went wrong, then what to do next."""
-    click.echo(f"Error: {error.message}", err=True)
-    if error.hint:
-        click.echo(error.hint, err=True)
 
 
 @click.group(cls=CbdeployGroup, context_settings={"help_option_names": ["-h", "--help"]})

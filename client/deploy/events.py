@@ -1,7 +1,11 @@
-"""What a deploy reports while it runs: events for the terminal layer to show.
+"""What a deploy reports while it runs: events for the presenters to show.
 
 The deploy service (``client.deploy.service``) emits these through its ``on_event``
-callback, next to the follower's own events; ``client.output.terminal`` shows them.
+callback, next to the follower's own (``client.watch.events``). :data:`Event`
+is the closed union of both: every presenter (``client.output``) dispatches on
+it with ``match`` and ends with ``assert_never``, so an event without a handler
+fails mypy. Where the build runs (region, endpoint, ``--local``) is no event's
+field: the output session (``client.output.session``) tells the presenters once.
 """
 
 from __future__ import annotations
@@ -10,24 +14,34 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cbdeploy.client.aws.client import Build
-from cbdeploy.client.aws.endpoint import AWS, Endpoint
+from cbdeploy.client.aws.results import Build
 from cbdeploy.client.deploy.runner_plan import GitInfo
 from cbdeploy.client.deploy.upload import UploadResult
 from cbdeploy.client.infra.bootstrap import Infrastructure
 from cbdeploy.client.packaging import ArchiveResult, Selection
+from cbdeploy.client.watch.events import (
+    Attached,
+    Detached,
+    StopFailed,
+    StopRequested,
+    StopScheduled,
+    WatchEvent,
+    assert_never,
+)
+
+__all__ = [  # (and the deploy's own event classes)
+    "Attached", "Detached", "Event", "EventSink", "StopFailed", "StopRequested", "StopScheduled",
+    "assert_never",
+]
 
 
 @dataclass(frozen=True)
 class DeployStarting:
     app: str
     stage: str
-    region: str
     project: str
-    local: bool
     invocation_id: str
     account: str = ""  # the AWS account deployed to ("" where not known)
-    endpoint: Endpoint = AWS  # where the calls go, when not AWS itself
 
 
 @dataclass(frozen=True)
@@ -95,56 +109,13 @@ class UploadDone:
 @dataclass(frozen=True)
 class BuildStarted:
     build: Build
-    region: str
-    local: bool
     following: bool = True  # False with --detach: the client leaves at once
     at_terminal: bool = True  # a first Ctrl-C waits for a second; else any signal stops at once
 
 
-@dataclass(frozen=True)
-class Attached:
-    """``logs``: reading a build that was started before, as it was when we came."""
-
-    build: Build
-    region: str
-    local: bool
-    following: bool  # --follow: we stay until it ends
-    endpoint: Endpoint = AWS
-
-
-@dataclass(frozen=True)
-class StopScheduled:
-    """A first Ctrl-C at a terminal: StopBuild goes out in ``seconds`` unless Ctrl-C comes again."""
-
-    build_id: str
-    seconds: float
-
-
-@dataclass(frozen=True)
-class StopRequested:
-    """CodeBuild has the stop request; the deploy follows the build to its end."""
-
-    build_id: str
-    signal: str | None = None  # "SIGTERM", "SIGHUP"; None for Ctrl-C
-    wait_seconds: float | None = None  # how long the end is waited for; None: as long as it takes
-
-
-@dataclass(frozen=True)
-class StopFailed:
-    build_id: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Detached:
-    """We leave the build running: ``--detach``, or a second Ctrl-C."""
-
-    build_id: str | None  # None: Ctrl-C while StartBuild was in flight
-    region: str
-    local: bool
-    interrupted: bool
-    stop_requested: bool = False  # the first Ctrl-C's stop reached CodeBuild
-    waited: float | None = None  # seconds waited for a stopped build that had not ended
-
-
-EventSink = Callable[[object], None]
+DeployEvent = (
+    DeployStarting | FilesSelected | PackagingProgress | ArchiveBuilt | ConfirmationNeeded
+    | BootstrapStep | BootstrapDone | UploadStarting | UploadProgress | UploadDone | BuildStarted
+)
+Event = DeployEvent | WatchEvent  # everything a deploy or a followed build tells
+EventSink = Callable[[Event], None]

@@ -14,7 +14,9 @@ Stages, as in chalice's deployer:
    :func:`start_request`, then follow the build until it ends.
 
 Progress is reported as events (``client.deploy.events`` plus the follower's)
-through ``on_event``; the terminal layer (``client.output.terminal``) shows them.
+through ``on_event``; the command's output session (``client.output.session``)
+shows them. Following the started build is ``client.watch.track``'s, the same
+loop as ``logs --follow``.
 
 Signals: before the build starts, Ctrl-C raises KeyboardInterrupt as usual
 (and the command makes SIGTERM and SIGHUP do the same): nothing was started.
@@ -45,7 +47,6 @@ from cbdeploy.client.config.statedir import cache_dir, state_dir
 from cbdeploy.client.deploy.buildspec import render_buildspec
 from cbdeploy.client.deploy.events import (
     ArchiveBuilt,
-    Attached,
     BootstrapDone,
     BootstrapStep,
     BuildStarted,
@@ -74,15 +75,19 @@ from cbdeploy.client.errors import (
     AwsError,
     BuildConflictError,
     CredentialsError,
-    NotFoundError,
     UsageError,
 )
 from cbdeploy.client.infra.bootstrap import Infrastructure, bootstrap, project_name, stage_settings
 from cbdeploy.client.output.console import stdin_is_terminal
 from cbdeploy.client.packaging import ArchiveResult, Selection, build_archive, select_files
-from cbdeploy.client.watch.follow import Follower
-from cbdeploy.client.watch.outcome import BuildOutcome, OutcomeTracker
+from cbdeploy.client.watch.outcome import BuildOutcome
 from cbdeploy.client.watch.signals import Detach, Interrupts, exit_code, signal_name
+from cbdeploy.client.watch.track import BuildWatch, follow_build, lost_track
+
+__all__ = [  # (follow_build and lost_track live in client.watch.track)
+    "DeployOptions", "DeployPlan", "DeployService", "follow_build", "lost_track", "make_plan",
+    "start_request",
+]
 
 START_ATTEMPTS = 3
 # StartBuild errors worth another try (same idempotency token); None: no answer at all.
@@ -232,12 +237,8 @@ class DeployService:
             # Credentials, profile and account first: a deploy that cannot
             # reach AWS says so before any packaging work.
             account = aws.account_id()
-            self.emit(
-                DeployStarting(
-                    plan.app, plan.stage, plan.region, plan.project, self.target.local,
-                    plan.invocation_id, account, endpoint=aws.endpoint,
-                )
-            )
+            self.emit(DeployStarting(plan.app, plan.stage, plan.project, plan.invocation_id,
+                                     account))
             check_secrets(aws, config)  # before anything is created or uploaded
             selection = select_files(
                 config.root,
@@ -332,111 +333,57 @@ class DeployService:
         raise AssertionError("unreachable")
 
     def _start_and_follow(self, aws: AwsClient, request: Mapping[str, Any]) -> BuildOutcome:
-        started: list[Build] = []
-        stop_sent: list[bool] = []
-        region, local = self.target.region, self.target.local
-
-        def stop() -> None:
-            build_id = started[0].id
-            try:
-                aws.stop_build(build_id)
-            except AwsError as error:
-                self.emit(StopFailed(build_id, error.message))
-            else:
-                # Said once CodeBuild has the request: a Ctrl-C after this
-                # line leaves a build that is already being stopped.
-                stop_sent.append(True)
-                follower.expect_end()
-                self.emit(StopRequested(build_id, signal_name(interrupts.signum)
-                                        if interrupts.signum != SIGINT else None,
-                                        interrupts.budget))
-
-        def announce(seconds: float) -> None:
-            self.emit(StopScheduled(started[0].id, seconds))
-
+        """StartBuild, then the watch (``client.watch.track``) to the outcome; signals stop it."""
+        watch: BuildWatch | None = None
         at_terminal = self.at_terminal()
         interrupts = Interrupts(
-            stop, announce=announce, at_terminal=at_terminal, sleep=self.sleep, clock=self.clock
+            lambda: self._stop(aws, watch, interrupts),
+            announce=lambda seconds: self.emit(StopScheduled(_watched(watch).build.id, seconds)),
+            at_terminal=at_terminal, sleep=self.sleep, clock=self.clock,
         )
         with interrupts:
-            tracker: OutcomeTracker | None = None
             try:
-                started.append(self._start(aws, request))
-                build = started[0]
-                tracker = OutcomeTracker(build, region)
+                build = self._start(aws, request)
+                watch = BuildWatch(aws, build, emit=self.emit, interrupts=interrupts,
+                                   clock=self.clock, region=self.target.region)
                 detach = self.options.detach and not interrupts.requested
-                self.emit(BuildStarted(build, region, local, following=not detach,
-                                       at_terminal=at_terminal))
+                self.emit(BuildStarted(build, following=not detach, at_terminal=at_terminal))
                 if detach:
-                    self.emit(Detached(build.id, region, local, interrupted=False))
-                    return tracker.outcome(detached=True)
-                follower = Follower(aws.for_polling(), sleep=interrupts.sleep, clock=self.clock)
-                interrupts.check()  # a signal during StartBuild acts now
-                for event in follower.follow(build.id, known=build):
-                    self.emit(event)
-                    tracker.add(event)
-                    interrupts.check()
-                return tracker.outcome(interrupted=interrupts.stopping, signum=interrupts.signum)
+                    self.emit(Detached(build.id, interrupted=False))
+                    return watch.tracker.outcome(detached=True)
             except Detach:
-                if not started:  # a signal while StartBuild was in flight
-                    self.emit(Detached(None, region, local, interrupted=True))
+                if watch is None:  # a signal while StartBuild was in flight
+                    self.emit(Detached(None, interrupted=True))
                     return BuildOutcome(None, None, exit_code(interrupts.signum or SIGINT),
-                                        interrupted=True, detached=True, region=region,
-                                        signal=interrupts.signum)
-                tracker = tracker or OutcomeTracker(started[0], region)
-                waited = interrupts.budget if interrupts.out_of_time else None
-                self.emit(Detached(tracker.build.id, region, local, True,
-                                   stop_requested=bool(stop_sent), waited=waited))
-                return tracker.outcome(interrupted=True, detached=True, signum=interrupts.signum)
+                                        interrupted=True, detached=True,
+                                        region=self.target.region, signal=interrupts.signum)
+                return watch.leave()
             except AwsError as error:
-                if not started:
+                if watch is None:
                     raise  # StartBuild failed: nothing was started
-                raise lost_track(started[0].id, region, error) from error
+                raise lost_track(watch.build.id, self.target.region, error) from error
+            return watch.follow()
 
-
-def lost_track(build_id: str, region: str, error: AwsError) -> AwsError:
-    """The error for a follow that gave up: the build itself goes on, and can be found again."""
-    hint = f"The build goes on. Re-attach with 'cbdeploy logs {build_id} --follow --region {region}'"
-    hint += f" or stop it with 'cbdeploy stop {build_id} --region {region}'."
-    if error.hint:
-        hint = f"{error.hint}\n{hint}"
-    return AwsError(f"Lost track of build {build_id}: {error.message}", hint, code=error.code)
-
-
-def follow_build(
-    aws: AwsClient,
-    build_id: str,
-    *,
-    on_event: EventSink,
-    wait: bool = True,
-    local: bool = False,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-) -> BuildOutcome:
-    """Print-agnostic ``logs``: an existing build's events from the start of its log.
-
-    With ``wait`` it follows to the end (a Ctrl-C detaches: the build goes
-    on); without, it stops at the end of what the log holds now. Raises
-    NotFoundError for an unknown build.
-    """
-    build = aws.get_build(build_id)
-    on_event(Attached(build, aws.region, local, following=wait and not build.complete,
-                      endpoint=aws.endpoint))
-    tracker = OutcomeTracker(build, aws.region)
-    with Interrupts(sleep=sleep, clock=clock) as interrupts:  # (nothing to stop: any leaves)
-        follower = Follower(aws.for_polling(), sleep=interrupts.sleep, clock=clock)
+    def _stop(self, aws: AwsClient, watch: BuildWatch | None, interrupts: Interrupts) -> None:
+        """StopBuild, for a signal (run by ``interrupts`` in ordinary code, never in a handler)."""
+        build_id = _watched(watch).build.id
         try:
-            for event in follower.follow(build_id, wait=wait, known=build):
-                on_event(event)
-                tracker.add(event)
-        except Detach:
-            on_event(Detached(build_id, aws.region, local, interrupted=True))
-            return tracker.outcome(interrupted=True, detached=True, signum=interrupts.signum)
-        except NotFoundError:
-            raise
+            aws.stop_build(build_id)
         except AwsError as error:
-            raise lost_track(build_id, aws.region, error) from error
-    return tracker.outcome()
+            self.emit(StopFailed(build_id, error.message))
+        else:
+            # Said once CodeBuild has the request: a Ctrl-C after this
+            # line leaves a build that is already being stopped.
+            _watched(watch).stop_sent_now()
+            self.emit(StopRequested(build_id, signal_name(interrupts.signum)
+                                    if interrupts.signum != SIGINT else None,
+                                    interrupts.budget))
+
+
+def _watched(watch: BuildWatch | None) -> BuildWatch:
+    # A stop or its announcement runs only from the watch's own check or sleep.
+    assert watch is not None, "a stop before the build started"
+    return watch
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -20,25 +20,21 @@ resumed only for the instant of writing one of ours (:meth:`_command`).
 
 from __future__ import annotations
 
-import functools
-import os
 import secrets
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from signal import SIGINT
-from typing import Any, Protocol, TypeVar
+from typing import Protocol
 
 from rich.console import Console
 
+from cbdeploy.client.deploy import events as d
 from cbdeploy.client.errors import CbdeployError
-from cbdeploy.client.output.console import github_actions, make_console
-from cbdeploy.client.output.report import ReportCollector, markdown_summary
-from cbdeploy.client.watch.follow import BuildFinished, LogLine, MarkerEvent, PhaseChanged
+from cbdeploy.client.output.markdown import markdown_summary
+from cbdeploy.client.output.report import ReportCollector
+from cbdeploy.client.watch import events as f
 from cbdeploy.client.watch.outcome import UNKNOWN, BuildOutcome, lost_message
 from cbdeploy.client.watch.signals import signal_name
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 # CodeBuild's phases in the order a build passes them. A phase start that
 # arrives after a later phase's (BatchGetBuilds is polled at its own pace)
@@ -53,7 +49,7 @@ END_PHASE = "COMPLETED"  # not a phase with lines: the build's end
 class RendererLike(Protocol):
     """What the commands call on a renderer (``client.output.terminal.Renderer`` has all of it)."""
 
-    def handle(self, event: object) -> None: ...
+    def handle(self, event: d.Event) -> None: ...
     def close(self) -> None: ...
     def outcome(self, outcome: BuildOutcome) -> None: ...
     def still_running(self, outcome: BuildOutcome) -> None: ...
@@ -145,34 +141,50 @@ class GithubRenderer:
 
     # ------------------------------------------------------------------ events
 
-    def handle(self, event: object) -> None:
+    def handle(self, event: d.Event) -> None:
         self.stop_commands()
-        if isinstance(event, PhaseChanged):
-            name = event.phase.name
-            if event.phase.status is None:
-                if self._phase is None or _order(name) > _order(self._phase):
-                    if self._group is not None and self._group != name:
-                        self._close_group()
-                    self._phase = None if name == END_PHASE else name
-            elif name == self._phase:
-                # Closed before the phase's own line, which then stays in sight.
+        match event:
+            case f.PhaseChanged():
+                self._phase_changed(event)
+            case f.BuildFinished():
                 self._close_group()
-                self._phase = None
-        elif isinstance(event, BuildFinished):
-            self._close_group()
-        elif self._phase is not None and self._group != self._phase and self._shows(event):
-            # Opened by the phase's first visible line: a phase with nothing to
-            # show (SUBMITTED, QUEUED ...) gets no empty group.
-            self._open_group(self._phase)
+            case f.LogLine() | f.MarkerEvent() if self._phase is not None and self._shows(event):
+                if self._group != self._phase:
+                    # Opened by the phase's first visible line: a phase with nothing
+                    # to show (SUBMITTED, QUEUED ...) gets no empty group.
+                    self._open_group(self._phase)
+            case (f.LogLine() | f.MarkerEvent() | f.ContactLost() | f.ContactRestored()
+                  | f.FollowLost()):
+                pass  # (no group to open: no phase runs, or the line is not shown)
+            case (d.DeployStarting() | d.FilesSelected() | d.PackagingProgress()
+                  | d.ArchiveBuilt() | d.ConfirmationNeeded() | d.BootstrapStep()
+                  | d.BootstrapDone() | d.UploadStarting() | d.UploadProgress() | d.UploadDone()
+                  | d.BuildStarted() | d.Attached() | d.StopScheduled() | d.StopRequested()
+                  | d.StopFailed() | d.Detached()):
+                pass  # (the client's own steps: plain lines, before or outside the phases)
+            case _:
+                d.assert_never(event)
         self.inner.handle(event)
 
-    def _shows(self, event: object) -> bool:
+    def _phase_changed(self, event: f.PhaseChanged) -> None:
+        name = event.phase.name
+        if event.phase.status is None:
+            if self._phase is None or _order(name) > _order(self._phase):
+                if self._group is not None and self._group != name:
+                    self._close_group()
+                self._phase = None if name == END_PHASE else name
+        elif name == self._phase:
+            # Closed before the phase's own line, which then stays in sight.
+            self._close_group()
+            self._phase = None
+
+    def _shows(self, event: f.LogLine | f.MarkerEvent) -> bool:
         """Whether the inner renderer prints ``event`` as a line of the running phase."""
-        if isinstance(event, LogLine):
+        if isinstance(event, f.LogLine):
             return bool(getattr(self.inner, "debug", False)) or not event.message.startswith(
                 "[Container] "
             )
-        return isinstance(event, MarkerEvent) and event.marker.event in ("step-start", "step-end")
+        return event.marker.event in ("step-start", "step-end")
 
     def close(self) -> None:
         self.inner.close()
@@ -263,76 +275,3 @@ def write_step_summary(
         # A summary we cannot write must not change how the command ended.
         console.print(f"! Could not write the step summary to {summary_file}: "
                       f"{error.strerror or error}", markup=False, highlight=False, soft_wrap=True)
-
-
-# ---------------------------------------------------------------------- the commands' door
-
-
-@contextmanager
-def github_view(
-    renderer: RendererLike,
-    console: Console,
-    report: ReportCollector,
-    *,
-    environ: Mapping[str, str] | None = None,
-    command: str = "deploy",
-    noun: str = "Deploy",
-    annotate_failure: bool = True,
-    token: str | None = None,
-) -> Iterator[RendererLike]:
-    """Yield the renderer a command should use: ``renderer`` itself outside GitHub Actions.
-
-    In Actions it yields a :class:`GithubRenderer` around it and, however the
-    block ends, closes the open group, annotates a :class:`CbdeployError`,
-    gives the runner its commands back and appends the step summary (built
-    from ``report``, which the command feeds).
-    """
-    env = os.environ if environ is None else environ
-    if not github_actions(env):
-        yield renderer
-        return
-    view = GithubRenderer(renderer, console, token=token, annotate_failure=annotate_failure,
-                          noun=noun, command=command)
-    view.stop_commands()
-    try:
-        yield view
-    except CbdeployError as error:
-        report.fail(error)
-        view.error(error)
-        raise
-    except BaseException as error:
-        report.fail(error)
-        raise
-    finally:
-        view.finish()
-        write_step_summary(report, console, env, command)
-
-
-def github_errors(command: str) -> Callable[[F], F]:
-    """In Actions, annotate an error raised before the command's output exists.
-
-    For the errors of option validation (no stage, an unknown region), which
-    ``aws_options()`` raises before the command body and its
-    :func:`github_view` run: put it between ``json_result`` and
-    ``aws_options()``. Errors the view already reported are left alone.
-    """
-
-    def decorate(func: F) -> F:
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            report: ReportCollector = kwargs["report"]
-            try:
-                return func(*args, **kwargs)
-            except CbdeployError as error:
-                if not report.failed and github_actions():
-                    report.fail(error)
-                    console = make_console(stderr=bool(kwargs.get("as_json")))
-                    message = error.message + (f"\n{error.hint}" if error.hint else "")
-                    console.out(error_command(f"cbdeploy {command} failed", message),
-                                highlight=False)
-                    write_step_summary(report, console, os.environ, command)
-                raise
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorate

@@ -6,34 +6,29 @@ deploy's and the follower's) and, with the final
 builds one dict with stable camelCase keys. Every ending gives the same keys:
 what is not known (no build started, no archive built) is ``None``.
 
-:func:`json_result` is the CLI edge of ``--json``: it wraps a command so that
-exactly one object reaches stdout however the command ends (success, failed
+The output session (``client.output.session``) owns one and writes its
+object to stdout with ``--json``, however the command ends (success, failed
 build, an error before anything started, Ctrl-C, even a bug).
-
-:func:`markdown_summary` gives the same object as Markdown, for a CI's step
+``client.output.markdown`` gives the same object as Markdown, for a CI's step
 summary.
 """
 
 from __future__ import annotations
 
-import functools
-import json
-import re
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
-
-import click
+from collections.abc import Callable
+from typing import Any
 
 from cbdeploy.client.aws.links import build_console_url
 from cbdeploy.client.deploy import events as d
 from cbdeploy.client.errors import BuildConflictError, CbdeployError
-from cbdeploy.client.output.text import compact
-from cbdeploy.client.output.text import format_duration as duration
+from cbdeploy.client.output.markdown import duration, markdown_summary, md
+from cbdeploy.client.output.place import Place
+from cbdeploy.client.watch import events as f
 from cbdeploy.client.watch.outcome import UNKNOWN, BuildOutcome, lost_message, summary
 from cbdeploy.client.watch.signals import exit_code, signal_of
 
-F = TypeVar("F", bound=Callable[..., Any])
+__all__ = ["ReportCollector", "duration", "markdown_summary", "md"]  # (the Markdown's too)
 
 INTERRUPTED_BEFORE_START = "Interrupted before the build started; nothing was deployed."
 
@@ -76,32 +71,43 @@ class ReportCollector:
         self._region = region or self._region
         self._local = local
 
-    def handle(self, event: object) -> None:
-        if isinstance(event, d.DeployStarting):
-            self._target.update(stage=event.stage, app=event.app, project=event.project,
-                                account=event.account or None)
-            self._region, self._local = event.region, event.local
-            self._endpoint, self._flags = event.endpoint.url, event.endpoint.flags
-        elif isinstance(event, d.Attached):
-            self._region, self._local = event.region, event.local
-            self._endpoint, self._flags = event.endpoint.url, event.endpoint.flags
-        elif isinstance(event, d.ArchiveBuilt):
-            a = event.archive
-            self._archive = {"sizeBytes": a.size, "sha256": a.sha256, "fileCount": a.file_count}
-            self._packaging_seconds = event.seconds
-        elif isinstance(event, d.UploadDone):
-            r = event.result
-            self._upload = {"skipped": r.skipped, "bucket": r.bucket, "key": r.key,
-                            "seconds": _rounded(event.seconds)}
-            self._upload_seconds = event.seconds
-        elif isinstance(event, d.BuildStarted):
-            self._build_id = event.build.id
-            self._region, self._local = event.region, event.local
+    def locate(self, place: Place) -> None:
+        """Where the build runs, once the AWS door is open."""
+        self._region, self._local = place.region or self._region, place.local
+        self._endpoint, self._flags = place.endpoint.url, place.flags
 
-    def tee(self, sink: Callable[[object], None]) -> Callable[[object], None]:
+    def handle(self, event: d.Event) -> None:
+        match event:
+            case d.DeployStarting():
+                self._target.update(stage=event.stage, app=event.app, project=event.project,
+                                    account=event.account or None)
+            case d.ArchiveBuilt():
+                a = event.archive
+                self._archive = {"sizeBytes": a.size, "sha256": a.sha256,
+                                 "fileCount": a.file_count}
+                self._packaging_seconds = event.seconds
+            case d.UploadDone():
+                r = event.result
+                self._upload = {"skipped": r.skipped, "bucket": r.bucket, "key": r.key,
+                                "seconds": _rounded(event.seconds)}
+                self._upload_seconds = event.seconds
+            case d.BuildStarted():
+                self._build_id = event.build.id
+            case (d.Attached() | d.FilesSelected() | d.PackagingProgress() | d.ConfirmationNeeded()
+                  | d.BootstrapStep() | d.BootstrapDone() | d.UploadStarting()
+                  | d.UploadProgress() | d.StopScheduled() | d.StopRequested() | d.StopFailed()
+                  | d.Detached()):
+                pass  # (the outcome and the timings say what the object needs of these)
+            case (f.PhaseChanged() | f.LogLine() | f.MarkerEvent() | f.BuildFinished()
+                  | f.ContactLost() | f.ContactRestored() | f.FollowLost()):
+                pass  # (the follow's events reach the object through the outcome)
+            case _:
+                d.assert_never(event)
+
+    def tee(self, sink: d.EventSink) -> d.EventSink:
         """An event sink that feeds this collector, then ``sink`` (the renderer)."""
 
-        def both(event: object) -> None:
+        def both(event: d.Event) -> None:
             self.handle(event)
             sink(event)
 
@@ -118,9 +124,7 @@ class ReportCollector:
         """The command ends with ``error`` (the first one counts; an ``Exit`` only says its code)."""
         if self._error is not None:
             return
-        if isinstance(error, click.exceptions.Exit):
-            self.exited(error.exit_code)
-        elif isinstance(error, CbdeployError):
+        if isinstance(error, CbdeployError):
             self._error = {"error": error.message, "hint": error.hint,
                            "exitCode": error.exit_code}
             if isinstance(error, BuildConflictError) and error.running_build_id:
@@ -190,136 +194,5 @@ class ReportCollector:
         return data
 
 
-def json_result(*, deploy: bool = True) -> Callable[[F], F]:
-    """Give a click command a ``report: ReportCollector`` and, with ``--json``, its one object.
-
-    Put it above ``aws_options()`` so that a bad ``--stage`` or ``--region``
-    also ends in an object. The command's ``as_json`` parameter says whether
-    ``--json`` was given; the command feeds the collector its events and its
-    outcome, and this writes the object when the command ends, however it ends.
-    """
-
-    def decorate(func: F) -> F:
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            report = ReportCollector(deploy=deploy)
-            kwargs["report"] = report
-            if not kwargs.get("as_json"):
-                return func(*args, **kwargs)
-            try:
-                result = func(*args, **kwargs)
-                report.exited(0)
-                return result
-            except BaseException as error:
-                report.fail(error)
-                raise
-            finally:
-                click.echo(json.dumps(report.report()))
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorate
-
-
 def _rounded(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds, 3)
-
-
-# ---------------------------------------------------------------------- as Markdown
-
-# Marks that start inline Markdown (emphasis, code, links, images, tables, HTML,
-# strikethrough); a backslash makes each literal. "#", "-", "+" and "1." only
-# matter at the start of a line.
-_MD_INLINE = frozenset("\\`*_[]|!~")
-_MD_HTML = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
-_MD_LINE_START = re.compile(r"^(\d*)([#+=.)-])")
-
-
-def md(value: Any) -> str:
-    """Untrusted text as literal Markdown on one line (outputs, messages, step names)."""
-    text = value if isinstance(value, str) else compact(value)
-    text = " ".join(text.splitlines())
-    escaped = "".join(
-        _MD_HTML.get(char) or ("\\" + char if char in _MD_INLINE else char) for char in text
-    )
-    return _MD_LINE_START.sub(r"\1\\\2", escaped, count=1)
-
-
-def _status_icon(status: str | None) -> str:
-    if status in ("SUCCEEDED", "ok"):
-        return "✅ "
-    if status is None or status in ("IN_PROGRESS", "running"):
-        return "⏳ "
-    return "❌ "
-
-
-def markdown_summary(report: Mapping[str, Any], *, command: str = "deploy") -> str:
-    """The object as Markdown, for a CI's step summary: headline, build, phases, steps, outputs.
-
-    ``report`` is :meth:`ReportCollector.report`'s; every text the build or the
-    user wrote goes through :func:`md`.
-    """
-    lines: list[str] = []
-    status = report.get("status")
-    if report.get("error") and not status:
-        lines.append(f"### ❌ cbdeploy {command}: error")
-        lines += ["", md(report["error"])]
-        if report.get("hint"):
-            lines += ["", md(report["hint"])]
-    else:
-        took = duration(report.get("durationSeconds"))
-        headline = (status or "ended").lower().replace("_", " ")
-        icon = _status_icon(status).strip()
-        lines.append(f"### {icon} cbdeploy {command} {headline} ({took})")
-    about = []
-    if report.get("buildId"):
-        build = md(report["buildId"])
-        if report.get("consoleUrl"):
-            about.append(f"Build [{build}]({report['consoleUrl']})")
-        elif report.get("local"):
-            about.append(f"Build {build} (local emulator)")
-        elif report.get("endpoint"):
-            about.append(f"Build {build} (endpoint {md(report['endpoint'])})")
-        else:
-            about.append(f"Build {build}")
-    for key in ("stage", "region"):
-        if report.get(key):
-            about.append(f"{key} {md(report[key])}")
-    if about:
-        lines += ["", " · ".join(about)]
-    if report.get("failedStep") or report.get("failedPhase"):
-        what = []
-        if report.get("failedPhase"):
-            what.append(f"phase {md(report['failedPhase'])}")
-        if report.get("failedStep"):
-            code = report.get("failedStepExitCode")
-            what.append(f"step {md(report['failedStep'])}"
-                        + (f" (exit {code})" if code is not None else ""))
-        failed = "Failed in " + ", ".join(what)
-        if report.get("failedPhaseMessage") and not report.get("failedStep"):
-            failed += ": " + md(report["failedPhaseMessage"])
-        lines += ["", failed]
-    if report.get("phases"):
-        lines += ["", "| Phase | Status | Duration |", "| --- | --- | --- |"]
-        for phase in report["phases"]:
-            if phase["name"] == "COMPLETED":
-                continue  # the build's end, not a phase with a duration
-            lines.append(
-                f"| {md(phase['name'])} | {_status_icon(phase['status'])}"
-                f"{md(phase['status'] or 'IN_PROGRESS')} | "
-                f"{duration(phase['durationSeconds'])} |"
-            )
-    if report.get("steps"):
-        lines += ["", "| Step | Status | Duration | Exit code |", "| --- | --- | --- | --- |"]
-        for step in report["steps"]:
-            code = step["exitCode"]
-            lines.append(
-                f"| {md(step['name'])} | {_status_icon(step['status'])}{md(step['status'])} | "
-                f"{duration(step['durationSeconds'])} | "
-                f"{'' if code is None else code} |"
-            )
-    if report.get("outputs"):
-        lines += ["", "| Output | Value |", "| --- | --- |"]
-        for key, value in report["outputs"].items():
-            lines.append(f"| {md(str(key))} | {md(value)} |")
-    return "\n".join(lines) + "\n\n"

@@ -1,21 +1,18 @@
-"""The terminal layer: how deploy, follow and build events look. Only this module prints.
+"""The terminal layer: how deploy, follow and build events look. Only ``client.output`` prints.
 
 Everything goes through a rich ``Console`` passed in (tests hand one writing
-to a ``StringIO``). Remote log lines are untrusted text: they are written
-with markup and highlighting off, so ``[/x]`` neither crashes rich nor
-``[bold]`` disappears, and without the control sequences that could act on
-the terminal (``client.output.text``: SGR colours only at a terminal, where a
-carriage return starts a new line; none in plain output, where carriage
-returns stay). CodeBuild's own ``[Container]`` lines are hidden
-unless ``--log-level debug`` (those that report an error stay visible).
+to a ``StringIO``). Remote log lines are untrusted text (``client.output.lines``).
 
 What a deploy looks like: a header (stage, region, account, project), one
 line per step of the client's work (packaged, infrastructure, uploaded,
-started with the build's console link), then the build: each CodeBuild phase
-as it ends with its duration (a phase's name goes above its lines only when
-it has some), the pipeline steps from the runner's markers, the remote output
-as it is; and a summary: time per phase, the result with the total time, what
-failed, the outputs.
+started with the build's console link), then the build
+(``client.output.build_log``); and a summary (``client.output.summary``): time
+per phase, the result with the total time, what failed, the outputs.
+
+:meth:`Renderer.handle` dispatches on the closed union of events with
+``match`` and ends with ``assert_never``: an event without a case fails mypy.
+Where the build runs (region, endpoint, ``--local``) comes once, through
+:meth:`Renderer.locate`, from the output session.
 
 Progress bars (packaging, upload) only where ``console.is_interactive`` (a
 real terminal, see ``client.output.console``); elsewhere each gives its one summary
@@ -24,56 +21,37 @@ line and nothing else, so a CI log holds plain lines only.
 
 from __future__ import annotations
 
-import re
-import signal
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any, TextIO
+from typing import TextIO
 
 from rich.console import Console
 from rich.filesize import decimal
 from rich.text import Text
 
-from cbdeploy.client.aws.endpoint import AWS, Endpoint
 from cbdeploy.client.aws.links import build_console_url
 from cbdeploy.client.deploy import events as d
 from cbdeploy.client.errors import UsageError
+from cbdeploy.client.output.build_log import BuildLog
 from cbdeploy.client.output.builds import builds_table, endpoint_header, no_builds, stopped
 from cbdeploy.client.output.console import stdin_is_terminal
-from cbdeploy.client.output.live import LiveDisplay
+from cbdeploy.client.output.lines import Lines
+from cbdeploy.client.output.place import Place
+from cbdeploy.client.output.summary import interrupted_by, outcome_lines
 from cbdeploy.client.output.text import (
     commit_text,
-    compact,
-    field_text,
     format_duration,
-    phase_row,
-    plain_text,
     reattach_commands,
     status_style,
-    terminal_text,
 )
-from cbdeploy.client.watch.follow import (
-    PHASE_COMPLETE,
-    BuildFinished,
-    ContactLost,
-    ContactRestored,
-    FollowLost,
-    LogLine,
-    MarkerEvent,
-    PhaseChanged,
-)
-from cbdeploy.client.watch.outcome import UNKNOWN, BuildOutcome, lost_message
-from cbdeploy.client.watch.signals import signal_name
+from cbdeploy.client.watch import events as f
+from cbdeploy.client.watch.outcome import BuildOutcome
 
 __all__ = [  # (the other commands import these from here)
-    "Renderer", "builds_table", "confirm", "endpoint_header", "format_duration", "no_builds",
-    "reattach_commands", "stopped",
+    "Renderer", "builds_table", "confirm", "endpoint_header", "format_duration",
+    "interrupted_by", "no_builds", "reattach_commands", "stopped",
 ]
-
-QUIET_PHASES = frozenset({"SUBMITTED", "COMPLETED"})
-CONTAINER_ERROR = re.compile(r"error|fail|did not exit successfully", re.IGNORECASE)
-PHASE_CONTEXT = re.compile(r"^\[Container\] \S+ \S+ Phase context status code: ")
 
 
 class Renderer:
@@ -87,131 +65,130 @@ class Renderer:
         noun: str = "Deploy",
         log_hint: bool = True,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        place: Place | None = None,
     ) -> None:
         self.console = console
         self.now = now  # "started ... (2m 10s ago)" in the logs header
         self.debug = debug
         self.noun = noun
         self.log_hint = log_hint  # end a failure with the 'cbdeploy logs' command
-        self._runner_seen = False
-        self._pipeline_ended = False  # the runner said pipeline-end
-        self._failed_phases: set[str] = set()  # phases whose failure line is shown
-        self._local = False  # --local
-        self._endpoint: Endpoint = AWS  # where the build runs, when not on AWS
-        self._stopping = False  # we asked CodeBuild to stop the build
-        self._live = LiveDisplay(console)  # bars and spinners, on a live terminal only
-        self._phase: str | None = None  # the phase running, its name not shown yet
+        self.place = place or Place()  # where the build runs
+        self.out = Lines(console)
+        self.log = BuildLog(self.out, debug=debug)
 
-    # ------------------------------------------------------------------ small helpers
+    def locate(self, place: Place) -> None:
+        """Where the build runs: told once by the session, before any event."""
+        self.place = place
 
-    def _print(self, *objects: Any, **kwargs: Any) -> None:
-        # Never hard-wrap: ids and commands must stay copyable; the terminal wraps.
-        kwargs.setdefault("soft_wrap", True)
-        self.console.print(*objects, **kwargs)
-
-    def _ok(self, text: str) -> None:
-        self._print(Text.assemble(("✓ ", "green"), text))
-
-    def _warn(self, text: str) -> None:
-        self._print(Text.assemble(("! ", "yellow bold"), (text, "yellow")))
-
-    def _note(self, text: str) -> None:
-        self._print(Text("  " + text, style="dim"))
-
-    def _remote(self, message: str, style: str | None = None) -> None:
-        # No markup, no highlighting, no wrapping, and no control sequence that
-        # could act on the terminal (client.output.text): at a terminal SGR
-        # colours stay and a carriage return starts a new line; in plain output
-        # (--json's stderr, a pipe, a CI log) no sequence stays and carriage
-        # returns are kept, so the text is the build's, byte for byte otherwise.
-        terminal = self.console.is_terminal
-        if terminal:
-            text = terminal_text(message, colours=self.console.color_system is not None)
-        else:
-            text = plain_text(message)
-        if not terminal or (style is None and not self._live.active):
-            # The common case, in bursts of thousands: written as it is (rich
-            # would drop carriage returns and turn tabs into spaces).
-            self.console.file.write(text + "\n")
-            self.console.file.flush()
-            return
-        self.console.out(text, style=style, highlight=False)
+    def close(self) -> None:
+        """Take down a live progress bar or spinner (also on an error or a Ctrl-C)."""
+        self.out.close()
 
     # ------------------------------------------------------------------ dispatch
 
-    def handle(self, event: object) -> None:
-        method = getattr(self, "_on_" + type(event).__name__, None)
-        if method is not None:
-            method(event)
+    def handle(self, event: d.Event) -> None:  # noqa: C901 (one case per event)
+        match event:
+            case d.DeployStarting():
+                self._deploy_starting(event)
+            case d.FilesSelected():
+                self._files_selected(event)
+            case d.PackagingProgress():
+                self.out.live.packaging(event.done, event.total)
+            case d.ArchiveBuilt():
+                self._archive_built(event)
+            case d.ConfirmationNeeded():
+                self._confirmation_needed(event)
+            case d.BootstrapStep():
+                self.out.note(event.what)
+            case d.BootstrapDone():
+                self._bootstrap_done(event)
+            case d.UploadStarting():
+                self.out.live.upload(event.size)
+            case d.UploadProgress():
+                self.out.live.uploaded(event.done, event.total)
+            case d.UploadDone():
+                self._upload_done(event)
+            case d.BuildStarted():
+                self._build_started(event)
+            case d.Attached():
+                self._attached(event)
+            case d.StopScheduled():
+                self._stop_scheduled(event)
+            case d.StopRequested():
+                self._stop_requested(event)
+            case d.StopFailed():
+                self.out.print(Text(f"✗ Could not stop build {event.build_id}: {event.message}",
+                                    style="red"))
+            case d.Detached():
+                self._detached(event)
+            case f.PhaseChanged():
+                self.log.phase(event)
+            case f.LogLine():
+                self.log.line(event)
+            case f.MarkerEvent():
+                self.log.marker(event)
+            case f.ContactLost():
+                self.log.contact_lost(event)
+            case f.ContactRestored():
+                self.log.contact_restored(event)
+            case f.BuildFinished() | f.FollowLost():
+                self.close()  # the outcome says it all (or what is known)
+            case _:
+                d.assert_never(event)
 
-    def _on_DeployStarting(self, e: d.DeployStarting) -> None:
-        self._print(Text("cbdeploy: Deploy", style="bold"))
-        self._print()
-        rows = [("Stage", e.stage), ("Region", e.region)]
+    # ------------------------------------------------------------------ the deploy's steps
+
+    def _deploy_starting(self, e: d.DeployStarting) -> None:
+        self.out.print(Text("cbdeploy: Deploy", style="bold"))
+        self.out.print()
+        rows = [("Stage", e.stage), ("Region", self.place.region or "")]
         if e.account:
             rows.append(("Account", e.account))
         rows.append(("Project", f"{e.app} ({e.project})"))
-        self._local, self._endpoint = e.local, e.endpoint
         endpoint = self._endpoint_row()
         if endpoint is not None:
             rows.append(endpoint)
-        self._rows(rows)
-        self._print()
+        self.out.rows(rows)
+        self.out.print()
 
     def _endpoint_row(self) -> tuple[str, str] | None:
-        if self._endpoint.url is not None:
-            return ("Endpoint", self._endpoint.label)
-        return ("Endpoint", "local emulator (--local)") if self._local else None
+        if self.place.endpoint.url is not None:
+            return ("Endpoint", self.place.endpoint.label)
+        return ("Endpoint", "local emulator (--local)") if self.place.local else None
 
-    @property
-    def _on_aws(self) -> bool:
-        """Whether the build runs on AWS itself (it has a console page)."""
-        return not self._local and self._endpoint.url is None
-
-    @property
-    def _ends_with_us(self) -> bool:
-        """Whether the build runs in an emulator in this process (no command can find it later)."""
-        return self._local and not self._endpoint.standing
-
-    def _rows(self, rows: Iterable[tuple[str, str | Text]]) -> None:
-        for label, value in rows:
-            shown = value if isinstance(value, Text) else Text(value, style="cyan")
-            self._print(Text.assemble(f"  {label + ':':<10}", shown))
-
-    def _on_FilesSelected(self, e: d.FilesSelected) -> None:
+    def _files_selected(self, e: d.FilesSelected) -> None:
         selection = e.selection
         for repo in selection.skipped_repos:
-            self._warn(
+            self.out.warn(
                 f"Skipped nested repository {repo}/ (set package.includeSubmodules = true to ship it)"
             )
         if selection.secrets:
             count = len(selection.secrets)
             what = "file looks like a secret" if count == 1 else "files look like secrets"
-            self._warn(f"{count} {what} and will be uploaded: " + ", ".join(selection.secrets))
-            self._note(
+            self.out.warn(f"{count} {what} and will be uploaded: " + ", ".join(selection.secrets))
+            self.out.note(
                 "Keep them out with .cbdeployignore; use [secrets] for values the build needs."
             )
 
-    def _on_PackagingProgress(self, e: d.PackagingProgress) -> None:
-        self._live.packaging(e.done, e.total)
-
-    def _on_ArchiveBuilt(self, e: d.ArchiveBuilt) -> None:
+    def _archive_built(self, e: d.ArchiveBuilt) -> None:
         self.close()
         a = e.archive
         files = "file" if a.file_count == 1 else "files"
-        self._ok(
+        self.out.ok(
             f"Packaged {a.file_count} {files} ({decimal(a.raw_size)}, zip {decimal(a.size)}) "
             f"in {format_duration(e.seconds)}"
         )
         if e.kept_in is not None:
-            self._note(f"archive, buildspec and plan kept in {e.kept_in}")
+            self.out.note(f"archive, buildspec and plan kept in {e.kept_in}")
 
-    def _on_ConfirmationNeeded(self, e: d.ConfirmationNeeded) -> None:
+    def _confirmation_needed(self, e: d.ConfirmationNeeded) -> None:
         a = e.archive
         files = "file" if a.file_count == 1 else "files"
-        self._print()
-        self._print(Text(f"Stage {e.stage} asks before deploying. About to deploy:", style="bold"))
-        self._rows(
+        self.out.print()
+        self.out.print(
+            Text(f"Stage {e.stage} asks before deploying. About to deploy:", style="bold")
+        )
+        self.out.rows(
             [
                 ("Stage", e.stage),
                 ("Region", e.region),
@@ -221,30 +198,17 @@ class Renderer:
             ]
         )
 
-    def _on_BootstrapStep(self, e: d.BootstrapStep) -> None:
-        self._note(e.what)
-
-    def _on_BootstrapDone(self, e: d.BootstrapDone) -> None:
+    def _bootstrap_done(self, e: d.BootstrapDone) -> None:
         if e.infra.changes:
             count = len(e.infra.changes)
-            self._ok(f"Infrastructure updated ({count} {'change' if count == 1 else 'changes'})")
+            self.out.ok(f"Infrastructure updated ({count} {'change' if count == 1 else 'changes'})")
         else:
-            self._ok("Infrastructure up to date")
+            self.out.ok("Infrastructure up to date")
 
-    def _on_UploadStarting(self, e: d.UploadStarting) -> None:
-        self._live.upload(e.size)
-
-    def _on_UploadProgress(self, e: d.UploadProgress) -> None:
-        self._live.uploaded(e.done, e.total)
-
-    def close(self) -> None:
-        """Take down a live progress bar or spinner (also on an error or a Ctrl-C)."""
-        self._live.stop()
-
-    def _on_UploadDone(self, e: d.UploadDone) -> None:
+    def _upload_done(self, e: d.UploadDone) -> None:
         self.close()
         if e.result.skipped:
-            self._ok(f"Archive already uploaded, skipping ({e.result.key})")
+            self.out.ok(f"Archive already uploaded, skipping ({e.result.key})")
             return
         line = f"Uploaded {decimal(e.size)} in {format_duration(e.seconds)}"
         if e.seconds >= 1.0 and e.result.sent_bytes:  # (a blink has no useful rate)
@@ -253,26 +217,25 @@ class Renderer:
         if e.result.reused_parts:
             parts = "part" if e.result.reused_parts == 1 else "parts"
             line += f", resumed: {e.result.reused_parts} {parts} were already there"
-        self._ok(line)
+        self.out.ok(line)
 
-    def _on_BuildStarted(self, e: d.BuildStarted) -> None:
-        self._ok(f"Started build {e.build.id}")
-        if e.local:
-            self._note("Console: none, the build runs in the local emulator")
-        elif self._endpoint.url is not None:
-            self._note(f"Console: none, the build runs at {self._endpoint.url}")
+    def _build_started(self, e: d.BuildStarted) -> None:
+        self.out.ok(f"Started build {e.build.id}")
+        if self.place.local:
+            self.out.note("Console: none, the build runs in the local emulator")
+        elif self.place.endpoint.url is not None:
+            self.out.note(f"Console: none, the build runs at {self.place.endpoint.url}")
         else:
-            self._note(f"Console: {build_console_url(e.region, e.build.id)}")
+            self.out.note(f"Console: {build_console_url(self.place.region or '', e.build.id)}")
         if e.following and e.at_terminal:
-            self._note("Ctrl-C stops the build; press it twice to leave the build running.")
+            self.out.note("Ctrl-C stops the build; press it twice to leave the build running.")
         elif e.following:
-            self._note("A cancel (SIGINT, SIGTERM) stops the build.")
+            self.out.note("A cancel (SIGINT, SIGTERM) stops the build.")
 
-    def _on_Attached(self, e: d.Attached) -> None:
+    def _attached(self, e: d.Attached) -> None:
         build = e.build
-        self._local, self._endpoint = e.local, e.endpoint
-        self._print(Text(f"cbdeploy: Build {build.id}", style="bold"))
-        self._print()
+        self.out.print(Text(f"cbdeploy: Build {build.id}", style="bold"))
+        self.out.print()
         status = Text(build.status or "UNKNOWN", style=status_style(build.status))
         if build.start is not None:
             started = build.start.astimezone().strftime("%Y-%m-%d %H:%M:%S")
@@ -283,8 +246,9 @@ class Renderer:
                 ago = format_duration((self.now() - build.start).total_seconds())
                 status.append(f", started {started} ({ago} ago)", style="cyan")
         env = dict(build.environment)
+        region = self.place.region or ""
         rows: list[tuple[str, str | Text]] = [
-            ("Project", build.project), ("Region", e.region), ("Status", status)
+            ("Project", build.project), ("Region", region), ("Status", status)
         ]
         if env.get("CBDEPLOY_GIT_COMMIT"):
             commit = Text(env["CBDEPLOY_GIT_COMMIT"][:10], style="cyan")
@@ -294,232 +258,82 @@ class Renderer:
         endpoint = self._endpoint_row()
         if endpoint is not None:
             rows.append(endpoint)
-        if self._on_aws:
-            rows.append(("Console", build_console_url(e.region, build.id)))
-        self._rows(rows)
+        if self.place.on_aws:
+            rows.append(("Console", build_console_url(region, build.id)))
+        self.out.rows(rows)
         if e.following:
-            self._note("Ctrl-C leaves the build running.")
-        self._print()
+            self.out.note("Ctrl-C leaves the build running.")
+        self.out.print()
 
-    def _on_StopScheduled(self, e: d.StopScheduled) -> None:
+    def _stop_scheduled(self, e: d.StopScheduled) -> None:
         self.close()
-        self._print()  # (off the line the terminal's "^C" is on)
-        self._warn(
+        self.out.print()  # (off the line the terminal's "^C" is on)
+        self.out.warn(
             f"Build {e.build_id} will be stopped in {e.seconds:g} seconds. "
             "Press Ctrl-C again to leave it running."
         )
 
-    def _on_StopRequested(self, e: d.StopRequested) -> None:
-        self._stopping = True
+    def _stop_requested(self, e: d.StopRequested) -> None:
+        self.log.stopping = True
         if e.signal is None:
-            self._warn(f"Stopping build {e.build_id}… (Ctrl-C again to leave it running)")
+            self.out.warn(f"Stopping build {e.build_id}… (Ctrl-C again to leave it running)")
             return
         waiting = f", waiting up to {format_duration(e.wait_seconds)} for it to end" if (
             e.wait_seconds is not None) else ""
-        self._warn(f"{e.signal}: stopping build {e.build_id}{waiting}…")
+        self.out.warn(f"{e.signal}: stopping build {e.build_id}{waiting}…")
 
-    def _on_StopFailed(self, e: d.StopFailed) -> None:
-        self._print(Text(f"✗ Could not stop build {e.build_id}: {e.message}", style="red"))
-
-    def _on_Detached(self, e: d.Detached) -> None:
+    def _detached(self, e: d.Detached) -> None:
         self.close()
+        region, flags = self.place.region or "", self.place.flags
         if e.build_id is None:
-            self._warn("Interrupted while starting the build; its id is not known.")
-            self._note(f"See 'cbdeploy builds --region {e.region}{self._endpoint.flags}' "
-                       "and stop it if it runs.")
+            self.out.warn("Interrupted while starting the build; its id is not known.")
+            self.out.note(f"See 'cbdeploy builds --region {region}{flags}' "
+                          "and stop it if it runs.")
             return
         if e.stop_requested and e.waited is not None:
-            self._warn(
+            self.out.warn(
                 f"Build {e.build_id} was asked to stop and had not ended after "
                 f"{format_duration(e.waited)}; it may still be running."
             )
         elif e.stop_requested:
-            self._warn(f"Detached. Build {e.build_id} was asked to stop and may still be running.")
-        elif e.interrupted:
-            self._warn(f"Detached. Build {e.build_id} keeps running.")
-        else:
-            self._ok(f"Build {e.build_id} is running (detached)")
-        if e.local and not self._endpoint.standing:
-            # No command can reach it later: it ends with this process.
-            self._note("With --local the emulator lives in this process: the build ends with it. "
-                       "Start 'cbdeploy emulator' in another terminal to keep builds running.")
-            return
-        for label, command in reattach_commands(e.build_id, e.region, self._endpoint.flags):
-            self._print(Text.assemble(f"  {label + ':':<11}", (command, "cyan")))
-
-    # ------------------------------------------------------------------ follow events
-
-    def _on_PhaseChanged(self, e: PhaseChanged) -> None:
-        phase = e.phase
-        self.close()
-        if phase.status is None:
-            # Its name goes up only above lines of its own (_enter_phase): a
-            # phase with nothing to show is just its end line. On a live
-            # terminal a spinner says which phase is running meanwhile.
-            self._phase = None if phase.name in QUIET_PHASES else phase.name
-            if self._phase is not None:
-                self._live.spinner(self._phase)
-            return
-        if self._phase == phase.name:
-            self._phase = None
-        if phase.status == "SUCCEEDED":
-            self._print(Text.assemble(("✓ ", "green"), phase_row(phase)))
-        elif phase.name not in self._failed_phases:
-            self._failed_phases.add(phase.name)
-            if self._stopping and phase.status == "STOPPED":
-                self._print(Text("■ " + phase_row(phase), style="yellow"))
-            else:
-                self._print(Text("✗ " + phase_row(phase), style="red"))
-
-    def _enter_phase(self) -> None:
-        """Name the running phase above its first line shown (its lines replace the spinner)."""
-        if self._phase is not None:
-            self.close()
-            self._print(Text.assemble(("· ", "dim"), (self._phase, "bold")))
-            self._phase = None
-
-    def _on_LogLine(self, e: LogLine) -> None:
-        if e.message.startswith("[Container] "):
-            if self.debug:
-                self._enter_phase()
-                self._remote(e.message, style="dim")
-            elif not self._runner_seen and not self._pipeline_ended and _reports_error(e.message):
-                # Without our runner (a custom buildspec) these are the only
-                # words on what failed; with it, its step lines say it better.
-                self._enter_phase()
-                self._remote(e.message, style="red")
-            return
-        self._enter_phase()
-        self._remote(e.message)
-
-    def _on_MarkerEvent(self, e: MarkerEvent) -> None:
-        self._runner_seen = True
-        if e.marker.event in ("step-start", "step-end"):
-            self._enter_phase()
-        data = e.marker.data
-        step = field_text(str(data.get("step", "?")))
-        if e.marker.event == "pipeline-end":
-            self._pipeline_ended = True
-        elif e.marker.event == "step-start":
-            where = (
-                f" ({data['index']}/{data['total']})" if "index" in data and "total" in data else ""
+            self.out.warn(
+                f"Detached. Build {e.build_id} was asked to stop and may still be running."
             )
-            self._print(Text.assemble(("▸ ", "bold blue"), (step, "bold"), where))
-        elif e.marker.event == "step-end":
-            took = format_duration(_float(data.get("duration")))
-            if data.get("status") == "ok":
-                self._ok(f"{step} ({took})")
-            elif data.get("status") == "stopped" or self._stopping:
-                # Killed by our own stop request: not a failure of the step.
-                self._print(Text(f"■ {step} stopped after {took}", style="yellow"))
-            else:
-                code = data.get("exitCode")
-                self._print(
-                    Text(f"✗ {step} failed (exit {code}) after {took}", style="red bold")
-                )
-
-    def _on_BuildFinished(self, e: BuildFinished) -> None:
-        self.close()  # the outcome says it all
-
-    def _on_ContactLost(self, e: ContactLost) -> None:
-        self.close()
-        if e.throttled:
-            self._warn(f"AWS is throttling cbdeploy's calls: {field_text(e.error)}")
-            self._note("Following more slowly until it stops; no line will be lost.")
+        elif e.interrupted:
+            self.out.warn(f"Detached. Build {e.build_id} keeps running.")
+        else:
+            self.out.ok(f"Build {e.build_id} is running (detached)")
+        if self.place.ends_with_us:
+            # No command can reach it later: it ends with this process.
+            self.out.note(
+                "With --local the emulator lives in this process: the build ends with it. "
+                "Start 'cbdeploy emulator' in another terminal to keep builds running."
+            )
             return
-        self._warn(f"Lost contact with the build: {field_text(e.error)}")
-        self._note(
-            f"Still trying; cbdeploy gives up after {format_duration(e.retrying_for)} "
-            "without an answer."
-        )
-
-    def _on_ContactRestored(self, e: ContactRestored) -> None:
-        self._ok(f"Back in contact after {format_duration(e.seconds)}; no line was missed.")
-
-    def _on_FollowLost(self, e: FollowLost) -> None:
-        self.close()  # the outcome says what is known
+        for label, command in reattach_commands(e.build_id, region, flags):
+            self.out.print(Text.assemble(f"  {label + ':':<11}", (command, "cyan")))
 
     # ------------------------------------------------------------------ the end
 
     def outcome(self, outcome: BuildOutcome) -> None:
         """The last lines: result, duration, and on failure what failed and why."""
-        self.close()
-        if outcome.detached:
-            return  # the Detached event said what to do
-        took = format_duration(outcome.duration)
-        ended = [p for p in outcome.phases if p.status is not None]
-        if ended:
-            self._print()
-            self._print(Text("Phases:", style="bold"))
-            for phase in ended:
-                style = "" if phase.status == "SUCCEEDED" else "red"
-                self._print(Text("  " + phase_row(phase), style=style))
-        self._print()
-        if outcome.status == UNKNOWN:
-            message, hint = lost_message(outcome, self._endpoint.flags)
-            self._print(Text("? " + message, style="yellow bold"))
-            if hint:
-                self._note(hint)
-        elif outcome.interrupted:
-            by = interrupted_by(outcome.signal)
-            self._warn(
-                f"Interrupted{by}. Build {outcome.build_id} ended {outcome.status} after {took}."
-            )
-        elif outcome.succeeded:
-            self._print(
-                Text.assemble(("✓ ", "green bold"), (f"{self.noun} succeeded in {took}", "bold"))
-            )
-        else:
-            self._print(
-                Text(
-                    f"✗ {self.noun} {(outcome.status or 'ended').lower()} after {took}",
-                    style="red bold",
-                )
-            )
-            if outcome.failed_step:
-                code = outcome.failed_step_exit
-                exit_part = f" (exit {code})" if code is not None else ""
-                self._print(
-                    Text(f"  Step {field_text(outcome.failed_step)} failed{exit_part}",
-                         style="red")
-                )
-            if outcome.failed_phase:
-                line = f"  Phase {outcome.failed_phase}: {outcome.failed_phase_status}"
-                # With a failed step named, CodeBuild's context only quotes the
-                # runner's command line; the step line above is the real reason.
-                if outcome.failed_phase_message and not outcome.failed_step:
-                    line += f" - {field_text(outcome.failed_phase_message)}"
-                self._print(Text(line, style="red"))
-            if outcome.hint:
-                self._note(outcome.hint)
-            if outcome.build_id and outcome.region and self.log_hint and not self._ends_with_us:
-                # (With an in-process emulator the build is gone once this process ends.)
-                self._note(f"full log: cbdeploy logs {outcome.build_id} --region {outcome.region}"
-                           f"{self._endpoint.flags}")
-        if outcome.outputs:
-            self._print()
-            self._print(Text("Outputs:", style="bold"))
-            width = max(len(str(k)) for k in outcome.outputs) + 1
-            for key, value in outcome.outputs.items():
-                shown = field_text(value if isinstance(value, str) else compact(value))
-                label = field_text(str(key)) + ":"
-                self._print(Text.assemble(f"  {label:<{width}} ", (shown, "cyan")))
+        outcome_lines(self.out, outcome, self.place, noun=self.noun, log_hint=self.log_hint)
 
     def still_running(self, outcome: BuildOutcome) -> None:
         self.close()
-        self._print()
-        self._note(f"Build {outcome.build_id} is still running. Follow it with:")
-        self._print(
+        self.out.print()
+        self.out.note(f"Build {outcome.build_id} is still running. Follow it with:")
+        self.out.print(
             Text(
                 f"  cbdeploy logs {outcome.build_id} --follow --region {outcome.region}"
-                f"{self._endpoint.flags}",
+                f"{self.place.flags}",
                 style="cyan",
             )
         )
 
     def interrupted_before_start(self) -> None:
-        self._print()
-        self._warn("Interrupted before the build started; nothing was deployed.")
+        self.out.print()
+        self.out.warn("Interrupted before the build started; nothing was deployed.")
 
 
 def confirm(console: Console, question: str, stdin: TextIO | None = None) -> bool:
@@ -533,27 +347,3 @@ def confirm(console: Console, question: str, stdin: TextIO | None = None) -> boo
     from rich.prompt import Confirm
 
     return Confirm.ask(question, console=console, default=False, stream=stream)
-
-
-def _reports_error(container_line: str) -> bool:
-    # A phase's end and its context are not: they come as the phase's own
-    # line and in the outcome, once each.
-    return (
-        PHASE_COMPLETE.match(container_line) is None
-        and PHASE_CONTEXT.match(container_line) is None
-        and CONTAINER_ERROR.search(container_line) is not None
-    )
-
-
-def interrupted_by(signum: int | None) -> str:
-    """`` by SIGTERM`` after "Interrupted" for a signal that is not a Ctrl-C; else ``""``."""
-    if signum is None or signum == signal.SIGINT:
-        return ""
-    return f" by {signal_name(signum)}"
-
-
-def _float(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None

@@ -66,19 +66,33 @@ end, with one more read a moment later for lines still being ingested.
 from __future__ import annotations
 
 import random
-import re
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from cbdeploy.client.aws.results import LogEvent, Phase
+from cbdeploy.client.aws.results import LogEvent
 from cbdeploy.client.errors import AwsError, CredentialsError, NotFoundError
-from cbdeploy.client.watch.markers import Marker, MarkerReader, runs_the_runner
+from cbdeploy.client.watch.events import (
+    BuildFinished,
+    ContactLost,
+    ContactRestored,
+    FollowEvent,
+    FollowLost,
+    LogLine,
+    MarkerEvent,
+    PhaseChanged,
+)
+from cbdeploy.client.watch.markers import MarkerReader, runs_the_runner
+from cbdeploy.client.watch.phases import PHASE_COMPLETE, Phases, phase_seconds
 
 if TYPE_CHECKING:
     from cbdeploy.client.aws.client import AwsClient, Build
+
+__all__ = [  # (the events live in client.watch.events; imported from here too)
+    "PHASE_COMPLETE", "BuildFinished", "ContactLost", "ContactRestored", "FollowEvent",
+    "FollowLost", "Follower", "LogLine", "MarkerEvent", "PhaseChanged", "phase_seconds",
+]
 
 # Seconds. The log cap bounds how late a line shows after a quiet spell.
 FAST_INTERVAL = 0.4
@@ -110,93 +124,7 @@ MAX_EVENT_BYTES = 256 * 1024 - 26
 SPLIT_PIECE_BYTES = MAX_EVENT_BYTES - 3
 # GetLogEvents refuses a token it no longer accepts (tokens expire) with this code.
 INVALID_TOKEN = "InvalidParameterException"
-# CodeBuild writes this line into the log as a phase starts. Taking phase starts
-# from the log, once it exists, puts them exactly between the lines of the
-# phases around them; BatchGetBuilds is polled at its own pace and would show
-# a phase start late, after lines of that phase.
-ENTERING_PHASE = re.compile(r"^\[Container\] \S+ \S+ Entering phase ([A-Z_]+)")
-# ... and this one as a phase ends, after the phase's last line. Its time and
-# the start's give the phase's duration at once, to the millisecond.
-PHASE_COMPLETE = re.compile(r"^\[Container\] \S+ \S+ Phase complete: ([A-Z_]+) State: (\w+)")
-# The phases that run buildspec commands, whose start CodeBuild logs that way.
-LOGGED_PHASES = frozenset({"INSTALL", "PRE_BUILD", "BUILD", "POST_BUILD"})
-# The phases whose end CodeBuild logs ("Phase complete"). BatchGetBuilds tells
-# these ends late or early, so its word on them waits for the end of the build
-# (a stopped or timed-out build may never log the end).
-LOGGED_ENDS = LOGGED_PHASES | {"DOWNLOAD_SOURCE", "UPLOAD_ARTIFACTS"}
-# The phases before the container's, which precede every line the build prints.
-# BatchGetBuilds' word on any other phase (UPLOAD_ARTIFACTS, FINALIZING,
-# COMPLETED, a phase CodeBuild may add) may come while the log's last lines are
-# still unread: it waits for the log's own line on that phase or its end.
-BEFORE_THE_LOG = frozenset({"SUBMITTED", "QUEUED", "PROVISIONING", "DOWNLOAD_SOURCE"})
 
-
-@dataclass(frozen=True)
-class PhaseChanged:
-    """A phase appeared (``phase.status`` is None) or finished with a status."""
-
-    build: Build
-    phase: Phase
-
-
-@dataclass(frozen=True)
-class LogLine:
-    """One remote log line, without its trailing newline; untrusted text."""
-
-    timestamp: int  # milliseconds since the epoch, as CloudWatch stores it
-    message: str
-
-
-@dataclass(frozen=True)
-class MarkerEvent:
-    """A runner marker line (``::cbdeploy:: {...}``), parsed; never shown raw."""
-
-    marker: Marker
-    timestamp: int = 0
-
-
-@dataclass(frozen=True)
-class BuildFinished:
-    """The build is complete and every line of its log has been yielded."""
-
-    build: Build
-
-
-@dataclass(frozen=True)
-class ContactLost:
-    """Calls have failed for a while; the follower keeps retrying.
-
-    ``throttled``: AWS answers, but refuses to serve so many calls; the
-    follower slows down and goes on as long as the build runs. Otherwise no
-    answer came, and it gives up ``retrying_for`` seconds after the last one.
-    """
-
-    error: str  # the last failure, as the AWS door words it
-    seconds: float  # since the last successful call
-    retrying_for: float
-    throttled: bool = False
-
-
-@dataclass(frozen=True)
-class ContactRestored:
-    """A call succeeded again after :class:`ContactLost`; nothing was lost meanwhile."""
-
-    seconds: float  # how long nothing succeeded
-
-
-@dataclass(frozen=True)
-class FollowLost:
-    """The follower gave up: the build was started, its outcome is unknown. The last event."""
-
-    build: Build  # as last seen
-    reason: str
-    vanished: bool = False  # the endpoint no longer knows the build (it was restarted)
-
-
-FollowEvent = (
-    PhaseChanged | LogLine | MarkerEvent | BuildFinished | ContactLost | ContactRestored
-    | FollowLost
-)
 
 
 def _transient_errors() -> tuple[type[BaseException], ...]:
@@ -325,7 +253,7 @@ class Follower:
         started = self._clock()
         self._contact = {"build": _Contact(started), "logs": _Contact(started)}
         build = known if known is not None else (yield from self._first_build(build_id))
-        phases = _Phases()
+        phases = Phases()
         cursor = _Cursor()
         markers = MarkerReader(runner=runs_the_runner(build.buildspec))
         yield from phases.from_build(build)
@@ -521,72 +449,3 @@ class Follower:
         return None
 
 
-class _Phases:
-    """Which phase starts and ends were yielded, and when each phase began.
-
-    A phase's start and its end are each yielded once, from whichever source
-    tells it first at its right place: the log's "Entering phase" and "Phase
-    complete" lines where CodeBuild writes them, BatchGetBuilds for the rest
-    (and, once the build is complete, for ends the log never told).
-    """
-
-    def __init__(self) -> None:
-        self.seen: set[tuple[str, bool]] = set()  # (phase, ended)
-        self.began: dict[str, datetime] = {}
-
-    def from_build(self, build: Build, *, final: bool = False) -> Iterator[PhaseChanged]:
-        from_log = build.log_stream is not None and not final
-        for phase in build.phases:
-            ended = phase.status is not None
-            if phase.start is not None:
-                self.began.setdefault(phase.name, phase.start)
-            if from_log and phase.name not in BEFORE_THE_LOG | LOGGED_PHASES:
-                continue  # (the log's own line on it, or the end of the log, places it)
-            if not (from_log and phase.name in LOGGED_PHASES):
-                # A phase over before a poll saw it running still starts first.
-                yield from self._start(build, phase.name, phase.start)
-            if not ended or (phase.name, True) in self.seen:
-                continue
-            if from_log and phase.name in LOGGED_ENDS:
-                continue
-            yield from self._start(build, phase.name, phase.start)
-            self.seen.add((phase.name, True))
-            yield PhaseChanged(build, phase)
-
-    def _start(self, build: Build, name: str, at: datetime | None) -> Iterator[PhaseChanged]:
-        """The start of ``name`` unless it was yielded: every end comes after its start."""
-        if (name, False) not in self.seen:
-            self.seen.add((name, False))
-            yield PhaseChanged(build, Phase(name, None, at, None, None, ()))
-
-    def from_line(self, build: Build, line: LogLine) -> Iterator[PhaseChanged]:
-        if not line.message.startswith("[Container] "):
-            return  # (most lines: no regular expression for them)
-        entering = ENTERING_PHASE.match(line.message)
-        if entering is not None:
-            name, at = entering.group(1), _moment(line.timestamp)
-            self.began[name] = at  # the log's clock, like the end's
-            yield from self._start(build, name, at)
-            return
-        complete = PHASE_COMPLETE.match(line.message)
-        if complete is not None:
-            name, status = complete.group(1), complete.group(2)
-            if (name, True) in self.seen:
-                return
-            yield from self._start(build, name, self.began.get(name))
-            self.seen.add((name, True))
-            end = _moment(line.timestamp)
-            start = self.began.get(name)
-            seconds = None if start is None else max(0, int((end - start).total_seconds()))
-            yield PhaseChanged(build, Phase(name, status, start, end, seconds, ()))
-
-
-def phase_seconds(phase: Phase) -> float | None:
-    """How long ``phase`` took, to the precision known (CodeBuild's own field is whole seconds)."""
-    if phase.start is not None and phase.end is not None:
-        return max(0.0, (phase.end - phase.start).total_seconds())
-    return None if phase.duration is None else float(phase.duration)
-
-
-def _moment(timestamp_ms: int) -> datetime:
-    return datetime.fromtimestamp(timestamp_ms / 1000, tz=timezone.utc)

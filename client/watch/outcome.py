@@ -13,15 +13,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cbdeploy.client.aws.results import Phase
-from cbdeploy.client.watch.follow import (
+from cbdeploy.client.watch.events import (
     BuildFinished,
+    ContactLost,
+    ContactRestored,
     FollowEvent,
     FollowLost,
     LogLine,
     MarkerEvent,
     PhaseChanged,
-    phase_seconds,
+    assert_never,
 )
+from cbdeploy.client.watch.phases import phase_seconds
 from cbdeploy.client.watch.signals import exit_code as signal_exit_code
 from cbdeploy.client.watch.signals import signal_name
 
@@ -116,42 +119,50 @@ class OutcomeTracker:
         self._no_docker = False
 
     def add(self, event: FollowEvent) -> None:
-        if isinstance(event, BuildFinished):
-            self.build = event.build
-            self.finished = True
-        elif isinstance(event, PhaseChanged):
-            self.build = event.build
-        elif isinstance(event, FollowLost):
-            self.build = event.build
-            self.lost = event
-        if isinstance(event, LogLine) and NO_DOCKER_DAEMON in event.message:
-            self._no_docker = True
-        if isinstance(event, MarkerEvent):
-            data = event.marker.data
-            if event.marker.event == "outputs" and isinstance(data.get("outputs"), Mapping):
-                self.outputs = dict(data["outputs"])
-            elif event.marker.event == "step-start":
-                name = str(data.get("step"))
-                self._steps[name] = StepResult(
-                    name, "running", index=_int(data.get("index")), total=_int(data.get("total"))
-                )
-            elif event.marker.event == "step-end":
-                name = str(data.get("step"))
-                began = self._steps.get(name)
-                self._steps[name] = StepResult(
-                    name,
-                    str(data.get("status") or "failed"),
-                    duration=_float(data.get("duration")),
-                    exit_code=_int(data.get("exitCode")),
-                    index=began.index if began else None,
-                    total=began.total if began else None,
-                )
-                if data.get("status") == "failed":
-                    self.failed_step = name
-                    self.failed_step_exit = _int(data.get("exitCode"))
-            elif event.marker.event == "pipeline-end" and data.get("failedStep"):
-                self.failed_step = str(data["failedStep"])
+        match event:
+            case BuildFinished():
+                self.build = event.build
+                self.finished = True
+            case PhaseChanged():
+                self.build = event.build
+            case FollowLost():
+                self.build = event.build
+                self.lost = event
+            case LogLine():
+                if NO_DOCKER_DAEMON in event.message:
+                    self._no_docker = True
+            case MarkerEvent():
+                self._marker(event.marker.event, event.marker.data)
+            case ContactLost() | ContactRestored():
+                pass  # (the follow goes on: nothing about the build itself)
+            case _:
+                assert_never(event)
+
+    def _marker(self, name: str, data: Mapping[str, Any]) -> None:
+        if name == "outputs" and isinstance(data.get("outputs"), Mapping):
+            self.outputs = dict(data["outputs"])
+        elif name == "step-start":
+            step = str(data.get("step"))
+            self._steps[step] = StepResult(
+                step, "running", index=_int(data.get("index")), total=_int(data.get("total"))
+            )
+        elif name == "step-end":
+            step = str(data.get("step"))
+            began = self._steps.get(step)
+            self._steps[step] = StepResult(
+                step,
+                str(data.get("status") or "failed"),
+                duration=_float(data.get("duration")),
+                exit_code=_int(data.get("exitCode")),
+                index=began.index if began else None,
+                total=began.total if began else None,
+            )
+            if data.get("status") == "failed":
+                self.failed_step = step
                 self.failed_step_exit = _int(data.get("exitCode"))
+        elif name == "pipeline-end" and data.get("failedStep"):
+            self.failed_step = str(data["failedStep"])
+            self.failed_step_exit = _int(data.get("exitCode"))
 
     def outcome(
         self, *, interrupted: bool = False, detached: bool = False, signum: int | None = None

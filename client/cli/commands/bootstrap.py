@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from cbdeploy.client.aws.client import open_aws
+from cbdeploy.client.cli.factory import command
 from cbdeploy.client.cli.options import Target, aws_options
 from cbdeploy.client.config.load import load_config
 from cbdeploy.client.infra.bootstrap import bootstrap, plan_bootstrap, stage_settings
@@ -13,7 +14,7 @@ from cbdeploy.client.output.builds import endpoint_header
 from cbdeploy.client.output.console import make_console
 
 
-@click.command("bootstrap", short_help="Create or update a stage's infrastructure on AWS.")
+@command("bootstrap", short_help="Create or update a stage's infrastructure on AWS.")
 @aws_options()
 @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
 def bootstrap_command(target: Target, dry_run: bool) -> None:

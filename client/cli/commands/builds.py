@@ -9,6 +9,7 @@ import click
 
 from cbdeploy.client.aws.client import Build, open_aws
 from cbdeploy.client.aws.links import build_console_url
+from cbdeploy.client.cli.factory import command
 from cbdeploy.client.cli.options import Target, aws_options
 from cbdeploy.client.config.load import load_config
 from cbdeploy.client.errors import NotFoundError
@@ -17,7 +18,7 @@ from cbdeploy.client.output.console import make_console
 from cbdeploy.client.output.terminal import builds_table, endpoint_header, no_builds
 
 
-@click.command("builds", short_help="List the recent builds of a stage.")
+@command("builds", short_help="List the recent builds of a stage.")
 @click.option("--limit", "-n", default=10, show_default=True, type=click.IntRange(1, 100),
               help="How many builds to show, newest first.")
 @click.option("--json", "as_json", is_flag=True,

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import click
 
+from cbdeploy.client.cli.factory import command
 from cbdeploy.client.cli.options import (
     complete_profile,
     complete_region,
@@ -20,7 +21,7 @@ from cbdeploy.client.output.console import stdin_is_terminal
 CLEAR = "-"  # at the profile prompt: no profile (the default credential chain)
 
 
-@click.command("defaults:configure", short_help="Store the default stage, region and AWS profile.")
+@command("defaults:configure", short_help="Store the default stage, region and AWS profile.")
 @click.option("--stage", "-s", help="Default stage ('' clears it).")
 @click.option("--region", "-r", help="Default AWS region ('' clears it).",
               shell_complete=complete_region)
@@ -99,7 +100,7 @@ def _checked(check: Callable[[str], str]) -> Callable[[str], str]:
     return convert
 
 
-@click.command("defaults:list", short_help="Show the stored defaults and where they are kept.")
+@command("defaults:list", short_help="Show the stored defaults and where they are kept.")
 def list_defaults() -> None:
     """Show the stored default stage, region and AWS profile, and the file they are kept in.
 

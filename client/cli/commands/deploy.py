@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import click
 
+from cbdeploy.client.aws.client import open_aws
+from cbdeploy.client.cli.factory import command
 from cbdeploy.client.cli.options import Target, aws_options
 from cbdeploy.client.deploy.service import DeployOptions, DeployService
-from cbdeploy.client.errors import CbdeployError
-from cbdeploy.client.output.console import make_console
-from cbdeploy.client.output.github import github_errors, github_view
-from cbdeploy.client.output.report import ReportCollector, json_result
-from cbdeploy.client.output.terminal import Renderer, confirm
-from cbdeploy.client.watch.signals import exit_code, interrupt_on_signals, signal_of
+from cbdeploy.client.output.session import OutputSession
+from cbdeploy.client.watch.signals import interrupt_on_signals
 
 
-@click.command("deploy", short_help="Package, run the pipeline on CodeBuild, stream its logs.")
-@json_result(deploy=True)
-@github_errors("deploy")
+@command("deploy", short_help="Package, run the pipeline on CodeBuild, stream its logs.")
 @aws_options()
 @click.option("--yes", "--autoConfirmOperation", "yes", is_flag=True,
               help="Deploy without asking, even where the stage says confirm = true.")
@@ -28,10 +24,8 @@ from cbdeploy.client.watch.signals import exit_code, interrupt_on_signals, signa
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object on stdout when the command ends, however it ends; "
                    "human output goes to stderr.")
-@click.pass_context
-def deploy(ctx: click.Context, target: Target, yes: bool, no_cache: bool,
-           preserve_temp_files: bool, detach: bool, as_json: bool,
-           report: ReportCollector) -> None:
+def deploy(target: Target, yes: bool, no_cache: bool, preserve_temp_files: bool, detach: bool,
+           as_json: bool, session: OutputSession) -> int:
     """Package the project, start its pipeline on CodeBuild, stream the logs, exit with the outcome.
 
     Exit status: 0 succeeded (or --detach started it), 1 the build failed or
@@ -49,27 +43,14 @@ def deploy(ctx: click.Context, target: Target, yes: bool, no_cache: bool,
       cbdeploy deploy --stage dev --region us-east-1
       cbdeploy deploy --stage prod --yes --json > result.json
     """
-    report.context(stage=target.stage, region=target.region, local=target.local)
-    console = make_console(stderr=as_json)
-    renderer = Renderer(console, debug=target.log_level == "debug")
-    with github_view(renderer, console, report) as view:
-        service = DeployService(
-            target, DeployOptions(yes=yes, no_cache=no_cache,
-                                  preserve_temp_files=preserve_temp_files, detach=detach),
-            project_root=target.project_root, on_event=report.tee(view.handle),
-            confirm=lambda question: confirm(console, question),
-        )
-        try:
-            with interrupt_on_signals():  # SIGTERM and SIGHUP too, until the build starts
-                outcome = service.run()
-        except KeyboardInterrupt as interrupt:
-            view.close()
-            view.interrupted_before_start()
-            report.fail(interrupt)
-            ctx.exit(exit_code(signal_of(interrupt)))
-        except CbdeployError:
-            view.close()  # (a live progress bar), before the error is printed
-            raise
-        report.finish(outcome)
-        view.outcome(outcome)
-    ctx.exit(outcome.exit_code)
+    session.context(stage=target.stage, region=target.region, local=target.local)
+    service = DeployService(
+        target, DeployOptions(yes=yes, no_cache=no_cache,
+                              preserve_temp_files=preserve_temp_files, detach=detach),
+        project_root=target.project_root, on_event=session.emit, confirm=session.confirm,
+        aws_factory=session.door(open_aws, local=target.local),
+    )
+    with interrupt_on_signals():  # SIGTERM and SIGHUP too, until the build starts
+        outcome = service.run()
+    session.finish(outcome)
+    return outcome.exit_code

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from cbdeploy.client.aws.client import open_aws
+from cbdeploy.client.cli.factory import command
 from cbdeploy.client.cli.options import Target, aws_options
 from cbdeploy.client.config.load import load_config
 from cbdeploy.client.config.model import NAME_RE
@@ -16,7 +17,7 @@ from cbdeploy.client.output.builds import endpoint_header
 from cbdeploy.client.output.console import make_console
 
 
-@click.command("destroy", short_help="Delete what cbdeploy created for a stage.")
+@command("destroy", short_help="Delete what cbdeploy created for a stage.")
 @aws_options()
 @click.option(
     "--all",

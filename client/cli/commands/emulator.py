@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from cbdeploy.client.aws import local_emulator
+from cbdeploy.client.cli.factory import command
 from cbdeploy.client.cli.options import finite_callback, validate_region
 from cbdeploy.client.errors import MissingExtraError, UsageError
 
@@ -21,7 +22,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 SEED_VARIABLE = local_emulator.SEED_VARIABLE
 
 
-@click.command("emulator", short_help="Serve a local AWS endpoint that really runs builds.")
+@command("emulator", short_help="Serve a local AWS endpoint that really runs builds.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=local_emulator.DEFAULT_PORT, show_default=True,
               type=click.IntRange(0, 65535), help="Port to listen on (0: any free port).")

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import click
 
+from cbdeploy.client.cli.factory import command
 from cbdeploy.client.cli.options import not_empty_callback, project_directory
 from cbdeploy.client.config.load import CONFIG_FILE, load_config
 from cbdeploy.client.config.scaffold import starter_config
 from cbdeploy.client.errors import UsageError
 
 
-@click.command("init", short_help="Write a starter cbdeploy.toml for this project.")
+@command("init", short_help="Write a starter cbdeploy.toml for this project.")
 @click.option("--force", is_flag=True, help="Overwrite an existing config file.")
 @click.option(
     "--config-path",

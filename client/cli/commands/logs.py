@@ -5,27 +5,22 @@ from __future__ import annotations
 import click
 
 from cbdeploy.client.aws.client import open_aws
+from cbdeploy.client.cli.factory import command
 from cbdeploy.client.cli.options import Target, aws_options
-from cbdeploy.client.deploy.service import follow_build
-from cbdeploy.client.output.console import make_console
-from cbdeploy.client.output.github import github_errors, github_view
-from cbdeploy.client.output.report import ReportCollector, json_result
-from cbdeploy.client.output.terminal import Renderer
+from cbdeploy.client.output.session import OutputSession
+from cbdeploy.client.watch.track import follow_build
 
 
-@click.command("logs", short_help="Print a build's log, or follow it to the end.")
+@command("logs", short_help="Print a build's log, or follow it to the end.")
 @click.argument("build_id")
 @click.option("--follow", "-f", is_flag=True,
               help="Keep streaming until the build ends, then exit with its outcome.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object on stdout when the command ends (the build's "
                    "status, phases, steps, outputs); the log goes to stderr.")
-@json_result(deploy=False)
-@github_errors("logs")
 @aws_options(need_stage=False)
-@click.pass_context
-def logs(ctx: click.Context, target: Target, build_id: str, follow: bool, as_json: bool,
-         report: ReportCollector) -> None:
+def logs(target: Target, build_id: str, follow: bool, as_json: bool,
+         session: OutputSession) -> int:
     """Print a build's log from its start; with --follow, stream it to the end.
 
     With --follow the exit status is the build's (0 succeeded, 1 not); Ctrl-C
@@ -37,20 +32,11 @@ def logs(ctx: click.Context, target: Target, build_id: str, follow: bool, as_jso
       cbdeploy logs cbdeploy-myapp-dev:0f6c2a4e-5d1b-4c3e-9a7f-2b8d6e1c4a90 --region us-east-1
       cbdeploy logs cbdeploy-myapp-dev:0f6c2a4e-5d1b-4c3e-9a7f-2b8d6e1c4a90 --follow --json
     """
-    report.context(region=target.region, local=target.local, build_id=build_id)
-    console = make_console(stderr=as_json)
-    # (No 'full log: cbdeploy logs ...' at the end: this is that command.)
-    renderer = Renderer(console, debug=target.log_level == "debug", noun="Build", log_hint=False)
-    # Looking at an old build is no failure of this job: annotate only a followed one.
-    with github_view(renderer, console, report, command="logs", noun="Build",
-                     annotate_failure=follow) as view:
-        with open_aws(target) as aws:
-            outcome = follow_build(aws, build_id, on_event=report.tee(view.handle), wait=follow,
-                                   local=target.local)
-        report.finish(outcome)
-        if outcome.status == "IN_PROGRESS" and not outcome.detached:
-            view.still_running(outcome)
-            return
-        view.outcome(outcome)
-    if follow or outcome.detached:
-        ctx.exit(outcome.exit_code)
+    session.context(region=target.region, local=target.local, build_id=build_id)
+    with session.door(open_aws, local=target.local)(target) as aws:
+        outcome = follow_build(aws, build_id, on_event=session.emit, wait=follow)
+    session.finish(outcome, still_running_ok=True)
+    # Looking at a build is no failure of this command: its exit status is the
+    # build's only when followed to its end (or left with Ctrl-C).
+    running = outcome.status == "IN_PROGRESS" and not outcome.detached
+    return outcome.exit_code if (follow or outcome.detached) and not running else 0

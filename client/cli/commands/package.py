@@ -13,6 +13,7 @@ from rich.filesize import decimal
 from rich.table import Table
 from rich.text import Text
 
+from cbdeploy.client.cli.factory import command
 from cbdeploy.client.cli.options import (
     complete_stage,
     log_level_option,
@@ -41,7 +42,7 @@ class PackageRequest:
     use_cache: bool
 
 
-@click.command("package", short_help="Build the deploy archive here, without uploading it.")
+@command("package", short_help="Build the deploy archive here, without uploading it.")
 @click.option(
     "--list",
     "list_only",

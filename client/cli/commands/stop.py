@@ -5,12 +5,13 @@ from __future__ import annotations
 import click
 
 from cbdeploy.client.aws.client import open_aws
+from cbdeploy.client.cli.factory import command
 from cbdeploy.client.cli.options import Target, aws_options
 from cbdeploy.client.output.console import make_console
 from cbdeploy.client.output.terminal import endpoint_header, stopped
 
 
-@click.command("stop", short_help="Stop a running build.")
+@command("stop", short_help="Stop a running build.")
 @click.argument("build_id")
 @aws_options(need_stage=False)
 def stop(target: Target, build_id: str) -> None:

@@ -1,0 +1,82 @@
+"""Where a command's output session comes from: one factory, from the CLI parameters.
+
+In the pattern of chalice's ``cli/factory.py``: the click layer parses, the
+factory builds what a command works with. :class:`CbdeployCommand` is the
+class of every command: its :meth:`~CbdeployCommand.invoke` asks
+:func:`create_session` for the command's
+:class:`~cbdeploy.client.output.session.OutputSession` and runs the whole
+command (its option validation included) inside it, so the session sees
+every ending and no decorator order matters. A command that wants the
+session takes a ``session`` parameter.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import click
+
+from cbdeploy.client.output.session import OutputSession
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# click's own ways out: it prints them and chooses their status itself.
+CLICK_EXITS = (click.Abort, click.ClickException, BrokenPipeError)
+
+
+def create_session(name: str, params: Mapping[str, Any], *, debug: bool) -> OutputSession:
+    """The output session of command ``name`` invoked with ``params``.
+
+    ``deploy`` and ``logs`` report a build (``--json``, GitHub Actions); the
+    other commands get a session that renders errors and says the exit code.
+    """
+    as_json = bool(params.get("as_json"))
+    if name == "deploy":
+        return OutputSession("deploy", report=True, as_json=as_json, debug=debug)
+    if name == "logs":
+        # (No 'full log: cbdeploy logs ...' at the end: this is that command.) Looking
+        # at an old build is no failure of this job: annotate only a followed one.
+        return OutputSession("logs", report=True, as_json=as_json, debug=debug, deploy=False,
+                             noun="Build", log_hint=False,
+                             annotate_failure=bool(params.get("follow")))
+    return OutputSession(name, as_json=as_json, debug=debug)
+
+
+class CbdeployCommand(click.Command):
+    """A command run inside its output session: errors rendered once, exit code chosen once."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        session = create_session(self.name or "", ctx.params, debug=debug_requested(ctx))
+        if self.callback is not None and "session" in inspect.signature(self.callback).parameters:
+            ctx.params["session"] = session
+
+        def body() -> int | None:
+            try:
+                result = super(CbdeployCommand, self).invoke(ctx)
+            except click.exceptions.Exit as done:
+                return done.exit_code
+            except SystemExit as done:
+                return done.code if isinstance(done.code, int) else 1
+            return result if isinstance(result, int) else None
+
+        ctx.exit(session.run(body, passthrough=CLICK_EXITS))
+
+
+def command(name: str, **attrs: Any) -> Callable[[F], click.Command]:
+    """``@click.command`` for cbdeploy: the command runs in its output session."""
+    return click.command(name, cls=CbdeployCommand, **attrs)
+
+
+def debug_requested(ctx: click.Context) -> bool:
+    """``--log-level debug``, even when an error comes before click has read it."""
+    if ctx.meta.get("cbdeploy.log_level") == "debug":
+        return True
+    argv = sys.argv[1:]
+    return any(
+        a in ("--log-level=debug", "--logLevel=debug")
+        or (a in ("--log-level", "--logLevel") and i + 1 < len(argv) and argv[i + 1] == "debug")
+        for i, a in enumerate(argv)
+    )

@@ -1,0 +1,147 @@
+"""What following a build yields: a closed set of frozen event dataclasses.
+
+:class:`~cbdeploy.client.watch.follow.Follower` yields :data:`FollowEvent`;
+the follow-to-outcome loop (``client.watch.track``) adds the events around it
+(:data:`WatchEvent`: attached, a stop asked for, left running). The deploy's
+own events are in ``client.deploy.events``, and
+:data:`cbdeploy.client.deploy.events.Event` is the union of both that every
+presenter dispatches on with ``match`` (closed with ``assert_never``).
+Importing this module loads neither boto3 nor click.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NoReturn
+
+from cbdeploy.client.aws.results import Build, Phase
+from cbdeploy.client.watch.markers import Marker
+
+if sys.version_info >= (3, 11):
+    from typing import assert_never
+else:  # pragma: no cover - Python 3.10
+
+    def assert_never(value: NoReturn, /) -> NoReturn:
+        """The end of a ``match`` over a closed union: mypy proves it unreachable."""
+        raise AssertionError(f"unhandled event: {type(value).__name__}")
+
+
+@dataclass(frozen=True)
+class PhaseChanged:
+    """A phase appeared (``phase.status`` is None) or finished with a status."""
+
+    build: Build
+    phase: Phase
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One remote log line, without its trailing newline; untrusted text."""
+
+    timestamp: int  # milliseconds since the epoch, as CloudWatch stores it
+    message: str
+
+
+@dataclass(frozen=True)
+class MarkerEvent:
+    """A runner marker line (``::cbdeploy:: {...}``), parsed; never shown raw."""
+
+    marker: Marker
+    timestamp: int = 0
+
+
+@dataclass(frozen=True)
+class BuildFinished:
+    """The build is complete and every line of its log has been yielded."""
+
+    build: Build
+
+
+@dataclass(frozen=True)
+class ContactLost:
+    """Calls have failed for a while; the follower keeps retrying.
+
+    ``throttled``: AWS answers, but refuses to serve so many calls; the
+    follower slows down and goes on as long as the build runs. Otherwise no
+    answer came, and it gives up ``retrying_for`` seconds after the last one.
+    """
+
+    error: str  # the last failure, as the AWS door words it
+    seconds: float  # since the last successful call
+    retrying_for: float
+    throttled: bool = False
+
+
+@dataclass(frozen=True)
+class ContactRestored:
+    """A call succeeded again after :class:`ContactLost`; nothing was lost meanwhile."""
+
+    seconds: float  # how long nothing succeeded
+
+
+@dataclass(frozen=True)
+class FollowLost:
+    """The follower gave up: the build was started, its outcome is unknown. The last event."""
+
+    build: Build  # as last seen
+    reason: str
+    vanished: bool = False  # the endpoint no longer knows the build (it was restarted)
+
+
+FollowEvent = (
+    PhaseChanged | LogLine | MarkerEvent | BuildFinished | ContactLost | ContactRestored
+    | FollowLost
+)
+
+
+# ---------------------------------------------------------------------- around the follow
+
+
+@dataclass(frozen=True)
+class Attached:
+    """``logs``: reading a build that was started before, as it was when we came."""
+
+    build: Build
+    following: bool  # --follow: we stay until it ends
+
+
+@dataclass(frozen=True)
+class StopScheduled:
+    """A first Ctrl-C at a terminal: StopBuild goes out in ``seconds`` unless Ctrl-C comes again."""
+
+    build_id: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class StopRequested:
+    """CodeBuild has the stop request; the deploy follows the build to its end."""
+
+    build_id: str
+    signal: str | None = None  # "SIGTERM", "SIGHUP"; None for Ctrl-C
+    wait_seconds: float | None = None  # how long the end is waited for; None: as long as it takes
+
+
+@dataclass(frozen=True)
+class StopFailed:
+    build_id: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Detached:
+    """We leave the build running: ``--detach``, or a second Ctrl-C."""
+
+    build_id: str | None  # None: Ctrl-C while StartBuild was in flight
+    interrupted: bool
+    stop_requested: bool = False  # the first Ctrl-C's stop reached CodeBuild
+    waited: float | None = None  # seconds waited for a stopped build that had not ended
+
+
+# What watching a build tells: the follower's events and the ones around them
+# (attached, a stop asked for, left running).
+WatchEvent = FollowEvent | Attached | StopScheduled | StopRequested | StopFailed | Detached
+WatchSink = Callable[[WatchEvent], None]
+
