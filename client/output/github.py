@@ -31,6 +31,7 @@ from rich.console import Console
 from cbdeploy.client.deploy import events as d
 from cbdeploy.client.errors import CbdeployError
 from cbdeploy.client.output.markdown import markdown_summary
+from cbdeploy.client.output.place import Place
 from cbdeploy.client.output.report import ReportCollector
 from cbdeploy.client.watch import events as f
 from cbdeploy.client.watch.outcome import UNKNOWN, BuildOutcome, lost_message
@@ -49,6 +50,7 @@ END_PHASE = "COMPLETED"  # not a phase with lines: the build's end
 class RendererLike(Protocol):
     """What the commands call on a renderer (``client.output.terminal.Renderer`` has all of it)."""
 
+    def locate(self, place: Place) -> None: ...
     def handle(self, event: d.Event) -> None: ...
     def close(self) -> None: ...
     def outcome(self, outcome: BuildOutcome) -> None: ...
@@ -185,6 +187,9 @@ class GithubRenderer:
                 "[Container] "
             )
         return event.marker.event in ("step-start", "step-end")
+
+    def locate(self, place: Place) -> None:
+        self.inner.locate(place)
 
     def close(self) -> None:
         self.inner.close()

@@ -70,8 +70,9 @@ class OutputSession:
 
     ``report``: whether the command has a build to report (``deploy``,
     ``logs``); without, the session only renders errors and says the exit code.
-    ``interrupt_notice``: a Ctrl-C before the build started says nothing was
-    deployed (``deploy``), else just "Interrupted.".
+    ``deploy``: the report has a deploy's keys, and a Ctrl-C before the build
+    started says nothing was deployed; else (``logs``) just "Interrupted.".
+    ``console``, ``renderer``, ``environ`` and ``token`` are for tests.
     """
 
     def __init__(
@@ -87,6 +88,7 @@ class OutputSession:
         annotate_failure: bool = True,
         environ: Mapping[str, str] | None = None,
         console: Console | None = None,
+        renderer: RendererLike | None = None,
         token: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -98,7 +100,9 @@ class OutputSession:
         self.console = console or make_console(stderr=as_json)
         self.report = ReportCollector(deploy=deploy, clock=clock)
         self.reporting = report
-        self.renderer = Renderer(self.console, debug=debug, noun=noun, log_hint=log_hint)
+        self.renderer: RendererLike = renderer or Renderer(
+            self.console, debug=debug, noun=noun, log_hint=log_hint
+        )
         self.github: GithubRenderer | None = None
         if report and github_actions(self.environ):
             self.github = GithubRenderer(self.renderer, self.console, token=token,

@@ -17,8 +17,9 @@ from rich.console import Console
 
 from cbdeploy.client.aws.client import Build, Phase
 from cbdeploy.client.errors import ConfigError
-from cbdeploy.client.output.github import GithubRenderer, escape_data, escape_property, github_view
+from cbdeploy.client.output.github import GithubRenderer, escape_data, escape_property
 from cbdeploy.client.output.report import ReportCollector, duration, markdown_summary, md
+from cbdeploy.client.output.session import OutputSession
 from cbdeploy.client.output.terminal import Renderer
 from cbdeploy.client.watch.follow import BuildFinished, LogLine, MarkerEvent, PhaseChanged
 from cbdeploy.client.watch.markers import Marker
@@ -44,6 +45,9 @@ class Inner:
 
     def __init__(self, c: Console) -> None:
         self.console = c
+
+    def locate(self, place: object) -> None:
+        pass
 
     def handle(self, event: object) -> None:
         if isinstance(event, LogLine):
@@ -345,14 +349,19 @@ def test_md_escapes_what_would_start_a_block() -> None:
     ]
 
 
-# ---------------------------------------------------------------------- github_view
+# ---------------------------------------------------------------------- the output session
+
+
+def session(c: Console, env: dict[str, str]) -> OutputSession:
+    return OutputSession("deploy", report=True, console=c, renderer=Inner(c), environ=env,
+                         token=TOKEN, clock=lambda: 0.0)
 
 
 def test_outside_actions_the_renderer_is_used_as_it_is(tmp_path: Path) -> None:
     c = console()
-    inner = Inner(c)
-    with github_view(inner, c, ReportCollector(), environ={}) as view:
-        assert view is inner
+    outside = session(c, {})
+    assert outside.view is outside.renderer
+    assert outside.run(lambda: None) == 0
     assert text(c) == ""
 
 
@@ -360,15 +369,15 @@ def test_in_actions_an_error_is_annotated_and_the_summary_appended(tmp_path: Pat
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")
     c = console()
-    report = ReportCollector(clock=lambda: 0.0)
     env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
-    with (
-        pytest.raises(ConfigError),
-        github_view(Inner(c), c, report, environ=env, token=TOKEN) as view,
-    ):
-        view.handle(phase("BUILD"))
-        view.handle(LogLine(1, "building"))
+    actions = session(c, env)
+
+    def body() -> None:
+        actions.emit(phase("BUILD"))
+        actions.emit(LogLine(1, "building"))
         raise ConfigError("Bad value", "Fix it")
+
+    assert actions.run(body) == 2
     assert text(c) == (
         "::stop-commands::T0K3N\n"
         "(phase BUILD None)\n"
@@ -376,6 +385,7 @@ def test_in_actions_an_error_is_annotated_and_the_summary_appended(tmp_path: Pat
         "::group::BUILD\n"
         "::stop-commands::T0K3N\n"
         "building\n"
+        "(close)\n"  # (the session takes a live display down before the error)
         "::T0K3N::\n"
         "::endgroup::\n"
         "::error title=cbdeploy deploy failed::Bad value%0AFix it\n"
@@ -390,8 +400,7 @@ def test_in_actions_an_error_is_annotated_and_the_summary_appended(tmp_path: Pat
 def test_an_unwritable_summary_is_said_and_changes_nothing_else(tmp_path: Path) -> None:
     c = console()
     env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(tmp_path / "no" / "such.md")}
-    with github_view(Inner(c), c, ReportCollector(), environ=env, token=TOKEN):
-        pass
+    assert session(c, env).run(lambda: None) == 0
     assert text(c).splitlines() == [
         "::stop-commands::T0K3N",
         "::T0K3N::",

@@ -1,7 +1,8 @@
 """The ``--json`` object: what the collector makes of a run's events, compared whole.
 
-The ``json_result`` tests drive real click commands through CliRunner; the
-``deploy`` one stops at option validation, before any AWS call.
+The output session's ``--json`` tests drive real click commands (the
+factory's ``command``) through CliRunner; the ``deploy`` one stops at option
+validation, before any AWS call.
 """
 
 from __future__ import annotations
@@ -17,10 +18,19 @@ import pytest
 from click.testing import CliRunner
 
 from cbdeploy.client.aws.client import Build, Phase
-from cbdeploy.client.deploy.events import ArchiveBuilt, BuildStarted, DeployStarting, UploadDone
+from cbdeploy.client.cli.factory import command as cbdeploy_command
+from cbdeploy.client.deploy.events import (
+    ArchiveBuilt,
+    BuildStarted,
+    DeployStarting,
+    Event,
+    UploadDone,
+)
 from cbdeploy.client.deploy.upload import UploadResult
 from cbdeploy.client.errors import BuildConflictError, ConfigError
-from cbdeploy.client.output.report import ReportCollector, json_result
+from cbdeploy.client.output.place import Place
+from cbdeploy.client.output.report import ReportCollector
+from cbdeploy.client.output.session import OutputSession
 from cbdeploy.client.packaging import ArchiveResult
 from cbdeploy.client.watch.follow import MarkerEvent
 from cbdeploy.client.watch.markers import Marker
@@ -49,15 +59,20 @@ def build(status: str = "IN_PROGRESS") -> Build:
     )
 
 
-def deploy_events(*, local: bool = False, skipped: bool = False) -> list[object]:
+def located(report: ReportCollector, *, local: bool = False) -> ReportCollector:
+    """``report`` told where the build runs, as the output session tells it."""
+    report.locate(Place("us-east-1", local))
+    return report
+
+
+def deploy_events(*, skipped: bool = False) -> list[Event]:
     archive = ArchiveResult(Path("/tmp/a.zip"), SHA, 8413, 4, 983)
     key = f"sources/site/{SHA}.zip"
     return [
-        DeployStarting("site", "dev", "us-east-1", "cbdeploy-site-dev", local, "inv-1",
-                       account="123456789012"),
+        DeployStarting("site", "dev", "cbdeploy-site-dev", "inv-1", account="123456789012"),
         ArchiveBuilt(archive, 0.1234, None),
         UploadDone(UploadResult("cbdeploy-123456789012-us-east-1", key, skipped), 8413, 0.5),
-        BuildStarted(build(), "us-east-1", local),
+        BuildStarted(build()),
         MarkerEvent(Marker("step-start", {"step": "build"})),  # (the outcome says it)
     ]
 
@@ -78,7 +93,7 @@ FAILED = BuildOutcome(
 
 
 def test_a_failed_deploy_reports_phases_steps_archive_upload_and_timings() -> None:
-    report = ReportCollector(clock=clock(100.0, 115.25))
+    report = located(ReportCollector(clock=clock(100.0, 115.25)))
     for event in deploy_events():
         report.handle(event)
     report.finish(FAILED)
@@ -129,8 +144,8 @@ def test_a_failed_deploy_reports_phases_steps_archive_upload_and_timings() -> No
 
 
 def test_a_local_deploy_has_no_console_link_and_says_the_upload_was_skipped() -> None:
-    report = ReportCollector(clock=clock(0.0, 1.0))
-    for event in deploy_events(local=True, skipped=True):
+    report = located(ReportCollector(clock=clock(0.0, 1.0)), local=True)
+    for event in deploy_events(skipped=True):
         report.handle(event)
     report.finish(BuildOutcome(BUILD_ID, "SUCCEEDED", 0, outputs={"url": "https://x.test"},
                                region="us-east-1"))
@@ -160,7 +175,7 @@ def test_an_error_before_anything_started_keeps_every_key_unknown_but_the_error(
 
 
 def test_ctrl_c_before_the_build_started_is_exit_130_with_what_was_built() -> None:
-    report = ReportCollector(clock=clock(0.0, 3.0))
+    report = located(ReportCollector(clock=clock(0.0, 3.0)))
     for event in deploy_events()[:2]:  # packaged, then interrupted
         report.handle(event)
     report.fail(KeyboardInterrupt())
@@ -181,7 +196,7 @@ def test_a_deploy_refused_for_a_running_build_names_that_build() -> None:
 
 
 def test_a_build_lost_after_it_started_still_names_it() -> None:
-    report = ReportCollector(clock=clock(0.0, 1.0))
+    report = located(ReportCollector(clock=clock(0.0, 1.0)))
     for event in deploy_events():
         report.handle(event)
     report.fail(RuntimeError("boom"))
@@ -201,16 +216,15 @@ def test_logs_report_has_no_deploy_only_keys() -> None:
     assert data["consoleUrl"] == CONSOLE_URL
 
 
-# ---------------------------------------------------------------------- json_result
+# ---------------------------------------------------------------------- the session's --json
 
 
 def command(body: Any) -> click.Command:
-    @click.command()
-    @json_result()
+    @cbdeploy_command("deploy")
     @click.option("--json", "as_json", is_flag=True)
     @click.pass_context
-    def run(ctx: click.Context, as_json: bool, report: ReportCollector) -> None:
-        body(ctx, report)
+    def run(ctx: click.Context, as_json: bool, session: OutputSession) -> None:
+        body(ctx, session.report)
 
     return run
 
@@ -251,8 +265,8 @@ def test_json_gives_exactly_one_object_on_stdout_however_the_command_ends(
     assert (data["exitCode"], data["error"]) == (code, error)
     if error is None:
         assert result.exit_code == code
-    else:  # (the exception goes on to the CLI, which prints it and sets the status)
-        assert isinstance(result.exception, (ConfigError, ValueError))
+    else:  # (the session prints it and sets the status)
+        assert result.exit_code == code
 
 
 def looked_at_a_failed_build(ctx: click.Context, report: ReportCollector) -> None:
@@ -349,23 +363,23 @@ def test_a_signal_before_the_build_started_gives_its_exit_status() -> None:
 
 
 def test_a_custom_endpoint_is_in_the_object_and_the_summary_instead_of_a_console_link() -> None:
-    from dataclasses import replace
-
     from cbdeploy.client.aws.endpoint import Endpoint
     from cbdeploy.client.deploy.events import Attached
     from cbdeploy.client.output.report import markdown_summary
 
     custom = Endpoint("http://127.0.0.1:4566", "custom")
     report = ReportCollector(clock=clock(0.0, 1.0))
+    report.locate(Place("us-east-1", False, custom))
     for event in deploy_events():
-        report.handle(replace(event, endpoint=custom) if isinstance(event, DeployStarting) else event)
+        report.handle(event)
     report.finish(BuildOutcome(BUILD_ID, "SUCCEEDED", 0, region="us-east-1"))
     data = report.report()
     assert (data["endpoint"], data["consoleUrl"], data["local"]) == (custom.url, None, False)
     assert f"(endpoint {custom.url})" in markdown_summary(data)
 
     followed = ReportCollector(deploy=False, clock=clock(0.0, 1.0))
-    followed.handle(Attached(build(), "us-east-1", False, following=False, endpoint=custom))
+    followed.locate(Place("us-east-1", False, custom))
+    followed.handle(Attached(build(), following=False))
     followed.finish(BuildOutcome(BUILD_ID, "SUCCEEDED", 0, region="us-east-1"))
     data = followed.report()
     assert (data["endpoint"], data["consoleUrl"]) == (custom.url, None)
