@@ -19,10 +19,12 @@ from typing import Any, TypeVar
 
 import click
 
+from cbdeploy.client.errors import CbdeployError
 from cbdeploy.client.output.session import OutputSession
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+PARSE_ERROR = "cbdeploy.parse_error"
 # click's own ways out: it prints them and chooses their status itself.
 CLICK_EXITS = (click.Abort, click.ClickException, BrokenPipeError)
 
@@ -48,12 +50,24 @@ def create_session(name: str, params: Mapping[str, Any], *, debug: bool) -> Outp
 class CbdeployCommand(click.Command):
     """A command run inside its output session: errors rendered once, exit code chosen once."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # An option's callback may refuse a value with our own error (an empty
+        # --config-path): it ends the command inside its session, like any other.
+        try:
+            return super().parse_args(ctx, args)
+        except CbdeployError as error:
+            ctx.meta[PARSE_ERROR] = error
+            return []
+
     def invoke(self, ctx: click.Context) -> Any:
         session = create_session(self.name or "", ctx.params, debug=debug_requested(ctx))
         if self.callback is not None and "session" in inspect.signature(self.callback).parameters:
             ctx.params["session"] = session
+        refused: CbdeployError | None = ctx.meta.pop(PARSE_ERROR, None)
 
         def body() -> int | None:
+            if refused is not None:
+                raise refused
             try:
                 result = super(CbdeployCommand, self).invoke(ctx)
             except click.exceptions.Exit as done:

@@ -267,7 +267,7 @@ def test_a_stop_that_outlasts_the_budget_leaves_in_time_saying_so() -> None:
     assert aws.stops == [BUILD_ID]
     assert sent[0] + STOP_BUDGET_SECONDS <= aws.clock.now < sent[0] + STOP_BUDGET_SECONDS + 0.5
     detached = [e for e in events if isinstance(e, Detached)]
-    assert detached == [Detached(BUILD_ID, "eu-west-1", False, True, stop_requested=True,
+    assert detached == [Detached(BUILD_ID, True, stop_requested=True,
                                  waited=STOP_BUDGET_SECONDS)]
     assert outcome.exit_code == 143 and outcome.detached and outcome.status == "IN_PROGRESS"
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # handlers put back

@@ -19,6 +19,7 @@ from cbdeploy.client.deploy.events import (
     FilesSelected,
 )
 from cbdeploy.client.errors import UsageError
+from cbdeploy.client.output.place import Place
 from cbdeploy.client.output.terminal import Renderer, confirm, format_duration
 from cbdeploy.client.packaging import ArchiveResult, Selection
 from cbdeploy.client.watch.follow import LogLine, MarkerEvent, PhaseChanged
@@ -185,8 +186,8 @@ def test_failure_outcome_names_phase_step_and_where_the_log_is() -> None:
 
 def test_local_failure_offers_no_logs_command_for_a_build_that_ends_with_the_process() -> None:
     c = console()
-    r = Renderer(c)
-    r.handle(DeployStarting("app", "dev", "eu-west-1", "cbdeploy-app-dev", True, "id"))
+    r = Renderer(c, place=Place("eu-west-1", True))
+    r.handle(DeployStarting("app", "dev", "cbdeploy-app-dev", "id"))
     r.outcome(BuildOutcome("cbdeploy-app-dev:42", "FAILED", 1, duration=3.0, region="eu-west-1"))
     assert "✗ Deploy failed after 3.0s" in text(c)
     assert "cbdeploy logs" not in text(c)
@@ -244,7 +245,7 @@ def test_success_outcome_lists_outputs() -> None:
 
 def test_detach_prints_how_to_reattach_and_stop() -> None:
     c = console()
-    Renderer(c).handle(Detached("cbdeploy-app-dev:42", "eu-west-1", local=False, interrupted=True))
+    Renderer(c, place=Place("eu-west-1")).handle(Detached("cbdeploy-app-dev:42", interrupted=True))
     out = text(c)
     assert "cbdeploy logs cbdeploy-app-dev:42 --follow --region eu-west-1" in out
     assert "cbdeploy stop cbdeploy-app-dev:42 --region eu-west-1" in out
@@ -252,8 +253,8 @@ def test_detach_prints_how_to_reattach_and_stop() -> None:
 
 def test_header_and_packaging_with_secret_warning(tmp_path: Path) -> None:
     c = console()
-    r = Renderer(c)
-    r.handle(DeployStarting("my-api", "dev", "us-east-1", "cbdeploy-my-api-dev", False, "id"))
+    r = Renderer(c, place=Place("us-east-1"))
+    r.handle(DeployStarting("my-api", "dev", "cbdeploy-my-api-dev", "id"))
     r.handle(FilesSelected(Selection(tmp_path, (), skipped_repos=("vendor/lib",), secrets=(".env",))))
     r.handle(ArchiveBuilt(ArchiveResult(tmp_path / "a.zip", "ab" * 32, 1200, 3, 4000), 0.25, None))
     out = text(c)
@@ -394,8 +395,9 @@ def test_logs_header_names_the_build_its_state_commit_and_console() -> None:
     )
     c = console()
     renderer = Renderer(c, noun="Build", log_hint=False,
-                        now=lambda: began + timedelta(minutes=2, seconds=10))
-    renderer.handle(Attached(running, "eu-west-1", local=False, following=True))
+                        now=lambda: began + timedelta(minutes=2, seconds=10),
+                        place=Place("eu-west-1"))
+    renderer.handle(Attached(running, following=True))
     started = began.astimezone().strftime("%Y-%m-%d %H:%M:%S")
     assert text(c) == (
         "cbdeploy: Build cbdeploy-app-dev:42\n"
@@ -415,7 +417,8 @@ def test_logs_header_of_an_ended_local_build_says_how_long_it_took() -> None:
     began = datetime(2026, 11, 28, 5, 0, 0, tzinfo=timezone.utc)
     ended = replace(build("FAILED"), start=began, end=began + timedelta(seconds=75))
     c = console()
-    Renderer(c, noun="Build").handle(Attached(ended, "us-east-1", local=True, following=False))
+    Renderer(c, noun="Build", place=Place("us-east-1", True)).handle(
+        Attached(ended, following=False))
     started = began.astimezone().strftime("%Y-%m-%d %H:%M:%S")
     assert text(c).splitlines()[2:6] == [
         "  Project:  cbdeploy-app-dev",
@@ -437,10 +440,10 @@ def test_signals_say_what_happens_to_the_build() -> None:
     from cbdeploy.client.deploy.events import StopRequested, StopScheduled
 
     c = console()
-    r = Renderer(c)
+    r = Renderer(c, place=Place("eu-west-1"))
     r.handle(StopScheduled("b:1", 3.0))
     r.handle(StopRequested("b:1", "SIGTERM", 6.0))
-    r.handle(Detached("b:1", "eu-west-1", False, True, stop_requested=True, waited=6.0))
+    r.handle(Detached("b:1", True, stop_requested=True, waited=6.0))
     lines = text(c).splitlines()
     assert lines[:3] == [
         "",
@@ -467,10 +470,10 @@ def test_detach_hints_follow_the_endpoint() -> None:
 
     standing = Endpoint("http://127.0.0.1:4566", "standing")
     c = console()
-    r = Renderer(c)
-    r.handle(DeployStarting("app", "dev", "eu-west-1", "p", True, "id", endpoint=standing))
-    r.handle(BuildStarted(build(), "eu-west-1", True, following=False))
-    r.handle(Detached("p:42", "eu-west-1", local=True, interrupted=False))
+    r = Renderer(c, place=Place("eu-west-1", True, standing))
+    r.handle(DeployStarting("app", "dev", "p", "id"))
+    r.handle(BuildStarted(build(), following=False))
+    r.handle(Detached("p:42", interrupted=False))
     out = text(c)
     assert "Endpoint: http://127.0.0.1:4566 (cbdeploy emulator, --local)" in out
     assert "cbdeploy logs p:42 --follow --region eu-west-1 --local" in out
@@ -478,10 +481,9 @@ def test_detach_hints_follow_the_endpoint() -> None:
     assert "console.aws" not in out
 
     c = console()
-    r = Renderer(c)
-    r.handle(DeployStarting("app", "dev", "eu-west-1", "p", True, "id",
-                            endpoint=Endpoint("http://127.0.0.1:5", "in-process")))
-    r.handle(Detached("p:42", "eu-west-1", local=True, interrupted=True))
+    r = Renderer(c, place=Place("eu-west-1", True, Endpoint("http://127.0.0.1:5", "in-process")))
+    r.handle(DeployStarting("app", "dev", "p", "id"))
+    r.handle(Detached("p:42", interrupted=True))
     out = text(c)
     assert "cbdeploy logs" not in out and "ends with it" in out and "cbdeploy emulator" in out
 
@@ -491,10 +493,10 @@ def test_a_custom_endpoint_is_shown_and_gets_no_console_link() -> None:
     from cbdeploy.client.deploy.events import BuildStarted
 
     c = console()
-    r = Renderer(c)
     custom = Endpoint("http://10.0.0.5:4566", "custom")
-    r.handle(DeployStarting("app", "dev", "eu-west-1", "p", False, "id", endpoint=custom))
-    r.handle(BuildStarted(build(), "eu-west-1", False))
+    r = Renderer(c, place=Place("eu-west-1", False, custom))
+    r.handle(DeployStarting("app", "dev", "p", "id"))
+    r.handle(BuildStarted(build()))
     r.outcome(BuildOutcome("p:42", "FAILED", 1, region="eu-west-1"))
     out = text(c)
     assert "Endpoint: http://10.0.0.5:4566" in out
@@ -507,8 +509,7 @@ def test_a_lost_build_of_a_standing_emulator_is_re_attached_with_local() -> None
     from cbdeploy.client.watch.outcome import UNKNOWN
 
     c = console()
-    r = Renderer(c)
-    r.handle(DeployStarting("app", "dev", "eu-west-1", "p", True, "id",
-                            endpoint=Endpoint("http://127.0.0.1:4566", "standing")))
+    r = Renderer(c, place=Place("eu-west-1", True, Endpoint("http://127.0.0.1:4566", "standing")))
+    r.handle(DeployStarting("app", "dev", "p", "id"))
     r.outcome(BuildOutcome("p:42", UNKNOWN, 3, region="eu-west-1", lost="connection refused"))
     assert "cbdeploy logs p:42 --follow --region eu-west-1 --local" in text(c)

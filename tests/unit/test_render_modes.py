@@ -29,6 +29,7 @@ from cbdeploy.client.deploy.runner_plan import GitInfo
 from cbdeploy.client.deploy.upload import UploadResult
 from cbdeploy.client.infra.model import Infrastructure
 from cbdeploy.client.output.console import make_console
+from cbdeploy.client.output.place import Place
 from cbdeploy.client.output.terminal import Renderer
 from cbdeploy.client.packaging import ArchiveResult, Selection
 from cbdeploy.client.watch.follow import BuildFinished, LogLine, MarkerEvent, PhaseChanged
@@ -81,7 +82,7 @@ def container(text: str) -> LogLine:
     return LogLine(0, f"[Container] 2026/11/28 04:00:16.200000 {text}")
 
 
-def deploy_events(tmp_path: Path) -> list[object]:
+def deploy_events(tmp_path: Path) -> list[d.Event]:
     b = build()
     by_name = {p.name: p for p in PHASES}
 
@@ -95,8 +96,7 @@ def deploy_events(tmp_path: Path) -> list[object]:
 
     size = 1_234_567
     return [
-        d.DeployStarting("my-api", "dev", "us-east-1", "cbdeploy-my-api-dev", False, "inv-1",
-                         "123456789012"),
+        d.DeployStarting("my-api", "dev", "cbdeploy-my-api-dev", "inv-1", "123456789012"),
         d.FilesSelected(Selection(tmp_path, ())),
         d.PackagingProgress(40, 120),
         d.PackagingProgress(120, 120),
@@ -109,7 +109,7 @@ def deploy_events(tmp_path: Path) -> list[object]:
         d.UploadProgress(500_000, size),
         d.UploadProgress(size, size),
         d.UploadDone(UploadResult("bucket", "sources/my-api/abab.zip", False, size), size, 2.0),
-        d.BuildStarted(b, "us-east-1", local=False),
+        d.BuildStarted(b),
         *(end(name) for name in ("SUBMITTED", "QUEUED")),
         start("PROVISIONING"),  # (nothing of its own to show: no name line)
         end("PROVISIONING"),
@@ -206,8 +206,8 @@ Outputs:
 """
 
 
-def render(console: Console, events: list[object], outcome: BuildOutcome) -> str:
-    renderer = Renderer(console)
+def render(console: Console, events: list[d.Event], outcome: BuildOutcome) -> str:
+    renderer = Renderer(console, place=Place("us-east-1"))
     for event in events:
         renderer.handle(event)
     renderer.outcome(outcome)
@@ -398,7 +398,7 @@ def test_confirmation_commit_line(tmp_path: Path, git: GitInfo | None, shown: st
 
 def test_local_build_says_local_emulator_instead_of_a_console_link() -> None:
     c = console({})
-    Renderer(c).handle(d.BuildStarted(build(), "us-east-1", local=True, following=False))
+    Renderer(c, place=Place("us-east-1", True)).handle(d.BuildStarted(build(), following=False))
     assert c.file.getvalue() == (  # type: ignore[attr-defined]
         f"✓ Started build {BUILD_ID}\n"
         "  Console: none, the build runs in the local emulator\n"
