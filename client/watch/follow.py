@@ -68,11 +68,10 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from cbdeploy.client.aws.results import LogEvent
 from cbdeploy.client.errors import AwsError, CredentialsError, NotFoundError
+from cbdeploy.client.watch.cursor import Cursor, is_split_piece, joined, to_event
 from cbdeploy.client.watch.events import (
     BuildFinished,
     ContactLost,
@@ -117,11 +116,6 @@ THROTTLED = frozenset({
     "RequestLimitExceeded", "RequestThrottled", "RequestThrottledException", "SlowDown",
     "ProvisionedThroughputExceededException",
 })
-# CloudWatch Logs' largest event: 256 KB including 26 bytes of overhead. CodeBuild
-# cuts a longer line into events of this size (less up to 3 bytes of a UTF-8
-# character that did not fit), all but the last without a newline.
-MAX_EVENT_BYTES = 256 * 1024 - 26
-SPLIT_PIECE_BYTES = MAX_EVENT_BYTES - 3
 # GetLogEvents refuses a token it no longer accepts (tokens expire) with this code.
 INVALID_TOKEN = "InvalidParameterException"
 
@@ -136,60 +130,6 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
 
 
 TRANSIENT = _transient_errors()
-
-
-def strip_newline(message: str) -> str:
-    """Drop the one line ending CodeBuild leaves on each event, nothing else."""
-    if message.endswith("\n"):
-        message = message[:-1]
-    if message.endswith("\r"):
-        message = message[:-1]
-    return message
-
-
-def is_split_piece(message: str) -> bool:
-    """Whether ``message`` is a piece of a longer line that the next event continues."""
-    if message.endswith("\n") or len(message) * 4 < SPLIT_PIECE_BYTES:
-        return False  # (the cheap tests first: nearly every event)
-    return len(message.encode("utf-8")) >= SPLIT_PIECE_BYTES
-
-
-def to_event(event: LogEvent, markers: MarkerReader) -> LogLine | MarkerEvent:
-    text = strip_newline(event.message)
-    marker = markers.read(text)
-    if marker is not None:
-        return MarkerEvent(marker, event.timestamp)
-    return LogLine(event.timestamp, text)
-
-
-@dataclass
-class _Cursor:
-    """Where we are in one log stream."""
-
-    group: str | None = None
-    stream: str | None = None
-    token: str | None = None
-    at_end: bool = False  # the last read came back with the token unchanged
-    missing: bool = True  # the stream did not exist at the last read
-    failed: bool = False  # the last read raised a transient error
-    # An event's identity is its position in the stream: ``delivered`` counts
-    # them, and after a forced re-read from the head the first ``skip`` are
-    # the ones already delivered.
-    delivered: int = 0
-    skip: int = 0
-    # Pieces of a line longer than an event, waiting for the piece that ends it.
-    pieces: list[LogEvent] = field(default_factory=list)
-
-    def point_at(self, group: str | None, stream: str | None) -> None:
-        if (group, stream) != (self.group, self.stream):
-            self.group, self.stream = group, stream
-            self.token, self.at_end, self.missing, self.failed = None, False, True, False
-            self.delivered = self.skip = 0
-            self.pieces = []
-
-    def restart(self) -> None:
-        """Read again from the head (the token was refused), skipping what was delivered."""
-        self.token, self.at_end, self.skip = None, False, self.delivered
 
 
 class _Contact:
@@ -254,40 +194,26 @@ class Follower:
         self._contact = {"build": _Contact(started), "logs": _Contact(started)}
         build = known if known is not None else (yield from self._first_build(build_id))
         phases = Phases()
-        cursor = _Cursor()
+        cursor = Cursor()
         markers = MarkerReader(runner=runs_the_runner(build.buildspec))
         yield from phases.from_build(build)
-        interval = FAST_INTERVAL
-        build_interval = BUILD_POLL_MIN
-        last_build_poll = self._clock()
+        interval, build_interval, last_build_poll = FAST_INTERVAL, BUILD_POLL_MIN, self._clock()
         ending = False  # the runner said the pipeline ended: the build is about to
         tail_reads = 0
         while True:
-            cursor.point_at(build.log_group, build.log_stream)
-            lines = 0
-            if cursor.stream and cursor.group:
-                for event in self._drain(cursor, markers):
-                    lines += 1
-                    if isinstance(event, MarkerEvent) and event.marker.event == "pipeline-end":
-                        ending = True
-                    elif isinstance(event, LogLine):
-                        yield from phases.from_line(build, event)
-                    yield event
-            yield from self._news()
+            lines, ended = yield from self._read(cursor, markers, phases, build)
+            ending = ending or ended
             if build.complete and not cursor.failed and (cursor.at_end or cursor.missing):
                 # One more read after a short pause catches lines CloudWatch
                 # was still ingesting when the build reported completion.
                 if tail_reads >= 1 or not wait:
-                    if cursor.pieces:  # a line cut short by the end of the log
-                        yield self._joined(cursor, markers, None)
-                    yield from phases.from_build(build, final=True)
-                    yield BuildFinished(build)
+                    yield from self._end(cursor, markers, phases, build)
                     return
                 tail_reads += 1
                 interval = FAST_INTERVAL
             elif not wait and not cursor.failed:
                 if cursor.pieces:  # a long line still being written: what exists of it
-                    yield self._joined(cursor, markers, None)
+                    yield joined(cursor, markers, None)
                 return
             elif lines:
                 interval = FAST_INTERVAL
@@ -305,19 +231,55 @@ class Follower:
             due = now - last_build_poll >= build_interval
             soon = ending or self._end_expected
             if not build.complete and (due or soon or not cursor.stream or cursor.missing):
-                try:
-                    polled = self._poll_build(build_id)
-                except NotFoundError as error:
-                    # It was there: the endpoint has forgotten it (an emulator restarted).
-                    yield FollowLost(build, error.message, vanished=True)
+                refreshed = yield from self._refresh(build_id, build, phases)
+                if refreshed is None:
                     return
-                last_build_poll = now
+                build, last_build_poll = refreshed, now
                 if not lines:
                     build_interval = min(build_interval * GROWTH, BUILD_POLL_CAP)
-                yield from self._news()
-                if polled is not None:
-                    build = polled
-                    yield from phases.from_build(build)
+
+    def _read(
+        self, cursor: Cursor, markers: MarkerReader, phases: Phases, build: Build
+    ) -> Generator[FollowEvent, None, tuple[int, bool]]:
+        """Drain the log: (lines read, whether the runner said the pipeline ended)."""
+        lines, ending = 0, False
+        cursor.point_at(build.log_group, build.log_stream)
+        if cursor.stream and cursor.group:
+            for event in self._drain(cursor, markers):
+                lines += 1
+                if isinstance(event, MarkerEvent) and event.marker.event == "pipeline-end":
+                    ending = True
+                elif isinstance(event, LogLine):
+                    yield from phases.from_line(build, event)
+                yield event
+        yield from self._news()
+        return lines, ending
+
+    @staticmethod
+    def _end(
+        cursor: Cursor, markers: MarkerReader, phases: Phases, build: Build
+    ) -> Iterator[FollowEvent]:
+        """The build is complete and its log read: the last line, the phases' ends, the end."""
+        if cursor.pieces:  # a line cut short by the end of the log
+            yield joined(cursor, markers, None)
+        yield from phases.from_build(build, final=True)
+        yield BuildFinished(build)
+
+    def _refresh(
+        self, build_id: str, build: Build, phases: Phases
+    ) -> Generator[FollowEvent, None, Build | None]:
+        """Poll the build (the last seen after a failed poll); None: the follow ends."""
+        try:
+            polled = self._poll_build(build_id)
+        except NotFoundError as error:
+            # It was there: the endpoint has forgotten it (an emulator restarted).
+            yield FollowLost(build, error.message, vanished=True)
+            return None
+        yield from self._news()
+        if polled is None:
+            return build
+        yield from phases.from_build(polled)
+        return polled
 
     def _jittered(self, interval: float) -> float:
         return interval * (1.0 - JITTER * self._rng())
@@ -346,7 +308,7 @@ class Follower:
         self._succeeded("build")
         return build
 
-    def _drain(self, cursor: _Cursor, markers: MarkerReader) -> Iterator[LogLine | MarkerEvent]:
+    def _drain(self, cursor: Cursor, markers: MarkerReader) -> Iterator[LogLine | MarkerEvent]:
         assert cursor.group is not None and cursor.stream is not None
         cursor.failed = False
         while True:
@@ -375,7 +337,7 @@ class Follower:
                 if is_split_piece(event.message):
                     cursor.pieces.append(event)
                 elif cursor.pieces:
-                    yield self._joined(cursor, markers, event)
+                    yield joined(cursor, markers, event)
                 else:
                     yield to_event(event, markers)
             if cursor.token is not None and page.next_token == cursor.token:
@@ -383,18 +345,6 @@ class Follower:
                 return
             cursor.token = page.next_token
             cursor.at_end = False
-
-    @staticmethod
-    def _joined(
-        cursor: _Cursor, markers: MarkerReader, last: LogEvent | None
-    ) -> LogLine | MarkerEvent:
-        """One line from the pieces CloudWatch's size limit cut it into (and its last event)."""
-        events = cursor.pieces + ([last] if last is not None else [])
-        cursor.pieces = []
-        first = events[0]
-        text = "".join(e.message for e in events)
-        whole = LogEvent(first.timestamp, text, first.ingestion_time)
-        return to_event(whole, markers)
 
     # -- failures
 
