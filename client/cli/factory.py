@@ -44,7 +44,7 @@ def create_session(name: str, params: Mapping[str, Any], *, debug: bool) -> Outp
         return OutputSession("logs", report=True, as_json=as_json, debug=debug, deploy=False,
                              noun="Build", log_hint=False,
                              annotate_failure=bool(params.get("follow")))
-    return OutputSession(name, as_json=as_json, debug=debug)
+    return OutputSession(name, debug=debug)  # (a --json of its own: builds)
 
 
 class CbdeployCommand(click.Command):

@@ -8,6 +8,7 @@ import os
 import shlex
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,23 +62,11 @@ def emulator_command(host: str, port: int, access_key_id: str | None,
       cbdeploy emulator --seed .cbdeploy-seed.toml
       cbdeploy emulator --port 0 --fault-rate 0.05 --fault-seed 7
     """
-    if (access_key_id is None) != (secret_access_key is None):
-        raise UsageError("--access-key-id and --secret-access-key go together.",
-                         "Give both, or neither for a random pair.")
-    if access_key_id is not None and (not access_key_id.strip() or not secret_access_key):
-        raise UsageError("The access key id and secret must not be empty.",
-                         "Give both, or neither for a random pair.")
+    _check_keys(access_key_id, secret_access_key)
     region = validate_region(
         region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     )
-    try:
-        import cbdeploy.emulator as emulator
-        from cbdeploy.emulator import seed as seeding
-    except ImportError as error:
-        raise MissingExtraError(
-            f"The local emulator needs moto, which is not installed ({error.name or error}).",
-            hint="Install the extra: pip install 'cbdeploy[local]'",
-        ) from error
+    emulator, seeding = _emulator_modules()
     seed_path = seed_path or os.environ.get(SEED_VARIABLE) or None
     try:
         seed = seeding.load_seed(Path(seed_path)) if seed_path else None
@@ -100,36 +89,67 @@ def emulator_command(host: str, port: int, access_key_id: str | None,
     # (a closed terminal) must also stop the builds and remove their work dirs.
     previous = {sig: signal.signal(sig, _interrupt) for sig in STOP_SIGNALS}
     try:
-        with contextlib.ExitStack() as stack:
-            try:
-                endpoint = emulator.Endpoint(host, port, fault_rate=fault_rate,
-                                             fault_seed=fault_seed, credentials=credentials)
-            except OSError as error:
-                raise UsageError(
-                    f"Cannot listen on {host}:{port}: {error.strerror or error}.",
-                    hint="Pick another port with --port (0 picks a free one).",
-                ) from error
-            if seed is not None:
-                seeding.apply(seed, region)
-            endpoint.start()
-            stack.callback(endpoint.stop)
-            bound_port = int(endpoint.url.rsplit(":", 1)[1])
-            standing = local_emulator.StandingEmulator(
-                url=endpoint.url, access_key_id=credentials.access_key_id,
-                secret_access_key=credentials.secret_access_key, region=region,
-                instance=endpoint.instance, pid=os.getpid(),
-            )
-            path = local_emulator.record(standing, bound_port)
-            stack.callback(local_emulator.forget, path, endpoint.instance)
-            _banner(endpoint.url, credentials, region, path, seed_path)
-            try:
-                while True:
-                    time.sleep(3600)
-            except KeyboardInterrupt:
-                click.echo("Stopping the emulator and its builds.", err=True)
+        _serve(emulator, host, port, credentials, region,
+               (lambda: seeding.apply(seed, region)) if seed is not None else None, seed_path,
+               fault_rate=fault_rate, fault_seed=fault_seed)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _check_keys(access_key_id: str | None, secret_access_key: str | None) -> None:
+    if (access_key_id is None) != (secret_access_key is None):
+        raise UsageError("--access-key-id and --secret-access-key go together.",
+                         "Give both, or neither for a random pair.")
+    if access_key_id is not None and (not access_key_id.strip() or not secret_access_key):
+        raise UsageError("The access key id and secret must not be empty.",
+                         "Give both, or neither for a random pair.")
+
+
+def _emulator_modules() -> tuple[Any, Any]:
+    """``cbdeploy.emulator`` and its seed module: only with the local extra (moto) installed."""
+    try:
+        import cbdeploy.emulator as emulator
+        from cbdeploy.emulator import seed as seeding
+    except ImportError as error:
+        raise MissingExtraError(
+            f"The local emulator needs moto, which is not installed ({error.name or error}).",
+            hint="Install the extra: pip install 'cbdeploy[local]'",
+        ) from error
+    return emulator, seeding
+
+
+def _serve(emulator: Any, host: str, port: int, credentials: Any, region: str,
+           apply_seed: Callable[[], None] | None, seed_path: str | None, *, fault_rate: float,
+           fault_seed: int | None) -> None:
+    """Start the endpoint, record it for --local, serve until a signal; clean up however it ends."""
+    with contextlib.ExitStack() as stack:
+        try:
+            endpoint = emulator.Endpoint(host, port, fault_rate=fault_rate,
+                                         fault_seed=fault_seed, credentials=credentials)
+        except OSError as error:
+            raise UsageError(
+                f"Cannot listen on {host}:{port}: {error.strerror or error}.",
+                hint="Pick another port with --port (0 picks a free one).",
+            ) from error
+        if apply_seed is not None:
+            apply_seed()
+        endpoint.start()
+        stack.callback(endpoint.stop)
+        bound_port = int(endpoint.url.rsplit(":", 1)[1])
+        standing = local_emulator.StandingEmulator(
+            url=endpoint.url, access_key_id=credentials.access_key_id,
+            secret_access_key=credentials.secret_access_key, region=region,
+            instance=endpoint.instance, pid=os.getpid(),
+        )
+        path = local_emulator.record(standing, bound_port)
+        stack.callback(local_emulator.forget, path, endpoint.instance)
+        _banner(endpoint.url, credentials, region, path, seed_path)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            click.echo("Stopping the emulator and its builds.", err=True)
 
 
 def _banner(url: str, credentials: Any, region: str, path: Path, seed: str | None) -> None:

@@ -133,16 +133,7 @@ def package(
     selection = _without(selection, request.output)
     _warn(make_console(stderr=True), selection)
     if list_only:
-        # As git prints them: raw bytes ending in NUL with -z, else one quoted path a line.
-        paths = [os.fsencode(f.path) for f in selection.files]
-        listing = (
-            b"".join(p + b"\0" for p in paths)
-            if nul
-            else b"".join(quote_path(p) + b"\n" for p in paths)
-        )
-        sys.stdout.flush()
-        sys.stdout.buffer.write(listing)
-        sys.stdout.buffer.flush()
+        _list(selection, nul=nul)
         if not (stats or output):
             return
     if request.output.parent == request.root / NAME:
@@ -153,6 +144,17 @@ def package(
         render_stats(console, package_stats(result))
     else:
         render_summary(console, result)
+
+
+def _list(selection: Selection, *, nul: bool) -> None:
+    """As git prints them: raw bytes ending in NUL with -z, else one quoted path a line."""
+    paths = [os.fsencode(f.path) for f in selection.files]
+    listing = (
+        b"".join(p + b"\0" for p in paths) if nul else b"".join(quote_path(p) + b"\n" for p in paths)
+    )
+    sys.stdout.flush()
+    sys.stdout.buffer.write(listing)
+    sys.stdout.buffer.flush()
 
 
 def _select(request: PackageRequest) -> tuple[Selection, dict[str, bytes]]:
