@@ -27,6 +27,7 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
+from cbdeploy.client.cli.factory import command
 from cbdeploy.client.cli.main import CbdeployGroup, main
 from cbdeploy.client.cli.options import log_level_option
 
@@ -320,9 +321,9 @@ def test_missing_emulator_extra(home: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def failing_cli(error: BaseException) -> click.Group:
-    """The real CbdeployGroup with one command that raises ``error`` (a bug, or Ctrl-C)."""
+    """The real CbdeployGroup with one command (as the factory makes them) that raises ``error``."""
 
-    @click.command("boom")
+    @command("boom")
     @log_level_option
     def boom(log_level: str) -> None:
         raise error
