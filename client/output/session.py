@@ -205,7 +205,7 @@ class OutputSession:
         if self.github is not None:
             self.github.finish()
             write_step_summary(self.report, self.console, self.environ, self.command)
-        if self.as_json:
+        if self.as_json and self.reporting:
             _write(sys.stdout, json.dumps(self.report.report()))
 
     def _error_lines(self, error: CbdeployError) -> Callable[[], None]:
