@@ -13,12 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cbdeploy.client.aws.results import Build
-from cbdeploy.client.deploy.runner_plan import GitInfo
-from cbdeploy.client.deploy.upload import UploadResult
-from cbdeploy.client.infra.bootstrap import Infrastructure
-from cbdeploy.client.packaging import ArchiveResult, Selection
 from cbdeploy.client.watch.events import (
     Attached,
     Detached,
@@ -28,6 +25,12 @@ from cbdeploy.client.watch.events import (
     WatchEvent,
     assert_never,
 )
+
+if TYPE_CHECKING:  # (field types only: importing the events loads neither boto3 nor click)
+    from cbdeploy.client.deploy.runner_plan import GitInfo
+    from cbdeploy.client.deploy.upload import UploadResult
+    from cbdeploy.client.infra.model import Infrastructure
+    from cbdeploy.client.packaging import ArchiveResult, Selection
 
 __all__ = [  # (and the deploy's own event classes)
     "Attached", "Detached", "Event", "EventSink", "StopFailed", "StopRequested", "StopScheduled",

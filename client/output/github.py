@@ -16,6 +16,10 @@ reading commands after ``::stop-commands::<token>`` until it sees
 ``::<token>::``; the token is random per run and never leaves this process, so
 no remote line can guess it. Commands stay stopped for the whole run and are
 resumed only for the instant of writing one of ours (:meth:`_command`).
+
+The command's output session (``client.output.session``) makes one when it
+runs in Actions, and ends it (annotation of an error, step summary) however
+the command ends.
 """
 
 from __future__ import annotations

@@ -115,3 +115,15 @@ def test_an_object_outside_the_union_is_refused_not_dropped() -> None:
     for handle in presenters:
         with pytest.raises(AssertionError):
             handle(stranger)
+
+
+@pytest.mark.parametrize("module", ["cbdeploy.client.deploy.events", "cbdeploy.client.watch.events"])
+def test_importing_the_events_loads_neither_boto3_nor_click(module: str) -> None:
+    import subprocess
+    import sys
+
+    code = (f"import sys, {module}; "
+            "print(sorted(m for m in ('boto3', 'botocore', 'click') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "[]"
