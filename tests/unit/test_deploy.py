@@ -25,6 +25,7 @@ from cbdeploy.client.errors import AwsError
 from cbdeploy.client.watch.follow import QUIET_CAP, BuildFinished, ContactLost, LogLine
 from cbdeploy.client.watch.outcome import lost_message
 from cbdeploy.client.watch.signals import STOP_BUDGET_SECONDS, WINDOW_SECONDS
+from tests.factories import make_build
 
 TARGET = Target(stage="dev", region="eu-west-1", profile=None, config_path=None, local=False,
                 log_level="info")
@@ -72,12 +73,7 @@ def test_no_cache_overrides_the_project_cache() -> None:
 
 
 def build(status: str) -> Build:
-    return Build(
-        id=BUILD_ID, arn="arn", number=7, project="cbdeploy-app-dev", status=status,
-        current_phase="BUILD", complete=status != "IN_PROGRESS", start=None, end=None,
-        phases=(), log_group="/cbdeploy/app", log_stream="dev/7", initiator=None,
-        source_version=None, environment=(), compute_type=None, image=None, exported=(),
-    )
+    return make_build(status, id=BUILD_ID, number=7, log_group="/cbdeploy/app", log_stream="dev/7")
 
 
 @dataclass

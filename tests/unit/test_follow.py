@@ -31,6 +31,7 @@ from cbdeploy.client.watch.follow import (
     PhaseChanged,
     phase_seconds,
 )
+from tests import factories
 
 GROUP = "/cbdeploy/app"
 STREAM = "dev/1234"
@@ -49,29 +50,10 @@ def make_build(
     *,
     phases: tuple[Phase, ...] = (),
     stream: str | None = STREAM,
-    build_id: str = "cbdeploy-app-dev:1234",
+    build_id: str = BUILD_ID,
 ) -> Build:
-    complete = status != "IN_PROGRESS"
-    return Build(
-        id=build_id,
-        arn=f"arn:aws:codebuild:us-east-1:123456789012:build/{build_id}",
-        number=1,
-        project="cbdeploy-app-dev",
-        status=status,
-        current_phase="COMPLETED" if complete else "BUILD",
-        complete=complete,
-        start=None,
-        end=None,
-        phases=phases,
-        log_group=GROUP if stream else None,
-        log_stream=stream,
-        initiator="me",
-        source_version=None,
-        environment=(),
-        compute_type=None,
-        image=None,
-        exported=(),
-    )
+    return factories.make_build(status, id=build_id, phases=phases, initiator="me",
+                                log_group=GROUP if stream else None, log_stream=stream)
 
 
 def phase(name: str, status: str | None = None, *contexts: tuple[str, str]) -> Phase:

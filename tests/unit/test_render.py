@@ -25,6 +25,7 @@ from cbdeploy.client.packaging import ArchiveResult, Selection
 from cbdeploy.client.watch.follow import LogLine, MarkerEvent, PhaseChanged
 from cbdeploy.client.watch.markers import Marker
 from cbdeploy.client.watch.outcome import BuildOutcome
+from tests.factories import make_build
 
 
 def console() -> Console:
@@ -38,12 +39,8 @@ def text(c: Console) -> str:
 
 
 def build(status: str = "IN_PROGRESS", *phases: Phase) -> Build:
-    return Build(
-        id="cbdeploy-app-dev:42", arn="arn", number=1, project="cbdeploy-app-dev",
-        status=status, current_phase="BUILD", complete=status != "IN_PROGRESS", start=None,
-        end=None, phases=phases, log_group=None, log_stream=None, initiator=None,
-        source_version=None, environment=(), compute_type=None, image=None, exported=(),
-    )
+    return make_build(status, id="cbdeploy-app-dev:42", phases=phases, log_group=None,
+                      log_stream=None)
 
 
 def test_remote_lines_are_printed_verbatim_even_with_markup_in_them() -> None:

@@ -24,6 +24,7 @@ from cbdeploy.client.output.terminal import Renderer
 from cbdeploy.client.watch.follow import BuildFinished, LogLine, MarkerEvent, PhaseChanged
 from cbdeploy.client.watch.markers import Marker
 from cbdeploy.client.watch.outcome import BuildOutcome, StepResult
+from tests.factories import make_build
 from tests.github_runner import workflow_commands
 
 TOKEN = "T0K3N"
@@ -71,12 +72,7 @@ class Inner:
 
 
 def build(status: str = "IN_PROGRESS") -> Build:
-    return Build(
-        id=BUILD_ID, arn="arn", number=1, project="cbdeploy-site-dev", status=status,
-        current_phase="BUILD", complete=status != "IN_PROGRESS", start=None, end=None,
-        phases=(), log_group=None, log_stream=None, initiator=None, source_version=None,
-        environment=(), compute_type=None, image=None, exported=(),
-    )
+    return make_build(status, id=BUILD_ID, log_group=None, log_stream=None)
 
 
 def phase(name: str, status: str | None = None, duration: int | None = None) -> PhaseChanged:

@@ -35,6 +35,7 @@ from cbdeploy.client.packaging import ArchiveResult, Selection
 from cbdeploy.client.watch.follow import BuildFinished, LogLine, MarkerEvent, PhaseChanged
 from cbdeploy.client.watch.markers import Marker
 from cbdeploy.client.watch.outcome import BuildOutcome
+from tests.factories import make_build
 
 BUILD_ID = "cbdeploy-my-api-dev:0b6f7b2e-5d1c-4f0e-9a55-2d1c6a7e9f10"
 T0 = datetime(2026, 11, 28, 4, 0, 0, tzinfo=timezone.utc)
@@ -65,13 +66,9 @@ PHASES = (
 
 
 def build(status: str = "IN_PROGRESS", phases: tuple[Phase, ...] = ()) -> Build:
-    return Build(
-        id=BUILD_ID, arn="arn", number=3, project="cbdeploy-my-api-dev", status=status,
-        current_phase="BUILD", complete=status != "IN_PROGRESS", start=T0,
-        end=T0 + timedelta(seconds=47) if status != "IN_PROGRESS" else None, phases=phases,
-        log_group="/cbdeploy/my-api", log_stream="dev/0b6f", initiator=None, source_version=None,
-        environment=(), compute_type=None, image=None, exported=(),
-    )
+    ended = T0 + timedelta(seconds=47) if status != "IN_PROGRESS" else None
+    return make_build(status, id=BUILD_ID, number=3, start=T0, end=ended, phases=phases,
+                      log_group="/cbdeploy/my-api", log_stream="dev/0b6f")
 
 
 def step(event: str, **data: object) -> MarkerEvent:

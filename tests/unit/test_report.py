@@ -35,6 +35,7 @@ from cbdeploy.client.packaging import ArchiveResult
 from cbdeploy.client.watch.follow import MarkerEvent
 from cbdeploy.client.watch.markers import Marker
 from cbdeploy.client.watch.outcome import BuildOutcome, StepResult
+from tests.factories import make_build
 
 BUILD_ID = "cbdeploy-site-dev:0f6c2a4e"
 CONSOLE_URL = (
@@ -50,13 +51,8 @@ def clock(*times: float) -> Any:
 
 
 def build(status: str = "IN_PROGRESS") -> Build:
-    return Build(
-        id=BUILD_ID, arn="arn", number=1, project="cbdeploy-site-dev", status=status,
-        current_phase="BUILD", complete=status != "IN_PROGRESS",
-        start=datetime(2026, 1, 1, tzinfo=timezone.utc), end=None, phases=(),
-        log_group="/cbdeploy/site", log_stream="dev/0f6c2a4e", initiator=None,
-        source_version=None, environment=(), compute_type=None, image=None, exported=(),
-    )
+    return make_build(status, id=BUILD_ID, start=datetime(2026, 1, 1, tzinfo=timezone.utc),
+                      log_group="/cbdeploy/site", log_stream="dev/0f6c2a4e")
 
 
 def located(report: ReportCollector, *, local: bool = False) -> ReportCollector:
