@@ -293,6 +293,27 @@ def test_bucket_of_another_account_is_refused_and_nothing_created(
     assert squatter.get_object(Bucket=bucket, Key="theirs.txt")["Body"].read() == b"not yours"
 
 
+def created_for(boto_client: Callable[..., Any], app: str, region: str) -> list[str]:
+    """What exists of ``app``'s resources in ``region``: its bucket, role, log groups, projects."""
+    found = [
+        b["Name"] for b in boto_client("s3").list_buckets()["Buckets"]
+        if b["Name"] == f"cbdeploy-{ACCOUNT}-{region}"
+    ]
+    found += [
+        r["RoleName"] for r in boto_client("iam").list_roles()["Roles"]
+        if r["RoleName"].startswith(f"cbdeploy-{app}_") and r["RoleName"].endswith(region)
+    ]
+    groups = boto_client("logs", region=region).describe_log_groups(
+        logGroupNamePrefix=f"/cbdeploy/{app}/"
+    )
+    found += [g["logGroupName"] for g in groups["logGroups"]]
+    found += [
+        p for p in boto_client("codebuild", region=region).list_projects()["projects"]
+        if p.startswith(f"cbdeploy-{app}_")
+    ]
+    return found
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -308,10 +329,7 @@ def test_bad_input_exits_2_with_one_message(
     assert result.exit_code == 2
     assert result.output.count("Error:") == 1 and message in result.output
     assert "Traceback" not in result.output
-    assert boto_client("s3", region="sa-east-1").list_buckets()["Buckets"] == [] or all(
-        b["Name"] != f"cbdeploy-{ACCOUNT}-sa-east-1"
-        for b in boto_client("s3").list_buckets()["Buckets"]
-    )
+    assert created_for(boto_client, "epsilon", "sa-east-1") == []
 
 
 def test_no_credentials_exits_2_and_creates_nothing(

@@ -297,7 +297,9 @@ def test_bad_values_name_key_file_and_line(
     error = error_for(tmp_path, text)
     assert f"cbdeploy.toml:{line}: {key}: " in error.message
     assert words in error.message
-    assert error.hint or "unknown key" not in error.message
+    # And the next step: every one has a hint; an unknown key's hint lists the known keys.
+    assert error.hint
+    assert ("unknown key" in error.message) == ("Known keys here: " in error.hint)
 
 
 def test_hook_error_in_stage_override_is_named_under_the_stage(tmp_path: Path) -> None:
