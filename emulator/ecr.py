@@ -120,15 +120,7 @@ class EcrFront:
                 f"'{registry_id}'",
             )
         details = self.registry.images(name)
-        base = {"registryId": registry_id, "repositoryName": name}
         wanted = body.get("imageIds") or []
-
-        def matches(detail: dict[str, Any], image_id: dict[str, Any]) -> bool:
-            tag, digest = image_id.get("imageTag"), image_id.get("imageDigest")
-            return (tag is None or tag in detail["imageTags"]) and (
-                digest is None or digest == detail["imageDigest"]
-            )
-
         if operation == "ListImages":
             return {
                 "imageIds": [
@@ -137,24 +129,20 @@ class EcrFront:
                     for t in d["imageTags"]
                 ]
             }
+        base = {"registryId": registry_id, "repositoryName": name}
         if operation == "DescribeImages":
-            chosen = details
-            if wanted:
-                chosen = []
-                for image_id in wanted:
-                    found = [d for d in details if matches(d, image_id)]
-                    if not found:
-                        raise ImageApiError(
-                            "ImageNotFoundException",
-                            f"The image with imageId {json.dumps(image_id)} does not exist "
-                            f"within the repository with name '{name}' in the registry with "
-                            f"id '{registry_id}'",
-                        )
-                    chosen += [d for d in found if d not in chosen]
+            chosen = _described(details, wanted, name, registry_id)
             return {"imageDetails": [{**base, **d} for d in chosen]}
+        return self._batch_get(details, wanted, base)
+
+    def _batch_get(
+        self, details: list[dict[str, Any]], wanted: list[dict[str, Any]], base: dict[str, str]
+    ) -> dict[str, Any]:
+        """BatchGetImage: each wanted image with its manifest, or a failure naming it."""
+        name = base["repositoryName"]
         images, failures = [], []
         for image_id in wanted:
-            hit = next((d for d in details if matches(d, image_id)), None)
+            hit = next((d for d in details if _matches(d, image_id)), None)
             if hit is None:
                 failures.append(
                     {
@@ -179,6 +167,32 @@ class EcrFront:
             )
         return {"images": images, "failures": failures}
 
+
+def _matches(detail: dict[str, Any], image_id: dict[str, Any]) -> bool:
+    tag, digest = image_id.get("imageTag"), image_id.get("imageDigest")
+    return (tag is None or tag in detail["imageTags"]) and (
+        digest is None or digest == detail["imageDigest"]
+    )
+
+
+def _described(
+    details: list[dict[str, Any]], wanted: list[dict[str, Any]], name: str, registry_id: str
+) -> list[dict[str, Any]]:
+    """DescribeImages: every image, or the wanted ones (each must exist), without repeats."""
+    if not wanted:
+        return details
+    chosen: list[dict[str, Any]] = []
+    for image_id in wanted:
+        found = [d for d in details if _matches(d, image_id)]
+        if not found:
+            raise ImageApiError(
+                "ImageNotFoundException",
+                f"The image with imageId {json.dumps(image_id)} does not exist "
+                f"within the repository with name '{name}' in the registry with "
+                f"id '{registry_id}'",
+            )
+        chosen += [d for d in found if d not in chosen]
+    return chosen
 
 def _repository_exists(account: str, region: str, name: str) -> bool:
     from moto.ecr.models import ecr_backends
