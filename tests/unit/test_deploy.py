@@ -1,5 +1,12 @@
 """The deploy service's plan and its start-and-follow loop, with a fake AwsClient.
 
+Every deploy runs through the service's public entry point, ``DeployService.run``,
+with the AWS door passed in as ``aws_factory``. The fake plays the build
+(StartBuild, BatchGetBuilds, GetLogEvents, StopBuild) on a fake clock; every
+other call (who the caller is, bootstrap, upload) goes to a real AwsClient on
+the test session's emulator, so the deploy runs as it does for a user up to
+StartBuild.
+
 Ctrl-C is a real SIGINT (``signal.raise_signal``) delivered to this process
 while the fake is answering, so the installed handler does the counting as it
 would for a user; no wall-clock waits (the clock and sleep are fakes).
@@ -8,14 +15,16 @@ would for a user; no wall-clock waits (the clock and sleep are fakes).
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cbdeploy.client.aws.client import Build, LogEvent, LogPage
+from cbdeploy.client.aws.client import AwsClient, Build, LogEvent, LogPage, open_aws
 from cbdeploy.client.aws.endpoint import AWS, Endpoint
 from cbdeploy.client.cli.options import Target
 from cbdeploy.client.deploy.events import BuildStarted, Detached, StopRequested, StopScheduled
@@ -104,6 +113,12 @@ class FakeAws:
     log_calls: int = 0
     quiet: bool = False  # prints nothing at all
     build_polls: list[float] = field(default_factory=list)  # when BatchGetBuilds was called
+    door: AwsClient | None = None  # every call but the build's: the emulator, while deploying
+
+    def __getattr__(self, name: str) -> Any:
+        if self.door is None:
+            raise AttributeError(name)
+        return getattr(self.door, name)
 
     def for_polling(self) -> FakeAws:
         return self
@@ -135,19 +150,43 @@ class FakeAws:
         return LogPage(events, f"f/{count}")
 
 
+@pytest.fixture(autouse=True)
+def emulator(emulator_url: str, aws_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The door behind the fake is the session's emulator (the target is not --local)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", emulator_url)
+
+
+def project(root: Path) -> Path:
+    (root / "cbdeploy.toml").write_text('name = "app"\n\n[pipeline]\ndeploy = ["echo hi"]\n')
+    (root / "index.html").write_text("<p>hi</p>\n")
+    return root
+
+
 def run(
     aws: FakeAws, options: DeployOptions | None = None, *, at_terminal: bool = False
 ) -> tuple[Any, list[object]]:
-    options = options or DeployOptions()
+    """Deploy a small project with ``aws`` playing the build; the events from BuildStarted on."""
+
+    @contextmanager
+    def door(target: Target) -> Iterator[FakeAws]:
+        with open_aws(target) as real:
+            aws.door = real
+            try:
+                yield aws
+            finally:
+                aws.door = None
+
     events: list[object] = []
-    service = DeployService(
-        TARGET, options, project_root=Path("."), on_event=events.append,
-        confirm=lambda q: True, clock=aws.clock, sleep=aws.clock.sleep,
-        at_terminal=lambda: at_terminal,
-    )
-    outcome = service._start_and_follow(aws, {"projectName": "cbdeploy-app-dev",  # type: ignore[arg-type]
-                                              "idempotencyToken": "tok"})
-    return outcome, events
+    with tempfile.TemporaryDirectory(prefix="cbdeploy-test-") as tmp:
+        service = DeployService(
+            TARGET, options or DeployOptions(), project_root=project(Path(tmp)),
+            on_event=events.append, confirm=lambda q: True, aws_factory=door,
+            clock=aws.clock, sleep=aws.clock.sleep, new_id=lambda: "tok",
+            at_terminal=lambda: at_terminal,
+        )
+        outcome = service.run()
+    started = next(i for i, e in enumerate(events) if isinstance(e, BuildStarted))
+    return outcome, events[started:]
 
 
 def lines(events: list[object]) -> list[str]:
