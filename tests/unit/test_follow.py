@@ -57,7 +57,7 @@ def make_build(
 
 
 def phase(name: str, status: str | None = None, *contexts: tuple[str, str]) -> Phase:
-    return Phase(name, status, None, None, None, tuple(contexts))
+    return factories.make_phase(name, status, contexts=contexts)
 
 
 @dataclass

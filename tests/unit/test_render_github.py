@@ -24,7 +24,7 @@ from cbdeploy.client.output.terminal import Renderer
 from cbdeploy.client.watch.follow import BuildFinished, LogLine, MarkerEvent, PhaseChanged
 from cbdeploy.client.watch.markers import Marker
 from cbdeploy.client.watch.outcome import BuildOutcome, StepResult
-from tests.factories import make_build
+from tests.factories import make_build, make_phase
 from tests.github_runner import workflow_commands
 
 TOKEN = "T0K3N"
@@ -76,7 +76,7 @@ def build(status: str = "IN_PROGRESS") -> Build:
 
 
 def phase(name: str, status: str | None = None, duration: int | None = None) -> PhaseChanged:
-    return PhaseChanged(build(), Phase(name, status, None, None, duration, ()))
+    return PhaseChanged(build(), make_phase(name, status, duration=duration))
 
 
 FAILED = BuildOutcome(
