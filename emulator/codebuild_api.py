@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from cbdeploy.emulator import backends, batches
+from cbdeploy.emulator import backends, batch_state, batches
 from cbdeploy.emulator.auth import Credentials
 from cbdeploy.emulator.builds import Build, BuildSettings
 from cbdeploy.emulator.runner import BuildRunner
@@ -195,7 +195,7 @@ class CodeBuildApi:
         project.setdefault("badge", {"badgeEnabled": False})
         project.setdefault("projectVisibility", "PRIVATE")
         if project.get("buildBatchConfig"):
-            project["buildBatchConfig"] = batches.validate_batch_config(project["buildBatchConfig"])
+            project["buildBatchConfig"] = batch_state.validate_batch_config(project["buildBatchConfig"])
         else:
             project.pop("buildBatchConfig", None)
         return project
