@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from cbdeploy.client.aws.client import Build, Phase
+from cbdeploy.client.aws.client import Phase
 from cbdeploy.client.deploy import events as d
 from cbdeploy.client.deploy.runner_plan import GitInfo
 from cbdeploy.client.deploy.upload import UploadResult
@@ -30,13 +30,9 @@ from cbdeploy.client.packaging import ArchiveResult, Selection
 from cbdeploy.client.watch import events as f
 from cbdeploy.client.watch.markers import Marker
 from cbdeploy.client.watch.outcome import OutcomeTracker
+from tests.factories import make_build
 
-BUILD = Build(
-    id="p:1", arn="arn", number=1, project="p", status="IN_PROGRESS", current_phase="BUILD",
-    complete=False, start=None, end=None, phases=(), log_group="g", log_stream="s",
-    initiator=None, source_version=None, environment=(), compute_type=None, image=None,
-    exported=(),
-)
+BUILD = make_build(id="p:1", log_group="g", log_stream="s")
 ARCHIVE = ArchiveResult(Path("/tmp/a.zip"), "ab" * 32, 100, 1, 200)
 
 # One of each: a new event class fails test_every_event_class_has_a_sample until it has one.

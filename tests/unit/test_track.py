@@ -11,7 +11,13 @@ import signal
 from cbdeploy.client.deploy.events import BuildStarted, Event
 from cbdeploy.client.watch.events import Attached, Detached
 from cbdeploy.client.watch.track import follow_build
-from tests.unit.test_deploy import BUILD_ID, Clock, FakeAws, run
+from tests.unit.test_deploy import (
+    BUILD_ID,
+    Clock,
+    FakeAws,
+    emulator,  # noqa: F401 (autouse: run() deploys to it)
+    run,
+)
 
 
 def test_logs_follow_sees_a_build_exactly_as_deploy_does() -> None:
