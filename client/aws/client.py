@@ -44,11 +44,10 @@ from botocore.config import Config
 
 from cbdeploy.client.aws import local_emulator
 from cbdeploy.client.aws.endpoint import Endpoint, from_client_url
-from cbdeploy.client.aws.errors import CREDENTIAL_CODES, CREDENTIALS_HINT, translate_error
+from cbdeploy.client.aws.errors import translate_error
 from cbdeploy.client.aws.notices import notify
-from cbdeploy.client.aws.results import Build, LogEvent, LogPage, Phase, build_from_response
+from cbdeploy.client.aws.results import Build, LogEvent, LogPage, build_from_response
 from cbdeploy.client.aws.s3 import S3Methods
-from cbdeploy.client.cli.options import Target
 from cbdeploy.client.errors import (
     AwsError,
     BuildConflictError,
@@ -56,19 +55,7 @@ from cbdeploy.client.errors import (
     NotFoundError,
     UsageError,
 )
-
-__all__ = [
-    "CREDENTIALS_HINT",
-    "CREDENTIAL_CODES",
-    "AwsClient",
-    "Build",
-    "LogEvent",
-    "LogPage",
-    "Phase",
-    "build_from_response",
-    "open_aws",
-    "translate_error",
-]
+from cbdeploy.client.target import Target
 
 PROFILE_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")
 SEED_VARIABLE = local_emulator.SEED_VARIABLE

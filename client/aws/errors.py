@@ -47,6 +47,9 @@ CREDENTIALS_HINT = (
     "run 'aws sso login' if your profile uses SSO, or check --aws-profile. "
     "To try cbdeploy without an AWS account, add --local."
 )
+# What a poller may treat as a passing failure and try again: ours (translated) and
+# botocore's own (a dropped connection, a read timeout) when one slips past the door.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (AwsError, bx.BotoCoreError)
 # botocore's ways of saying an SSO login is over (or never happened).
 SSO_EXPIRED = (bx.UnauthorizedSSOTokenError, bx.SSOTokenLoadError, bx.TokenRetrievalError)
 # S3's IAM actions are not its operation names.

@@ -10,66 +10,19 @@ from __future__ import annotations
 import functools
 import math
 import os
-import re
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from cbdeploy.client.aws.regions import known_regions, profile_names
 from cbdeploy.client.config import defaults as defaults_store
-from cbdeploy.client.errors import CbdeployError, UsageError
+from cbdeploy.client.config.model import STAGE_RE
+from cbdeploy.client.errors import UsageError
+from cbdeploy.client.target import Target
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-STAGE_RE = re.compile(r"^[a-z][a-z0-9-]{0,11}$")
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where a command acts: stage, region, credentials, config, endpoint."""
-
-    stage: str
-    region: str
-    profile: str | None
-    config_path: Path | None
-    local: bool
-    log_level: str
-
-    @property
-    def project_root(self) -> Path:
-        """The project directory: the config file's folder, else the working directory."""
-        return project_directory(self.config_path)
-
-
-def project_directory(config_path: Path | None) -> Path:
-    """The config file's folder, else the working directory. Raises :class:`UsageError`.
-
-    The working directory may have been deleted (or be unreachable) under us:
-    ``getcwd()`` then fails, which is the user's situation to fix, not a bug.
-    """
-    try:
-        return config_path.resolve().parent if config_path else Path.cwd()
-    except OSError as error:
-        raise UsageError(
-            f"Cannot use the current directory: {error.strerror or error}.",
-            "cd into your project directory (one you can read) and run the command again, "
-            "or pass --config-path.",
-        ) from None
-
-
-def known_regions() -> frozenset[str]:
-    """Every region name botocore knows, in every partition.
-
-    Read from botocore's endpoint data, not through a session: a session
-    reads AWS_PROFILE and fails on an unknown profile before we could say so.
-    """
-    from botocore.loaders import create_loader
-
-    partitions = create_loader().load_data("endpoints")["partitions"]
-    return frozenset(region for partition in partitions for region in partition["regions"])
 
 
 def complete_region(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
@@ -79,34 +32,16 @@ def complete_region(_ctx: click.Context, _param: click.Parameter, incomplete: st
 
 def complete_stage(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
     """Shell completion for ``--stage``: the config's ``[stages.*]`` and the stored default."""
-    from cbdeploy.client.config.load import (
-        read_config_text,  # the same safe read: no FIFO, no /dev/zero
-    )
+    from cbdeploy.client.config.load import CONFIG_FILE, stage_names
 
     names = {defaults_store.load().stage or ""}
-    config = ctx.params.get("config_path") or "cbdeploy.toml"
-    try:
-        if sys.version_info >= (3, 11):
-            import tomllib
-        else:  # pragma: no cover - Python 3.10 only
-            import tomli as tomllib
-
-        stages = tomllib.loads(read_config_text(Path(config))).get("stages", {})
-        names |= set(stages) if isinstance(stages, dict) else set()
-    except (CbdeployError, ValueError, ImportError, RecursionError):
-        pass  # no config (yet), or a broken one: no names
+    names |= stage_names(Path(ctx.params.get("config_path") or CONFIG_FILE))
     return sorted(n for n in names if n and n.startswith(incomplete))
 
 
 def complete_profile(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
     """Shell completion for ``--aws-profile``: the profiles in the AWS config files."""
-    try:
-        import botocore.session
-
-        profiles = botocore.session.Session().available_profiles
-    except Exception:  # a broken AWS config must not break the shell's completion
-        return []
-    return sorted(p for p in profiles if p.startswith(incomplete))
+    return sorted(p for p in profile_names() if p.startswith(incomplete))
 
 
 def validate_stage(stage: str) -> str:

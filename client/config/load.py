@@ -30,19 +30,10 @@ from typing import Any
 
 from cbdeploy.client.config.lines import find_key_line
 from cbdeploy.client.config.model import (
-    CACHE_MODES,
-    CACHE_TYPES,
-    COMPUTE_TYPES,
-    ENVIRONMENT_TYPES,
     NAME_MAX,
     STAGE_RE,
-    CacheConfig,
-    CodeBuildConfig,
-    Hooks,
     PackageConfig,
-    Pipeline,
     ProjectConfig,
-    Script,
 )
 from cbdeploy.client.config.schema import (
     NAME_HINT,
@@ -52,33 +43,14 @@ from cbdeploy.client.config.schema import (
     check_keys,
     need,
     parse_layer,
-    secret_reference,
 )
-from cbdeploy.client.errors import ConfigError
+from cbdeploy.client.errors import CbdeployError, ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-__all__ = [
-    "CACHE_MODES",
-    "CACHE_TYPES",
-    "COMPUTE_TYPES",
-    "CONFIG_FILE",
-    "ENVIRONMENT_TYPES",
-    "CacheConfig",
-    "CodeBuildConfig",
-    "Hooks",
-    "PackageConfig",
-    "Pipeline",
-    "ProjectConfig",
-    "Script",
-    "default_name",
-    "load_config",
-    "load_package_config",
-    "secret_reference",
-]
 
 CONFIG_FILE = "cbdeploy.toml"
 INIT_HINT = "Run `cbdeploy init` to write a starter cbdeploy.toml, or pass --config-path."
@@ -127,6 +99,18 @@ def load_config(project_root: Path, stage: str, config_path: Path | None = None)
         where = f"{path}:{line}" if line else str(path)
         hint = problem.hint or f"Change {problem.key} in {where}, then run the command again."
         raise ConfigError(f"{where}: {problem.key}: {problem.message}", hint) from None
+
+
+def stage_names(path: Path) -> set[str]:
+    """The names of the config's ``[stages.*]`` tables; none when the file is missing or broken.
+
+    For shell completion, which must stay quiet: the same safe read as :func:`load_config`.
+    """
+    try:
+        stages = tomllib.loads(read_config_text(path)).get("stages", {})
+    except (CbdeployError, ValueError, RecursionError):
+        return set()  # no config (yet), or a broken one: no names
+    return set(stages) if isinstance(stages, dict) else set()
 
 
 def read_config_text(path: Path) -> str:

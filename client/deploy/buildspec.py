@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from cbdeploy.client.config.load import ProjectConfig
+from cbdeploy.client.config.model import ProjectConfig
 from cbdeploy.client.errors import ConfigError
 
 TEMPLATE = "deploy.yml"

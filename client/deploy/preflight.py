@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from cbdeploy.client.config.load import ProjectConfig, locate, secret_reference
+from cbdeploy.client.config.load import locate
+from cbdeploy.client.config.model import ProjectConfig
+from cbdeploy.client.config.schema import secret_reference
 from cbdeploy.client.errors import AccessDeniedError, ConfigError
 
 logger = logging.getLogger(__name__)

@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from cbdeploy.client.config.images import IMAGES_STEP, plan_images
-from cbdeploy.client.config.load import ProjectConfig, Script, secret_reference
+from cbdeploy.client.config.model import ProjectConfig, Script
+from cbdeploy.client.config.schema import secret_reference
 from cbdeploy.client.infra.names import cache_prefix
 
 PLAN_PATH = ".cbdeploy/plan.json"

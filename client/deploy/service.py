@@ -40,9 +40,10 @@ from pathlib import Path
 from signal import SIGINT
 from typing import Any
 
-from cbdeploy.client.aws.client import AwsClient, Build, open_aws
-from cbdeploy.client.cli.options import Target
-from cbdeploy.client.config.load import ProjectConfig, load_config
+from cbdeploy.client.aws.client import AwsClient, open_aws
+from cbdeploy.client.aws.results import Build
+from cbdeploy.client.config.load import load_config
+from cbdeploy.client.config.model import ProjectConfig
 from cbdeploy.client.config.statedir import cache_dir, state_dir
 from cbdeploy.client.deploy.buildspec import render_buildspec
 from cbdeploy.client.deploy.events import (
@@ -77,9 +78,12 @@ from cbdeploy.client.errors import (
     CredentialsError,
     UsageError,
 )
-from cbdeploy.client.infra.bootstrap import Infrastructure, bootstrap, project_name, stage_settings
+from cbdeploy.client.infra.bootstrap import bootstrap
+from cbdeploy.client.infra.model import Infrastructure, stage_settings
+from cbdeploy.client.infra.names import project_name
 from cbdeploy.client.output.console import stdin_is_terminal
 from cbdeploy.client.packaging import ArchiveResult, Selection, build_archive, select_files
+from cbdeploy.client.target import Target
 from cbdeploy.client.watch.outcome import BuildOutcome
 from cbdeploy.client.watch.signals import Detach, Interrupts, exit_code, signal_name
 from cbdeploy.client.watch.track import BuildWatch, follow_build, lost_track

@@ -21,13 +21,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from cbdeploy.client.aws.client import AwsClient
 from cbdeploy.client.errors import AwsError, BucketOwnershipError, CredentialsError
-from cbdeploy.client.infra.bootstrap import Infrastructure
+from cbdeploy.client.infra.model import Infrastructure
+
+if TYPE_CHECKING:
+    from cbdeploy.client.aws.client import AwsClient
 
 MiB = 1024 * 1024
 PART_SIZE = 8 * MiB

@@ -12,7 +12,8 @@ call is planned, so nothing is stopped or deleted.
 from __future__ import annotations
 
 from cbdeploy.client.aws.client import AwsClient
-from cbdeploy.client.infra.bootstrap import Call, check_owner, names_for
+from cbdeploy.client.infra.bootstrap import Call, check_owner
+from cbdeploy.client.infra.model import names_for
 
 
 def plan_destroy(

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cbdeploy.client.aws.client import AwsClient
 from cbdeploy.client.config.images import ecr_statements, repository_name
-from cbdeploy.client.config.load import ProjectConfig
+from cbdeploy.client.config.model import ProjectConfig
 from cbdeploy.client.deploy.runner_plan import cache_settings
 from cbdeploy.client.infra.batch import batch_config
 from cbdeploy.client.infra.names import Names, bucket_name, stage_names
+
+if TYPE_CHECKING:
+    from cbdeploy.client.aws.client import AwsClient
 
 PLACEHOLDER_BUILDSPEC = (
     "version: 0.2\n"

@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 from rich.console import Console
 from rich.text import Text
 
-from cbdeploy.client.infra.bootstrap import Call, Infrastructure
+from cbdeploy.client.infra.bootstrap import Call
+from cbdeploy.client.infra.model import Infrastructure
 
 
 def _line(console: Console, text: str) -> None:

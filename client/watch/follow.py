@@ -70,6 +70,7 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING
 
+from cbdeploy.client.aws.errors import TRANSIENT_ERRORS as TRANSIENT
 from cbdeploy.client.errors import AwsError, CredentialsError, NotFoundError
 from cbdeploy.client.watch.cursor import Cursor, is_split_piece, joined, to_event
 from cbdeploy.client.watch.events import (
@@ -86,7 +87,8 @@ from cbdeploy.client.watch.markers import MarkerReader, runs_the_runner
 from cbdeploy.client.watch.phases import PHASE_COMPLETE, Phases, phase_seconds
 
 if TYPE_CHECKING:
-    from cbdeploy.client.aws.client import AwsClient, Build
+    from cbdeploy.client.aws.client import AwsClient
+    from cbdeploy.client.aws.results import Build
 
 __all__ = [  # (the events live in client.watch.events; imported from here too)
     "PHASE_COMPLETE", "BuildFinished", "ContactLost", "ContactRestored", "FollowEvent",
@@ -121,15 +123,6 @@ INVALID_TOKEN = "InvalidParameterException"
 
 
 
-def _transient_errors() -> tuple[type[BaseException], ...]:
-    try:
-        from botocore.exceptions import BotoCoreError
-    except ImportError:  # pragma: no cover - botocore is a dependency
-        return (AwsError,)
-    return (AwsError, BotoCoreError)
-
-
-TRANSIENT = _transient_errors()
 
 
 class _Contact:

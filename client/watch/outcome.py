@@ -29,7 +29,7 @@ from cbdeploy.client.watch.signals import exit_code as signal_exit_code
 from cbdeploy.client.watch.signals import signal_name
 
 if TYPE_CHECKING:
-    from cbdeploy.client.aws.client import Build
+    from cbdeploy.client.aws.results import Build
 
 EXIT_SUCCEEDED = 0
 EXIT_FAILED = 1

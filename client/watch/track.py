@@ -23,7 +23,8 @@ from cbdeploy.client.watch.outcome import BuildOutcome, OutcomeTracker
 from cbdeploy.client.watch.signals import Detach, Interrupts
 
 if TYPE_CHECKING:
-    from cbdeploy.client.aws.client import AwsClient, Build
+    from cbdeploy.client.aws.client import AwsClient
+    from cbdeploy.client.aws.results import Build
 
 
 class BuildWatch:

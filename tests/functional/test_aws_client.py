@@ -16,8 +16,8 @@ import boto3
 import pytest
 
 from cbdeploy.client.aws.client import AwsClient, open_aws
-from cbdeploy.client.cli.options import Target
 from cbdeploy.client.errors import BuildConflictError, CredentialsError, NotFoundError
+from cbdeploy.client.target import Target
 
 
 @pytest.fixture

@@ -21,6 +21,8 @@ from cbdeploy.client.aws.client import AwsClient
 from cbdeploy.client.cli.main import main
 from cbdeploy.client.errors import AwsError
 from cbdeploy.client.infra import bootstrap as b
+from cbdeploy.client.infra.model import PUBLIC_ACCESS_BLOCK, Infrastructure, StageSettings
+from cbdeploy.client.infra.names import project_name, role_name, stage_names
 
 ACCOUNT = "123456789012"
 ZERO_X_SHA256 = "LXEWQrcmsEQBYnyp+6wy9chTD7GQPMTbAiWHF5IaSIE="  # base64 SHA-256 of b"x"
@@ -88,7 +90,7 @@ def test_bootstrap_creates_everything_then_writes_nothing(
 ) -> None:
     region = "us-east-2"
     policy = create_policy(boto_client, "alpha-deploy")
-    settings = b.StageSettings(
+    settings = StageSettings(
         name="alpha",
         stage="dev",
         policies=(policy,),
@@ -97,7 +99,7 @@ def test_bootstrap_creates_everything_then_writes_nothing(
         timeout_in_minutes=25,
         secrets=("ssm:/alpha/db",),
     )
-    names = b.stage_names("alpha", "dev", account=ACCOUNT, region=region)
+    names = stage_names("alpha", "dev", account=ACCOUNT, region=region)
     aws = make_aws(region)
     first = CallLog(aws)
     events: list[b.Call] = []
@@ -107,7 +109,7 @@ def test_bootstrap_creates_everything_then_writes_nothing(
     # CreateBucket takes no owner (a name taken elsewhere fails it anyway).
     assert len(first.s3_owners) >= 5
     assert [op for op, owner in first.s3_owners if owner != ACCOUNT] == ["CreateBucket"]
-    assert infra == b.Infrastructure(
+    assert infra == Infrastructure(
         bucket=bucket,
         role_arn=f"arn:aws:iam::{ACCOUNT}:role/{names.role}",
         log_group=names.log_group,
@@ -118,7 +120,7 @@ def test_bootstrap_creates_everything_then_writes_nothing(
 
     s3 = boto_client("s3", region=region)
     assert s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"] == dict(
-        b.PUBLIC_ACCESS_BLOCK
+        PUBLIC_ACCESS_BLOCK
     )
     rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
     assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
@@ -204,7 +206,7 @@ def test_create_project_waits_for_a_new_role(endpoint: str) -> None:
         "before-call.codebuild.CreateProject", refuse("InvalidInputException", 2)
     )
     slept: list[float] = []
-    infra = b.bootstrap(aws, b.StageSettings(name="beta", stage="dev"), sleep=slept.append)
+    infra = b.bootstrap(aws, StageSettings(name="beta", stage="dev"), sleep=slept.append)
     assert len(slept) == 2
     assert aws.get_project(infra.project) is not None
 
@@ -226,12 +228,12 @@ def refuse(code: str, times: int) -> Callable[..., Any]:
 
 def test_project_refused_is_not_retried_when_the_role_already_existed(endpoint: str) -> None:
     aws = make_aws("us-west-1")
-    b.bootstrap(aws, b.StageSettings(name="gamma", stage="dev"), sleep=lambda _: None)
+    b.bootstrap(aws, StageSettings(name="gamma", stage="dev"), sleep=lambda _: None)
     aws.client("codebuild").meta.events.register(
         "before-call.codebuild.UpdateProject", refuse("InvalidInputException", 1)
     )
     slept: list[float] = []
-    changed = b.StageSettings(name="gamma", stage="dev", image="aws/codebuild/standard:6.0")
+    changed = StageSettings(name="gamma", stage="dev", image="aws/codebuild/standard:6.0")
     with pytest.raises(AwsError) as info:
         b.bootstrap(aws, changed, sleep=slept.append)
     assert info.value.code == "InvalidInputException" and slept == []
@@ -264,7 +266,7 @@ def test_bucket_of_another_account_is_refused_and_nothing_created(
     assert f"on bucket '{bucket}' for account" in result.output
     assert "Traceback" not in result.output
     assert (
-        boto_client("codebuild", region=region).batch_get_projects(names=[b.project_name("delta", "dev")])[
+        boto_client("codebuild", region=region).batch_get_projects(names=[project_name("delta", "dev")])[
             "projects"
         ]
         == []
@@ -276,7 +278,7 @@ def test_bucket_of_another_account_is_refused_and_nothing_created(
         == []
     )
     roles = [r["RoleName"] for r in boto_client("iam").list_roles()["Roles"]]
-    assert b.role_name("delta", "dev", region) not in roles
+    assert role_name("delta", "dev", region) not in roles
 
     destroy = run(
         "destroy",
@@ -359,7 +361,7 @@ def test_bootstrap_and_destroy_commands(
     region = "ap-southeast-2"
     config = write_config(tmp_path, "eta", '[codebuild]\ncomputeType = "BUILD_GENERAL1_SMALL"\n')
     common = ["--region", region, "--config-path", str(config)]
-    dev, prod = b.project_name("eta", "dev"), b.project_name("eta", "prod")
+    dev, prod = project_name("eta", "dev"), project_name("eta", "prod")
     dry = run("bootstrap", "--stage", "dev", "--dry-run", *common)
     assert dry.exit_code == 0 and "would" in dry.output
     assert f"Create CodeBuild project {dev}" in dry.output
@@ -403,8 +405,8 @@ def test_bootstrap_and_destroy_commands(
     ]
     assert names == [prod]
     roles = [r["RoleName"] for r in boto_client("iam").list_roles()["Roles"]]
-    assert b.role_name("eta", "dev", region) not in roles
-    assert b.role_name("eta", "prod", region) in roles
+    assert role_name("eta", "dev", region) not in roles
+    assert role_name("eta", "prod", region) in roles
     assert s3.head_bucket(Bucket=bucket)  # shared pieces stay
 
     # From anywhere, without the project: --name says which app.

@@ -21,6 +21,7 @@ from cbdeploy.client.aws.client import AwsClient
 from cbdeploy.client.deploy.upload import Uploader, upload_archive
 from cbdeploy.client.infra import bootstrap as b
 from cbdeploy.client.infra.destroy import plan_destroy
+from cbdeploy.client.infra.model import StageSettings
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def faulty_url(emulator_url: str, aws_env: None, emulator_credentials: Any) -> I
 def test_bootstrap_upload_destroy_with_faults(faulty_url: str, tmp_path: Path) -> None:
     region = "eu-west-3"
     aws = AwsClient(boto3.session.Session(region_name=region), region, endpoint_url=faulty_url)
-    settings = b.StageSettings(name="faulty", stage="dev")
+    settings = StageSettings(name="faulty", stage="dev")
     infra = b.bootstrap(aws, settings, sleep=lambda _: None)
     assert aws.get_project(infra.project) is not None
     assert b.bootstrap(aws, settings).changes == ()

@@ -23,6 +23,8 @@ import pytest
 from cbdeploy.client.aws.client import AwsClient
 from cbdeploy.client.errors import OwnershipError
 from cbdeploy.client.infra import bootstrap as b
+from cbdeploy.client.infra.model import BASE_POLICY, StageSettings
+from cbdeploy.client.infra.names import stage_names
 
 ACCOUNT = "123456789012"
 
@@ -41,7 +43,7 @@ def test_bootstrap_creates_tagged_repositories_grants_them_and_then_writes_nothi
     endpoint: str, boto_client: Callable[..., Any]
 ) -> None:
     region = "eu-north-1"
-    settings = b.StageSettings(
+    settings = StageSettings(
         name="imgapp", stage="dev", privileged_mode=True,
         repositories=("cbdeploy/imgapp/dev/api", "imgapp-web"),
     )
@@ -55,8 +57,8 @@ def test_bootstrap_creates_tagged_repositories_grants_them_and_then_writes_nothi
         assert {t["Key"]: t["Value"] for t in tags} == {
             "cbdeploy:app": "imgapp", "cbdeploy:stage": "dev"
         }
-    names = b.stage_names("imgapp", "dev", account=ACCOUNT, region=region, tls=False)
-    policy = boto_client("iam").get_role_policy(RoleName=names.role, PolicyName=b.BASE_POLICY)
+    names = stage_names("imgapp", "dev", account=ACCOUNT, region=region, tls=False)
+    policy = boto_client("iam").get_role_policy(RoleName=names.role, PolicyName=BASE_POLICY)
     document = policy["PolicyDocument"]
     if isinstance(document, str):
         document = json.loads(document)
@@ -67,7 +69,7 @@ def test_bootstrap_creates_tagged_repositories_grants_them_and_then_writes_nothi
     ]
     assert b.bootstrap(aws, settings).changes == ()
     # Another stage naming the same repository is refused before anything is written.
-    other = b.StageSettings(name="imgapp", stage="prod", repositories=("imgapp-web",))
+    other = StageSettings(name="imgapp", stage="prod", repositories=("imgapp-web",))
     with pytest.raises(OwnershipError, match="ECR repository imgapp-web"):
         b.bootstrap(aws, other)
 

@@ -20,6 +20,7 @@ import pytest
 
 from cbdeploy.client.aws.client import AwsClient
 from cbdeploy.client.infra import bootstrap as b
+from cbdeploy.client.infra.model import StageSettings
 from cbdeploy.client.infra.names import Names, stage_names
 
 ACCOUNT = "123456789012"
@@ -72,12 +73,12 @@ def secret_arns(name: str) -> list[str]:
 
 @pytest.fixture
 def policies_of(emulator_url: str, aws_env: None, boto_client: Callable[..., Any]) -> Callable[
-    [b.StageSettings], list[dict[str, Any]]
+    [StageSettings], list[dict[str, Any]]
 ]:
     """Bootstrap the stage on the emulator, then read back every inline policy of its role."""
     iam = boto_client("iam")
 
-    def bootstrap(settings: b.StageSettings) -> list[dict[str, Any]]:
+    def bootstrap(settings: StageSettings) -> list[dict[str, Any]]:
         aws = AwsClient(boto3.session.Session(region_name=REGION), REGION, endpoint_url=emulator_url)
         b.bootstrap(aws, settings, sleep=lambda _: None)
         role = stage_names(settings.name, settings.stage, account=ACCOUNT, region=REGION).role
@@ -91,13 +92,13 @@ def policies_of(emulator_url: str, aws_env: None, boto_client: Callable[..., Any
 
 
 def test_no_stage_role_reaches_another_stages_sources_cache_or_logs(
-    policies_of: Callable[[b.StageSettings], list[dict[str, Any]]],
+    policies_of: Callable[[StageSettings], list[dict[str, Any]]],
 ) -> None:
     app = f"i{uuid.uuid4().hex[:6]}"
     # Stages of one app, and apps whose names run into each other's.
     pairs = [(app, "prod"), (app, "pr-42"), (app, "prod-2"), (app, "p"),
              (f"{app}-x", "prod"), (app, "x-prod")]
-    settings = {pair: b.StageSettings(name=pair[0], stage=pair[1],
+    settings = {pair: StageSettings(name=pair[0], stage=pair[1],
                                       cache={"type": "S3"}) for pair in pairs}
     documents = {pair: policies_of(s) for pair, s in settings.items()}
     names = {pair: stage_names(*pair, account=ACCOUNT, region=REGION) for pair in pairs}
@@ -111,12 +112,12 @@ def test_no_stage_role_reaches_another_stages_sources_cache_or_logs(
 
 
 def test_roles_get_exactly_the_secrets_they_reference(
-    policies_of: Callable[[b.StageSettings], list[dict[str, Any]]],
+    policies_of: Callable[[StageSettings], list[dict[str, Any]]],
 ) -> None:
     app = f"s{uuid.uuid4().hex[:6]}"
-    prod = b.StageSettings(name=app, stage="prod", secrets=(
+    prod = StageSettings(name=app, stage="prod", secrets=(
         f"ssm:/{app}/prod/db", f"secretsmanager:{app}/prod/token:apiToken"))
-    pr = b.StageSettings(name=app, stage="pr-42", secrets=(f"ssm:/{app}/pr/db",))
+    pr = StageSettings(name=app, stage="pr-42", secrets=(f"ssm:/{app}/pr/db",))
     prod_docs, pr_docs = policies_of(prod), policies_of(pr)
 
     parameter = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/{app}/prod/db"

@@ -23,7 +23,7 @@ from botocore.awsrequest import AWSResponse
 from cbdeploy.client.aws.client import AwsClient
 from cbdeploy.client.deploy.upload import Uploader, upload_archive
 from cbdeploy.client.errors import AwsError
-from cbdeploy.client.infra.bootstrap import Infrastructure
+from cbdeploy.client.infra.model import Infrastructure
 
 MiB = 1024 * 1024
 PART = 5 * MiB  # S3's (and moto's) smallest part but the last

@@ -9,43 +9,54 @@ import pytest
 from cbdeploy.client.errors import ConfigError, OwnershipError
 from cbdeploy.client.infra import batch
 from cbdeploy.client.infra import bootstrap as b
+from cbdeploy.client.infra.model import (
+    LIFECYCLE_RULES,
+    PUBLIC_ACCESS_BLOCK,
+    TLS_ONLY_SID,
+    TRUST_POLICY,
+    StageSettings,
+    base_role_policy,
+    bucket_policy,
+    project_settings,
+)
+from cbdeploy.client.infra.names import role_name, stage_names
 
-SETTINGS = b.StageSettings(
+SETTINGS = StageSettings(
     name="app",
     stage="dev",
     policies=("arn:aws:iam::123456789012:policy/deploy",),
     secrets=("ssm:/app/db", "secretsmanager:app/token:apiToken"),
 )
-NAMES = b.stage_names("app", "dev", account="123456789012", region="eu-west-1")
+NAMES = stage_names("app", "dev", account="123456789012", region="eu-west-1")
 TAGS = {"cbdeploy:app": "app", "cbdeploy:stage": "dev"}
 
 
-def up_to_date(settings: b.StageSettings = SETTINGS) -> b.Observed:
+def up_to_date(settings: StageSettings = SETTINGS) -> b.Observed:
     """What AWS reports after a bootstrap, with the extra keys AWS adds."""
-    project = b.project_settings(settings, NAMES)
+    project = project_settings(settings, NAMES)
     project["environment"] = dict(project["environment"], imagePullCredentialsType="CODEBUILD")
     project["arn"] = "arn:aws:codebuild:eu-west-1:123456789012:project/cbdeploy-app_dev"
     project["tags"] = [{"key": "cbdeploy:stage", "value": "dev"}, {"key": "cbdeploy:app", "value": "app"}]
     return b.Observed(
         bucket_exists=True,
-        public_access_block=dict(b.PUBLIC_ACCESS_BLOCK),
+        public_access_block=dict(PUBLIC_ACCESS_BLOCK),
         encryption=(
             {
                 "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
                 "BucketKeyEnabled": False,
             },
         ),
-        bucket_policy=b.bucket_policy(NAMES),
-        lifecycle=tuple(b.LIFECYCLE_RULES),
+        bucket_policy=bucket_policy(NAMES),
+        lifecycle=tuple(LIFECYCLE_RULES),
         log_group={"logGroupName": "/cbdeploy/app/dev", "retentionInDays": 30},
         log_group_tags={**TAGS, "team": "web"},
         role={
             "Arn": NAMES.role_arn,
-            "AssumeRolePolicyDocument": b.TRUST_POLICY,
+            "AssumeRolePolicyDocument": TRUST_POLICY,
             "Tags": [{"Key": k, "Value": v} for k, v in TAGS.items()],
         },
         attached_policies=SETTINGS.policies,
-        base_policy=b.base_role_policy(settings, NAMES),
+        base_policy=base_role_policy(settings, NAMES),
         project=project,
         batch_role={
             "Arn": NAMES.batch_role_arn,
@@ -148,8 +159,8 @@ def test_other_policy_statements_and_lifecycle_rules_are_kept() -> None:
     calls = {c.method: c for c in b.plan(SETTINGS, NAMES, observed)}
     assert set(calls) == {"put_bucket_policy", "put_bucket_lifecycle"}
     assert calls["put_bucket_policy"].params["policy"]["Statement"][0] == foreign
-    assert calls["put_bucket_policy"].params["policy"]["Statement"][1]["Sid"] == b.TLS_ONLY_SID
-    assert calls["put_bucket_lifecycle"].params["rules"] == [rule, *b.LIFECYCLE_RULES]
+    assert calls["put_bucket_policy"].params["policy"]["Statement"][1]["Sid"] == TLS_ONLY_SID
+    assert calls["put_bucket_lifecycle"].params["rules"] == [rule, *LIFECYCLE_RULES]
 
 
 def test_kms_encryption_chosen_by_the_owner_is_kept() -> None:
@@ -160,7 +171,7 @@ def test_kms_encryption_chosen_by_the_owner_is_kept() -> None:
 
 
 def test_base_policy_grants_only_what_the_build_needs() -> None:
-    statements = {s["Sid"]: s for s in b.base_role_policy(SETTINGS, NAMES)["Statement"]}
+    statements = {s["Sid"]: s for s in base_role_policy(SETTINGS, NAMES)["Statement"]}
     assert statements["Sources"]["Resource"] == [
         "arn:aws:s3:::cbdeploy-123456789012-eu-west-1/sources/app/dev/*"
     ]
@@ -181,8 +192,8 @@ def test_base_policy_grants_only_what_the_build_needs() -> None:
 
 
 def test_long_role_names_fit_iam() -> None:
-    name = b.role_name("a" * 40, "production", "ap-southeast-2")
-    assert len(name) == 64 and name != b.role_name("a" * 39 + "b", "production", "ap-southeast-2")
+    name = role_name("a" * 40, "production", "ap-southeast-2")
+    assert len(name) == 64 and name != role_name("a" * 39 + "b", "production", "ap-southeast-2")
 
 
 @pytest.mark.parametrize(
@@ -206,7 +217,7 @@ def test_a_resource_of_another_owner_is_refused_before_any_write(
 
 
 def test_tls_only_policy_denies_plain_http() -> None:
-    assert b.bucket_policy(NAMES)["Statement"] == [
+    assert bucket_policy(NAMES)["Statement"] == [
         {
             "Sid": "cbdeployDenyInsecureTransport",
             "Effect": "Deny",

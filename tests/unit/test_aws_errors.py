@@ -9,7 +9,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from cbdeploy.client.aws.client import AwsClient, build_from_response
+from cbdeploy.client.aws.client import AwsClient
+from cbdeploy.client.aws.results import build_from_response
 from cbdeploy.client.errors import (
     AwsError,
     BucketOwnershipError,

@@ -9,10 +9,11 @@ import pytest
 from rich.console import Console
 
 from cbdeploy.client.aws.client import open_aws
-from cbdeploy.client.cli.options import Target
 from cbdeploy.client.errors import MissingExtraError
-from cbdeploy.client.infra.bootstrap import Call, Infrastructure
+from cbdeploy.client.infra.bootstrap import Call
+from cbdeploy.client.infra.model import Infrastructure
 from cbdeploy.client.output import infra as render_infra
+from cbdeploy.client.target import Target
 
 INFRA = Infrastructure(
     bucket="cbdeploy-123456789012-eu-west-1",

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cbdeploy.client.config.load import ProjectConfig, load_config
+from cbdeploy.client.config.load import load_config
+from cbdeploy.client.config.model import ProjectConfig
 from cbdeploy.client.deploy.buildspec import render_buildspec, template
 from cbdeploy.client.deploy.runner_plan import archive_entries
 from cbdeploy.client.errors import ConfigError

@@ -8,18 +8,16 @@ from pathlib import Path
 import pytest
 
 from cbdeploy.client.config.lines import find_key_line
-from cbdeploy.client.config.load import (
+from cbdeploy.client.config.load import default_name, load_config, load_package_config
+from cbdeploy.client.config.model import (
     CacheConfig,
     CodeBuildConfig,
     Hooks,
     PackageConfig,
     Pipeline,
     Script,
-    default_name,
-    load_config,
-    load_package_config,
-    secret_reference,
 )
+from cbdeploy.client.config.schema import secret_reference
 from cbdeploy.client.errors import ConfigError
 
 SPEC_EXAMPLE = """\

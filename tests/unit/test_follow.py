@@ -14,7 +14,7 @@ from itertools import cycle
 
 import pytest
 
-from cbdeploy.client.aws.client import Build, LogEvent, LogPage, Phase
+from cbdeploy.client.aws.results import Build, LogEvent, LogPage, Phase
 from cbdeploy.client.errors import AwsError, CredentialsError, NotFoundError
 from cbdeploy.client.watch import follow as follow_module
 from cbdeploy.client.watch.follow import (

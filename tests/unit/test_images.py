@@ -15,7 +15,8 @@ from cbdeploy.client.config.load import load_config
 from cbdeploy.client.deploy.runner_plan import plan
 from cbdeploy.client.errors import ConfigError, OwnershipError
 from cbdeploy.client.infra import bootstrap as b
-from cbdeploy.client.infra.model import stage_settings
+from cbdeploy.client.infra.model import StageSettings, base_role_policy, stage_settings
+from cbdeploy.client.infra.names import stage_names
 from cbdeploy.runner.images import ImageSpec, build_commands, image_tag, load_images
 
 CONFIG = """\
@@ -140,8 +141,8 @@ def test_images_turn_on_privileged_mode_and_grant_exactly_their_repositories(
     settings = stage_settings(config, "eu-west-1", "123456789012")
     assert settings.privileged_mode is True
     assert settings.repositories == ("cbdeploy/shop/dev/worker-v2", "shop-api")
-    names = b.stage_names("shop", "dev", account="123456789012", region="eu-west-1")
-    statements = {s["Sid"]: s for s in b.base_role_policy(settings, names)["Statement"]}
+    names = stage_names("shop", "dev", account="123456789012", region="eu-west-1")
+    statements = {s["Sid"]: s for s in base_role_policy(settings, names)["Statement"]}
     assert statements["EcrRepositories"] == {
         "Sid": "EcrRepositories",
         "Effect": "Allow",
@@ -159,8 +160,8 @@ def test_images_turn_on_privileged_mode_and_grant_exactly_their_repositories(
 
 
 def test_bootstrap_creates_missing_repositories_tagged_and_refuses_foreign_ones() -> None:
-    settings = b.StageSettings(name="shop", stage="dev", repositories=("shop-api", "shop-web"))
-    names = b.stage_names("shop", "dev", account="123456789012", region="eu-west-1")
+    settings = StageSettings(name="shop", stage="dev", repositories=("shop-api", "shop-web"))
+    names = stage_names("shop", "dev", account="123456789012", region="eu-west-1")
     mine = {"repositoryName": "shop-web", "tags": [{"Key": k, "Value": v} for k, v in names.tags.items()]}
     observed = b.Observed(bucket_exists=False, repositories={"shop-web": mine})
     creates = [c for c in b.plan(settings, names, observed) if c.method == "create_repository"]

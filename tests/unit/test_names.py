@@ -5,8 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 
-from cbdeploy.client.cli.options import STAGE_RE
-from cbdeploy.client.config.model import NAME_RE
+from cbdeploy.client.config.model import NAME_RE, STAGE_RE
 from cbdeploy.client.infra.names import (
     ROLE_NAME_MAX,
     cache_prefix,

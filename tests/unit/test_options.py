@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from cbdeploy.client.cli.options import known_regions, resolve_target
+from cbdeploy.client.aws.regions import known_regions
+from cbdeploy.client.cli.options import resolve_target
 from cbdeploy.client.config import defaults
 from cbdeploy.client.errors import UsageError
 

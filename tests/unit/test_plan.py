@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cbdeploy.client.config.load import ProjectConfig, load_config
+from cbdeploy.client.config.load import load_config
+from cbdeploy.client.config.model import ProjectConfig
 from cbdeploy.client.deploy.runner_plan import (
     GitInfo,
     archive_entries,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from cbdeploy.client.aws.client import Build, Phase
+from cbdeploy.client.aws.results import Build, Phase
 from cbdeploy.client.deploy.events import (
     ArchiveBuilt,
     Attached,

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from cbdeploy.client.aws.client import Build, Phase
+from cbdeploy.client.aws.results import Build, Phase
 from cbdeploy.client.errors import ConfigError
 from cbdeploy.client.output.github import GithubRenderer, escape_data, escape_property
 from cbdeploy.client.output.report import ReportCollector, duration, markdown_summary, md

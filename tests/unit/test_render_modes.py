@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from cbdeploy.client.aws.client import Build, Phase
+from cbdeploy.client.aws.results import Build, Phase
 from cbdeploy.client.deploy import events as d
 from cbdeploy.client.deploy.runner_plan import GitInfo
 from cbdeploy.client.deploy.upload import UploadResult

@@ -6,12 +6,14 @@ import click
 
 from cbdeploy.client.aws.client import open_aws
 from cbdeploy.client.cli.factory import command
-from cbdeploy.client.cli.options import Target, aws_options
+from cbdeploy.client.cli.options import aws_options
 from cbdeploy.client.config.load import load_config
-from cbdeploy.client.infra.bootstrap import bootstrap, plan_bootstrap, stage_settings
+from cbdeploy.client.infra.bootstrap import bootstrap, plan_bootstrap
+from cbdeploy.client.infra.model import stage_settings
 from cbdeploy.client.output import infra as render_infra
 from cbdeploy.client.output.builds import endpoint_header
 from cbdeploy.client.output.console import make_console
+from cbdeploy.client.target import Target
 
 
 @command("bootstrap", short_help="Create or update a stage's infrastructure on AWS.")

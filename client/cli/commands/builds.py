@@ -7,15 +7,17 @@ from typing import Any
 
 import click
 
-from cbdeploy.client.aws.client import Build, open_aws
+from cbdeploy.client.aws.client import open_aws
 from cbdeploy.client.aws.links import build_console_url
+from cbdeploy.client.aws.results import Build
 from cbdeploy.client.cli.factory import command
-from cbdeploy.client.cli.options import Target, aws_options
+from cbdeploy.client.cli.options import aws_options
 from cbdeploy.client.config.load import load_config
 from cbdeploy.client.errors import NotFoundError
-from cbdeploy.client.infra.bootstrap import project_name
+from cbdeploy.client.infra.names import project_name
 from cbdeploy.client.output.console import make_console
 from cbdeploy.client.output.terminal import builds_table, endpoint_header, no_builds
+from cbdeploy.client.target import Target
 
 
 @command("builds", short_help="List the recent builds of a stage.")

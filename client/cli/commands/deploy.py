@@ -6,9 +6,10 @@ import click
 
 from cbdeploy.client.aws.client import open_aws
 from cbdeploy.client.cli.factory import command
-from cbdeploy.client.cli.options import Target, aws_options
+from cbdeploy.client.cli.options import aws_options
 from cbdeploy.client.deploy.service import DeployOptions, DeployService
 from cbdeploy.client.output.session import OutputSession
+from cbdeploy.client.target import Target
 from cbdeploy.client.watch.signals import interrupt_on_signals
 
 

@@ -6,8 +6,8 @@ import click
 
 from cbdeploy.client.aws.client import open_aws
 from cbdeploy.client.cli.factory import command
-from cbdeploy.client.cli.options import Target, aws_options
-from cbdeploy.client.config.load import load_config
+from cbdeploy.client.cli.options import aws_options
+from cbdeploy.client.config.load import CONFIG_FILE, load_config
 from cbdeploy.client.config.model import NAME_RE
 from cbdeploy.client.errors import UsageError
 from cbdeploy.client.infra.bootstrap import execute
@@ -15,6 +15,7 @@ from cbdeploy.client.infra.destroy import plan_destroy
 from cbdeploy.client.output import infra as render_infra
 from cbdeploy.client.output.builds import endpoint_header
 from cbdeploy.client.output.console import make_console
+from cbdeploy.client.target import Target
 
 
 @command("destroy", short_help="Delete what cbdeploy created for a stage.")
@@ -70,7 +71,7 @@ def _app_name(target: Target, given: str | None) -> str:
             )
         return given
     root = target.project_root
-    if target.config_path is None and not (root / "cbdeploy.toml").is_file():
+    if target.config_path is None and not (root / CONFIG_FILE).is_file():
         raise UsageError(
             f"No cbdeploy.toml in {root} to say which app to destroy.",
             "Pass --name APP, or run from the project's directory (or pass --config-path).",

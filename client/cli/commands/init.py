@@ -7,10 +7,11 @@ from pathlib import Path
 import click
 
 from cbdeploy.client.cli.factory import command
-from cbdeploy.client.cli.options import not_empty_callback, project_directory
+from cbdeploy.client.cli.options import not_empty_callback
 from cbdeploy.client.config.load import CONFIG_FILE, load_config
 from cbdeploy.client.config.scaffold import starter_config
 from cbdeploy.client.errors import UsageError
+from cbdeploy.client.target import project_directory
 
 
 @command("init", short_help="Write a starter cbdeploy.toml for this project.")

@@ -6,8 +6,9 @@ import click
 
 from cbdeploy.client.aws.client import open_aws
 from cbdeploy.client.cli.factory import command
-from cbdeploy.client.cli.options import Target, aws_options
+from cbdeploy.client.cli.options import aws_options
 from cbdeploy.client.output.session import OutputSession
+from cbdeploy.client.target import Target
 from cbdeploy.client.watch.track import follow_build
 
 

@@ -18,19 +18,19 @@ from cbdeploy.client.cli.options import (
     complete_stage,
     log_level_option,
     not_empty_callback,
-    project_directory,
     validate_stage,
 )
 from cbdeploy.client.config import defaults as defaults_store
+from cbdeploy.client.config.load import CONFIG_FILE
 from cbdeploy.client.config.statedir import NAME, cache_dir, state_dir
 from cbdeploy.client.output.console import make_console
 from cbdeploy.client.packaging import ArchiveResult, Selection, build_archive, select_files, shown
 from cbdeploy.client.packaging.archive import check_output_path
 from cbdeploy.client.packaging.quote import quote_path
 from cbdeploy.client.packaging.stats import PackageStats, package_stats
+from cbdeploy.client.target import project_directory
 
 DEFAULT_OUTPUT = Path(NAME) / "package.zip"
-CONFIG_FILE = "cbdeploy.toml"
 
 
 @dataclass(frozen=True)

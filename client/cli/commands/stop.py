@@ -6,9 +6,10 @@ import click
 
 from cbdeploy.client.aws.client import open_aws
 from cbdeploy.client.cli.factory import command
-from cbdeploy.client.cli.options import Target, aws_options
+from cbdeploy.client.cli.options import aws_options
 from cbdeploy.client.output.console import make_console
 from cbdeploy.client.output.terminal import endpoint_header, stopped
+from cbdeploy.client.target import Target
 
 
 @command("stop", short_help="Stop a running build.")
