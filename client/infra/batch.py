@@ -15,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from cbdeploy.client.infra.calls import Call, Write
 from cbdeploy.client.infra.names import Names
 
 if TYPE_CHECKING:
-    from cbdeploy.client.infra.bootstrap import Call, Observed
+    from cbdeploy.client.infra.bootstrap import Observed
     from cbdeploy.client.infra.model import StageSettings
 
 BATCH_POLICY = "cbdeploy-batch"
@@ -67,14 +68,12 @@ def batch_config(settings: StageSettings, names: Names) -> dict[str, Any]:
 
 def plan_batch_role(settings: StageSettings, names: Names, observed: Observed) -> list[Call]:
     """Create the batch role, or bring its trust and policy back to what they should be."""
-    from cbdeploy.client.infra.bootstrap import Call
-
     role = names.batch_role
     calls = []
     if observed.batch_role is None:
         calls.append(
             Call(
-                "create_role",
+                Write.CREATE_ROLE,
                 {
                     "name": role,
                     "trust_policy": BATCH_TRUST_POLICY,
@@ -89,7 +88,7 @@ def plan_batch_role(settings: StageSettings, names: Names, observed: Observed) -
     elif not _contains(observed.batch_role.get("AssumeRolePolicyDocument"), BATCH_TRUST_POLICY):
         calls.append(
             Call(
-                "update_trust_policy",
+                Write.UPDATE_TRUST_POLICY,
                 {"name": role, "trust_policy": BATCH_TRUST_POLICY},
                 f"Let CodeBuild assume {role}",
             )
@@ -98,7 +97,7 @@ def plan_batch_role(settings: StageSettings, names: Names, observed: Observed) -
     if observed.batch_policy is None or not _contains(observed.batch_policy, document):
         calls.append(
             Call(
-                "put_inline_policy",
+                Write.PUT_INLINE_POLICY,
                 {"role": role, "policy": BATCH_POLICY, "document": document},
                 f"Allow {role} to start and stop the builds of {names.project}",
             )

@@ -33,11 +33,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
-
 from cbdeploy.client.aws.client import AwsClient
-from cbdeploy.client.errors import AwsError, ConfigError, OwnershipError
+from cbdeploy.client.errors import ConfigError
 from cbdeploy.client.infra.batch import BATCH_POLICY, plan_batch_role
+from cbdeploy.client.infra.calls import Call, Write, execute
 from cbdeploy.client.infra.model import (
     BASE_POLICY,
     ENCRYPTION_RULES,
@@ -54,10 +53,9 @@ from cbdeploy.client.infra.model import (
     project_settings,
 )
 from cbdeploy.client.infra.names import (
-    TAG_APP,
-    TAG_STAGE,
     Names,
 )
+from cbdeploy.client.infra.ownership import check_owner, check_repository_owner
 
 
 @dataclass(frozen=True)
@@ -80,16 +78,6 @@ class Observed:
     repositories: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     batch_role: Mapping[str, Any] | None = None  # the batch service role (client/infra/batch.py)
     batch_policy: Mapping[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class Call:
-    """One write: ``AwsClient.<method>(**params)``; ``what`` is for people."""
-
-    method: str
-    params: Mapping[str, Any] = field(hash=False)
-    what: str
-    waits_for_role: bool = False  # the role was just created: IAM may not have propagated
 
 
 # --------------------------------------------------------------------------- observe, plan, execute
@@ -174,26 +162,26 @@ def plan(settings: StageSettings, names: Names, observed: Observed) -> tuple[Cal
     calls += role_calls
     calls += [
         Call(
-            "create_repository",
+            Write.CREATE_REPOSITORY,
             {"name": repository, "tags": names.tags},
             f"Create ECR repository {repository}",
         )
         for repository in settings.repositories
         if repository not in observed.repositories
     ]
-    role_created = any(c.method == "create_role" for c in role_calls)
+    role_created = any(c.method is Write.CREATE_ROLE for c in role_calls)
     desired = project_settings(settings, names)
     if observed.project is None:
         tagged = {**desired, "tags": [{"key": k, "value": v} for k, v in names.tags.items()]}
         calls.append(
             Call(
-                "create_project", tagged, f"Create CodeBuild project {names.project}", role_created
+                Write.CREATE_PROJECT, tagged, f"Create CodeBuild project {names.project}", role_created
             )
         )
     elif not contains(observed.project, desired):
         calls.append(
             Call(
-                "update_project", desired, f"Update CodeBuild project {names.project}", role_created
+                Write.UPDATE_PROJECT, desired, f"Update CodeBuild project {names.project}", role_created
             )
         )
     return tuple(calls)
@@ -203,11 +191,11 @@ def _plan_bucket(names: Names, observed: Observed) -> list[Call]:
     bucket = names.bucket
     calls = []
     if not observed.bucket_exists:
-        calls.append(Call("create_bucket", {"bucket": bucket}, f"Create bucket {bucket}"))
+        calls.append(Call(Write.CREATE_BUCKET, {"bucket": bucket}, f"Create bucket {bucket}"))
     if not contains(observed.public_access_block, PUBLIC_ACCESS_BLOCK):
         calls.append(
             Call(
-                "put_public_access_block",
+                Write.PUT_PUBLIC_ACCESS_BLOCK,
                 {"bucket": bucket, "config": PUBLIC_ACCESS_BLOCK},
                 f"Block public access to {bucket}",
             )
@@ -215,7 +203,7 @@ def _plan_bucket(names: Names, observed: Observed) -> list[Call]:
     if not _encrypted(observed.encryption):
         calls.append(
             Call(
-                "put_bucket_encryption",
+                Write.PUT_BUCKET_ENCRYPTION,
                 {"bucket": bucket, "rules": ENCRYPTION_RULES},
                 f"Encrypt {bucket} by default",
             )
@@ -224,7 +212,7 @@ def _plan_bucket(names: Names, observed: Observed) -> list[Call]:
     if names.tls and policy != observed.bucket_policy:
         calls.append(
             Call(
-                "put_bucket_policy",
+                Write.PUT_BUCKET_POLICY,
                 {"bucket": bucket, "policy": policy},
                 f"Refuse non-TLS access to {bucket}",
             )
@@ -235,7 +223,7 @@ def _plan_bucket(names: Names, observed: Observed) -> list[Call]:
         rules = [r for r in existing if r.get("ID") not in ours] + LIFECYCLE_RULES
         calls.append(
             Call(
-                "put_bucket_lifecycle",
+                Write.PUT_BUCKET_LIFECYCLE,
                 {"bucket": bucket, "rules": rules},
                 f"Expire old sources (30 days) and stale uploads (1 day) in {bucket}",
             )
@@ -270,14 +258,14 @@ def _plan_log_group(settings: StageSettings, names: Names, observed: Observed) -
     if observed.log_group is None:
         calls.append(
             Call(
-                "create_log_group",
+                Write.CREATE_LOG_GROUP,
                 {"name": group, "tags": names.tags},
                 f"Create log group {group}",
             )
         )
     if observed.log_group is None or observed.log_group.get("retentionInDays") != days:
         calls.append(
-            Call("put_retention", {"name": group, "days": days}, f"Keep {group} logs {days} days")
+            Call(Write.PUT_RETENTION, {"name": group, "days": days}, f"Keep {group} logs {days} days")
         )
     return calls
 
@@ -288,7 +276,7 @@ def _plan_role(settings: StageSettings, names: Names, observed: Observed) -> lis
     if observed.role is None:
         calls.append(
             Call(
-                "create_role",
+                Write.CREATE_ROLE,
                 {
                     "name": role,
                     "trust_policy": TRUST_POLICY,
@@ -301,7 +289,7 @@ def _plan_role(settings: StageSettings, names: Names, observed: Observed) -> lis
     elif not contains(observed.role.get("AssumeRolePolicyDocument"), TRUST_POLICY):
         calls.append(
             Call(
-                "update_trust_policy",
+                Write.UPDATE_TRUST_POLICY,
                 {"name": role, "trust_policy": TRUST_POLICY},
                 f"Let CodeBuild assume {role}",
             )
@@ -310,113 +298,17 @@ def _plan_role(settings: StageSettings, names: Names, observed: Observed) -> lis
     if observed.base_policy is None or not contains(observed.base_policy, base):
         calls.append(
             Call(
-                "put_inline_policy",
+                Write.PUT_INLINE_POLICY,
                 {"role": role, "policy": BASE_POLICY, "document": base},
                 f"Allow {role} its logs, sources, cache and secrets",
             )
         )
     attached = set(observed.attached_policies)
     for arn in sorted(set(settings.policies) - attached):
-        calls.append(Call("attach_policy", {"role": role, "arn": arn}, f"Attach {arn} to {role}"))
+        calls.append(Call(Write.ATTACH_POLICY, {"role": role, "arn": arn}, f"Attach {arn} to {role}"))
     for arn in sorted(attached - set(settings.policies)):
-        calls.append(Call("detach_policy", {"role": role, "arn": arn}, f"Detach {arn} from {role}"))
+        calls.append(Call(Write.DETACH_POLICY, {"role": role, "arn": arn}, f"Detach {arn} from {role}"))
     return calls
-
-
-def _tag_dict(entries: Any, key: str, value: str) -> dict[str, str]:
-    """``[{"Key": k, "Value": v}]`` (IAM) or ``[{"key": ..}]`` (CodeBuild) as a dict."""
-    return {str(e.get(key)): str(e.get(value)) for e in entries or () if isinstance(e, Mapping)}
-
-
-def check_owner(
-    names: Names,
-    project: Mapping[str, Any] | None,
-    role: Mapping[str, Any] | None,
-    log_group_tags: Mapping[str, str] | None,
-    batch_role: Mapping[str, Any] | None = None,
-) -> None:
-    """Raise OwnershipError when an existing resource is not tagged as this stage's.
-
-    ``None`` means the resource does not exist (nothing to check).
-    """
-    found: list[tuple[str, str, dict[str, str]]] = []
-    if project is not None:
-        found.append(("CodeBuild project", names.project, _tag_dict(project.get("tags"), "key", "value")))
-    if role is not None:
-        found.append(("IAM role", names.role, _tag_dict(role.get("Tags"), "Key", "Value")))
-    if log_group_tags is not None:
-        found.append(("log group", names.log_group, dict(log_group_tags)))
-    if batch_role is not None:
-        found.append(("IAM role", names.batch_role, _tag_dict(batch_role.get("Tags"), "Key", "Value")))
-    wanted = names.tags
-    for kind, name, tags in found:
-        ours = {k: tags.get(k) for k in wanted}
-        if ours == wanted:
-            continue
-        app, stage = tags.get(TAG_APP), tags.get(TAG_STAGE)
-        owner = (
-            f"is tagged as app {app!r} stage {stage!r}"
-            if app or stage
-            else f"has no {TAG_APP} and {TAG_STAGE} tags"
-        )
-        raise OwnershipError(
-            f"The {kind} {name} {owner}, not app {names.app!r} stage {names.stage!r}; "
-            "cbdeploy changes nothing it does not own, so nothing was changed.",
-            f"If it is this stage's, tag it {TAG_APP}={names.app} and "
-            f"{TAG_STAGE}={names.stage}; otherwise delete or rename it, or use another "
-            "app name or stage.",
-        )
-
-
-def check_repository_owner(names: Names, repositories: Mapping[str, Mapping[str, Any]]) -> None:
-    """OwnershipError when an [images] repository exists with another stage's tags (or none)."""
-    for name, repository in sorted(repositories.items()):
-        tags = _tag_dict(repository.get("tags"), "Key", "Value")
-        if {k: tags.get(k) for k in names.tags} == names.tags:
-            continue
-        app, stage = tags.get(TAG_APP), tags.get(TAG_STAGE)
-        owner = (
-            f"is tagged as app {app!r} stage {stage!r}"
-            if app or stage
-            else f"has no {TAG_APP} and {TAG_STAGE} tags"
-        )
-        raise OwnershipError(
-            f"The ECR repository {name} {owner}, not app {names.app!r} stage "
-            f"{names.stage!r}; cbdeploy changes nothing it does not own, so nothing was changed.",
-            f"Give the image another repository for this stage ([stages.{names.stage}.images.<name>] "
-            "repository = ...) or leave repository unset (cbdeploy/<app>/<stage>/<name>); "
-            f"if it is this stage's, tag it {TAG_APP}={names.app} and {TAG_STAGE}={names.stage}.",
-        )
-
-
-def _role_not_ready(error: BaseException) -> bool:
-    # CodeBuild answers InvalidInputException ("cannot be assumed") until a new
-    # role has propagated through IAM; we only retry after creating the role.
-    return isinstance(error, AwsError) and error.code == "InvalidInputException"
-
-
-def execute(
-    aws: AwsClient,
-    calls: tuple[Call, ...],
-    *,
-    on_event: Callable[[Call], None] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> None:
-    for call in calls:
-        if on_event is not None:
-            on_event(call)
-        method = getattr(aws, call.method)
-        if not call.waits_for_role:
-            method(**call.params)
-            continue
-        retrying = Retrying(
-            retry=retry_if_exception(_role_not_ready),
-            wait=wait_exponential(multiplier=1, min=1, max=8),
-            stop=stop_after_attempt(10),
-            sleep=sleep,
-            reraise=True,
-        )
-        retrying(method, **call.params)
 
 
 def plan_bootstrap(aws: AwsClient, settings: StageSettings) -> Infrastructure:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from rich.console import Console
 from rich.text import Text
 
-from cbdeploy.client.infra.bootstrap import Call
+from cbdeploy.client.infra.calls import Call
 from cbdeploy.client.infra.model import Infrastructure
 
 

@@ -21,6 +21,7 @@ from cbdeploy.client.aws.client import AwsClient
 from cbdeploy.client.cli.main import main
 from cbdeploy.client.errors import AwsError
 from cbdeploy.client.infra import bootstrap as b
+from cbdeploy.client.infra.calls import Call
 from cbdeploy.client.infra.model import PUBLIC_ACCESS_BLOCK, Infrastructure, StageSettings
 from cbdeploy.client.infra.names import project_name, role_name, stage_names
 
@@ -102,7 +103,7 @@ def test_bootstrap_creates_everything_then_writes_nothing(
     names = stage_names("alpha", "dev", account=ACCOUNT, region=region)
     aws = make_aws(region)
     first = CallLog(aws)
-    events: list[b.Call] = []
+    events: list[Call] = []
     infra = b.bootstrap(aws, settings, on_event=events.append)
     bucket = f"cbdeploy-{ACCOUNT}-{region}"
     # Every S3 call names the owner, so a bucket of this name elsewhere is refused;

@@ -20,6 +20,7 @@ import pytest
 from cbdeploy.client.aws.client import AwsClient
 from cbdeploy.client.deploy.upload import Uploader, upload_archive
 from cbdeploy.client.infra import bootstrap as b
+from cbdeploy.client.infra.calls import execute
 from cbdeploy.client.infra.destroy import plan_destroy
 from cbdeploy.client.infra.model import StageSettings
 
@@ -56,5 +57,5 @@ def test_bootstrap_upload_destroy_with_faults(faulty_url: str, tmp_path: Path) -
     body = aws.call("s3", "get_object", Bucket=infra.bucket, Key=result.key)["Body"].read()
     assert hashlib.sha256(body).hexdigest() == archive.sha256
 
-    b.execute(aws, plan_destroy(aws, "faulty", "dev", everything=True))
+    execute(aws, plan_destroy(aws, "faulty", "dev", everything=True))
     assert plan_destroy(aws, "faulty", "dev", everything=True) == ()

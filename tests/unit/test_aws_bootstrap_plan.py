@@ -9,6 +9,7 @@ import pytest
 from cbdeploy.client.errors import ConfigError, OwnershipError
 from cbdeploy.client.infra import batch
 from cbdeploy.client.infra import bootstrap as b
+from cbdeploy.client.infra.calls import Call
 from cbdeploy.client.infra.model import (
     LIFECYCLE_RULES,
     PUBLIC_ACCESS_BLOCK,
@@ -67,7 +68,7 @@ def up_to_date(settings: StageSettings = SETTINGS) -> b.Observed:
     )
 
 
-def methods(calls: tuple[b.Call, ...]) -> list[str]:
+def methods(calls: tuple[Call, ...]) -> list[str]:
     return [c.method for c in calls]
 
 

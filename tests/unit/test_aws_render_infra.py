@@ -10,7 +10,7 @@ from rich.console import Console
 
 from cbdeploy.client.aws.client import open_aws
 from cbdeploy.client.errors import MissingExtraError
-from cbdeploy.client.infra.bootstrap import Call
+from cbdeploy.client.infra.calls import Call
 from cbdeploy.client.infra.model import Infrastructure
 from cbdeploy.client.output import infra as render_infra
 from cbdeploy.client.target import Target

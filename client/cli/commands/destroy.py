@@ -10,7 +10,7 @@ from cbdeploy.client.cli.options import aws_options
 from cbdeploy.client.config.load import CONFIG_FILE, load_config
 from cbdeploy.client.config.model import NAME_RE
 from cbdeploy.client.errors import UsageError
-from cbdeploy.client.infra.bootstrap import execute
+from cbdeploy.client.infra.calls import execute
 from cbdeploy.client.infra.destroy import plan_destroy
 from cbdeploy.client.output import infra as render_infra
 from cbdeploy.client.output.builds import endpoint_header
