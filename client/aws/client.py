@@ -8,8 +8,10 @@ variables (botocore reads them), or, with ``--local``, a standing
 process with keys of its own (seeded from ``CBDEPLOY_EMULATOR_SEED``).
 
 Methods have cbdeploy's names and return plain values or the frozen
-dataclasses of :mod:`client.aws.results`; the S3 methods live in
-:mod:`client.aws.s3`. AWS errors are translated once, in :meth:`AwsClient.call`
+dataclasses of :mod:`client.aws.results`; they live by service in mixins
+(:mod:`client.aws.codebuild`, :mod:`client.aws.logs`, :mod:`client.aws.iam`,
+:mod:`client.aws.lookups` for SSM, Secrets Manager and ECR, :mod:`client.aws.s3`)
+that only go through :meth:`AwsClient.call`. AWS errors are translated once, in :meth:`AwsClient.call`
 (:mod:`client.aws.errors`), by error code (never by message):
 credential problems become :class:`CredentialsError`, missing resources
 :class:`NotFoundError`, a second build of a stage :class:`BuildConflictError`,
@@ -29,10 +31,9 @@ from __future__ import annotations
 
 import importlib
 import ipaddress
-import json
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -43,16 +44,16 @@ import botocore.exceptions as bx
 from botocore.config import Config
 
 from cbdeploy.client.aws import local_emulator
+from cbdeploy.client.aws.codebuild import CodeBuildMethods
 from cbdeploy.client.aws.endpoint import Endpoint, from_client_url
 from cbdeploy.client.aws.errors import translate_error
+from cbdeploy.client.aws.iam import IamMethods
+from cbdeploy.client.aws.logs import LogsMethods
+from cbdeploy.client.aws.lookups import LookupMethods
 from cbdeploy.client.aws.notices import notify
-from cbdeploy.client.aws.results import Build, LogEvent, LogPage, build_from_response
 from cbdeploy.client.aws.s3 import S3Methods
 from cbdeploy.client.errors import (
-    AwsError,
-    BuildConflictError,
     MissingExtraError,
-    NotFoundError,
     UsageError,
 )
 from cbdeploy.client.target import Target
@@ -132,7 +133,7 @@ def _connection_retry(
     return None
 
 
-class AwsClient(S3Methods):
+class AwsClient(CodeBuildMethods, LogsMethods, IamMethods, LookupMethods, S3Methods):
     """Typed wrapper around the boto3 clients cbdeploy uses.
 
     Clients are created lazily, once per service, and shared between threads
@@ -221,297 +222,11 @@ class AwsClient(S3Methods):
                 error, service, op, params, profile=self.session.profile_name
             ) from error
 
-    def _settle(self, service: str, operation: str, done: set[str], **params: Any) -> None:
-        """A create or delete whose ``done`` codes mean the work is already done.
-
-        botocore retries a call whose answer was lost; the retry then finds the
-        role created or the group deleted, which is success, not an error.
-        """
-        try:
-            self.call(service, operation, **params)
-        except AwsError as error:
-            if error.code not in done:
-                raise
-
     def account_id(self) -> str:
         if self._account is None:
             self._account = str(self.call("sts", "get_caller_identity")["Account"])
         return self._account
 
-    # ----------------------------------------------------------------- CodeBuild
-
-    def get_project(self, name: str) -> dict[str, Any] | None:
-        found = self.call("codebuild", "batch_get_projects", names=[name]).get("projects") or []
-        return dict(found[0]) if found else None
-
-    def create_project(self, **settings: Any) -> None:
-        """CreateProject; a project that already exists (a retry after a lost answer) is updated."""
-        try:
-            self.call("codebuild", "create_project", **settings)
-        except AwsError as error:
-            if error.code != "ResourceAlreadyExistsException":
-                raise
-            self.update_project(**settings)
-
-    def update_project(self, **settings: Any) -> None:
-        self.call("codebuild", "update_project", **settings)
-
-    def delete_project(self, name: str) -> None:
-        self._settle("codebuild", "delete_project", {"ResourceNotFoundException"}, name=name)
-
-    def start_build(self, **kwargs: Any) -> Build:
-        """StartBuild. A stage already building raises :class:`BuildConflictError` naming the build."""
-        try:
-            return build_from_response(self.call("codebuild", "start_build", **kwargs)["build"])
-        except AwsError as error:
-            if error.code != "AccountLimitExceededException":
-                raise
-            project = str(kwargs.get("projectName", ""))
-            running = self._running_build(project)
-            if running is None:
-                raise BuildConflictError(
-                    f"CodeBuild refused to start a build of {project}: the account's concurrent build limit is reached.",
-                    "Wait for running builds to finish, or raise the CodeBuild quota.",
-                ) from error
-            where = f"--region {self.region}{self.endpoint.flags}"
-            raise BuildConflictError(
-                f"A build of {project} is already running: {running}",
-                f"Follow it with 'cbdeploy logs {running} --follow {where}' "
-                f"or stop it with 'cbdeploy stop {running} {where}'.",
-                running_build_id=running,
-            ) from error
-
-    def _running_build(self, project: str) -> str | None:
-        try:
-            ids = self.list_build_ids(project, limit=10)
-        except AwsError:
-            return None
-        running = [b.id for b in self.get_builds(ids) if not b.complete]
-        return running[-1] if running else None  # newest first; the oldest holds the slot
-
-    def get_builds(self, ids: Sequence[str]) -> list[Build]:
-        """BatchGetBuilds in chunks of 100, in the order of ``ids``; unknown ids are left out."""
-        builds: dict[str, Build] = {}
-        for start in range(0, len(ids), 100):
-            chunk = list(ids[start : start + 100])
-            for data in self.call("codebuild", "batch_get_builds", ids=chunk).get("builds") or ():
-                build = build_from_response(data)
-                builds[build.id] = build
-        return [builds[i] for i in ids if i in builds]
-
-    def get_build(self, build_id: str) -> Build:
-        found = self.get_builds([build_id])
-        if not found:
-            hint = "Check the id with 'cbdeploy builds' (and --region)."
-            if self.endpoint.in_process:
-                hint = ("--local found no standing emulator, and the builds of an emulator run "
-                        "by a command end with it: start 'cbdeploy emulator' in another terminal, "
-                        "then deploy with --local again.")
-            raise NotFoundError(f"No build {build_id!r} in {self.region}.", hint,
-                                code="ResourceNotFoundException")
-        return found[0]
-
-    def stop_build(self, build_id: str) -> Build:
-        return build_from_response(self.call("codebuild", "stop_build", id=build_id)["build"])
-
-    def list_build_ids(self, project: str, limit: int = 20) -> list[str]:
-        """Ids of the project's builds, newest first."""
-        ids: list[str] = []
-        params: dict[str, Any] = {"projectName": project, "sortOrder": "DESCENDING"}
-        while len(ids) < limit:
-            page = self.call("codebuild", "list_builds_for_project", **params)
-            ids.extend(page.get("ids") or ())
-            if not page.get("nextToken"):
-                break
-            params["nextToken"] = page["nextToken"]
-        return ids[:limit]
-
-    # ----------------------------------------------------------------- SSM, Secrets Manager
-
-    def parameter_exists(self, name: str) -> bool:
-        """Whether the SSM parameter ``name`` exists: DescribeParameters, never its value."""
-        page = self.call(
-            "ssm",
-            "describe_parameters",
-            ParameterFilters=[{"Key": "Name", "Option": "Equals", "Values": [name]}],
-        )
-        return any(p.get("Name") == name for p in page.get("Parameters") or ())
-
-    def describe_secret(self, secret_id: str) -> dict[str, Any] | None:
-        """DescribeSecret (name or ARN; never the value), or None when there is no such secret."""
-        try:
-            return dict(self.call("secretsmanager", "describe_secret", SecretId=secret_id))
-        except NotFoundError:
-            return None
-
-    # ----------------------------------------------------------------- CloudWatch Logs
-
-    def get_log_events(self, group: str, stream: str, token: str | None) -> LogPage:
-        """One page forward from ``token`` (from the head when None).
-
-        Raises :class:`NotFoundError` while the stream does not exist yet.
-        """
-        params: dict[str, Any] = {
-            "logGroupName": group,
-            "logStreamName": stream,
-            "startFromHead": True,
-        }
-        if token:
-            params["nextToken"] = token
-        page = self.call("logs", "get_log_events", **params)
-        events = [
-            LogEvent(
-                timestamp=e["timestamp"],
-                message=e.get("message", ""),
-                ingestion_time=e.get("ingestionTime", 0),
-            )
-            for e in page.get("events") or ()
-        ]
-        return LogPage(events=events, next_token=page.get("nextForwardToken") or token or "")
-
-    def get_log_group(self, name: str) -> dict[str, Any] | None:
-        page = self.call("logs", "describe_log_groups", logGroupNamePrefix=name)
-        return next(
-            (dict(g) for g in page.get("logGroups") or () if g["logGroupName"] == name), None
-        )
-
-    def create_log_group(self, name: str, tags: Mapping[str, str] | None = None) -> None:
-        params: dict[str, Any] = {"logGroupName": name}
-        if tags:
-            params["tags"] = dict(tags)
-        self._settle("logs", "create_log_group", {"ResourceAlreadyExistsException"}, **params)
-
-    def log_group_tags(self, group: Mapping[str, Any]) -> dict[str, str]:
-        """The tags of a log group as DescribeLogGroups reported it."""
-        arn = group.get("logGroupArn") or str(group.get("arn", "")).removesuffix(":*")
-        return dict(self.call("logs", "list_tags_for_resource", resourceArn=arn).get("tags") or {})
-
-    def put_retention(self, name: str, days: int) -> None:
-        self.call("logs", "put_retention_policy", logGroupName=name, retentionInDays=days)
-
-    def delete_log_group(self, name: str) -> None:
-        self._settle("logs", "delete_log_group", {"ResourceNotFoundException"}, logGroupName=name)
-
-    # ----------------------------------------------------------------- ECR
-
-    def get_repository(self, name: str) -> dict[str, Any] | None:
-        """The ECR repository with its ``tags`` (``[{"Key", "Value"}]``), or None."""
-        try:
-            page = self.call("ecr", "describe_repositories", repositoryNames=[name])
-        except AwsError as error:
-            if error.code == "RepositoryNotFoundException":
-                return None
-            raise
-        repository = dict(page["repositories"][0])
-        listed = self.call("ecr", "list_tags_for_resource", resourceArn=repository["repositoryArn"])
-        repository["tags"] = list(listed.get("tags") or ())
-        return repository
-
-    def create_repository(self, name: str, tags: Mapping[str, str]) -> None:
-        self._settle(
-            "ecr",
-            "create_repository",
-            {"RepositoryAlreadyExistsException"},
-            repositoryName=name,
-            tags=[{"Key": k, "Value": v} for k, v in tags.items()],
-        )
-
-    # ----------------------------------------------------------------- IAM
-
-    def get_role(self, name: str) -> dict[str, Any] | None:
-        """The role (AssumeRolePolicyDocument decoded to a dict), or None."""
-        try:
-            return dict(self.call("iam", "get_role", RoleName=name)["Role"])
-        except AwsError as error:
-            if error.code == "NoSuchEntity":
-                return None
-            raise
-
-    def create_role(
-        self,
-        name: str,
-        trust_policy: Mapping[str, Any],
-        description: str,
-        tags: Mapping[str, str] | None = None,
-    ) -> str:
-        try:
-            role = self.call(
-                "iam",
-                "create_role",
-                RoleName=name,
-                AssumeRolePolicyDocument=json.dumps(trust_policy),
-                Description=description,
-                Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
-            )["Role"]
-        except AwsError as error:
-            if error.code != "EntityAlreadyExists":
-                raise
-            role = self.call("iam", "get_role", RoleName=name)["Role"]
-        return str(role["Arn"])
-
-    def update_trust_policy(self, name: str, trust_policy: Mapping[str, Any]) -> None:
-        self.call(
-            "iam",
-            "update_assume_role_policy",
-            RoleName=name,
-            PolicyDocument=json.dumps(trust_policy),
-        )
-
-    def attached_policies(self, role: str) -> list[str]:
-        arns: list[str] = []
-        params: dict[str, Any] = {"RoleName": role}
-        while True:
-            page = self.call("iam", "list_attached_role_policies", **params)
-            arns.extend(p["PolicyArn"] for p in page.get("AttachedPolicies") or ())
-            if not page.get("IsTruncated"):
-                return arns
-            params["Marker"] = page["Marker"]
-
-    def policy_exists(self, arn: str) -> bool:
-        try:
-            self.call("iam", "get_policy", PolicyArn=arn)
-        except AwsError as error:
-            if error.code == "NoSuchEntity":
-                return False
-            raise
-        return True
-
-    def attach_policy(self, role: str, arn: str) -> None:
-        self.call("iam", "attach_role_policy", RoleName=role, PolicyArn=arn)
-
-    def detach_policy(self, role: str, arn: str) -> None:
-        self._settle("iam", "detach_role_policy", {"NoSuchEntity"}, RoleName=role, PolicyArn=arn)
-
-    def inline_policy_names(self, role: str) -> list[str]:
-        return list(self.call("iam", "list_role_policies", RoleName=role).get("PolicyNames") or ())
-
-    def get_inline_policy(self, role: str, policy: str) -> dict[str, Any] | None:
-        try:
-            document = self.call("iam", "get_role_policy", RoleName=role, PolicyName=policy)[
-                "PolicyDocument"
-            ]
-        except AwsError as error:
-            if error.code == "NoSuchEntity":
-                return None
-            raise
-        return dict(json.loads(document) if isinstance(document, str) else document)
-
-    def put_inline_policy(self, role: str, policy: str, document: Mapping[str, Any]) -> None:
-        self.call(
-            "iam",
-            "put_role_policy",
-            RoleName=role,
-            PolicyName=policy,
-            PolicyDocument=json.dumps(document),
-        )
-
-    def delete_inline_policy(self, role: str, policy: str) -> None:
-        self._settle(
-            "iam", "delete_role_policy", {"NoSuchEntity"}, RoleName=role, PolicyName=policy
-        )
-
-    def delete_role(self, name: str) -> None:
-        self._settle("iam", "delete_role", {"NoSuchEntity"}, RoleName=name)
 
 
 @contextmanager

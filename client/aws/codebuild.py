@@ -1,0 +1,98 @@
+"""The CodeBuild methods of :class:`client.aws.client.AwsClient` (a mixin; no boto3 here)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from cbdeploy.client.aws.methods import ServiceMethods
+from cbdeploy.client.aws.results import Build, build_from_response
+from cbdeploy.client.errors import AwsError, BuildConflictError, NotFoundError
+
+
+class CodeBuildMethods(ServiceMethods):
+    def get_project(self, name: str) -> dict[str, Any] | None:
+        found = self.call("codebuild", "batch_get_projects", names=[name]).get("projects") or []
+        return dict(found[0]) if found else None
+
+    def create_project(self, **settings: Any) -> None:
+        """CreateProject; a project that already exists (a retry after a lost answer) is updated."""
+        try:
+            self.call("codebuild", "create_project", **settings)
+        except AwsError as error:
+            if error.code != "ResourceAlreadyExistsException":
+                raise
+            self.update_project(**settings)
+
+    def update_project(self, **settings: Any) -> None:
+        self.call("codebuild", "update_project", **settings)
+
+    def delete_project(self, name: str) -> None:
+        self._settle("codebuild", "delete_project", {"ResourceNotFoundException"}, name=name)
+
+    def start_build(self, **kwargs: Any) -> Build:
+        """StartBuild. A stage already building raises :class:`BuildConflictError` naming the build."""
+        try:
+            return build_from_response(self.call("codebuild", "start_build", **kwargs)["build"])
+        except AwsError as error:
+            if error.code != "AccountLimitExceededException":
+                raise
+            project = str(kwargs.get("projectName", ""))
+            running = self._running_build(project)
+            if running is None:
+                raise BuildConflictError(
+                    f"CodeBuild refused to start a build of {project}: the account's concurrent build limit is reached.",
+                    "Wait for running builds to finish, or raise the CodeBuild quota.",
+                ) from error
+            where = f"--region {self.region}{self.endpoint.flags}"
+            raise BuildConflictError(
+                f"A build of {project} is already running: {running}",
+                f"Follow it with 'cbdeploy logs {running} --follow {where}' "
+                f"or stop it with 'cbdeploy stop {running} {where}'.",
+                running_build_id=running,
+            ) from error
+
+    def _running_build(self, project: str) -> str | None:
+        try:
+            ids = self.list_build_ids(project, limit=10)
+        except AwsError:
+            return None
+        running = [b.id for b in self.get_builds(ids) if not b.complete]
+        return running[-1] if running else None  # newest first; the oldest holds the slot
+
+    def get_builds(self, ids: Sequence[str]) -> list[Build]:
+        """BatchGetBuilds in chunks of 100, in the order of ``ids``; unknown ids are left out."""
+        builds: dict[str, Build] = {}
+        for start in range(0, len(ids), 100):
+            chunk = list(ids[start : start + 100])
+            for data in self.call("codebuild", "batch_get_builds", ids=chunk).get("builds") or ():
+                build = build_from_response(data)
+                builds[build.id] = build
+        return [builds[i] for i in ids if i in builds]
+
+    def get_build(self, build_id: str) -> Build:
+        found = self.get_builds([build_id])
+        if not found:
+            hint = "Check the id with 'cbdeploy builds' (and --region)."
+            if self.endpoint.in_process:
+                hint = ("--local found no standing emulator, and the builds of an emulator run "
+                        "by a command end with it: start 'cbdeploy emulator' in another terminal, "
+                        "then deploy with --local again.")
+            raise NotFoundError(f"No build {build_id!r} in {self.region}.", hint,
+                                code="ResourceNotFoundException")
+        return found[0]
+
+    def stop_build(self, build_id: str) -> Build:
+        return build_from_response(self.call("codebuild", "stop_build", id=build_id)["build"])
+
+    def list_build_ids(self, project: str, limit: int = 20) -> list[str]:
+        """Ids of the project's builds, newest first."""
+        ids: list[str] = []
+        params: dict[str, Any] = {"projectName": project, "sortOrder": "DESCENDING"}
+        while len(ids) < limit:
+            page = self.call("codebuild", "list_builds_for_project", **params)
+            ids.extend(page.get("ids") or ())
+            if not page.get("nextToken"):
+                break
+            params["nextToken"] = page["nextToken"]
+        return ids[:limit]
