@@ -35,15 +35,8 @@ from cbdeploy.client.config.model import (
     PackageConfig,
     ProjectConfig,
 )
-from cbdeploy.client.config.schema import (
-    NAME_HINT,
-    TOP_KEYS,
-    WORKSPACE_TOP_KEYS,
-    Problem,
-    check_keys,
-    need,
-    parse_layer,
-)
+from cbdeploy.client.config.schema import NAME_HINT, TOP_KEYS, WORKSPACE_TOP_KEYS, parse_layer
+from cbdeploy.client.config.values import Problem, check_keys, need
 from cbdeploy.client.errors import CbdeployError, ConfigError
 
 if sys.version_info >= (3, 11):

@@ -6,44 +6,40 @@ Every check raises :class:`Problem` with the dotted key it is about;
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from cbdeploy.client.config.images import ImageProblem, parse_images
+from cbdeploy.client.config.codebuild import parse_codebuild
+from cbdeploy.client.config.images import ImageConfig, ImageProblem, parse_images
 from cbdeploy.client.config.model import (
     ARG_STRLEN_MAX,
-    BUILDSPEC_MAX,
-    CACHE_MODES,
-    CACHE_TYPES,
-    COMPUTE_TYPES,
     ENV_NAME_RE,
     ENV_TOTAL_MAX,
     ENV_VALUE_MAX,
-    ENVIRONMENT_TYPES,
     NAME_RE,
-    POLICY_ARN_RE,
     RESERVED_ENV,
     RESERVED_ENV_PREFIXES,
     SCRIPT_NAME_RE,
     SSM_NAME_RE,
-    CacheConfig,
     CodeBuildConfig,
     Hooks,
     PackageConfig,
     Pipeline,
     Script,
 )
+from cbdeploy.client.config.values import (
+    Problem,
+    boolean,
+    need,
+    no_nul,
+    relative_path,
+    str_list,
+    string,
+    table,
+    type_name,
+)
 from cbdeploy.runner.pipeline import step_script
-
-
-class Problem(Exception):
-    def __init__(self, key: str, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.key = key
-        self.message = message
-        self.hint = hint
 
 
 def parse_layer(
@@ -65,181 +61,85 @@ def parse_layer(
     values: dict[str, Any] = {}
     if "name" in data:
         values["name"] = _name(data["name"], key("name"))
-    pipeline = _table(data.get("pipeline", {}), key("pipeline"), _PIPELINE_KEYS)
-    values["pipeline"] = Pipeline(
-        **{
-            attr: _step_commands(pipeline.get(toml_key, []), key(f"pipeline.{toml_key}"))
-            for toml_key, attr in (("install", "install"), ("build", "build"), ("deploy", "deploy"))
-        }
-    )
-    hooks = _table(data.get("hooks", {}), key("hooks"), {"beforeDeploy", "afterDeploy"})
-    values["hooks"] = Hooks(
-        before_deploy=_str_list(hooks.get("beforeDeploy", []), key("hooks.beforeDeploy")),
-        after_deploy=_str_list(hooks.get("afterDeploy", []), key("hooks.afterDeploy")),
-    )
-    scripts = _table(data.get("scripts", {}), key("scripts"), None)
-    values["scripts"] = {n: _script(n, s, key(f"scripts.{n}")) for n, s in scripts.items()}
+    values.update(_steps(data, key))
     values["environment"] = _environment(
         data.get("environment", {}), key("environment"), codebuild=True
     )
     values["secrets"] = _secrets(data.get("secrets", {}), key("secrets"))
     values["secret_keys"] = {name: key(f"secrets.{name}") for name in values["secrets"]}
     _check_environment_size(values, key)
-    values["codebuild"] = _codebuild(data.get("codebuild", {}), key, root)
-    outputs = _table(data.get("outputs", {}), key("outputs"), {"file"})
+    values["codebuild"] = parse_codebuild(data.get("codebuild", {}), key, root)
+    outputs = table(data.get("outputs", {}), key("outputs"), {"file"})
     values["outputs_file"] = (
-        _relative_path(outputs["file"], key("outputs.file")) if "file" in outputs else None
+        relative_path(outputs["file"], key("outputs.file")) if "file" in outputs else None
     )
-    values["confirm"] = _bool(data.get("confirm", False), key("confirm"))
-    package = _table(data.get("package", {}), key("package"), _PACKAGE_KEYS)
-    values["package"] = PackageConfig(
-        include_submodules=_bool(
+    values["confirm"] = boolean(data.get("confirm", False), key("confirm"))
+    values["package"] = _package(data.get("package", {}), key)
+    values["images"] = _images(data.get("images", {}), key, root, values["codebuild"])
+    _check_hooks(values["hooks"], values["scripts"], key)
+    return values
+
+
+def _steps(data: dict[str, Any], key: Callable[[str], str]) -> dict[str, Any]:
+    """``[pipeline]``, ``[hooks]`` and ``[scripts]``: what the build runs."""
+    pipeline = table(data.get("pipeline", {}), key("pipeline"), _PIPELINE_KEYS)
+    steps = Pipeline(
+        **{
+            attr: _step_commands(pipeline.get(toml_key, []), key(f"pipeline.{toml_key}"))
+            for toml_key, attr in (("install", "install"), ("build", "build"), ("deploy", "deploy"))
+        }
+    )
+    hooks = table(data.get("hooks", {}), key("hooks"), {"beforeDeploy", "afterDeploy"})
+    hook_lists = Hooks(
+        before_deploy=str_list(hooks.get("beforeDeploy", []), key("hooks.beforeDeploy")),
+        after_deploy=str_list(hooks.get("afterDeploy", []), key("hooks.afterDeploy")),
+    )
+    scripts = table(data.get("scripts", {}), key("scripts"), None)
+    return {
+        "pipeline": steps,
+        "hooks": hook_lists,
+        "scripts": {n: _script(n, s, key(f"scripts.{n}")) for n, s in scripts.items()},
+    }
+
+
+def _package(raw: Any, key: Callable[[str], str]) -> PackageConfig:
+    package = table(raw, key("package"), _PACKAGE_KEYS)
+    return PackageConfig(
+        include_submodules=boolean(
             package.get("includeSubmodules", False), key("package.includeSubmodules")
         ),
-        follow_external_links=_bool(
+        follow_external_links=boolean(
             package.get("followExternalLinks", False), key("package.followExternalLinks")
         ),
     )
+
+
+def _images(
+    raw: Any, key: Callable[[str], str], root: Path, codebuild: CodeBuildConfig
+) -> dict[str, ImageConfig]:
     try:
-        values["images"] = parse_images(data.get("images", {}), key("images"), root)
+        images = parse_images(raw, key("images"), root)
     except ImageProblem as problem:
         raise Problem(problem.key, problem.message, problem.hint) from None
     need(
-        not (values["images"] and values["codebuild"].compute_type.startswith("BUILD_LAMBDA_")),
+        not (images and codebuild.compute_type.startswith("BUILD_LAMBDA_")),
         key("images"),
         "cannot be built on a Lambda compute type (no Docker daemon)",
         "Use a BUILD_GENERAL1_* codebuild.computeType for a project with [images].",
     )
-    for toml_key, hooks in (
-        ("beforeDeploy", values["hooks"].before_deploy),
-        ("afterDeploy", values["hooks"].after_deploy),
-    ):
-        for script in hooks:
+    return images
+
+
+def _check_hooks(hooks: Hooks, scripts: Mapping[str, Script], key: Callable[[str], str]) -> None:
+    """Every script a hook names is defined."""
+    for toml_key, names in (("beforeDeploy", hooks.before_deploy), ("afterDeploy", hooks.after_deploy)):
+        for script in names:
             need(
-                script in values["scripts"],
+                script in scripts,
                 key(f"hooks.{toml_key}"),
                 f"names script {script!r}, which is not defined",
                 f"Add a [scripts.{script}] table with executeCommand, or remove it from the hook.",
             )
-    return values
-
-
-def _codebuild(raw: Any, key: Callable[[str], str], root: Path) -> CodeBuildConfig:
-    cb = _table(raw, key("codebuild"), _CODEBUILD_KEYS)
-    compute = _choice(
-        cb.get("computeType", "BUILD_GENERAL1_SMALL"), key("codebuild.computeType"), COMPUTE_TYPES
-    )
-    is_lambda = compute.startswith("BUILD_LAMBDA_")
-    env_type = _choice(
-        cb.get("environmentType", "LINUX_LAMBDA_CONTAINER" if is_lambda else "LINUX_CONTAINER"),
-        key("codebuild.environmentType"),
-        ENVIRONMENT_TYPES,
-    )
-    need(
-        is_lambda == ("LAMBDA" in env_type),
-        key("codebuild.environmentType"),
-        f"{env_type} does not go with compute type {compute}",
-        "Lambda compute types need LINUX_LAMBDA_CONTAINER or ARM_LAMBDA_CONTAINER; "
-        "the others need a container environment type.",
-    )
-    image = _str(cb.get("image", "aws/codebuild/standard:7.0"), key("codebuild.image"))
-    need(bool(image.strip()), key("codebuild.image"), "must not be empty")
-    timeout = cb.get("timeoutInMinutes", 60)
-    need(
-        isinstance(timeout, int) and not isinstance(timeout, bool),
-        key("codebuild.timeoutInMinutes"),
-        f"must be a whole number of minutes, not {_type_name(timeout)}",
-    )
-    need(
-        5 <= timeout <= 2160,
-        key("codebuild.timeoutInMinutes"),
-        f"{timeout} is out of range",
-        "CodeBuild accepts 5 to 2160 minutes.",
-    )
-    policies = _str_list(cb.get("policies", []), key("codebuild.policies"))
-    for policy in policies:
-        need(
-            bool(POLICY_ARN_RE.match(policy)),
-            key("codebuild.policies"),
-            f"{policy!r} is not an IAM policy ARN",
-            "Use ARNs like arn:aws:iam::aws:policy/AdministratorAccess.",
-        )
-    buildspec = None
-    if "buildspec" in cb:
-        buildspec = _relative_path(cb["buildspec"], key("codebuild.buildspec"))
-        need(
-            (root / buildspec).is_file(),
-            key("codebuild.buildspec"),
-            f"{buildspec} does not exist in the project",
-            "Give the path of your buildspec relative to the project root.",
-        )
-        _check_buildspec_size(root / buildspec, key("codebuild.buildspec"))
-    privileged = _bool(cb.get("privilegedMode", False), key("codebuild.privilegedMode"))
-    need(
-        not (privileged and is_lambda),
-        key("codebuild.privilegedMode"),
-        "Lambda compute types cannot run privileged (no Docker daemon)",
-    )
-    return CodeBuildConfig(
-        compute_type=compute,
-        image=image,
-        privileged_mode=privileged,
-        timeout_in_minutes=timeout,
-        policies=policies,
-        buildspec=buildspec,
-        ecr_login=_bool(cb.get("ecrLogin", False), key("codebuild.ecrLogin")),
-        cache=_cache(cb.get("cache", {}), key),
-        environment_type=env_type,
-    )
-
-
-def _check_buildspec_size(path: Path, key: str) -> None:
-    """The buildspec is sent inline (buildspecOverride): at most ``BUILDSPEC_MAX`` characters.
-
-    A file that cannot be read is left to the buildspec renderer, which says so.
-    """
-    try:
-        if path.stat().st_size <= BUILDSPEC_MAX:  # UTF-8: never more characters than bytes
-            return
-        with path.open("rb") as file:
-            length = len(file.read(4 * BUILDSPEC_MAX + 4).decode("utf-8", "replace"))
-    except OSError:
-        return
-    need(
-        length <= BUILDSPEC_MAX,
-        key,
-        f"the buildspec has more than {BUILDSPEC_MAX:,} characters, the most CodeBuild "
-        "takes inline",
-        "Shorten it: move long command lists into script files in the project.",
-    )
-
-
-def _cache(raw: Any, key: Callable[[str], str]) -> CacheConfig:
-    cache = _table(raw, key("codebuild.cache"), {"type", "modes", "paths"})
-    kind = _choice(cache.get("type", "none"), key("codebuild.cache.type"), CACHE_TYPES)
-    paths = _str_list(cache.get("paths", []), key("codebuild.cache.paths"))
-    need(
-        not (paths and kind == "none"),
-        key("codebuild.cache.paths"),
-        'cache paths need a cache: set type = "local" or "s3"',
-    )
-    if "modes" in cache:
-        need(
-            kind == "local",
-            key("codebuild.cache.modes"),
-            "modes apply to the local cache only",
-            'Use type = "local" with modes, or drop modes.',
-        )
-    modes = _str_list(
-        cache.get("modes", list(CACHE_MODES) if kind == "local" else []),
-        key("codebuild.cache.modes"),
-    )
-    for mode in modes:
-        _choice(mode, key("codebuild.cache.modes"), CACHE_MODES)
-    need(
-        kind != "local" or bool(modes), key("codebuild.cache.modes"), "must name at least one mode"
-    )
-    return CacheConfig(type=kind, modes=modes, paths=paths)
 
 
 def _script(name: str, raw: Any, key: str) -> Script:
@@ -249,7 +149,7 @@ def _script(name: str, raw: Any, key: str) -> Script:
         f"{name!r} is not a usable script name",
         "Use letters, digits, '.', '_' and '-'.",
     )
-    script = _table(
+    script = table(
         raw, key, {"executeCommand", "executeCommands", "environment", "workingDirectory"}
     )
     need(
@@ -259,7 +159,7 @@ def _script(name: str, raw: Any, key: str) -> Script:
     )
     if "executeCommand" in script:
         commands: tuple[str, ...] = _step_commands(
-            _str(script["executeCommand"], f"{key}.executeCommand"), f"{key}.executeCommand"
+            string(script["executeCommand"], f"{key}.executeCommand"), f"{key}.executeCommand"
         )
     else:
         commands = _step_commands(script["executeCommands"], f"{key}.executeCommands")
@@ -271,7 +171,7 @@ def _script(name: str, raw: Any, key: str) -> Script:
             script.get("environment", {}), f"{key}.environment", codebuild=False
         ),
         working_directory=(
-            _relative_path(workdir, f"{key}.workingDirectory") if workdir is not None else None
+            relative_path(workdir, f"{key}.workingDirectory") if workdir is not None else None
         ),
     )
 
@@ -283,17 +183,17 @@ def _environment(raw: Any, key: str, *, codebuild: bool) -> dict[str, str]:
     characters at most); otherwise set by the runner for a step's bash, where
     ``NAME=value`` is one execve string (``ARG_STRLEN_MAX`` bytes with its NUL).
     """
-    env = _table(raw, key, None)
+    env = table(raw, key, None)
     result: dict[str, str] = {}
     for name, value in env.items():
         _env_name(name, f"{key}.{name}")
         need(
             isinstance(value, (str, int, float, bool)),
             f"{key}.{name}",
-            f"must be a string, number or boolean, not {_type_name(value)}",
+            f"must be a string, number or boolean, not {type_name(value)}",
         )
         text = str(value).lower() if isinstance(value, bool) else str(value)
-        _no_nul(text, f"{key}.{name}")
+        no_nul(text, f"{key}.{name}")
         if codebuild:
             size, unit, value_max = len(text), "characters", ENV_VALUE_MAX
         else:
@@ -336,11 +236,11 @@ def _check_environment_size(values: dict[str, Any], key: Callable[[str], str]) -
 
 
 def _secrets(raw: Any, key: str) -> dict[str, str]:
-    secrets = _table(raw, key, None)
+    secrets = table(raw, key, None)
     for name, value in secrets.items():
         _env_name(name, f"{key}.{name}")
         try:
-            secret_reference(_str(value, f"{key}.{name}"))
+            secret_reference(string(value, f"{key}.{name}"))
         except ValueError as error:
             raise Problem(f"{key}.{name}", str(error), _SECRET_HINT) from None
     return dict(secrets)
@@ -392,19 +292,6 @@ TOP_KEYS = frozenset(
 WORKSPACE_TOP_KEYS = frozenset({"workspace", "dependsOn", "paths"})
 _PIPELINE_KEYS = frozenset({"install", "build", "deploy"})
 _PACKAGE_KEYS = frozenset({"includeSubmodules", "followExternalLinks"})
-_CODEBUILD_KEYS = frozenset(
-    {
-        "computeType",
-        "image",
-        "privilegedMode",
-        "timeoutInMinutes",
-        "policies",
-        "buildspec",
-        "ecrLogin",
-        "cache",
-        "environmentType",
-    }
-)
 _LARGE_VALUE_HINT = (
     "Keep large data out of variables: put it in a file in the project, or in SSM "
     "Parameter Store or Secrets Manager and reference it under [secrets]."
@@ -419,65 +306,13 @@ _SECRET_HINT = (
 )
 
 
-def need(condition: bool, key: str, message: str, hint: str | None = None) -> None:
-    if not condition:
-        raise Problem(key, message, hint)
-
-
-def _type_name(value: Any) -> str:
-    names = {
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        str: "a string",
-        list: "an array",
-        dict: "a table",
-    }
-    return names.get(type(value), type(value).__name__)
-
-
-def check_keys(table: dict[str, Any], allowed: frozenset[str] | set[str], prefix: str) -> None:
-    for name in table:
-        if name not in allowed:
-            known = ", ".join(sorted(allowed))
-            close = difflib.get_close_matches(name, sorted(allowed), n=1)
-            guess = f"Did you mean {close[0]}? " if close else ""
-            raise Problem(prefix + name, "unknown key", f"{guess}Known keys here: {known}.")
-
-
-def _table(raw: Any, key: str, allowed: frozenset[str] | set[str] | None) -> dict[str, Any]:
-    need(isinstance(raw, dict), key, f"must be a table, not {_type_name(raw)}")
-    if allowed is not None:
-        check_keys(raw, allowed, key + ".")
-    return dict(raw)
-
-
-def _str(raw: Any, key: str) -> str:
-    need(isinstance(raw, str), key, f"must be a string, not {_type_name(raw)}")
-    _no_nul(str(raw), key)
-    return str(raw)
-
-
-def _bool(raw: Any, key: str) -> bool:
-    need(isinstance(raw, bool), key, f"must be true or false, not {_type_name(raw)}")
-    return bool(raw)
-
-
-def _str_list(raw: Any, key: str) -> tuple[str, ...]:
-    need(isinstance(raw, list), key, f"must be an array of strings, not {_type_name(raw)}")
-    for item in raw:
-        need(isinstance(item, str), key, f"must hold strings only, not {_type_name(item)}")
-        _no_nul(item, key)
-    return tuple(raw)
-
-
 def _step_commands(raw: Any, key: str) -> tuple[str, ...]:
     """The commands of one step: not empty, no NUL, and one script bash can be given."""
     # A single command may be written as a plain string.
-    commands = (raw,) if isinstance(raw, str) else _str_list(raw, key)
+    commands = (raw,) if isinstance(raw, str) else str_list(raw, key)
     for command in commands:
         need(bool(command.strip()), key, "holds an empty command")
-        _no_nul(command, key)
+        no_nul(command, key)
     size = len(step_script(commands).encode()) + 1
     need(
         size <= ARG_STRLEN_MAX,
@@ -490,24 +325,8 @@ def _step_commands(raw: Any, key: str) -> tuple[str, ...]:
     return commands
 
 
-def _no_nul(value: str, key: str) -> None:
-    need(
-        "\x00" not in value,
-        key,
-        "holds a NUL character (\\u0000), which no command line or environment variable "
-        "can carry",
-        "Remove the \\u0000 escape from the value.",
-    )
-
-
-def _choice(raw: Any, key: str, allowed: tuple[str, ...]) -> str:
-    value = _str(raw, key)
-    need(value in allowed, key, f"{value!r} is not allowed", "Use one of: " + ", ".join(allowed))
-    return value
-
-
 def _name(raw: Any, key: str) -> str:
-    name = _str(raw, key)
+    name = string(raw, key)
     need(bool(NAME_RE.match(name)), key, f"{name!r} is not a valid project name", NAME_HINT)
     return name
 
@@ -527,13 +346,3 @@ def _env_name(name: str, key: str) -> None:
     )
 
 
-def _relative_path(raw: Any, key: str) -> str:
-    value = _str(raw, key)
-    posix = PurePosixPath(value.replace("\\", "/"))
-    need(
-        bool(value) and not posix.is_absolute() and ".." not in posix.parts,
-        key,
-        f"{value!r} must be a path inside the project",
-        "Give a relative path without '..'.",
-    )
-    return posix.as_posix()
