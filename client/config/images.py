@@ -140,16 +140,7 @@ def _image(name: str, table: Any, key: str, root: Path) -> ImageConfig:
             f"there is no {PurePosixPath(context, dockerfile).as_posix()}",
             "Give the Dockerfile's path relative to the context (default Dockerfile).",
         )
-    repository = table.get("repository")
-    if repository is not None:
-        repository = _string(repository, f"{key}.repository")
-        if not (2 <= len(repository) <= 256 and REPOSITORY_RE.match(repository)):
-            raise ImageProblem(
-                f"{key}.repository",
-                f"{repository!r} is not a valid ECR repository name",
-                "Use lowercase letters, digits, '.', '_', '-' and '/' between parts "
-                "(2 to 256 characters), e.g. shop-api.",
-            )
+    repository = _repository(table.get("repository"), f"{key}.repository")
     args = table.get("buildArgs", {})
     if not isinstance(args, dict):
         raise ImageProblem(f"{key}.buildArgs", "must be a table of strings, e.g. { A = \"1\" }")
@@ -158,15 +149,7 @@ def _image(name: str, table: Any, key: str, root: Path) -> ImageConfig:
     target = table.get("target")
     if target is not None:
         target = _string(target, f"{key}.target")
-    platform = table.get("platform")
-    if platform is not None:
-        platform = _string(platform, f"{key}.platform")
-        if not PLATFORM_RE.match(platform):
-            raise ImageProblem(
-                f"{key}.platform",
-                f"{platform!r} is not a platform",
-                "Use os/arch[/variant], e.g. linux/amd64 or linux/arm64.",
-            )
+    platform = _platform(table.get("platform"), f"{key}.platform")
     cache = table.get("cache", True)
     if not isinstance(cache, bool):
         raise ImageProblem(f"{key}.cache", "must be true or false")
@@ -180,6 +163,33 @@ def _image(name: str, table: Any, key: str, root: Path) -> ImageConfig:
         platform=platform,
         cache=cache,
     )
+
+
+def _repository(repository: Any, key: str) -> str | None:
+    if repository is None:
+        return None
+    repository = _string(repository, key)
+    if not (2 <= len(repository) <= 256 and REPOSITORY_RE.match(repository)):
+        raise ImageProblem(
+            key,
+            f"{repository!r} is not a valid ECR repository name",
+            "Use lowercase letters, digits, '.', '_', '-' and '/' between parts "
+            "(2 to 256 characters), e.g. shop-api.",
+        )
+    return repository
+
+
+def _platform(platform: Any, key: str) -> str | None:
+    if platform is None:
+        return None
+    platform = _string(platform, key)
+    if not PLATFORM_RE.match(platform):
+        raise ImageProblem(
+            key,
+            f"{platform!r} is not a platform",
+            "Use os/arch[/variant], e.g. linux/amd64 or linux/arm64.",
+        )
+    return platform
 
 
 def _string(value: Any, key: str) -> str:

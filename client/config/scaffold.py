@@ -89,116 +89,163 @@ def _python_install(root: Path) -> tuple[str, ...]:
     return ()
 
 
-def detect(root: Path) -> Detection:
-    """Recognise the project at ``root`` (see the module docstring)."""
-    node = _node(root)
-    docker = (root / "Dockerfile").is_file()
-    labels: list[str] = []
-    install: tuple[str, ...] = ()
-    build: tuple[str, ...] = ()
-    exec_prefix = "npx"
-    cache_paths: tuple[str, ...] = ()
-    if node:
-        manager, install, exec_prefix, run = node
-        labels.append(manager)
-        if _has_build_script(root):
-            build = (f"{run} build",)
-        cache_paths = ("node_modules/**/*",)
-    python_install = _python_install(root)
+@dataclass(frozen=True)
+class _Found:
+    """What every recogniser starts from: the Node setup, a Dockerfile, Python's install."""
+
+    node: bool
+    docker: bool
+    labels: tuple[str, ...]
+    install: tuple[str, ...]
+    build: tuple[str, ...]
+    exec_prefix: str
+    cache_paths: tuple[str, ...]
+    python_install: tuple[str, ...]
 
     def result(
+        self,
         label: str,
         *,
         deploy: tuple[str, ...] = (PLACEHOLDER_DEPLOY,),
-        install: tuple[str, ...] = install,
-        build: tuple[str, ...] = build,
+        install: tuple[str, ...] | None = None,
+        build: tuple[str, ...] | None = None,
         environment: dict[str, str] | None = None,
         outputs_file: str | None = None,
         admin_policy: bool = True,
         notes: tuple[str, ...] = (),
         image: bool = False,
     ) -> Detection:
-        extra = ["Dockerfile"] if docker and label != "Docker image" else []
+        extra = ["Dockerfile"] if self.docker and label != "Docker image" else []
         return Detection(
-            labels=(label, *labels, *extra),
-            install=install,
-            build=build,
+            labels=(label, *self.labels, *extra),
+            install=self.install if install is None else install,
+            build=self.build if build is None else build,
             deploy=deploy,
             environment=environment or {},
             outputs_file=outputs_file,
-            docker=docker,
+            docker=self.docker,
             image=image,
             admin_policy=admin_policy,
-            cache_paths=cache_paths,
+            cache_paths=self.cache_paths,
             notes=notes,
         )
 
-    if (root / "cdk.json").is_file():
-        # A CDK app in Python (``cdk init --language python``) has no package.json:
-        # its own dependencies come from pip, and the CDK CLI from npm's aws-cdk.
-        cdk = f"{exec_prefix} cdk" if node else "npx aws-cdk"
-        return result(
-            "AWS CDK app",
-            install=install if node else python_install,
-            deploy=(
-                f"{cdk} deploy --all --require-approval never --outputs-file cdk-outputs.json",
-            ),
-            outputs_file="cdk-outputs.json",
-        )
-    if any((root / f"serverless.{ext}").is_file() for ext in ("yml", "yaml", "ts", "js", "json")):
-        return result(
-            "Serverless Framework service",
-            deploy=(f'{exec_prefix} serverless deploy --stage "$STAGE" --region "$REGION"',),
-        )
-    if _is_sam(root):
-        return result(
-            "AWS SAM application",
-            install=install or python_install,
-            build=(*build, "sam build"),
-            deploy=(
-                'sam deploy --stack-name "$CBDEPLOY_PROJECT-$STAGE" --region "$REGION" '
-                "--resolve-s3 --capabilities CAPABILITY_IAM CAPABILITY_NAMED_IAM "
-                "CAPABILITY_AUTO_EXPAND --no-confirm-changeset --no-fail-on-empty-changeset",
-            ),
-        )
-    if any(root.glob("*.tf")):
-        return result(
-            "Terraform configuration",
-            install=(
-                'curl -fsSL -o /tmp/terraform.zip "https://releases.hashicorp.com/terraform/'
-                '${TF_VERSION}/terraform_${TF_VERSION}_linux_amd64.zip"',
-                "unzip -o -q /tmp/terraform.zip -d /usr/local/bin",
-            ),
-            build=("terraform init -input=false", 'terraform workspace select -or-create "$STAGE"'),
-            deploy=(
-                "terraform apply -input=false -auto-approve",
-                # Outputs without the sensitive ones, as a flat {name: value} object.
-                "terraform output -json | python3 -c 'import json, sys; "
-                'print(json.dumps({k: v["value"] for k, v in json.load(sys.stdin).items() '
-                'if not v.get("sensitive")}))\' > tf-outputs.json',
-            ),
-            environment={"TF_VERSION": "1.9.8", "TF_IN_AUTOMATION": "1"},
-            outputs_file="tf-outputs.json",
-            notes=(
-                "Terraform state must live in a remote backend (for example S3): the",
-                "build container is thrown away after every deploy.",
-            ),
-        )
-    if docker:
-        return result(
-            "Docker image",
-            deploy=('echo "image: $IMAGE_URI_APP (tag $IMAGE_TAG_APP)"',),
-            admin_policy=False,
-            image=True,
-            notes=(
-                "[images.app] is built and pushed to ECR after build; add the command that",
-                "rolls $IMAGE_URI_APP out (ECS, Lambda, App Runner...) to deploy.",
-            ),
-        )
-    if python_install and not node:
-        return result("Python project", install=python_install, admin_policy=False)
-    label = "Node.js project" if node else "project"
-    return result(label, admin_policy=False)
+
+def _found(root: Path) -> _Found:
+    node = _node(root)
+    labels: tuple[str, ...] = ()
+    install: tuple[str, ...] = ()
+    build: tuple[str, ...] = ()
+    exec_prefix = "npx"
+    cache_paths: tuple[str, ...] = ()
+    if node:
+        manager, install, exec_prefix, run = node
+        labels = (manager,)
+        if _has_build_script(root):
+            build = (f"{run} build",)
+        cache_paths = ("node_modules/**/*",)
+    return _Found(
+        node=node is not None,
+        docker=(root / "Dockerfile").is_file(),
+        labels=labels,
+        install=install,
+        build=build,
+        exec_prefix=exec_prefix,
+        cache_paths=cache_paths,
+        python_install=_python_install(root),
+    )
+
+
+def detect(root: Path) -> Detection:
+    """Recognise the project at ``root`` (see the module docstring): the first tool that fits."""
+    found = _found(root)
+    for recognise in (_cdk, _serverless, _sam, _terraform, _docker_image):
+        detection = recognise(root, found)
+        if detection is not None:
+            return detection
+    if found.python_install and not found.node:
+        return found.result("Python project", install=found.python_install, admin_policy=False)
+    return found.result("Node.js project" if found.node else "project", admin_policy=False)
+
+
+def _cdk(root: Path, found: _Found) -> Detection | None:
+    if not (root / "cdk.json").is_file():
+        return None
+    # A CDK app in Python (``cdk init --language python``) has no package.json:
+    # its own dependencies come from pip, and the CDK CLI from npm's aws-cdk.
+    cdk = f"{found.exec_prefix} cdk" if found.node else "npx aws-cdk"
+    return found.result(
+        "AWS CDK app",
+        install=found.install if found.node else found.python_install,
+        deploy=(f"{cdk} deploy --all --require-approval never --outputs-file cdk-outputs.json",),
+        outputs_file="cdk-outputs.json",
+    )
+
+
+def _serverless(root: Path, found: _Found) -> Detection | None:
+    if not any((root / f"serverless.{ext}").is_file() for ext in ("yml", "yaml", "ts", "js", "json")):
+        return None
+    return found.result(
+        "Serverless Framework service",
+        deploy=(f'{found.exec_prefix} serverless deploy --stage "$STAGE" --region "$REGION"',),
+    )
+
+
+def _sam(root: Path, found: _Found) -> Detection | None:
+    if not _is_sam(root):
+        return None
+    return found.result(
+        "AWS SAM application",
+        install=found.install or found.python_install,
+        build=(*found.build, "sam build"),
+        deploy=(
+            'sam deploy --stack-name "$CBDEPLOY_PROJECT-$STAGE" --region "$REGION" '
+            "--resolve-s3 --capabilities CAPABILITY_IAM CAPABILITY_NAMED_IAM "
+            "CAPABILITY_AUTO_EXPAND --no-confirm-changeset --no-fail-on-empty-changeset",
+        ),
+    )
+
+
+def _terraform(root: Path, found: _Found) -> Detection | None:
+    if not any(root.glob("*.tf")):
+        return None
+    return found.result(
+        "Terraform configuration",
+        install=(
+            'curl -fsSL -o /tmp/terraform.zip "https://releases.hashicorp.com/terraform/'
+            '${TF_VERSION}/terraform_${TF_VERSION}_linux_amd64.zip"',
+            "unzip -o -q /tmp/terraform.zip -d /usr/local/bin",
+        ),
+        build=("terraform init -input=false", 'terraform workspace select -or-create "$STAGE"'),
+        deploy=(
+            "terraform apply -input=false -auto-approve",
+            # Outputs without the sensitive ones, as a flat {name: value} object.
+            "terraform output -json | python3 -c 'import json, sys; "
+            'print(json.dumps({k: v["value"] for k, v in json.load(sys.stdin).items() '
+            'if not v.get("sensitive")}))\' > tf-outputs.json',
+        ),
+        environment={"TF_VERSION": "1.9.8", "TF_IN_AUTOMATION": "1"},
+        outputs_file="tf-outputs.json",
+        notes=(
+            "Terraform state must live in a remote backend (for example S3): the",
+            "build container is thrown away after every deploy.",
+        ),
+    )
+
+
+def _docker_image(root: Path, found: _Found) -> Detection | None:
+    if not found.docker:
+        return None
+    return found.result(
+        "Docker image",
+        deploy=('echo "image: $IMAGE_URI_APP (tag $IMAGE_TAG_APP)"',),
+        admin_policy=False,
+        image=True,
+        notes=(
+            "[images.app] is built and pushed to ECR after build; add the command that",
+            "rolls $IMAGE_URI_APP out (ECS, Lambda, App Runner...) to deploy.",
+        ),
+    )
 
 
 def _toml_string(value: str) -> str:
@@ -219,8 +266,20 @@ def _toml_list(values: tuple[str, ...]) -> str:
 def starter_config(root: Path) -> tuple[str, Detection]:
     """The commented ``cbdeploy.toml`` text for the project at ``root``."""
     found = detect(root)
-    docker_tool = found.docker and not found.image  # a deploy tool that runs docker itself
     name = default_name(root.resolve()) or "app"
+    lines = [
+        *_head(found, name),
+        *_SCRIPTS_EXAMPLE,
+        *[f"{key} = {_toml_string(value)}" for key, value in found.environment.items()],
+        *_SECRETS_EXAMPLE,
+        *_codebuild(found),
+        *_outputs(found),
+        *_TAIL,
+    ]
+    return "\n".join(lines), found
+
+
+def _head(found: Detection, name: str) -> list[str]:
     lines = [
         "# cbdeploy.toml: how `cbdeploy deploy --stage <stage> --region <region>` runs this",
         "# project's deploy on AWS CodeBuild. Written by `cbdeploy init` for: "
@@ -239,32 +298,38 @@ def starter_config(root: Path) -> tuple[str, Detection]:
         f"build = {_toml_list(found.build)}",
         f"deploy = {_toml_list(found.deploy)}",
     ]
-    for note in found.notes:
-        lines.append(f"# {note}")
-    lines += [
-        "",
-        "# Scripts run around the deploy step, named in [hooks]:",
-        "# [hooks]",
-        '# beforeDeploy = ["check"]',
-        '# afterDeploy = ["smoke-test"]',
-        "#",
-        "# [scripts.check]",
-        '# executeCommand = "npm test"          # or executeCommands = ["...", "..."]',
-        '# environment = { CI = "true" }        # on top of the build\'s environment',
-        '# workingDirectory = "."',
-        "",
-        "# Plain environment variables for every step (STAGE, REGION, CBDEPLOY_* and",
-        "# CODEBUILD_* are reserved).",
-        "[environment]",
-    ]
-    lines += [f"{key} = {_toml_string(value)}" for key, value in found.environment.items()]
-    lines += [
-        "",
-        "# Secrets, resolved by CodeBuild inside the build and never sent as plain text:",
-        '# "ssm:/parameter/name" or "secretsmanager:secret-id[:json-key[:stage[:version]]]".',
-        "[secrets]",
-        '# DATABASE_URL = "ssm:/my-app/database-url"',
-        '# API_TOKEN = "secretsmanager:my-app/token:apiToken"',
+    return lines + [f"# {note}" for note in found.notes]
+
+
+_SCRIPTS_EXAMPLE = [
+    "",
+    "# Scripts run around the deploy step, named in [hooks]:",
+    "# [hooks]",
+    '# beforeDeploy = ["check"]',
+    '# afterDeploy = ["smoke-test"]',
+    "#",
+    "# [scripts.check]",
+    '# executeCommand = "npm test"          # or executeCommands = ["...", "..."]',
+    '# environment = { CI = "true" }        # on top of the build\'s environment',
+    '# workingDirectory = "."',
+    "",
+    "# Plain environment variables for every step (STAGE, REGION, CBDEPLOY_* and",
+    "# CODEBUILD_* are reserved).",
+    "[environment]",
+]
+_SECRETS_EXAMPLE = [
+    "",
+    "# Secrets, resolved by CodeBuild inside the build and never sent as plain text:",
+    '# "ssm:/parameter/name" or "secretsmanager:secret-id[:json-key[:stage[:version]]]".',
+    "[secrets]",
+    '# DATABASE_URL = "ssm:/my-app/database-url"',
+    '# API_TOKEN = "secretsmanager:my-app/token:apiToken"',
+]
+
+
+def _codebuild(found: Detection) -> list[str]:
+    docker_tool = found.docker and not found.image  # a deploy tool that runs docker itself
+    lines = [
         "",
         "[codebuild]",
         "# BUILD_GENERAL1_SMALL | MEDIUM | LARGE | XLARGE | 2XLARGE, or BUILD_LAMBDA_1GB..10GB",
@@ -305,6 +370,12 @@ def starter_config(root: Path) -> tuple[str, Detection]:
     lines += [
         "# Your own buildspec instead of cbdeploy's pipeline runner (then [pipeline] is unused):",
         '# buildspec = "buildspec.yml"',
+    ]
+    return lines
+
+
+def _outputs(found: Detection) -> list[str]:
+    lines = [
         "",
         "# A JSON object the deploy writes; printed as Outputs at the end of `cbdeploy deploy`.",
         "[outputs]",
@@ -322,17 +393,19 @@ def starter_config(root: Path) -> tuple[str, Detection]:
             'context = "."                          # dockerfile = "Dockerfile", target = "..."',
             '# repository = "my-app"                # default cbdeploy/<name>/<stage>/app',
         ]
-    lines += [
-        "",
-        "# What to put in the archive besides git's selection (see also .cbdeployignore).",
-        "[package]",
-        "includeSubmodules = false",
-        "followExternalLinks = false            # true ships the content of links out of the project",
-        "",
-        "# Per-stage overrides of any key above, deep-merged over it.",
-        "[stages.production]",
-        "confirm = true                         # ask before deploying, unless --yes",
-        '# codebuild.computeType = "BUILD_GENERAL1_MEDIUM"',
-        "",
-    ]
-    return "\n".join(lines), found
+    return lines
+
+
+_TAIL = [
+    "",
+    "# What to put in the archive besides git's selection (see also .cbdeployignore).",
+    "[package]",
+    "includeSubmodules = false",
+    "followExternalLinks = false            # true ships the content of links out of the project",
+    "",
+    "# Per-stage overrides of any key above, deep-merged over it.",
+    "[stages.production]",
+    "confirm = true                         # ask before deploying, unless --yes",
+    '# codebuild.computeType = "BUILD_GENERAL1_MEDIUM"',
+    "",
+]

@@ -181,20 +181,7 @@ def base_role_policy(settings: StageSettings, names: Names) -> dict[str, Any]:
             "Resource": [bucket_arn],
         },
     ]
-    parameters = sorted(
-        f"arn:{p}:ssm:{region}:{account}:parameter/{ref[4:].lstrip('/')}"
-        for ref in settings.secrets
-        if ref.startswith("ssm:")
-    )
-    if parameters:
-        statements.append(
-            {
-                "Sid": "Parameters",
-                "Effect": "Allow",
-                "Action": ["ssm:GetParameters"],
-                "Resource": parameters,
-            }
-        )
+    statements += _secret_statements(settings, names)
     statements += ecr_statements(
         settings.repositories, partition=p, region=region, account=account
     )
@@ -207,6 +194,32 @@ def base_role_policy(settings: StageSettings, names: Names) -> dict[str, Any]:
                 "Resource": ["*"],
             }
         )
+    statements += _secrets_manager_statements(settings, names)
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _secret_statements(settings: StageSettings, names: Names) -> list[dict[str, Any]]:
+    """Read the stage's SSM parameters (named in [secrets]), and nothing else in SSM."""
+    p, region, account = names.partition, names.region, names.account
+    parameters = sorted(
+        f"arn:{p}:ssm:{region}:{account}:parameter/{ref[4:].lstrip('/')}"
+        for ref in settings.secrets
+        if ref.startswith("ssm:")
+    )
+    if not parameters:
+        return []
+    return [
+        {
+            "Sid": "Parameters",
+            "Effect": "Allow",
+            "Action": ["ssm:GetParameters"],
+            "Resource": parameters,
+        }
+    ]
+
+
+def _secrets_manager_statements(settings: StageSettings, names: Names) -> list[dict[str, Any]]:
+    """Read the Secrets Manager secrets named in [secrets]."""
     secrets = sorted(
         {
             _secret_arn(ref[len("secretsmanager:") :], names)
@@ -214,16 +227,16 @@ def base_role_policy(settings: StageSettings, names: Names) -> dict[str, Any]:
             if ref.startswith("secretsmanager:")
         }
     )
-    if secrets:
-        statements.append(
-            {
-                "Sid": "Secrets",
-                "Effect": "Allow",
-                "Action": ["secretsmanager:GetSecretValue"],
-                "Resource": secrets,
-            }
-        )
-    return {"Version": "2012-10-17", "Statement": statements}
+    if not secrets:
+        return []
+    return [
+        {
+            "Sid": "Secrets",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": secrets,
+        }
+    ]
 
 
 def _secret_arn(reference: str, names: Names) -> str:
