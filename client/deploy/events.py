@@ -27,10 +27,10 @@ from cbdeploy.client.watch.events import (
 )
 
 if TYPE_CHECKING:  # (field types only: importing the events loads neither boto3 nor click)
-    from cbdeploy.client.deploy.runner_plan import GitInfo
     from cbdeploy.client.deploy.upload import UploadResult
     from cbdeploy.client.infra.model import Infrastructure
     from cbdeploy.client.packaging import ArchiveResult, Selection
+    from cbdeploy.client.packaging.gitcmd import GitInfo
 
 __all__ = [  # (and the deploy's own event classes)
     "Attached", "Detached", "Event", "EventSink", "StopFailed", "StopRequested", "StopScheduled",

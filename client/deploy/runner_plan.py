@@ -26,16 +26,14 @@ masks their values in what it prints itself, as CodeBuild masks them in the log.
 from __future__ import annotations
 
 import json
-import subprocess
-from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from cbdeploy.client.config.images import IMAGES_STEP, plan_images
 from cbdeploy.client.config.model import ProjectConfig, Script
 from cbdeploy.client.config.schema import secret_reference
 from cbdeploy.client.infra.names import cache_prefix
+from cbdeploy.client.packaging.gitcmd import GitInfo
 
 PLAN_PATH = ".cbdeploy/plan.json"
 RUNNER_DIR = ".cbdeploy/runner"
@@ -46,15 +44,6 @@ _LOCAL_MODES = {
     "source": "LOCAL_SOURCE_CACHE",
     "custom": "LOCAL_CUSTOM_CACHE",
 }
-
-
-@dataclass(frozen=True)
-class GitInfo:
-    """The project's git state at packaging time (None fields when unknown)."""
-
-    commit: str | None
-    branch: str | None
-    dirty: bool
 
 
 def plan(config: ProjectConfig, stage: str, region: str | None = None) -> dict[str, Any]:
@@ -167,36 +156,3 @@ def cache_settings(config: ProjectConfig, bucket: str) -> dict[str, Any]:
         prefix = cache_prefix(config.name, config.stage).rstrip("/")
         return {"type": "S3", "location": f"{bucket}/{prefix}"}
     return {"type": "NO_CACHE"}
-
-
-def git_info(project_root: Path) -> GitInfo | None:
-    """Commit, branch and dirtiness of the work tree at ``project_root``; None outside git.
-
-    Dirty counts untracked files that are not ignored, since those are shipped too.
-    One ``git status`` call; a missing git binary is treated as "not in git".
-    """
-    try:
-        result = subprocess.run(
-            ["git", "status", "--porcelain=v2", "--branch"],
-            cwd=project_root,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if result.returncode != 0:
-        return None
-    commit = branch = None
-    dirty = False
-    for line in result.stdout.splitlines():
-        if line.startswith("# branch.oid "):
-            oid = line.split(" ", 2)[2]
-            commit = None if oid == "(initial)" else oid
-        elif line.startswith("# branch.head "):
-            head = line.split(" ", 2)[2]
-            branch = None if head == "(detached)" else head
-        elif line and not line.startswith("#"):
-            dirty = True
-    return GitInfo(commit=commit, branch=branch, dirty=dirty)

@@ -65,12 +65,7 @@ from cbdeploy.client.deploy.events import (
     UploadStarting,
 )
 from cbdeploy.client.deploy.preflight import check_secrets
-from cbdeploy.client.deploy.runner_plan import (
-    GitInfo,
-    archive_entries,
-    environment_variables,
-    git_info,
-)
+from cbdeploy.client.deploy.runner_plan import archive_entries, environment_variables
 from cbdeploy.client.deploy.upload import UploadResult, source_key, upload_archive
 from cbdeploy.client.errors import (
     AwsError,
@@ -83,6 +78,7 @@ from cbdeploy.client.infra.model import Infrastructure, stage_settings
 from cbdeploy.client.infra.names import project_name
 from cbdeploy.client.output.console import stdin_is_terminal
 from cbdeploy.client.packaging import ArchiveResult, Selection, build_archive, select_files
+from cbdeploy.client.packaging.gitcmd import GitInfo, git_info
 from cbdeploy.client.target import Target
 from cbdeploy.client.watch.outcome import BuildOutcome
 from cbdeploy.client.watch.signals import Detach, Interrupts, exit_code, signal_name

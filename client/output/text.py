@@ -11,7 +11,7 @@ from typing import Any
 from rich.text import Text
 
 from cbdeploy.client.aws.results import Phase
-from cbdeploy.client.deploy.runner_plan import GitInfo
+from cbdeploy.client.packaging.gitcmd import GitInfo
 from cbdeploy.client.watch.follow import phase_seconds
 
 PHASE_WIDTH = len("UPLOAD_ARTIFACTS")  # the longest phase name: durations line up

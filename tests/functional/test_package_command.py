@@ -129,7 +129,7 @@ def test_bad_stage_is_a_usage_error(project: Path) -> None:
 
 def test_what_cbdeploy_writes_leaves_the_work_tree_clean(project: Path) -> None:
     """The archive and cache under .cbdeploy/ must not make the next deploy 'dirty'."""
-    from cbdeploy.client.deploy.runner_plan import git_info
+    from cbdeploy.client.packaging.gitcmd import git_info
 
     env = {
         **os.environ,

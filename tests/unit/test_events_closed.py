@@ -19,7 +19,6 @@ from rich.console import Console
 
 from cbdeploy.client.aws.client import Phase
 from cbdeploy.client.deploy import events as d
-from cbdeploy.client.deploy.runner_plan import GitInfo
 from cbdeploy.client.deploy.upload import UploadResult
 from cbdeploy.client.infra.model import Infrastructure
 from cbdeploy.client.output.github import GithubRenderer
@@ -27,6 +26,7 @@ from cbdeploy.client.output.place import Place
 from cbdeploy.client.output.report import ReportCollector
 from cbdeploy.client.output.terminal import Renderer
 from cbdeploy.client.packaging import ArchiveResult, Selection
+from cbdeploy.client.packaging.gitcmd import GitInfo
 from cbdeploy.client.watch import events as f
 from cbdeploy.client.watch.markers import Marker
 from cbdeploy.client.watch.outcome import OutcomeTracker

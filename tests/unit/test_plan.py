@@ -12,13 +12,12 @@ import pytest
 from cbdeploy.client.config.load import load_config
 from cbdeploy.client.config.model import ProjectConfig
 from cbdeploy.client.deploy.runner_plan import (
-    GitInfo,
     archive_entries,
     cache_settings,
     environment_variables,
-    git_info,
     plan,
 )
+from cbdeploy.client.packaging.gitcmd import GitInfo, git_info
 
 CONFIG = """\
 name = "shop"

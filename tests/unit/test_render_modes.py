@@ -25,13 +25,13 @@ from rich.console import Console
 
 from cbdeploy.client.aws.results import Build, Phase
 from cbdeploy.client.deploy import events as d
-from cbdeploy.client.deploy.runner_plan import GitInfo
 from cbdeploy.client.deploy.upload import UploadResult
 from cbdeploy.client.infra.model import Infrastructure
 from cbdeploy.client.output.console import make_console
 from cbdeploy.client.output.place import Place
 from cbdeploy.client.output.terminal import Renderer
 from cbdeploy.client.packaging import ArchiveResult, Selection
+from cbdeploy.client.packaging.gitcmd import GitInfo
 from cbdeploy.client.watch.follow import BuildFinished, LogLine, MarkerEvent, PhaseChanged
 from cbdeploy.client.watch.markers import Marker
 from cbdeploy.client.watch.outcome import BuildOutcome
