@@ -20,7 +20,8 @@ The runner builds and pushes every image after ``build`` and before the
 ``beforeDeploy`` hooks (``runner/images.py``); the deploy steps see
 ``IMAGE_URI_<NAME>`` (``<repository uri>@sha256:...``) and ``IMAGE_TAG_<NAME>``.
 
-Pure data and functions of the config: no AWS calls here.
+The validation of those tables; what they become in AWS (repository names, grants,
+the runner's plan) is in ``client/infra/images.py``.
 """
 
 from __future__ import annotations
@@ -38,21 +39,6 @@ PLATFORM_RE = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$")
 IMAGE_KEYS = frozenset(
     {"context", "dockerfile", "repository", "buildArgs", "target", "platform", "cache"}
 )
-IMAGES_STEP = "images"
-# What a push and a pull need on the repository itself (GetAuthorizationToken is on "*").
-REPOSITORY_ACTIONS = (
-    "ecr:BatchCheckLayerAvailability",
-    "ecr:BatchGetImage",
-    "ecr:CompleteLayerUpload",
-    "ecr:DescribeImages",
-    "ecr:DescribeRepositories",
-    "ecr:GetDownloadUrlForLayer",
-    "ecr:InitiateLayerUpload",
-    "ecr:PutImage",
-    "ecr:UploadLayerPart",
-)
-
-
 @dataclass(frozen=True)
 class ImageConfig:
     """One ``[images.<name>]`` table, validated; ``repository`` None: the default name."""
@@ -80,15 +66,6 @@ class ImageProblem(Exception):
         self.key = key
         self.message = message
         self.hint = hint
-
-
-def repository_name(app: str, stage: str, image: ImageConfig) -> str:
-    """The ECR repository of ``image``: as configured, else ``cbdeploy/<app>/<stage>/<name>``."""
-    return image.repository or f"cbdeploy/{app}/{stage}/{image.name.lower()}"
-
-
-def repository_arn(partition: str, region: str, account: str, repository: str) -> str:
-    return f"arn:{partition}:ecr:{region}:{account}:repository/{repository}"
 
 
 def parse_images(raw: Any, key: str, root: Path) -> dict[str, ImageConfig]:
@@ -204,40 +181,3 @@ def _inside(value: Any, key: str) -> str:
     if path.is_absolute() or ".." in path.parts:
         raise ImageProblem(key, f"{text!r} must be a path inside the project", "Give a relative path without '..'.")
     return path.as_posix()
-
-
-# --------------------------------------------------------------------------- plan and grants
-
-
-def plan_images(app: str, stage: str, images: Mapping[str, ImageConfig]) -> list[dict[str, Any]]:
-    """The runner's ``images`` entries (plan.json), in name order."""
-    return [
-        {
-            "name": image.name,
-            "envSuffix": image.env_suffix,
-            "context": image.context,
-            "dockerfile": image.dockerfile,
-            "repository": repository_name(app, stage, image),
-            "buildArgs": dict(sorted(image.build_args.items())),
-            "target": image.target,
-            "platform": image.platform,
-            "cache": image.cache,
-        }
-        for image in sorted(images.values(), key=lambda i: i.name)
-    ]
-
-
-def ecr_statements(
-    repositories: tuple[str, ...], *, partition: str, region: str, account: str
-) -> list[dict[str, Any]]:
-    """The role's ECR grants: push and pull on exactly ``repositories``, and the login."""
-    if not repositories:
-        return []
-    return [
-        {
-            "Sid": "EcrRepositories",
-            "Effect": "Allow",
-            "Action": list(REPOSITORY_ACTIONS),
-            "Resource": [repository_arn(partition, region, account, r) for r in repositories],
-        },
-    ]

@@ -13,7 +13,7 @@ Plan format (version 1)::
      "steps": [{"name": "install", "kind": "install", "commands": ["npm ci"],
                 "environment": {}, "workingDirectory": null}, ...]}
 
-With ``[images]`` the plan also holds ``"images"`` (``client.config.images.plan_images``)
+With ``[images]`` the plan also holds ``"images"`` (``client.infra.images.plan_images``)
 and a step ``{"name": "images", "kind": "images", "commands": []}`` right after
 build, where the runner builds and pushes them.
 
@@ -29,9 +29,9 @@ import json
 from importlib import resources
 from typing import Any
 
-from cbdeploy.client.config.images import IMAGES_STEP, plan_images
 from cbdeploy.client.config.model import ProjectConfig, Script
 from cbdeploy.client.config.schema import secret_reference
+from cbdeploy.client.infra.images import IMAGES_STEP, plan_images
 from cbdeploy.client.infra.names import cache_prefix
 from cbdeploy.client.packaging.gitcmd import GitInfo
 

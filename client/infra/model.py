@@ -10,11 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cbdeploy.client.config.images import ecr_statements, repository_name
 from cbdeploy.client.config.model import ProjectConfig
 from cbdeploy.client.deploy.runner_plan import cache_settings
 from cbdeploy.client.infra.batch import batch_config
-from cbdeploy.client.infra.names import Names, bucket_name, stage_names
+from cbdeploy.client.infra.images import ecr_statements
+from cbdeploy.client.infra.names import Names, bucket_name, repository_name, stage_names
 
 if TYPE_CHECKING:
     from cbdeploy.client.aws.client import AwsClient
@@ -97,7 +97,7 @@ def stage_settings(config: ProjectConfig, region: str, account: str) -> StageSet
         secrets=tuple(sorted(config.secrets.values())),
         ecr_login=codebuild.ecr_login,
         repositories=tuple(
-            sorted({repository_name(config.name, config.stage, i) for i in config.images.values()})
+            sorted({repository_name(config.name, config.stage, i.name, i.repository) for i in config.images.values()})
         ),
     )
 

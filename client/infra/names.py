@@ -16,6 +16,7 @@ Per app and stage (each tagged ``cbdeploy:app`` and ``cbdeploy:stage``):
     starts a batch's builds with; shortened the same way)
     log group ``/cbdeploy/<app>/<stage>``
     S3 prefixes ``sources/<app>/<stage>/`` and ``cache/<app>/<stage>/``
+    ECR repository of image <name> ``cbdeploy/<app>/<stage>/<name>`` (unless configured)
 """
 
 from __future__ import annotations
@@ -80,6 +81,15 @@ def batch_role_name(name: str, stage: str, region: str) -> str:
         return full
     digest = hashlib.sha256(full.encode()).hexdigest()[:12]
     return f"{full[: ROLE_NAME_MAX - 19]}-{digest}-batch"
+
+
+def repository_name(name: str, stage: str, image: str, configured: str | None = None) -> str:
+    """The ECR repository of an ``[images.<image>]``: as configured, else ``cbdeploy/<app>/<stage>/<image>``."""
+    return configured or f"cbdeploy/{name}/{stage}/{image.lower()}"
+
+
+def repository_arn(partition: str, region: str, account: str, repository: str) -> str:
+    return f"arn:{partition}:ecr:{region}:{account}:repository/{repository}"
 
 
 def owner_tags(name: str, stage: str) -> dict[str, str]:

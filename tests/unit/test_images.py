@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from cbdeploy.client.config.images import REPOSITORY_ACTIONS
 from cbdeploy.client.config.load import load_config
 from cbdeploy.client.deploy.runner_plan import plan
 from cbdeploy.client.errors import ConfigError, OwnershipError
 from cbdeploy.client.infra import bootstrap as b
+from cbdeploy.client.infra.images import REPOSITORY_ACTIONS
 from cbdeploy.client.infra.model import StageSettings, base_role_policy, stage_settings
 from cbdeploy.client.infra.names import stage_names
 from cbdeploy.runner.images import ImageSpec, build_commands, image_tag, load_images

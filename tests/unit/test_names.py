@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from pathlib import Path
 
 from cbdeploy.client.config.model import NAME_RE, STAGE_RE
 from cbdeploy.client.infra.names import (
@@ -88,3 +89,19 @@ def test_every_pair_gives_valid_aws_names() -> None:
         assert ROLE_RE.match(names.role), names.role
         assert LOG_GROUP_RE.match(names.log_group), names.log_group
         assert names.tags == {"cbdeploy:app": app, "cbdeploy:stage": stage}
+
+
+def test_resource_names_are_built_in_names_py_only() -> None:
+    """No f-string outside client/infra/names.py starts like one of cbdeploy's AWS names."""
+    import ast
+
+    client = Path(__file__).resolve().parents[2] / "client"
+    prefixes = ("cbdeploy-", "cbdeploy/", "/cbdeploy/", "sources/", "cache/")
+    builders = set()
+    for path in client.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.JoinedStr) and node.values:
+                head = node.values[0]
+                if isinstance(head, ast.Constant) and str(head.value).startswith(prefixes):
+                    builders.add(path.relative_to(client).as_posix())
+    assert builders == {"infra/names.py"}
