@@ -34,11 +34,10 @@ from cbdeploy.client.aws.links import build_console_url
 from cbdeploy.client.deploy import events as d
 from cbdeploy.client.errors import UsageError
 from cbdeploy.client.output.build_log import BuildLog
-from cbdeploy.client.output.builds import builds_table, endpoint_header, no_builds, stopped
 from cbdeploy.client.output.console import stdin_is_terminal
 from cbdeploy.client.output.lines import Lines
 from cbdeploy.client.output.place import Place
-from cbdeploy.client.output.summary import interrupted_by, outcome_lines
+from cbdeploy.client.output.summary import outcome_lines
 from cbdeploy.client.output.text import (
     commit_text,
     format_duration,
@@ -47,11 +46,6 @@ from cbdeploy.client.output.text import (
 )
 from cbdeploy.client.watch import events as f
 from cbdeploy.client.watch.outcome import BuildOutcome
-
-__all__ = [  # (the other commands import these from here)
-    "Renderer", "builds_table", "confirm", "endpoint_header", "format_duration",
-    "interrupted_by", "no_builds", "reattach_commands", "stopped",
-]
 
 
 class Renderer:

@@ -99,3 +99,18 @@ def test_a_data_module_loads_no_sdk_cli_or_terminal_library(module: str) -> None
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
     assert json.loads(result.stdout) == []
+
+
+def test_names_are_imported_from_where_they_are_defined() -> None:
+    """No module re-exports others' names through ``__all__``; a package's ``__init__`` may be its API."""
+    exporters = [
+        path.relative_to(CLIENT).as_posix()
+        for path in CLIENT.rglob("*.py")
+        if path.name != "__init__.py"
+        and any(
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
+            for node in ast.parse(path.read_text(encoding="utf-8")).body
+        )
+    ]
+    assert exporters == []

@@ -20,7 +20,8 @@ from cbdeploy.client.deploy.events import (
 )
 from cbdeploy.client.errors import UsageError
 from cbdeploy.client.output.place import Place
-from cbdeploy.client.output.terminal import Renderer, confirm, format_duration
+from cbdeploy.client.output.terminal import Renderer, confirm
+from cbdeploy.client.output.text import format_duration
 from cbdeploy.client.packaging import ArchiveResult, Selection
 from cbdeploy.client.watch.follow import LogLine, MarkerEvent, PhaseChanged
 from cbdeploy.client.watch.markers import Marker

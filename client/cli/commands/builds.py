@@ -15,8 +15,8 @@ from cbdeploy.client.cli.options import aws_options
 from cbdeploy.client.config.load import load_config
 from cbdeploy.client.errors import NotFoundError
 from cbdeploy.client.infra.names import project_name
+from cbdeploy.client.output.builds import builds_table, endpoint_header, no_builds
 from cbdeploy.client.output.console import make_console
-from cbdeploy.client.output.terminal import builds_table, endpoint_header, no_builds
 from cbdeploy.client.target import Target
 
 

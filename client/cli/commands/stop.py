@@ -7,8 +7,8 @@ import click
 from cbdeploy.client.aws.client import open_aws
 from cbdeploy.client.cli.factory import command
 from cbdeploy.client.cli.options import aws_options
+from cbdeploy.client.output.builds import endpoint_header, stopped
 from cbdeploy.client.output.console import make_console
-from cbdeploy.client.output.terminal import endpoint_header, stopped
 from cbdeploy.client.target import Target
 
 
