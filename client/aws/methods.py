@@ -14,6 +14,8 @@ from cbdeploy.client.errors import AwsError
 
 
 class ServiceMethods:
+    """The base of every per-service mixin: what they may use of :class:`AwsClient`."""
+
     region: str
 
     def call(self, service: str, operation: str, **params: Any) -> Any:

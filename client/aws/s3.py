@@ -10,18 +10,11 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
+from cbdeploy.client.aws.methods import ServiceMethods
 from cbdeploy.client.errors import AwsError, BucketOwnershipError
 
 
-class S3Methods:
-    region: str
-
-    def call(self, service: str, operation: str, **params: Any) -> Any:
-        raise NotImplementedError
-
-    def account_id(self) -> str:
-        raise NotImplementedError
-
+class S3Methods(ServiceMethods):
     def _s3(self, operation: str, bucket: str, **params: Any) -> Any:
         return self.call(
             "s3", operation, Bucket=bucket, ExpectedBucketOwner=self.account_id(), **params

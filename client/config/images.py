@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from cbdeploy.client.config.values import Problem
+
 IMAGE_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,39}$")
 # ECR's repository name pattern (CreateRepository), 2 to 256 characters.
 REPOSITORY_RE = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
@@ -58,26 +60,16 @@ class ImageConfig:
         return self.name.upper().replace("-", "_")
 
 
-class ImageProblem(Exception):
-    """Bad ``[images]`` input: ``key`` is the dotted key, ``hint`` the next step."""
-
-    def __init__(self, key: str, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.key = key
-        self.message = message
-        self.hint = hint
-
-
 def parse_images(raw: Any, key: str, root: Path) -> dict[str, ImageConfig]:
     """Validate the ``images`` table (``key`` its dotted name, for messages)."""
     if not isinstance(raw, dict):
-        raise ImageProblem(key, "must be a table of images, e.g. [images.api]")
+        raise Problem(key, "must be a table of images, e.g. [images.api]")
     images: dict[str, ImageConfig] = {}
     suffixes: dict[str, str] = {}
     for name, table in raw.items():
         where = f"{key}.{name}"
         if not IMAGE_NAME_RE.match(name):
-            raise ImageProblem(
+            raise Problem(
                 where,
                 f"{name!r} is not a valid image name",
                 "Use 1 to 40 letters, digits, '-' and '_', starting with a letter "
@@ -86,7 +78,7 @@ def parse_images(raw: Any, key: str, root: Path) -> dict[str, ImageConfig]:
         image = _image(name, table, where, root)
         other = suffixes.get(image.env_suffix)
         if other is not None:
-            raise ImageProblem(
+            raise Problem(
                 where,
                 f"gives IMAGE_URI_{image.env_suffix}, as image {other!r} does",
                 "Rename one of them.",
@@ -98,21 +90,21 @@ def parse_images(raw: Any, key: str, root: Path) -> dict[str, ImageConfig]:
 
 def _image(name: str, table: Any, key: str, root: Path) -> ImageConfig:
     if not isinstance(table, dict):
-        raise ImageProblem(key, "must be a table", f"Write it as [{key}] with context = \"...\".")
+        raise Problem(key, "must be a table", f"Write it as [{key}] with context = \"...\".")
     for unknown in sorted(set(table) - IMAGE_KEYS):
-        raise ImageProblem(
+        raise Problem(
             f"{key}.{unknown}", "unknown key", "Known keys here: " + ", ".join(sorted(IMAGE_KEYS)) + "."
         )
     context = _inside(table.get("context", "."), f"{key}.context")
     dockerfile = _inside(table.get("dockerfile", "Dockerfile"), f"{key}.dockerfile")
     if not (root / context).is_dir():
-        raise ImageProblem(
+        raise Problem(
             f"{key}.context",
             f"{context!r} is not a directory of the project",
             "Give the image's build context relative to the project root.",
         )
     if not (root / context / dockerfile).is_file():
-        raise ImageProblem(
+        raise Problem(
             f"{key}.dockerfile",
             f"there is no {PurePosixPath(context, dockerfile).as_posix()}",
             "Give the Dockerfile's path relative to the context (default Dockerfile).",
@@ -120,7 +112,7 @@ def _image(name: str, table: Any, key: str, root: Path) -> ImageConfig:
     repository = _repository(table.get("repository"), f"{key}.repository")
     args = table.get("buildArgs", {})
     if not isinstance(args, dict):
-        raise ImageProblem(f"{key}.buildArgs", "must be a table of strings, e.g. { A = \"1\" }")
+        raise Problem(f"{key}.buildArgs", "must be a table of strings, e.g. { A = \"1\" }")
     for arg, value in args.items():
         _string(value, f"{key}.buildArgs.{arg}")
     target = table.get("target")
@@ -129,7 +121,7 @@ def _image(name: str, table: Any, key: str, root: Path) -> ImageConfig:
     platform = _platform(table.get("platform"), f"{key}.platform")
     cache = table.get("cache", True)
     if not isinstance(cache, bool):
-        raise ImageProblem(f"{key}.cache", "must be true or false")
+        raise Problem(f"{key}.cache", "must be true or false")
     return ImageConfig(
         name=name,
         context=context,
@@ -147,7 +139,7 @@ def _repository(repository: Any, key: str) -> str | None:
         return None
     repository = _string(repository, key)
     if not (2 <= len(repository) <= 256 and REPOSITORY_RE.match(repository)):
-        raise ImageProblem(
+        raise Problem(
             key,
             f"{repository!r} is not a valid ECR repository name",
             "Use lowercase letters, digits, '.', '_', '-' and '/' between parts "
@@ -161,7 +153,7 @@ def _platform(platform: Any, key: str) -> str | None:
         return None
     platform = _string(platform, key)
     if not PLATFORM_RE.match(platform):
-        raise ImageProblem(
+        raise Problem(
             key,
             f"{platform!r} is not a platform",
             "Use os/arch[/variant], e.g. linux/amd64 or linux/arm64.",
@@ -171,7 +163,7 @@ def _platform(platform: Any, key: str) -> str | None:
 
 def _string(value: Any, key: str) -> str:
     if not isinstance(value, str) or not value:
-        raise ImageProblem(key, "must be a non-empty string")
+        raise Problem(key, "must be a non-empty string")
     return value
 
 
@@ -179,5 +171,5 @@ def _inside(value: Any, key: str) -> str:
     text = _string(value, key)
     path = PurePosixPath(text.replace("\\", "/"))
     if path.is_absolute() or ".." in path.parts:
-        raise ImageProblem(key, f"{text!r} must be a path inside the project", "Give a relative path without '..'.")
+        raise Problem(key, f"{text!r} must be a path inside the project", "Give a relative path without '..'.")
     return path.as_posix()

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cbdeploy.client.config.codebuild import parse_codebuild
-from cbdeploy.client.config.images import ImageConfig, ImageProblem, parse_images
+from cbdeploy.client.config.images import ImageConfig, parse_images
 from cbdeploy.client.config.model import (
     ARG_STRLEN_MAX,
     ENV_NAME_RE,
@@ -117,10 +117,7 @@ def _package(raw: Any, key: Callable[[str], str]) -> PackageConfig:
 def _images(
     raw: Any, key: Callable[[str], str], root: Path, codebuild: CodeBuildConfig
 ) -> dict[str, ImageConfig]:
-    try:
-        images = parse_images(raw, key("images"), root)
-    except ImageProblem as problem:
-        raise Problem(problem.key, problem.message, problem.hint) from None
+    images = parse_images(raw, key("images"), root)
     need(
         not (images and codebuild.compute_type.startswith("BUILD_LAMBDA_")),
         key("images"),

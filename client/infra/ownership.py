@@ -42,12 +42,7 @@ def check_owner(
         ours = {k: tags.get(k) for k in wanted}
         if ours == wanted:
             continue
-        app, stage = tags.get(TAG_APP), tags.get(TAG_STAGE)
-        owner = (
-            f"is tagged as app {app!r} stage {stage!r}"
-            if app or stage
-            else f"has no {TAG_APP} and {TAG_STAGE} tags"
-        )
+        owner = _owner(tags)
         raise OwnershipError(
             f"The {kind} {name} {owner}, not app {names.app!r} stage {names.stage!r}; "
             "cbdeploy changes nothing it does not own, so nothing was changed.",
@@ -63,12 +58,7 @@ def check_repository_owner(names: Names, repositories: Mapping[str, Mapping[str,
         tags = _tag_dict(repository.get("tags"), "Key", "Value")
         if {k: tags.get(k) for k in names.tags} == names.tags:
             continue
-        app, stage = tags.get(TAG_APP), tags.get(TAG_STAGE)
-        owner = (
-            f"is tagged as app {app!r} stage {stage!r}"
-            if app or stage
-            else f"has no {TAG_APP} and {TAG_STAGE} tags"
-        )
+        owner = _owner(tags)
         raise OwnershipError(
             f"The ECR repository {name} {owner}, not app {names.app!r} stage "
             f"{names.stage!r}; cbdeploy changes nothing it does not own, so nothing was changed.",
@@ -76,3 +66,11 @@ def check_repository_owner(names: Names, repositories: Mapping[str, Mapping[str,
             "repository = ...) or leave repository unset (cbdeploy/<app>/<stage>/<name>); "
             f"if it is this stage's, tag it {TAG_APP}={names.app} and {TAG_STAGE}={names.stage}.",
         )
+
+
+def _owner(tags: Mapping[str, str]) -> str:
+    """Whose the resource says it is, as the end of "The <kind> <name> ..."."""
+    app, stage = tags.get(TAG_APP), tags.get(TAG_STAGE)
+    if app or stage:
+        return f"is tagged as app {app!r} stage {stage!r}"
+    return f"has no {TAG_APP} and {TAG_STAGE} tags"
