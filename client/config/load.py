@@ -24,10 +24,10 @@ from __future__ import annotations
 import os
 import re
 import stat
-import sys
 from pathlib import Path
 from typing import Any
 
+from cbdeploy.client.config import toml
 from cbdeploy.client.config.lines import find_key_line
 from cbdeploy.client.config.model import (
     NAME_MAX,
@@ -38,12 +38,6 @@ from cbdeploy.client.config.model import (
 from cbdeploy.client.config.schema import NAME_HINT, TOP_KEYS, WORKSPACE_TOP_KEYS, parse_layer
 from cbdeploy.client.config.values import Problem, check_keys, need
 from cbdeploy.client.errors import CbdeployError, ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
-
 
 CONFIG_FILE = "cbdeploy.toml"
 INIT_HINT = "Run `cbdeploy init` to write a starter cbdeploy.toml, or pass --config-path."
@@ -73,9 +67,9 @@ def load_config(project_root: Path, stage: str, config_path: Path | None = None)
     check_readable_directory(root)
     text = read_config_text(path)
     try:
-        document = tomllib.loads(text)
+        document = toml.loads(text)
         return _build(document, root, path, stage)
-    except tomllib.TOMLDecodeError as error:
+    except toml.TOMLDecodeError as error:
         line = _syntax_error_line(error, text)
         where = f"{path}:{line}" if line else str(path)
         raise ConfigError(
@@ -100,7 +94,7 @@ def stage_names(path: Path) -> set[str]:
     For shell completion, which must stay quiet: the same safe read as :func:`load_config`.
     """
     try:
-        stages = tomllib.loads(read_config_text(path)).get("stages", {})
+        stages = toml.loads(read_config_text(path)).get("stages", {})
     except (CbdeployError, ValueError, RecursionError):
         return set()  # no config (yet), or a broken one: no names
     return set(stages) if isinstance(stages, dict) else set()

@@ -19,7 +19,6 @@ workspace.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -27,16 +26,12 @@ from typing import Any
 
 import pathspec
 
+from cbdeploy.client.config import toml
 from cbdeploy.client.config.lines import find_key_line
 from cbdeploy.client.config.load import CONFIG_FILE, default_name, read_config_text
 from cbdeploy.client.config.model import NAME_RE
 from cbdeploy.client.config.schema import NAME_HINT
 from cbdeploy.client.errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
 
 WORKSPACE_KEYS = frozenset({"services"})
 _GLOB_CHARS = frozenset("*?[")
@@ -279,8 +274,8 @@ def _ordered(services: list[Service]) -> tuple[Service, ...]:
 
 def _document(path: Path, text: str) -> dict[str, Any]:
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
+        return toml.loads(text)
+    except toml.TOMLDecodeError as error:
         raise ConfigError(
             f"{path}: not valid TOML: {error}",
             "Fix the syntax there: strings in quotes, arrays in [ ], one key = value a line.",

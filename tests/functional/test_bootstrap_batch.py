@@ -15,7 +15,9 @@ import pytest
 
 from cbdeploy.client.aws.client import AwsClient
 from cbdeploy.client.infra import bootstrap as b
+from cbdeploy.client.infra.calls import execute
 from cbdeploy.client.infra.destroy import plan_destroy
+from cbdeploy.client.infra.model import StageSettings, names_for
 
 REGION = "ca-central-1"
 GRAPH = """version: 0.2
@@ -44,9 +46,9 @@ def test_bootstrap_enables_batch_builds_with_a_stage_scoped_role(
     endpoint: str, boto_client: Callable[..., Any]
 ) -> None:
     aws = AwsClient(boto3.session.Session(region_name=REGION), REGION)
-    settings = b.StageSettings(name="batchy", stage="dev")
+    settings = StageSettings(name="batchy", stage="dev")
     infra = b.bootstrap(aws, settings)
-    names = b.names_for(aws, "batchy", "dev")
+    names = names_for(aws, "batchy", "dev")
     assert f"Create IAM role {names.batch_role}" in infra.changes
 
     iam = boto_client("iam", region=REGION)
@@ -75,6 +77,6 @@ def test_bootstrap_enables_batch_builds_with_a_stage_scoped_role(
 
     calls = plan_destroy(aws, "batchy", "dev")
     assert f"Delete IAM role {names.batch_role}" in [c.what for c in calls]
-    b.execute(aws, calls)
+    execute(aws, calls)
     with pytest.raises(iam.exceptions.NoSuchEntityException):
         iam.get_role(RoleName=names.batch_role)

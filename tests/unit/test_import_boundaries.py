@@ -80,6 +80,8 @@ LIGHT_MODULES = [
     "cbdeploy.client.config.defaults",
     "cbdeploy.client.config.statedir",
     "cbdeploy.client.config.scaffold",
+    "cbdeploy.client.config.workspace",
+    "cbdeploy.client.config.toml",
     "cbdeploy.client.target",
     "cbdeploy.client.infra.names",
     "cbdeploy.client.infra.model",
