@@ -25,7 +25,8 @@ import boto3
 
 import cbdeploy.emulator as emulator
 from cbdeploy.client.aws.client import AwsClient
-from cbdeploy.client.watch.follow import BuildFinished, Follower, LogLine
+from cbdeploy.client.watch.events import BuildFinished, LogLine
+from cbdeploy.client.watch.follow import Follower
 
 TRUST = {
     "Version": "2012-10-17",

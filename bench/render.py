@@ -25,7 +25,7 @@ from typing import TextIO
 
 from cbdeploy.client.output.console import make_console
 from cbdeploy.client.output.terminal import Renderer
-from cbdeploy.client.watch.follow import LogLine
+from cbdeploy.client.watch.events import LogLine
 
 
 def drained_pipe() -> tuple[TextIO, threading.Thread]:

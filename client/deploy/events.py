@@ -17,13 +17,7 @@ from typing import TYPE_CHECKING
 
 from cbdeploy.client.aws.results import Build
 from cbdeploy.client.watch.events import (
-    Attached,
-    Detached,
-    StopFailed,
-    StopRequested,
-    StopScheduled,
     WatchEvent,
-    assert_never,
 )
 
 if TYPE_CHECKING:  # (field types only: importing the events loads neither boto3 nor click)
@@ -32,10 +26,6 @@ if TYPE_CHECKING:  # (field types only: importing the events loads neither boto3
     from cbdeploy.client.packaging import ArchiveResult, Selection
     from cbdeploy.client.packaging.gitcmd import GitInfo
 
-__all__ = [  # (and the deploy's own event classes)
-    "Attached", "Detached", "Event", "EventSink", "StopFailed", "StopRequested", "StopScheduled",
-    "assert_never",
-]
 
 
 @dataclass(frozen=True)

@@ -53,13 +53,9 @@ from cbdeploy.client.deploy.events import (
     BuildStarted,
     ConfirmationNeeded,
     DeployStarting,
-    Detached,
     EventSink,
     FilesSelected,
     PackagingProgress,
-    StopFailed,
-    StopRequested,
-    StopScheduled,
     UploadDone,
     UploadProgress,
     UploadStarting,
@@ -80,14 +76,10 @@ from cbdeploy.client.output.console import stdin_is_terminal
 from cbdeploy.client.packaging import ArchiveResult, Selection, build_archive, select_files
 from cbdeploy.client.packaging.gitcmd import GitInfo, git_info
 from cbdeploy.client.target import Target
+from cbdeploy.client.watch.events import Detached, StopFailed, StopRequested, StopScheduled
 from cbdeploy.client.watch.outcome import BuildOutcome
 from cbdeploy.client.watch.signals import Detach, Interrupts, exit_code, signal_name
-from cbdeploy.client.watch.track import BuildWatch, follow_build, lost_track
-
-__all__ = [  # (follow_build and lost_track live in client.watch.track)
-    "DeployOptions", "DeployPlan", "DeployService", "follow_build", "lost_track", "make_plan",
-    "start_request",
-]
+from cbdeploy.client.watch.track import BuildWatch, lost_track
 
 START_ATTEMPTS = 3
 # StartBuild errors worth another try (same idempotency token); None: no answer at all.

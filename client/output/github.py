@@ -38,6 +38,7 @@ from cbdeploy.client.output.markdown import markdown_summary
 from cbdeploy.client.output.place import Place
 from cbdeploy.client.output.report import ReportCollector
 from cbdeploy.client.watch import events as f
+from cbdeploy.client.watch import events as w
 from cbdeploy.client.watch.outcome import UNKNOWN, BuildOutcome, lost_message
 from cbdeploy.client.watch.signals import signal_name
 
@@ -165,11 +166,11 @@ class GithubRenderer:
             case (d.DeployStarting() | d.FilesSelected() | d.PackagingProgress()
                   | d.ArchiveBuilt() | d.ConfirmationNeeded() | d.BootstrapStep()
                   | d.BootstrapDone() | d.UploadStarting() | d.UploadProgress() | d.UploadDone()
-                  | d.BuildStarted() | d.Attached() | d.StopScheduled() | d.StopRequested()
-                  | d.StopFailed() | d.Detached()):
+                  | d.BuildStarted() | w.Attached() | w.StopScheduled() | w.StopRequested()
+                  | w.StopFailed() | w.Detached()):
                 pass  # (the client's own steps: plain lines, before or outside the phases)
             case _:
-                d.assert_never(event)
+                w.assert_never(event)
         self.inner.handle(event)
 
     def _phase_changed(self, event: f.PhaseChanged) -> None:

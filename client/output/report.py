@@ -22,13 +22,11 @@ from typing import Any
 from cbdeploy.client.aws.links import build_console_url
 from cbdeploy.client.deploy import events as d
 from cbdeploy.client.errors import BuildConflictError, CbdeployError
-from cbdeploy.client.output.markdown import duration, markdown_summary, md
 from cbdeploy.client.output.place import Place
 from cbdeploy.client.watch import events as f
+from cbdeploy.client.watch import events as w
 from cbdeploy.client.watch.outcome import UNKNOWN, BuildOutcome, lost_message, summary
 from cbdeploy.client.watch.signals import exit_code, signal_of
-
-__all__ = ["ReportCollector", "duration", "markdown_summary", "md"]  # (the Markdown's too)
 
 INTERRUPTED_BEFORE_START = "Interrupted before the build started; nothing was deployed."
 
@@ -93,16 +91,16 @@ class ReportCollector:
                 self._upload_seconds = event.seconds
             case d.BuildStarted():
                 self._build_id = event.build.id
-            case (d.Attached() | d.FilesSelected() | d.PackagingProgress() | d.ConfirmationNeeded()
+            case (w.Attached() | d.FilesSelected() | d.PackagingProgress() | d.ConfirmationNeeded()
                   | d.BootstrapStep() | d.BootstrapDone() | d.UploadStarting()
-                  | d.UploadProgress() | d.StopScheduled() | d.StopRequested() | d.StopFailed()
-                  | d.Detached()):
+                  | d.UploadProgress() | w.StopScheduled() | w.StopRequested() | w.StopFailed()
+                  | w.Detached()):
                 pass  # (the outcome and the timings say what the object needs of these)
             case (f.PhaseChanged() | f.LogLine() | f.MarkerEvent() | f.BuildFinished()
                   | f.ContactLost() | f.ContactRestored() | f.FollowLost()):
                 pass  # (the follow's events reach the object through the outcome)
             case _:
-                d.assert_never(event)
+                w.assert_never(event)
 
     def tee(self, sink: d.EventSink) -> d.EventSink:
         """An event sink that feeds this collector, then ``sink`` (the renderer)."""

@@ -45,6 +45,7 @@ from cbdeploy.client.output.text import (
     status_style,
 )
 from cbdeploy.client.watch import events as f
+from cbdeploy.client.watch import events as w
 from cbdeploy.client.watch.outcome import BuildOutcome
 
 
@@ -104,16 +105,16 @@ class Renderer:
                 self._upload_done(event)
             case d.BuildStarted():
                 self._build_started(event)
-            case d.Attached():
+            case w.Attached():
                 self._attached(event)
-            case d.StopScheduled():
+            case w.StopScheduled():
                 self._stop_scheduled(event)
-            case d.StopRequested():
+            case w.StopRequested():
                 self._stop_requested(event)
-            case d.StopFailed():
+            case w.StopFailed():
                 self.out.print(Text(f"✗ Could not stop build {event.build_id}: {event.message}",
                                     style="red"))
-            case d.Detached():
+            case w.Detached():
                 self._detached(event)
             case f.PhaseChanged():
                 self.log.phase(event)
@@ -128,7 +129,7 @@ class Renderer:
             case f.BuildFinished() | f.FollowLost():
                 self.close()  # the outcome says it all (or what is known)
             case _:
-                d.assert_never(event)
+                w.assert_never(event)
 
     # ------------------------------------------------------------------ the deploy's steps
 
@@ -226,7 +227,7 @@ class Renderer:
         elif e.following:
             self.out.note("A cancel (SIGINT, SIGTERM) stops the build.")
 
-    def _attached(self, e: d.Attached) -> None:
+    def _attached(self, e: w.Attached) -> None:
         build = e.build
         self.out.print(Text(f"cbdeploy: Build {build.id}", style="bold"))
         self.out.print()
@@ -259,7 +260,7 @@ class Renderer:
             self.out.note("Ctrl-C leaves the build running.")
         self.out.print()
 
-    def _stop_scheduled(self, e: d.StopScheduled) -> None:
+    def _stop_scheduled(self, e: w.StopScheduled) -> None:
         self.close()
         self.out.print()  # (off the line the terminal's "^C" is on)
         self.out.warn(
@@ -267,7 +268,7 @@ class Renderer:
             "Press Ctrl-C again to leave it running."
         )
 
-    def _stop_requested(self, e: d.StopRequested) -> None:
+    def _stop_requested(self, e: w.StopRequested) -> None:
         self.log.stopping = True
         if e.signal is None:
             self.out.warn(f"Stopping build {e.build_id}… (Ctrl-C again to leave it running)")
@@ -276,7 +277,7 @@ class Renderer:
             e.wait_seconds is not None) else ""
         self.out.warn(f"{e.signal}: stopping build {e.build_id}{waiting}…")
 
-    def _detached(self, e: d.Detached) -> None:
+    def _detached(self, e: w.Detached) -> None:
         self.close()
         region, flags = self.place.region or "", self.place.flags
         if e.build_id is None:

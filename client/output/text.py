@@ -12,7 +12,7 @@ from rich.text import Text
 
 from cbdeploy.client.aws.results import Phase
 from cbdeploy.client.packaging.gitcmd import GitInfo
-from cbdeploy.client.watch.follow import phase_seconds
+from cbdeploy.client.watch.phases import phase_seconds
 
 PHASE_WIDTH = len("UPLOAD_ARTIFACTS")  # the longest phase name: durations line up
 

@@ -81,19 +81,14 @@ from cbdeploy.client.watch.events import (
     FollowLost,
     LogLine,
     MarkerEvent,
-    PhaseChanged,
 )
 from cbdeploy.client.watch.markers import MarkerReader, runs_the_runner
-from cbdeploy.client.watch.phases import PHASE_COMPLETE, Phases, phase_seconds
+from cbdeploy.client.watch.phases import Phases
 
 if TYPE_CHECKING:
     from cbdeploy.client.aws.client import AwsClient
     from cbdeploy.client.aws.results import Build
 
-__all__ = [  # (the events live in client.watch.events; imported from here too)
-    "PHASE_COMPLETE", "BuildFinished", "ContactLost", "ContactRestored", "FollowEvent",
-    "FollowLost", "Follower", "LogLine", "MarkerEvent", "PhaseChanged", "phase_seconds",
-]
 
 # Seconds. The log cap bounds how late a line shows after a quiet spell.
 FAST_INTERVAL = 0.4

@@ -27,12 +27,20 @@ import pytest
 from cbdeploy.client.aws.client import AwsClient, open_aws
 from cbdeploy.client.aws.endpoint import AWS, Endpoint
 from cbdeploy.client.aws.results import Build, LogEvent, LogPage
-from cbdeploy.client.deploy.events import BuildStarted, Detached, StopRequested, StopScheduled
+from cbdeploy.client.deploy.events import BuildStarted
 from cbdeploy.client.deploy.service import DeployOptions, DeployPlan, DeployService, start_request
 from cbdeploy.client.deploy.upload import UploadResult
 from cbdeploy.client.errors import AwsError
 from cbdeploy.client.target import Target
-from cbdeploy.client.watch.follow import QUIET_CAP, BuildFinished, ContactLost, LogLine
+from cbdeploy.client.watch.events import (
+    BuildFinished,
+    ContactLost,
+    Detached,
+    LogLine,
+    StopRequested,
+    StopScheduled,
+)
+from cbdeploy.client.watch.follow import QUIET_CAP
 from cbdeploy.client.watch.outcome import lost_message
 from cbdeploy.client.watch.signals import STOP_BUDGET_SECONDS, WINDOW_SECONDS
 from tests.factories import make_build

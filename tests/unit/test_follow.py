@@ -17,20 +17,17 @@ import pytest
 from cbdeploy.client.aws.results import Build, LogEvent, LogPage, Phase
 from cbdeploy.client.errors import AwsError, CredentialsError, NotFoundError
 from cbdeploy.client.watch import follow as follow_module
-from cbdeploy.client.watch.follow import (
-    ERROR_CAP,
-    FAST_INTERVAL,
-    QUIET_CAP,
+from cbdeploy.client.watch.events import (
     BuildFinished,
     ContactLost,
     ContactRestored,
-    Follower,
     FollowLost,
     LogLine,
     MarkerEvent,
     PhaseChanged,
-    phase_seconds,
 )
+from cbdeploy.client.watch.follow import ERROR_CAP, FAST_INTERVAL, QUIET_CAP, Follower
+from cbdeploy.client.watch.phases import phase_seconds
 from tests import factories
 
 GROUP = "/cbdeploy/app"

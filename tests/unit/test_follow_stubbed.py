@@ -16,15 +16,8 @@ from botocore.config import Config
 from botocore.stub import Stubber
 
 from cbdeploy.client.aws.client import AwsClient
-from cbdeploy.client.watch.follow import (
-    ERROR_CAP,
-    QUIET_CAP,
-    BuildFinished,
-    ContactLost,
-    ContactRestored,
-    Follower,
-    LogLine,
-)
+from cbdeploy.client.watch.events import BuildFinished, ContactLost, ContactRestored, LogLine
+from cbdeploy.client.watch.follow import ERROR_CAP, QUIET_CAP, Follower
 
 BUILD_ID = "cbdeploy-app-dev:1"
 GROUP, STREAM = "/aws/codebuild/cbdeploy-app-dev", "1"

@@ -11,19 +11,13 @@ import pytest
 from rich.console import Console
 
 from cbdeploy.client.aws.results import Build, Phase
-from cbdeploy.client.deploy.events import (
-    ArchiveBuilt,
-    Attached,
-    DeployStarting,
-    Detached,
-    FilesSelected,
-)
+from cbdeploy.client.deploy.events import ArchiveBuilt, DeployStarting, FilesSelected
 from cbdeploy.client.errors import UsageError
 from cbdeploy.client.output.place import Place
 from cbdeploy.client.output.terminal import Renderer, confirm
 from cbdeploy.client.output.text import format_duration
 from cbdeploy.client.packaging import ArchiveResult, Selection
-from cbdeploy.client.watch.follow import LogLine, MarkerEvent, PhaseChanged
+from cbdeploy.client.watch.events import Attached, Detached, LogLine, MarkerEvent, PhaseChanged
 from cbdeploy.client.watch.markers import Marker
 from cbdeploy.client.watch.outcome import BuildOutcome
 from tests.factories import make_build
@@ -331,7 +325,7 @@ def test_already_uploaded_archive_is_skipped_with_a_line() -> None:
 
 
 def test_a_step_killed_by_our_stop_reads_as_stopped_not_failed() -> None:
-    from cbdeploy.client.deploy.events import StopRequested
+    from cbdeploy.client.watch.events import StopRequested
 
     c = console()
     r = Renderer(c)
@@ -435,7 +429,7 @@ def test_a_step_the_runner_reports_stopped_reads_as_stopped_without_our_stop() -
 
 
 def test_signals_say_what_happens_to_the_build() -> None:
-    from cbdeploy.client.deploy.events import StopRequested, StopScheduled
+    from cbdeploy.client.watch.events import StopRequested, StopScheduled
 
     c = console()
     r = Renderer(c, place=Place("eu-west-1"))

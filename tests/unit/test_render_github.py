@@ -18,10 +18,11 @@ from rich.console import Console
 from cbdeploy.client.aws.results import Build, Phase
 from cbdeploy.client.errors import ConfigError
 from cbdeploy.client.output.github import GithubRenderer, escape_data, escape_property
-from cbdeploy.client.output.report import ReportCollector, duration, markdown_summary, md
+from cbdeploy.client.output.markdown import duration, markdown_summary, md
+from cbdeploy.client.output.report import ReportCollector
 from cbdeploy.client.output.session import OutputSession
 from cbdeploy.client.output.terminal import Renderer
-from cbdeploy.client.watch.follow import BuildFinished, LogLine, MarkerEvent, PhaseChanged
+from cbdeploy.client.watch.events import BuildFinished, LogLine, MarkerEvent, PhaseChanged
 from cbdeploy.client.watch.markers import Marker
 from cbdeploy.client.watch.outcome import BuildOutcome, StepResult
 from tests.factories import make_build, make_phase

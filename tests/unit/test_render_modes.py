@@ -32,7 +32,7 @@ from cbdeploy.client.output.place import Place
 from cbdeploy.client.output.terminal import Renderer
 from cbdeploy.client.packaging import ArchiveResult, Selection
 from cbdeploy.client.packaging.gitcmd import GitInfo
-from cbdeploy.client.watch.follow import BuildFinished, LogLine, MarkerEvent, PhaseChanged
+from cbdeploy.client.watch.events import BuildFinished, LogLine, MarkerEvent, PhaseChanged
 from cbdeploy.client.watch.markers import Marker
 from cbdeploy.client.watch.outcome import BuildOutcome
 from tests.factories import make_build

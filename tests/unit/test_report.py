@@ -33,7 +33,7 @@ from cbdeploy.client.output.place import Place
 from cbdeploy.client.output.report import ReportCollector
 from cbdeploy.client.output.session import OutputSession
 from cbdeploy.client.packaging import ArchiveResult
-from cbdeploy.client.watch.follow import MarkerEvent
+from cbdeploy.client.watch.events import MarkerEvent
 from cbdeploy.client.watch.markers import Marker
 from cbdeploy.client.watch.outcome import BuildOutcome, StepResult
 from tests.factories import make_build
@@ -312,7 +312,7 @@ def test_phase_durations_come_from_start_and_end_where_known() -> None:
 def test_a_build_stopped_by_sigterm_reports_its_steps_stopped_and_the_signal() -> None:
     import signal
 
-    from cbdeploy.client.watch.follow import BuildFinished
+    from cbdeploy.client.watch.events import BuildFinished
     from cbdeploy.client.watch.outcome import OutcomeTracker
 
     tracker = OutcomeTracker(build(), "us-east-1")
@@ -337,7 +337,7 @@ def test_a_build_stopped_by_sigterm_reports_its_steps_stopped_and_the_signal() -
 
 def test_a_step_a_stopped_build_cut_off_without_a_word_is_stopped() -> None:
     """CodeBuild may stop the container before the runner says anything about its step."""
-    from cbdeploy.client.watch.follow import BuildFinished
+    from cbdeploy.client.watch.events import BuildFinished
     from cbdeploy.client.watch.outcome import OutcomeTracker
 
     tracker = OutcomeTracker(build(), "us-east-1")
@@ -361,8 +361,8 @@ def test_a_signal_before_the_build_started_gives_its_exit_status() -> None:
 
 def test_a_custom_endpoint_is_in_the_object_and_the_summary_instead_of_a_console_link() -> None:
     from cbdeploy.client.aws.endpoint import Endpoint
-    from cbdeploy.client.deploy.events import Attached
-    from cbdeploy.client.output.report import markdown_summary
+    from cbdeploy.client.output.markdown import markdown_summary
+    from cbdeploy.client.watch.events import Attached
 
     custom = Endpoint("http://127.0.0.1:4566", "custom")
     report = ReportCollector(clock=clock(0.0, 1.0))
