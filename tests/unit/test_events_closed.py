@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from cbdeploy.client.aws.client import Phase
+from cbdeploy.client.aws.results import Phase
 from cbdeploy.client.deploy import events as d
 from cbdeploy.client.deploy.upload import UploadResult
 from cbdeploy.client.infra.model import Infrastructure

@@ -17,8 +17,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from cbdeploy.client.aws.client import Phase
-from cbdeploy.client.aws.results import Build
+from cbdeploy.client.aws.results import Build, Phase
 from cbdeploy.client.cli.factory import command as cbdeploy_command
 from cbdeploy.client.deploy.events import (
     ArchiveBuilt,
