@@ -118,7 +118,7 @@ def test_a_lost_endpoint_is_said_within_seconds_and_a_forgotten_build_exits_3(
     try:
         out.wait_for("build-started", timeout=60)
         first.terminate()
-        first.wait(timeout=20)
+        first.wait(timeout=60)  # (its own shutdown is not under test; a loaded machine is slow)
         gone = time.monotonic()
         said = out.wait_for("Lost contact with the build", timeout=15)
         assert said - gone <= 10.0, out.text
