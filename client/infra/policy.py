@@ -18,7 +18,9 @@ policy narrow (their only resource is ``*``):
 ``iam:PassRole`` names exactly the stage's two roles and only for CodeBuild
 (``iam:PassedToService``). The account's bucket is shared by every app: bucket
 actions name the bucket, object actions stop at the stage's ``sources/`` and
-``cache/`` prefixes.
+``cache/`` prefixes. So ``destroy --all``, which empties and deletes that shared
+bucket with every app's archives, is not in a stage's policy: run it with an
+administrator's credentials.
 """
 
 from __future__ import annotations
@@ -52,15 +54,10 @@ BUCKET_ACTIONS = (
     # upload: resume an interrupted multipart upload
     "s3:ListBucketMultipartUploads",
 )
-# destroy --all: the bucket itself (shared by every app of the account and region).
-BUCKET_DESTROY_ACTIONS = ("s3:ListBucketVersions", "s3:DeleteBucket")
 OBJECT_ACTIONS = (
     "s3:GetObject",  # HeadObject: is this archive already uploaded?
     "s3:PutObject",  # PutObject and the multipart upload calls
     "s3:ListMultipartUploadParts",
-    "s3:AbortMultipartUpload",
-    "s3:DeleteObject",  # destroy --all
-    "s3:DeleteObjectVersion",
 )
 LOG_GROUP_ACTIONS = (
     "logs:CreateLogGroup",
@@ -119,13 +116,14 @@ def secret_arn(reference: str, names: Names) -> str:
 
 
 def deployer_policy(settings: StageSettings, names: Names) -> dict[str, Any]:
-    """The least-privilege policy for bootstrap, deploy, logs, stop, builds and destroy."""
+    """The least-privilege policy for bootstrap, deploy, logs, stop, builds and destroy
+    (not ``destroy --all``: see the module docstring)."""
     p, region, account = names.partition, names.region, names.account
     bucket_arn = f"arn:{p}:s3:::{names.bucket}"
     group_arn = f"arn:{p}:logs:{region}:{account}:log-group:{names.log_group}"
     statements = [
         _statement("Identity", UNSCOPED, ["*"]),
-        _statement("Bucket", BUCKET_ACTIONS + BUCKET_DESTROY_ACTIONS, [bucket_arn]),
+        _statement("Bucket", BUCKET_ACTIONS, [bucket_arn]),
         _statement(
             "StageObjects",
             OBJECT_ACTIONS,

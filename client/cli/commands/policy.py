@@ -31,7 +31,8 @@ ACCOUNT_RE = re.compile(r"^\d{12}$")
 def policy(target: Target, account: str | None, as_json: bool) -> None:
     """Print the least-privilege IAM policy for running cbdeploy on one stage.
 
-    It covers bootstrap, deploy, logs, stop, builds and destroy of the app in
+    It covers bootstrap, deploy, logs, stop, builds and destroy (not destroy
+    --all, which deletes the bucket all apps share) of the app in
     cbdeploy.toml, for --stage in --region: the stage's bucket prefixes, log
     group, roles (iam:PassRole on exactly those), CodeBuild project, the ECR
     repositories of [images] and the preflight's look-ups of [secrets].
