@@ -14,6 +14,7 @@ with tags: iam:TagRole; a project's service roles: iam:PassRole to CodeBuild).
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -153,6 +154,8 @@ def test_policy_allows_every_call_of_deploy_logs_builds_stop_and_destroy(
         tmp_path,
         f'\n[secrets]\nDB = "ssm:/pol/{suffix}"\nTOKEN = "secretsmanager:pol/{suffix}"\n',
     )
+    # Incompressible and over one part (8 MiB): the archive goes up as a multipart upload.
+    (root / "blob.bin").write_bytes(os.urandom(9 * 1024 * 1024))
     account, policy = printed_policy(cli, root)
     recorder.calls.clear()
 
@@ -166,8 +169,12 @@ def test_policy_allows_every_call_of_deploy_logs_builds_stop_and_destroy(
 
     requests = recorder.requests(account)
     actions = {r[0] for r in requests}
+    assert {"CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload"} <= {
+        operation for _, operation, _ in recorder.calls
+    }
     # The recording saw the whole life of a stage, or this test proves little.
-    for expected in ("s3:CreateBucket", "s3:PutObject", "iam:CreateRole", "iam:TagRole",
+    for expected in ("s3:CreateBucket", "s3:PutObject", "s3:ListBucketMultipartUploads",
+                     "iam:CreateRole", "iam:TagRole",
                      "iam:PassRole", "codebuild:CreateProject", "codebuild:StartBuild",
                      "logs:GetLogEvents", "ssm:DescribeParameters",
                      "secretsmanager:DescribeSecret", "codebuild:DeleteProject",
