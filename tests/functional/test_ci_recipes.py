@@ -267,3 +267,19 @@ def test_action_fails_the_step_on_a_failed_build_and_still_sets_its_outputs(
     assert done.returncode == 1, (done.stdout, done.stderr)
     assert outputs["status"] == "FAILED" and outputs["build-id"].startswith("cbdeploy-")
     assert "::error" in done.stdout + done.stderr  # the failing step, annotated
+
+
+def test_action_inputs_working_directory_args_and_region_from_the_environment(
+    runner: Runner,
+) -> None:
+    app = runner.workspace / "services" / "app"
+    app.mkdir(parents=True)
+    (runner.workspace / "cbdeploy.toml").rename(app / "cbdeploy.toml")
+    outputs = runner.action(
+        {"stage": "pr-7", "working-directory": "services/app", "args": "--no-cache --yes"},
+        {},  # no region input: AWS_REGION (configure-aws-credentials sets it) is used
+    )
+    assert outputs["status"] == "SUCCEEDED", outputs
+    report = json.loads(Path(outputs["report"]).read_text())
+    assert report["stage"] == "pr-7" and report["region"] == "us-east-1"
+    assert json.loads(outputs["outputs"]) == {"url": "https://example.test"}
