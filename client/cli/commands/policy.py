@@ -8,6 +8,7 @@ import re
 import click
 
 from cbdeploy.client.aws.client import open_aws
+from cbdeploy.client.cli.factory import command
 from cbdeploy.client.cli.options import Target, aws_options
 from cbdeploy.client.config.load import load_config
 from cbdeploy.client.errors import UsageError
@@ -18,7 +19,7 @@ from cbdeploy.client.infra.policy import deployer_policy, partition_of
 ACCOUNT_RE = re.compile(r"^\d{12}$")
 
 
-@click.command("policy", short_help="Print the IAM policy cbdeploy itself needs for a stage.")
+@command("policy", short_help="Print the IAM policy cbdeploy itself needs for a stage.")
 @aws_options()
 @click.option(
     "--account",
