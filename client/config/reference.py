@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from cbdeploy.client.config import images, model, schema, workspace
+from cbdeploy.client.config import codebuild, images, model, schema, workspace
 
 CB = model.CodeBuildConfig()
 
@@ -128,7 +128,7 @@ SCHEMA_TABLES: dict[str, frozenset[str]] = {
     "": schema.TOP_KEYS | schema.WORKSPACE_TOP_KEYS | {"stages"},
     "pipeline": schema._PIPELINE_KEYS,
     "package": schema._PACKAGE_KEYS,
-    "codebuild": schema._CODEBUILD_KEYS,
+    "codebuild": codebuild.CODEBUILD_KEYS,
     "images.<name>": images.IMAGE_KEYS,
     "workspace": workspace.WORKSPACE_KEYS,
 }

@@ -28,9 +28,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from cbdeploy.client.config.images import repository_arn
 from cbdeploy.client.infra.model import StageSettings
-from cbdeploy.client.infra.names import Names
+from cbdeploy.client.infra.names import Names, repository_arn
 
 VERSION = "2012-10-17"
 
