@@ -31,6 +31,7 @@ COMMANDS = {
     "builds": "cbdeploy.client.cli.commands.builds:builds",
     "bootstrap": "cbdeploy.client.cli.commands.bootstrap:bootstrap_command",
     "destroy": "cbdeploy.client.cli.commands.destroy:destroy_command",
+    "policy": "cbdeploy.client.cli.commands.policy:policy",
     "init": "cbdeploy.client.cli.commands.init:init",
     "defaults:configure": "cbdeploy.client.cli.commands.defaults:configure",
     "defaults:list": "cbdeploy.client.cli.commands.defaults:list_defaults",

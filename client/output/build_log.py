@@ -22,6 +22,7 @@ from cbdeploy.client.watch.events import (
     LogLine,
     MarkerEvent,
     PhaseChanged,
+    StillRunning,
 )
 from cbdeploy.client.watch.phases import PHASE_COMPLETE
 
@@ -41,11 +42,14 @@ class BuildLog:
         self._pipeline_ended = False  # the runner said pipeline-end
         self._failed_phases: set[str] = set()  # phases whose failure line is shown
         self._phase: str | None = None  # the phase running, its name not shown yet
+        self._running_phase = "build"  # what the heartbeat names: the phase running ...
+        self._running_step: str | None = None  # ... or the pipeline step running
 
     def phase(self, e: PhaseChanged) -> None:
         phase = e.phase
         self.out.close()
         if phase.status is None:
+            self._running_phase = phase.name
             # Its name goes up only above lines of its own (_enter_phase): a
             # phase with nothing to show is just its end line. On a live
             # terminal a spinner says which phase is running meanwhile.
@@ -94,11 +98,13 @@ class BuildLog:
         if e.marker.event == "pipeline-end":
             self._pipeline_ended = True
         elif e.marker.event == "step-start":
+            self._running_step = step
             where = (
                 f" ({data['index']}/{data['total']})" if "index" in data and "total" in data else ""
             )
             self.out.print(Text.assemble(("▸ ", "bold blue"), (step, "bold"), where))
         elif e.marker.event == "step-end":
+            self._running_step = None
             took = format_duration(_float(data.get("duration")))
             if data.get("status") == "ok":
                 self.out.ok(f"{step} ({took})")
@@ -110,6 +116,16 @@ class BuildLog:
                 self.out.print(
                     Text(f"✗ {step} failed (exit {code}) after {took}", style="red bold")
                 )
+
+    def still_running(self, e: StillRunning) -> None:
+        """Plain output only: a heartbeat line, so a CI job that kills a silent step does not.
+
+        At a terminal the live spinner already shows that the build runs.
+        """
+        if self.out.console.is_terminal:
+            return
+        name = self._running_step or self._running_phase
+        self.out.print(Text(f"… still running: {name} ({format_duration(e.running)})", style="dim"))
 
     def contact_lost(self, e: ContactLost) -> None:
         self.out.close()

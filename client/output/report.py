@@ -97,7 +97,7 @@ class ReportCollector:
                   | w.Detached()):
                 pass  # (the outcome and the timings say what the object needs of these)
             case (f.PhaseChanged() | f.LogLine() | f.MarkerEvent() | f.BuildFinished()
-                  | f.ContactLost() | f.ContactRestored() | f.FollowLost()):
+                  | f.ContactLost() | f.ContactRestored() | f.FollowLost() | f.StillRunning()):
                 pass  # (the follow's events reach the object through the outcome)
             case _:
                 w.assert_never(event)

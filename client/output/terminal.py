@@ -126,6 +126,8 @@ class Renderer:
                 self.log.contact_lost(event)
             case f.ContactRestored():
                 self.log.contact_restored(event)
+            case f.StillRunning():
+                self.log.still_running(event)
             case f.BuildFinished() | f.FollowLost():
                 self.close()  # the outcome says it all (or what is known)
             case _:

@@ -90,9 +90,22 @@ class FollowLost:
     vanished: bool = False  # the endpoint no longer knows the build (it was restarted)
 
 
+@dataclass(frozen=True)
+class StillRunning:
+    """Nothing new for :data:`~cbdeploy.client.watch.follow.PULSE` seconds: the build runs on.
+
+    Plain output turns it into a heartbeat line, because some CI systems kill a
+    job that prints nothing for ten minutes. ``running`` is how long the
+    current pipeline step (or, before the first step, phase) has been running
+    as far as the follower saw it.
+    """
+
+    running: float
+
+
 FollowEvent = (
     PhaseChanged | LogLine | MarkerEvent | BuildFinished | ContactLost | ContactRestored
-    | FollowLost
+    | FollowLost | StillRunning
 )
 
 

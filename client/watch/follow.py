@@ -81,6 +81,8 @@ from cbdeploy.client.watch.events import (
     FollowLost,
     LogLine,
     MarkerEvent,
+    PhaseChanged,
+    StillRunning,
 )
 from cbdeploy.client.watch.markers import MarkerReader, runs_the_runner
 from cbdeploy.client.watch.phases import Phases
@@ -113,6 +115,10 @@ THROTTLED = frozenset({
     "RequestLimitExceeded", "RequestThrottled", "RequestThrottledException", "SlowDown",
     "ProvisionedThroughputExceededException",
 })
+# A build quiet this long (seconds) gets a StillRunning: plain output prints a
+# heartbeat, so a CI system that kills a job silent for ten minutes does not.
+# The loop sleeps at most QUIET_CAP between checks: a heartbeat every < 60 s.
+PULSE = 45.0
 # GetLogEvents refuses a token it no longer accepts (tokens expire) with this code.
 INVALID_TOKEN = "InvalidParameterException"
 
@@ -149,12 +155,15 @@ class Follower:
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
         give_up_after: float = GIVE_UP_AFTER,
+        pulse: float = PULSE,
     ) -> None:
         self._aws = aws
         self._sleep = sleep
         self._clock = clock
         self._rng = rng
         self._give_up_after = give_up_after
+        self._pulse = pulse
+        self._last_news = self._began = 0.0  # when the last event went out; the step began
         # Per operation: a healthy BatchGetBuilds must not hide a GetLogEvents
         # that keeps failing.
         self._contact: dict[str, _Contact] = {}
@@ -176,8 +185,29 @@ class Follower:
         ``known`` is the build as the caller just read it (no second read).
         Raises :class:`~client.errors.NotFoundError` for an unknown build and
         :class:`~client.errors.CredentialsError` when AWS refuses the
-        credentials; ends with :class:`FollowLost` when it gives up.
+        credentials; ends with :class:`FollowLost` when it gives up. After
+        ``pulse`` seconds without an event, a running build yields
+        :class:`StillRunning`.
         """
+        self._last_news = self._began = self._clock()
+        inner = self._follow(build_id, wait=wait, known=known)
+        try:
+            for event in inner:
+                now = self._last_news = self._clock()
+                match event:
+                    case PhaseChanged() if event.phase.status is None:
+                        self._began = now
+                    case MarkerEvent() if event.marker.event in ("step-start", "step-end"):
+                        self._began = now
+                    case _:
+                        pass
+                yield event
+        finally:
+            inner.close()
+
+    def _follow(
+        self, build_id: str, *, wait: bool, known: Build | None
+    ) -> Generator[FollowEvent, None, None]:
         started = self._clock()
         self._contact = {"build": _Contact(started), "logs": _Contact(started)}
         build = known if known is not None else (yield from self._first_build(build_id))
@@ -209,6 +239,9 @@ class Follower:
                 tail_reads = 0
             else:
                 interval = min(interval * GROWTH, QUIET_CAP)
+                now = self._clock()
+                if wait and not build.complete and now - self._last_news >= self._pulse:
+                    yield StillRunning(now - self._began)
             lost = self._gave_up(build)
             if lost is not None:
                 yield lost

@@ -22,6 +22,7 @@ from cbdeploy.client.watch.events import (
     LogLine,
     MarkerEvent,
     PhaseChanged,
+    StillRunning,
     assert_never,
 )
 from cbdeploy.client.watch.phases import phase_seconds
@@ -133,7 +134,7 @@ class OutcomeTracker:
                     self._no_docker = True
             case MarkerEvent():
                 self._marker(event.marker.event, event.marker.data)
-            case ContactLost() | ContactRestored():
+            case ContactLost() | ContactRestored() | StillRunning():
                 pass  # (the follow goes on: nothing about the build itself)
             case _:
                 assert_never(event)

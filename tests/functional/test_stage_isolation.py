@@ -2,15 +2,14 @@
 
 The emulator's IAM (moto) stores policies but does not enforce them, so the
 test reads the policy documents bootstrap wrote to IAM and evaluates them
-itself, with IAM's rules: an action or resource matches an ``Allow`` when its
+itself with tests/iam_policy.py (IAM's rules: an action or resource matches an ``Allow`` when its
 pattern matches, ``*`` standing for any run of characters (``:`` and ``/``
-included) and ``?`` for exactly one, case-sensitive for ARNs.
+included) and ``?`` for exactly one, case-sensitive for ARNs).
 """
 
 from __future__ import annotations
 
 import itertools
-import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -22,34 +21,22 @@ from cbdeploy.client.aws.client import AwsClient
 from cbdeploy.client.infra import bootstrap as b
 from cbdeploy.client.infra.model import StageSettings
 from cbdeploy.client.infra.names import Names, stage_names
+from tests.iam_policy import allows as iam_allows
 
 ACCOUNT = "123456789012"
 REGION = "ca-west-1"
 
 
-def pattern(text: str, *, case_sensitive: bool = True) -> re.Pattern[str]:
-    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in text)
-    return re.compile(f"^{body}$", re.DOTALL | (0 if case_sensitive else re.IGNORECASE))
-
-
-def as_list(value: str | Iterable[str]) -> list[str]:
-    return [value] if isinstance(value, str) else list(value)
-
-
 def allows(policies: Iterable[Mapping[str, Any]], action: str, resource: str) -> bool:
-    """Whether an Allow statement of ``policies`` grants ``action`` on ``resource``
-    (cbdeploy writes no Deny, NotAction or NotResource; the test checks that too)."""
+    """Whether ``policies`` grant ``action`` on ``resource`` (tests/iam_policy.py's evaluator;
+    cbdeploy writes no Deny, NotAction, NotResource or Condition: checked here too)."""
+    policies = list(policies)
     for policy in policies:
         statements = policy["Statement"]
         for statement in [statements] if isinstance(statements, dict) else statements:
             assert statement["Effect"] == "Allow" and "NotAction" not in statement
             assert "NotResource" not in statement and "Condition" not in statement
-            actions = as_list(statement["Action"])
-            if not any(pattern(a, case_sensitive=False).match(action) for a in actions):
-                continue
-            if any(pattern(r).match(resource) for r in as_list(statement["Resource"])):
-                return True
-    return False
+    return iam_allows(policies, action, resource)
 
 
 def reachable(names: Names) -> list[tuple[str, str]]:

@@ -61,6 +61,7 @@ SAMPLES: dict[type, d.Event] = {
     f.ContactLost: f.ContactLost("timeout", 3.0, 600.0),
     f.ContactRestored: f.ContactRestored(4.0),
     f.FollowLost: f.FollowLost(BUILD, "gone"),
+    f.StillRunning: f.StillRunning(250.0),
 }
 
 
