@@ -48,6 +48,7 @@ class BuildSettings:
     initiator: str
     encryption_key: str
     build_batch_arn: str | None = None  # set for the builds of a batch build
+    secondary_sources: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass
@@ -143,7 +144,7 @@ class Build:
                 "projectName": s.project_name,
                 "phases": [p.to_api() for p in self.phases],
                 "source": s.source,
-                "secondarySources": [],
+                "secondarySources": [dict(x) for x in s.secondary_sources],
                 "secondarySourceVersions": [],
                 "artifacts": {"location": ""},
                 "secondaryArtifacts": [],

@@ -67,6 +67,7 @@ class BuildRunner:
         self.deadline = build.start_time + build.settings.timeout_in_minutes * minute_seconds
         self.log = BuildLog(self.settings.region, build.log_group, build.log_stream)
         self.workdir: Path | None = None
+        self.secondary_dirs: dict[str, Path] = {}
         self.session: ShellSession | None = None
         self.succeeding = True
 
@@ -175,6 +176,16 @@ class BuildRunner:
                 extract_zip(fetch_zip(source.get("location", ""), self.settings.source_version), src)
             except SourceError as error:
                 raise PhaseFailed("CLIENT_ERROR", str(error)) from error
+        for secondary in self.settings.secondary_sources:
+            # Each in a directory of its own, named by CODEBUILD_SRC_DIR_<sourceIdentifier>.
+            into = self.workdir / "secondary" / secondary["sourceIdentifier"]
+            into.mkdir(parents=True)
+            try:
+                extract_zip(fetch_zip(secondary["location"], secondary.get("sourceVersion"),
+                                      role="secondary"), into)
+            except SourceError as error:
+                raise PhaseFailed("CLIENT_ERROR", str(error)) from error
+            self.secondary_dirs[secondary["sourceIdentifier"]] = into
         self.log.container(f"CODEBUILD_SRC_DIR={src}")
         text, location = self._buildspec_text(src)
         self.log.container(f"YAML location is {location}")
@@ -239,6 +250,7 @@ class BuildRunner:
                 "CODEBUILD_KMS_KEY_ID": s.encryption_key,
                 "CODEBUILD_LOG_PATH": self.build.log_stream or "",
                 "CODEBUILD_SRC_DIR": str(src),
+                **{f"CODEBUILD_SRC_DIR_{name}": str(path) for name, path in self.secondary_dirs.items()},
                 "CODEBUILD_START_TIME": str(int(self.build.start_time * 1000)),
                 "CODEBUILD_SOURCE_VERSION": s.source_version or "",
                 "CODEBUILD_RESOLVED_SOURCE_VERSION": s.source_version or "",

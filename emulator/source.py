@@ -25,7 +25,7 @@ class SourceError(Exception):
     """The source cannot be fetched or extracted (CodeBuild's CLIENT_ERROR)."""
 
 
-def fetch_zip(location: str, version: str | None = None) -> bytes:
+def fetch_zip(location: str, version: str | None = None, role: str = "primary") -> bytes:
     """The bytes of the S3 source ``bucket/key.zip`` (optionally a given version)."""
     bucket, _, key = location.partition("/")
     if not bucket or not key:
@@ -34,7 +34,7 @@ def fetch_zip(location: str, version: str | None = None) -> bytes:
     if data is None:
         raise SourceError(
             "NoSuchKey: The specified key does not exist. "
-            f"for primary source and source version arn:aws:s3:::{location}"
+            f"for {role} source and source version arn:aws:s3:::{location}"
         )
     return data
 

@@ -11,12 +11,16 @@ holding ``.cbdeploy`` (or the current directory for a plan kept elsewhere).
 The first line printed announces the token that signs the markers
 (``runner.markers``). Before the pipeline, links and executable bits are restored from
 ``.cbdeploy/manifest.json``. Exit status: 0 when every step succeeded, the
-failing step's status (1..255) otherwise, 2 for a missing or malformed plan.
+failing step's status (1..255) otherwise, 2 for a missing or malformed plan
+or a delta whose tree cannot be rebuilt exactly (``runner.delta``: checked
+before any step runs).
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from pathlib import Path
 
 if not __package__:
@@ -30,6 +34,7 @@ if not __package__:
     __package__ = _here.name
     __import__(__package__)
 
+from .delta import DeltaError, is_delta, load, merge, verify
 from .files import restore_files
 from .markers import announce, say
 from .pipeline import PlanError, Runner, install_signal_forwarding, load_plan
@@ -54,9 +59,30 @@ def main(argv: list[str]) -> int:
         say(str(error))
         return 2
     root = project_root(plan_path)
+    expected = None
+    began = time.monotonic()
+    try:
+        if is_delta(root):
+            doc = load(root)
+            name = f"CODEBUILD_SRC_DIR_{doc.get('sourceIdentifier')}"
+            base = os.environ.get(name)
+            if not base:
+                raise DeltaError(f"{name} is not set: the build has no base source")
+            expected = merge(root, Path(base), doc)
+    except DeltaError as error:
+        say(f"cannot rebuild the project's tree from the delta: {error}")
+        return 2
     changed = restore_files(root, lambda message: say("warning: " + message))
     if changed:
         say(f"restored {len(changed)} symbolic link(s) and executable bit(s) lost in extraction")
+    if expected is not None:
+        try:
+            verify(root, expected)
+        except DeltaError as error:
+            say(f"refusing to run the pipeline: {error}")
+            return 2
+        say(f"rebuilt the tree from the delta and its base: {len(expected)} files, hash "
+            f"verified, in {time.monotonic() - began:.2f}s")
     runner = Runner(plan=plan, root=root)
     install_signal_forwarding(runner)
     return runner.run()

@@ -112,6 +112,34 @@ class S3Methods(ServiceMethods):
             ChecksumSHA256=checksum_sha256,
         )
 
+    def get_object(self, bucket: str, key: str) -> bytes | None:
+        """The object's bytes, checked against the SHA-256 S3 stored with it; None if missing."""
+        found = self._s3_optional(
+            "get_object", bucket, {"404", "NoSuchKey"}, Key=key, ChecksumMode="ENABLED"
+        )
+        if found is None:
+            return None
+        body = found["Body"]
+        try:
+            return bytes(body.read())
+        finally:
+            body.close()
+
+    def refresh_object(self, bucket: str, key: str) -> None:
+        """Copy an object onto itself: its LastModified, the lifecycle's clock, starts again.
+
+        Server-side: no byte travels from the client. The checksum is computed again.
+        """
+        self._s3(
+            "copy_object",
+            bucket,
+            Key=key,
+            CopySource={"Bucket": bucket, "Key": key},
+            MetadataDirective="REPLACE",
+            ChecksumAlgorithm="SHA256",
+            ExpectedSourceBucketOwner=self.account_id(),
+        )
+
     def create_multipart_upload(self, bucket: str, key: str) -> str:
         return str(
             self._s3("create_multipart_upload", bucket, Key=key, ChecksumAlgorithm="SHA256")[

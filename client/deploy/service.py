@@ -35,7 +35,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from signal import SIGINT
 from typing import Any
@@ -46,6 +46,14 @@ from cbdeploy.client.config.load import load_config
 from cbdeploy.client.config.model import ProjectConfig
 from cbdeploy.client.config.statedir import cache_dir, state_dir
 from cbdeploy.client.deploy.buildspec import render_buildspec
+from cbdeploy.client.deploy.delta import (
+    BASE_SOURCE,
+    BaseStore,
+    archive_key,
+    build_delta,
+    decide,
+    files_entry,
+)
 from cbdeploy.client.deploy.events import (
     ArchiveBuilt,
     BootstrapDone,
@@ -75,6 +83,7 @@ from cbdeploy.client.infra.names import project_name
 from cbdeploy.client.output.console import stdin_is_terminal
 from cbdeploy.client.packaging import ArchiveResult, Selection, build_archive, select_files
 from cbdeploy.client.packaging.gitcmd import GitInfo, git_info
+from cbdeploy.client.packaging.tree import Tree, scan_tree
 from cbdeploy.client.target import Target
 from cbdeploy.client.watch.events import Detached, StopFailed, StopRequested, StopScheduled
 from cbdeploy.client.watch.outcome import BuildOutcome
@@ -97,6 +106,7 @@ class DeployOptions:
     no_cache: bool = False
     preserve_temp_files: bool = False
     detach: bool = False
+    no_delta: bool = False
 
 
 @dataclass(frozen=True)
@@ -165,6 +175,12 @@ def start_request(plan: DeployPlan, upload: UploadResult) -> dict[str, Any]:
     }
     if plan.no_cache:
         request["cacheOverride"] = {"type": "NO_CACHE"}
+    if upload.base_key is not None:
+        # A delta: CodeBuild fetches the base in-region with the role's rights.
+        request["secondarySourcesOverride"] = [
+            {"type": "S3", "location": f"{upload.bucket}/{upload.base_key}",
+             "sourceIdentifier": BASE_SOURCE}
+        ]
     return request
 
 
@@ -239,13 +255,16 @@ class DeployService:
             )
             self.emit(FilesSelected(selection))
             with self._workspace(config.root, plan.invocation_id) as workdir:
-                archive = self._archive(selection, plan, workdir)
+                tree = scan_tree(selection, cache_dir(selection.root))
+                archive = self._archive(selection, plan, workdir, files_entry(tree))
                 if plan.needs_confirmation:
                     # After packaging (the question shows the archive), before
                     # bootstrap: a "no" leaves nothing created in AWS.
                     self._confirm(plan, account, archive, git)
                 infra = self._bootstrap(aws, config, account)
-                upload = self._upload(aws, infra, archive)
+                upload = self._send(aws, infra, archive, selection, tree, plan, workdir,
+                                    delta=not self.options.no_delta
+                                    and not config.codebuild.buildspec)
                 request = start_request(plan, upload)
                 if self.options.preserve_temp_files:
                     _write_json(workdir / "start-build.json", request)
@@ -263,14 +282,16 @@ class DeployService:
         with tempfile.TemporaryDirectory(prefix="cbdeploy-") as tmp:
             yield Path(tmp)
 
-    def _archive(self, selection: Selection, plan: DeployPlan, workdir: Path) -> ArchiveResult:
+    def _archive(
+        self, selection: Selection, plan: DeployPlan, workdir: Path, files: Mapping[str, bytes]
+    ) -> ArchiveResult:
         began = self.clock()
         # The same compression cache as `cbdeploy package`: unchanged files
         # are not compressed again.
         archive: ArchiveResult = build_archive(
             selection,
             workdir / "archive.zip",
-            extra_entries=plan.entries,
+            extra_entries={**plan.entries, **files},
             cache_dir=cache_dir(selection.root),
             on_progress=lambda done, total: self.emit(PackagingProgress(done, total)),
         )
@@ -299,7 +320,10 @@ class DeployService:
         self.emit(BootstrapDone(infra))
         return infra
 
-    def _upload(self, aws: AwsClient, infra: Infrastructure, archive: ArchiveResult) -> UploadResult:
+    def _upload(
+        self, aws: AwsClient, infra: Infrastructure, archive: ArchiveResult,
+        kind: str = "base", base_key: str | None = None,
+    ) -> UploadResult:
         self.emit(UploadStarting(source_key(infra.sources_prefix, archive.sha256), archive.size))
         began = self.clock()
         result = upload_archive(
@@ -308,7 +332,25 @@ class DeployService:
             archive,
             on_progress=lambda done, total: self.emit(UploadProgress(done, total)),
         )
+        result = replace(result, kind=kind, base_key=base_key)
         self.emit(UploadDone(result, archive.size, self.clock() - began))
+        return result
+
+    def _send(
+        self, aws: AwsClient, infra: Infrastructure, archive: ArchiveResult, selection: Selection,
+        tree: Tree, plan: DeployPlan, workdir: Path, *, delta: bool,
+    ) -> UploadResult:
+        """Upload a delta against the stage's base when worth it (see ``deploy.delta``), else
+        the archive as a new base. A project's own buildspec runs no runner: always a base."""
+        store = BaseStore(aws, infra, cache_dir(selection.root) / "bases")
+        choice = decide(tree, store.find()) if delta else None
+        if choice is None or choice.base is None or choice.base.key == archive_key(infra, archive):
+            result = self._upload(aws, infra, archive)
+            store.publish(result.key, tree)
+            return result
+        store.keep_alive(choice.base)
+        small = build_delta(selection, tree, choice, plan.entries, workdir / "delta.zip")
+        result = self._upload(aws, infra, small, kind="delta", base_key=choice.base.key)
         return result
 
     def _start(self, aws: AwsClient, request: Mapping[str, Any]) -> Build:

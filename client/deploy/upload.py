@@ -56,6 +56,8 @@ class UploadResult:
     skipped: bool  # already in the bucket: nothing was sent
     sent_bytes: int = 0  # bytes sent by this run (less than the size when resumed)
     reused_parts: int = 0  # parts of an interrupted upload that were kept
+    kind: str = "base"  # "delta": changed files only, rebuilt on top of base_key in the build
+    base_key: str | None = None
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,8 @@ class ReportCollector:
             case d.UploadDone():
                 r = event.result
                 self._upload = {"skipped": r.skipped, "bucket": r.bucket, "key": r.key,
-                                "seconds": _rounded(event.seconds)}
+                                "seconds": _rounded(event.seconds), "kind": r.kind,
+                                "bytes": event.size, "baseKey": r.base_key}
                 self._upload_seconds = event.seconds
             case d.BuildStarted():
                 self._build_id = event.build.id

@@ -208,6 +208,9 @@ class Renderer:
             self.out.ok(f"Archive already uploaded, skipping ({e.result.key})")
             return
         line = f"Uploaded {decimal(e.size)} in {format_duration(e.seconds)}"
+        if e.result.kind == "delta":
+            line = (f"Uploaded a delta of {decimal(e.size)} against {e.result.base_key} "
+                    f"in {format_duration(e.seconds)}")
         if e.seconds >= 1.0 and e.result.sent_bytes:  # (a blink has no useful rate)
             # The rate stays when the bar goes (and a CI log never had one).
             line += f" ({decimal(int(e.result.sent_bytes / e.seconds))}/s)"

@@ -22,11 +22,13 @@ from cbdeploy.client.watch.signals import interrupt_on_signals
 @click.option("--preserve-temp-files", "--preserveTempFiles", "preserve_temp_files",
               is_flag=True, help="Keep the archive, buildspec and plan in .cbdeploy/<invocation-id>/.")
 @click.option("--detach", is_flag=True, help="Start the build, print its id and exit.")
+@click.option("--no-delta", "--noDelta", "no_delta", is_flag=True,
+              help="Upload the whole archive even where a delta against the stage's base would do.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object on stdout when the command ends, however it ends; "
                    "human output goes to stderr.")
 def deploy(target: Target, yes: bool, no_cache: bool, preserve_temp_files: bool, detach: bool,
-           as_json: bool, session: OutputSession) -> int:
+           no_delta: bool, as_json: bool, session: OutputSession) -> int:
     """Package the project, start its pipeline on CodeBuild, stream the logs, exit with the outcome.
 
     Exit status: 0 succeeded (or --detach started it), 1 the build failed or
@@ -47,7 +49,8 @@ def deploy(target: Target, yes: bool, no_cache: bool, preserve_temp_files: bool,
     session.context(stage=target.stage, region=target.region, local=target.local)
     service = DeployService(
         target, DeployOptions(yes=yes, no_cache=no_cache,
-                              preserve_temp_files=preserve_temp_files, detach=detach),
+                              preserve_temp_files=preserve_temp_files, detach=detach,
+                              no_delta=no_delta),
         project_root=target.project_root, on_event=session.emit, confirm=session.confirm,
         aws_factory=session.door(open_aws, local=target.local),
     )

@@ -1,0 +1,252 @@
+"""Send a delta instead of the whole archive when the bucket holds a recent base.
+
+A *base* is a full archive (``sources/<app>/<stage>/<sha256>.zip``), uploaded
+as always, with its file list gzipped beside it (``<sha256>.files.json.gz``:
+path, kind, size and SHA-256 per file, see :mod:`client.packaging.tree`) and
+the stage's pointer ``sources/<app>/<stage>/base.json`` naming it. A *delta*
+is a small zip of the new and changed files plus ``.cbdeploy/delta.json``
+(the base's key, the SHA-256 of the base's file list, the removed paths, the
+changed records, the tree hash to produce and the complete tree's links and
+executables). CodeBuild downloads the delta as the primary source and the base
+as the secondary source ``base`` (``CODEBUILD_SRC_DIR_base``); the runner
+merges them and checks the tree hash before the pipeline starts
+(``runner/delta.py``).
+
+Which base: the local record in ``.cbdeploy/cache/bases/`` when its base is still in
+the bucket, else the bucket's pointer and file list (a fresh clone, another
+laptop, a CI job). A new base is sent when there is none, when it expired, or
+when the changed files weigh more than ``THRESHOLD`` of the base's bytes.
+
+Keeping bases alive: the bucket's lifecycle expires ``sources/`` after
+:data:`~client.infra.model.LIFECYCLE_RULES`' 30 days, counted from
+LastModified. A deploy that sends a delta against a base older than
+``REFRESH_AFTER`` copies the base (and its file list) onto itself: a
+server-side CopyObject restarts that clock without sending a byte from the
+client, so a base in use never expires, and one no delta uses goes away.
+Re-uploading would cost exactly the bytes this module exists to save.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cbdeploy.client.aws.client import AwsClient
+from cbdeploy.client.deploy.upload import _b64, source_key
+from cbdeploy.client.infra.bootstrap import Infrastructure
+from cbdeploy.client.packaging import ArchiveResult, Selection, build_archive
+from cbdeploy.client.packaging.archive import manifest
+from cbdeploy.client.packaging.tree import FILES, Tree, parse_document
+
+BASE_SOURCE = "base"  # the secondary source's identifier: CODEBUILD_SRC_DIR_base
+DELTA = ".cbdeploy/delta.json"
+POINTER = "base.json"
+THRESHOLD = 0.30
+REFRESH_AFTER = dt.timedelta(days=7)  # of the lifecycle's 30: a base in use never nears them
+
+
+@dataclass(frozen=True)
+class Base:
+    """A base archive the bucket holds, with its file list."""
+
+    key: str
+    files_sha256: str  # of its .cbdeploy/files.json, which the runner checks
+    tree: Tree
+    last_modified: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What to send: the full archive (``base`` None) or a delta against ``base``."""
+
+    base: Base | None
+    reason: str
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+
+
+def files_key(archive_key: str) -> str:
+    return archive_key.removesuffix(".zip") + ".files.json.gz"
+
+
+def decide(tree: Tree, base: Base | None, *, threshold: float = THRESHOLD) -> Choice:
+    """Pure: a delta against ``base`` unless there is none or it would be too large."""
+    if base is None:
+        return Choice(None, "no base in the bucket")
+    old = base.tree.by_path()
+    changed = tuple(r.path for r in tree.records if old.get(r.path) != r)
+    current = {r.path for r in tree.records}
+    removed = tuple(p for p in (r.path for r in base.tree.records) if p not in current)
+    picked = set(changed)
+    weight = sum(r.size for r in tree.records if r.path in picked)
+    if weight > threshold * max(base.tree.raw_bytes, 1):
+        return Choice(None, f"the changes weigh more than {threshold:.0%} of the base")
+    return Choice(base, "delta", changed, removed)
+
+
+class BaseStore:
+    """The stage's bases in the bucket and the local record of the last one."""
+
+    def __init__(
+        self,
+        aws: AwsClient,
+        infra: Infrastructure,
+        record_dir: Path,
+        *,
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
+    ) -> None:
+        self.aws = aws
+        self.bucket = infra.bucket
+        self.prefix = infra.sources_prefix
+        name = hashlib.sha256(f"{infra.bucket}/{infra.sources_prefix}".encode()).hexdigest()[:16]
+        self.record = record_dir / f"{name}.json"
+        self.now = now
+
+    def find(self) -> Base | None:
+        """The local record's base if the bucket still has it, else the pointer's."""
+        local = self._local()
+        if local is not None:
+            found = self._alive(local)
+            if found is not None:
+                return found
+        remote = self._remote()
+        return self._alive(remote) if remote is not None else None
+
+    def publish(self, archive_key: str, tree: Tree) -> None:
+        """After a base upload: its file list beside it, the pointer, the local record."""
+        document = tree.document()
+        listed = gzip.compress(document, mtime=0)
+        self._put(files_key(archive_key), listed)
+        pointer = {
+            "version": 1,
+            "key": archive_key,
+            "filesKey": files_key(archive_key),
+            "filesSha256": hashlib.sha256(document).hexdigest(),
+            "tree": tree.hash,
+        }
+        self._put(self.prefix + POINTER, json.dumps(pointer, sort_keys=True).encode())
+        self._remember(pointer, document)
+
+    def keep_alive(self, base: Base) -> bool:
+        """Restart the lifecycle clock of a base a delta refers to, when it is getting old."""
+        if base.last_modified is not None and self.now() - base.last_modified < REFRESH_AFTER:
+            return False
+        self.aws.refresh_object(self.bucket, base.key)
+        self.aws.refresh_object(self.bucket, files_key(base.key))
+        return True
+
+    # -- inside
+
+    def _put(self, key: str, data: bytes) -> None:
+        self.aws.put_object(self.bucket, key, data, _b64(hashlib.sha256(data).digest()))
+
+    def _local(self) -> Base | None:
+        try:
+            data = json.loads(self.record.read_text(encoding="utf-8"))
+            document = gzip.decompress(bytes.fromhex(data["files"]))
+            return _base(data["pointer"], document)
+        except (OSError, ValueError, KeyError, TypeError, EOFError):
+            return None
+
+    def _remote(self) -> Base | None:
+        raw = self.aws.get_object(self.bucket, self.prefix + POINTER)
+        if raw is None:
+            return None
+        try:
+            pointer = json.loads(raw)
+            listed = self.aws.get_object(self.bucket, str(pointer["filesKey"]))
+            if listed is None:
+                return None
+            document = gzip.decompress(listed)
+            base = _base(pointer, document)
+        except (ValueError, KeyError, TypeError, EOFError, OSError):
+            return None  # a pointer or list we cannot read: send a new base
+        if base is not None:
+            self._remember(pointer, document)
+        return base
+
+    def _alive(self, base: Base) -> Base | None:
+        head = self.aws.head_object(self.bucket, base.key)
+        if head is None:
+            return None
+        modified = head.get("LastModified")
+        return Base(base.key, base.files_sha256, base.tree,
+                    modified if isinstance(modified, dt.datetime) else None)
+
+    def _remember(self, pointer: Mapping[str, Any], document: bytes) -> None:
+        self.record.parent.mkdir(parents=True, exist_ok=True)
+        data = {"pointer": dict(pointer), "files": gzip.compress(document, mtime=0).hex()}
+        tmp = self.record.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        tmp.replace(self.record)
+
+
+def _base(pointer: Mapping[str, Any], document: bytes) -> Base | None:
+    key = str(pointer["key"])
+    if hashlib.sha256(document).hexdigest() != pointer["filesSha256"]:
+        return None
+    tree = parse_document(document)
+    if tree.hash != pointer.get("tree"):
+        return None
+    return Base(key, str(pointer["filesSha256"]), tree)
+
+
+def build_delta(
+    selection: Selection,
+    tree: Tree,
+    choice: Choice,
+    entries: Mapping[str, bytes],
+    output: Path,
+) -> ArchiveResult:
+    """The delta zip: the changed files, the runner entries and ``.cbdeploy/delta.json``."""
+    assert choice.base is not None
+    changed = set(choice.changed)
+    records = tree.by_path()
+    subset = Selection(
+        root=selection.root,
+        files=tuple(f for f in selection.files if f.path in changed),
+        stats={p: s for p, s in selection.stats.items() if p in changed},
+    )
+    full = json.loads(manifest(selection, _stats(selection)))
+    document = {
+        "version": 1,
+        "baseKey": choice.base.key,
+        "baseFilesSha256": choice.base.files_sha256,
+        "sourceIdentifier": BASE_SOURCE,
+        "tree": tree.hash,
+        "removed": list(choice.removed),
+        "changed": [[p, records[p].kind, records[p].size, records[p].sha256]
+                    for p in choice.changed],
+        "manifest": full,
+    }
+    extra = {**entries, DELTA: (json.dumps(document, sort_keys=True) + "\n").encode("ascii")}
+    # No cache: the compression cache belongs to the full archive of the same root.
+    return build_archive(subset, output, extra_entries=extra)
+
+
+def files_entry(tree: Tree) -> dict[str, bytes]:
+    """The entry every deploy archive carries, so that it can serve as a base."""
+    return {FILES: tree.document()}
+
+
+def _stats(selection: Selection) -> Mapping[str, Any]:
+    import os
+
+    from cbdeploy.client.packaging.model import FileStat
+
+    stats = dict(selection.stats)
+    root = Path(selection.root)
+    for f in selection.files:
+        if f.path not in stats and f.link_target is None:
+            stats[f.path] = FileStat.of(os.stat(root / f.path))
+    return stats
+
+
+def archive_key(infra: Infrastructure, archive: ArchiveResult) -> str:
+    return source_key(infra.sources_prefix, archive.sha256)
