@@ -240,3 +240,53 @@ def test_missing_secret_or_parameter_fails_download_source(codebuild, codebuild_
     assert message in context(build, "DOWNLOAD_SOURCE")["message"]
     assert any(line.endswith(f"Phase context status code: {code} Message: "
                              + context(build, "DOWNLOAD_SOURCE")["message"]) for line in log_messages(build))
+
+
+SECONDARY_SPEC = (
+    "version: 0.2\nphases:\n  build:\n    commands:\n"
+    '      - echo "primary=$(cat p.txt) base=$(cat "$CODEBUILD_SRC_DIR_base/b.txt")"\n'
+    '      - test "$CODEBUILD_SRC_DIR_base" != "$CODEBUILD_SRC_DIR" && test ! -e b.txt && echo apart\n'
+)
+
+
+def test_a_secondary_source_is_extracted_apart_and_named_by_its_identifier(
+    upload, run_s3_build, log_messages
+):
+    """CodeBuild's documented behaviour: each secondary source in a directory of its own,
+    ``CODEBUILD_SRC_DIR_<sourceIdentifier>``; the build lists it in ``secondarySources``."""
+    primary = upload(make_zip([("p.txt", b"P", 0o100644)]))
+    base = upload(make_zip([("b.txt", b"B", 0o100644)]))
+    secondary = [{"type": "S3", "location": base, "sourceIdentifier": "base"}]
+    build = run_s3_build(primary, SECONDARY_SPEC, secondarySourcesOverride=secondary)
+    assert build["buildStatus"] == "SUCCEEDED", log_messages(build)
+    lines = log_messages(build)
+    assert "primary=P base=B" in lines and "apart" in lines
+    assert build["secondarySources"] == secondary
+
+
+def test_a_missing_secondary_source_is_a_client_error(bucket, upload, run_s3_build):
+    primary = upload(make_zip([("p.txt", b"P", 0o100644)]))
+    secondary = [{"type": "S3", "location": f"{bucket}/gone.zip", "sourceIdentifier": "base"}]
+    build = run_s3_build(primary, SECONDARY_SPEC, secondarySourcesOverride=secondary)
+    assert statuses(build)["DOWNLOAD_SOURCE"] == "FAILED"
+    assert context(build, "DOWNLOAD_SOURCE")["statusCode"] == "CLIENT_ERROR"
+    assert "for secondary source" in context(build, "DOWNLOAD_SOURCE")["message"]
+
+
+@pytest.mark.parametrize(
+    "secondary, message",
+    [
+        ([{"type": "S3", "location": "b/k.zip", "sourceIdentifier": "bad-name"}], "identifier"),
+        ([{"type": "S3", "location": "b/k.zip"}], "identifier"),
+        ([{"type": "S3", "location": "b/k.zip", "sourceIdentifier": "x"}] * 2, "Duplicate"),
+        ([{"type": "S3", "location": "nokey", "sourceIdentifier": "x"}], "location"),
+    ],
+)
+def test_bad_secondary_sources_are_refused_at_start(codebuild, codebuild_project, upload,
+                                                    secondary, message):
+    with pytest.raises(codebuild.exceptions.InvalidInputException, match=message):
+        codebuild.start_build(
+            projectName=codebuild_project(), sourceTypeOverride="S3",
+            sourceLocationOverride=upload(make_zip([("p.txt", b"P", 0o100644)])),
+            buildspecOverride=ECHO_SPEC, secondarySourcesOverride=secondary,
+        )
