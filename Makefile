@@ -41,6 +41,7 @@ check: lint typecheck test
 
 bench: $(STAMP)
 	$(PY) bench/package.py
+	$(PY) bench/delta.py
 	$(PY) bench/follow.py
 	$(PY) bench/render.py
 

@@ -71,7 +71,9 @@ def write(path: Path, data: bytes, mode: int | None = None) -> None:
         path.chmod(mode)
 
 
-def make_repo(root: Path, rng: random.Random) -> dict[str, int]:
+def make_repo(
+    root: Path, rng: random.Random, *, packages: int = 40, ignored: int = 30_000
+) -> dict[str, int]:
     corpus = " ".join(
         rng.choice(WORDS) + ("\n" if rng.random() < 0.1 else "") for _ in range(400_000)
     ).encode()
@@ -82,7 +84,7 @@ def make_repo(root: Path, rng: random.Random) -> dict[str, int]:
         return corpus[start : start + size]
 
     write(root / ".gitignore", b"node_modules/\n*.log\n*.settings\n.cache/\n")
-    for p in range(40):
+    for p in range(packages):
         pkg = root / "packages" / f"pkg{p:02d}"
         write(pkg / ".gitignore", b"dist/\ncoverage/\n!keep.log\n")
         write(pkg / "keep.log", b"kept by a negation\n")
@@ -95,7 +97,7 @@ def make_repo(root: Path, rng: random.Random) -> dict[str, int]:
         write(pkg / "debug.log", b"ignored\n")
         for i in range(25):
             write(pkg / "dist" / f"bundle{i}.js", text(4000))
-    for i in range(30_000):
+    for i in range(ignored):
         write(root / "node_modules" / f"dep{i // 100}" / "lib" / f"f{i % 100}.js", text(600))
     write(root / "config" / "local.settings", b"tracked though ignored\n")
     os.symlink("packages/pkg00", root / "current")

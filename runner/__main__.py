@@ -34,7 +34,7 @@ if not __package__:
     __package__ = _here.name
     __import__(__package__)
 
-from .delta import DeltaError, is_delta, load, merge, verify
+from .delta import DeltaError, is_delta, load, merge, settle_modes, verify
 from .files import restore_files
 from .markers import announce, say
 from .pipeline import PlanError, Runner, install_signal_forwarding, load_plan
@@ -77,6 +77,7 @@ def main(argv: list[str]) -> int:
         say(f"restored {len(changed)} symbolic link(s) and executable bit(s) lost in extraction")
     if expected is not None:
         try:
+            settle_modes(root, expected)
             verify(root, expected)
         except DeltaError as error:
             say(f"refusing to run the pipeline: {error}")

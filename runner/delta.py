@@ -117,6 +117,25 @@ def merge(root: Path, base_dir: Path, doc: Mapping[str, Any]) -> dict[str, Recor
     return tree
 
 
+def settle_modes(root: Path, expected: Mapping[str, Record]) -> int:
+    """Clear execute bits an extractor gave files the tree lists as plain (``restore_files``
+    only adds them); returns how many changed."""
+    cleared = 0
+    real_root = os.path.realpath(root)
+    for path, (kind, _) in expected.items():
+        if kind != "f":
+            continue
+        full = os.path.join(real_root, path)
+        try:
+            st = os.lstat(full)
+        except OSError:
+            continue  # verify names it
+        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
+            os.chmod(full, stat.S_IMODE(st.st_mode) & ~0o111)
+            cleared += 1
+    return cleared
+
+
 def verify(root: Path, expected: Mapping[str, Record]) -> None:
     """Raise DeltaError naming the first path (byte order) where the disk differs."""
     seen = scan(root)

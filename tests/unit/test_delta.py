@@ -181,3 +181,13 @@ def test_the_role_reads_its_own_stages_base_and_file_list_only() -> None:
     assert readable(base) and readable(files_key(base))
     assert readable(names.sources_prefix + POINTER)
     assert not readable(source_key(other.sources_prefix, "ab" * 32))
+
+
+def test_execute_bits_an_extractor_added_are_cleared_before_verifying(tmp_path: Path) -> None:
+    (tmp_path / "plain.txt").write_bytes(b"p")
+    (tmp_path / "plain.txt").chmod(0o755)
+    expected = {"plain.txt": ("f", hashlib.sha256(b"p").hexdigest())}
+    with pytest.raises(runner_delta.DeltaError, match="kind 'x' instead of 'f'"):
+        runner_delta.verify(tmp_path, expected)
+    assert runner_delta.settle_modes(tmp_path, expected) == 1
+    runner_delta.verify(tmp_path, expected)
