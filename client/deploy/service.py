@@ -10,7 +10,8 @@ Stages, as in chalice's deployer:
    exist (``client.deploy.preflight``; nothing is created before), select the files and write the
    archive, ask for confirmation where the stage wants it (showing the archive
    and the commit; nothing exists in AWS yet), bootstrap the stage, upload
-   (skipped when the same archive is already there), StartBuild with
+   (skipped when the same archive is already there; a delta against the stage's
+   base when the bucket has one, see ``client.deploy.delta``), StartBuild with
    :func:`start_request`, then follow the build until it ends.
 
 Progress is reported as events (``client.deploy.events`` plus the follower's)
