@@ -86,22 +86,30 @@ def merge(root: Path, base_dir: Path, doc: Mapping[str, Any]) -> dict[str, Recor
     changed = {str(c[0]) for c in doc.get("changed") or []}
     real_root = os.path.realpath(root)
     real_base = os.path.realpath(base_dir)
+    sources: dict[str, str] = {}  # directory -> its real path in the base, checked once
+    parents: dict[str, str] = {}  # directory -> its real path under the root, made once
     for path in tree:
         if path in changed:
             continue
         if not _lexically_inside(path) or path.split("/", 1)[0] == STATE:
             raise DeltaError(f"refusing the path {_shown(path)} of the file list")
-        source = os.path.join(real_base, path)
-        if not os.path.realpath(os.path.dirname(source)).startswith(real_base + os.sep) and (
-            os.path.realpath(os.path.dirname(source)) != real_base
-        ):
-            raise DeltaError(f"{_shown(path)} of the base leads outside it")
+        directory, name = os.path.split(os.path.normpath(path))
+        source_dir = sources.get(directory)
+        if source_dir is None:
+            source_dir = os.path.realpath(os.path.join(real_base, directory))
+            if source_dir != real_base and not source_dir.startswith(real_base + os.sep):
+                raise DeltaError(f"{_shown(path)} of the base leads outside it")
+            sources[directory] = source_dir
+        source = os.path.join(source_dir, name)
         if not os.path.lexists(source):
             raise DeltaError(f"{_shown(path)} is missing from the base archive s3://{doc.get('baseKey')}")
-        parent = _make_parent(real_root, os.path.dirname(path))
+        parent = parents.get(directory)
         if parent is None:
-            raise DeltaError(f"cannot place {_shown(path)}: its directory leads outside the project")
-        target = os.path.join(parent, os.path.basename(path))
+            parent = _make_parent(real_root, directory)
+            if parent is None:
+                raise DeltaError(f"cannot place {_shown(path)}: its directory leads outside the project")
+            parents[directory] = parent
+        target = os.path.join(parent, name)
         if os.path.lexists(target):
             raise DeltaError(f"{_shown(path)} is both in the delta and taken from the base")
         try:
