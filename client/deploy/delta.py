@@ -32,6 +32,7 @@ import datetime as dt
 import gzip
 import hashlib
 import json
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ from cbdeploy.client.deploy.upload import _b64, source_key
 from cbdeploy.client.infra.bootstrap import Infrastructure
 from cbdeploy.client.packaging import ArchiveResult, Selection, build_archive
 from cbdeploy.client.packaging.archive import manifest
+from cbdeploy.client.packaging.model import FileStat
 from cbdeploy.client.packaging.tree import FILES, Tree, parse_document
 
 BASE_SOURCE = "base"  # the secondary source's identifier: CODEBUILD_SRC_DIR_base
@@ -235,11 +237,8 @@ def files_entry(tree: Tree) -> dict[str, bytes]:
     return {FILES: tree.document()}
 
 
-def _stats(selection: Selection) -> Mapping[str, Any]:
-    import os
-
-    from cbdeploy.client.packaging.model import FileStat
-
+def _stats(selection: Selection) -> Mapping[str, FileStat]:
+    """The selection's stats (a Selection built by hand may lack some)."""
     stats = dict(selection.stats)
     root = Path(selection.root)
     for f in selection.files:
