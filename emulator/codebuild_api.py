@@ -21,14 +21,11 @@ from cbdeploy.emulator import backends, batch_state, batches
 from cbdeploy.emulator.auth import Credentials
 from cbdeploy.emulator.builds import Build, BuildSettings
 from cbdeploy.emulator.runner import BuildRunner
+from cbdeploy.emulator.source_overrides import SOURCE_TYPES, check_source, secondary_sources
 
 IDEMPOTENCY_SECONDS = 300
 PAGE_SIZE = 100
 PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-_]{1,254}$")
-SOURCE_TYPES = {
-    "CODECOMMIT", "CODEPIPELINE", "GITHUB", "GITLAB", "GITLAB_SELF_MANAGED", "S3", "BITBUCKET",
-    "GITHUB_ENTERPRISE", "NO_SOURCE",
-}
 SUPPORTED_SOURCE_TYPES = {"S3", "NO_SOURCE"}
 ENV_TYPES = {"PLAINTEXT", "PARAMETER_STORE", "SECRETS_MANAGER"}
 
@@ -359,14 +356,7 @@ class CodeBuildApi:
             source["buildspec"] = body["buildspecOverride"]
         elif "sourceTypeOverride" in body and project["source"].get("buildspec"):
             source["buildspec"] = project["source"]["buildspec"]
-        if source["type"] == "S3" and "/" not in source.get("location", ""):
-            raise invalid("Invalid S3 source location: expected bucket/key")
-        if source["type"] == "NO_SOURCE" and not source.get("buildspec"):
-            raise invalid("Buildspec cannot be empty when source type is NO_SOURCE")
-        secondary = _secondary_sources(
-            body["secondarySourcesOverride"] if "secondarySourcesOverride" in body
-            else project.get("secondarySources") or []
-        )
+        check_source(source, invalid)
         environment = json.loads(json.dumps(project["environment"]))
         for field, key in (("imageOverride", "image"), ("computeTypeOverride", "computeType"),
                            ("privilegedModeOverride", "privilegedMode"),
@@ -397,7 +387,9 @@ class CodeBuildApi:
             account=backends.ACCOUNT_ID,
             source=source,
             source_version=body.get("sourceVersion") or project.get("sourceVersion"),
-            secondary_sources=secondary,
+            secondary_sources=secondary_sources(
+                body.get("secondarySourcesOverride", project.get("secondarySources") or []), invalid
+            ),
             environment=environment,
             service_role=role,
             timeout_in_minutes=timeout,
@@ -410,41 +402,6 @@ class CodeBuildApi:
             initiator=initiator,
             encryption_key=body.get("encryptionKeyOverride") or project["encryptionKey"],
         )
-
-
-SOURCE_IDENTIFIER = re.compile(r"[A-Za-z0-9_]{1,127}")
-
-
-def _secondary_sources(sources: Any) -> tuple[dict[str, Any], ...]:
-    """CodeBuild's checks of secondary sources: a list of at most 12, each with a unique
-    ``sourceIdentifier`` (fewer than 128 letters, digits and underscores) and, for S3, a
-    ``bucket/key`` location."""
-    if not isinstance(sources, list):
-        raise invalid("secondarySourcesOverride must be a list")
-    if len(sources) > 12:
-        raise invalid("A build can have at most 12 secondary sources")
-    seen: set[str] = set()
-    result = []
-    for source in sources:
-        if not isinstance(source, dict):
-            raise invalid("Each secondary source must be an object")
-        identifier = source.get("sourceIdentifier")
-        if not isinstance(identifier, str) or not SOURCE_IDENTIFIER.fullmatch(identifier):
-            raise invalid(
-                f"Invalid secondary source identifier {identifier!r}: it must be fewer than "
-                "128 characters of letters, digits and underscores"
-            )
-        if identifier in seen:
-            raise invalid(f"Duplicate secondary source identifier {identifier!r}")
-        seen.add(identifier)
-        if source.get("type") not in SOURCE_TYPES:
-            raise invalid(f"Invalid source type: {source.get('type')!r}")
-        if source["type"] != "S3":
-            raise invalid(f"Secondary source type {source['type']} is not supported by the emulator: use S3")
-        if "/" not in str(source.get("location", "")):
-            raise invalid("Invalid S3 source location: expected bucket/key")
-        result.append(dict(source))
-    return tuple(result)
 
 
 def _validate_environment(environment: dict[str, Any]) -> None:
