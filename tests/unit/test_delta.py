@@ -164,11 +164,12 @@ def test_the_role_reads_its_own_stages_base_and_file_list_only() -> None:
 
     from cbdeploy.client.deploy.delta import POINTER
     from cbdeploy.client.deploy.upload import source_key
-    from cbdeploy.client.infra import bootstrap as b
+    from cbdeploy.client.infra import model as b
+    from cbdeploy.client.infra.names import stage_names
 
     settings = b.StageSettings(name="app", stage="dev", policies=(), secrets=())
-    names = b.stage_names("app", "dev", account="123456789012", region="eu-west-1")
-    other = b.stage_names("app", "prod", account="123456789012", region="eu-west-1")
+    names = stage_names("app", "dev", account="123456789012", region="eu-west-1")
+    other = stage_names("app", "prod", account="123456789012", region="eu-west-1")
     sources = next(s for s in b.base_role_policy(settings, names)["Statement"]
                    if s["Sid"] == "Sources")
     assert "s3:GetObject" in sources["Action"]
