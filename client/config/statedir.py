@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 NAME = ".cbdeploy"
+PLAN_PATH = f"{NAME}/plan.json"  # the runner's plan, inside the archive
 IGNORE_ALL = "# Written by cbdeploy: its cache and temporary files, not project files.\n*\n"
 
 

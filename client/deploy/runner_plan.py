@@ -31,20 +31,12 @@ from typing import Any
 
 from cbdeploy.client.config.model import ProjectConfig, Script
 from cbdeploy.client.config.schema import secret_reference
+from cbdeploy.client.config.statedir import PLAN_PATH
 from cbdeploy.client.infra.images import IMAGES_STEP, plan_images
-from cbdeploy.client.infra.names import cache_prefix
 from cbdeploy.client.packaging.gitcmd import GitInfo
 
-PLAN_PATH = ".cbdeploy/plan.json"
 RUNNER_DIR = ".cbdeploy/runner"
 PLAN_VERSION = 1
-
-_LOCAL_MODES = {
-    "docker-layer": "LOCAL_DOCKER_LAYER_CACHE",
-    "source": "LOCAL_SOURCE_CACHE",
-    "custom": "LOCAL_CUSTOM_CACHE",
-}
-
 
 def plan(config: ProjectConfig, stage: str, region: str | None = None) -> dict[str, Any]:
     """The runner's plan for ``stage`` as data (see the module docstring)."""
@@ -145,14 +137,3 @@ def environment_variables(
         kind, value = secret_reference(reference)
         variables.append({"name": name, "value": value, "type": kind})
     return variables
-
-
-def cache_settings(config: ProjectConfig, bucket: str) -> dict[str, Any]:
-    """The CodeBuild project ``cache`` structure for ``codebuild.cache``."""
-    cache = config.codebuild.cache
-    if cache.type == "local":
-        return {"type": "LOCAL", "modes": [_LOCAL_MODES[m] for m in cache.modes]}
-    if cache.type == "s3":
-        prefix = cache_prefix(config.name, config.stage).rstrip("/")
-        return {"type": "S3", "location": f"{bucket}/{prefix}"}
-    return {"type": "NO_CACHE"}

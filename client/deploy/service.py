@@ -81,11 +81,11 @@ from cbdeploy.client.errors import (
 from cbdeploy.client.infra.bootstrap import bootstrap
 from cbdeploy.client.infra.model import Infrastructure, stage_settings
 from cbdeploy.client.infra.names import project_name
-from cbdeploy.client.output.console import stdin_is_terminal
 from cbdeploy.client.packaging import ArchiveResult, Selection, build_archive, select_files
 from cbdeploy.client.packaging.gitcmd import GitInfo, git_info
 from cbdeploy.client.packaging.tree import Tree, scan_tree
 from cbdeploy.client.target import Target
+from cbdeploy.client.tty import stdin_is_terminal
 from cbdeploy.client.watch.events import Detached, StopFailed, StopRequested, StopScheduled
 from cbdeploy.client.watch.outcome import BuildOutcome
 from cbdeploy.client.watch.signals import Detach, Interrupts, exit_code, signal_name

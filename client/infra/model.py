@@ -11,10 +11,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cbdeploy.client.config.model import ProjectConfig
-from cbdeploy.client.deploy.runner_plan import cache_settings
 from cbdeploy.client.infra.batch import batch_config
 from cbdeploy.client.infra.images import ecr_statements
-from cbdeploy.client.infra.names import Names, bucket_name, repository_name, stage_names
+from cbdeploy.client.infra.names import (
+    Names,
+    bucket_name,
+    cache_prefix,
+    repository_name,
+    stage_names,
+)
 
 if TYPE_CHECKING:
     from cbdeploy.client.aws.client import AwsClient
@@ -288,3 +293,21 @@ def contains(actual: Any, wanted: Any) -> bool:
             and all(contains(a, w) for a, w in zip(actual, wanted, strict=True))
         )
     return bool(actual == wanted)
+
+
+_LOCAL_MODES = {
+    "docker-layer": "LOCAL_DOCKER_LAYER_CACHE",
+    "source": "LOCAL_SOURCE_CACHE",
+    "custom": "LOCAL_CUSTOM_CACHE",
+}
+
+
+def cache_settings(config: ProjectConfig, bucket: str) -> dict[str, Any]:
+    """The CodeBuild project ``cache`` structure for ``codebuild.cache``."""
+    cache = config.codebuild.cache
+    if cache.type == "local":
+        return {"type": "LOCAL", "modes": [_LOCAL_MODES[m] for m in cache.modes]}
+    if cache.type == "s3":
+        prefix = cache_prefix(config.name, config.stage).rstrip("/")
+        return {"type": "S3", "location": f"{bucket}/{prefix}"}
+    return {"type": "NO_CACHE"}

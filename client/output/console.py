@@ -62,12 +62,3 @@ def live_ok(stream: TextIO, environ: Mapping[str, str]) -> bool:
 def github_actions(environ: Mapping[str, str] | None = None) -> bool:
     env = os.environ if environ is None else environ
     return env.get("GITHUB_ACTIONS") == "true"
-
-
-def stdin_is_terminal(stream: TextIO | None = None) -> bool:
-    """Whether a question can be asked: standard input (or ``stream``) is a terminal."""
-    stream = stream if stream is not None else sys.stdin
-    try:
-        return stream is not None and stream.isatty()
-    except ValueError:  # closed
-        return False

@@ -34,7 +34,6 @@ from cbdeploy.client.aws.links import build_console_url
 from cbdeploy.client.deploy import events as d
 from cbdeploy.client.errors import UsageError
 from cbdeploy.client.output.build_log import BuildLog
-from cbdeploy.client.output.console import stdin_is_terminal
 from cbdeploy.client.output.lines import Lines
 from cbdeploy.client.output.place import Place
 from cbdeploy.client.output.summary import outcome_lines
@@ -44,6 +43,7 @@ from cbdeploy.client.output.text import (
     reattach_commands,
     status_style,
 )
+from cbdeploy.client.tty import stdin_is_terminal
 from cbdeploy.client.watch import events as f
 from cbdeploy.client.watch import events as w
 from cbdeploy.client.watch.outcome import BuildOutcome

@@ -100,7 +100,7 @@ def runs_the_runner(buildspec: str | None) -> bool:
     the plan itself: then no line of its log is a marker, whatever it prints
     first.
     """
-    from cbdeploy.client.deploy.runner_plan import PLAN_PATH
+    from cbdeploy.client.config.statedir import PLAN_PATH
 
     return buildspec is None or PLAN_PATH in buildspec
 

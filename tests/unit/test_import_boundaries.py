@@ -116,3 +116,47 @@ def test_names_are_imported_from_where_they_are_defined() -> None:
         )
     ]
     assert exporters == []
+
+
+# client/'s packages from the top down (ARCHITECTURE.md): a module imports only
+# from its own package or from packages below it, so the tree reads as layers and
+# no two packages need each other.
+LAYERS = (
+    ("cli",),
+    ("output",),
+    ("deploy",),
+    ("watch", "infra"),
+    ("config", "packaging", "aws"),
+    ("target", "tty"),
+    ("errors",),
+)
+
+
+def _package_of(path: Path) -> str:
+    parts = path.relative_to(CLIENT).parts
+    return parts[0] if len(parts) > 1 else parts[0].removesuffix(".py")
+
+
+def test_every_import_between_packages_points_down() -> None:
+    level = {name: depth for depth, names in enumerate(LAYERS) for name in names}
+    packages = {_package_of(path) for path in CLIENT.rglob("*.py")} - {"__init__"}
+    assert packages == set(level), "a package of client/ is missing from LAYERS"
+    upward = []
+    for path in sorted(CLIENT.rglob("*.py")):
+        source = _package_of(path)
+        if source == "__init__":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            modules = []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            elif isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            for module in modules:
+                parts = module.split(".")
+                if parts[:2] != ["cbdeploy", "client"] or len(parts) < 3:
+                    continue
+                target = parts[2]
+                if target != source and level[target] <= level[source]:
+                    upward.append(f"{path.relative_to(CLIENT)}:{node.lineno}: {module}")
+    assert upward == []

@@ -13,10 +13,10 @@ from cbdeploy.client.config.load import load_config
 from cbdeploy.client.config.model import ProjectConfig
 from cbdeploy.client.deploy.runner_plan import (
     archive_entries,
-    cache_settings,
     environment_variables,
     plan,
 )
+from cbdeploy.client.infra.model import cache_settings
 from cbdeploy.client.packaging.gitcmd import GitInfo, git_info
 
 CONFIG = """\

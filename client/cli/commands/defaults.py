@@ -16,7 +16,7 @@ from cbdeploy.client.cli.options import (
 )
 from cbdeploy.client.config import defaults as store
 from cbdeploy.client.errors import CbdeployError, UsageError
-from cbdeploy.client.output.console import stdin_is_terminal
+from cbdeploy.client.tty import stdin_is_terminal
 
 CLEAR = "-"  # at the profile prompt: no profile (the default credential chain)
 
