@@ -45,20 +45,45 @@ def project_root(plan_path: Path) -> Path:
     return parent.parent if parent.name == ".cbdeploy" else Path.cwd()
 
 
+PREPARED = "prepared"  # in .cbdeploy/: the tree was made by a --prepare run
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 1 or argv[0] in ("-h", "--help"):
-        say("usage: python3 -I -S PATH/TO/.cbdeploy/runner PATH/TO/.cbdeploy/plan.json")
+    prepare_only = bool(argv) and argv[0] == "--prepare"
+    args = argv[1:] if prepare_only else argv
+    if len(args) != 1 or args[0] in ("-h", "--help"):
+        say("usage: python3 -I -S PATH/TO/.cbdeploy/runner [--prepare] PATH/TO/.cbdeploy/plan.json")
         return 2
+    plan_path = Path(args[0])
+    root = project_root(plan_path)
+    marker = plan_path.resolve().parent / PREPARED
+    if prepare_only:
+        # In the install phase, with no token announced: the markers belong to
+        # the run in the build phase, and nothing of the project has run yet.
+        status = prepare_tree(root)
+        if status == 0:
+            marker.write_text("", encoding="utf-8")
+        return status
     # First, before anything the plan says runs: the token that signs the
     # markers (see runner/markers.py).
     announce()
-    plan_path = Path(argv[0])
     try:
         plan = load_plan(plan_path)
     except PlanError as error:
         say(str(error))
         return 2
-    root = project_root(plan_path)
+    if not marker.exists():
+        status = prepare_tree(root)
+        if status != 0:
+            return status
+    runner = Runner(plan=plan, root=root)
+    install_signal_forwarding(runner)
+    return runner.run()
+
+
+def prepare_tree(root: Path) -> int:
+    """Make the project's tree: merge a delta with its base, restore links and
+    modes, verify the tree hash. 0, or 2 with the reason said."""
     expected = None
     began = time.monotonic()
     try:
@@ -84,9 +109,7 @@ def main(argv: list[str]) -> int:
             return 2
         say(f"rebuilt the tree from the delta and its base: {len(expected)} files, hash "
             f"verified, in {time.monotonic() - began:.2f}s")
-    runner = Runner(plan=plan, root=root)
-    install_signal_forwarding(runner)
-    return runner.run()
+    return 0
 
 
 if __name__ == "__main__":

@@ -245,6 +245,8 @@ def test_tampered_base_fails_the_build_naming_the_path(walk: Walk, s3: Any) -> N
     assert summary["upload"]["kind"] == "delta"
     assert "lib/big.txt (content differs)" in output
     assert "tree-hash=" not in output.replace("$ python3", "")  # the pipeline never ran
+    # The tree is made in INSTALL: a bad base is not reported as the pipeline failing.
+    assert summary["failedPhase"] == "INSTALL", summary
 
 
 def test_no_delta_forces_a_full_upload(walk: Walk, tmp_path: Path) -> None:

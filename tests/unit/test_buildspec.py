@@ -24,6 +24,12 @@ RUN_RUNNER = (
 )
 
 
+PREPARE = (
+    '"$CBDEPLOY_PYTHON" -I -S "$CODEBUILD_SRC_DIR/.cbdeploy/runner" --prepare '
+    '"$CODEBUILD_SRC_DIR/.cbdeploy/plan.json"'
+)
+
+
 def config_for(tmp_path: Path, text: str, stage: str = "dev") -> ProjectConfig:
     (tmp_path / "cbdeploy.toml").write_text(textwrap.dedent(text), encoding="utf-8")
     return load_config(tmp_path, stage)
@@ -43,7 +49,7 @@ def test_default_buildspec(tmp_path: Path) -> None:
         "version": 0.2,
         "env": {"shell": "bash"},
         "phases": {
-            "install": {"commands": [find_python()]},
+            "install": {"commands": [find_python(), PREPARE]},
             "build": {"commands": [RUN_RUNNER]},
         },
     }
@@ -65,7 +71,7 @@ def test_ecr_login_and_cache_paths(tmp_path: Path) -> None:
         "version": 0.2,
         "env": {"shell": "bash"},
         "phases": {
-            "install": {"commands": [find_python()]},
+            "install": {"commands": [find_python(), PREPARE]},
             "pre_build": {"commands": [ecr_login()]},
             "build": {"commands": [RUN_RUNNER]},
         },
