@@ -44,8 +44,8 @@ class FilesSelected:
 
 @dataclass(frozen=True)
 class PackagingProgress:
-    done: int  # archive entries written so far
-    total: int  # all of them: the selected files plus manifest, plan and runner
+    done: int  # bytes of content packaged so far (read and compressed, or reused)
+    total: int  # all of them: the selected files' sizes plus manifest, plan and runner
 
 
 @dataclass(frozen=True)

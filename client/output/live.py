@@ -14,7 +14,6 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
-    MofNCompleteColumn,
     Progress,
     SpinnerColumn,
     TextColumn,
@@ -32,11 +31,11 @@ class LiveDisplay:
         self._kind = ""
 
     def packaging(self, done: int, total: int) -> None:
-        """Files (archive entries) written of all."""
+        """Bytes of content packaged of all (a large file moves the bar as it is read)."""
         if self._kind != "packaging":
             self._start(
-                "packaging", TextColumn("  Packaging"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("files"), total=total,
+                "packaging", TextColumn("  Packaging"), BarColumn(), DownloadColumn(),
+                total=total,
             )
         self._update(done, total)
 

@@ -11,17 +11,16 @@ bounded window of batches is in flight, and the archive streams to a
 temporary file next to the output, renamed into place only once complete.
 With a cache, runs of unchanged files are copied from the previous archive
 instead (see :mod:`.cache`), hashed on another thread while the next chunk is
-read.
+read (:mod:`.writer`). Progress is counted in bytes read (:mod:`.meter`), and
+Ctrl-C stops the compressing threads within a chunk.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
 import sys
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
@@ -33,13 +32,14 @@ from cbdeploy.client.packaging.cache import (
     DIGEST,
     KEY,
     LENGTH,
-    METHOD,
     NO_DIGEST,
     OFFSET,
+    USIZE,
     ArchiveCache,
     Row,
     is_racy,
 )
+from cbdeploy.client.packaging.meter import Meter
 from cbdeploy.client.packaging.model import ArchiveResult, FileStat, Selection, shown
 from cbdeploy.client.packaging.nogc import paused_gc
 from cbdeploy.client.packaging.reader import (
@@ -53,25 +53,22 @@ from cbdeploy.client.packaging.reader import (
     produce,
     wants_store,
 )
-from cbdeploy.client.packaging.zipformat import (
-    central_header,
-    central_record,
-    end_records,
-    local_header,
-)
+from cbdeploy.client.packaging.writer import CopyRun, Output, copy_run, reserve
+from cbdeploy.client.packaging.zipformat import central_header, end_records, local_header
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
 MANIFEST = ".cbdeploy/manifest.json"
-# on_progress(done, total): entries written so far, of all the archive's entries.
+# on_progress(done, total): bytes of content packaged so far (read and compressed, or
+# copied from the cache), of all the entries' bytes: a large file moves it as it is read.
 Progress = Callable[[int, int], None]
 BATCH_BYTES = 1 << 20
 BATCH_FILES = 128
 INLINE_BYTES = 256 << 10  # compressed on the writing thread before a pool is worth starting
-RESERVE_SLACK = 1 << 20  # room for the edited files to grow, over the cached archive's size
 INLINE_FILE_COST = 4096  # what opening and reading a file costs, counted as bytes
 LINK_MODE = 0o120777
+PROGRESS_EVERY = 0.1  # seconds between progress reports while waiting for a batch
 
 
 def build_archive(
@@ -89,8 +86,10 @@ def build_archive(
     compressed bytes of unchanged files; the archive is byte-identical either
     way. Raises :class:`~client.errors.PackagingError` naming a file that cannot
     be read or changes while it is read; no partial archive is left behind.
-    ``on_progress(done, total)`` is called on this thread as entries are written
-    (a batch at a time): ``total`` counts every entry, the added ones included.
+    ``on_progress(done, total)`` is called on this thread, in bytes of content (the
+    files' sizes, link targets and added entries): as entries are written, and about
+    every :data:`PROGRESS_EVERY` seconds while a batch or a large file is compressed.
+    A KeyboardInterrupt (Ctrl-C) stops the compressing threads within one chunk.
     """
     with paused_gc():
         return ArchiveBuilder(jobs=jobs, on_progress=on_progress).build(
@@ -175,59 +174,6 @@ class _Done:
         return self.produced
 
 
-class _CopyRun:
-    """Consecutive unchanged records, ``[start, end)`` in the cached archive."""
-
-    __slots__ = ("start", "end", "rows")
-
-    def __init__(self, start: int) -> None:
-        self.start = start
-        self.end = start
-        self.rows: list[tuple[bytes, Row]] = []
-
-
-class _Output:
-    """The archive being written: offset, SHA-256, central directory and cache rows."""
-
-    def __init__(self, fd: int) -> None:
-        self.handle = open(fd, "wb", buffering=1 << 20)  # noqa: SIM115 - closed by build()
-        self.offset = 0
-        self.digest = hashlib.sha256()
-        self.central: list[bytes] = []
-        self.rows: list[tuple[bytes, Row]] = []
-        self._hashing: threading.Thread | None = None
-
-    def write(self, data: bytes | memoryview) -> None:
-        self._settle()
-        self.handle.write(data)
-        self.digest.update(data)
-        self.offset += len(data)
-
-    def write_overlapped(self, data: memoryview) -> None:
-        """Write a large block while another thread hashes it (both release the GIL).
-
-        The hashing goes on after this returns, so the caller can read the next block
-        meanwhile: ``data`` must stay unchanged until the next write (the cache reads
-        into two buffers in turn). Every write, and :meth:`sha256`, waits for it first,
-        so the digest still sees the bytes in order.
-        """
-        self._settle()
-        hasher = threading.Thread(target=self.digest.update, args=(data,))
-        hasher.start()
-        self._hashing = hasher
-        self.handle.write(data)
-        self.offset += len(data)
-
-    def sha256(self) -> str:
-        self._settle()
-        return self.digest.hexdigest()
-
-    def _settle(self) -> None:
-        if self._hashing is not None:
-            self._hashing.join()
-            self._hashing = None
-
-
 class ArchiveBuilder:
     """The executor behind :func:`build_archive`; ``opener`` is how files are opened
     (tests hand in one that changes a file while it is read), ``clock_ns`` the clock
@@ -245,7 +191,8 @@ class ArchiveBuilder:
         self.opener = opener
         self.clock_ns = clock_ns
         self.on_progress = on_progress
-        self._done = self._total = 0
+        self._meter = Meter()
+        self._copied = self._total = 0
         self._started_ns = 0
 
     def build(
@@ -260,15 +207,20 @@ class ArchiveBuilder:
             raise ValueError(f"{MANIFEST} is written by build_archive itself")
         stats = _complete_stats(selection)
         extra = {MANIFEST: manifest(selection, stats), **extra_entries}
-        self._done, self._total = 0, len(selection.files) + len(extra)
+        raw_size = sum(
+            len(os.fsencode(f.link_target)) if f.link_target is not None else stats[f.path].size
+            for f in selection.files
+        )
+        self._meter, self._copied = Meter(), 0
+        self._total = raw_size + sum(len(data) for data in extra.values())
         check_output_path(output)
         cache = ArchiveCache(cache_dir) if cache_dir is not None else None
         output.parent.mkdir(parents=True, exist_ok=True)
         tmp = output.parent / f".{output.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-        out = _Output(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644))
+        out = Output(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644))
         try:
             with out.handle:
-                reserved = _reserve(out.handle.fileno(), cache.size if cache else 0)
+                reserved = reserve(out.handle.fileno(), cache.size if cache else 0)
                 self._write(out, self._units(selection, stats, extra, cache), cache)
                 cd_offset = out.offset
                 out.write(b"".join(out.central))
@@ -287,10 +239,6 @@ class ArchiveBuilder:
                 cache.close()
         if cache is not None:
             cache.save(output, out.rows, started_ns)
-        raw_size = sum(
-            len(os.fsencode(f.link_target)) if f.link_target is not None else stats[f.path].size
-            for f in selection.files
-        )
         return ArchiveResult(output, out.sha256(), out.offset, len(selection.files), raw_size)
 
     def _units(
@@ -299,7 +247,7 @@ class ArchiveBuilder:
         stats: Mapping[str, FileStat],
         extra: Mapping[str, bytes],
         cache: ArchiveCache | None,
-    ) -> Iterator[_Batch | _CopyRun]:
+    ) -> Iterator[_Batch | CopyRun]:
         """What to write, in order: batches to compress, runs to copy from the cache."""
         files = selection.files
         root = os.fsencode(selection.root).rstrip(b"/") + b"/"
@@ -310,7 +258,7 @@ class ArchiveBuilder:
         order.sort()
         rows = cache.rows if cache is not None else {}
         batch = _Batch()
-        run: _CopyRun | None = None
+        run: CopyRun | None = None
         previous = None
         for name, index in order:
             if name == previous:
@@ -321,27 +269,19 @@ class ArchiveBuilder:
             else:
                 selected = files[index]
                 st = stats[selected.path]
-                if selected.link_target is not None:
-                    target = os.fsencode(selected.link_target)
-                    entry = Entry(name, LINK_MODE, data=target, store=True)
-                else:
-                    row = rows.get(name)
-                    if row is not None and self._unchanged(row, st, root + name, cache):
-                        if batch.entries:
-                            yield batch
-                            batch = _Batch()
-                        if run is not None and run.end != row[OFFSET]:
-                            yield run
-                            run = None
-                        if run is None:
-                            run = _CopyRun(row[OFFSET])
-                        run.rows.append((name, row))
-                        run.end += row[LENGTH]
-                        continue
-                    mode = normal_mode(st.mode)
-                    # A file this build may not see change gets a digest, for the next.
-                    racy = is_racy(st.mtime_ns, st.ctime_ns, self._started_ns)
-                    entry = Entry(name, mode, root + name, None, st, wants_store(name), racy)
+                row = rows.get(name) if selected.link_target is None else None
+                if row is not None and self._unchanged(row, st, root + name, cache):
+                    if batch.entries:
+                        yield batch
+                        batch = _Batch()
+                    if run is not None and run.end != row[OFFSET]:
+                        yield run
+                        run = None
+                    run = run or CopyRun(row[OFFSET])
+                    run.rows.append((name, row))
+                    run.end += row[LENGTH]
+                    continue
+                entry = self._entry(name, root, st, selected.link_target)
             if run is not None:
                 yield run
                 run = None
@@ -358,6 +298,14 @@ class ArchiveBuilder:
         if batch.entries:
             yield batch
 
+    def _entry(self, name: bytes, root: bytes, st: FileStat, link_target: str | None) -> Entry:
+        """The entry to produce for a selected file (or link) the cache cannot supply."""
+        if link_target is not None:
+            return Entry(name, LINK_MODE, data=os.fsencode(link_target), store=True)
+        # A file this build may not see change gets a digest, for the next.
+        racy = is_racy(st.mtime_ns, st.ctime_ns, self._started_ns)
+        return Entry(name, normal_mode(st.mode), root + name, None, st, wants_store(name), racy)
+
     def _unchanged(self, row: Row, st: FileStat, path: bytes, cache: ArchiveCache | None) -> bool:
         """Whether the cached record of the file at ``path`` (stat ``st``) may be copied:
         the same stat, and for a racily clean row, the same content (git's rule)."""
@@ -369,21 +317,22 @@ class ArchiveBuilder:
         return row[DIGEST] != NO_DIGEST and content_digest(path, st, self.opener) == row[DIGEST]
 
     def _compress(self, batch: _Batch) -> list[Produced]:
-        return [produce(entry, self.opener) for entry in batch.entries]
+        tick = self._meter.tick
+        return [produce(entry, self.opener, tick) for entry in batch.entries]
 
     def _write(
-        self, out: _Output, units: Iterator[_Batch | _CopyRun], cache: ArchiveCache | None
+        self, out: Output, units: Iterator[_Batch | CopyRun], cache: ArchiveCache | None
     ) -> None:
         # The pool starts only once there is more to compress than INLINE_BYTES: a
         # re-package that recompresses a file or two does it here, without paying for
         # importing concurrent.futures and starting threads.
         pool: ThreadPoolExecutor | None = None
-        window: deque[Future[list[Produced]] | _CopyRun | _Done] = deque()
+        window: deque[Future[list[Produced]] | CopyRun | _Done] = deque()
         limit = self.jobs * 3
         inline = INLINE_BYTES
         try:
             for unit in units:
-                if isinstance(unit, _CopyRun):
+                if isinstance(unit, CopyRun):
                     window.append(unit)
                 elif pool is None and _inline_cost(unit) <= inline:
                     inline -= _inline_cost(unit)
@@ -400,23 +349,23 @@ class ArchiveBuilder:
                 self._emit(out, window.popleft(), cache)
         finally:
             if pool is not None:
-                for pending in window:
-                    if not isinstance(pending, (_CopyRun, _Done)):
-                        pending.cancel()
-                pool.shutdown(wait=True)
+                # After an error or Ctrl-C: the workers stop at their next chunk or file.
+                self._meter.cancel()
+                pool.shutdown(wait=True, cancel_futures=True)
 
     def _emit(
         self,
-        out: _Output,
-        unit: Future[list[Produced]] | _CopyRun | _Done,
+        out: Output,
+        unit: Future[list[Produced]] | CopyRun | _Done,
         cache: ArchiveCache | None,
     ) -> None:
-        if isinstance(unit, _CopyRun):
+        if isinstance(unit, CopyRun):
             assert cache is not None
-            _copy(out, unit, cache)
-            self._progress(len(unit.rows))
+            copy_run(out, unit, cache)
+            self._copied += sum(row[USIZE] for _, row in unit.rows)
+            self._progress()
             return
-        produced_all = unit.result()
+        produced_all = unit.result() if isinstance(unit, _Done) else self._wait(unit)
         for produced in produced_all:
             offset = out.offset
             info = produced.info
@@ -435,44 +384,25 @@ class ArchiveBuilder:
                 digest = produced.digest or NO_DIGEST
                 row = (*st, offset, out.offset - offset, *info[1:], digest)
                 out.rows.append((info.name, row))
-        self._progress(len(produced_all))
+        self._progress()
 
-    def _progress(self, written: int) -> None:
-        self._done += written
+    def _wait(self, future: Future[list[Produced]]) -> list[Produced]:
+        """The batch's result, reporting progress meanwhile (a large file takes seconds)."""
+        from concurrent.futures import TimeoutError as Timeout
+
+        while True:
+            try:
+                return future.result(timeout=PROGRESS_EVERY if self.on_progress else None)
+            except Timeout:
+                self._progress()
+
+    def _progress(self) -> None:
         if self.on_progress is not None:
-            self.on_progress(self._done, self._total)
-
-
-def _reserve(fd: int, size: int) -> int:
-    """Allocate ``size`` bytes (the previous archive's: a re-package's is about as large)
-    before writing. Without it, replacing the old output by renaming flushes the new
-    file's delayed allocation there and then (ext4's auto_da_alloc): 5-10 ms for 20 MB.
-    Best effort; the bytes the archive does not fill are truncated away."""
-    if size <= 0 or not hasattr(os, "posix_fallocate"):
-        return 0
-    try:
-        os.posix_fallocate(fd, 0, size + RESERVE_SLACK)
-    except OSError:
-        return 0
-    return size + RESERVE_SLACK
+            self.on_progress(min(self._meter.done + self._copied, self._total), self._total)
 
 
 def _inline_cost(batch: _Batch) -> int:
     return batch.size + INLINE_FILE_COST * len(batch.entries)
-
-
-def _copy(out: _Output, run: _CopyRun, cache: ArchiveCache) -> None:
-    """Copy a run of unchanged records; only their offsets in the central directory move."""
-    shift = out.offset - run.start
-    add_central, add_row = out.central.append, out.rows.append
-    for name, row in run.rows:
-        offset = row[OFFSET] + shift
-        if shift:
-            row = (*row[:OFFSET], offset, *row[LENGTH:])
-        add_central(central_record(name, *row[METHOD:DIGEST], offset))
-        add_row((name, row))
-    for chunk in cache.read(run.start, run.end - run.start):
-        out.write_overlapped(chunk)
 
 
 def _complete_stats(selection: Selection) -> dict[str, FileStat]:

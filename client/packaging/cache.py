@@ -51,6 +51,7 @@ KEY: Final = 6
 OFFSET: Final = 6
 LENGTH: Final = 7
 METHOD: Final = 8  # row[METHOD:DIGEST]: method, crc, csize, usize, zip mode
+USIZE: Final = 11
 DIGEST: Final = 13
 NO_DIGEST = bytes(DIGEST_SIZE)
 

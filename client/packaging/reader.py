@@ -84,6 +84,12 @@ STORED_SUFFIXES = frozenset(
 )
 
 Opener = Callable[[bytes], int]
+# Told the size of every chunk read (progress); raises to stop the work (cancelled).
+Tick = Callable[[int], None]
+
+
+def _no_tick(size: int) -> None:
+    pass
 
 
 def default_open(path: bytes) -> int:
@@ -135,9 +141,13 @@ def wants_store(name: bytes) -> bool:
     return dot > name.rfind(b"/") and name[dot + 1 :].decode("latin-1").lower() in STORED_SUFFIXES
 
 
-def produce(entry: Entry, opener: Opener = default_open) -> Produced:
-    """Read and compress one entry (deflate unless stored or deflate does not shrink it)."""
+def produce(entry: Entry, opener: Opener = default_open, tick: Tick = _no_tick) -> Produced:
+    """Read and compress one entry (deflate unless stored or deflate does not shrink it).
+
+    ``tick`` is told the bytes read (a large file's chunk by chunk), before they are
+    compressed: raising from it stops the work there."""
     if entry.data is not None:
+        tick(len(entry.data))
         return _from_bytes(entry, entry.data, zlib.crc32(entry.data))
     assert entry.source is not None
     name = shown(entry.name)
@@ -156,11 +166,12 @@ def produce(entry: Entry, opener: Opener = default_open) -> Produced:
         if before.st_size <= LARGE:
             data = _read_all(fd, before.st_size)
             _check_unchanged(name, _stat_of(before), os.fstat(fd), len(data))
+            tick(len(data))
             produced = _from_bytes(entry, data, zlib.crc32(data))
             if entry.digest:
                 produced.digest = _digest(data).digest()
         else:
-            produced = _produce_large(entry, fd, name, before)
+            produced = _produce_large(entry, fd, name, before, tick)
         produced.stat = entry.stat or _stat_of(before)
         return produced
     except OSError as exc:
@@ -179,7 +190,9 @@ def _from_bytes(entry: Entry, data: bytes, crc: int) -> Produced:
     return Produced(EntryInfo(entry.name, STORED, crc, len(data), len(data), entry.mode), data)
 
 
-def _produce_large(entry: Entry, fd: int, name: str, before: os.stat_result) -> Produced:
+def _produce_large(
+    entry: Entry, fd: int, name: str, before: os.stat_result, tick: Tick
+) -> Produced:
     crc = total = packed_size = 0
     deflater = None if entry.store else zlib.compressobj(LEVEL, zlib.DEFLATED, -15)
     hasher = _digest() if entry.digest else None
@@ -190,6 +203,7 @@ def _produce_large(entry: Entry, fd: int, name: str, before: os.stat_result) -> 
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, prefix="cbdeploy-")  # noqa: SIM115 - handed to the writer
     try:
         while chunk := os.read(fd, CHUNK):
+            tick(len(chunk))
             total += len(chunk)
             crc = zlib.crc32(chunk, crc)
             if hasher is not None:

@@ -95,8 +95,8 @@ def deploy_events(tmp_path: Path) -> list[d.Event]:
     return [
         d.DeployStarting("my-api", "dev", "cbdeploy-my-api-dev", "inv-1", "123456789012"),
         d.FilesSelected(Selection(tmp_path, ())),
-        d.PackagingProgress(40, 120),
-        d.PackagingProgress(120, 120),
+        d.PackagingProgress(1_500_000, 4_000_000),
+        d.PackagingProgress(4_000_000, 4_000_000),
         d.ArchiveBuilt(ArchiveResult(tmp_path / "a.zip", "ab" * 32, size, 117, 4_000_000), 0.8,
                        None),
         d.BootstrapStep("Create CodeBuild project cbdeploy-my-api-dev"),
@@ -285,7 +285,7 @@ def test_interactive_terminal_shows_bars_while_working_and_leaves_the_same_lines
 ) -> None:
     raw = render(console({"TERM": "xterm"}, tty=True), deploy_events(tmp_path), OUTCOME)
     plain = strip_ansi(raw)
-    assert re.search(r"Packaging .*\d+/120 files", plain)  # files done / total
+    assert re.search(r"Packaging .*[\d.]+/4\.0 MB", plain)  # bytes done / total, not files
     assert re.search(r"Uploading .*/1\.2 MB", plain)  # bytes, then rate and time left
     assert "⠋ PROVISIONING 0:00:00" in plain  # a quiet phase running: a spinner and its time
     assert screen(raw) == EXPECTED

@@ -1,0 +1,58 @@
+"""Ctrl-C while ``cbdeploy package`` compresses a large file (issue 16, item 6).
+
+The installed ``cbdeploy`` runs as a subprocess on a project whose one large file
+takes seconds to deflate on one thread. SIGINT sent while it is compressing must
+end the process at once (the issue asks for 0.3 s; the bound here is generous for
+a loaded machine, yet far below the seconds the file takes), with exit code 130
+and neither the archive nor its temporary file left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CBDEPLOY = str(Path(sys.executable).parent / "cbdeploy")
+
+
+def test_ctrl_c_while_compressing_a_large_file_exits_130_at_once_leaving_nothing(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    # Hex text: deflates at a few tens of MB/s, so 160 MB takes seconds on one thread.
+    with open(project / "big.txt", "wb") as handle:
+        for _ in range(8):
+            handle.write(os.urandom(10 << 20).hex().encode())
+    (project / "small.txt").write_text("small\n")
+    out_dir = tmp_path / "out"
+    proc = subprocess.Popen(
+        [CBDEPLOY, "package", "--output", str(out_dir / "p.zip")],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (out_dir.is_dir() and any(out_dir.iterdir())):  # the temporary archive
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(0.3)  # well into the large file
+        assert proc.poll() is None, "packaging ended before the interrupt: make the file larger"
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130
+    assert took < 1.0, f"exited {took:.2f} s after Ctrl-C"
+    assert list(out_dir.iterdir()) == []  # no archive, no temporary file
