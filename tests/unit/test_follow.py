@@ -78,7 +78,7 @@ class FakeAws:
     clock: Clock
     build_at: Callable[[float], Build]
     lines: list[tuple[float, int, str]] = field(default_factory=list)
-    page_size: int = 100
+    page_size: int = follow_module.PAGE_EVENTS  # GetLogEvents' own limit
     stream_from: float = 0.0  # the stream exists from this time on
     faults: dict[int, Exception] = field(default_factory=dict)  # call number -> error
     calls: list[str] = field(default_factory=list)
@@ -146,15 +146,15 @@ def test_every_line_once_in_order_through_bursts_and_shared_milliseconds() -> No
 
 def test_a_burst_is_drained_before_sleeping() -> None:
     clock = Clock()
-    lines = [(1.0, 1000 + i, f"line {i}") for i in range(2000)]
-    aws = FakeAws(clock, finishes_at(3.0), lines=lines, page_size=100)
+    lines = [(1.0, 1000 + i, f"line {i}") for i in range(25_000)]  # two full pages and more
+    aws = FakeAws(clock, finishes_at(3.0), lines=lines)
     follower = Follower(aws, sleep=clock.sleep, clock=clock, rng=lambda: 0.0)  # type: ignore[arg-type]
     seen_at = {}
     for event in follower.follow(BUILD_ID):
         if isinstance(event, LogLine):
             seen_at[event.message] = clock.now
-    # All 2000 lines arrived within the same poll round, right after they appeared.
-    assert len(seen_at) == 2000
+    # All the lines arrived within the same poll round, right after they appeared.
+    assert len(seen_at) == 25_000
     assert max(seen_at.values()) == min(seen_at.values())
     assert min(seen_at.values()) - 1.0 <= FAST_INTERVAL * 2
 
@@ -383,8 +383,12 @@ def test_gives_up_after_a_long_time_without_an_answer_and_says_so_early() -> Non
     lost = [(t, e) for t, e in seen if isinstance(e, ContactLost)]
     assert len(lost) == 1
     assert 5.0 < lost[0][0] <= 5.0 + 10.0
-    # The last failure as the AWS door words it (the log read, called most often, failed first).
-    assert lost[0][1].error == "Could not reach AWS for logs GetLogEvents: connection refused"
+    # The last failure as the AWS door words it (while quiet, the log and the build are
+    # polled about as often: either may have failed last).
+    assert lost[0][1].error in {
+        "Could not reach AWS for logs GetLogEvents: connection refused",
+        "Could not reach AWS for codebuild BatchGetBuilds: refused",
+    }
     last_time, last = seen[-1]
     assert isinstance(last, FollowLost) and not last.vanished
     assert 300.0 <= last_time - 5.0 <= 300.0 + ERROR_CAP * 2
@@ -474,23 +478,63 @@ def test_quiet_back_off_is_capped_jittered_and_returns_to_fast() -> None:
     clock = Clock()
     lines = [(0.0, 1, "start"), (60.0, 2, "after a long quiet spell"), (60.0, 3, "more")]
     aws = FakeAws(clock, finishes_at(90.0), lines=lines)
+    reads: list[float] = []
+    original = aws.get_log_events
+
+    def timed(group: str, stream: str, token: str | None) -> LogPage:
+        reads.append(clock.now)
+        return original(group, stream, token)
+
+    aws.get_log_events = timed  # type: ignore[method-assign]
     jitter = cycle([0.0, 1.0, 0.3, 0.7])
     follower = Follower(aws, sleep=clock.sleep, clock=clock, rng=lambda: next(jitter))  # type: ignore[arg-type]
-    sleeps_before_line = None
+    reads_before_line = None
     for event in follower.follow(BUILD_ID):
         if isinstance(event, LogLine) and event.message.startswith("after"):
-            sleeps_before_line = list(clock.sleeps)
-    assert sleeps_before_line is not None
-    quiet = sleeps_before_line[1:]
+            reads_before_line = list(reads)
+    assert reads_before_line is not None
+    gaps = [b - a for a, b in zip(reads_before_line, reads_before_line[1:])]
+    quiet = gaps[1:]
     # Grows from fast, never above the cap, and jittered (not one constant value).
     assert quiet[0] <= FAST_INTERVAL * follow_module.GROWTH
-    assert min(quiet[-8:]) > 2 * quiet[0]
+    assert min(quiet[-3:]) > 2 * quiet[0]
     assert max(clock.sleeps) <= QUIET_CAP
-    assert min(quiet[-8:]) >= QUIET_CAP * (1 - follow_module.JITTER)
-    assert len(set(quiet[-8:])) > 1
+    assert max(gaps) <= QUIET_CAP + 1e-9
+    assert min(quiet[-3:]) >= QUIET_CAP * (1 - follow_module.JITTER)
+    assert len({round(g, 6) for g in quiet[-3:]}) > 1
     # Back to fast right after lines came again.
-    after = clock.sleeps[len(sleeps_before_line)]
+    after = reads[len(reads_before_line)] - reads[len(reads_before_line) - 1]
     assert after <= FAST_INTERVAL
+
+
+def test_a_chatty_build_costs_one_log_read_per_poll_and_at_most_1_5_a_second() -> None:
+    """A line every 50 ms for a minute (issue 16): a page short of GetLogEvents' limits was
+    the end of the stream, so no second read confirms it; every line still comes once."""
+    clock = Clock()
+    lines = [(i * 0.05, 1000 + i * 50, f"line {i}") for i in range(1200)]
+    aws = FakeAws(clock, finishes_at(61.0), lines=lines)
+    follower = Follower(aws, sleep=clock.sleep, clock=clock, rng=lambda: 0.5)  # type: ignore[arg-type]
+    got = [e.message for e in follower.follow(BUILD_ID) if isinstance(e, LogLine)]
+    assert got == [f"line {i}" for i in range(1200)]
+    reads = aws.calls.count("get_log_events")
+    assert reads / 60.0 <= 1.5
+
+
+def test_a_quiet_build_costs_at_most_12_calls_a_minute() -> None:
+    """Issue 16: GetLogEvents and BatchGetBuilds together, once the back-off has settled."""
+    clock = Clock()
+    times: list[float] = []
+
+    @dataclass
+    class Timed(FakeAws):
+        def _maybe_fail(self, name: str) -> None:
+            times.append(clock.now)
+            super()._maybe_fail(name)
+
+    aws = Timed(clock, finishes_at(400.0), lines=[(0.0, 1, "start")])
+    run(aws)
+    quiet = [t for t in times if 60.0 <= t < 360.0]
+    assert len(quiet) / 5.0 <= 12
 
 
 def test_build_is_polled_less_often_than_the_log_while_quiet() -> None:
@@ -708,10 +752,15 @@ def test_end_of_build_is_noticed_promptly_after_the_pipeline_end_marker() -> Non
     lines = [(0.0, 0, ANNOUNCEMENT), (0.0, 1, "start"), (30.0, 2, end)]
     aws = FakeAws(clock, finishes_at(31.5), lines=lines)
     follower = Follower(aws, sleep=clock.sleep, clock=clock, rng=lambda: 0.5)  # type: ignore[arg-type]
+    marker_seen = None
     for event in follower.follow(BUILD_ID):
+        if isinstance(event, MarkerEvent) and event.marker.event == "pipeline-end":
+            marker_seen = clock.now
         if isinstance(event, BuildFinished):
-            # Seen within about a second (plus the one tail read), not a capped quiet poll later.
-            assert clock.now - 31.5 <= FAST_INTERVAL * 3
+            # The marker comes after a quiet spell (up to QUIET_CAP late); from then on the
+            # end is seen within about a second (plus the one tail read), not a quiet poll later.
+            assert marker_seen is not None and marker_seen - 30.0 <= QUIET_CAP
+            assert clock.now - max(marker_seen, 31.5) <= FAST_INTERVAL * 3
 
 
 def test_a_refused_token_rereads_from_the_head_without_repeating_lines() -> None:
