@@ -493,7 +493,7 @@ def test_quiet_back_off_is_capped_jittered_and_returns_to_fast() -> None:
         if isinstance(event, LogLine) and event.message.startswith("after"):
             reads_before_line = list(reads)
     assert reads_before_line is not None
-    gaps = [b - a for a, b in zip(reads_before_line, reads_before_line[1:])]
+    gaps = [b - a for a, b in zip(reads_before_line, reads_before_line[1:], strict=False)]
     quiet = gaps[1:]
     # Grows from fast, never above the cap, and jittered (not one constant value).
     assert quiet[0] <= FAST_INTERVAL * follow_module.GROWTH
