@@ -40,7 +40,7 @@ typecheck: $(STAMP)
 check: lint typecheck test
 
 bench: $(STAMP)
-	$(PY) bench/package.py
+	$(PY) bench/package.py $(if $(BENCH_REPO),--repo $(BENCH_REPO))
 	$(PY) bench/delta.py
 	$(PY) bench/follow.py
 	$(PY) bench/render.py
