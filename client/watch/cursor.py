@@ -83,3 +83,18 @@ def joined(cursor: Cursor, markers: MarkerReader, last: LogEvent | None) -> LogL
     text = "".join(e.message for e in events)
     whole = LogEvent(first.timestamp, text, first.ingestion_time)
     return to_event(whole, markers)
+
+
+# GetLogEvents returns at most this many events, or this many bytes (messages plus
+# 26 bytes each), in one page; a page short of both ended the stream when read.
+PAGE_EVENTS = 10_000
+PAGE_BYTES = 1_048_576
+
+
+def may_be_full(events: list[LogEvent]) -> bool:
+    """Whether a page may have stopped at GetLogEvents' limits rather than the stream's end
+    (a byte count that another event of the largest size would not fit in counts as full)."""
+    if len(events) >= PAGE_EVENTS:
+        return True
+    size = sum(len(e.message.encode("utf-8", "surrogatepass")) + 26 for e in events)
+    return size > PAGE_BYTES - MAX_EVENT_BYTES - 26

@@ -10,13 +10,9 @@ How it reads the log:
   order, including many events that share a millisecond (nudging a start
   time by one millisecond, as some tools do, loses those). The stream has no
   more events when the token comes back unchanged.
-* Every full page is followed at once by the next, so a burst of thousands of
-  lines arrives at once instead of one page per poll. A page that is not full
-  (fewer than :data:`PAGE_EVENTS` events and well under :data:`PAGE_BYTES`) was
-  the end of the stream when it was read: the next read waits for the next
-  poll instead of asking again at once only to see the token come back
-  unchanged (that confirming read doubled the calls of a chatty build).
-  Only the end of the build still reads until the token repeats.
+* A full page is followed at once by the next, so a burst arrives at once; a page
+  short of the limits (``cursor.may_be_full``) ended the stream when read, so the next
+  poll reads on (no confirming read); the end of a build reads to the repeated token.
 * A failed poll (throttling, a 5xx, a dropped connection that botocore's own
   retries did not hide) is retried later with the same token: nothing is
   lost and nothing repeats. A token the service refuses (they expire) makes
@@ -77,13 +73,7 @@ from typing import TYPE_CHECKING
 
 from cbdeploy.client.aws.errors import TRANSIENT_ERRORS as TRANSIENT
 from cbdeploy.client.errors import AwsError, CredentialsError, NotFoundError
-from cbdeploy.client.watch.cursor import (
-    MAX_EVENT_BYTES,
-    Cursor,
-    is_split_piece,
-    joined,
-    to_event,
-)
+from cbdeploy.client.watch.cursor import Cursor, is_split_piece, joined, may_be_full, to_event
 from cbdeploy.client.watch.events import (
     BuildFinished,
     ContactLost,
@@ -100,19 +90,16 @@ from cbdeploy.client.watch.phases import Phases
 
 if TYPE_CHECKING:
     from cbdeploy.client.aws.client import AwsClient
-    from cbdeploy.client.aws.results import Build, LogEvent
+    from cbdeploy.client.aws.results import Build
 
 
-# Seconds. The account's GetLogEvents quota (25 calls/s per region) is shared
-# by every deploy running in parallel: the fast interval bounds the reads of a
-# chatty build (one per poll, about 1.3 a second with jitter); the log cap and
-# BUILD_POLL_CAP bound a quiet build's calls (about 10 a minute, both kinds),
-# and the log cap how late a line shows after a quiet spell.
+# Seconds. GetLogEvents' quota (25/s per account and region) is shared by parallel
+# deploys: a chatty build costs one read per poll (about 1.3/s with jitter), a quiet
+# one about 10 calls a minute, both kinds; the log cap bounds a quiet line's delay.
 FAST_INTERVAL = 0.9
 QUIET_CAP = 10.0
 GROWTH = 1.6
-# A quiet pause is slept in slices of at most this, so that a stop asked for
-# meanwhile (expect_end) is followed at the log's fast pace within a slice.
+# A quiet pause is slept in slices of this: a stop asked meanwhile (expect_end) acts soon.
 PAUSE_SLICE = 2.5
 JITTER = 0.25  # a sleep is the interval times a random factor in [1 - JITTER, 1]
 # The build (BatchGetBuilds) is polled about once a second after lines came,
@@ -137,10 +124,6 @@ THROTTLED = frozenset({
 # heartbeat, so a CI system that kills a job silent for ten minutes does not.
 # The loop sleeps at most QUIET_CAP between checks: a heartbeat every < 60 s.
 PULSE = 45.0
-# GetLogEvents returns at most this many events, or this many bytes (messages
-# plus 26 bytes each), in one page; a page short of both ended the stream.
-PAGE_EVENTS = 10_000
-PAGE_BYTES = 1_048_576
 # GetLogEvents refuses a token it no longer accepts (tokens expire) with this code.
 INVALID_TOKEN = "InvalidParameterException"
 
@@ -260,10 +243,7 @@ class Follower:
                 build_interval = BUILD_POLL_MIN  # a build often ends right after its last line
                 tail_reads = 0
             else:
-                if ending or self._end_expected:
-                    interval = FAST_INTERVAL  # the end is near: no backing off
-                elif not self._error_interval():  # failing calls keep their own back-off
-                    interval = min(interval * GROWTH, QUIET_CAP)
+                interval = self._quiet_interval(interval, ending)
                 now = self._clock()
                 if wait and not build.complete and now - self._last_news >= self._pulse:
                     yield StillRunning(now - self._began)
@@ -271,13 +251,7 @@ class Follower:
             if lost is not None:
                 yield lost
                 return
-            # After failed calls their back-off alone sets the pace (a quiet log's must
-            # not delay the retries, nor saying that contact is lost).
-            error_interval = self._error_interval()
-            if error_interval:
-                self._sleep(self._jittered(error_interval))
-            else:
-                self._pause(self._jittered(interval))
+            self._wait(interval)
 
             now = self._clock()
             due = now - last_build_poll >= build_interval
@@ -333,15 +307,22 @@ class Follower:
         yield from phases.from_build(polled)
         return polled
 
-    def _pause(self, seconds: float) -> None:
-        """Sleep ``seconds``, cut short when the end becomes expected meanwhile."""
-        expected = self._end_expected
-        while seconds > 0:
+    def _quiet_interval(self, interval: float, ending: bool) -> float:
+        if ending or self._end_expected:
+            return FAST_INTERVAL  # the end is near: no backing off
+        return interval if self._error_interval() else min(interval * GROWTH, QUIET_CAP)
+
+    def _wait(self, interval: float) -> None:
+        """After failed calls their back-off alone sets the pace; a quiet pause is cut
+        short when the end becomes expected meanwhile (a stop was asked)."""
+        if self._error_interval():
+            self._sleep(self._jittered(self._error_interval()))
+            return
+        seconds, expected = self._jittered(interval), self._end_expected
+        while seconds > 0 and not (self._end_expected and not expected):
             step = min(seconds, PAUSE_SLICE)
             self._sleep(step)
             seconds -= step
-            if self._end_expected and not expected:
-                return
 
     def _jittered(self, interval: float) -> float:
         return interval * (1.0 - JITTER * self._rng())
@@ -411,7 +392,7 @@ class Follower:
                 return
             cursor.token = page.next_token
             cursor.at_end = False
-            if page.events and not to_end and not _may_be_full(page.events):
+            if page.events and not to_end and not may_be_full(page.events):
                 return  # the end of the stream when read: the next poll reads on
 
     # -- failures
@@ -465,12 +446,3 @@ class Follower:
             if contact.failures and now - contact.last_answer >= self._give_up_after:
                 return FollowLost(build, contact.error)
         return None
-
-
-def _may_be_full(events: list[LogEvent]) -> bool:
-    """Whether a page may have stopped at GetLogEvents' limits rather than the stream's end
-    (a byte count that another event of the largest size would not fit in counts as full)."""
-    if len(events) >= PAGE_EVENTS:
-        return True
-    size = sum(len(e.message.encode("utf-8", "surrogatepass")) + 26 for e in events)
-    return size > PAGE_BYTES - MAX_EVENT_BYTES - 26

@@ -29,8 +29,6 @@ ALLOWED: dict[str, str] = {}
 # h/speed). Delete each entry when its split lands on main; this list
 # must end empty.
 PENDING_SPLITS: dict[str, str] = {
-    "client/packaging/archive.py": "h/speed (client/packaging)",
-    "client/packaging/archive.py::_units": "h/speed (client/packaging)",
 }
 
 

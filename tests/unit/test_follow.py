@@ -16,6 +16,7 @@ import pytest
 
 from cbdeploy.client.aws.results import Build, LogEvent, LogPage, Phase
 from cbdeploy.client.errors import AwsError, CredentialsError, NotFoundError
+from cbdeploy.client.watch import cursor as cursor_module
 from cbdeploy.client.watch import follow as follow_module
 from cbdeploy.client.watch.events import (
     BuildFinished,
@@ -78,7 +79,7 @@ class FakeAws:
     clock: Clock
     build_at: Callable[[float], Build]
     lines: list[tuple[float, int, str]] = field(default_factory=list)
-    page_size: int = follow_module.PAGE_EVENTS  # GetLogEvents' own limit
+    page_size: int = cursor_module.PAGE_EVENTS  # GetLogEvents' own limit
     stream_from: float = 0.0  # the stream exists from this time on
     faults: dict[int, Exception] = field(default_factory=dict)  # call number -> error
     calls: list[str] = field(default_factory=list)
