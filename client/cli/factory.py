@@ -15,12 +15,14 @@ from __future__ import annotations
 import inspect
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from cbdeploy.client.errors import CbdeployError
-from cbdeploy.client.output.session import OutputSession
+
+if TYPE_CHECKING:
+    from cbdeploy.client.output.session import OutputSession
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,6 +37,9 @@ def create_session(name: str, params: Mapping[str, Any], *, debug: bool) -> Outp
     ``deploy`` and ``logs`` report a build (``--json``, GitHub Actions); the
     other commands get a session that renders errors and says the exit code.
     """
+    # Imported here, when a command runs: rich and the AWS layer stay out of `--help`.
+    from cbdeploy.client.output.session import OutputSession
+
     as_json = bool(params.get("as_json"))
     if name == "deploy":
         return OutputSession("deploy", report=True, as_json=as_json, debug=debug)

@@ -17,25 +17,39 @@ import importlib
 from typing import Any
 
 import click
-from click.shell_completion import add_completion_class
+from click.shell_completion import CompletionItem, add_completion_class
 
 from cbdeploy.client.cli.completion import ColonBashComplete
 
 ALIASES = {"codebuild:deploy": "deploy"}
-# Command name -> "module:attribute", in the order `--help` lists them.
+# Command name -> ("module:attribute", one-line help), in the order `--help` lists
+# them. The help is here so that `cbdeploy --help` and completing a command
+# name import no command module (nor boto3, nor rich): tests/unit/test_startup.py
+# checks that each line is its command's own short_help.
 COMMANDS = {
-    "deploy": "cbdeploy.client.cli.commands.deploy:deploy",
-    "package": "cbdeploy.client.cli.commands.package:package",
-    "logs": "cbdeploy.client.cli.commands.logs:logs",
-    "stop": "cbdeploy.client.cli.commands.stop:stop",
-    "builds": "cbdeploy.client.cli.commands.builds:builds",
-    "bootstrap": "cbdeploy.client.cli.commands.bootstrap:bootstrap_command",
-    "destroy": "cbdeploy.client.cli.commands.destroy:destroy_command",
-    "policy": "cbdeploy.client.cli.commands.policy:policy",
-    "init": "cbdeploy.client.cli.commands.init:init",
-    "defaults:configure": "cbdeploy.client.cli.commands.defaults:configure",
-    "defaults:list": "cbdeploy.client.cli.commands.defaults:list_defaults",
-    "emulator": "cbdeploy.client.cli.commands.emulator:emulator_command",
+    "deploy": ("cbdeploy.client.cli.commands.deploy:deploy",
+               "Package, run the pipeline on CodeBuild, stream its logs."),
+    "package": ("cbdeploy.client.cli.commands.package:package",
+                "Build the deploy archive here, without uploading it."),
+    "logs": ("cbdeploy.client.cli.commands.logs:logs",
+             "Print a build's log, or follow it to the end."),
+    "stop": ("cbdeploy.client.cli.commands.stop:stop", "Stop a running build."),
+    "builds": ("cbdeploy.client.cli.commands.builds:builds",
+               "List the recent builds of a stage."),
+    "bootstrap": ("cbdeploy.client.cli.commands.bootstrap:bootstrap_command",
+                  "Create or update a stage's infrastructure on AWS."),
+    "destroy": ("cbdeploy.client.cli.commands.destroy:destroy_command",
+                "Delete what cbdeploy created for a stage."),
+    "policy": ("cbdeploy.client.cli.commands.policy:policy",
+               "Print the IAM policy cbdeploy itself needs for a stage."),
+    "init": ("cbdeploy.client.cli.commands.init:init",
+             "Write a starter cbdeploy.toml for this project."),
+    "defaults:configure": ("cbdeploy.client.cli.commands.defaults:configure",
+                           "Store the default stage, region and AWS profile."),
+    "defaults:list": ("cbdeploy.client.cli.commands.defaults:list_defaults",
+                      "Show the stored defaults and where they are kept."),
+    "emulator": ("cbdeploy.client.cli.commands.emulator:emulator_command",
+                 "Serve a local AWS endpoint that really runs builds."),
 }
 
 
@@ -45,9 +59,20 @@ class CbdeployGroup(click.Group):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._lazy: dict[str, str] = {}
+        self._short_help: dict[str, str] = {}
 
-    def add_lazy_command(self, name: str, target: str) -> None:
+    def add_lazy_command(self, name: str, target: str, short_help: str) -> None:
         self._lazy[name] = target
+        self._short_help[name] = short_help
+
+    def _short_help_of(self, ctx: click.Context, name: str) -> str | None:
+        """A command's one-line help, from the table when it has not been imported (None: hidden)."""
+        if name in self._short_help and name not in self.commands:
+            return self._short_help[name]
+        command = self.get_command(ctx, name)
+        if command is None or command.hidden:
+            return None
+        return command.get_short_help_str(limit=1000)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [*self._lazy, *(n for n in super().list_commands(ctx) if n not in self._lazy)]
@@ -72,13 +97,25 @@ class CbdeployGroup(click.Group):
             raise click.UsageError(f"No such command {name!r}.{maybe}", ctx)
         return super().resolve_command(ctx, args)
 
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        # click's own would import every command whose name matches to read its help.
+        results = []
+        for name in self.list_commands(ctx):
+            if name.startswith(incomplete):
+                short_help = self._short_help_of(ctx, name)
+                if short_help is not None:
+                    results.append(CompletionItem(name, help=short_help))
+        # The group's own options (click.Command's completion, not Group's).
+        results.extend(click.Command.shell_complete(self, ctx, incomplete))
+        return results
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Each command's first sentence whole (wrapped if need be), never cut with "...".
         rows = []
         for name in self.list_commands(ctx):
-            command = self.get_command(ctx, name)
-            if command is not None and not command.hidden:
-                rows.append((name, command.get_short_help_str(limit=1000)))
+            short_help = self._short_help_of(ctx, name)
+            if short_help is not None:
+                rows.append((name, short_help))
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
@@ -93,8 +130,8 @@ def main() -> None:
 def _register() -> None:
     # Each command module owns one command and is imported only when that
     # command runs: a `cbdeploy package` should not pay for importing boto3.
-    for name, target in COMMANDS.items():
-        main.add_lazy_command(name, target)
+    for name, (target, short_help) in COMMANDS.items():
+        main.add_lazy_command(name, target, short_help)
     # `defaults:<TAB>` in bash (which splits words at colons).
     add_completion_class(ColonBashComplete, "bash")
 

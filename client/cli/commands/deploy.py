@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from cbdeploy.client.aws.client import open_aws
 from cbdeploy.client.cli.factory import command
 from cbdeploy.client.cli.options import aws_options
-from cbdeploy.client.deploy.service import DeployOptions, DeployService
-from cbdeploy.client.output.session import OutputSession
-from cbdeploy.client.target import Target
-from cbdeploy.client.watch.signals import interrupt_on_signals
+
+if TYPE_CHECKING:
+    from cbdeploy.client.output.session import OutputSession
+    from cbdeploy.client.target import Target
 
 
 @command("deploy", short_help="Package, run the pipeline on CodeBuild, stream its logs.")
@@ -46,6 +47,12 @@ def deploy(target: Target, yes: bool, no_cache: bool, preserve_temp_files: bool,
       cbdeploy deploy --stage dev --region us-east-1
       cbdeploy deploy --stage prod --yes --json > result.json
     """
+    # Imported when the command runs, so that `deploy --help` and completing its
+    # options load neither boto3 nor the pipeline (tests/unit/test_startup.py).
+    from cbdeploy.client.aws.client import open_aws
+    from cbdeploy.client.deploy.service import DeployOptions, DeployService
+    from cbdeploy.client.watch.signals import interrupt_on_signals
+
     session.context(stage=target.stage, region=target.region, local=target.local)
     service = DeployService(
         target, DeployOptions(yes=yes, no_cache=no_cache,
