@@ -17,7 +17,7 @@ from typing import Any
 from cbdeploy.emulator import backends
 from cbdeploy.emulator import codebuild_api as cb
 from cbdeploy.emulator.batchspec import BatchTask
-from cbdeploy.emulator.builds import Build, BuildSettings
+from cbdeploy.emulator.builds import Build, BuildSettings, PhaseRecord
 
 REPORT_MODES = {"REPORT_INDIVIDUAL_BUILDS", "REPORT_AGGREGATED_BATCH"}
 CONFIG_KEYS = {"serviceRole", "combineArtifacts", "restrictions", "timeoutInMins", "batchReportMode"}
@@ -55,25 +55,6 @@ def validate_batch_config(config: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- records -----------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class BatchPhase:
-    phase_type: str
-    start: float
-    status: str | None = None
-    end: float | None = None
-    contexts: list[tuple[str, str]] = dataclasses.field(default_factory=list)
-
-    def to_api(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"phaseType": self.phase_type, "startTime": self.start}
-        if self.end is not None:
-            data["phaseStatus"] = self.status
-            data["endTime"] = self.end
-            data["durationInSeconds"] = int(self.end - self.start)
-            if self.contexts:
-                data["contexts"] = [{"statusCode": c, "message": m} for c, m in self.contexts]
-        return data
 
 
 @dataclasses.dataclass
@@ -126,7 +107,7 @@ class BuildBatch:
         self.end_time: float | None = None
         self.status = "IN_PROGRESS"
         self.complete = False
-        self.phases: list[BatchPhase] = []
+        self.phases: list[PhaseRecord] = []
         self.groups: list[BuildGroup] = []
         self.lock = threading.Lock()
         self.stop_requested = threading.Event()
@@ -134,7 +115,7 @@ class BuildBatch:
 
     def enter(self, phase: str) -> None:
         with self.lock:
-            self.phases.append(BatchPhase(phase, self._clock()))
+            self.phases.append(PhaseRecord(phase, self._clock()))
 
     def leave(self, status: str, contexts: list[tuple[str, str]] | None = None) -> None:
         with self.lock:
@@ -158,7 +139,7 @@ class BuildBatch:
         with self.lock:
             now = self._clock()
             final = {"SUCCEEDED": "SUCCEEDED", "STOPPED": "STOPPED"}.get(status, "FAILED")
-            self.phases.append(BatchPhase(final, now))
+            self.phases.append(PhaseRecord(final, now))
             self.status = status
             self.end_time = now
             self.complete = True
