@@ -1,4 +1,4 @@
-"""``cbdeploy builds``: the recent builds of a stage."""
+"""``cbdeploy builds [BUILD_ID]``: the recent builds of a stage, or one of them."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from cbdeploy.client.aws.results import Build
 from cbdeploy.client.cli.factory import command
 from cbdeploy.client.cli.options import aws_options
 from cbdeploy.client.config.load import load_config
+from cbdeploy.client.deploy.build_ref import resolve_build_ref
 from cbdeploy.client.errors import NotFoundError
 from cbdeploy.client.infra.names import project_name
 from cbdeploy.client.output.builds import builds_table, endpoint_header, no_builds
@@ -21,13 +22,17 @@ from cbdeploy.client.target import Target
 
 
 @command("builds", short_help="List the recent builds of a stage.")
+@click.argument("build_id", required=False)
 @click.option("--limit", "-n", default=10, show_default=True, type=click.IntRange(1, 100),
               help="How many builds to show, newest first.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the builds as one JSON object on stdout instead of a table.")
 @aws_options()
-def builds(target: Target, limit: int, as_json: bool) -> None:
+def builds(target: Target, build_id: str | None, limit: int, as_json: bool) -> None:
     """Recent builds of the stage: id, status, start, duration, git commit, initiator.
+
+    With BUILD_ID, only that build: its id as deploy printed it (PROJECT:UUID),
+    its UUID, or the start of the UUID (looked up among the stage's builds).
 
     Examples:
 
@@ -35,15 +40,19 @@ def builds(target: Target, limit: int, as_json: bool) -> None:
       cbdeploy builds --stage dev --region us-east-1
       cbdeploy builds --stage prod --region eu-west-1 --limit 30
       cbdeploy builds --stage dev --region us-east-1 --json
+      cbdeploy builds 0b7c7a56 --stage dev
     """
     config = load_config(target.project_root, target.stage, target.config_path)
     project = project_name(config.name, target.stage)
     with open_aws(target) as aws:
         endpoint = aws.endpoint
-        try:
-            found = aws.get_builds(aws.list_build_ids(project, limit))
-        except NotFoundError:
-            found = []
+        if build_id is not None:
+            found = [aws.get_build(resolve_build_ref(aws, target, build_id))]
+        else:
+            try:
+                found = aws.get_builds(aws.list_build_ids(project, limit))
+            except NotFoundError:
+                found = []
     off_aws = target.local or endpoint.url is not None
     if as_json:
         click.echo(json.dumps({
