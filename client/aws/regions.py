@@ -27,3 +27,26 @@ def profile_names() -> list[str]:
         return list(botocore.session.Session().available_profiles)
     except Exception:  # a broken AWS config must not break the shell's completion
         return []
+
+
+def profile_region(profile: str | None) -> str | None:
+    """The ``region`` the AWS config file gives ``profile`` (None: AWS_PROFILE's, else default).
+
+    None when the profile sets none, does not exist, or the files cannot be read:
+    the credentials step says what is wrong with a profile, in its own words.
+    """
+    try:
+        import botocore.session
+
+        region = botocore.session.Session(profile=profile).get_scoped_config().get("region")
+    except Exception:  # a missing profile or a broken file is reported where credentials load
+        return None
+    return region if isinstance(region, str) and region else None
+
+
+def profile_files() -> tuple[str, str]:
+    """Where the AWS tools keep profiles: the config and the credentials file."""
+    import os
+
+    return (os.environ.get("AWS_CONFIG_FILE") or "~/.aws/config",
+            os.environ.get("AWS_SHARED_CREDENTIALS_FILE") or "~/.aws/credentials")

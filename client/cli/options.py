@@ -8,6 +8,7 @@ accepted as aliases of the kebab-case names.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import os
 from collections.abc import Callable
@@ -16,13 +17,19 @@ from typing import Any, TypeVar
 
 import click
 
-from cbdeploy.client.aws.regions import known_regions, profile_names
+from cbdeploy.client.aws.regions import (
+    known_regions,
+    profile_files,
+    profile_names,
+    profile_region,
+)
 from cbdeploy.client.config import defaults as defaults_store
 from cbdeploy.client.config.model import STAGE_RE
 from cbdeploy.client.errors import UsageError
 from cbdeploy.client.target import Target
 
 F = TypeVar("F", bound=Callable[..., Any])
+_log = logging.getLogger("cbdeploy.options")
 
 
 def complete_region(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
@@ -84,18 +91,8 @@ def resolve_target(
     stored = defaults_store.load()
     stage_from = "option" if stage else "defaults"
     stage = stage or stored.stage
-    # As the AWS CLI and SDKs do: CI runners (e.g. configure-aws-credentials)
-    # set the region in the environment.
-    region_from, region = next(
-        ((source, value) for source, value in (
-            ("option", region),
-            ("defaults", stored.region),
-            ("AWS_REGION", os.environ.get("AWS_REGION")),
-            ("AWS_DEFAULT_REGION", os.environ.get("AWS_DEFAULT_REGION")),
-        ) if value),
-        ("option", None),
-    )
     profile = profile or stored.profile
+    region_from, region = region_source(region, stored.region, profile)
     if need_stage and not stage:
         raise UsageError(
             "No stage given.",
@@ -105,9 +102,10 @@ def resolve_target(
     if not region:
         raise UsageError(
             "No region given.",
-            "Pass --region (for example --region us-east-1), set AWS_REGION, or store a "
-            "default with 'cbdeploy defaults:configure'.",
+            "Pass --region (for example --region us-east-1), set AWS_REGION, store a "
+            "default with 'cbdeploy defaults:configure', or set region in your AWS profile.",
         )
+    _log.debug("region %s (from %s)", region, region_from)
     return Target(
         stage=_from_source(stage, validate_stage, stage_from, "stage") if stage else "",
         region=_from_source(region, validate_region, region_from, "region"),
@@ -116,6 +114,26 @@ def resolve_target(
         local=local,
         log_level=log_level,
     )
+
+
+def region_source(
+    given: str | None, stored: str | None, profile: str | None
+) -> tuple[str, str | None]:
+    """(where from, region) in the AWS CLI's order: the option, the environment, then ours.
+
+    ``--region``, then AWS_REGION, AWS_DEFAULT_REGION (what CI runners such as
+    configure-aws-credentials set), then the stored default, then the region of
+    the AWS profile in use (``profile``, else AWS_PROFILE's, else default's).
+    """
+    for source, value in (
+        ("option", given),
+        ("AWS_REGION", os.environ.get("AWS_REGION")),
+        ("AWS_DEFAULT_REGION", os.environ.get("AWS_DEFAULT_REGION")),
+        ("defaults", stored),
+    ):
+        if value:
+            return source, value
+    return "profile", profile_region(profile)
 
 
 _EMPTY_HINTS = {
@@ -162,6 +180,9 @@ def _from_source(value: str, check: Callable[[str], str], source: str, what: str
         if source == "defaults":
             origin = f"the stored defaults in {defaults_store.path()}"
             fix = f"Store a valid one with 'cbdeploy defaults:configure --{what} {example}'"
+        elif source == "profile":
+            origin = f"your AWS profile's settings in {profile_files()[0]}"
+            fix = f"Set region = {example} in that profile"
         else:
             origin = source
             fix = f"Set {source} to a valid {what} such as {example}"

@@ -106,6 +106,8 @@ class Terminal:
 
 def test_prompted_defaults_are_used_by_the_next_deploy(tmp_path: Path) -> None:
     env = clean_env(tmp_path)
+    env["AWS_CONFIG_FILE"] = str(tmp_path / "aws-config")
+    (tmp_path / "aws-config").write_text("[profile work]\n")
     term = Terminal([CBDEPLOY, "defaults:configure"], env, tmp_path)
     term.expect("Default stage [dev]: ")
     term.answer("Prod")  # not a stage name: said why, and asked again
@@ -114,6 +116,9 @@ def test_prompted_defaults_are_used_by_the_next_deploy(tmp_path: Path) -> None:
     term.answer("qa")
     term.expect("Default region [us-east-1]: ")
     term.answer("eu-west-2")
+    term.expect("Default AWS profile ('-' for none) [-]: ")
+    term.answer("wrok")  # no such profile: said so, and asked again
+    term.expect("No AWS profile 'wrok'")
     term.expect("Default AWS profile ('-' for none) [-]: ")
     term.answer("work")
     code, rest = term.finish()

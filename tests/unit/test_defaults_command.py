@@ -16,7 +16,13 @@ from cbdeploy.client.cli.main import main
 
 @pytest.fixture
 def stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The defaults file; the AWS config file knows the profiles w and ci, and
+    the credentials file the profile keys-only."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    (tmp_path / "aws-config").write_text("[profile w]\nregion = eu-west-1\n[profile ci]\n")
+    (tmp_path / "aws-credentials").write_text("[keys-only]\naws_access_key_id = x\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
     return tmp_path / "cbdeploy" / "defaults.json"
 
 
@@ -53,6 +59,22 @@ def test_bad_values_are_refused_and_nothing_is_stored(
     assert result.exit_code == 2
     assert result.stderr.splitlines()[0] == message
     assert not stored.exists()
+
+
+def test_a_profile_that_does_not_exist_is_refused_naming_the_known_ones(
+    stored: Path, tmp_path: Path
+) -> None:
+    result = cbdeploy("defaults:configure", "--stage", "qa", "--aws-profile", "wrok")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == (
+        f"Error: No AWS profile 'wrok' in {tmp_path / 'aws-config'} or "
+        f"{tmp_path / 'aws-credentials'} (known profiles: ci, keys-only, w)."
+    )
+    assert "aws configure --profile wrok" in result.stderr
+    assert not stored.exists()
+    for known in ("keys-only", "w"):  # from the credentials file, or the config file
+        assert cbdeploy("defaults:configure", "--aws-profile", known).exit_code == 0
+        assert json.loads(stored.read_text())["profile"] == known
 
 
 def test_no_options_and_no_terminal_names_the_options(stored: Path) -> None:

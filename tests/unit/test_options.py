@@ -101,3 +101,47 @@ def test_no_region_anywhere_says_how_to_give_one() -> None:
     with pytest.raises(UsageError, match="No region given") as raised:
         target(region=None)
     assert raised.value.hint is not None and "--region" in raised.value.hint
+
+
+@pytest.fixture
+def aws_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An AWS config whose default profile says eu-north-1 and profile ops ap-south-1."""
+    path = tmp_path / "aws-config"
+    path.write_text("[default]\nregion = eu-north-1\n[profile ops]\nregion = ap-south-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(path))
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("option", "env", "stored", "profile", "expected"),
+    [
+        ("us-west-2", {"AWS_REGION": "eu-west-1"}, "ca-central-1", None, "us-west-2"),
+        (None, {"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-2"}, "ca-central-1",
+         None, "eu-west-1"),
+        (None, {"AWS_DEFAULT_REGION": "eu-west-2"}, "ca-central-1", None, "eu-west-2"),
+        (None, {}, "ca-central-1", None, "ca-central-1"),
+        (None, {}, None, None, "eu-north-1"),
+        (None, {}, None, "ops", "ap-south-1"),
+        (None, {"AWS_PROFILE": "ops"}, None, None, "ap-south-1"),
+    ],
+)
+def test_region_follows_the_aws_clis_order(
+    aws_config: Path, monkeypatch: pytest.MonkeyPatch, option: str | None,
+    env: dict[str, str], stored: str | None, profile: str | None, expected: str,
+) -> None:
+    """--region, AWS_REGION, AWS_DEFAULT_REGION, the stored default, the profile's region:
+    a stored region no longer beats AWS_REGION."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    defaults.save(defaults.Defaults(region=stored, profile=profile))
+    assert target(region=option).region == expected
+
+
+def test_a_bad_region_in_the_profile_names_the_file(aws_config: Path) -> None:
+    aws_config.write_text("[default]\nregion = mars-1\n")
+    with pytest.raises(UsageError) as raised:
+        target(region=None)
+    assert raised.value.message == (
+        f"Unknown AWS region 'mars-1' (from your AWS profile's settings in {aws_config})."
+    )

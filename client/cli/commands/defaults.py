@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import click
 
+from cbdeploy.client.aws.regions import profile_files, profile_names
 from cbdeploy.client.cli.factory import command
 from cbdeploy.client.cli.options import (
     complete_profile,
@@ -30,7 +31,9 @@ CLEAR = "-"  # at the profile prompt: no profile (the default credential chain)
 def configure(stage: str | None, region: str | None, aws_profile: str | None) -> None:
     """Store the default stage, region and AWS profile.
 
-    Commands use them when --stage, --region or --aws-profile is not given.
+    Commands use them when --stage, --region or --aws-profile is not given
+    (a region in AWS_REGION or AWS_DEFAULT_REGION comes first, as in the AWS
+    CLI). The profile must exist in your AWS config or credentials file.
     At a terminal and without options it asks for each (Enter keeps the value
     shown). With options it asks nothing and stores those, keeping the other
     stored values. Without a terminal, pass options.
@@ -59,7 +62,7 @@ def configure(stage: str | None, region: str | None, aws_profile: str | None) ->
         new = store.Defaults(
             stage=_given(stage, validate_stage, current.stage),
             region=_given(region, validate_region, current.region),
-            profile=_given(aws_profile, str, current.profile),
+            profile=_given(aws_profile, validate_profile, current.profile),
         )
     where = store.save(new)
     click.echo(f"Saved to {where}:")
@@ -83,9 +86,24 @@ def _ask(current: store.Defaults) -> store.Defaults:
         value_proc=_checked(validate_region),
     )
     profile = click.prompt(
-        f"Default AWS profile ('{CLEAR}' for none)", default=current.profile or CLEAR
+        f"Default AWS profile ('{CLEAR}' for none)", default=current.profile or CLEAR,
+        value_proc=_checked(lambda name: name if name == CLEAR else validate_profile(name)),
     ).strip()
     return store.Defaults(stage=stage, region=region, profile=None if profile == CLEAR else profile)
+
+
+def validate_profile(name: str) -> str:
+    """``name`` if the AWS config or credentials file has that profile; else UsageError."""
+    known = profile_names()
+    if name in known:
+        return name
+    config, credentials = profile_files()
+    listed = ", ".join(sorted(known)) if known else "none"
+    raise UsageError(
+        f"No AWS profile {name!r} in {config} or {credentials} (known profiles: {listed}).",
+        f"Create it first (aws configure --profile {name}, or aws configure sso), "
+        "or pass one of the known profiles.",
+    )
 
 
 def _checked(check: Callable[[str], str]) -> Callable[[str], str]:
@@ -104,8 +122,9 @@ def _checked(check: Callable[[str], str]) -> Callable[[str], str]:
 def list_defaults() -> None:
     """Show the stored default stage, region and AWS profile, and the file they are kept in.
 
-    A value given on the command line wins over these; with no region stored
-    or given, AWS_REGION (or AWS_DEFAULT_REGION) is used.
+    A value given on the command line wins over these. The region is, as in
+    the AWS CLI: --region, then AWS_REGION, then AWS_DEFAULT_REGION, then the
+    stored default, then the region of the AWS profile in use.
 
     Examples:
 
