@@ -39,10 +39,12 @@ def complete_region(_ctx: click.Context, _param: click.Parameter, incomplete: st
 
 def complete_stage(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
     """Shell completion for ``--stage``: the config's ``[stages.*]`` and the stored default."""
-    from cbdeploy.client.config.load import CONFIG_FILE, stage_names
+    from cbdeploy.client.config.load import find_config, stage_names
 
     names = {defaults_store.load().stage or ""}
-    names |= stage_names(Path(ctx.params.get("config_path") or CONFIG_FILE))
+    given = ctx.params.get("config_path")
+    path = Path(given) if given else find_config(Path())
+    names |= stage_names(path) if path else set()
     return sorted(n for n in names if n and n.startswith(incomplete))
 
 
@@ -82,10 +84,16 @@ def resolve_target(
 ) -> Target:
     """Apply stored defaults, then validate. Raises :class:`UsageError`.
 
+    Without --config-path, the config is the nearest ``cbdeploy.toml`` at or
+    above the working directory (None when there is none: the command says so
+    if it needs one).
+
     An option given as an empty string is an error, not "not given": a script
     passing ``--stage "$STAGE"`` with STAGE unset must not deploy the stored
     default stage.
     """
+    from cbdeploy.client.config.load import find_config  # (not for --help)
+
     for option, value in (("--stage", stage), ("--region", region), ("--config-path", config_path)):
         reject_empty(option, value)
     stored = defaults_store.load()
@@ -110,7 +118,7 @@ def resolve_target(
         stage=_from_source(stage, validate_stage, stage_from, "stage") if stage else "",
         region=_from_source(region, validate_region, region_from, "region"),
         profile=profile,
-        config_path=Path(config_path) if config_path else None,
+        config_path=Path(config_path) if config_path else find_config(Path()),
         local=local,
         log_level=log_level,
     )
@@ -141,7 +149,7 @@ _EMPTY_HINTS = {
     "--region": "Pass a region such as --region us-east-1, or leave the option out to use "
     "AWS_REGION or the stored default.",
     "--config-path": "Pass the path of a cbdeploy.toml, or leave the option out to use "
-    "./cbdeploy.toml.",
+    "the nearest cbdeploy.toml at or above this folder.",
 }
 
 
@@ -257,7 +265,7 @@ def aws_options(need_stage: bool = True) -> Callable[[F], F]:
             "--configPath",
             "config_path",
             type=click.Path(dir_okay=False),
-            help="Path to cbdeploy.toml (default: ./cbdeploy.toml).",
+            help="Path to cbdeploy.toml (default: the nearest one here or in a folder above).",
         )(decorated)
         decorated = click.option(
             "--region", "-r", help="AWS region, e.g. us-east-1.", shell_complete=complete_region

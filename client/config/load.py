@@ -57,7 +57,13 @@ def load_config(project_root: Path, stage: str, config_path: Path | None = None)
     """
     try:
         root = Path(project_root).resolve()
-        path = Path(config_path) if config_path else root / CONFIG_FILE
+        if config_path is None:  # the nearest cbdeploy.toml at or above the folder, as git does
+            found = find_config(root)
+            if found is None:
+                raise ConfigError(f"No config file: no {CONFIG_FILE} in {root} or any folder "
+                                  "above it.", INIT_HINT)
+            root, config_path = found.parent, found
+        path = Path(config_path)
         if not path.is_absolute():
             path = Path.cwd() / path
     except OSError as error:  # getcwd() of a directory that was deleted
@@ -86,6 +92,28 @@ def load_config(project_root: Path, stage: str, config_path: Path | None = None)
         where = f"{path}:{line}" if line else str(path)
         hint = problem.hint or f"Change {problem.key} in {where}, then run the command again."
         raise ConfigError(f"{where}: {problem.key}: {problem.message}", hint) from None
+
+
+def find_config(start: Path) -> Path | None:
+    """The nearest ``cbdeploy.toml`` in ``start`` or a folder above it (None: none up to ``/``).
+
+    As git finds its repository: the first folder that holds one wins, so a
+    service folder of a monorepo uses its own file, not the workspace root's
+    above it. Anything named so that is not a file (a folder) does not count;
+    a folder that cannot be read is passed by.
+    """
+    try:
+        folder = Path(start).absolute()
+    except OSError:  # getcwd() of a directory that was deleted: said where it is used
+        return None
+    for candidate in (folder, *folder.parents):
+        path = candidate / CONFIG_FILE
+        try:
+            if path.is_file():
+                return path
+        except OSError:
+            continue
+    return None
 
 
 def stage_names(path: Path) -> set[str]:

@@ -35,6 +35,7 @@ class DeployStarting:
     project: str
     invocation_id: str
     account: str = ""  # the AWS account deployed to ("" where not known)
+    config: str = ""  # the cbdeploy.toml used (found upward from the working directory)
 
 
 @dataclass(frozen=True)

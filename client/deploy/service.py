@@ -247,7 +247,7 @@ class DeployService:
             # reach AWS says so before any packaging work.
             account = aws.account_id()
             self.emit(DeployStarting(plan.app, plan.stage, plan.project, plan.invocation_id,
-                                     account))
+                                     account, str(config.path)))
             check_secrets(aws, config)  # before anything is created or uploaded
             selection = select_files(
                 config.root,

@@ -43,7 +43,7 @@ class ReportCollector:
         self._clock = clock
         self._began = clock()
         self._target: dict[str, Any] = {
-            "stage": None, "app": None, "project": None, "account": None,
+            "stage": None, "app": None, "project": None, "account": None, "config": None,
         }
         self._region: str | None = None
         self._local = False
@@ -78,7 +78,7 @@ class ReportCollector:
         match event:
             case d.DeployStarting():
                 self._target.update(stage=event.stage, app=event.app, project=event.project,
-                                    account=event.account or None)
+                                    account=event.account or None, config=event.config or None)
             case d.ArchiveBuilt():
                 a = event.archive
                 self._archive = {"sizeBytes": a.size, "sha256": a.sha256,

@@ -142,6 +142,8 @@ class Renderer:
         if e.account:
             rows.append(("Account", e.account))
         rows.append(("Project", f"{e.app} ({e.project})"))
+        if e.config:
+            rows.append(("Config", e.config))
         endpoint = self._endpoint_row()
         if endpoint is not None:
             rows.append(endpoint)

@@ -65,7 +65,8 @@ def deploy_events(*, skipped: bool = False) -> list[Event]:
     archive = ArchiveResult(Path("/tmp/a.zip"), SHA, 8413, 4, 983)
     key = f"sources/site/{SHA}.zip"
     return [
-        DeployStarting("site", "dev", "cbdeploy-site-dev", "inv-1", account="123456789012"),
+        DeployStarting("site", "dev", "cbdeploy-site-dev", "inv-1", account="123456789012",
+                       config="/work/site/cbdeploy.toml"),
         ArchiveBuilt(archive, 0.1234, None),
         UploadDone(UploadResult("cbdeploy-123456789012-us-east-1", key, skipped), 8413, 0.5),
         BuildStarted(build()),
@@ -126,6 +127,7 @@ def test_a_failed_deploy_reports_phases_steps_archive_upload_and_timings() -> No
         "app": "site",
         "project": "cbdeploy-site-dev",
         "account": "123456789012",
+        "config": "/work/site/cbdeploy.toml",
         "archive": {"sizeBytes": 8413, "sha256": SHA, "fileCount": 4},
         "upload": {
             "skipped": False,
@@ -165,7 +167,8 @@ def test_an_error_before_anything_started_keeps_every_key_unknown_but_the_error(
         "failedPhaseMessage": None, "failedStep": None, "failedStepExitCode": None,
         "interrupted": False, "signal": None, "detached": False, "region": "eu-west-1", "logGroup": None,
         "logStream": None, "phases": [], "steps": [], "consoleUrl": None, "local": False,
-        "endpoint": None, "stage": "dev", "app": None, "project": None, "account": None, "archive": None,
+        "endpoint": None, "stage": "dev", "app": None, "project": None, "account": None, "config": None,
+        "archive": None,
         "upload": None,
         "timings": {"packagingSeconds": None, "uploadSeconds": None, "totalSeconds": 0.5},
         "error": "Unknown key 'pipline' in cbdeploy.toml line 3.",
@@ -210,7 +213,7 @@ def test_logs_report_has_no_deploy_only_keys() -> None:
     assert report.report()["buildId"] == BUILD_ID  # (an unknown build's error names it too)
     report.finish(FAILED)
     data = report.report()
-    assert not {"archive", "upload", "stage", "app", "project", "account"} & set(data)
+    assert not {"archive", "upload", "stage", "app", "project", "account", "config"} & set(data)
     assert data["timings"] == {"totalSeconds": 2.0}
     assert data["consoleUrl"] == CONSOLE_URL
 

@@ -21,7 +21,7 @@ from cbdeploy.client.cli.options import (
     validate_stage,
 )
 from cbdeploy.client.config import defaults as defaults_store
-from cbdeploy.client.config.load import CONFIG_FILE
+from cbdeploy.client.config.load import CONFIG_FILE, find_config
 from cbdeploy.client.config.statedir import NAME, cache_dir, state_dir
 from cbdeploy.client.output.console import make_console
 from cbdeploy.client.packaging import ArchiveResult, Selection, build_archive, select_files, shown
@@ -79,7 +79,8 @@ class PackageRequest:
     "config_path",
     type=click.Path(dir_okay=False),
     callback=not_empty_callback,
-    help="Path to cbdeploy.toml; its folder is the project (default: ./cbdeploy.toml).",
+    help="Path to cbdeploy.toml; its folder is the project (default: the nearest one here "
+    "or in a folder above).",
 )
 @click.option(
     "--no-cache",
@@ -117,7 +118,7 @@ def package(
     """
     if nul and not list_only:
         raise click.UsageError("-z goes with --list: it changes how the paths are printed.")
-    config_file = Path(config_path) if config_path else None
+    config_file = Path(config_path) if config_path else find_config(Path())
     root = project_directory(config_file)
     request = PackageRequest(
         root=root,
