@@ -104,7 +104,8 @@ TRANSIENT_START_CODES = frozenset(
 @dataclass(frozen=True)
 class DeployOptions:
     yes: bool = False
-    no_cache: bool = False
+    no_package_cache: bool = False  # ignore .cbdeploy/cache/ (compressed entries, file hashes)
+    no_build_cache: bool = False  # CodeBuild's cache off for this build
     preserve_temp_files: bool = False
     detach: bool = False
     no_delta: bool = False
@@ -126,7 +127,7 @@ class DeployPlan:
     image: str
     privileged_mode: bool
     timeout_in_minutes: int
-    no_cache: bool
+    no_build_cache: bool
     entries: Mapping[str, bytes] = field(repr=False, compare=False)
 
 
@@ -151,7 +152,7 @@ def make_plan(
         image=codebuild.image,
         privileged_mode=codebuild.privileged_mode or bool(config.images),  # [images] need Docker
         timeout_in_minutes=codebuild.timeout_in_minutes,
-        no_cache=options.no_cache,
+        no_build_cache=options.no_build_cache,
         entries=archive_entries(config, target.stage, target.region),
     )
 
@@ -159,7 +160,7 @@ def make_plan(
 def start_request(plan: DeployPlan, upload: UploadResult) -> dict[str, Any]:
     """The StartBuild parameters: source, buildspec, variables and settings overrides.
 
-    The project's own cache stays unless ``--no-cache``. The invocation id is
+    The project's own cache stays unless ``--no-build-cache``. The invocation id is
     the idempotency token, so a retried StartBuild never starts a second build.
     """
     request: dict[str, Any] = {
@@ -174,7 +175,7 @@ def start_request(plan: DeployPlan, upload: UploadResult) -> dict[str, Any]:
         "timeoutInMinutesOverride": plan.timeout_in_minutes,
         "idempotencyToken": plan.invocation_id,
     }
-    if plan.no_cache:
+    if plan.no_build_cache:
         request["cacheOverride"] = {"type": "NO_CACHE"}
     if upload.base_key is not None:
         # A delta: CodeBuild fetches the base in-region with the role's rights.
@@ -256,7 +257,7 @@ class DeployService:
             )
             self.emit(FilesSelected(selection))
             with self._workspace(config.root, plan.invocation_id) as workdir:
-                tree = scan_tree(selection, cache_dir(selection.root))
+                tree = scan_tree(selection, self._package_cache(selection))
                 archive = self._archive(selection, plan, workdir, files_entry(tree))
                 if plan.needs_confirmation:
                     # After packaging (the question shows the archive), before
@@ -272,6 +273,10 @@ class DeployService:
                 return self._start_and_follow(aws, request)
 
     # -- steps
+
+    def _package_cache(self, selection: Selection) -> Path | None:
+        """``.cbdeploy/cache/`` of the project, or None with ``--no-package-cache``."""
+        return None if self.options.no_package_cache else cache_dir(selection.root)
 
     @contextmanager
     def _workspace(self, root: Path, invocation_id: str) -> Iterator[Path]:
@@ -293,7 +298,7 @@ class DeployService:
             selection,
             workdir / "archive.zip",
             extra_entries={**plan.entries, **files},
-            cache_dir=cache_dir(selection.root),
+            cache_dir=self._package_cache(selection),
             on_progress=lambda done, total: self.emit(PackagingProgress(done, total)),
         )
         kept = workdir if self.options.preserve_temp_files else None

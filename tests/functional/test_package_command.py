@@ -79,8 +79,9 @@ def test_output_writes_the_zip_and_reports_it(project: Path) -> None:
     assert (project / ".cbdeploy" / "cache" / "index.bin").is_file()
 
 
-def test_no_cache_leaves_no_cache(project: Path) -> None:
-    assert run("--no-cache")[0] == 0
+@pytest.mark.parametrize("flag", ["--no-package-cache", "--no-cache"])
+def test_no_cache_leaves_no_cache(project: Path, flag: str) -> None:
+    assert run(flag)[0] == 0
     assert (project / ".cbdeploy" / "package.zip").is_file()
     assert not (project / ".cbdeploy" / "cache").exists()
 

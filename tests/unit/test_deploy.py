@@ -57,7 +57,7 @@ def plan(**changes: Any) -> DeployPlan:
         environment=({"name": "STAGE", "value": "dev", "type": "PLAINTEXT"},
                      {"name": "DB", "value": "/app/db", "type": "PARAMETER_STORE"}),
         compute_type="BUILD_GENERAL1_MEDIUM", image="aws/codebuild/standard:7.0",
-        privileged_mode=True, timeout_in_minutes=30, no_cache=False, entries={},
+        privileged_mode=True, timeout_in_minutes=30, no_build_cache=False, entries={},
     )
     return replace(base, **changes)
 
@@ -83,8 +83,8 @@ def test_start_request_overrides_source_buildspec_environment_and_settings() -> 
     }
 
 
-def test_no_cache_overrides_the_project_cache() -> None:
-    assert start_request(plan(no_cache=True), UPLOAD)["cacheOverride"] == {"type": "NO_CACHE"}
+def test_no_build_cache_overrides_the_project_cache() -> None:
+    assert start_request(plan(no_build_cache=True), UPLOAD)["cacheOverride"] == {"type": "NO_CACHE"}
 
 
 # ----------------------------------------------------------------------------- start and follow

@@ -18,8 +18,12 @@ if TYPE_CHECKING:
 @aws_options()
 @click.option("--yes", "--autoConfirmOperation", "yes", is_flag=True,
               help="Deploy without asking, even where the stage says confirm = true.")
+@click.option("--no-package-cache", "no_package_cache", is_flag=True,
+              help="Compress and hash every file again instead of reusing .cbdeploy/cache/.")
+@click.option("--no-build-cache", "no_build_cache", is_flag=True,
+              help="Run this build without CodeBuild's cache ([codebuild.cache]).")
 @click.option("--no-cache", "--noCache", "no_cache", is_flag=True,
-              help="Run this build without CodeBuild's cache.")
+              help="Both --no-package-cache and --no-build-cache (Stacktape's --noCache).")
 @click.option("--preserve-temp-files", "--preserveTempFiles", "preserve_temp_files",
               is_flag=True, help="Keep the archive, buildspec and plan in .cbdeploy/<invocation-id>/.")
 @click.option("--detach", is_flag=True, help="Start the build, print its id and exit.")
@@ -28,8 +32,9 @@ if TYPE_CHECKING:
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object on stdout when the command ends, however it ends; "
                    "human output goes to stderr.")
-def deploy(target: Target, yes: bool, no_cache: bool, preserve_temp_files: bool, detach: bool,
-           no_delta: bool, as_json: bool, session: OutputSession) -> int:
+def deploy(target: Target, yes: bool, no_package_cache: bool, no_build_cache: bool,
+           no_cache: bool, preserve_temp_files: bool, detach: bool, no_delta: bool,
+           as_json: bool, session: OutputSession) -> int:
     """Package the project, start its pipeline on CodeBuild, stream the logs, exit with the outcome.
 
     Exit status: 0 succeeded (or --detach started it), 1 the build failed or
@@ -55,7 +60,8 @@ def deploy(target: Target, yes: bool, no_cache: bool, preserve_temp_files: bool,
 
     session.context(stage=target.stage, region=target.region, local=target.local)
     service = DeployService(
-        target, DeployOptions(yes=yes, no_cache=no_cache,
+        target, DeployOptions(yes=yes, no_package_cache=no_package_cache or no_cache,
+                              no_build_cache=no_build_cache or no_cache,
                               preserve_temp_files=preserve_temp_files, detach=detach,
                               no_delta=no_delta),
         project_root=target.project_root, on_event=session.emit, confirm=session.confirm,

@@ -83,11 +83,12 @@ class PackageRequest:
     "or in a folder above).",
 )
 @click.option(
+    "--no-package-cache",
     "--no-cache",
     "--noCache",
     "no_cache",
     is_flag=True,
-    help="Compress every file again instead of reusing .cbdeploy/cache/.",
+    help="Compress every file again instead of reusing .cbdeploy/cache/ (--no-cache: the same).",
 )
 @log_level_option
 def package(
