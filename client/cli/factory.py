@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 PARSE_ERROR = "cbdeploy.parse_error"
+DEBUG_LEVELS = frozenset({"debug", "trace"})  # the levels that show a traceback
 # click's own ways out: it prints them and chooses their status itself.
 CLICK_EXITS = (click.Abort, click.ClickException, BrokenPipeError)
 
@@ -90,12 +91,13 @@ def command(name: str, **attrs: Any) -> Callable[[F], click.Command]:
 
 
 def debug_requested(ctx: click.Context) -> bool:
-    """``--log-level debug``, even when an error comes before click has read it."""
-    if ctx.meta.get("cbdeploy.log_level") == "debug":
+    """``--log-level debug`` (or trace), even when an error comes before click has read it."""
+    if ctx.meta.get("cbdeploy.log_level") in DEBUG_LEVELS:
         return True
     argv = sys.argv[1:]
     return any(
-        a in ("--log-level=debug", "--logLevel=debug")
-        or (a in ("--log-level", "--logLevel") and i + 1 < len(argv) and argv[i + 1] == "debug")
+        a in {f"{o}={v}" for o in ("--log-level", "--logLevel") for v in DEBUG_LEVELS}
+        or (a in ("--log-level", "--logLevel") and i + 1 < len(argv)
+            and argv[i + 1] in DEBUG_LEVELS)
         for i, a in enumerate(argv)
     )

@@ -113,12 +113,15 @@ def resolve_target(
             "Pass --region (for example --region us-east-1), set AWS_REGION, store a "
             "default with 'cbdeploy defaults:configure', or set region in your AWS profile.",
         )
-    _log.debug("region %s (from %s)", region, region_from)
+    found = Path(config_path) if config_path else find_config(Path())
+    _log.debug("stage %s (from %s), region %s (from %s), profile %s, config %s",
+               stage or "-", stage_from, region, region_from, profile or "-",
+               found or "none found")
     return Target(
         stage=_from_source(stage, validate_stage, stage_from, "stage") if stage else "",
         region=_from_source(region, validate_region, region_from, "region"),
         profile=profile,
-        config_path=Path(config_path) if config_path else find_config(Path()),
+        config_path=found,
         local=local,
         log_level=log_level,
     )
@@ -199,15 +202,19 @@ def _from_source(value: str, check: Callable[[str], str], source: str, what: str
         ) from None
 
 
+LOG_LEVELS = ("info", "debug", "trace")
+
+
 def log_level_option(func: F) -> F:
     return click.option(
         "--log-level",
         "--logLevel",
         "log_level",
-        type=click.Choice(["info", "debug"]),
+        type=click.Choice(LOG_LEVELS),
         default="info",
         show_default=True,
-        help="debug shows AWS calls and tracebacks.",
+        help="debug: cbdeploy's decisions, one line per AWS call, tracebacks; "
+        "trace: also botocore's and urllib3's own logs.",
         callback=_remember_log_level,
         expose_value=True,
         is_eager=True,
@@ -216,11 +223,39 @@ def log_level_option(func: F) -> F:
 
 def _remember_log_level(ctx: click.Context, _param: click.Parameter, value: str) -> str:
     ctx.meta["cbdeploy.log_level"] = value
-    if value == "debug":
-        import logging
-
-        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+    configure_logging(value)
     return value
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record comes (click's runner swaps it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        import sys
+
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def configure_logging(level: str) -> None:
+    """``debug``: cbdeploy's own loggers (``cbdeploy.*``: its decisions, one line per AWS
+    call) on stderr, while botocore's, urllib3's and s3transfer's stay at WARNING.
+    ``trace``: every logger at DEBUG, botocore's request internals included."""
+    root = logging.getLogger()
+    ours = logging.getLogger("cbdeploy")
+    installed = [h for h in root.handlers if isinstance(h, _StderrHandler)]
+    for handler in installed:
+        root.removeHandler(handler)
+    if level not in ("debug", "trace"):
+        if installed:  # (an earlier command in this process asked for more)
+            root.setLevel(logging.WARNING)
+            ours.setLevel(logging.NOTSET)
+        return
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if level == "trace" else logging.WARNING)
+    ours.setLevel(logging.DEBUG)
 
 
 def aws_options(need_stage: bool = True) -> Callable[[F], F]:

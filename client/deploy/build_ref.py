@@ -14,6 +14,7 @@ as it is, and the command's own BatchGetBuilds says whether it exists.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Protocol
@@ -27,6 +28,7 @@ SEARCHED = 200  # builds of the stage a prefix is looked up among (two ListBuild
 SHOWN = 10  # candidates an ambiguous prefix lists
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _PREFIX = re.compile(r"[0-9a-f][0-9a-f-]{0,35}")
+_log = logging.getLogger(__name__)
 _FORMS = ("A build is named by its id as deploy printed it (PROJECT:UUID), its UUID, or the "
           "start of its UUID; 'cbdeploy builds' lists them.")
 
@@ -85,8 +87,11 @@ def resolve_build_ref(aws: BuildLister, target: Target, ref: str | None) -> str:
             raise UsageError(f"No builds of {scope.where} yet.",
                              f"Deploy it with 'cbdeploy deploy --stage {scope.stage}', or pass "
                              "a build id.")
+        _log.debug("build: %s, the latest of %s", ids[0], scope.where)
         return ids[0]
-    return _one_match(wanted, ids, scope)
+    found = _one_match(wanted, ids, scope)
+    _log.debug("build: %s, the one of %s whose id starts with %r", found, scope.where, wanted)
+    return found
 
 
 def _recent(aws: BuildLister, scope: StageBuilds, limit: int) -> list[str]:

@@ -228,7 +228,8 @@ def test_unknown_region(home: Path) -> None:
 def test_debug_level_adds_the_traceback_to_a_known_error(home: Path) -> None:
     result = run(home, "builds", "--stage", "dev", "--region", "mars-1", "--log-level", "debug")
     assert result.exit_code == 2
-    assert result.stderr.startswith("Traceback (most recent call last):")
+    # (After the debug lines of what was decided before the error.)
+    assert "\nTraceback (most recent call last):" in result.stderr
     assert lines(result)[-2:] == [
         "Error: Unknown AWS region 'mars-1'.",
         "Pass a region name such as us-east-1 or eu-west-1 with --region.",

@@ -67,7 +67,7 @@ def test_options_of_lazily_loaded_commands_complete() -> None:
 
 def test_option_values_complete() -> None:
     assert complete("cbdeploy builds --region eu-west-") == ["eu-west-1", "eu-west-2", "eu-west-3"]
-    assert complete("cbdeploy deploy --log-level", cursor_at_new_word=True) == ["info", "debug"]
+    assert complete("cbdeploy deploy --log-level", cursor_at_new_word=True) == ["info", "debug", "trace"]
 
 
 def test_zsh_completes_colon_names_whole() -> None:
