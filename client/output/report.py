@@ -69,6 +69,10 @@ class ReportCollector:
         self._region = region or self._region
         self._local = local
 
+    def name_build(self, build_id: str) -> None:
+        """The build the command means, resolved after the AWS door opened."""
+        self._build_id = build_id
+
     def locate(self, place: Place) -> None:
         """Where the build runs, once the AWS door is open."""
         self._region, self._local = place.region or self._region, place.local

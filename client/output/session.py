@@ -118,6 +118,10 @@ class OutputSession:
         self.report.context(stage=stage, region=region, local=local, build_id=build_id)
         self.locate(Place(region, local))
 
+    def name_build(self, build_id: str) -> None:
+        """The build the command means, once resolved from what was typed (``logs``)."""
+        self.report.name_build(build_id)
+
     def locate(self, place: Place) -> None:
         """Where the build runs: every presenter learns it here, once."""
         self.renderer.locate(place)

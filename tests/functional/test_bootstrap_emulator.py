@@ -410,8 +410,9 @@ def test_bootstrap_and_destroy_commands(
     assert role_name("eta", "prod", region) in roles
     assert s3.head_bucket(Bucket=bucket)  # shared pieces stay
 
-    # From anywhere, without the project: --name says which app.
-    elsewhere = tmp_path / "elsewhere"
+    # From anywhere, without the project: --name says which app. (Not from a folder
+    # inside the project: its cbdeploy.toml is found there, as git finds a repository.)
+    elsewhere = tmp_path.parent / f"{tmp_path.name}-elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     unnamed = run("destroy", "--stage", "prod", "--all", "--yes", "--region", region)

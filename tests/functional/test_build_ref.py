@@ -9,6 +9,7 @@ prints tells which build it resolved.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -60,11 +61,17 @@ def test_logs_without_an_id_prints_the_stages_latest_build(
 ) -> None:
     config, project = stage
     codebuild = boto_client("codebuild")
-    for marker in ("first-build", "second-build"):
-        build_waiter(codebuild, start(boto_client, project, marker))
+    ids = [start(boto_client, project, marker) for marker in ("first-build", "second-build")]
+    for build_id in ids:
+        build_waiter(codebuild, build_id)
     result = cli("logs", "--stage", "dev", "--config-path", str(config))
     assert result.exit_code == 0, result.output
     assert "second-build" in result.output and "first-build" not in result.output
+    assert "Endpoint:" in result.output  # (the header still says where the build runs)
+    report = json.loads(cli("logs", "--stage", "dev", "--config-path", str(config),
+                            "--json").stdout)
+    assert (report["buildId"], report["status"]) == (ids[1], "SUCCEEDED")
+    assert report["endpoint"] is not None
 
 
 def test_a_uuid_or_its_unique_prefix_names_the_build(

@@ -43,7 +43,7 @@ def logs(target: Target, build_id: str | None, follow: bool, as_json: bool,
     session.context(region=target.region, local=target.local, build_id=build_id)
     with session.door(open_aws, local=target.local)(target) as aws:
         build_id = resolve_build_ref(aws, target, build_id)
-        session.context(build_id=build_id)
+        session.name_build(build_id)
         outcome = follow_build(aws, build_id, on_event=session.emit, wait=follow)
     session.finish(outcome, still_running_ok=True)
     # Looking at a build is no failure of this command: its exit status is the
