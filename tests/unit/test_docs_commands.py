@@ -126,3 +126,23 @@ def test_the_common_options_are_options_of_every_command_that_talks_to_aws() -> 
 def test_every_option_explains_itself_in_help(name: str) -> None:
     vague = [main_spelling(o) for o in options(name) if len((o.help or "").split()) < 3]
     assert vague == [], f"{name}: options without a help text: {vague}"
+
+
+# ----------------------------------------------------------------------------- docs/ci.md
+
+
+def test_ci_md_names_every_input_and_output_of_the_action() -> None:
+    """docs/ci.md's table of the action's inputs, and its list of outputs, are action.yml's."""
+    import yaml
+
+    action = yaml.safe_load((DOCS.parent / "action.yml").read_text(encoding="utf-8"))
+    text = (DOCS / "ci.md").read_text(encoding="utf-8")
+    table = text[text.index("| input |"):text.index("\n\n", text.index("| input |"))]
+    documented = re.findall(r"^\| `([\w-]+)` \|", table, re.M)
+    assert documented == list(action["inputs"])
+    outputs = text[text.index("Outputs:"):text.index("\n\n", text.index("Outputs:"))]
+    named = {w for w in re.findall(r"`([\w-]+)`", outputs) if w in action["outputs"]}
+    assert named == set(action["outputs"])
+    for name, spec in action["inputs"].items():
+        row = next(line for line in table.splitlines() if line.startswith(f"| `{name}` |"))
+        assert ("(required)" in row) == bool(spec.get("required")), name
