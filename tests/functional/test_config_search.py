@@ -68,23 +68,15 @@ def test_deploy_from_a_subfolder_uses_the_services_own_file_and_names_it(
     emulator_url: str, aws_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The service folder sits under a workspace root with its own cbdeploy.toml: the
-    nearer file (the service's) is used, and the project is the service folder."""
-    _, service = workspace(tmp_path)
-    monkeypatch.chdir(service / "src")
-    result = deploy(emulator_url, tmp_path)
-    assert result.exit_code == 0, result.output
-    assert f"Config:   {service / 'cbdeploy.toml'}" in result.output
-    assert "main.py" in result.output  # ls src ran in the service folder's archive
-    assert "built-from-" in result.output
-
-
-def test_json_names_the_config_file(
-    emulator_url: str, aws_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+    nearer file (the service's) is used, and the project is the service folder. The
+    header names the file, and so does --json."""
     _, service = workspace(tmp_path)
     monkeypatch.chdir(service / "src")
     result = deploy(emulator_url, tmp_path, "--json")
     assert result.exit_code == 0, result.output
+    assert f"Config:   {service / 'cbdeploy.toml'}" in result.stderr
+    assert "main.py" in result.stderr  # ls src ran in the service folder's archive
+    assert "built-from-" in result.stderr
     assert json.loads(result.stdout)["config"] == str(service / "cbdeploy.toml")
 
 
