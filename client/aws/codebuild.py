@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cbdeploy.client.aws.methods import ServiceMethods
-from cbdeploy.client.aws.results import Build, build_from_response
+from cbdeploy.client.aws.results import Build, BuildBatch, batch_from_response, build_from_response
 from cbdeploy.client.errors import AwsError, BuildConflictError, NotFoundError
 
 
@@ -91,6 +91,43 @@ class CodeBuildMethods(ServiceMethods):
         params: dict[str, Any] = {"projectName": project, "sortOrder": "DESCENDING"}
         while len(ids) < limit:
             page = self.call("codebuild", "list_builds_for_project", **params)
+            ids.extend(page.get("ids") or ())
+            if not page.get("nextToken"):
+                break
+            params["nextToken"] = page["nextToken"]
+        return ids[:limit]
+
+    # -- batch builds (build graphs)
+
+    def batch_get_build_batches(self, ids: Sequence[str]) -> list[BuildBatch]:
+        """BatchGetBuildBatches in chunks of 100, in the order of ``ids``; unknown ids left out."""
+        batches: dict[str, BuildBatch] = {}
+        for start in range(0, len(ids), 100):
+            chunk = list(ids[start : start + 100])
+            found = self.call("codebuild", "batch_get_build_batches", ids=chunk)
+            for data in found.get("buildBatches") or ():
+                batch = batch_from_response(data)
+                batches[batch.id] = batches[batch.arn] = batch
+        return [batches[i] for i in ids if i in batches]
+
+    def get_build_batch(self, batch_id: str) -> BuildBatch:
+        found = self.batch_get_build_batches([batch_id])
+        if not found:
+            raise NotFoundError(f"No build or batch {batch_id!r} in {self.region}.",
+                                "Check the id with 'cbdeploy builds' (and --region).",
+                                code="ResourceNotFoundException")
+        return found[0]
+
+    def stop_build_batch(self, batch_id: str) -> BuildBatch:
+        return batch_from_response(
+            self.call("codebuild", "stop_build_batch", id=batch_id)["buildBatch"])
+
+    def list_build_batches_for_project(self, project: str, limit: int = 20) -> list[str]:
+        """Ids of the project's batch builds, newest first."""
+        ids: list[str] = []
+        params: dict[str, Any] = {"projectName": project, "sortOrder": "DESCENDING"}
+        while len(ids) < limit:
+            page = self.call("codebuild", "list_build_batches_for_project", **params)
             ids.extend(page.get("ids") or ())
             if not page.get("nextToken"):
                 break

@@ -20,3 +20,8 @@ def build_console_url(region: str, build_id: str) -> str:
         f"https://{console_host(region)}/codesuite/codebuild/projects/{quote(project, safe='')}"
         f"/build/{quote(build_id, safe='')}/?region={region}"
     )
+
+
+def batch_console_url(region: str, batch_id: str) -> str:
+    """The CodeBuild console page of one batch build (``project:uuid``)."""
+    return build_console_url(region, batch_id).replace("/build/", "/batch/", 1)

@@ -90,6 +90,9 @@ PROJECT_ACTIONS = (
     "codebuild:BatchGetBuilds",
     "codebuild:StopBuild",
     "codebuild:ListBuildsForProject",
+    "codebuild:BatchGetBuildBatches",
+    "codebuild:StopBuildBatch",
+    "codebuild:ListBuildBatchesForProject",
 )
 REPOSITORY_ACTIONS = (
     "ecr:DescribeRepositories",

@@ -39,6 +39,7 @@ from cbdeploy.client.output.place import Place
 from cbdeploy.client.output.report import ReportCollector
 from cbdeploy.client.watch import events as f
 from cbdeploy.client.watch import events as w
+from cbdeploy.client.watch.batch_outcome import BatchOutcome
 from cbdeploy.client.watch.outcome import UNKNOWN, BuildOutcome, lost_message
 from cbdeploy.client.watch.signals import signal_name
 
@@ -59,6 +60,7 @@ class RendererLike(Protocol):
     def handle(self, event: d.Event) -> None: ...
     def close(self) -> None: ...
     def outcome(self, outcome: BuildOutcome) -> None: ...
+    def batch_outcome(self, outcome: BatchOutcome) -> None: ...
     def still_running(self, outcome: BuildOutcome) -> None: ...
     def interrupted_before_start(self) -> None: ...
 
@@ -169,6 +171,10 @@ class GithubRenderer:
                   | d.BuildStarted() | w.Attached() | w.StopScheduled() | w.StopRequested()
                   | w.StopFailed() | w.Detached()):
                 pass  # (the client's own steps: plain lines, before or outside the phases)
+            case w.BatchAttached() | w.ServiceStarted() | w.ServiceEvent() | w.BatchFinished():
+                # A batch's builds interleave, each line behind its service's name: no
+                # phase groups (a group would hold the lines of every service).
+                pass
             case _:
                 w.assert_never(event)
         self.inner.handle(event)
@@ -205,6 +211,27 @@ class GithubRenderer:
         if self.annotate_failure and not outcome.succeeded and not outcome.detached:
             title, message = failure_annotation(outcome, self.noun)
             self.annotation(title, message)
+
+    def batch_outcome(self, outcome: BatchOutcome) -> None:
+        """The table and result, then an annotation for each service that failed of its own."""
+        self._close_group()
+        self.inner.batch_outcome(outcome)
+        if not self.annotate_failure or outcome.exit_code == 0 or outcome.detached:
+            return
+        failed = [s for s in outcome.services
+                  if s.outcome is not None and s.status not in ("SUCCEEDED", "STOPPED")]
+        failed.sort(key=lambda s: s.service != outcome.first_failed)
+        for s in failed:
+            assert s.outcome is not None
+            title, message = failure_annotation(s.outcome, f"Service {s.service}:")
+            first = " (the first to fail)" if s.service == outcome.first_failed else ""
+            self._command(error_command(title + first, message))
+            self._annotated = True
+        if not self._annotated:
+            status = (outcome.status or "ended").lower()
+            detail = f"{outcome.failed_phase}: {outcome.failed_phase_message or ''}".strip(": ")
+            self.annotation(f"{self.noun} {status}", f"Batch {outcome.batch_id} {status}."
+                            + (f"\n{detail}" if outcome.failed_phase else ""))
 
     def still_running(self, outcome: BuildOutcome) -> None:
         self._close_group()

@@ -69,6 +69,8 @@ def _headline(report: Mapping[str, Any], command: str) -> list[str]:
 def _about(report: Mapping[str, Any]) -> str:
     """The build (linked to its console page on AWS), the stage and the region."""
     about = []
+    if report.get("batchId"):
+        about.append(f"Batch {md(report['batchId'])}")
     if report.get("buildId"):
         build = md(report["buildId"])
         if report.get("consoleUrl"):
@@ -103,6 +105,15 @@ def _failed(report: Mapping[str, Any]) -> str:
 
 def _tables(report: Mapping[str, Any]) -> list[str]:
     lines: list[str] = []
+    if report.get("services"):
+        lines += ["", "| Service | Status | Duration | Outputs |", "| --- | --- | --- | --- |"]
+        for name, service in report["services"].items():
+            status = service["status"] or "not started"
+            if service.get("stoppedBy"):
+                status += f" ({service['stoppedBy']})"
+            outputs = ", ".join(f"{k}={v}" for k, v in (service.get("outputs") or {}).items())
+            lines.append(f"| {md(name)} | {_status_icon(service['status'])}{md(status)} | "
+                         f"{duration(service['durationSeconds'])} | {md(outputs)} |")
     if report.get("phases"):
         lines += ["", "| Phase | Status | Duration |", "| --- | --- | --- |"]
         for phase in report["phases"]:

@@ -25,6 +25,7 @@ from cbdeploy.client.errors import BuildConflictError, CbdeployError
 from cbdeploy.client.output.place import Place
 from cbdeploy.client.watch import events as f
 from cbdeploy.client.watch import events as w
+from cbdeploy.client.watch.batch_outcome import BatchOutcome, batch_summary
 from cbdeploy.client.watch.outcome import UNKNOWN, BuildOutcome, lost_message, summary
 from cbdeploy.client.watch.signals import exit_code, signal_of
 
@@ -55,6 +56,7 @@ class ReportCollector:
         self._upload_seconds: float | None = None
         self._build_id: str | None = None
         self._outcome: BuildOutcome | None = None
+        self._batch: BatchOutcome | None = None
         self._error: dict[str, Any] | None = None
         self._exit_code: int | None = None  # the process's, once the command ended
 
@@ -104,6 +106,8 @@ class ReportCollector:
             case (f.PhaseChanged() | f.LogLine() | f.MarkerEvent() | f.BuildFinished()
                   | f.ContactLost() | f.ContactRestored() | f.FollowLost() | f.StillRunning()):
                 pass  # (the follow's events reach the object through the outcome)
+            case w.BatchAttached() | w.ServiceStarted() | w.ServiceEvent() | w.BatchFinished():
+                pass  # (a batch's reach it through the batch's outcome)
             case _:
                 w.assert_never(event)
 
@@ -121,6 +125,16 @@ class ReportCollector:
         self._outcome = outcome
         if outcome.build_id:
             self._build_id = outcome.build_id
+        self._region = outcome.region or self._region
+
+    def finish_batch(self, outcome: BatchOutcome) -> None:
+        """The command ran to its end: this is what the batch came to."""
+        self._batch = outcome
+        self._outcome = BuildOutcome(
+            None, outcome.status, outcome.exit_code, duration=outcome.duration,
+            interrupted=outcome.interrupted, detached=outcome.detached,
+            region=outcome.region or self._region, signal=outcome.signal,
+        )
         self._region = outcome.region or self._region
 
     def fail(self, error: BaseException) -> None:
@@ -194,6 +208,14 @@ class ReportCollector:
             data["error"], data["hint"] = lost_message(outcome, self._flags)
         if "runningBuildId" in error:
             data["runningBuildId"] = error["runningBuildId"]
+        if self._batch is not None:
+            # A batch: its status and phases, and ``services`` with each build's object.
+            data.update({k: v for k, v in batch_summary(self._batch).items()
+                         if k not in ("exitCode", "interrupted", "signal", "detached")})
+            if self._batch.status == UNKNOWN and not error:
+                data["error"] = f"Outcome unknown: lost contact with batch {self._batch.batch_id}."
+                data["hint"] = (f"Re-attach with 'cbdeploy logs {self._batch.batch_id} "
+                                f"--follow --region {self._region}{self._flags}'.")
         return data
 
 

@@ -44,6 +44,7 @@ from cbdeploy.client.output.github import GithubRenderer, RendererLike, write_st
 from cbdeploy.client.output.place import Place
 from cbdeploy.client.output.report import ReportCollector
 from cbdeploy.client.output.terminal import Renderer, confirm
+from cbdeploy.client.watch.batch_outcome import BatchOutcome
 from cbdeploy.client.watch.outcome import BuildOutcome
 from cbdeploy.client.watch.signals import exit_code, signal_of
 
@@ -155,6 +156,11 @@ class OutputSession:
             self.view.still_running(outcome)
         else:
             self.view.outcome(outcome)
+
+    def finish_batch(self, outcome: BatchOutcome) -> None:
+        """What a batch came to: the services' table and the result (``logs``: or that it runs)."""
+        self.report.finish_batch(outcome)
+        self.view.batch_outcome(outcome)
 
     # ------------------------------------------------------------------ how it ends
 

@@ -33,6 +33,7 @@ from rich.text import Text
 from cbdeploy.client.aws.links import build_console_url
 from cbdeploy.client.deploy import events as d
 from cbdeploy.client.errors import UsageError
+from cbdeploy.client.output.batch_log import BatchLog, batch_outcome_lines
 from cbdeploy.client.output.build_log import BuildLog
 from cbdeploy.client.output.lines import Lines
 from cbdeploy.client.output.place import Place
@@ -46,6 +47,7 @@ from cbdeploy.client.output.text import (
 from cbdeploy.client.tty import stdin_is_terminal
 from cbdeploy.client.watch import events as f
 from cbdeploy.client.watch import events as w
+from cbdeploy.client.watch.batch_outcome import BatchOutcome
 from cbdeploy.client.watch.outcome import BuildOutcome
 
 
@@ -70,6 +72,7 @@ class Renderer:
         self.place = place or Place()  # where the build runs
         self.out = Lines(console)
         self.log = BuildLog(self.out, debug=debug)
+        self.batch = BatchLog(self.out, debug=debug)
 
     def locate(self, place: Place) -> None:
         """Where the build runs: told once by the session, before any event."""
@@ -112,7 +115,8 @@ class Renderer:
             case w.StopRequested():
                 self._stop_requested(event)
             case w.StopFailed():
-                self.out.print(Text(f"✗ Could not stop build {event.build_id}: {event.message}",
+                what = "batch" if event.batch else "build"
+                self.out.print(Text(f"✗ Could not stop {what} {event.build_id}: {event.message}",
                                     style="red"))
             case w.Detached():
                 self._detached(event)
@@ -128,8 +132,14 @@ class Renderer:
                 self.log.contact_restored(event)
             case f.StillRunning():
                 self.log.still_running(event)
-            case f.BuildFinished() | f.FollowLost():
+            case f.BuildFinished() | f.FollowLost() | w.BatchFinished():
                 self.close()  # the outcome says it all (or what is known)
+            case w.BatchAttached():
+                self.batch.attached(event, self.place)
+            case w.ServiceStarted():
+                self.batch.started(event)
+            case w.ServiceEvent():
+                self.batch.event(event)
             case _:
                 w.assert_never(event)
 
@@ -271,18 +281,20 @@ class Renderer:
         self.close()
         self.out.print()  # (off the line the terminal's "^C" is on)
         self.out.warn(
-            f"Build {e.build_id} will be stopped in {e.seconds:g} seconds. "
+            f"{_noun(e.batch)} {e.build_id} will be stopped in {e.seconds:g} seconds. "
             "Press Ctrl-C again to leave it running."
         )
 
     def _stop_requested(self, e: w.StopRequested) -> None:
         self.log.stopping = True
+        self.batch.stop_requested()
+        what = _noun(e.batch).lower()
         if e.signal is None:
-            self.out.warn(f"Stopping build {e.build_id}… (Ctrl-C again to leave it running)")
+            self.out.warn(f"Stopping {what} {e.build_id}… (Ctrl-C again to leave it running)")
             return
         waiting = f", waiting up to {format_duration(e.wait_seconds)} for it to end" if (
             e.wait_seconds is not None) else ""
-        self.out.warn(f"{e.signal}: stopping build {e.build_id}{waiting}…")
+        self.out.warn(f"{e.signal}: stopping {what} {e.build_id}{waiting}…")
 
     def _detached(self, e: w.Detached) -> None:
         self.close()
@@ -292,19 +304,20 @@ class Renderer:
             self.out.note(f"See 'cbdeploy builds --region {region}{flags}' "
                           "and stop it if it runs.")
             return
+        noun = _noun(e.batch)
         if e.stop_requested and e.waited is not None:
             self.out.warn(
-                f"Build {e.build_id} was asked to stop and had not ended after "
+                f"{noun} {e.build_id} was asked to stop and had not ended after "
                 f"{format_duration(e.waited)}; it may still be running."
             )
         elif e.stop_requested:
             self.out.warn(
-                f"Detached. Build {e.build_id} was asked to stop and may still be running."
+                f"Detached. {noun} {e.build_id} was asked to stop and may still be running."
             )
         elif e.interrupted:
-            self.out.warn(f"Detached. Build {e.build_id} keeps running.")
+            self.out.warn(f"Detached. {noun} {e.build_id} keeps running.")
         else:
-            self.out.ok(f"Build {e.build_id} is running (detached)")
+            self.out.ok(f"{noun} {e.build_id} is running (detached)")
         if self.place.ends_with_us:
             # No command can reach it later: it ends with this process.
             self.out.note(
@@ -321,6 +334,11 @@ class Renderer:
         """The last lines: result, duration, and on failure what failed and why."""
         outcome_lines(self.out, outcome, self.place, noun=self.noun, log_hint=self.log_hint)
 
+    def batch_outcome(self, outcome: BatchOutcome) -> None:
+        """A batch's last lines: the services' table, what failed first, the result."""
+        batch_outcome_lines(self.out, outcome, self.place, noun=self.noun,
+                            log_hint=self.log_hint)
+
     def still_running(self, outcome: BuildOutcome) -> None:
         self.close()
         self.out.print()
@@ -336,6 +354,10 @@ class Renderer:
     def interrupted_before_start(self) -> None:
         self.out.print()
         self.out.warn("Interrupted before the build started; nothing was deployed.")
+
+
+def _noun(batch: bool) -> str:
+    return "Batch" if batch else "Build"
 
 
 def confirm(console: Console, question: str, stdin: TextIO | None = None) -> bool:

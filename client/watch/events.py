@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
-from cbdeploy.client.aws.results import Build, Phase
+from cbdeploy.client.aws.results import Build, BuildBatch, Phase
 from cbdeploy.client.watch.markers import Marker
 
 if sys.version_info >= (3, 11):
@@ -126,6 +126,7 @@ class StopScheduled:
 
     build_id: str
     seconds: float
+    batch: bool = False  # the id is a batch's: the whole batch is stopped
 
 
 @dataclass(frozen=True)
@@ -135,12 +136,14 @@ class StopRequested:
     build_id: str
     signal: str | None = None  # "SIGTERM", "SIGHUP"; None for Ctrl-C
     wait_seconds: float | None = None  # how long the end is waited for; None: as long as it takes
+    batch: bool = False  # the id is a batch's: StopBuildBatch
 
 
 @dataclass(frozen=True)
 class StopFailed:
     build_id: str
     message: str
+    batch: bool = False
 
 
 @dataclass(frozen=True)
@@ -151,10 +154,55 @@ class Detached:
     interrupted: bool
     stop_requested: bool = False  # the first Ctrl-C's stop reached CodeBuild
     waited: float | None = None  # seconds waited for a stopped build that had not ended
+    batch: bool = False  # the id is a batch's
+
+
+# ---------------------------------------------------------------------- a batch build
+
+
+@dataclass(frozen=True)
+class BatchAttached:
+    """``logs`` of a batch id: the batch as it was when we came."""
+
+    batch: BuildBatch
+    following: bool
+
+
+@dataclass(frozen=True)
+class ServiceStarted:
+    """A build of the batch was found running (or ended): its service's events follow.
+
+    ``names``: every service of the batch known now, in the graph's order (the
+    prefix is padded to the longest; each keeps its colour by its place).
+    """
+
+    service: str
+    identifier: str  # its task in the build graph
+    build: Build
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ServiceEvent:
+    """One event of one service's build, as the single-build follower yields it."""
+
+    service: str
+    event: FollowEvent
+
+
+@dataclass(frozen=True)
+class BatchFinished:
+    """The batch is complete and every build's log has been yielded."""
+
+    batch: BuildBatch
 
 
 # What watching a build tells: the follower's events and the ones around them
-# (attached, a stop asked for, left running).
-WatchEvent = FollowEvent | Attached | StopScheduled | StopRequested | StopFailed | Detached
+# (attached, a stop asked for, left running); for a batch, each build's events
+# tagged with its service.
+BatchEvent = BatchAttached | ServiceStarted | ServiceEvent | BatchFinished
+WatchEvent = (
+    FollowEvent | Attached | StopScheduled | StopRequested | StopFailed | Detached | BatchEvent
+)
 WatchSink = Callable[[WatchEvent], None]
 

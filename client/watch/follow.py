@@ -89,8 +89,8 @@ from cbdeploy.client.watch.markers import MarkerReader, runs_the_runner
 from cbdeploy.client.watch.phases import Phases
 
 if TYPE_CHECKING:
-    from cbdeploy.client.aws.client import AwsClient
     from cbdeploy.client.aws.results import Build
+    from cbdeploy.client.watch.shared import FollowDoor
 
 
 # Seconds. GetLogEvents' quota (25/s per account and region) is shared by parallel
@@ -154,7 +154,7 @@ class Follower:
 
     def __init__(
         self,
-        aws: AwsClient,
+        aws: FollowDoor,
         *,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from cbdeploy.client.aws.results import Phase
+from cbdeploy.client.aws.results import BuildBatch, BuildGroup, Phase
 from cbdeploy.client.deploy import events as d
 from cbdeploy.client.deploy.upload import UploadResult
 from cbdeploy.client.infra.model import Infrastructure
@@ -28,11 +28,14 @@ from cbdeploy.client.output.terminal import Renderer
 from cbdeploy.client.packaging import ArchiveResult, Selection
 from cbdeploy.client.packaging.gitcmd import GitInfo
 from cbdeploy.client.watch import events as f
+from cbdeploy.client.watch.batch_outcome import BatchTracker
 from cbdeploy.client.watch.markers import Marker
 from cbdeploy.client.watch.outcome import OutcomeTracker
 from tests.factories import make_build
 
 BUILD = make_build(id="p:1", log_group="g", log_stream="s")
+BATCH = BuildBatch("p:b", "arn:b", "p", "IN_PROGRESS", "IN_PROGRESS", False, None, None, (),
+                   (BuildGroup("api", (), "p:1", "IN_PROGRESS"),), None)
 ARCHIVE = ArchiveResult(Path("/tmp/a.zip"), "ab" * 32, 100, 1, 200)
 
 # One of each: a new event class fails test_every_event_class_has_a_sample until it has one.
@@ -62,6 +65,10 @@ SAMPLES: dict[type, d.Event] = {
     f.ContactRestored: f.ContactRestored(4.0),
     f.FollowLost: f.FollowLost(BUILD, "gone"),
     f.StillRunning: f.StillRunning(250.0),
+    f.BatchAttached: f.BatchAttached(BATCH, following=True),
+    f.ServiceStarted: f.ServiceStarted("api", "api", BUILD, ("api",)),
+    f.ServiceEvent: f.ServiceEvent("api", f.LogLine(1, "hello")),
+    f.BatchFinished: f.BatchFinished(BATCH),
 }
 
 
@@ -87,13 +94,16 @@ def test_every_presenter_has_a_case_for_every_event(event: d.Event) -> None:
     ReportCollector().handle(event)
     if type(event) in classes(f.FollowEvent):
         OutcomeTracker(BUILD, "eu-west-1").add(event)  # type: ignore[arg-type]
+    if type(event) in classes(f.BatchEvent):
+        BatchTracker(BATCH, "eu-west-1").add(event)  # type: ignore[arg-type]
 
 
 def test_the_events_a_renderer_shows_reach_it() -> None:
     """A renamed handler once dropped its event silently: each of these prints a line."""
     shows = [d.DeployStarting, d.ArchiveBuilt, d.BootstrapStep, d.BootstrapDone, d.UploadDone,
              d.BuildStarted, f.Attached, f.StopScheduled, f.StopRequested, f.StopFailed,
-             f.Detached, f.LogLine, f.MarkerEvent, f.ContactLost, f.ContactRestored]
+             f.Detached, f.LogLine, f.MarkerEvent, f.ContactLost, f.ContactRestored,
+             f.BatchAttached, f.ServiceStarted]
     for cls in shows:
         r, out = renderer()
         r.handle(SAMPLES[cls])
@@ -108,7 +118,8 @@ def test_an_object_outside_the_union_is_refused_not_dropped() -> None:
     stranger: typing.Any = NotAnEvent()
     inner, _ = renderer()
     presenters = [inner.handle, GithubRenderer(inner, inner.console, token="T").handle,
-                  ReportCollector().handle, OutcomeTracker(BUILD, "eu-west-1").add]
+                  ReportCollector().handle, OutcomeTracker(BUILD, "eu-west-1").add,
+                  BatchTracker(BATCH, "eu-west-1").add]
     for handle in presenters:
         with pytest.raises(AssertionError):
             handle(stranger)

@@ -10,6 +10,7 @@ import click
 from cbdeploy.client.aws.client import open_aws
 from cbdeploy.client.aws.links import build_console_url
 from cbdeploy.client.aws.results import Build
+from cbdeploy.client.cli.batch_ids import batch_data, build_or_batch, outside, recent_batches
 from cbdeploy.client.cli.factory import command
 from cbdeploy.client.cli.options import aws_options
 from cbdeploy.client.config.load import load_config
@@ -34,6 +35,9 @@ def builds(target: Target, build_id: str | None, limit: int, as_json: bool) -> N
     With BUILD_ID, only that build: its id as deploy printed it (PROJECT:UUID),
     its UUID, or the start of the UUID (looked up among the stage's builds).
 
+    Batches (a deploy of several services in one batch build) are listed too,
+    marked in a KIND column with their services; their own builds are not.
+
     Examples:
 
     \b
@@ -47,26 +51,29 @@ def builds(target: Target, build_id: str | None, limit: int, as_json: bool) -> N
     with open_aws(target) as aws:
         endpoint = aws.endpoint
         if build_id is not None:
-            found = [aws.get_build(resolve_build_ref(aws, target, build_id))]
+            found, batches = build_or_batch(aws, resolve_build_ref(aws, target, build_id))
         else:
             try:
                 found = aws.get_builds(aws.list_build_ids(project, limit))
             except NotFoundError:
                 found = []
+            batches = recent_batches(aws, project, limit)
+    found = outside(found, batches)
     off_aws = target.local or endpoint.url is not None
     if as_json:
         click.echo(json.dumps({
             "stage": target.stage, "region": target.region, "project": project,
             "endpoint": endpoint.url,
             "builds": [build_data(build, target.region, off_aws) for build in found],
+            "batches": [batch_data(batch, target.region, off_aws) for batch in batches],
         }))
         return
     console = make_console()
     endpoint_header(console, endpoint)
-    if not found:
+    if not found and not batches:
         no_builds(console, project, target.stage)
         return
-    builds_table(console, found)
+    builds_table(console, found, batches)
 
 
 def build_data(build: Build, region: str, local: bool) -> dict[str, Any]:

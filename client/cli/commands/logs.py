@@ -5,9 +5,11 @@ from __future__ import annotations
 import click
 
 from cbdeploy.client.aws.client import open_aws
+from cbdeploy.client.cli.batch_ids import batch_logs, find_batch
 from cbdeploy.client.cli.factory import command
 from cbdeploy.client.cli.options import aws_options
 from cbdeploy.client.deploy.build_ref import resolve_build_ref
+from cbdeploy.client.errors import NotFoundError
 from cbdeploy.client.output.session import OutputSession
 from cbdeploy.client.target import Target
 from cbdeploy.client.watch.track import follow_build
@@ -32,6 +34,10 @@ def logs(target: Target, build_id: str | None, follow: bool, as_json: bool,
     With --follow the exit status is the build's (0 succeeded, 1 not); Ctrl-C
     leaves the build running and exits 130 (SIGTERM 143, SIGHUP 129).
 
+    A batch's id (a deploy of several services) prints every service's log, each
+    line behind its service's name, and a table of the services at the end; with
+    --follow the exit status is 0 only if every service succeeded.
+
     Examples:
 
     \b
@@ -44,7 +50,13 @@ def logs(target: Target, build_id: str | None, follow: bool, as_json: bool,
     with session.door(open_aws, local=target.local)(target) as aws:
         build_id = resolve_build_ref(aws, target, build_id)
         session.name_build(build_id)
-        outcome = follow_build(aws, build_id, on_event=session.emit, wait=follow)
+        try:
+            outcome = follow_build(aws, build_id, on_event=session.emit, wait=follow)
+        except NotFoundError:
+            batch = find_batch(aws, build_id)
+            if batch is None:
+                raise
+            return batch_logs(aws, batch, follow=follow, session=session)
     session.finish(outcome, still_running_ok=True)
     # Looking at a build is no failure of this command: its exit status is the
     # build's only when followed to its end (or left with Ctrl-C).

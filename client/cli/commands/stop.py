@@ -5,10 +5,12 @@ from __future__ import annotations
 import click
 
 from cbdeploy.client.aws.client import open_aws
+from cbdeploy.client.cli.batch_ids import find_batch, stop_batch
 from cbdeploy.client.cli.factory import command
 from cbdeploy.client.cli.options import aws_options
 from cbdeploy.client.deploy.build_ref import resolve_build_ref
-from cbdeploy.client.output.builds import endpoint_header, stopped
+from cbdeploy.client.errors import NotFoundError
+from cbdeploy.client.output.builds import endpoint_header, stopped, stopped_batch
 from cbdeploy.client.output.console import make_console
 from cbdeploy.client.target import Target
 
@@ -21,7 +23,8 @@ def stop(target: Target, build_id: str | None) -> None:
 
     BUILD_ID is what deploy printed (also in 'cbdeploy builds'), its UUID, or
     the start of the UUID (looked up among the stage's builds); without it, the
-    stage's latest build (--stage, or the stored default stage).
+    stage's latest build (--stage, or the stored default stage). A batch's id
+    (PROJECT:UUID, or its UUID) stops every build of the batch (StopBuildBatch).
 
     Examples:
 
@@ -34,7 +37,14 @@ def stop(target: Target, build_id: str | None) -> None:
     with open_aws(target) as aws:
         endpoint_header(console, aws.endpoint)
         build_id = resolve_build_ref(aws, target, build_id)
-        build = aws.get_build(build_id)
+        try:
+            build = aws.get_build(build_id)
+        except NotFoundError:
+            batch = find_batch(aws, build_id)
+            if batch is None:
+                raise
+            stopped_batch(console, stop_batch(aws, batch), was=batch)
+            return
         if not build.complete:
             build = aws.stop_build(build_id)
     stopped(console, build)
