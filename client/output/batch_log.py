@@ -120,6 +120,8 @@ class BatchLog:
         inner = e.event
         match inner:
             case w.PhaseChanged():
+                if inner.phase.status == "STOPPED":
+                    log.stopping = True  # (fast-fail or a stop: no failure of its own)
                 log.phase(inner)
             case w.LogLine():
                 log.line(inner)
@@ -133,9 +135,9 @@ class BatchLog:
                 log.still_running(inner)
             case w.BuildFinished():
                 status = inner.build.status
-                ended = Text(f"{'✓' if status == 'SUCCEEDED' else '■' if status == 'STOPPED' else '✗'}"
-                             f" {status}", style=status_style(status))
-                log.out.print(ended)
+                mark = {"SUCCEEDED": "✓", "STOPPED": "■"}.get(status, "✗")
+                style = "yellow" if status == "STOPPED" else status_style(status)
+                log.out.print(Text(f"{mark} {status}", style=style))
             case w.FollowLost():
                 log.out.warn(f"lost track of build {inner.build.id}: {field_text(inner.reason)}")
             case _:

@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 SOURCE_GROUP = "DOWNLOAD_SOURCE"  # CodeBuild's first group: reads the batch section, no service
 SERVICE_VARIABLE = "CBDEPLOY_SERVICE"
 FAILURES = frozenset({"FAILED", "FAULT", "TIMED_OUT"})
+# A batch's last phase is named after its outcome and never ends.
+ENDS = frozenset({"SUCCEEDED", "FAILED", "STOPPED", "TIMED_OUT", "FAULT"})
 
 
 def service_name(build: Build, identifier: str) -> str:
@@ -142,7 +144,8 @@ class BatchTracker:
             code = EXIT_UNKNOWN
         else:
             code = EXIT_SUCCEEDED if batch.complete and self._all_ok(statuses) else EXIT_FAILED
-        failed = _failed_phase(batch.phases) if batch.complete else None
+        # The batch's own failed phase says something only when no service failed.
+        failed = None if first is not None or not batch.complete else _failed_phase(batch.phases)
         duration = None
         if batch.start is not None and batch.end is not None:
             duration = (batch.end - batch.start).total_seconds()
@@ -221,6 +224,7 @@ def batch_summary(outcome: BatchOutcome) -> dict[str, Any]:
         "phases": [
             {"name": p.name, "status": p.status, "durationSeconds": phase_seconds(p)}
             for p in outcome.phases
+            if p.status is not None or p.name not in ENDS  # (the end, not a phase)
         ],
         "services": services,
     }
