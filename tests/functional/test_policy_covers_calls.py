@@ -162,8 +162,16 @@ def test_policy_allows_every_call_of_deploy_logs_builds_stop_and_destroy(
     deployed = cli(root, "deploy", "--yes", "--json")
     assert deployed.exit_code == 0, deployed.output
     build_id = json.loads(deployed.stdout)["buildId"]
-    for args in (("logs", build_id), ("builds",), ("stop", build_id), ("deploy", "--yes"),
-                 ("destroy", "--yes")):
+    # A batch of the stage's project, for logs and stop of a batch id (its start is not
+    # the deployer's call under test here: h/wslaunch's deploy makes it).
+    batch_id = boto_client("codebuild", REGION).start_build_batch(
+        projectName=build_id.split(":")[0],
+        buildspecOverride="version: 0.2\nphases:\n  build:\n    commands: [sleep 30]\n"
+                          "batch:\n  build-graph:\n    - identifier: api\n",
+    )["buildBatch"]["id"]
+    recorder.calls = [c for c in recorder.calls if c[1] != "StartBuildBatch"]
+    for args in (("logs", build_id), ("builds",), ("stop", build_id), ("logs", batch_id),
+                 ("stop", batch_id), ("deploy", "--yes"), ("destroy", "--yes")):
         result = cli(root, *args)
         assert result.exit_code == 0, (args, result.output)
 
@@ -177,6 +185,8 @@ def test_policy_allows_every_call_of_deploy_logs_builds_stop_and_destroy(
     for expected in ("s3:ListBucket", "s3:PutObject", "s3:ListBucketMultipartUploads",
                      "iam:CreateRole", "iam:TagRole",
                      "iam:PassRole", "codebuild:CreateProject", "codebuild:StartBuild",
+                     "codebuild:BatchGetBuildBatches", "codebuild:StopBuildBatch",
+                     "codebuild:ListBuildBatchesForProject",
                      "logs:GetLogEvents", "ssm:DescribeParameters",
                      "secretsmanager:DescribeSecret", "codebuild:DeleteProject",
                      "iam:DeleteRole", "logs:DeleteLogGroup"):
