@@ -55,9 +55,12 @@ if TYPE_CHECKING:
     from cbdeploy.client.aws.client import AwsClient
     from cbdeploy.client.aws.results import Build, BuildBatch
 
-# Seconds between BatchGetBuildBatches while the batch runs (a new build is found
-# within this), and once a stop was sent (its end is near).
+# Seconds between BatchGetBuildBatches: soon after a change (a build started or
+# ended: the next may start now), backing off to the cap while nothing changes,
+# and at the stop's pace once a stop was sent (its end is near).
 BATCH_POLL = 2.0
+BATCH_POLL_CAP = 10.0
+BATCH_POLL_GROWTH = 1.5
 BATCH_POLL_STOPPING = 1.0
 SLICE = 0.1  # the longest wait for a follower's event: how soon a signal's action runs
 
@@ -189,17 +192,20 @@ class BatchWatch:
         batch = self.tracker.batch
         self._start_new(batch)
         last_ok = polled = self._clock()
+        interval = BATCH_POLL
         while True:
-            self._drain(SLICE)
+            if self._drain(SLICE):
+                interval = BATCH_POLL  # a build ended: the batch moves on now
             self.interrupts.check()
             if batch.complete and not self._running:
                 self._tell(BatchFinished(batch))
                 return
             now = self._clock()
-            if batch.complete or now - polled < (BATCH_POLL_STOPPING if self.stop_sent
-                                                 else BATCH_POLL):
+            if self.stop_sent:
+                interval = min(interval, BATCH_POLL_STOPPING)
+            if batch.complete or now - polled < interval:
                 continue
-            polled = now
+            polled, seen = now, _state(batch)
             try:
                 batch = self._aws_batch()
             except NotFoundError as error:  # it was there: the endpoint has forgotten it
@@ -214,6 +220,8 @@ class BatchWatch:
                 continue
             last_ok = now
             self._start_new(batch)
+            same = _state(batch) == seen
+            interval = min(interval * BATCH_POLL_GROWTH, BATCH_POLL_CAP) if same else BATCH_POLL
 
     def _read_now(self) -> None:
         """``logs`` without ``--follow``: each started build's log as it is now, in turn."""
@@ -262,16 +270,19 @@ class BatchWatch:
         self._tell(ServiceStarted(service, identifier, build, names))
         return service
 
-    def _drain(self, timeout: float) -> None:
-        """Pass on the followers' events: wait up to ``timeout`` for the first, take the rest."""
+    def _drain(self, timeout: float) -> bool:
+        """Pass on the followers' events: wait up to ``timeout`` for the first, take the
+        rest. Whether a follow ended (its build did)."""
+        ended = False
         try:
             item = self._events.get(timeout=timeout)
         except queue.Empty:
-            return
+            return ended
         while True:
             service, event = item
             if event is None:
                 self._running.discard(service)
+                ended = True
             elif isinstance(event, BaseException):
                 raise event
             else:
@@ -280,11 +291,17 @@ class BatchWatch:
             try:
                 item = self._events.get_nowait()
             except queue.Empty:
-                return
+                return ended
 
     def _tell(self, event: BatchEvent) -> None:
         self.emit(event)
         self.tracker.add(event)
+
+
+def _state(batch: BuildBatch) -> tuple[object, ...]:
+    """What a poll of the batch may change: its phase and its groups' builds."""
+    return (batch.current_phase, batch.status,
+            tuple((g.identifier, g.build_id, g.build_status) for g in batch.groups))
 
 
 def follow_batch(
