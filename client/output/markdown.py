@@ -88,6 +88,8 @@ def _about(report: Mapping[str, Any]) -> str:
 
 
 def _failed(report: Mapping[str, Any]) -> str:
+    if report.get("firstFailedService"):
+        return f"First to fail: service {md(report['firstFailedService'])}"
     if not (report.get("failedStep") or report.get("failedPhase")):
         return ""
     what = []

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from cbdeploy.client.aws.links import build_console_url
+from cbdeploy.client.aws.links import batch_console_url, build_console_url
 from cbdeploy.client.deploy import events as d
 from cbdeploy.client.errors import BuildConflictError, CbdeployError
 from cbdeploy.client.output.place import Place
@@ -212,6 +212,8 @@ class ReportCollector:
             # A batch: its status and phases, and ``services`` with each build's object.
             data.update({k: v for k, v in batch_summary(self._batch).items()
                          if k not in ("exitCode", "interrupted", "signal", "detached")})
+            if self._region and not self._local and self._endpoint is None:
+                data["consoleUrl"] = batch_console_url(self._region, self._batch.batch_id)
             if self._batch.status == UNKNOWN and not error:
                 data["error"] = f"Outcome unknown: lost contact with batch {self._batch.batch_id}."
                 data["hint"] = (f"Re-attach with 'cbdeploy logs {self._batch.batch_id} "

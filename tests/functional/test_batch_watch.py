@@ -233,8 +233,9 @@ def test_without_fast_fail_the_others_finish_and_a_failure_still_exits_1(
         [task("broken"), task("slow"), task("after", depend_on=("broken",))],
         fast_fail=False)
 
+    summary = tmp_path / "step-summary.md"
     followed = cli(emulator_url, tmp_path, "logs", batch_id, "--follow", "--json",
-                   env={"GITHUB_ACTIONS": "true"})
+                   env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)})
 
     assert followed.exit_code == 1, followed.stderr[-3000:]
     services = json.loads(followed.stdout)["services"]
@@ -245,6 +246,9 @@ def test_without_fast_fail_the_others_finish_and_a_failure_still_exits_1(
     errors = [line for line in followed.stderr.splitlines() if line.startswith("::error ")]
     assert len(errors) == 1 and errors[0].startswith("::error title=Service broken%3A failed")
     assert "slow   │ hello from slow" in followed.stderr.splitlines()
+    markdown = summary.read_text()
+    assert "First to fail: service broken" in markdown
+    assert "| slow | ✅ SUCCEEDED |" in markdown and "| after | ⏳ not started | - |  |" in markdown
 
     # Without --follow, the same batch's logs: each service in turn, the table, exit 0.
     shown = cli(emulator_url, tmp_path, "logs", batch_id)
