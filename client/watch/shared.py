@@ -50,7 +50,6 @@ class SharedBuilds:
         self._builds: dict[str, Build] = {}
         self._asked: set[str] = set()  # the ids a follower polls: each call asks for all
         self._at = float("-inf")  # when the last call was made
-        self.calls = 0
 
     def add(self, build: Build) -> None:
         """A build as just read (the batch's poll found it): its follower polls it from now on."""
@@ -67,7 +66,6 @@ class SharedBuilds:
             ids = sorted(i for i in self._asked if not self._complete(i)) or [build_id]
             began = self._clock()
             found = self._aws.get_builds(ids)
-            self.calls += 1
             self._at = began
             for build in found:
                 self._builds[build.id] = build
