@@ -60,6 +60,10 @@ class PrefixedLines(Lines):
         self.parent = parent
         self.label = label
 
+    @property
+    def spinning(self) -> bool:
+        return False  # (no spinner per service: a quiet one says so with a heartbeat line)
+
     def print(self, *objects: Any, **kwargs: Any) -> None:
         kwargs.setdefault("soft_wrap", True)
         self.parent.close()  # (a spinner of the client's own, if any)

@@ -122,7 +122,7 @@ class BuildLog:
 
         At a terminal the live spinner already shows that the build runs.
         """
-        if self.out.console.is_terminal:
+        if self.out.spinning:
             return
         name = self._running_step or self._running_phase
         self.out.print(Text(f"… still running: {name} ({format_duration(e.running)})", style="dim"))

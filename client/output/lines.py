@@ -24,6 +24,11 @@ class Lines:
         self.console = console
         self.live = LiveDisplay(console)
 
+    @property
+    def spinning(self) -> bool:
+        """Whether a running build is shown by a live spinner here (no heartbeat lines then)."""
+        return self.console.is_terminal
+
     def print(self, *objects: Any, **kwargs: Any) -> None:
         # Never hard-wrap: ids and commands must stay copyable; the terminal wraps.
         kwargs.setdefault("soft_wrap", True)
