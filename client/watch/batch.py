@@ -190,20 +190,20 @@ class BatchWatch:
 
     def _follow(self) -> None:
         batch = self.tracker.batch
-        self._start_new(batch)
+        found = self._discover(batch)  # every started build is followed
         last_ok = polled = self._clock()
         interval = BATCH_POLL
         while True:
             if self._drain(SLICE):
                 interval = BATCH_POLL  # a build ended: the batch moves on now
             self.interrupts.check()
-            if batch.complete and not self._running:
+            if batch.complete and found and not self._running:
                 self._tell(BatchFinished(batch))
                 return
             now = self._clock()
             if self.stop_sent:
                 interval = min(interval, BATCH_POLL_STOPPING)
-            if batch.complete or now - polled < interval:
+            if (batch.complete and found) or now - polled < interval:
                 continue
             polled, seen = now, _state(batch)
             try:
@@ -219,9 +219,19 @@ class BatchWatch:
                     return
                 continue
             last_ok = now
-            self._start_new(batch)
+            found = self._discover(batch)
             same = _state(batch) == seen
             interval = min(interval * BATCH_POLL_GROWTH, BATCH_POLL_CAP) if same else BATCH_POLL
+
+    def _discover(self, batch: BuildBatch) -> bool:
+        """Follow the builds of ``batch`` not followed yet; False: a failed read, try again."""
+        try:
+            self._start_new(batch)
+        except CredentialsError:
+            raise
+        except TRANSIENT_ERRORS:
+            return False  # (the next poll reads them again)
+        return True
 
     def _read_now(self) -> None:
         """``logs`` without ``--follow``: each started build's log as it is now, in turn."""
