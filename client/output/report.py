@@ -130,8 +130,10 @@ class ReportCollector:
     def finish_batch(self, outcome: BatchOutcome) -> None:
         """The command ran to its end: this is what the batch came to."""
         self._batch = outcome
+        # buildId is the batch's id too: a script that passes it to 'cbdeploy logs' or
+        # 'cbdeploy stop' reaches the batch.
         self._outcome = BuildOutcome(
-            None, outcome.status, outcome.exit_code, duration=outcome.duration,
+            outcome.batch_id, outcome.status, outcome.exit_code, duration=outcome.duration,
             interrupted=outcome.interrupted, detached=outcome.detached,
             region=outcome.region or self._region, signal=outcome.signal,
         )

@@ -178,7 +178,7 @@ def test_json_gives_the_batch_and_each_service_s_build_object(
 
     assert result.exit_code == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
-    assert report["batchId"] == batch_id and report["buildId"] is None
+    assert report["batchId"] == batch_id and report["buildId"] == batch_id
     assert report["status"] == "SUCCEEDED" and report["exitCode"] == 0
     assert report["firstFailedService"] is None
     assert [p["name"] for p in report["phases"]][:3] == [
