@@ -98,11 +98,15 @@ def runs_the_runner(buildspec: str | None) -> bool:
 
     A project's own buildspec (``codebuild.buildspec``) does not, unless it runs
     the plan itself: then no line of its log is a marker, whatever it prints
-    first.
+    first. A build of a workspace's batch names its buildspec by path: cbdeploy
+    writes a service's runner buildspec under ``.cbdeploy/services/``, while a
+    service's own buildspec stays in its folder.
     """
-    from cbdeploy.client.config.statedir import PLAN_PATH
+    from cbdeploy.client.config.statedir import NAME, PLAN_PATH
 
-    return buildspec is None or PLAN_PATH in buildspec
+    if buildspec is None or PLAN_PATH in buildspec:
+        return True
+    return "\n" not in buildspec and buildspec.startswith(f"{NAME}/services/")
 
 
 class MarkerReader:

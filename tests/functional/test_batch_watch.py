@@ -3,8 +3,9 @@
 Batches are started with boto3 against the emulator, which runs each task of
 the build graph as a real build (``emulator/batches.py``; moto has no batch
 builds). Each build runs cbdeploy's real runner on its service's plan
-(``<service>/.cbdeploy/plan.json`` in the source archive), so the step lines
-and outputs come from its signed markers; each task carries its service's
+(``<service>/.cbdeploy/plan.json`` in the source archive) from a buildspec
+file of its own under ``.cbdeploy/services/``, as a workspace's deploy
+writes them, so the step lines and outputs come from its signed markers; each task carries its service's
 name in ``CBDEPLOY_SERVICE``, and its graph identifier differs from it
 (``web_app`` for ``web-app``) to show that the name comes from the build.
 The CLI runs in-process with click's CliRunner (plain output unless
@@ -34,12 +35,19 @@ from cbdeploy.client.infra.names import project_name
 SPEC = """version: 0.2
 phases:
   build:
-    commands:
-      - cd "$CBDEPLOY_SERVICE" && python3 -I -S "$CODEBUILD_SRC_DIR/.cbdeploy/runner" .cbdeploy/plan.json
+    commands: ["false"]
 batch:
   fast-fail: %(fast_fail)s
   build-graph:
 %(graph)s
+"""
+# Each task's own buildspec, a file in the archive as a workspace's deploy writes it:
+# BatchGetBuilds then names the file, and the follower reads its runner's markers.
+SERVICE_SPEC = """version: 0.2
+phases:
+  build:
+    commands:
+      - cd "$CBDEPLOY_SERVICE" && python3 -I -S "$CODEBUILD_SRC_DIR/.cbdeploy/runner" .cbdeploy/plan.json
 """
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -59,7 +67,8 @@ def ok(service: str, sleep: float = 0) -> list[str]:
 
 
 def task(service: str, depend_on: tuple[str, ...] = ()) -> str:
-    lines = [f"    - identifier: {service.replace('-', '_')}"]
+    lines = [f"    - identifier: {service.replace('-', '_')}",
+             f"      buildspec: .cbdeploy/services/{service}/buildspec.yml"]
     if depend_on:
         lines.append(f"      depend-on: [{', '.join(d.replace('-', '_') for d in depend_on)}]")
     lines += ["      env:", "        variables:", f"          CBDEPLOY_SERVICE: {service}"]
@@ -85,6 +94,7 @@ def start_batch(
                 archive.writestr(f"{RUNNER_DIR}/{name}", content)
             for service, commands in services.items():
                 archive.writestr(f"{service}/.cbdeploy/plan.json", plan(service, commands))
+                archive.writestr(f".cbdeploy/services/{service}/buildspec.yml", SERVICE_SPEC)
         bucket = f"batch-watch-{uuid.uuid4().hex[:10]}"
         s3.create_bucket(Bucket=bucket)
         s3.put_object(Bucket=bucket, Key="src.zip", Body=data.getvalue())

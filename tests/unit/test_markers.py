@@ -86,6 +86,10 @@ def test_no_line_is_a_marker_in_the_log_of_a_build_without_the_runner() -> None:
     ours = 'phases:\n  build:\n    commands:\n      - python3 -m runner "$D/.cbdeploy/plan.json"\n'
     assert not runs_the_runner(own)
     assert runs_the_runner(ours) and runs_the_runner(None)
+    # A batch's build names its buildspec file: cbdeploy's own for a service, or the service's.
+    assert runs_the_runner(".cbdeploy/services/api/buildspec.yml")
+    assert not runs_the_runner("services/api/buildspec.yml")
+    assert not runs_the_runner("version: 0.2\n# .cbdeploy/services/api/buildspec.yml\n")
     reader = MarkerReader(runner=False)
     assert reader.read(ANNOUNCEMENT) is None
     assert reader.read(f'::cbdeploy:{TOKEN}:: {{"event":"outputs","outputs":{{}}}}') is None
