@@ -329,6 +329,16 @@ def test_builds_lists_batches_marked_as_batches_without_their_own_builds(
     assert rows[batch_id].rstrip().endswith("batch: api, web_app")
     assert rows[single].rstrip().endswith("build")
 
+    # A batch named by its id alone, or by its UUID within the stage, as a build is.
+    config = ("--stage", "dev", "--config-path", str(root / "cbdeploy.toml"))
+    one = cli(emulator_url, tmp_path, "builds", batch_id, "--json", *config)
+    assert one.exit_code == 0, one.output
+    assert json.loads(one.stdout)["builds"] == []
+    assert [b["id"] for b in json.loads(one.stdout)["batches"]] == [batch_id]
+    by_uuid = cli(emulator_url, tmp_path, "logs", batch_id.split(":")[1], *config)
+    assert by_uuid.exit_code == 0, by_uuid.output
+    assert "web-app │ hello from web-app" in by_uuid.output.splitlines()
+
 
 # ---------------------------------------------------------------------- signals
 #
