@@ -41,6 +41,7 @@ class BuildLog:
         self._runner_seen = False
         self._pipeline_ended = False  # the runner said pipeline-end
         self._failed_phases: set[str] = set()  # phases whose failure line is shown
+        self.shown: set[str] = set()  # phases whose end line is shown
         self._phase: str | None = None  # the phase running, its name not shown yet
         self._running_phase = "build"  # what the heartbeat names: the phase running ...
         self._running_step: str | None = None  # ... or the pipeline step running
@@ -59,6 +60,7 @@ class BuildLog:
             return
         if self._phase == phase.name:
             self._phase = None
+        self.shown.add(phase.name)
         if phase.status == "SUCCEEDED":
             self.out.print(Text.assemble(("✓ ", "green"), phase_row(phase)))
         elif phase.name not in self._failed_phases:

@@ -10,7 +10,7 @@ from rich.text import Text
 
 from cbdeploy.client.aws.endpoint import Endpoint
 from cbdeploy.client.aws.results import Build
-from cbdeploy.client.output.text import format_duration, status_style
+from cbdeploy.client.output.text import clock_time, format_duration, status_style
 
 
 def builds_table(console: Console, builds: Iterable[Build]) -> None:
@@ -29,7 +29,7 @@ def builds_table(console: Console, builds: Iterable[Build]) -> None:
         if build.start is not None:
             end = build.end or datetime.now(timezone.utc)
             duration = (end - build.start).total_seconds()
-        started = build.start.astimezone().strftime("%Y-%m-%d %H:%M:%S") if build.start else "-"
+        started = clock_time(build.start) if build.start else "-"
         rows.append(
             (build.id, build.status, started, format_duration(duration), commit or "-",
              build.initiator or "-")

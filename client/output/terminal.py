@@ -38,6 +38,7 @@ from cbdeploy.client.output.lines import Lines
 from cbdeploy.client.output.place import Place
 from cbdeploy.client.output.summary import outcome_lines
 from cbdeploy.client.output.text import (
+    clock_time,
     commit_text,
     format_duration,
     reattach_commands,
@@ -240,7 +241,7 @@ class Renderer:
         self.out.print()
         status = Text(build.status or "UNKNOWN", style=status_style(build.status))
         if build.start is not None:
-            started = build.start.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+            started = clock_time(build.start)
             if build.complete and build.end is not None:
                 took = format_duration((build.end - build.start).total_seconds())
                 status.append(f", started {started}, took {took}", style="cyan")
@@ -318,8 +319,15 @@ class Renderer:
     # ------------------------------------------------------------------ the end
 
     def outcome(self, outcome: BuildOutcome) -> None:
-        """The last lines: result, duration, and on failure what failed and why."""
-        outcome_lines(self.out, outcome, self.place, noun=self.noun, log_hint=self.log_hint)
+        """The last lines: result, duration, and on failure what failed and why.
+
+        At a live terminal the phases' lines are on the screen just above: the
+        "Phases:" block lists only those that were not. A log (plain, CI, a
+        file) keeps the whole block: its end is what a reader looks at first.
+        """
+        shown = self.log.shown if self.console.is_interactive else ()
+        outcome_lines(self.out, outcome, self.place, noun=self.noun, log_hint=self.log_hint,
+                      shown=shown)
 
     def still_running(self, outcome: BuildOutcome) -> None:
         self.close()
