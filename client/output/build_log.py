@@ -22,6 +22,7 @@ from cbdeploy.client.watch.events import (
     LogLine,
     MarkerEvent,
     PhaseChanged,
+    Quiet,
     StillRunning,
 )
 from cbdeploy.client.watch.phases import PHASE_COMPLETE
@@ -71,9 +72,9 @@ class BuildLog:
                 self.out.print(Text("✗ " + phase_row(phase), style="red"))
 
     def _enter_phase(self) -> None:
-        """Name the running phase above its first line shown (its lines replace the spinner)."""
+        """Before a line: the spinner goes, and the running phase's name goes above its first."""
+        self.out.close()
         if self._phase is not None:
-            self.out.close()
             self.out.print(Text.assemble(("· ", "dim"), (self._phase, "bold")))
             self._phase = None
 
@@ -119,12 +120,21 @@ class BuildLog:
                     Text(f"✗ {step} failed (exit {code}) after {took}", style="red bold")
                 )
 
+    def quiet(self, e: Quiet) -> None:
+        """A live terminal only: a spinner with the running step and its time, until a line comes.
+
+        Its line is transient: once output resumes or the step ends, nothing of it stays.
+        """
+        if not self.out.live.active:  # (a phase's own spinner may already say it)
+            self.out.live.spinner(self._running_step or self._running_phase, e.running)
+
     def still_running(self, e: StillRunning) -> None:
         """Plain output only: a heartbeat line, so a CI job that kills a silent step does not.
 
-        At a terminal the live spinner already shows that the build runs.
+        At a live terminal the spinner already shows that the build runs (a
+        CI log in colour, FORCE_COLOR, has no spinner: it gets the line).
         """
-        if self.out.console.is_terminal:
+        if self.out.console.is_interactive:
             return
         name = self._running_step or self._running_phase
         self.out.print(Text(f"… still running: {name} ({format_duration(e.running)})", style="dim"))

@@ -22,6 +22,7 @@ line and nothing else, so a CI log holds plain lines only.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TextIO
@@ -62,6 +63,7 @@ class Renderer:
         log_hint: bool = True,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         place: Place | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.console = console
         self.now = now  # "started ... (2m 10s ago)" in the logs header
@@ -69,7 +71,7 @@ class Renderer:
         self.noun = noun
         self.log_hint = log_hint  # end a failure with the 'cbdeploy logs' command
         self.place = place or Place()  # where the build runs
-        self.out = Lines(console)
+        self.out = Lines(console, clock)  # (clock: a spinner's time)
         self.log = BuildLog(self.out, debug=debug)
 
     def locate(self, place: Place) -> None:
@@ -129,6 +131,8 @@ class Renderer:
                 self.log.contact_restored(event)
             case f.StillRunning():
                 self.log.still_running(event)
+            case f.Quiet():
+                self.log.quiet(event)
             case f.BuildFinished() | f.FollowLost():
                 self.close()  # the outcome says it all (or what is known)
             case _:

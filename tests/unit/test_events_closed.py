@@ -62,6 +62,7 @@ SAMPLES: dict[type, d.Event] = {
     f.ContactRestored: f.ContactRestored(4.0),
     f.FollowLost: f.FollowLost(BUILD, "gone"),
     f.StillRunning: f.StillRunning(250.0),
+    f.Quiet: f.Quiet(12.0),
 }
 
 
