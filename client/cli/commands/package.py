@@ -154,6 +154,14 @@ def package(
         _list(selection, nul=nul)
         if not (stats or output):
             return
+    _write(console, request, selection, extra, stats=stats)
+
+
+def _write(
+    console: Console, request: PackageRequest, selection: Selection, extra: dict[str, bytes],
+    *, stats: bool,
+) -> None:
+    """Write the archive; then its summary line, or with ``stats`` its sizes and what stayed out."""
     if request.output.parent == request.root / NAME:
         state_dir(request.root)  # with its .gitignore, so git never sees the archive
     cache = cache_dir(request.root) if request.use_cache else None
