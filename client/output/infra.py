@@ -18,6 +18,7 @@ from cbdeploy.client.infra.calls import ABSENT, Call, Change
 from cbdeploy.client.infra.diff import statement_text
 from cbdeploy.client.infra.model import Infrastructure
 from cbdeploy.client.infra.names import Names
+from cbdeploy.client.output.text import field_text
 
 
 def _line(console: Console, text: str | Text) -> None:
@@ -91,11 +92,12 @@ def change_text(change: Change) -> Text:
 
 
 def _value(value: Any) -> str:
+    """One line: what AWS holds may have been written by anyone with access."""
     if isinstance(value, str):
-        return value
+        return field_text(value)
     if isinstance(value, dict) and "Effect" in value:
-        return statement_text(value)
-    return json.dumps(value, sort_keys=True, separators=(", ", ": "), default=str)
+        return field_text(statement_text(value))
+    return field_text(json.dumps(value, sort_keys=True, separators=(", ", ": "), default=str))
 
 
 def destroy_plan(console: Console, calls: Sequence[Call]) -> None:
