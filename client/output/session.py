@@ -97,7 +97,8 @@ class OutputSession:
         self.debug = debug
         self.deploy = deploy
         self.environ = os.environ if environ is None else environ
-        self.console = console or make_console(stderr=as_json)
+        # --json is a machine's mode: its stderr gets lines, never a redraw.
+        self.console = console or make_console(stderr=as_json, live=not as_json)
         self.report = ReportCollector(deploy=deploy, clock=clock)
         self.reporting = report
         self.renderer: RendererLike = renderer or Renderer(
