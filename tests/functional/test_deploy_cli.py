@@ -292,7 +292,8 @@ def test_package_stats_prints_the_hash_of_the_archive_a_deploy_uploads(
 
     stats = cli(project, "package", "--stats")
     assert stats.exit_code == 0, stats.output
-    shown = re.search(r"SHA-256\s+([0-9a-f]{64})\s+the archive a deploy to us-east-1 uploads",
+    shown = re.search(r"SHA-256\s+([0-9a-f]{64})\s+the archive a deploy of stage dev to "
+                      r"us-east-1 uploads",
                       stats.output)
     assert shown is not None, stats.output
     assert shown.group(1) == uploaded

@@ -120,6 +120,7 @@ def test_stats_show_what_was_excluded_and_the_rule_that_excluded_it(project: Pat
     assert rows["debug.log"][-1] == ".gitignore:2:*.log"
     assert rows["src/secret.pem"][-1] == ".cbdeployignore:2:*.pem"
     assert text.index("node_modules/") < text.index("src/secret.pem") < text.index("debug.log")
+    assert "no cbdeploy.toml: the project's files alone" in text  # which archive the hash is of
 
 
 def test_a_link_out_of_the_project_is_an_error_unless_the_config_allows_it(

@@ -170,8 +170,13 @@ def _write(
         excluded = pool.submit(excluded_paths, request.root) if stats else None
         result = build_archive(selection, request.output, extra_entries=extra, cache_dir=cache)
     if excluded is not None:
-        render_stats(console, package_stats(result), excluded.result(),
-                     region=request.region if extra else None)
+        if not extra:
+            which = "no cbdeploy.toml: the project's files alone, not a deploy's archive"
+        elif request.region:
+            which = f"the archive a deploy of stage {request.stage} to {request.region} uploads"
+        else:  # a deploy's plan names its region
+            which = "no region: pass --region (or set AWS_REGION) for a deploy's archive"
+        render_stats(console, package_stats(result), excluded.result(), which=which)
     else:
         render_summary(console, result)
 
@@ -267,7 +272,7 @@ def render_summary(console: Console, result: ArchiveResult) -> None:
 
 def render_stats(
     console: Console, stats: PackageStats, excluded: Sequence[ExcludedPath] = (),
-    *, region: str | None = None,
+    *, which: str = "",
 ) -> None:
     overview = Table.grid(padding=(0, 2))
     overview.add_row("Archive", Text(str(stats.path)))
@@ -278,11 +283,9 @@ def render_stats(
     overview.add_row(
         "Zip size", Text.assemble(decimal(stats.size), (" (with cbdeploy's runner)", "dim"))
     )
-    # Which archive the hash is of: a deploy's plan names its region.
-    which = (f"the archive a deploy to {region} uploads" if region
-             else "no region: a deploy's plan names its region, pass --region")
     overview.add_row("SHA-256", stats.sha256)
-    overview.add_row("", Text(which, style="dim"))
+    if which:  # which archive the hash is of
+        overview.add_row("", Text(which, style="dim"))
     console.print(overview)
     for title, rows, counted in (
         ("Largest directories", stats.directories, True),
