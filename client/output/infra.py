@@ -13,11 +13,11 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from cbdeploy.client.aws.endpoint import Endpoint
 from cbdeploy.client.infra.calls import ABSENT, Call, Change
 from cbdeploy.client.infra.diff import statement_text
 from cbdeploy.client.infra.model import Infrastructure
 from cbdeploy.client.infra.names import Names
+from cbdeploy.client.output.place import Place
 from cbdeploy.client.output.text import field_text
 
 
@@ -25,8 +25,11 @@ def _line(console: Console, text: str | Text) -> None:
     console.print(text if isinstance(text, Text) else Text(text), soft_wrap=True)
 
 
-def header(console: Console, title: str, names: Names, endpoint: Endpoint, *, local: bool) -> None:
-    """``cbdeploy: Bootstrap`` and where it acts: stage, region, account, project, endpoint."""
+def header(console: Console, title: str, names: Names, place: Place) -> None:
+    """``cbdeploy: Bootstrap`` and where it acts: stage, region, account, project, endpoint.
+
+    As deploy's header says it (``client.output.terminal``), endpoint row included.
+    """
     _line(console, Text(f"cbdeploy: {title}", style="bold"))
     _line(console, "")
     rows = [
@@ -35,10 +38,8 @@ def header(console: Console, title: str, names: Names, endpoint: Endpoint, *, lo
         ("Account", names.account),
         ("Project", f"{names.app} ({names.project})"),
     ]
-    if endpoint.url is not None:
-        rows.append(("Endpoint", endpoint.label))
-    elif local:
-        rows.append(("Endpoint", "local emulator (--local)"))
+    if place.endpoint_label is not None:
+        rows.append(("Endpoint", place.endpoint_label))
     for label, value in rows:
         _line(console, Text.assemble(f"  {label + ':':<10}", (value, "cyan")))
     _line(console, "")

@@ -156,9 +156,8 @@ class Renderer:
         self.out.print()
 
     def _endpoint_row(self) -> tuple[str, str] | None:
-        if self.place.endpoint.url is not None:
-            return ("Endpoint", self.place.endpoint.label)
-        return ("Endpoint", "local emulator (--local)") if self.place.local else None
+        label = self.place.endpoint_label
+        return None if label is None else ("Endpoint", label)
 
     def _files_selected(self, e: d.FilesSelected) -> None:
         selection = e.selection

@@ -15,6 +15,7 @@ from cbdeploy.client.infra.calls import Call, Change
 from cbdeploy.client.infra.model import Infrastructure
 from cbdeploy.client.infra.names import stage_names
 from cbdeploy.client.output import infra as render_infra
+from cbdeploy.client.output.place import Place
 from cbdeploy.client.target import Target
 
 INFRA = Infrastructure(
@@ -86,7 +87,8 @@ def test_nothing_to_destroy_says_where_it_looked() -> None:
 
 def test_the_header_says_account_region_and_endpoint() -> None:
     local = Endpoint("http://127.0.0.1:4566", "standing")
-    assert render(render_infra.header, "Destroy", NAMES, local, local=True).splitlines() == [
+    place = Place("eu-west-1", True, local)
+    assert render(render_infra.header, "Destroy", NAMES, place).splitlines() == [
         "cbdeploy: Destroy",
         "",
         "  Stage:    prod",
@@ -96,7 +98,7 @@ def test_the_header_says_account_region_and_endpoint() -> None:
         f"  Endpoint: {local.label}",
         "",
     ]
-    on_aws = render(render_infra.header, "Bootstrap", NAMES, Endpoint(), local=False)
+    on_aws = render(render_infra.header, "Bootstrap", NAMES, Place("eu-west-1"))
     assert "Endpoint" not in on_aws and "  Account:  123456789012" in on_aws
 
 

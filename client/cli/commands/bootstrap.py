@@ -12,6 +12,7 @@ from cbdeploy.client.infra.bootstrap import bootstrap, plan_bootstrap
 from cbdeploy.client.infra.model import names_for, stage_settings
 from cbdeploy.client.output import infra as render_infra
 from cbdeploy.client.output.console import make_console
+from cbdeploy.client.output.place import Place
 from cbdeploy.client.target import Target
 
 
@@ -35,7 +36,7 @@ def bootstrap_command(target: Target, dry_run: bool) -> None:
     console = make_console()
     with open_aws(target) as aws:
         names = names_for(aws, config.name, target.stage)
-        render_infra.header(console, "Bootstrap", names, aws.endpoint, local=target.local)
+        render_infra.header(console, "Bootstrap", names, Place(aws.region, target.local, aws.endpoint))
         settings = stage_settings(config, aws.region, aws.account_id())
         if dry_run:
             render_infra.would_change(console, plan_bootstrap(aws, settings))

@@ -15,6 +15,7 @@ from cbdeploy.client.infra.destroy import plan_destroy
 from cbdeploy.client.infra.model import names_for
 from cbdeploy.client.output import infra as render_infra
 from cbdeploy.client.output.console import make_console
+from cbdeploy.client.output.place import Place
 from cbdeploy.client.target import Target
 
 
@@ -49,7 +50,7 @@ def destroy_command(target: Target, everything: bool, app_name: str | None, yes:
     console = make_console()
     with open_aws(target) as aws:
         names = names_for(aws, name, target.stage)
-        render_infra.header(console, "Destroy", names, aws.endpoint, local=target.local)
+        render_infra.header(console, "Destroy", names, Place(aws.region, target.local, aws.endpoint))
         calls = plan_destroy(aws, name, target.stage, everything=everything)
         if calls:
             if not yes:  # (with --yes the steps are listed once, as they are made)
