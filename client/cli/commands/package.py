@@ -147,7 +147,7 @@ def package(
     if stats or output or not list_only:
         check_output_path(request.output)  # before anything is listed or written
     console = make_console(stderr=list_only)
-    selection, extra = _select(request)
+    selection, extra = _select(request, archive=bool(stats or output or not list_only))
     selection = _without(selection, request.output)
     _warn(make_console(stderr=True), selection)
     if list_only:
@@ -192,8 +192,9 @@ def _list(selection: Selection, *, nul: bool) -> None:
     sys.stdout.buffer.flush()
 
 
-def _select(request: PackageRequest) -> tuple[Selection, dict[str, bytes]]:
-    """The selection, and what a deploy adds to it when the project has a config.
+def _select(request: PackageRequest, *, archive: bool) -> tuple[Selection, dict[str, bytes]]:
+    """The selection, and what a deploy adds to it when the project has a config (and an
+    ``archive`` is to be written: a listing alone hashes nothing).
 
     That is the plan, the runner and the file list (``.cbdeploy/files.json``):
     the archive is then byte for byte the one a deploy of the stage to the
@@ -215,6 +216,8 @@ def _select(request: PackageRequest) -> tuple[Selection, dict[str, bytes]]:
         follow_external_links=config.package.follow_external_links,
     )
     selection = _without(selection, request.output)
+    if not archive:  # --list alone: no file is hashed
+        return selection, {}
     tree = scan_tree(selection, cache_dir(request.root) if request.use_cache else None)
     return selection, {**archive_entries(config, request.stage, request.region), **files_entry(tree)}
 
