@@ -27,6 +27,16 @@ class UsageError(CbdeployError):
     """Bad command-line input: an option value, a missing stage or region."""
 
 
+class Cancelled(CbdeployError):
+    """The user answered no to a confirmation: not an error, but nothing was done (exit 2).
+
+    Rendered as ``Cancelled: nothing was changed``, without ``Error:``.
+    """
+
+    def __init__(self, message: str = "nothing was changed") -> None:
+        super().__init__(message)
+
+
 class ConfigError(CbdeployError):
     """``cbdeploy.toml`` is missing, does not parse, or holds a bad value."""
 

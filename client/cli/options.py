@@ -147,6 +147,17 @@ def region_source(
     return "profile", profile_region(profile)
 
 
+def region_if_any(region: str | None) -> str | None:
+    """The region a deploy would use (the same sources, the same order); None if none is set.
+
+    For ``package``, which needs no region but names it in the plan when known.
+    """
+    reject_empty("--region", region)
+    stored = defaults_store.load()
+    source, found = region_source(region, stored.region, stored.profile)
+    return _from_source(found, validate_region, source, "region") if found else None
+
+
 _EMPTY_HINTS = {
     "--stage": "Pass a stage such as --stage dev, or leave the option out to use the stored default.",
     "--region": "Pass a region such as --region us-east-1, or leave the option out to use "

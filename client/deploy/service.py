@@ -75,6 +75,7 @@ from cbdeploy.client.deploy.upload import UploadResult, source_key, upload_archi
 from cbdeploy.client.errors import (
     AwsError,
     BuildConflictError,
+    Cancelled,
     CredentialsError,
     UsageError,
 )
@@ -315,10 +316,7 @@ class DeployService:
     ) -> None:
         self.emit(ConfirmationNeeded(plan.app, plan.stage, plan.region, account, archive, git))
         if not self.confirm(f"Deploy {plan.app} to stage {plan.stage} in {plan.region}?"):
-            raise UsageError(
-                f"Deploy of stage {plan.stage!r} cancelled; nothing was deployed.",
-                "Pass --yes to deploy without being asked.",
-            )
+            raise Cancelled()
 
     def _bootstrap(self, aws: AwsClient, config: ProjectConfig, account: str) -> Infrastructure:
         settings = stage_settings(config, aws.region, account)

@@ -68,6 +68,9 @@ def batch_config(settings: StageSettings, names: Names) -> dict[str, Any]:
 
 def plan_batch_role(settings: StageSettings, names: Names, observed: Observed) -> list[Call]:
     """Create the batch role, or bring its trust and policy back to what they should be."""
+    # (Imported here: client.infra.diff needs client.infra.model, which needs this module.)
+    from cbdeploy.client.infra.diff import statement_changes, tag_changes
+
     role = names.batch_role
     calls = []
     if observed.batch_role is None:
@@ -83,14 +86,17 @@ def plan_batch_role(settings: StageSettings, names: Names, observed: Observed) -
                     "tags": names.tags,
                 },
                 f"Create IAM role {role}",
+                changes=tag_changes(names.tags),
             )
         )
-    elif not _contains(observed.batch_role.get("AssumeRolePolicyDocument"), BATCH_TRUST_POLICY):
+    elif not _contains(trust := observed.batch_role.get("AssumeRolePolicyDocument"),
+                       BATCH_TRUST_POLICY):
         calls.append(
             Call(
                 Write.UPDATE_TRUST_POLICY,
                 {"name": role, "trust_policy": BATCH_TRUST_POLICY},
                 f"Let CodeBuild assume {role}",
+                changes=statement_changes(trust, BATCH_TRUST_POLICY),
             )
         )
     document = batch_role_policy(names)
@@ -100,6 +106,7 @@ def plan_batch_role(settings: StageSettings, names: Names, observed: Observed) -
                 Write.PUT_INLINE_POLICY,
                 {"role": role, "policy": BATCH_POLICY, "document": document},
                 f"Allow {role} to start and stop the builds of {names.project}",
+                changes=statement_changes(observed.batch_policy, document),
             )
         )
     return calls

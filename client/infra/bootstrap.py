@@ -36,7 +36,8 @@ from typing import Any
 from cbdeploy.client.aws.client import AwsClient
 from cbdeploy.client.errors import ConfigError
 from cbdeploy.client.infra.batch import BATCH_POLICY, plan_batch_role
-from cbdeploy.client.infra.calls import Call, Write, execute
+from cbdeploy.client.infra.calls import Call, Change, Write, execute
+from cbdeploy.client.infra.diff import field_changes, statement_changes, tag_changes
 from cbdeploy.client.infra.model import (
     BASE_POLICY,
     ENCRYPTION_RULES,
@@ -165,6 +166,7 @@ def plan(settings: StageSettings, names: Names, observed: Observed) -> tuple[Cal
             Write.CREATE_REPOSITORY,
             {"name": repository, "tags": names.tags},
             f"Create ECR repository {repository}",
+            changes=tag_changes(names.tags),
         )
         for repository in settings.repositories
         if repository not in observed.repositories
@@ -175,13 +177,15 @@ def plan(settings: StageSettings, names: Names, observed: Observed) -> tuple[Cal
         tagged = {**desired, "tags": [{"key": k, "value": v} for k, v in names.tags.items()]}
         calls.append(
             Call(
-                Write.CREATE_PROJECT, tagged, f"Create CodeBuild project {names.project}", role_created
+                Write.CREATE_PROJECT, tagged, f"Create CodeBuild project {names.project}", role_created,
+                changes=tag_changes(names.tags),
             )
         )
     elif not contains(observed.project, desired):
         calls.append(
             Call(
-                Write.UPDATE_PROJECT, desired, f"Update CodeBuild project {names.project}", role_created
+                Write.UPDATE_PROJECT, desired, f"Update CodeBuild project {names.project}", role_created,
+                changes=field_changes(observed.project, desired),
             )
         )
     return tuple(calls)
@@ -198,6 +202,7 @@ def _plan_bucket(names: Names, observed: Observed) -> list[Call]:
                 Write.PUT_PUBLIC_ACCESS_BLOCK,
                 {"bucket": bucket, "config": PUBLIC_ACCESS_BLOCK},
                 f"Block public access to {bucket}",
+                changes=field_changes(observed.public_access_block, PUBLIC_ACCESS_BLOCK),
             )
         )
     if not _encrypted(observed.encryption):
@@ -215,6 +220,7 @@ def _plan_bucket(names: Names, observed: Observed) -> list[Call]:
                 Write.PUT_BUCKET_POLICY,
                 {"bucket": bucket, "policy": policy},
                 f"Refuse non-TLS access to {bucket}",
+                changes=statement_changes(observed.bucket_policy, policy),
             )
         )
     existing = list(observed.lifecycle or ())
@@ -226,6 +232,10 @@ def _plan_bucket(names: Names, observed: Observed) -> list[Call]:
                 Write.PUT_BUCKET_LIFECYCLE,
                 {"bucket": bucket, "rules": rules},
                 f"Expire old sources (30 days) and stale uploads (1 day) in {bucket}",
+                changes=tuple(
+                    Change("Rules", None, wanted["ID"]) for wanted in LIFECYCLE_RULES
+                    if not any(contains(rule, wanted) for rule in existing)
+                ),
             )
         )
     return calls
@@ -261,11 +271,14 @@ def _plan_log_group(settings: StageSettings, names: Names, observed: Observed) -
                 Write.CREATE_LOG_GROUP,
                 {"name": group, "tags": names.tags},
                 f"Create log group {group}",
+                changes=tag_changes(names.tags),
             )
         )
     if observed.log_group is None or observed.log_group.get("retentionInDays") != days:
+        old = None if observed.log_group is None else observed.log_group.get("retentionInDays")
         calls.append(
-            Call(Write.PUT_RETENTION, {"name": group, "days": days}, f"Keep {group} logs {days} days")
+            Call(Write.PUT_RETENTION, {"name": group, "days": days}, f"Keep {group} logs {days} days",
+                 changes=(Change("retentionInDays", old, days),))
         )
     return calls
 
@@ -284,14 +297,16 @@ def _plan_role(settings: StageSettings, names: Names, observed: Observed) -> lis
                     "tags": names.tags,
                 },
                 f"Create IAM role {role}",
+                changes=tag_changes(names.tags),
             )
         )
-    elif not contains(observed.role.get("AssumeRolePolicyDocument"), TRUST_POLICY):
+    elif not contains(trust := observed.role.get("AssumeRolePolicyDocument"), TRUST_POLICY):
         calls.append(
             Call(
                 Write.UPDATE_TRUST_POLICY,
                 {"name": role, "trust_policy": TRUST_POLICY},
                 f"Let CodeBuild assume {role}",
+                changes=statement_changes(trust, TRUST_POLICY),
             )
         )
     base = base_role_policy(settings, names)
@@ -301,6 +316,7 @@ def _plan_role(settings: StageSettings, names: Names, observed: Observed) -> lis
                 Write.PUT_INLINE_POLICY,
                 {"role": role, "policy": BASE_POLICY, "document": base},
                 f"Allow {role} its logs, sources, cache and secrets",
+                changes=statement_changes(observed.base_policy, base),
             )
         )
     attached = set(observed.attached_policies)
@@ -311,14 +327,13 @@ def _plan_role(settings: StageSettings, names: Names, observed: Observed) -> lis
     return calls
 
 
-def plan_bootstrap(aws: AwsClient, settings: StageSettings) -> Infrastructure:
-    """Read and plan without writing: the result's ``changes`` say what bootstrap would do.
+def plan_bootstrap(aws: AwsClient, settings: StageSettings) -> tuple[Call, ...]:
+    """Read and plan without writing: the calls bootstrap would make, each with its changes.
 
     The same plan :func:`bootstrap` executes, so ``--dry-run`` shows exactly that.
     """
     names = names_for(aws, settings.name, settings.stage)
-    calls = plan(settings, names, observe(aws, settings, names))
-    return _infrastructure(names, calls)
+    return plan(settings, names, observe(aws, settings, names))
 
 
 def bootstrap(

@@ -52,6 +52,18 @@ class Write(str, enum.Enum):
         return self.value
 
 
+ABSENT: Any = None  # the ``old`` of a field being added, the ``new`` of one removed
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a write changes in one field: ``old`` → ``new`` (see ``client.infra.diff``)."""
+
+    field: str
+    old: Any = ABSENT
+    new: Any = ABSENT
+
+
 @dataclass(frozen=True)
 class Call:
     """One write: ``AwsClient.<method>(**params)``; ``what`` is for people.
@@ -64,6 +76,8 @@ class Call:
     params: Mapping[str, Any] = field(hash=False)
     what: str
     waits_for_role: bool = False  # the role was just created: IAM may not have propagated
+    # For people (a dry run): the fields this call changes. Not part of the call.
+    changes: tuple[Change, ...] = field(default=(), compare=False, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "method", Write(self.method))

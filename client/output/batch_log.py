@@ -137,6 +137,8 @@ class BatchLog:
                 log.contact_restored(inner)
             case w.StillRunning():
                 log.still_running(inner)
+            case w.Quiet():
+                pass  # (no spinner per service: its heartbeat line says it)
             case w.BuildFinished():
                 status = inner.build.status
                 mark = {"SUCCEEDED": "✓", "STOPPED": "■"}.get(status, "✗")

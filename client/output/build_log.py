@@ -22,6 +22,7 @@ from cbdeploy.client.watch.events import (
     LogLine,
     MarkerEvent,
     PhaseChanged,
+    Quiet,
     StillRunning,
 )
 from cbdeploy.client.watch.phases import PHASE_COMPLETE
@@ -41,6 +42,7 @@ class BuildLog:
         self._runner_seen = False
         self._pipeline_ended = False  # the runner said pipeline-end
         self._failed_phases: set[str] = set()  # phases whose failure line is shown
+        self.shown: set[str] = set()  # phases whose end line is shown
         self._phase: str | None = None  # the phase running, its name not shown yet
         self._running_phase = "build"  # what the heartbeat names: the phase running ...
         self._running_step: str | None = None  # ... or the pipeline step running
@@ -59,6 +61,7 @@ class BuildLog:
             return
         if self._phase == phase.name:
             self._phase = None
+        self.shown.add(phase.name)
         if phase.status == "SUCCEEDED":
             self.out.print(Text.assemble(("✓ ", "green"), phase_row(phase)))
         elif phase.name not in self._failed_phases:
@@ -69,9 +72,9 @@ class BuildLog:
                 self.out.print(Text("✗ " + phase_row(phase), style="red"))
 
     def _enter_phase(self) -> None:
-        """Name the running phase above its first line shown (its lines replace the spinner)."""
+        """Before a line: the spinner goes, and the running phase's name goes above its first."""
+        self.out.close()
         if self._phase is not None:
-            self.out.close()
             self.out.print(Text.assemble(("· ", "dim"), (self._phase, "bold")))
             self._phase = None
 
@@ -117,10 +120,19 @@ class BuildLog:
                     Text(f"✗ {step} failed (exit {code}) after {took}", style="red bold")
                 )
 
+    def quiet(self, e: Quiet) -> None:
+        """A live terminal only: a spinner with the running step and its time, until a line comes.
+
+        Its line is transient: once output resumes or the step ends, nothing of it stays.
+        """
+        if not self.out.live.active:  # (a phase's own spinner may already say it)
+            self.out.live.spinner(self._running_step or self._running_phase, e.running)
+
     def still_running(self, e: StillRunning) -> None:
         """Plain output only: a heartbeat line, so a CI job that kills a silent step does not.
 
-        At a terminal the live spinner already shows that the build runs.
+        At a live terminal the spinner already shows that the build runs (a
+        CI log in colour, FORCE_COLOR, has no spinner: it gets the line).
         """
         if self.out.spinning:
             return

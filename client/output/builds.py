@@ -10,7 +10,7 @@ from rich.text import Text
 
 from cbdeploy.client.aws.endpoint import Endpoint
 from cbdeploy.client.aws.results import Build, BuildBatch
-from cbdeploy.client.output.text import format_duration, status_style
+from cbdeploy.client.output.text import clock_time, format_duration, status_style
 
 
 def builds_table(console: Console, builds: Iterable[Build],
@@ -60,7 +60,7 @@ def _row(some_id: str, status: str, start: datetime | None, end: datetime | None
     duration = None
     if start is not None:
         duration = ((end or datetime.now(timezone.utc)) - start).total_seconds()
-    started = start.astimezone().strftime("%Y-%m-%d %H:%M:%S") if start else "-"
+    started = clock_time(start) if start else "-"
     return (some_id, status, started, format_duration(duration), commit or "-", initiator or "-")
 
 

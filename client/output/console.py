@@ -29,8 +29,11 @@ def make_console(
     file: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
     width: int | None = None,
+    live: bool = True,
 ) -> Console:
     """The console for one command's human output (stdout, or stderr with ``--json``).
+
+    ``live=False`` (``--json``): never a redraw (bar, spinner), even on a TTY.
 
     Highlighting is off everywhere: remote text must come out as it went in.
     Rich itself honours ``NO_COLOR``, ``FORCE_COLOR``, ``TTY_COMPATIBLE`` and
@@ -38,7 +41,7 @@ def make_console(
     """
     env = dict(os.environ if environ is None else environ)
     stream = file if file is not None else (sys.stderr if stderr else sys.stdout)
-    interactive = live_ok(stream, env)
+    interactive = live and live_ok(stream, env)
     return Console(
         file=stream,
         highlight=False,

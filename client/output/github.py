@@ -163,7 +163,7 @@ class GithubRenderer:
                     # to show (SUBMITTED, QUEUED ...) gets no empty group.
                     self._open_group(self._phase)
             case (f.LogLine() | f.MarkerEvent() | f.ContactLost() | f.ContactRestored()
-                  | f.FollowLost() | f.StillRunning()):
+                  | f.FollowLost() | f.StillRunning() | f.Quiet()):
                 pass  # (no group to open: no phase runs, or the line is not shown)
             case (d.DeployStarting() | d.FilesSelected() | d.PackagingProgress()
                   | d.ArchiveBuilt() | d.ConfirmationNeeded() | d.BootstrapStep()

@@ -7,7 +7,8 @@ sequences that could act on the terminal (``client.output.text``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from rich.console import Console
@@ -20,14 +21,14 @@ from cbdeploy.client.output.text import plain_text, terminal_text
 class Lines:
     """One console and its one live display (bars and spinners, on a live terminal only)."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, clock: Callable[[], float] = time.monotonic) -> None:
         self.console = console
-        self.live = LiveDisplay(console)
+        self.live = LiveDisplay(console, clock)
 
     @property
     def spinning(self) -> bool:
         """Whether a running build is shown by a live spinner here (no heartbeat lines then)."""
-        return self.console.is_terminal
+        return self.console.is_interactive  # (a colour CI log, FORCE_COLOR, has none)
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
         # Never hard-wrap: ids and commands must stay copyable; the terminal wraps.

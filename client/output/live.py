@@ -8,6 +8,8 @@ renderer's summary line takes its place.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -15,17 +17,32 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    ProgressColumn,
     SpinnerColumn,
+    Task,
     TextColumn,
-    TimeElapsedColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+from rich.text import Text
+
+from cbdeploy.client.output.text import format_duration
+
+
+class RunningForColumn(ProgressColumn):
+    """How long the thing has been running (``4m 10s``, as step lines and the heartbeat say)."""
+
+    def render(self, task: Task) -> Text:
+        since = float(task.fields.get("since", 0.0))
+        return Text(format_duration(since + (task.elapsed or 0.0)), style="progress.elapsed")
 
 
 class LiveDisplay:
-    def __init__(self, console: Console) -> None:
+    """``clock`` (seconds) times the spinner; tests pass a fake one."""
+
+    def __init__(self, console: Console, clock: Callable[[], float] = time.monotonic) -> None:
         self.console = console
+        self.clock = clock
         self._progress: Progress | None = None
         self._task: Any = None
         self._kind = ""
@@ -50,9 +67,10 @@ class LiveDisplay:
         if self._kind == "upload":
             self._update(done, total)
 
-    def spinner(self, label: str) -> None:
-        """Something running with nothing to show yet, and for how long."""
-        self._start("spinner", SpinnerColumn(), TextColumn(label), TimeElapsedColumn(), total=None)
+    def spinner(self, label: str, running: float = 0.0) -> None:
+        """Something running with nothing to show (yet), and for how long: ``running`` so far."""
+        self._start("spinner", SpinnerColumn(), TextColumn(label, markup=False), RunningForColumn(),
+                    total=None, since=running)
 
     @property
     def active(self) -> bool:
@@ -64,7 +82,7 @@ class LiveDisplay:
             self._progress.stop()
             self._progress, self._kind = None, ""
 
-    def _start(self, kind: str, *columns: Any, total: int | None) -> None:
+    def _start(self, kind: str, *columns: Any, total: int | None, **fields: Any) -> None:
         self.stop()
         if not self.console.is_interactive:
             return
@@ -72,9 +90,9 @@ class LiveDisplay:
         # JSON's alone, and text meant for stderr must stay on stderr.
         self._progress = Progress(
             *columns, console=self.console, transient=True, redirect_stdout=False,
-            redirect_stderr=False,
+            redirect_stderr=False, get_time=self.clock,
         )
-        self._task = self._progress.add_task("", total=total)
+        self._task = self._progress.add_task("", total=total, **fields)
         self._kind = kind
         self._progress.start()
 

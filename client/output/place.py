@@ -28,6 +28,13 @@ class Place:
         return self.local and not self.endpoint.standing
 
     @property
+    def endpoint_label(self) -> str | None:
+        """What a header's ``Endpoint:`` row says; None for AWS itself (no row)."""
+        if self.endpoint.url is not None:
+            return self.endpoint.label
+        return "local emulator (--local)" if self.local else None
+
+    @property
     def flags(self) -> str:
         """What a printed command needs to reach the endpoint again (`` --local``)."""
         return self.endpoint.flags

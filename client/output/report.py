@@ -104,7 +104,8 @@ class ReportCollector:
                   | w.Detached()):
                 pass  # (the outcome and the timings say what the object needs of these)
             case (f.PhaseChanged() | f.LogLine() | f.MarkerEvent() | f.BuildFinished()
-                  | f.ContactLost() | f.ContactRestored() | f.FollowLost() | f.StillRunning()):
+                  | f.ContactLost() | f.ContactRestored() | f.FollowLost() | f.StillRunning()
+                  | f.Quiet()):
                 pass  # (the follow's events reach the object through the outcome)
             case w.BatchAttached() | w.ServiceStarted() | w.ServiceEvent() | w.BatchFinished():
                 pass  # (a batch's reach it through the batch's outcome)

@@ -38,7 +38,7 @@ from rich.console import Console
 from cbdeploy.client.aws.endpoint import Endpoint
 from cbdeploy.client.aws.notices import connection_notices
 from cbdeploy.client.deploy.events import Event
-from cbdeploy.client.errors import CbdeployError
+from cbdeploy.client.errors import Cancelled, CbdeployError
 from cbdeploy.client.output.console import github_actions, make_console
 from cbdeploy.client.output.github import GithubRenderer, RendererLike, write_step_summary
 from cbdeploy.client.output.place import Place
@@ -98,7 +98,8 @@ class OutputSession:
         self.debug = debug
         self.deploy = deploy
         self.environ = os.environ if environ is None else environ
-        self.console = console or make_console(stderr=as_json)
+        # --json is a machine's mode: its stderr gets lines, never a redraw.
+        self.console = console or make_console(stderr=as_json, live=not as_json)
         self.report = ReportCollector(deploy=deploy, clock=clock)
         self.reporting = report
         self.renderer: RendererLike = renderer or Renderer(
@@ -258,6 +259,9 @@ def _nothing() -> None:
 
 def report_error(error: CbdeployError) -> None:
     """Print one readable error on stderr: what went wrong, then what to do next."""
+    if isinstance(error, Cancelled):  # the user's own answer: no error to report
+        _write(sys.stderr, f"Cancelled: {error.message}")
+        return
     _write(sys.stderr, f"Error: {error.message}")
     if error.hint:
         _write(sys.stderr, error.hint)

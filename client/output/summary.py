@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Collection
 
 from rich.text import Text
 
@@ -14,14 +15,18 @@ from cbdeploy.client.watch.signals import signal_name
 
 
 def outcome_lines(
-    out: Lines, outcome: BuildOutcome, place: Place, *, noun: str, log_hint: bool
+    out: Lines, outcome: BuildOutcome, place: Place, *, noun: str, log_hint: bool,
+    shown: Collection[str] = (),
 ) -> None:
-    """Phases, the result line, what failed (or why the outcome is unknown), the outputs."""
+    """Phases, the result line, what failed (or why the outcome is unknown), the outputs.
+
+    ``shown``: phases whose line is already on the screen, not listed again.
+    """
     out.close()
     if outcome.detached:
         return  # the Detached event said what to do
     took = format_duration(outcome.duration)
-    ended = [p for p in outcome.phases if p.status is not None]
+    ended = [p for p in outcome.phases if p.status is not None and p.name not in shown]
     if ended:
         out.print()
         out.print(Text("Phases:", style="bold"))

@@ -22,6 +22,7 @@ line and nothing else, so a CI log holds plain lines only.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TextIO
@@ -39,6 +40,7 @@ from cbdeploy.client.output.lines import Lines
 from cbdeploy.client.output.place import Place
 from cbdeploy.client.output.summary import outcome_lines
 from cbdeploy.client.output.text import (
+    clock_time,
     commit_text,
     format_duration,
     reattach_commands,
@@ -63,6 +65,7 @@ class Renderer:
         log_hint: bool = True,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         place: Place | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.console = console
         self.now = now  # "started ... (2m 10s ago)" in the logs header
@@ -70,7 +73,7 @@ class Renderer:
         self.noun = noun
         self.log_hint = log_hint  # end a failure with the 'cbdeploy logs' command
         self.place = place or Place()  # where the build runs
-        self.out = Lines(console)
+        self.out = Lines(console, clock)  # (clock: a spinner's time)
         self.log = BuildLog(self.out, debug=debug)
         self.batch = BatchLog(self.out, debug=debug)
 
@@ -132,6 +135,8 @@ class Renderer:
                 self.log.contact_restored(event)
             case f.StillRunning():
                 self.log.still_running(event)
+            case f.Quiet():
+                self.log.quiet(event)
             case f.BuildFinished() | f.FollowLost() | w.BatchFinished():
                 self.close()  # the outcome says it all (or what is known)
             case w.BatchAttached():
@@ -161,9 +166,8 @@ class Renderer:
         self.out.print()
 
     def _endpoint_row(self) -> tuple[str, str] | None:
-        if self.place.endpoint.url is not None:
-            return ("Endpoint", self.place.endpoint.label)
-        return ("Endpoint", "local emulator (--local)") if self.place.local else None
+        label = self.place.endpoint_label
+        return None if label is None else ("Endpoint", label)
 
     def _files_selected(self, e: d.FilesSelected) -> None:
         selection = e.selection
@@ -250,7 +254,7 @@ class Renderer:
         self.out.print()
         status = Text(build.status or "UNKNOWN", style=status_style(build.status))
         if build.start is not None:
-            started = build.start.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+            started = clock_time(build.start)
             if build.complete and build.end is not None:
                 took = format_duration((build.end - build.start).total_seconds())
                 status.append(f", started {started}, took {took}", style="cyan")
@@ -331,8 +335,15 @@ class Renderer:
     # ------------------------------------------------------------------ the end
 
     def outcome(self, outcome: BuildOutcome) -> None:
-        """The last lines: result, duration, and on failure what failed and why."""
-        outcome_lines(self.out, outcome, self.place, noun=self.noun, log_hint=self.log_hint)
+        """The last lines: result, duration, and on failure what failed and why.
+
+        At a live terminal the phases' lines are on the screen just above: the
+        "Phases:" block lists only those that were not. A log (plain, CI, a
+        file) keeps the whole block: its end is what a reader looks at first.
+        """
+        shown = self.log.shown if self.console.is_interactive else ()
+        outcome_lines(self.out, outcome, self.place, noun=self.noun, log_hint=self.log_hint,
+                      shown=shown)
 
     def batch_outcome(self, outcome: BatchOutcome) -> None:
         """A batch's last lines: the services' table, what failed first, the result."""

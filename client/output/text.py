@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timedelta
 from typing import Any
 
 from rich.text import Text
@@ -27,6 +28,22 @@ def format_duration(seconds: float | None) -> str:
         return f"{minutes}m {secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h {minutes:02d}m"
+
+
+def clock_time(moment: datetime) -> str:
+    """``2026-12-06 08:40:12 +01:00`` in the local zone (``... UTC`` where that is UTC).
+
+    A time without its zone is ambiguous between a laptop and a CI runner.
+    """
+    local = moment.astimezone()
+    offset = local.utcoffset() or timedelta(0)
+    if offset == timedelta(0):
+        zone = "UTC"
+    else:
+        sign, rest = ("-", -offset) if offset < timedelta(0) else ("+", offset)
+        hours, seconds = divmod(int(rest.total_seconds()), 3600)
+        zone = f"{sign}{hours:02d}:{seconds // 60:02d}"
+    return f"{local:%Y-%m-%d %H:%M:%S} {zone}"
 
 
 def reattach_commands(build_id: str, region: str, flags: str = "") -> list[tuple[str, str]]:

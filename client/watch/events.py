@@ -92,7 +92,7 @@ class FollowLost:
 
 @dataclass(frozen=True)
 class StillRunning:
-    """Nothing new for :data:`~cbdeploy.client.watch.follow.PULSE` seconds: the build runs on.
+    """Nothing new for :data:`~cbdeploy.client.watch.silence.PULSE` seconds: the build runs on.
 
     Plain output turns it into a heartbeat line, because some CI systems kill a
     job that prints nothing for ten minutes. ``running`` is how long the
@@ -103,9 +103,21 @@ class StillRunning:
     running: float
 
 
+@dataclass(frozen=True)
+class Quiet:
+    """Nothing new for a few seconds (:data:`~cbdeploy.client.watch.silence.QUIET`); once a stretch.
+
+    A live terminal shows a spinner with the running step and its time until
+    the next line; elsewhere nothing (plain output waits for :class:`StillRunning`).
+    ``running`` as in :class:`StillRunning`.
+    """
+
+    running: float
+
+
 FollowEvent = (
     PhaseChanged | LogLine | MarkerEvent | BuildFinished | ContactLost | ContactRestored
-    | FollowLost | StillRunning
+    | FollowLost | StillRunning | Quiet
 )
 
 

@@ -82,11 +82,10 @@ from cbdeploy.client.watch.events import (
     FollowLost,
     LogLine,
     MarkerEvent,
-    PhaseChanged,
-    StillRunning,
 )
 from cbdeploy.client.watch.markers import MarkerReader, runs_the_runner
 from cbdeploy.client.watch.phases import Phases
+from cbdeploy.client.watch.silence import PULSE, Silence
 
 if TYPE_CHECKING:
     from cbdeploy.client.aws.results import Build
@@ -120,15 +119,8 @@ THROTTLED = frozenset({
     "RequestLimitExceeded", "RequestThrottled", "RequestThrottledException", "SlowDown",
     "ProvisionedThroughputExceededException",
 })
-# A build quiet this long (seconds) gets a StillRunning: plain output prints a
-# heartbeat, so a CI system that kills a job silent for ten minutes does not.
-# The loop sleeps at most QUIET_CAP between checks: a heartbeat every < 60 s.
-PULSE = 45.0
 # GetLogEvents refuses a token it no longer accepts (tokens expire) with this code.
 INVALID_TOKEN = "InvalidParameterException"
-
-
-
 
 
 class _Contact:
@@ -167,8 +159,7 @@ class Follower:
         self._clock = clock
         self._rng = rng
         self._give_up_after = give_up_after
-        self._pulse = pulse
-        self._last_news = self._began = 0.0  # when the last event went out; the step began
+        self._silence = Silence(0.0, pulse)  # when a quiet build gets Quiet and StillRunning
         # Per operation: a healthy BatchGetBuilds must not hide a GetLogEvents
         # that keeps failing.
         self._contact: dict[str, _Contact] = {}
@@ -192,20 +183,13 @@ class Follower:
         :class:`~client.errors.CredentialsError` when AWS refuses the
         credentials; ends with :class:`FollowLost` when it gives up. After
         ``pulse`` seconds without an event, a running build yields
-        :class:`StillRunning`.
+        :class:`StillRunning` (and, once a quiet stretch, :class:`Quiet`: ``client.watch.silence``).
         """
-        self._last_news = self._began = self._clock()
+        self._silence = Silence(self._clock(), self._silence.pulse)
         inner = self._follow(build_id, wait=wait, known=known)
         try:
             for event in inner:
-                now = self._last_news = self._clock()
-                match event:
-                    case PhaseChanged() if event.phase.status is None:
-                        self._began = now
-                    case MarkerEvent() if event.marker.event in ("step-start", "step-end"):
-                        self._began = now
-                    case _:
-                        pass
+                self._silence.news(event, self._clock())
                 yield event
         finally:
             inner.close()
@@ -244,9 +228,8 @@ class Follower:
                 tail_reads = 0
             else:
                 interval = self._quiet_interval(interval, ending)
-                now = self._clock()
-                if wait and not build.complete and now - self._last_news >= self._pulse:
-                    yield StillRunning(now - self._began)
+                if wait and not build.complete:
+                    yield from self._silence.due(self._clock())
             lost = self._gave_up(build)
             if lost is not None:
                 yield lost

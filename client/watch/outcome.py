@@ -22,6 +22,7 @@ from cbdeploy.client.watch.events import (
     LogLine,
     MarkerEvent,
     PhaseChanged,
+    Quiet,
     StillRunning,
     assert_never,
 )
@@ -134,7 +135,7 @@ class OutcomeTracker:
                     self._no_docker = True
             case MarkerEvent():
                 self._marker(event.marker.event, event.marker.data)
-            case ContactLost() | ContactRestored() | StillRunning():
+            case ContactLost() | ContactRestored() | StillRunning() | Quiet():
                 pass  # (the follow goes on: nothing about the build itself)
             case _:
                 assert_never(event)

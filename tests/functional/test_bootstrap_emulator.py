@@ -372,6 +372,10 @@ def test_bootstrap_and_destroy_commands(
     assert first.exit_code == 0, first.output
     assert f"Create CodeBuild project {dev}" in first.output
     assert dev in first.output and f"cbdeploy-{ACCOUNT}-{region}" in first.output
+    # Where it acts, as deploy says it (issue 17, item 4).
+    assert first.output.startswith(
+        f"cbdeploy: Bootstrap\n\n  Stage:    dev\n  Region:   {region}\n  Account:  {ACCOUNT}\n"
+    )
     assert run("bootstrap", "--stage", "prod", *common).exit_code == 0
     second = run("bootstrap", "--stage", "dev", *common)
     assert "up to date" in second.output
@@ -387,7 +391,8 @@ def test_bootstrap_and_destroy_commands(
         buildspecOverride="version: 0.2\nphases:\n  build:\n    commands: [sleep 30]\n",
     )["build"]["id"]
     refused = CliRunner().invoke(main, ["destroy", "--stage", "dev", *common], input="n\n")
-    assert refused.exit_code == 2 and "Nothing was destroyed" in refused.output
+    assert refused.exit_code == 2 and refused.output.endswith("Cancelled: nothing was changed\n")
+    assert "Error" not in refused.output and f"  Account:  {ACCOUNT}\n" in refused.output
     assert codebuild.batch_get_projects(names=[dev])["projects"] != []
 
     gone = CliRunner().invoke(main, ["destroy", "--stage", "dev", *common], input="y\n")
@@ -426,4 +431,39 @@ def test_bootstrap_and_destroy_commands(
     assert codebuild.batch_get_projects(names=[prod])["projects"] == []
 
     nothing = run("destroy", "--stage", "prod", "--all", "--yes", *common)
-    assert nothing.exit_code == 0 and "Nothing to destroy" in nothing.output
+    assert nothing.exit_code == 0
+    assert f"Nothing to destroy in account {ACCOUNT}, region {region}:" in nothing.output
+    assert f"  CodeBuild project:  {prod}\n" in nothing.output
+
+
+def test_dry_run_shows_what_changes_in_each_resource(
+    endpoint: str, tmp_path: Path, boto_client: Callable[..., Any]
+) -> None:
+    """``bootstrap --dry-run`` after a config change: each field old → new, policies by statement."""
+    region = "eu-north-1"
+    small = '[codebuild]\ncomputeType = "BUILD_GENERAL1_SMALL"\n'
+    config = write_config(tmp_path, "iota", small)
+    common = ["--stage", "dev", "--region", region, "--config-path", str(config)]
+    assert run("bootstrap", *common).exit_code == 0
+    iam = boto_client("iam")
+    role = role_name("iota", "dev", region)
+    document = iam.get_role_policy(RoleName=role, PolicyName=b.BASE_POLICY)["PolicyDocument"]
+    extra = {"Sid": "Extra", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"}
+    document["Statement"] = [*document["Statement"][1:], extra]
+    iam.put_role_policy(RoleName=role, PolicyName=b.BASE_POLICY, PolicyDocument=json.dumps(document))
+    write_config(tmp_path, "iota", small.replace("SMALL", "MEDIUM"))
+
+    dry = run("bootstrap", "--dry-run", *common)
+    assert dry.exit_code == 0, dry.output
+    lines = dry.output.splitlines()
+    at = lines.index(f"  • Update CodeBuild project {project_name('iota', 'dev')}")
+    assert lines[at + 1] == "      environment.computeType: BUILD_GENERAL1_SMALL → BUILD_GENERAL1_MEDIUM"
+    policy = next(i for i, line in enumerate(lines) if line.startswith(f"  • Allow {role}"))
+    shown = lines[policy + 1 : policy + 3]
+    assert "      - Statement: Extra: Allow sqs:SendMessage on *" in shown
+    assert any(line.startswith("      + Statement: ") for line in shown)
+    assert (
+        boto_client("codebuild", region=region).batch_get_projects(
+            names=[project_name("iota", "dev")])["projects"][0]["environment"]["computeType"]
+        == "BUILD_GENERAL1_SMALL"  # a dry run
+    )

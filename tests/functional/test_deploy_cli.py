@@ -265,3 +265,35 @@ def test_deploy_that_cannot_start_exits_2_with_one_message_and_creates_nothing(
     assert "Packaged" not in result.output
     assert not (project / ".cbdeploy").exists()
     assert codebuild.batch_get_projects(names=[project_name(project.name, "dev")])["projects"] == []
+
+
+def test_package_stats_prints_the_hash_of_the_archive_a_deploy_uploads(
+    cli: Callable[..., Result], tmp_path: Path, boto_client: Callable[..., Any]
+) -> None:
+    """``package --stats``'s SHA-256 is the uploaded object's: same plan, runner and file list.
+
+    The emulator (moto's S3 behind it) stores what the deploy uploaded; its key
+    names the archive's hash and its bytes are hashed again here.
+    """
+    import hashlib
+
+    project = make_project(tmp_path, deploy="true")
+    (project / "src").mkdir()
+    (project / "src" / "app.py").write_text("print('hi')\n")
+    deployed = cli(project, "deploy", "--yes")
+    assert deployed.exit_code == 0, deployed.output
+    s3 = boto_client("s3", region="us-east-1")
+    account = boto_client("sts").get_caller_identity()["Account"]
+    bucket = f"cbdeploy-{account}-us-east-1"
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"sources/{project.name}/dev/")
+    [key] = [o["Key"] for o in listed["Contents"] if re.search(r"/[0-9a-f]{64}\.zip$", o["Key"])]
+    uploaded = hashlib.sha256(s3.get_object(Bucket=bucket, Key=key)["Body"].read()).hexdigest()
+    assert key.endswith(f"/{uploaded}.zip")
+
+    stats = cli(project, "package", "--stats")
+    assert stats.exit_code == 0, stats.output
+    shown = re.search(r"SHA-256\s+([0-9a-f]{64})\s+the archive a deploy of stage dev to "
+                      r"us-east-1 uploads",
+                      stats.output)
+    assert shown is not None, stats.output
+    assert shown.group(1) == uploaded

@@ -104,6 +104,25 @@ def test_stats_show_sizes_and_the_largest_entries(project: Path) -> None:
     assert text.index("src/big.txt") < text.index("src/app.py")  # largest first
 
 
+def test_stats_show_what_was_excluded_and_the_rule_that_excluded_it(project: Path) -> None:
+    """The largest paths left out, with their size and source:line:pattern (issue 17, item 4)."""
+    (project / "node_modules" / "dep" / "big.js").write_bytes(b"y" * 30_000)
+    (project / "src" / "secret.pem").write_bytes(b"k" * 2_000)
+    (project / ".cbdeployignore").write_text("# keys stay home\n*.pem\n")
+    code, out, _ = run("--stats")
+    assert code == 0
+    text = out.decode()
+    assert "Largest excluded" in text
+    cells = [[c for c in line.split() if c != "│"]
+             for line in text.split("Largest excluded")[1].splitlines()]
+    rows = {row[0]: row for row in cells if row}
+    assert rows["node_modules/"][1:] == ["2", "30.0", "kB", ".gitignore:1:node_modules/"]
+    assert rows["debug.log"][-1] == ".gitignore:2:*.log"
+    assert rows["src/secret.pem"][-1] == ".cbdeployignore:2:*.pem"
+    assert text.index("node_modules/") < text.index("src/secret.pem") < text.index("debug.log")
+    assert "no cbdeploy.toml: the project's files alone" in text  # which archive the hash is of
+
+
 def test_a_link_out_of_the_project_is_an_error_unless_the_config_allows_it(
     project: Path, tmp_path: Path
 ) -> None:

@@ -9,7 +9,7 @@ import pytest
 from cbdeploy.client.errors import ConfigError, OwnershipError
 from cbdeploy.client.infra import batch
 from cbdeploy.client.infra import bootstrap as b
-from cbdeploy.client.infra.calls import Call
+from cbdeploy.client.infra.calls import Call, Change
 from cbdeploy.client.infra.model import (
     LIFECYCLE_RULES,
     PUBLIC_ACCESS_BLOCK,
@@ -121,6 +121,26 @@ def test_changed_compute_type_updates_only_the_project() -> None:
     assert methods(calls) == ["update_project"]
     assert calls[0].params["environment"]["computeType"] == "BUILD_GENERAL1_LARGE"
     assert not calls[0].waits_for_role  # the role exists: no IAM propagation to wait for
+
+
+def test_each_call_says_what_it_changes_field_by_field() -> None:
+    """What ``bootstrap --dry-run`` shows: old → new, statements in and out, new tags."""
+    changed = dataclasses.replace(SETTINGS, compute_type="BUILD_GENERAL1_LARGE",
+                                  log_retention_days=90, secrets=("ssm:/app/db",))
+    calls = {c.method: c for c in b.plan(changed, NAMES, up_to_date())}
+    assert calls["update_project"].changes == (
+        Change("environment.computeType", "BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_LARGE"),
+    )
+    assert calls["put_retention"].changes == (Change("retentionInDays", 30, 90),)
+    policy = calls["put_inline_policy"].changes
+    assert [(c.old is None, c.new is None) for c in policy] == [(False, True)]  # one goes
+    assert "secretsmanager:GetSecretValue" in str(policy[0].old)  # the token's grant goes
+    created = {c.method: c for c in b.plan(SETTINGS, NAMES, b.Observed(bucket_exists=False))}
+    assert created["create_log_group"].changes == (
+        Change("tags.cbdeploy:app", None, "app"), Change("tags.cbdeploy:stage", None, "dev"),
+    )
+    # (Not part of the call: a plan compares equal whatever it says to people.)
+    assert calls["put_retention"] == dataclasses.replace(calls["put_retention"], changes=())
 
 
 def test_policies_follow_the_config() -> None:

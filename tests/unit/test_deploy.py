@@ -30,7 +30,7 @@ from cbdeploy.client.aws.results import Build, LogEvent, LogPage
 from cbdeploy.client.deploy.events import BuildStarted
 from cbdeploy.client.deploy.service import DeployOptions, DeployPlan, DeployService, start_request
 from cbdeploy.client.deploy.upload import UploadResult
-from cbdeploy.client.errors import AwsError
+from cbdeploy.client.errors import AwsError, Cancelled
 from cbdeploy.client.target import Target
 from cbdeploy.client.watch.events import (
     BuildFinished,
@@ -416,7 +416,6 @@ def test_the_question_comes_after_packaging_shows_the_archive_and_no_leaves_aws_
     from contextlib import nullcontext
 
     from cbdeploy.client.deploy.events import ArchiveBuilt, ConfirmationNeeded, DeployStarting
-    from cbdeploy.client.errors import UsageError
 
     aws = AccountOnlyAws()
     asked: list[str] = []
@@ -428,7 +427,7 @@ def test_the_question_comes_after_packaging_shows_the_archive_and_no_leaves_aws_
 
     deploy = service(confirming_project(tmp_path), events, confirm=answer, can_ask=lambda: True,
                      aws_factory=lambda target: nullcontext(aws))
-    with pytest.raises(UsageError, match="cancelled; nothing was deployed"):
+    with pytest.raises(Cancelled, match="nothing was changed"):
         deploy.run()
     assert asked == ["Deploy app to stage dev in eu-west-1?"]
     assert aws.calls == ["account_id"]
@@ -444,6 +443,24 @@ def test_the_question_comes_after_packaging_shows_the_archive_and_no_leaves_aws_
     assert question.archive == built.archive and question.archive.file_count == 4
 
 
+def test_no_at_the_question_says_cancelled_not_error_and_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The user's own "n" is no error: one line on stderr, exit 2 (nothing deployed)."""
+    import io
+    from contextlib import nullcontext
+
+    from rich.console import Console
+
+    from cbdeploy.client.output.session import OutputSession
+
+    session = OutputSession("deploy", report=True, environ={}, console=Console(file=io.StringIO()))
+    deploy = service(confirming_project(tmp_path), [], confirm=lambda question: False,
+                     can_ask=lambda: True, aws_factory=lambda target: nullcontext(AccountOnlyAws()))
+    assert session.run(deploy.run) == 2
+    assert capsys.readouterr().err == "Cancelled: nothing was changed\n"
+
+
 def test_packaging_reports_bytes_done_of_all_bytes(tmp_path: Path) -> None:
     from contextlib import nullcontext
 
@@ -452,7 +469,7 @@ def test_packaging_reports_bytes_done_of_all_bytes(tmp_path: Path) -> None:
     events: list[object] = []
     deploy = service(confirming_project(tmp_path), events, confirm=lambda q: False,
                      can_ask=lambda: True, aws_factory=lambda target: nullcontext(AccountOnlyAws()))
-    with pytest.raises(Exception, match="cancelled"):
+    with pytest.raises(Cancelled):
         deploy.run()
     progress = [(e.done, e.total) for e in events if isinstance(e, PackagingProgress)]
     done = [p[0] for p in progress]

@@ -69,6 +69,7 @@ SAMPLES: dict[type, d.Event] = {
     f.ServiceStarted: f.ServiceStarted("api", "api", BUILD, ("api",)),
     f.ServiceEvent: f.ServiceEvent("api", f.LogLine(1, "hello")),
     f.BatchFinished: f.BatchFinished(BATCH),
+    f.Quiet: f.Quiet(12.0),
 }
 
 

@@ -15,7 +15,7 @@ from cbdeploy.client.deploy.events import ArchiveBuilt, DeployStarting, FilesSel
 from cbdeploy.client.errors import UsageError
 from cbdeploy.client.output.place import Place
 from cbdeploy.client.output.terminal import Renderer, confirm
-from cbdeploy.client.output.text import format_duration
+from cbdeploy.client.output.text import clock_time, format_duration
 from cbdeploy.client.packaging import ArchiveResult, Selection
 from cbdeploy.client.watch.events import Attached, Detached, LogLine, MarkerEvent, PhaseChanged
 from cbdeploy.client.watch.markers import Marker
@@ -390,7 +390,7 @@ def test_logs_header_names_the_build_its_state_commit_and_console() -> None:
                         now=lambda: began + timedelta(minutes=2, seconds=10),
                         place=Place("eu-west-1"))
     renderer.handle(Attached(running, following=True))
-    started = began.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    started = clock_time(began)
     assert text(c) == (
         "cbdeploy: Build cbdeploy-app-dev:42\n"
         "\n"
@@ -411,7 +411,7 @@ def test_logs_header_of_an_ended_local_build_says_how_long_it_took() -> None:
     c = console()
     Renderer(c, noun="Build", place=Place("us-east-1", True)).handle(
         Attached(ended, following=False))
-    started = began.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    started = clock_time(began)
     assert text(c).splitlines()[2:6] == [
         "  Project:  cbdeploy-app-dev",
         "  Region:   us-east-1",

@@ -115,3 +115,15 @@ def test_ctrl_c_outside_a_deploy_says_interrupted_and_exits_130(
 
     assert session.run(interrupted) == 130
     assert capsys.readouterr().err.endswith("Interrupted.\n")
+
+
+def test_json_mode_never_redraws_even_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With --json no bar or spinner on stderr, even a TTY: lines only (issue 17, item 4)."""
+    from tests.unit.test_render_modes import FakeTerminal
+
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.setattr("sys.stderr", FakeTerminal())
+    monkeypatch.setattr("sys.stdout", FakeTerminal())
+    assert not OutputSession("deploy", report=True, as_json=True).console.is_interactive
+    assert OutputSession("deploy", report=True).console.is_interactive  # (the TTY itself would)

@@ -9,10 +9,10 @@ from cbdeploy.client.cli.factory import command
 from cbdeploy.client.cli.options import aws_options
 from cbdeploy.client.config.load import load_config
 from cbdeploy.client.infra.bootstrap import bootstrap, plan_bootstrap
-from cbdeploy.client.infra.model import stage_settings
+from cbdeploy.client.infra.model import names_for, stage_settings
 from cbdeploy.client.output import infra as render_infra
-from cbdeploy.client.output.builds import endpoint_header
 from cbdeploy.client.output.console import make_console
+from cbdeploy.client.output.place import Place
 from cbdeploy.client.target import Target
 
 
@@ -35,7 +35,8 @@ def bootstrap_command(target: Target, dry_run: bool) -> None:
     config = load_config(target.project_root, target.stage, target.config_path)
     console = make_console()
     with open_aws(target) as aws:
-        endpoint_header(console, aws.endpoint)
+        names = names_for(aws, config.name, target.stage)
+        render_infra.header(console, "Bootstrap", names, Place(aws.region, target.local, aws.endpoint))
         settings = stage_settings(config, aws.region, aws.account_id())
         if dry_run:
             render_infra.would_change(console, plan_bootstrap(aws, settings))

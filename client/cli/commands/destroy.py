@@ -9,12 +9,13 @@ from cbdeploy.client.cli.factory import command
 from cbdeploy.client.cli.options import aws_options
 from cbdeploy.client.config.load import CONFIG_FILE, load_config
 from cbdeploy.client.config.model import NAME_RE
-from cbdeploy.client.errors import UsageError
+from cbdeploy.client.errors import Cancelled, UsageError
 from cbdeploy.client.infra.calls import execute
 from cbdeploy.client.infra.destroy import plan_destroy
+from cbdeploy.client.infra.model import names_for
 from cbdeploy.client.output import infra as render_infra
-from cbdeploy.client.output.builds import endpoint_header
 from cbdeploy.client.output.console import make_console
+from cbdeploy.client.output.place import Place
 from cbdeploy.client.target import Target
 
 
@@ -48,17 +49,16 @@ def destroy_command(target: Target, everything: bool, app_name: str | None, yes:
     name = _app_name(target, app_name)
     console = make_console()
     with open_aws(target) as aws:
-        endpoint_header(console, aws.endpoint)
+        names = names_for(aws, name, target.stage)
+        render_infra.header(console, "Destroy", names, Place(aws.region, target.local, aws.endpoint))
         calls = plan_destroy(aws, name, target.stage, everything=everything)
         if calls:
             if not yes:  # (with --yes the steps are listed once, as they are made)
                 render_infra.destroy_plan(console, calls)
                 if not _confirmed():
-                    raise UsageError(
-                        "Nothing was destroyed.", "Answer y, or pass --yes to skip the question."
-                    )
+                    raise Cancelled()
             execute(aws, calls, on_event=render_infra.progress(console))
-    render_infra.destroyed(console, len(calls))
+    render_infra.destroyed(console, len(calls), names, everything=everything)
 
 
 def _app_name(target: Target, given: str | None) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -15,9 +17,11 @@ from rich.text import Text
 
 from cbdeploy.client.cli.factory import command
 from cbdeploy.client.cli.options import (
+    complete_region,
     complete_stage,
     log_level_option,
     not_empty_callback,
+    region_if_any,
     validate_stage,
 )
 from cbdeploy.client.config import defaults as defaults_store
@@ -26,6 +30,7 @@ from cbdeploy.client.config.statedir import NAME, cache_dir, state_dir
 from cbdeploy.client.output.console import make_console
 from cbdeploy.client.packaging import ArchiveResult, Selection, build_archive, select_files, shown
 from cbdeploy.client.packaging.archive import check_output_path
+from cbdeploy.client.packaging.excluded import ExcludedPath, excluded_paths
 from cbdeploy.client.packaging.quote import quote_path
 from cbdeploy.client.packaging.stats import PackageStats, package_stats
 from cbdeploy.client.target import project_directory
@@ -40,6 +45,7 @@ class PackageRequest:
     stage: str
     output: Path
     use_cache: bool
+    region: str | None = None  # the plan names it: a deploy's archive to this region
 
 
 @command("package", short_help="Build the deploy archive here, without uploading it.")
@@ -59,7 +65,8 @@ class PackageRequest:
 @click.option(
     "--stats",
     is_flag=True,
-    help="Show file count, sizes, SHA-256 and the largest directories and files.",
+    help="Show file count, sizes, SHA-256, the largest directories and files, and the largest "
+    "excluded paths with the rule that excludes each.",
 )
 @click.option(
     "--output",
@@ -72,6 +79,13 @@ class PackageRequest:
     "-s",
     help="Stage whose plan goes into the archive (default: the stored default stage, else dev).",
     shell_complete=complete_stage,
+)
+@click.option(
+    "--region",
+    "-r",
+    help="Region whose deploy the archive is for, as deploy finds it (default: AWS_REGION or "
+    "the stored default); the plan names it.",
+    shell_complete=complete_region,
 )
 @click.option(
     "--config-path",
@@ -97,6 +111,7 @@ def package(
     stats: bool,
     output: str | None,
     stage: str | None,
+    region: str | None,
     config_path: str | None,
     no_cache: bool,
     log_level: str,
@@ -127,23 +142,41 @@ def package(
         stage=validate_stage(stage or defaults_store.load().stage or "dev"),
         output=Path(output) if output else root / DEFAULT_OUTPUT,
         use_cache=not no_cache,
+        region=region_if_any(region),
     )
     if stats or output or not list_only:
         check_output_path(request.output)  # before anything is listed or written
     console = make_console(stderr=list_only)
-    selection, extra = _select(request)
+    selection, extra = _select(request, archive=bool(stats or output or not list_only))
     selection = _without(selection, request.output)
     _warn(make_console(stderr=True), selection)
     if list_only:
         _list(selection, nul=nul)
         if not (stats or output):
             return
+    _write(console, request, selection, extra, stats=stats)
+
+
+def _write(
+    console: Console, request: PackageRequest, selection: Selection, extra: dict[str, bytes],
+    *, stats: bool,
+) -> None:
+    """Write the archive; then its summary line, or with ``stats`` its sizes and what stayed out."""
     if request.output.parent == request.root / NAME:
         state_dir(request.root)  # with its .gitignore, so git never sees the archive
     cache = cache_dir(request.root) if request.use_cache else None
-    result = build_archive(selection, request.output, extra_entries=extra, cache_dir=cache)
-    if stats:
-        render_stats(console, package_stats(result))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="excluded") as pool:
+        # (git lists what it ignores while the archive is written)
+        excluded = pool.submit(excluded_paths, request.root) if stats else None
+        result = build_archive(selection, request.output, extra_entries=extra, cache_dir=cache)
+    if excluded is not None:
+        if not extra:
+            which = "no cbdeploy.toml: the project's files alone, not a deploy's archive"
+        elif request.region:
+            which = f"the archive a deploy of stage {request.stage} to {request.region} uploads"
+        else:  # a deploy's plan names its region
+            which = "no region: pass --region (or set AWS_REGION) for a deploy's archive"
+        render_stats(console, package_stats(result), excluded.result(), which=which)
     else:
         render_summary(console, result)
 
@@ -159,10 +192,18 @@ def _list(selection: Selection, *, nul: bool) -> None:
     sys.stdout.buffer.flush()
 
 
-def _select(request: PackageRequest) -> tuple[Selection, dict[str, bytes]]:
-    """The selection, and the plan and runner entries when the project has a config."""
+def _select(request: PackageRequest, *, archive: bool) -> tuple[Selection, dict[str, bytes]]:
+    """The selection, and what a deploy adds to it when the project has a config (and an
+    ``archive`` is to be written: a listing alone hashes nothing).
+
+    That is the plan, the runner and the file list (``.cbdeploy/files.json``):
+    the archive is then byte for byte the one a deploy of the stage to the
+    region uploads, and its SHA-256 the one in the uploaded object's key.
+    """
     from cbdeploy.client.config.load import check_readable_directory, load_config
+    from cbdeploy.client.deploy.delta import files_entry
     from cbdeploy.client.deploy.runner_plan import archive_entries
+    from cbdeploy.client.packaging.tree import scan_tree
 
     check_readable_directory(request.root)  # git would skip it silently: an empty archive
     has_config = request.config_path is not None or (request.root / CONFIG_FILE).is_file()
@@ -174,7 +215,11 @@ def _select(request: PackageRequest) -> tuple[Selection, dict[str, bytes]]:
         include_submodules=config.package.include_submodules,
         follow_external_links=config.package.follow_external_links,
     )
-    return selection, archive_entries(config, request.stage)
+    selection = _without(selection, request.output)
+    if not archive:  # --list alone: no file is hashed
+        return selection, {}
+    tree = scan_tree(selection, cache_dir(request.root) if request.use_cache else None)
+    return selection, {**archive_entries(config, request.stage, request.region), **files_entry(tree)}
 
 
 def _without(selection: Selection, output: Path) -> Selection:
@@ -228,7 +273,10 @@ def render_summary(console: Console, result: ArchiveResult) -> None:
     console.print(Text(f"sha256 {result.sha256}"))
 
 
-def render_stats(console: Console, stats: PackageStats) -> None:
+def render_stats(
+    console: Console, stats: PackageStats, excluded: Sequence[ExcludedPath] = (),
+    *, which: str = "",
+) -> None:
     overview = Table.grid(padding=(0, 2))
     overview.add_row("Archive", Text(str(stats.path)))
     overview.add_row("Files", str(stats.file_count))
@@ -239,6 +287,8 @@ def render_stats(console: Console, stats: PackageStats) -> None:
         "Zip size", Text.assemble(decimal(stats.size), (" (with cbdeploy's runner)", "dim"))
     )
     overview.add_row("SHA-256", stats.sha256)
+    if which:  # which archive the hash is of
+        overview.add_row("", Text(which, style="dim"))
     console.print(overview)
     for title, rows, counted in (
         ("Largest directories", stats.directories, True),
@@ -258,3 +308,19 @@ def render_stats(console: Console, stats: PackageStats) -> None:
             table.add_row(*cells)
         console.print()
         console.print(table)
+    if excluded:
+        render_excluded(console, excluded)
+
+
+def render_excluded(console: Console, excluded: Sequence[ExcludedPath]) -> None:
+    """The largest paths left out, and the rule (file:line:pattern) that leaves each out."""
+    table = Table(title="Largest excluded", title_justify="left", show_edge=False)
+    table.add_column("Path", overflow="fold")
+    table.add_column("Files", justify="right")
+    table.add_column("Raw", justify="right")
+    table.add_column("Excluded by", overflow="fold")
+    for row in excluded:
+        table.add_row(Text(shown(row.path)), Text(str(row.files)), Text(decimal(row.size)),
+                      Text(row.rule or "?"))
+    console.print()
+    console.print(table)
