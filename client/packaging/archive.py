@@ -4,22 +4,24 @@ Entries are written in byte order of their paths, each with the same
 timestamp and a normalised Unix mode (0644, 0755 when any execute bit is
 set, 0120777 for links, whose data is the link target), so the same tree
 gives the same bytes, and the same SHA-256, on any machine with the same
-zlib. Entries are compressed by a thread pool in batches and written in order
-by this thread as they complete (the first few small batches are compressed
-by this thread: a re-package of an edit or two never starts the pool); only a
-bounded window of batches is in flight, and the archive streams to a
-temporary file next to the output, renamed into place only once complete.
+cbdeploy version (deflate is a pinned libdeflate's: see :mod:`.reader`).
+Entries are compressed in batches, by worker processes (:mod:`.workers`) when
+there is a lot to compress and no cache to copy from (a cold build), else by a
+thread pool, and written in order by this thread as they complete (the first
+few small batches are compressed by this thread: a re-package of an edit or two
+never starts a pool); only a bounded window of batches is in flight, and the
+archive streams to a temporary file next to the output, renamed into place only
+once complete. Who compresses an entry never changes its bytes.
 With a cache, runs of unchanged files are copied from the previous archive
 instead (see :mod:`.cache`), hashed on another thread while the next chunk is
 read (:mod:`.writer`). Progress is counted in bytes read (:mod:`.meter`), and
-Ctrl-C stops the compressing threads within a chunk.
+Ctrl-C stops the compressing threads within a chunk, and kills the workers.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import stat
 import sys
 import time
 from collections import deque
@@ -27,32 +29,35 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cbdeploy.client.errors import PackagingError
 from cbdeploy.client.packaging.cache import (
     DIGEST,
     KEY,
     LENGTH,
     NO_DIGEST,
     OFFSET,
+    RACY_NS,
     USIZE,
     ArchiveCache,
     Row,
-    is_racy,
 )
+from cbdeploy.client.packaging.destination import check_output_path, complete_stats
 from cbdeploy.client.packaging.meter import Meter
-from cbdeploy.client.packaging.model import ArchiveResult, FileStat, Selection, shown
+from cbdeploy.client.packaging.model import ArchiveResult, FileStat, Selection
 from cbdeploy.client.packaging.nogc import paused_gc
 from cbdeploy.client.packaging.reader import (
     LARGE,
-    Entry,
+    LINK_MODE,
+    WHOLE,
+    Item,
     Opener,
     Produced,
     content_digest,
     copy_stored,
     default_open,
+    item_entry,
     produce,
-    wants_store,
 )
+from cbdeploy.client.packaging.workers import Workers, start_workers, write_reply
 from cbdeploy.client.packaging.writer import CopyRun, Output, copy_run, reserve
 from cbdeploy.client.packaging.zipformat import central_header, end_records, local_header
 
@@ -67,8 +72,10 @@ BATCH_BYTES = 1 << 20
 BATCH_FILES = 128
 INLINE_BYTES = 256 << 10  # compressed on the writing thread before a pool is worth starting
 INLINE_FILE_COST = 4096  # what opening and reading a file costs, counted as bytes
-LINK_MODE = 0o120777
 PROGRESS_EVERY = 0.1  # seconds between progress reports while waiting for a batch
+# A cold build with at least this much to compress uses worker processes: below
+# it, starting them costs more than they save.
+PROCESS_BYTES = 8 << 20
 
 
 def build_archive(
@@ -79,6 +86,7 @@ def build_archive(
     cache_dir: Path | None = None,
     jobs: int | None = None,
     on_progress: Progress | None = None,
+    workers: Workers | None = None,
 ) -> ArchiveResult:
     """Write ``selection`` (plus the manifest and ``extra_entries``) to ``output`` as a zip.
 
@@ -90,9 +98,11 @@ def build_archive(
     files' sizes, link targets and added entries): as entries are written, and about
     every :data:`PROGRESS_EVERY` seconds while a batch or a large file is compressed.
     A KeyboardInterrupt (Ctrl-C) stops the compressing threads within one chunk.
+    ``workers``: processes the caller started early (:func:`.workers.start_workers`,
+    while the files were selected), used if worth it; the caller closes them.
     """
     with paused_gc():
-        return ArchiveBuilder(jobs=jobs, on_progress=on_progress).build(
+        return ArchiveBuilder(jobs=jobs, on_progress=on_progress, workers=workers).build(
             selection, Path(output), extra_entries, cache_dir
         )
 
@@ -111,55 +121,24 @@ def manifest(selection: Selection, stats: Mapping[str, FileStat]) -> bytes:
     return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("ascii")
 
 
-def check_output_path(output: Path) -> None:
-    """Refuse an output path that holds anything but a regular file.
-
-    The archive is written next to it and renamed over it, which would replace a
-    device node, a FIFO or a socket, and write through no link: a link there (even
-    to a regular file) is refused rather than silently replaced.
-    """
-    try:
-        st = os.lstat(output)
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise PackagingError(
-            f"Cannot write the archive to {shown(output)}: {exc.strerror or exc}.",
-            "Choose another --output path.",
-        ) from exc
-    if stat.S_ISREG(st.st_mode):
-        return
-    kind = _KINDS.get(stat.S_IFMT(st.st_mode), "not a regular file")
-    raise PackagingError(
-        f"Refusing to write the archive to {shown(output)}: it is {kind}.",
-        "Choose another --output path, or remove what is there first.",
-    )
-
-
-_KINDS = {
-    stat.S_IFLNK: "a symbolic link (cbdeploy never writes through a link)",
-    stat.S_IFDIR: "a directory",
-    stat.S_IFCHR: "a character device",
-    stat.S_IFBLK: "a block device",
-    stat.S_IFIFO: "a FIFO",
-    stat.S_IFSOCK: "a socket",
-}
-
-
-def normal_mode(st_mode: int) -> int:
-    if stat.S_ISLNK(st_mode):
-        return LINK_MODE
-    return 0o100755 if st_mode & 0o111 else 0o100644
-
-
 class _Batch:
     """Entries compressed together by one worker (plain classes: cheaper to import)."""
 
-    __slots__ = ("entries", "size")
+    __slots__ = ("items", "size")
 
     def __init__(self) -> None:
-        self.entries: list[Entry] = []
+        self.items: list[Item] = []
         self.size = 0
+
+
+class _Remote:
+    """A batch handed to a worker process, by its ticket."""
+
+    __slots__ = ("batch", "ticket")
+
+    def __init__(self, batch: _Batch, ticket: int) -> None:
+        self.batch = batch
+        self.ticket = ticket
 
 
 class _Done:
@@ -177,7 +156,9 @@ class _Done:
 class ArchiveBuilder:
     """The executor behind :func:`build_archive`; ``opener`` is how files are opened
     (tests hand in one that changes a file while it is read), ``clock_ns`` the clock
-    that decides which files are too recently modified to trust to the cache."""
+    that decides which files are too recently modified to trust to the cache;
+    ``workers`` processes started by the caller (see :func:`build_archive`), and
+    ``processes`` False to compress on threads only."""
 
     def __init__(
         self,
@@ -186,6 +167,8 @@ class ArchiveBuilder:
         opener: Opener = default_open,
         clock_ns: Callable[[], int] = time.time_ns,
         on_progress: Progress | None = None,
+        workers: Workers | None = None,
+        processes: bool = True,
     ) -> None:
         self.jobs = max(1, jobs or os.cpu_count() or 1)
         self.opener = opener
@@ -193,7 +176,11 @@ class ArchiveBuilder:
         self.on_progress = on_progress
         self._meter = Meter()
         self._copied = self._total = 0
-        self._started_ns = 0
+        self._racy_from_ns = 0
+        self._given = workers
+        # A test's opener stays in this process; so does a build a cache mostly supplies.
+        self._processes = processes and self.jobs > 1 and opener is default_open
+        self._root = b""
 
     def build(
         self,
@@ -202,10 +189,11 @@ class ArchiveBuilder:
         extra_entries: Mapping[str, bytes],
         cache_dir: Path | None,
     ) -> ArchiveResult:
-        started_ns = self._started_ns = self.clock_ns()
+        started_ns = self.clock_ns()
+        self._racy_from_ns = started_ns - RACY_NS
         if MANIFEST in extra_entries:
             raise ValueError(f"{MANIFEST} is written by build_archive itself")
-        stats = _complete_stats(selection)
+        stats = complete_stats(selection)
         extra = {MANIFEST: manifest(selection, stats), **extra_entries}
         raw_size = sum(
             len(os.fsencode(f.link_target)) if f.link_target is not None else stats[f.path].size
@@ -215,6 +203,9 @@ class ArchiveBuilder:
         self._total = raw_size + sum(len(data) for data in extra.values())
         check_output_path(output)
         cache = ArchiveCache(cache_dir) if cache_dir is not None else None
+        self._processes = self._processes and not (cache and cache.rows)
+        self._processes = self._processes and self._total >= PROCESS_BYTES
+        self._root = os.fsencode(selection.root).rstrip(b"/") + b"/"
         output.parent.mkdir(parents=True, exist_ok=True)
         tmp = output.parent / f".{output.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
         out = Output(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644))
@@ -250,7 +241,7 @@ class ArchiveBuilder:
     ) -> Iterator[_Batch | CopyRun]:
         """What to write, in order: batches to compress, runs to copy from the cache."""
         files = selection.files
-        root = os.fsencode(selection.root).rstrip(b"/") + b"/"
+        root = self._root
         extras = list(extra.items())
         encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
         order = [(f.path.encode(encoding, errors), i) for i, f in enumerate(files)]  # fsencode
@@ -264,14 +255,15 @@ class ArchiveBuilder:
             if name == previous:
                 raise ValueError(f"two archive entries named {os.fsdecode(name)}")
             previous = name
+            item: Item
             if index < 0:
-                entry = Entry(name, 0o100644, data=bytes(extras[-1 - index][1]))
-            else:
+                item = (name, 0o100644, bytes(extras[-1 - index][1]), False)
+            else:  # a selected file or link, unless the cache has its record
                 selected = files[index]
                 st = stats[selected.path]
                 row = rows.get(name) if selected.link_target is None else None
                 if row is not None and self._unchanged(row, st, root + name, cache):
-                    if batch.entries:
+                    if batch.items:
                         yield batch
                         batch = _Batch()
                     if run is not None and run.end != row[OFFSET]:
@@ -281,30 +273,24 @@ class ArchiveBuilder:
                     run.rows.append((name, row))
                     run.end += row[LENGTH]
                     continue
-                entry = self._entry(name, root, st, selected.link_target)
+                link = selected.link_target
+                item = (name, *st) if link is None else (name, LINK_MODE, os.fsencode(link), True)
             if run is not None:
                 yield run
                 run = None
-            if entry.size_hint > LARGE and batch.entries:
+            size = len(item[2]) if len(item) == 4 else item[1]
+            if size > LARGE and batch.items:
                 yield batch
                 batch = _Batch()
-            batch.entries.append(entry)
-            batch.size += entry.size_hint
-            if batch.size >= BATCH_BYTES or len(batch.entries) >= BATCH_FILES:
+            batch.items.append(item)
+            batch.size += size
+            if batch.size >= BATCH_BYTES or len(batch.items) >= BATCH_FILES:
                 yield batch
                 batch = _Batch()
         if run is not None:
             yield run
-        if batch.entries:
+        if batch.items:
             yield batch
-
-    def _entry(self, name: bytes, root: bytes, st: FileStat, link_target: str | None) -> Entry:
-        """The entry to produce for a selected file (or link) the cache cannot supply."""
-        if link_target is not None:
-            return Entry(name, LINK_MODE, data=os.fsencode(link_target), store=True)
-        # A file this build may not see change gets a digest, for the next.
-        racy = is_racy(st.mtime_ns, st.ctime_ns, self._started_ns)
-        return Entry(name, normal_mode(st.mode), root + name, None, st, wants_store(name), racy)
 
     def _unchanged(self, row: Row, st: FileStat, path: bytes, cache: ArchiveCache | None) -> bool:
         """Whether the cached record of the file at ``path`` (stat ``st``) may be copied:
@@ -317,46 +303,67 @@ class ArchiveBuilder:
         return row[DIGEST] != NO_DIGEST and content_digest(path, st, self.opener) == row[DIGEST]
 
     def _compress(self, batch: _Batch) -> list[Produced]:
-        tick = self._meter.tick
-        return [produce(entry, self.opener, tick) for entry in batch.entries]
+        tick, root, racy_from_ns = self._meter.tick, self._root, self._racy_from_ns
+        return [
+            produce(item_entry(item, root, racy_from_ns), self.opener, tick) for item in batch.items
+        ]
 
     def _write(
         self, out: Output, units: Iterator[_Batch | CopyRun], cache: ArchiveCache | None
     ) -> None:
-        # The pool starts only once there is more to compress than INLINE_BYTES: a
+        # The pools start only once there is more to compress than INLINE_BYTES: a
         # re-package that recompresses a file or two does it here, without paying for
-        # importing concurrent.futures and starting threads.
-        pool: ThreadPoolExecutor | None = None
-        window: deque[Future[list[Produced]] | CopyRun | _Done] = deque()
+        # importing concurrent.futures and starting threads or processes.
+        self._threads: ThreadPoolExecutor | None = None
+        self._workers: Workers | None = None
+        window: deque[Future[list[Produced]] | CopyRun | _Done | _Remote] = deque()
         limit = self.jobs * 3
         inline = INLINE_BYTES
+        failed = True
         try:
             for unit in units:
                 if isinstance(unit, CopyRun):
                     window.append(unit)
-                elif pool is None and _inline_cost(unit) <= inline:
+                elif not self._processes and self._threads is None and _inline_cost(unit) <= inline:
                     inline -= _inline_cost(unit)
                     window.append(_Done(self._compress(unit)))
                 else:
-                    if pool is None:
-                        from concurrent.futures import ThreadPoolExecutor
-
-                        pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="cbdeploy-zip")
-                    window.append(pool.submit(self._compress, unit))
+                    window.append(self._submit(unit))
                 while len(window) > limit:
                     self._emit(out, window.popleft(), cache)
             while window:
                 self._emit(out, window.popleft(), cache)
+            failed = False
         finally:
-            if pool is not None:
-                # After an error or Ctrl-C: the workers stop at their next chunk or file.
-                self._meter.cancel()
-                pool.shutdown(wait=True, cancel_futures=True)
+            # After an error or Ctrl-C: threads stop at their next chunk or file, and
+            # worker processes are killed.
+            self._meter.cancel()
+            if self._threads is not None:
+                self._threads.shutdown(wait=True, cancel_futures=True)
+            if self._workers is not None and self._workers is not self._given:
+                self._workers.close(kill=failed)
+
+    def _submit(self, batch: _Batch) -> Future[list[Produced]] | _Remote:
+        """Hand ``batch`` to a worker process, or to a thread (a file above WHOLE streams
+        through zlib on a thread, where Ctrl-C stops it within a chunk)."""
+        if self._processes and batch.size <= WHOLE:
+            if self._workers is None:
+                self._workers = self._given or start_workers(self.jobs)
+                if self._workers is None:
+                    self._processes = False
+                    return self._submit(batch)
+                self._workers.begin(self._root, self._racy_from_ns)
+            return _Remote(batch, self._workers.submit(batch.items, batch.size))
+        if self._threads is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._threads = ThreadPoolExecutor(self.jobs, thread_name_prefix="cbdeploy-zip")
+        return self._threads.submit(self._compress, batch)
 
     def _emit(
         self,
         out: Output,
-        unit: Future[list[Produced]] | CopyRun | _Done,
+        unit: Future[list[Produced]] | CopyRun | _Done | _Remote,
         cache: ArchiveCache | None,
     ) -> None:
         if isinstance(unit, CopyRun):
@@ -365,13 +372,23 @@ class ArchiveBuilder:
             self._copied += sum(row[USIZE] for _, row in unit.rows)
             self._progress()
             return
+        if isinstance(unit, _Remote):
+            assert self._workers is not None
+            reply = self._workers.result(unit.ticket, self._progress_every)
+            while reply is None:
+                self._progress()
+                reply = self._workers.result(unit.ticket, self._progress_every)
+            write_reply(out, unit.batch.items, reply, keep_rows=cache is not None)
+            self._copied += unit.batch.size
+            self._progress()
+            return
         produced_all = unit.result() if isinstance(unit, _Done) else self._wait(unit)
         for produced in produced_all:
             offset = out.offset
             info = produced.info
             out.write(local_header(info))
             if produced.payload is not None:
-                out.write(produced.payload)
+                out.write(memoryview(produced.payload))
             elif produced.spool is not None:
                 with produced.spool as spool:
                     while chunk := spool.read(1 << 20):
@@ -385,6 +402,10 @@ class ArchiveBuilder:
                 row = (*st, offset, out.offset - offset, *info[1:], digest)
                 out.rows.append((info.name, row))
         self._progress()
+
+    @property
+    def _progress_every(self) -> float:
+        return PROGRESS_EVERY if self.on_progress else 1.0
 
     def _wait(self, future: Future[list[Produced]]) -> list[Produced]:
         """The batch's result, reporting progress meanwhile (a large file takes seconds)."""
@@ -402,22 +423,4 @@ class ArchiveBuilder:
 
 
 def _inline_cost(batch: _Batch) -> int:
-    return batch.size + INLINE_FILE_COST * len(batch.entries)
-
-
-def _complete_stats(selection: Selection) -> dict[str, FileStat]:
-    """The selection's stats, taking those it lacks (a Selection built by hand)."""
-    stats = dict(selection.stats)
-    root = os.fsencode(selection.root).rstrip(b"/") + b"/"
-    for f in selection.files:
-        if f.path not in stats:
-            path = root + os.fsencode(f.path)
-            try:
-                st = os.lstat(path) if f.link_target is not None else os.stat(path)
-            except OSError as exc:
-                raise PackagingError(
-                    f"Cannot read {shown(f.path)}: {exc.strerror or exc}.",
-                    "Package again: the project changed while it was being selected.",
-                ) from exc
-            stats[f.path] = FileStat.of(st)
-    return stats
+    return batch.size + INLINE_FILE_COST * len(batch.items)

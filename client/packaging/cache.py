@@ -4,7 +4,7 @@ A local record (header + compressed data) does not depend on where it sits in
 the archive, so an unchanged file's record can be copied byte for byte from
 the previous archive, and runs of unchanged files in a row are one copy. The
 result is identical to a cold build. An entry is reused only when the
-compression settings (level, stored formats, zlib version) are those the index
+compression settings (level, stored formats, libdeflate and zlib versions) are those the index
 was written with and the file's stat matches the one recorded, keyed as git's
 index keys it: size, mtime and ctime in nanoseconds, inode, device and mode.
 Restoring an mtime (``touch -d``, ``cp -p``, ``rsync -t``, a checkout) cannot
@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
-from cbdeploy.client.packaging.reader import DIGEST_SIZE, LEVEL, STORED_SUFFIXES
+from cbdeploy.client.packaging.reader import DIGEST_SIZE, LEVEL, LIBDEFLATE, STORED_SUFFIXES, WHOLE
 
 ARCHIVE = "archive.zip"
 _OLD = ".old"  # suffix of replaced archives waiting to be deleted
@@ -36,7 +36,9 @@ INDEX = "index.bin"
 RACY_NS = 2_000_000_000
 CHUNK = 4 << 20  # two buffers of this size
 # Anything that changes the bytes of a record for the same file changes the magic.
-_SETTINGS = f"{LEVEL}:{zlib.ZLIB_RUNTIME_VERSION}:{','.join(sorted(STORED_SUFFIXES))}"
+_SETTINGS = (
+    f"{LEVEL}:{zlib.ZLIB_RUNTIME_VERSION}:{LIBDEFLATE}:{WHOLE}:{','.join(sorted(STORED_SUFFIXES))}"
+)
 MAGIC = b"CBDC3" + struct.pack("<I", zlib.crc32(_SETTINGS.encode()))
 # identity of the cached archive (size, mtime_ns, inode), when the index was written
 # (the build's start), row count, names blob length

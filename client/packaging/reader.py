@@ -1,4 +1,13 @@
-"""Reading and compressing one entry, on a worker thread (zlib releases the GIL).
+"""Reading and compressing one entry, in a worker process or on a thread.
+
+Deflate is libdeflate's, from the ``deflate`` package pinned in pyproject.toml:
+libdeflate's output is the same for the same input, level and version on every
+machine (portable C, no per-CPU variants of the compressor), where the system
+zlib varies (Apple's, zlib-ng as the zlib of some distributions). A file up to
+:data:`WHOLE` is read and deflated in one piece; a larger one streams through
+the zlib Python was built with (libdeflate has no streaming interface, and
+holding such a file in memory twice would not do), the same bytes given the
+same zlib version.
 
 A file is read through one descriptor and checked before and after: it must be
 a regular file, with the stat seen at selection (size, mtime, ctime, inode,
@@ -17,12 +26,17 @@ import zlib
 from collections.abc import Callable
 from typing import IO, NamedTuple
 
+import deflate
+
 from cbdeploy.client.errors import PackagingError
 from cbdeploy.client.packaging.model import FileStat, shown
 from cbdeploy.client.packaging.zipformat import DEFLATED, STORED, EntryInfo
 
-LEVEL = 6  # git archive's default (zlib's Z_DEFAULT_COMPRESSION)
-LARGE = 1 << 20  # above this a file is compressed alone, through a spool
+LEVEL = 6  # git archive's default (zlib's Z_DEFAULT_COMPRESSION); libdeflate's level 6
+LARGE = 1 << 20  # above this a file is compressed alone (a batch of its own)
+WHOLE = 16 << 20  # up to this a file is read whole and deflated by libdeflate
+LIBDEFLATE = deflate.__version__  # the binding's version, which pins libdeflate's
+LINK_MODE = 0o120777
 CHUNK = 1 << 20
 SPOOL_IN_MEMORY = 4 << 20
 DIGEST_SIZE = 16
@@ -123,17 +137,41 @@ class Produced:
     def __init__(
         self,
         info: EntryInfo,
-        payload: bytes | None = None,
+        payload: bytes | bytearray | None = None,
         *,
         spool: IO[bytes] | None = None,
         copy_source: bytes | None = None,
     ) -> None:
         self.info = info
-        self.payload = payload  # small entries: the bytes to write after the header
-        self.spool = spool  # large deflated entries
-        self.copy_source = copy_source  # large stored entries: copied from the file again
+        self.payload = payload  # entries up to WHOLE: the bytes to write after the header
+        self.spool = spool  # larger deflated entries
+        self.copy_source = copy_source  # larger stored entries: copied from the file again
         self.stat: FileStat | None = None  # what the file was when read (None: not from disk)
         self.digest: bytes | None = None  # of the content read, when the entry asked for it
+
+
+# What a worker is handed for each entry, as plain values (marshal carries them):
+# a file from disk is (name, *FileStat), a 7-tuple; an entry whose bytes are known
+# (a link's target, an added entry) is (name, zip mode, data, store), a 4-tuple.
+Item = tuple[bytes, int, int, int, int, int, int] | tuple[bytes, int, bytes, bool]
+
+
+def normal_mode(st_mode: int) -> int:
+    if stat.S_ISLNK(st_mode):
+        return LINK_MODE
+    return 0o100755 if st_mode & 0o111 else 0o100644
+
+
+def item_entry(item: Item, root: bytes, racy_from_ns: int) -> Entry:
+    """The :class:`Entry` for ``item``; a file modified at or after ``racy_from_ns``
+    also gets a digest of its content (the cache's racy check, see :mod:`.cache`)."""
+    if len(item) == 4:
+        name, mode, data, store = item
+        return Entry(name, mode, data=data, store=store)
+    name, size, mtime_ns, ctime_ns, ino, dev, mode = item
+    st = FileStat(size, mtime_ns, ctime_ns, ino, dev, mode)
+    racy = max(mtime_ns, ctime_ns) >= racy_from_ns
+    return Entry(name, normal_mode(mode), root + name, None, st, wants_store(name), racy)
 
 
 def wants_store(name: bytes) -> bool:
@@ -148,7 +186,7 @@ def produce(entry: Entry, opener: Opener = default_open, tick: Tick = _no_tick) 
     compressed: raising from it stops the work there."""
     if entry.data is not None:
         tick(len(entry.data))
-        return _from_bytes(entry, entry.data, zlib.crc32(entry.data))
+        return _from_bytes(entry, entry.data, deflate.crc32(entry.data))
     assert entry.source is not None
     name = shown(entry.name)
     try:
@@ -163,11 +201,11 @@ def produce(entry: Entry, opener: Opener = default_open, tick: Tick = _no_tick) 
                 "Remove it from the project or add it to .cbdeployignore.",
             )
         _check_unchanged(name, entry.stat, before)
-        if before.st_size <= LARGE:
+        if before.st_size <= WHOLE:
             data = _read_all(fd, before.st_size)
             _check_unchanged(name, _stat_of(before), os.fstat(fd), len(data))
             tick(len(data))
-            produced = _from_bytes(entry, data, zlib.crc32(data))
+            produced = _from_bytes(entry, data, deflate.crc32(data))
             if entry.digest:
                 produced.digest = _digest(data).digest()
         else:
@@ -182,7 +220,7 @@ def produce(entry: Entry, opener: Opener = default_open, tick: Tick = _no_tick) 
 
 def _from_bytes(entry: Entry, data: bytes, crc: int) -> Produced:
     if not entry.store and data:
-        packed = zlib.compress(data, LEVEL, -15)
+        packed = deflate.deflate_compress(data, LEVEL)
         if len(packed) < len(data):
             return Produced(
                 EntryInfo(entry.name, DEFLATED, crc, len(packed), len(data), entry.mode), packed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -29,10 +30,11 @@ from cbdeploy.client.config.load import CONFIG_FILE, find_config
 from cbdeploy.client.config.statedir import NAME, cache_dir, state_dir
 from cbdeploy.client.output.console import make_console
 from cbdeploy.client.packaging import ArchiveResult, Selection, build_archive, select_files, shown
-from cbdeploy.client.packaging.archive import check_output_path
+from cbdeploy.client.packaging.destination import check_output_path
 from cbdeploy.client.packaging.excluded import ExcludedPath, excluded_paths
 from cbdeploy.client.packaging.quote import quote_path
 from cbdeploy.client.packaging.stats import PackageStats, package_stats
+from cbdeploy.client.packaging.workers import Workers, has_cache, start_workers
 from cbdeploy.client.target import project_directory
 
 DEFAULT_OUTPUT = Path(NAME) / "package.zip"
@@ -144,22 +146,25 @@ def package(
         use_cache=not no_cache,
         region=region_if_any(region),
     )
-    if stats or output or not list_only:
+    writes = bool(stats or output or not list_only)
+    if writes:
         check_output_path(request.output)  # before anything is listed or written
     console = make_console(stderr=list_only)
-    selection, extra = _select(request, archive=bool(stats or output or not list_only))
-    selection = _without(selection, request.output)
-    _warn(make_console(stderr=True), selection)
-    if list_only:
-        _list(selection, nul=nul)
-        if not (stats or output):
-            return
-    _write(console, request, selection, extra, stats=stats)
+    # A cold build starts its worker processes now, to be ready once the files are known.
+    with _early_workers(request) if writes else contextlib.nullcontext() as workers:
+        selection, extra = _select(request, archive=writes)
+        selection = _without(selection, request.output)
+        _warn(make_console(stderr=True), selection)
+        if list_only:
+            _list(selection, nul=nul)
+            if not writes:
+                return
+        _write(console, request, selection, extra, stats=stats, workers=workers)
 
 
 def _write(
     console: Console, request: PackageRequest, selection: Selection, extra: dict[str, bytes],
-    *, stats: bool,
+    *, stats: bool, workers: Workers | None = None,
 ) -> None:
     """Write the archive; then its summary line, or with ``stats`` its sizes and what stayed out."""
     if request.output.parent == request.root / NAME:
@@ -168,7 +173,9 @@ def _write(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="excluded") as pool:
         # (git lists what it ignores while the archive is written)
         excluded = pool.submit(excluded_paths, request.root) if stats else None
-        result = build_archive(selection, request.output, extra_entries=extra, cache_dir=cache)
+        result = build_archive(
+            selection, request.output, extra_entries=extra, cache_dir=cache, workers=workers
+        )
     if excluded is not None:
         if not extra:
             which = "no cbdeploy.toml: the project's files alone, not a deploy's archive"
@@ -181,11 +188,21 @@ def _write(
         render_summary(console, result)
 
 
+def _early_workers(request: PackageRequest) -> contextlib.AbstractContextManager[Workers | None]:
+    """Worker processes for a cold build (no cache to copy from), started before the
+    files are selected; nothing for a re-package, which a cache mostly supplies."""
+    if request.use_cache and has_cache(request.root / NAME / "cache"):
+        return contextlib.nullcontext()
+    return start_workers() or contextlib.nullcontext()
+
+
 def _list(selection: Selection, *, nul: bool) -> None:
     """As git prints them: raw bytes ending in NUL with -z, else one quoted path a line."""
     paths = [os.fsencode(f.path) for f in selection.files]
     listing = (
-        b"".join(p + b"\0" for p in paths) if nul else b"".join(quote_path(p) + b"\n" for p in paths)
+        b"".join(p + b"\0" for p in paths)
+        if nul
+        else b"".join(quote_path(p) + b"\n" for p in paths)
     )
     sys.stdout.flush()
     sys.stdout.buffer.write(listing)

@@ -1,0 +1,234 @@
+"""The archive builder's worker processes (see :mod:`.worker` for what one does).
+
+They are whole new interpreters (``python -I -m cbdeploy.client.packaging.worker``),
+never forked: ``fork`` is unavailable or unsafe on some systems (macOS), and a
+process that runs threads must not fork. Starting one costs about 50 ms of one
+core, paid while the files are selected when the caller starts them early
+(:func:`start_workers` before :func:`~.select.select_files`). A batch is handed
+to the worker with the least work queued, as a list of paths and stats, never
+file contents; a thread per worker reads its replies, so a worker never waits
+for the builder to want its batch. Results are taken in the order the batches
+were handed out. A worker that dies is a :class:`PackagingError`; :meth:`Workers.close`
+kills them all at once after an error or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import struct
+import subprocess
+import sys
+import threading
+from collections import deque
+from pathlib import Path
+from typing import IO, Any
+
+from cbdeploy.client.errors import PackagingError
+from cbdeploy.client.packaging.cache import INDEX, NO_DIGEST
+from cbdeploy.client.packaging.reader import Item
+from cbdeploy.client.packaging.worker import BROKEN, FAILED, frame_parts, read_frame
+from cbdeploy.client.packaging.writer import Output
+from cbdeploy.client.packaging.zipformat import LIMIT_32, central_record
+
+MODULE = "cbdeploy.client.packaging.worker"
+Reply = tuple[Any, bytes]  # (meta, data) of a worker's frame, see .worker
+_CENTRAL_FIXED = 46  # a central record's size before its name (no extra field)
+_OFFSET_AT = 42  # where its local header's offset is
+_OFFSET = struct.Struct("<I")
+
+
+class _Process:
+    __slots__ = ("popen", "stdin", "queued", "tickets", "thread", "stderr", "gone")
+
+    def __init__(self, popen: subprocess.Popen[bytes], stderr: IO[bytes]) -> None:
+        self.popen = popen
+        assert popen.stdin is not None
+        self.stdin = popen.stdin
+        self.stderr = stderr
+        self.queued = 0  # bytes handed out and not yet replied to
+        self.tickets: deque[tuple[int, int]] = deque()  # (ticket, bytes) awaiting a reply
+        self.thread: threading.Thread | None = None
+        self.gone: str | None = None  # why it ended, once its replies ended
+
+
+class Workers:
+    """``jobs`` worker processes; :meth:`begin` once, then :meth:`submit` and :meth:`result`."""
+
+    def __init__(self, jobs: int, command: list[str] | None = None) -> None:
+        import tempfile
+
+        self._cond = threading.Condition()
+        self._replies: dict[int, Reply] = {}
+        self._dead: dict[int, str] = {}  # ticket -> why its worker is gone
+        self._next = 0
+        self._closed = False
+        self._processes: list[_Process] = []
+        argv = command or [sys.executable, "-I", "-m", MODULE]
+        try:
+            for _ in range(jobs):
+                stderr = tempfile.TemporaryFile(prefix="cbdeploy-worker-")  # noqa: SIM115
+                popen = subprocess.Popen(
+                    argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr
+                )
+                self._processes.append(_Process(popen, stderr))
+        except BaseException:
+            self.close(kill=True)
+            raise
+
+    @property
+    def jobs(self) -> int:
+        return len(self._processes)
+
+    def begin(self, root: bytes, racy_from_ns: int) -> None:
+        """Tell every worker the project root and the racy bound (see ``item_entry``)."""
+        for process in self._processes:
+            self._send(process, (root, racy_from_ns))
+            process.thread = threading.Thread(
+                target=self._read, args=(process,), name="cbdeploy-worker-reader", daemon=True
+            )
+            process.thread.start()
+
+    def submit(self, items: list[Item], size: int) -> int:
+        """Hand a batch (``size``: its bytes, to balance the load) to the least busy worker."""
+        with self._cond:
+            process = min(self._processes, key=lambda p: (p.gone is not None, p.queued))
+            ticket = self._next
+            self._next += 1
+            if process.gone is not None:
+                self._dead[ticket] = process.gone
+                return ticket
+            process.queued += size
+            process.tickets.append((ticket, size))
+        self._send(process, items)
+        return ticket
+
+    def result(self, ticket: int, timeout: float | None) -> Reply | None:
+        """The reply to ``ticket``, or None if none came within ``timeout`` seconds."""
+        with self._cond:
+            if ticket not in self._replies and ticket not in self._dead:
+                self._cond.wait(timeout)
+            if ticket in self._dead:
+                raise PackagingError(
+                    f"A packaging worker process stopped unexpectedly ({self._dead[ticket]}).",
+                    "Package again; if it happens again, report it with this message.",
+                )
+            reply = self._replies.pop(ticket, None)
+        if reply is None:
+            return None
+        meta = reply[0]
+        if meta[0] == FAILED:
+            raise PackagingError(meta[1], meta[2])
+        if meta[0] == BROKEN:
+            raise PackagingError(
+                f"A packaging worker process failed: {meta[1]}",
+                "Package again; if it happens again, report it with this message.",
+            )
+        return reply
+
+    def close(self, *, kill: bool = False) -> None:
+        """End the workers: at once with ``kill`` (an error, Ctrl-C), else once idle."""
+        self._closed = True
+        for process in self._processes:
+            if kill:
+                process.popen.kill()
+            with contextlib.suppress(OSError):  # it died: its pipe is broken
+                process.stdin.close()
+        for process in self._processes:
+            try:
+                process.popen.wait(timeout=None if kill else 10)
+            except subprocess.TimeoutExpired:
+                process.popen.kill()
+                process.popen.wait()
+            if process.thread is not None:
+                process.thread.join()
+            if process.popen.stdout is not None:
+                process.popen.stdout.close()
+            process.stderr.close()
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._closed:
+            self.close(kill=True)
+
+    def _send(self, process: _Process, meta: object) -> None:
+        try:
+            process.stdin.write(b"".join(frame_parts(meta, [])))
+            process.stdin.flush()
+        except OSError:
+            pass  # it died: its reader thread reports why, to whoever waits for it
+
+    def _read(self, process: _Process) -> None:
+        stdout = process.popen.stdout
+        assert stdout is not None
+        while True:
+            try:
+                frame = read_frame(stdout)
+            except (OSError, ValueError, EOFError):
+                frame = None
+            with self._cond:
+                if frame is None:
+                    why = process.gone = self._why(process)
+                    self._dead.update((ticket, why) for ticket, _ in process.tickets)
+                    process.tickets.clear()
+                    self._cond.notify_all()
+                    return
+                ticket, size = process.tickets.popleft()
+                process.queued -= size
+                self._replies[ticket] = frame
+                self._cond.notify_all()
+
+    def _why(self, process: _Process) -> str:
+        if self._closed:
+            return "stopped"
+        code = process.popen.wait()
+        process.stderr.seek(0)
+        lines = process.stderr.read().decode("utf-8", "replace").strip().splitlines()
+        how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+        return f"{how}: {lines[-1]}" if lines else how
+
+
+def has_cache(cache_dir: Path) -> bool:
+    """Whether a build with ``cache_dir`` may find records to copy (else it is cold)."""
+    return (cache_dir / INDEX).is_file()
+
+
+def start_workers(jobs: int | None = None) -> Workers | None:
+    """Start worker processes ahead of a build (None: one core, or they cannot start)."""
+    jobs = jobs or os.cpu_count() or 1
+    if jobs < 2 or not sys.executable:
+        return None
+    try:
+        return Workers(jobs)
+    except OSError:
+        return None
+
+
+def write_reply(out: Output, items: list[Item], reply: Reply, *, keep_rows: bool) -> None:
+    """Write a worker's batch to ``out``: its records as they came, its central records
+    with the records' offsets put in (rebuilt where the offsets need ZIP64), and with
+    ``keep_rows`` the cache's rows for the files from disk."""
+    entries, data = reply[0][1], reply[1]
+    size = sum(entry[0] for entry in entries)
+    base = offset = out.offset
+    view = memoryview(data)
+    out.write(view[:size])
+    central = bytearray(view[size:])
+    fast = base + size < LIMIT_32
+    add_central, add_row, pack_offset = out.central.append, out.rows.append, _OFFSET.pack_into
+    at = 0
+    for item, entry in zip(items, entries, strict=True):
+        name = item[0]
+        end = at + _CENTRAL_FIXED + len(name)
+        if fast:
+            pack_offset(central, at + _OFFSET_AT, offset)
+            add_central(bytes(central[at:end]))
+        else:
+            method, crc, csize, usize, mode = entry[1:6]
+            add_central(central_record(name, method, crc, csize, usize, mode, offset))
+        if keep_rows and len(item) == 7:
+            add_row((name, (*item[1:], offset, *entry[:6], entry[6] or NO_DIGEST)))
+        at = end
+        offset += entry[0]
