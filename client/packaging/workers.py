@@ -80,6 +80,15 @@ class Workers:
     def jobs(self) -> int:
         return len(self._processes)
 
+    @property
+    def handed(self) -> int:
+        """How many batches were handed out."""
+        return self._next
+
+    @property
+    def pids(self) -> list[int]:
+        return [process.popen.pid for process in self._processes]
+
     def begin(self, root: bytes, racy_from_ns: int) -> None:
         """Tell every worker the project root and the racy bound (see ``item_entry``)."""
         for process in self._processes:
