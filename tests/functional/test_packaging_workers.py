@@ -172,3 +172,35 @@ def test_ctrl_c_kills_the_workers_at_once(tmp_path: Path, monkeypatch: pytest.Mo
         with pytest.raises(ChildProcessError):  # reaped: not running, not a zombie
             os.waitpid(pid, os.WNOHANG)
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_batch_past_4_gib_gets_zip64_central_records(tmp_path: Path) -> None:
+    """A worker writes central records for offset 0; where the real offsets need ZIP64
+    the builder writes them anew, as a thread's batch would have them."""
+    from cbdeploy.client.packaging.worker import compress_batch
+    from cbdeploy.client.packaging.workers import write_reply
+    from cbdeploy.client.packaging.writer import Output
+    from cbdeploy.client.packaging.zipformat import LIMIT_32, central_record
+
+    project = make_tree(tmp_path / "p", files=5)
+    root = os.fsencode(project) + b"/"
+    names = sorted(os.fsencode(p.relative_to(project)) for p in project.rglob("*.js"))
+    items = [(name, *_stat(root + name)) for name in names]
+    assert len(items) == 5
+    meta, parts = compress_batch(items, root, time.time_ns())
+    data = b"".join(parts)
+    out = Output(os.open(tmp_path / "out.bin", os.O_WRONLY | os.O_CREAT))
+    with out.handle:
+        out.offset = LIMIT_32 - 100  # as if 4 GiB were written before
+        write_reply(out, items, (meta, data), keep_rows=True)
+    offset = LIMIT_32 - 100
+    for (name, *_), entry, record in zip(items, meta[1], out.central, strict=True):
+        assert record == central_record(name, *entry[1:6], offset)
+        offset += entry[0]
+    assert [row[6] for _, row in out.rows][-1] >= LIMIT_32  # the last needs ZIP64
+    assert out.central[-1] != central_record(items[-1][0], *meta[1][-1][1:6], 0)
+
+
+def _stat(path: bytes) -> tuple[int, int, int, int, int, int]:
+    st = os.stat(path)
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, st.st_mode)
