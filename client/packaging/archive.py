@@ -76,6 +76,7 @@ PROGRESS_EVERY = 0.1  # seconds between progress reports while waiting for a bat
 # A cold build with at least this much to compress uses worker processes: below
 # it, starting them costs more than they save.
 PROCESS_BYTES = 8 << 20
+WINDOW_BYTES = 32 << 20  # at most this much handed to workers and not yet written
 
 
 def build_archive(
@@ -317,7 +318,9 @@ class ArchiveBuilder:
         self._threads: ThreadPoolExecutor | None = None
         self._workers: Workers | None = None
         window: deque[Future[list[Produced]] | CopyRun | _Done | _Remote] = deque()
-        limit = self.jobs * 3
+        # Workers get a deeper queue: under load, the builder may not run for a while.
+        limit = self.jobs * (8 if self._processes else 3)
+        self._in_flight = 0  # bytes handed to workers and not yet written
         inline = INLINE_BYTES
         failed = True
         try:
@@ -329,7 +332,7 @@ class ArchiveBuilder:
                     window.append(_Done(self._compress(unit)))
                 else:
                     window.append(self._submit(unit))
-                while len(window) > limit:
+                while len(window) > limit or self._in_flight > WINDOW_BYTES:
                     self._emit(out, window.popleft(), cache)
             while window:
                 self._emit(out, window.popleft(), cache)
@@ -353,6 +356,7 @@ class ArchiveBuilder:
                     self._processes = False
                     return self._submit(batch)
                 self._workers.begin(self._root, self._racy_from_ns)
+            self._in_flight += batch.size
             return _Remote(batch, self._workers.submit(batch.items, batch.size))
         if self._threads is None:
             from concurrent.futures import ThreadPoolExecutor
@@ -380,6 +384,7 @@ class ArchiveBuilder:
                 reply = self._workers.result(unit.ticket, self._progress_every)
             write_reply(out, unit.batch.items, reply, keep_rows=cache is not None)
             self._copied += unit.batch.size
+            self._in_flight -= unit.batch.size
             self._progress()
             return
         produced_all = unit.result() if isinstance(unit, _Done) else self._wait(unit)

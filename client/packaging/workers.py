@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import struct
 import subprocess
 import sys
@@ -39,7 +40,17 @@ _OFFSET = struct.Struct("<I")
 
 
 class _Process:
-    __slots__ = ("popen", "stdin", "queued", "tickets", "thread", "stderr", "gone")
+    __slots__ = (
+        "popen",
+        "stdin",
+        "queued",
+        "tickets",
+        "thread",
+        "sender",
+        "outbox",
+        "stderr",
+        "gone",
+    )
 
     def __init__(self, popen: subprocess.Popen[bytes], stderr: IO[bytes]) -> None:
         self.popen = popen
@@ -48,7 +59,9 @@ class _Process:
         self.stderr = stderr
         self.queued = 0  # bytes handed out and not yet replied to
         self.tickets: deque[tuple[int, int]] = deque()  # (ticket, bytes) awaiting a reply
-        self.thread: threading.Thread | None = None
+        self.thread: threading.Thread | None = None  # reads its replies
+        self.sender: threading.Thread | None = None  # writes its requests from the outbox
+        self.outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self.gone: str | None = None  # why it ended, once its replies ended
 
 
@@ -92,10 +105,14 @@ class Workers:
     def begin(self, root: bytes, racy_from_ns: int) -> None:
         """Tell every worker the project root and the racy bound (see ``item_entry``)."""
         for process in self._processes:
-            self._send(process, (root, racy_from_ns))
+            process.outbox.put(b"".join(frame_parts((root, racy_from_ns), [])))
+            process.sender = threading.Thread(
+                target=_send, args=(process,), name="cbdeploy-worker-sender", daemon=True
+            )
             process.thread = threading.Thread(
                 target=self._read, args=(process,), name="cbdeploy-worker-reader", daemon=True
             )
+            process.sender.start()
             process.thread.start()
 
     def submit(self, items: list[Item], size: int) -> int:
@@ -109,7 +126,7 @@ class Workers:
                 return ticket
             process.queued += size
             process.tickets.append((ticket, size))
-        self._send(process, items)
+        process.outbox.put(b"".join(frame_parts(items, [])))  # never blocks this thread
         return ticket
 
     def result(self, ticket: int, timeout: float | None) -> Reply | None:
@@ -140,7 +157,11 @@ class Workers:
         self._closed = True
         for process in self._processes:
             if kill:
-                process.popen.kill()
+                process.popen.kill()  # a sender blocked on its full pipe fails then
+            process.outbox.put(None)
+        for process in self._processes:
+            if process.sender is not None:
+                process.sender.join()
             with contextlib.suppress(OSError):  # it died: its pipe is broken
                 process.stdin.close()
         for process in self._processes:
@@ -161,13 +182,6 @@ class Workers:
     def __exit__(self, *exc: object) -> None:
         if not self._closed:
             self.close(kill=True)
-
-    def _send(self, process: _Process, meta: object) -> None:
-        try:
-            process.stdin.write(b"".join(frame_parts(meta, [])))
-            process.stdin.flush()
-        except OSError:
-            pass  # it died: its reader thread reports why, to whoever waits for it
 
     def _read(self, process: _Process) -> None:
         stdout = process.popen.stdout
@@ -197,6 +211,17 @@ class Workers:
         lines = process.stderr.read().decode("utf-8", "replace").strip().splitlines()
         how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
         return f"{how}: {lines[-1]}" if lines else how
+
+
+def _send(process: _Process) -> None:
+    """A worker's requests, written in order on a thread of their own: a worker whose
+    pipe is full (it has work queued) never holds up the builder."""
+    while (frame := process.outbox.get()) is not None:
+        try:
+            process.stdin.write(frame)
+            process.stdin.flush()
+        except OSError:
+            return  # it died: its reader thread reports why, to whoever waits for it
 
 
 def has_cache(cache_dir: Path) -> bool:
