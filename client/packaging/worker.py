@@ -1,7 +1,7 @@
 """A packaging worker process: reads and deflates batches of files for the archive.
 
-Started by :mod:`.workers` as ``python -I -m cbdeploy.client.packaging.worker``
-(a fresh interpreter: no ``fork``, so the same on macOS as on Linux). Reading and
+Started by :mod:`.workers` as a fresh ``python -I`` that runs :func:`main` (no
+``fork``, so the same on macOS as on Linux). Reading and
 deflating a small file costs about 30 µs of Python besides the deflate itself;
 in a process of its own that work does not queue for the archive builder's
 interpreter lock.

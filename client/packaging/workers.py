@@ -1,6 +1,6 @@
 """The archive builder's worker processes (see :mod:`.worker` for what one does).
 
-They are whole new interpreters (``python -I -m cbdeploy.client.packaging.worker``),
+They are whole new interpreters (``python -I``, running :func:`.worker.main`),
 never forked: ``fork`` is unavailable or unsafe on some systems (macOS), and a
 process that runs threads must not fork. Starting one costs about 50 ms of one
 core, paid while the files are selected when the caller starts them early
@@ -32,7 +32,13 @@ from cbdeploy.client.packaging.worker import BROKEN, FAILED, frame_parts, read_f
 from cbdeploy.client.packaging.writer import Output
 from cbdeploy.client.packaging.zipformat import LIMIT_32, central_record
 
-MODULE = "cbdeploy.client.packaging.worker"
+# The worker's interpreter is this one, isolated (-I: no PYTHON* variables, no user
+# site), with this process's import path: cbdeploy is found wherever it was found here
+# (a venv, an editable install, a zipapp that set sys.path).
+BOOT = (
+    "import sys; sys.path[:] = sys.argv[1:]; "
+    "from cbdeploy.client.packaging.worker import main; main()"
+)
 Reply = tuple[Any, bytes]  # (meta, data) of a worker's frame, see .worker
 _CENTRAL_FIXED = 46  # a central record's size before its name (no extra field)
 _OFFSET_AT = 42  # where its local header's offset is
@@ -77,7 +83,7 @@ class Workers:
         self._next = 0
         self._closed = False
         self._processes: list[_Process] = []
-        argv = command or [sys.executable, "-I", "-m", MODULE]
+        argv = command or [sys.executable, "-I", "-c", BOOT, *sys.path]
         try:
             for _ in range(jobs):
                 stderr = tempfile.TemporaryFile(prefix="cbdeploy-worker-")  # noqa: SIM115

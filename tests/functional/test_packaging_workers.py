@@ -1,6 +1,6 @@
 """Cold builds compress in worker processes: the same bytes, clear failures, Ctrl-C.
 
-The workers are real ``python -I -m cbdeploy.client.packaging.worker`` processes;
+The workers are real ``python -I`` processes running ``worker.main``;
 a broken one is a real process that exits or is killed.
 """
 
