@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 CBDEPLOY = str(Path(sys.executable).parent / "cbdeploy")
 
 
@@ -56,3 +58,59 @@ def test_ctrl_c_while_compressing_a_large_file_exits_130_at_once_leaving_nothing
     assert proc.returncode == 130
     assert took < 1.0, f"exited {took:.2f} s after Ctrl-C"
     assert list(out_dir.iterdir()) == []  # no archive, no temporary file
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found.update(int(p) for p in (task / "children").read_text().split())
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads /proc to find the workers")
+def test_ctrl_c_while_workers_compress_ends_them_too(tmp_path: Path) -> None:
+    """A cold package of many small files compresses in worker processes: Ctrl-C ends
+    the command with 130 at once, and its workers with it (none is left running)."""
+    project = tmp_path / "project"
+    for i in range(3000):  # 90 MB of hex text in small files: seconds of deflate
+        path = project / f"d{i % 30}" / f"f{i}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(os.urandom(15_000).hex().encode())
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    out_dir = tmp_path / "out"
+    proc = subprocess.Popen(
+        [CBDEPLOY, "package", "--output", str(out_dir / "p.zip")],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (out_dir.is_dir() and any(out_dir.iterdir())):  # the temporary archive
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(0.3)
+        workers = _children(proc.pid)
+        assert proc.poll() is None, "packaging ended before the interrupt: add files"
+        assert len(workers) >= 2  # the worker processes (git has finished by now)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130
+    assert took < 1.0, f"exited {took:.2f} s after Ctrl-C"
+    assert [pid for pid in workers if _alive(pid)] == []
+    assert list(out_dir.iterdir()) == []
