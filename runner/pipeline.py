@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from typing import Any, TextIO
 from .images import ImageBuilder, ImageError, ImageSpec, load_images
 from .markers import emit, say
 from .masking import Masker, masked, secret_values
+from .script import step_script
 
 # CloudWatch Logs takes events up to 256 KiB; keep the outputs marker well below.
 MAX_OUTPUTS_BYTES = 200_000
@@ -102,18 +102,6 @@ def load_plan(path: Path) -> Plan:
         )
     except (KeyError, TypeError, AttributeError) as error:
         raise PlanError(f"{path} is malformed: {error!r}") from None
-
-
-def step_script(commands: tuple[str, ...]) -> str:
-    """The bash script for one step (see the module docstring)."""
-    lines = ["set -eo pipefail"]
-    for command in commands:
-        lines.append("printf '%s\\n' " + shlex.quote("$ " + command))
-        lines.append(command)
-        lines.append(
-            '__cbdeploy_status=$?; [ "$__cbdeploy_status" -eq 0 ] || exit "$__cbdeploy_status"'
-        )
-    return "\n".join(lines) + "\n"
 
 
 def step_environment(plan: Plan, step: Step, base: Mapping[str, str]) -> dict[str, str]:

@@ -39,7 +39,7 @@ from cbdeploy.client.config.values import (
     table,
     type_name,
 )
-from cbdeploy.runner.pipeline import step_script
+from cbdeploy.runner.script import step_script
 
 
 def parse_layer(
