@@ -29,17 +29,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cbdeploy.client.packaging.cache import (
-    DIGEST,
-    KEY,
-    LENGTH,
-    NO_DIGEST,
-    OFFSET,
-    RACY_NS,
-    USIZE,
-    ArchiveCache,
-    Row,
-)
+from cbdeploy.client.packaging.cache import ArchiveCache
 from cbdeploy.client.packaging.destination import check_output_path, complete_stats
 from cbdeploy.client.packaging.meter import Meter
 from cbdeploy.client.packaging.model import ArchiveResult, FileStat, Selection
@@ -51,12 +41,13 @@ from cbdeploy.client.packaging.reader import (
     Item,
     Opener,
     Produced,
-    content_digest,
     copy_stored,
     default_open,
     item_entry,
     produce,
 )
+from cbdeploy.client.packaging.reuse import reusable
+from cbdeploy.client.packaging.table import NO_DIGEST, RACY_NS, Columns
 from cbdeploy.client.packaging.workers import Workers, start_workers, write_reply
 from cbdeploy.client.packaging.writer import CopyRun, Output, copy_run, reserve
 from cbdeploy.client.packaging.zipformat import central_header, end_records, local_header
@@ -204,19 +195,20 @@ class ArchiveBuilder:
         self._total = raw_size + sum(len(data) for data in extra.values())
         check_output_path(output)
         cache = ArchiveCache(cache_dir) if cache_dir is not None else None
-        self._processes = self._processes and not (cache and cache.rows)
+        self._processes = self._processes and not (cache and cache.columns.names)
         self._processes = self._processes and self._total >= PROCESS_BYTES
         self._root = os.fsencode(selection.root).rstrip(b"/") + b"/"
         output.parent.mkdir(parents=True, exist_ok=True)
         tmp = output.parent / f".{output.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-        out = Output(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644))
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        out = Output(os.open(tmp, flags, 0o644), started_ns)
         try:
             with out.handle:
                 reserved = reserve(out.handle.fileno(), cache.size if cache else 0)
                 self._write(out, self._units(selection, stats, extra, cache), cache)
                 cd_offset = out.offset
                 out.write(b"".join(out.central))
-                out.write(end_records(len(out.central), cd_offset, out.offset - cd_offset))
+                out.write(end_records(out.entries, cd_offset, out.offset - cd_offset))
                 if reserved > out.offset:
                     out.handle.flush()
                     os.ftruncate(out.handle.fileno(), out.offset)
@@ -229,9 +221,13 @@ class ArchiveBuilder:
         finally:
             if cache is not None:
                 cache.close()
+        sha256 = out.sha256()
         if cache is not None:
-            cache.save(output, out.rows, started_ns)
-        return ArchiveResult(output, out.sha256(), out.offset, len(selection.files), raw_size)
+            table = out.table
+            table.cd_offset, table.cd_size = cd_offset, out.central_size
+            table.sha256 = bytes.fromhex(sha256)
+            cache.save(output, table, started_ns)
+        return ArchiveResult(output, sha256, out.offset, len(selection.files), raw_size)
 
     def _units(
         self,
@@ -248,32 +244,34 @@ class ArchiveBuilder:
         order = [(f.path.encode(encoding, errors), i) for i, f in enumerate(files)]  # fsencode
         order += [(os.fsencode(path), -1 - i) for i, (path, _) in enumerate(extras)]
         order.sort()
-        rows = cache.rows if cache is not None else {}
+        reuse = reusable(order, files, stats, root, cache, self.opener)
+        columns = cache.columns if cache is not None else Columns.empty()
+        offsets, lengths = columns.offsets, columns.lengths
         batch = _Batch()
         run: CopyRun | None = None
         previous = None
-        for name, index in order:
+        for p, (name, index) in enumerate(order):
             if name == previous:
                 raise ValueError(f"two archive entries named {os.fsdecode(name)}")
             previous = name
             item: Item
+            r = reuse[p]
+            if r >= 0:
+                if run is not None and r == run.stop and offsets[r] == offsets[r - 1] + lengths[r - 1]:
+                    run.stop += 1  # the next record in the cached archive too: one copy
+                    continue
+                if batch.items:
+                    yield batch
+                    batch = _Batch()
+                if run is not None:
+                    yield run
+                run = CopyRun(r)
+                continue
             if index < 0:
                 item = (name, 0o100644, bytes(extras[-1 - index][1]), False)
             else:  # a selected file or link, unless the cache has its record
                 selected = files[index]
                 st = stats[selected.path]
-                row = rows.get(name) if selected.link_target is None else None
-                if row is not None and self._unchanged(row, st, root + name, cache):
-                    if batch.items:
-                        yield batch
-                        batch = _Batch()
-                    if run is not None and run.end != row[OFFSET]:
-                        yield run
-                        run = None
-                    run = run or CopyRun(row[OFFSET])
-                    run.rows.append((name, row))
-                    run.end += row[LENGTH]
-                    continue
                 link = selected.link_target
                 item = (name, *st) if link is None else (name, LINK_MODE, os.fsencode(link), True)
             if run is not None:
@@ -293,15 +291,6 @@ class ArchiveBuilder:
         if batch.items:
             yield batch
 
-    def _unchanged(self, row: Row, st: FileStat, path: bytes, cache: ArchiveCache | None) -> bool:
-        """Whether the cached record of the file at ``path`` (stat ``st``) may be copied:
-        the same stat, and for a racily clean row, the same content (git's rule)."""
-        if row[:KEY] != st:
-            return False
-        assert cache is not None
-        if not cache.needs_check(row):
-            return True
-        return row[DIGEST] != NO_DIGEST and content_digest(path, st, self.opener) == row[DIGEST]
 
     def _compress(self, batch: _Batch) -> list[Produced]:
         tick, root, racy_from_ns = self._meter.tick, self._root, self._racy_from_ns
@@ -373,7 +362,7 @@ class ArchiveBuilder:
         if isinstance(unit, CopyRun):
             assert cache is not None
             copy_run(out, unit, cache)
-            self._copied += sum(row[USIZE] for _, row in unit.rows)
+            self._copied += sum(cache.columns.usizes[unit.first : unit.stop])
             self._progress()
             return
         if isinstance(unit, _Remote):
@@ -400,12 +389,13 @@ class ArchiveBuilder:
                         out.write(chunk)
             else:
                 copy_stored(produced, out.write, self.opener)
-            out.central.append(central_header(info, offset))
+            central_at = out.central_size
+            out.add_central(central_header(info, offset))
             st = produced.stat
             if st is not None:  # a file from disk: remembered for the next build
                 digest = produced.digest or NO_DIGEST
                 row = (*st, offset, out.offset - offset, *info[1:], digest)
-                out.rows.append((info.name, row))
+                out.table.add(info.name, row, central_at)
         self._progress()
 
     @property

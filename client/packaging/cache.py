@@ -2,13 +2,14 @@
 
 A local record (header + compressed data) does not depend on where it sits in
 the archive, so an unchanged file's record can be copied byte for byte from
-the previous archive, and runs of unchanged files in a row are one copy. The
-result is identical to a cold build. An entry is reused only when the
-compression settings (level, stored formats, libdeflate and zlib versions) are those the index
-was written with and the file's stat matches the one recorded, keyed as git's
-index keys it: size, mtime and ctime in nanoseconds, inode, device and mode.
-Restoring an mtime (``touch -d``, ``cp -p``, ``rsync -t``, a checkout) cannot
-restore the ctime, which every write moves.
+the previous archive, and runs of unchanged files in a row are one copy; so can
+their central directory records, with only the offset field moved. The result
+is identical to a cold build. An entry is reused only when the compression
+settings (level, stored formats, libdeflate and zlib versions) are those the index was written
+with and the file's stat matches the one recorded, keyed as git's index keys
+it: size, mtime and ctime in nanoseconds, inode, device and mode. Restoring an
+mtime (``touch -d``, ``cp -p``, ``rsync -t``, a checkout) cannot restore the
+ctime, which every write moves.
 
 A timestamp is only as fine as the file system's clock tick, so a file changed
 again within the tick of its recorded stat could keep that stat. Git's rule for
@@ -16,6 +17,10 @@ such "racily clean" entries applies: an entry whose mtime or ctime is not
 clearly older than the moment the index was written (``written_ns`` less
 :data:`RACY_NS`, a margin for coarse clocks and small clock steps) is reused
 only after its content, read again, matches the digest recorded for it.
+
+The index is stored by column (:mod:`.table`): the stat keys of all entries are
+one block of bytes, compared with the current stats in one go, so a re-package
+does no Python work per unchanged file beyond taking its stat.
 """
 
 from __future__ import annotations
@@ -23,89 +28,100 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Final
 
-from cbdeploy.client.packaging.reader import DIGEST_SIZE, LEVEL, LIBDEFLATE, STORED_SUFFIXES, WHOLE
+from cbdeploy.client.packaging.table import (
+    DIGEST,
+    KEY,
+    LENGTH,
+    METHOD,
+    NO_DIGEST,
+    OFFSET,
+    RACY_NS,
+    USIZE,
+    Columns,
+    Row,
+    Table,
+    is_racy,
+    load_columns,
+)
+
+__all__ = [
+    "ARCHIVE", "DIGEST", "INDEX", "KEY", "LENGTH", "METHOD", "NO_DIGEST", "OFFSET", "RACY_NS",
+    "USIZE", "ArchiveCache", "Row", "Table", "is_racy",
+]
 
 ARCHIVE = "archive.zip"
 _OLD = ".old"  # suffix of replaced archives waiting to be deleted
 INDEX = "index.bin"
-RACY_NS = 2_000_000_000
 CHUNK = 4 << 20  # two buffers of this size
-# Anything that changes the bytes of a record for the same file changes the magic.
-_SETTINGS = (
-    f"{LEVEL}:{zlib.ZLIB_RUNTIME_VERSION}:{LIBDEFLATE}:{WHOLE}:{','.join(sorted(STORED_SUFFIXES))}"
-)
-MAGIC = b"CBDC3" + struct.pack("<I", zlib.crc32(_SETTINGS.encode()))
-# identity of the cached archive (size, mtime_ns, inode), when the index was written
-# (the build's start), row count, names blob length
-_HEADER = struct.Struct("<QqQqQQ")
-# FileStat (size, mtime_ns, ctime_ns, ino, dev, st_mode) | offset, length
-# | method, crc, csize, usize, zip mode | content digest (zeros: none)
-_ROW = struct.Struct(f"<QqqQQQQQQQQQQ{DIGEST_SIZE}s")
-
-Row = tuple[int, int, int, int, int, int, int, int, int, int, int, int, int, bytes]
-# row[:KEY] is the FileStat; row[OFFSET], row[LENGTH] locate the record
-KEY: Final = 6
-OFFSET: Final = 6
-LENGTH: Final = 7
-METHOD: Final = 8  # row[METHOD:DIGEST]: method, crc, csize, usize, zip mode
-USIZE: Final = 11
-DIGEST: Final = 13
-NO_DIGEST = bytes(DIGEST_SIZE)
-
-
-def is_racy(mtime_ns: int, ctime_ns: int, written_ns: int) -> bool:
-    """Whether a file with these times may have changed unseen after ``written_ns``:
-    its mtime or ctime is within :data:`RACY_NS` of it, or later."""
-    return max(mtime_ns, ctime_ns) >= written_ns - RACY_NS
 
 
 class ArchiveCache:
-    """The previous build's records (``rows``: name -> :data:`Row`), and saving this build's."""
+    """The previous build's records (by column, :class:`~.table.Columns`), and saving
+    this build's (a :class:`~.table.Table`)."""
 
     def __init__(self, cache_dir: Path) -> None:
         self.dir = Path(cache_dir)
-        self.rows: dict[bytes, Row] = {}
-        self.written_ns = 0  # when the index was written (the start of its build)
+        self.columns = Columns.empty()
         self._fd: int | None = None
         self._size = 0
+        self._central: bytes | None = None
         self._buffers: list[memoryview] = []
         self._turn = 0
+        self._positions: dict[bytes, int] | None = None
         self._load()
 
     def _load(self) -> None:
         try:
             data = (self.dir / INDEX).read_bytes()
-            if not data.startswith(MAGIC):
-                return
-            size, mtime_ns, ino, written_ns, count, names_len = _HEADER.unpack_from(
-                data, len(MAGIC)
-            )
-            rows_at = len(MAGIC) + _HEADER.size
-            names_at = rows_at + count * _ROW.size
-            names = data[names_at : names_at + names_len].split(b"\0") if count else []
-            if len(names) != count:
+            columns, identity = load_columns(data)
+            if columns is None:
                 return
             with open(self.dir / ARCHIVE, "rb") as handle:
                 st = os.fstat(handle.fileno())
-                if (st.st_size, st.st_mtime_ns, st.st_ino) != (size, mtime_ns, ino) or not size:
+                if (st.st_size, st.st_mtime_ns, st.st_ino) != identity or not st.st_size:
                     return  # the cached archive is not the one the index describes
                 self._fd = os.dup(handle.fileno())
-                self._size = size
+                self._size = st.st_size
         except (OSError, ValueError, struct.error):
             return
-        rows: Iterator[Row] = _ROW.iter_unpack(data[rows_at:names_at])
-        self.rows = dict(zip(names, rows, strict=True))
-        self.written_ns = written_ns
+        self.columns = columns
 
     @property
     def size(self) -> int:
         """The cached archive's size in bytes (0: no usable cache)."""
         return self._size if self._fd is not None else 0
+
+    @property
+    def written_ns(self) -> int:
+        """When the index was written (the start of its build)."""
+        return self.columns.written_ns
+
+    @property
+    def rows(self) -> dict[bytes, Row]:
+        """Every record by name (the slow path's lookups, and tests)."""
+        c = self.columns
+        return {name: c.row(i) for i, name in enumerate(c.names)}
+
+    def position(self, name: bytes) -> int:
+        """The row index of ``name``, or -1 (a dict built on first use)."""
+        if self._positions is None:
+            self._positions = {name: i for i, name in enumerate(self.columns.names)}
+        return self._positions.get(name, -1)
+
+    def needs_check(self, row: Row) -> bool:
+        """Whether ``row`` is racily clean: reuse it only if the content matches
+        ``row[DIGEST]`` (a row without a digest is not reused)."""
+        return is_racy(row[1], row[2], self.columns.written_ns)
+
+    def central(self) -> bytes:
+        """The cached archive's central directory (read once)."""
+        if self._central is None:
+            c = self.columns
+            self._central = b"".join(bytes(v) for v in self.read(c.cd_offset, c.cd_size))
+        return self._central
 
     def read(self, offset: int, length: int) -> Iterator[memoryview]:
         """The bytes of the cached archive in ``[offset, offset + length)``, in chunks.
@@ -137,15 +153,20 @@ class ArchiveCache:
             os.close(self._fd)
             self._fd = None
 
-    def needs_check(self, row: Row) -> bool:
-        """Whether ``row`` is racily clean: reuse it only if the content matches
-        ``row[DIGEST]`` (a row without a digest is not reused)."""
-        return is_racy(row[1], row[2], self.written_ns)
-
-    def save(self, archive: Path, rows: list[tuple[bytes, Row]], started_ns: int) -> None:
+    def save(
+        self, archive: Path, rows: Table | list[tuple[bytes, Row]], started_ns: int
+    ) -> None:
         """Keep ``archive`` and the index of its rows (best effort: a cache never fails a
         build). ``started_ns``: when this build started, before it read any file; a
-        racily clean row (see :func:`is_racy`) without a digest is left out."""
+        racily clean row (see :func:`is_racy`) without a digest is left out.
+
+        When the table says this build copied every record from the cached archive and
+        the archive is the cached one byte for byte, nothing is written: the index and
+        the archive there are already this build's (but for the moment it was written,
+        which only makes more rows racily clean, never fewer)."""
+        table = rows if isinstance(rows, Table) else Table.of_rows(rows, started_ns)
+        if self.columns.sha256 and table.unchanged_from(self.columns):
+            return
         unique = f"{os.getpid()}.{os.urandom(4).hex()}"  # concurrent builds never collide
         tmp_archive = self.dir / f".{ARCHIVE}.{unique}.tmp"
         tmp_index = self.dir / f".{INDEX}.{unique}.tmp"
@@ -158,17 +179,8 @@ class ArchiveCache:
 
                 shutil.copyfile(archive, tmp_archive)
             st = os.stat(tmp_archive)
-            kept = [
-                (name, row)
-                for name, row in rows
-                if row[DIGEST] != NO_DIGEST or not is_racy(row[1], row[2], started_ns)
-            ]
-            packed = b"".join([_ROW.pack(*row) for _, row in kept])
-            names = b"\0".join([name for name, _ in kept])
-            header = _HEADER.pack(
-                st.st_size, st.st_mtime_ns, st.st_ino, started_ns, len(kept), len(names)
-            )
-            tmp_index.write_bytes(MAGIC + header + packed + names)
+            identity = (st.st_size, st.st_mtime_ns, st.st_ino)
+            tmp_index.write_bytes(table.serialise(identity))
             # Renaming over the old archive costs ~15 ms for 20 MB on ext4 (it flushes the
             # new file and frees the old one in the rename); moving the old one aside
             # first is cheap, and it is deleted on a background thread.

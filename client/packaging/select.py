@@ -13,6 +13,7 @@ out here, from one ``lstat`` per path.
 
 from __future__ import annotations
 
+import bisect
 import errno
 import os
 import posixpath
@@ -38,7 +39,7 @@ from cbdeploy.client.packaging.secrets import looks_secret, secret_candidates
 NEVER_SHIPPED = (b".git", b".cbdeploy")
 _NEVER_PREFIXES = tuple(name + b"/" for name in NEVER_SHIPPED)
 _GITLINK = b"160000 "
-_NOT_YET = os.stat_result((0,) * 10)  # marker: not prefetched
+_INSORT_LIMIT = 256  # more late paths than this: sort everything once instead
 _LINK_HINT = (
     "Set `[package] followExternalLinks = true` in cbdeploy.toml to ship the target's "
     "content, or replace the link with a copy of what it points to."
@@ -74,7 +75,7 @@ def _select_files(root: Path, include_submodules: bool, follow_external_links: b
         )
     rules = ignorefile.read_rules(root)
     resolver = _Resolver(root, follow_external_links)
-    listing = _list(root, rules, resolver.prefetch)
+    listing = _list(root, rules, resolver.resolve)
     skipped: list[str] = []
     if listing.repos:
         nested = _Listing()
@@ -88,7 +89,7 @@ def _select_files(root: Path, include_submodules: bool, follow_external_links: b
     return resolver.selection(listing.files, skipped)
 
 
-Prefetch = Callable[[list[bytes]], None]
+Resolve = Callable[[list[bytes]], None]
 _PROBE = ["rev-parse", "--is-inside-work-tree", "--show-prefix"]
 _CACHED = ["ls-files", "-z", "--cached", "--stage"]
 
@@ -97,9 +98,10 @@ def _others(excludes: list[str]) -> list[str]:
     return ["ls-files", "-z", "--others", "--exclude-standard", *excludes]
 
 
-def _list(directory: Path, rules: list[str], prefetch: Prefetch | None = None) -> _Listing:
-    """What git lists in ``directory``. ``prefetch`` gets the tracked paths while git is
-    still looking for untracked ones, so their lstat overlaps with git's work."""
+def _list(directory: Path, rules: list[str], resolve: Resolve | None = None) -> _Listing:
+    """What git lists in ``directory``. ``resolve`` takes the tracked paths (sorted,
+    distinct) while git is still looking for untracked ones, so their lstat and the
+    rest of the work on them overlaps with git's; they are then not in the listing."""
     dropped: set[bytes] = set()
     if rules:  # the rules must be rebased onto the root, which needs the prefix first
         probe = run_git(_PROBE, directory, check=False)
@@ -128,8 +130,9 @@ def _list(directory: Path, rules: list[str], prefetch: Prefetch | None = None) -
             listing.repos.append(path)
         else:
             listing.files.append(path)
-    if prefetch is not None:
-        prefetch(listing.files)
+    if resolve is not None:
+        resolve(listing.files)
+        listing.files = []
     _add_others(listing, checked_output(others.result(), directory))
     return listing
 
@@ -212,39 +215,28 @@ class _Resolver:
         self.secrets: list[str] = []
         self.reorder = False  # a followed directory adds paths out of order
         self.prefix = self.root_bytes.rstrip(b"/") + b"/"
-        self.lstats: dict[bytes, os.stat_result | None] = {}
+        self.rels: list[bytes] = []  # the raw path of each regular file in ``files``
 
-    def prefetch(self, paths: list[bytes]) -> None:
-        """lstat ``paths`` ahead of :meth:`selection` (None: gone from the disk)."""
-        lstat, prefix, lstats = os.lstat, self.prefix, self.lstats
-        for rel in paths:
-            try:
-                lstats[rel] = lstat(prefix + rel)
-            except (FileNotFoundError, NotADirectoryError):
-                lstats[rel] = None
+    def resolve(self, paths: list[bytes]) -> None:
+        """Sort out ``paths`` (in byte order, distinct): one lstat each, links, secrets.
 
-    def selection(self, paths: list[bytes], skipped: list[str]) -> Selection:
-        # The hot loop of a re-package: one lstat per path, little else.
-        prefix, lstats = self.prefix, self.lstats
+        The hot loop of a re-package: the tracked paths come here while git still
+        lists the untracked ones."""
+        prefix, files, stats, rels = self.prefix, self.files, self.stats, self.rels
         lstat, is_reg, new_tuple = os.lstat, stat.S_ISREG, tuple.__new__
         encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
-        files, stats = self.files, self.stats
-        ordered = sorted(set(paths))
-        candidates = secret_candidates(ordered)
-        for rel in ordered:
+        candidates = secret_candidates(paths)
+        for rel in paths:
             if rel.startswith(_NEVER_PREFIXES) or rel in NEVER_SHIPPED or b"/.git/" in rel:
                 continue
-            st = lstats.get(rel, _NOT_YET)
-            if st is _NOT_YET:
-                try:
-                    st = lstat(prefix + rel)
-                except (FileNotFoundError, NotADirectoryError):
-                    st = None
-            if st is None:
+            try:
+                st = lstat(prefix + rel)
+            except (FileNotFoundError, NotADirectoryError):
                 continue  # tracked, but deleted from the disk
             if is_reg(st.st_mode):
                 path = rel.decode(encoding, errors)  # os.fsdecode, without its checks
-                files.append(SelectedFile(path))
+                files.append(new_tuple(SelectedFile, (path, None)))
+                rels.append(rel)
                 stats[path] = new_tuple(
                     FileStat,
                     (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, st.st_mode),
@@ -253,6 +245,17 @@ class _Resolver:
                     self.secrets.append(path)
             else:
                 self._add_special(rel, prefix + rel, st)
+
+    def selection(self, paths: list[bytes], skipped: list[str]) -> Selection:
+        """The selection: what :meth:`resolve` took already, and ``paths`` (the
+        untracked and the nested repositories' files) put in their places."""
+        if paths:
+            done = len(self.files)
+            late = sorted(set(paths).difference(self.rels) if done else set(paths))
+            self.resolve(late)
+            if done and len(self.files) > done:
+                self._merge(done)
+        files = self.files
         if self.reorder:
             files.sort(key=lambda f: os.fsencode(f.path))
             self.secrets.sort(key=os.fsencode)
@@ -261,8 +264,21 @@ class _Resolver:
             files=tuple(files),
             skipped_repos=tuple(sorted(skipped, key=os.fsencode)),
             secrets=tuple(self.secrets),
-            stats=stats,
+            stats=self.stats,
         )
+
+    def _merge(self, done: int) -> None:
+        """Put the files resolved after the first ``done`` into byte order among them."""
+        self.secrets.sort(key=os.fsencode)
+        if self.reorder or len(self.files) - done > _INSORT_LIMIT:
+            self.reorder = True  # one sort of everything
+            return
+        late = list(zip(self.rels[done:], self.files[done:], strict=True))
+        del self.rels[done:], self.files[done:]
+        for rel, selected in late:
+            at = bisect.bisect(self.rels, rel)
+            self.rels.insert(at, rel)
+            self.files.insert(at, selected)
 
     def _add_special(self, rel: bytes, full: bytes, st: os.stat_result) -> None:
         if stat.S_ISLNK(st.st_mode):
@@ -276,6 +292,7 @@ class _Resolver:
     def _add_file(self, rel: bytes, full: bytes, st: os.stat_result) -> None:
         path = os.fsdecode(rel)
         self.files.append(SelectedFile(path))
+        self.rels.append(rel)
         self.stats[path] = FileStat.of(st)
         if looks_secret(path, full):
             self.secrets.append(path)
@@ -295,6 +312,7 @@ class _Resolver:
         if self._inside(real):
             shipped = self._link_target(rel, target, real)
             self.files.append(SelectedFile(path, os.fsdecode(shipped)))
+            self.rels.append(rel)
             self.stats[path] = FileStat.of(st)._replace(size=len(shipped))
             return
         if not self.follow:

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from cbdeploy.client.errors import PackagingError
-from cbdeploy.client.packaging.cache import INDEX, NO_DIGEST
+from cbdeploy.client.packaging.cache import INDEX
 from cbdeploy.client.packaging.reader import Item
+from cbdeploy.client.packaging.table import NO_DIGEST
 from cbdeploy.client.packaging.worker import BROKEN, FAILED, frame_parts, read_frame
 from cbdeploy.client.packaging.writer import Output
 from cbdeploy.client.packaging.zipformat import LIMIT_32, central_record
@@ -257,11 +258,12 @@ def write_reply(out: Output, items: list[Item], reply: Reply, *, keep_rows: bool
     out.write(view[:size])
     central = bytearray(view[size:])
     fast = base + size < LIMIT_32
-    add_central, add_row, pack_offset = out.central.append, out.rows.append, _OFFSET.pack_into
+    add_central, add_row, pack_offset = out.add_central, out.table.add, _OFFSET.pack_into
     at = 0
     for item, entry in zip(items, entries, strict=True):
         name = item[0]
         end = at + _CENTRAL_FIXED + len(name)
+        central_at = out.central_size
         if fast:
             pack_offset(central, at + _OFFSET_AT, offset)
             add_central(bytes(central[at:end]))
@@ -269,6 +271,6 @@ def write_reply(out: Output, items: list[Item], reply: Reply, *, keep_rows: bool
             method, crc, csize, usize, mode = entry[1:6]
             add_central(central_record(name, method, crc, csize, usize, mode, offset))
         if keep_rows and len(item) == 7:
-            add_row((name, (*item[1:], offset, *entry[:6], entry[6] or NO_DIGEST)))
+            add_row(name, (*item[1:], offset, *entry[:6], entry[6] or NO_DIGEST), central_at)
         at = end
         offset += entry[0]

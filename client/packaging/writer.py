@@ -1,39 +1,57 @@
 """The archive being written: a buffered file, its SHA-256 as it grows, the central
-directory and the cache rows; and runs of records copied from the previous archive."""
+directory and the cache's next index; and runs of records copied from the previous
+archive."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import struct
 import threading
 
-from cbdeploy.client.packaging.cache import DIGEST, LENGTH, METHOD, OFFSET, ArchiveCache, Row
+from cbdeploy.client.packaging.cache import ArchiveCache
+from cbdeploy.client.packaging.table import (
+    CENTRAL_FIXED,
+    CENTRAL_OFFSET_AT,
+    FLAG_CENTRAL,
+    FLAG_SIMPLE,
+    LIMIT_32,
+    Table,
+)
 from cbdeploy.client.packaging.zipformat import central_record
 
 RESERVE_SLACK = 1 << 20  # room for the edited files to grow, over the cached archive's size
+_OFFSET_FIELD = struct.Struct("<I")
 
 
 class CopyRun:
-    """Consecutive unchanged records, ``[start, end)`` in the cached archive."""
+    """Rows ``first`` to ``stop`` of the cached index: consecutive unchanged records,
+    one block of the cached archive."""
 
-    __slots__ = ("start", "end", "rows")
+    __slots__ = ("first", "stop")
 
-    def __init__(self, start: int) -> None:
-        self.start = start
-        self.end = start
-        self.rows: list[tuple[bytes, Row]] = []
+    def __init__(self, first: int) -> None:
+        self.first = first
+        self.stop = first + 1
 
 
 class Output:
-    """The archive being written: offset, SHA-256, central directory and cache rows."""
+    """The archive being written: offset, SHA-256, central directory and the next index."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, started_ns: int = 0) -> None:
         self.handle = open(fd, "wb", buffering=1 << 20)  # noqa: SIM115 - closed by build()
         self.offset = 0
         self.digest = hashlib.sha256()
         self.central: list[bytes] = []
-        self.rows: list[tuple[bytes, Row]] = []
+        self.central_size = 0
+        self.entries = 0
+        self.table = Table(started_ns)
         self._hashing: threading.Thread | None = None
+
+    def add_central(self, record: bytes, entries: int = 1) -> None:
+        self.central.append(record)
+        self.central_size += len(record)
+        self.entries += entries
 
     def write(self, data: bytes | memoryview) -> None:
         self._settle()
@@ -81,14 +99,32 @@ def reserve(fd: int, size: int) -> int:
 
 
 def copy_run(out: Output, run: CopyRun, cache: ArchiveCache) -> None:
-    """Copy a run of unchanged records; only their offsets in the central directory move."""
-    shift = out.offset - run.start
-    add_central, add_row = out.central.append, out.rows.append
-    for name, row in run.rows:
-        offset = row[OFFSET] + shift
+    """Copy a run of unchanged records; only their offsets in the central directory move.
+
+    The run's central records are one slice of the cached archive's central directory,
+    its offset fields patched, when no record in it needs ZIP64 fields; else they are
+    made again from the index's columns."""
+    old, first, stop = cache.columns, run.first, run.stop
+    start = old.offsets[first]
+    end = old.offsets[stop - 1] + old.lengths[stop - 1]
+    shift = out.offset - start
+    central_at = out.central_size
+    if old.flags & FLAG_SIMPLE and old.flags & FLAG_CENTRAL and out.offset + end - start < LIMIT_32:
+        lo = old.central[first]
+        hi = old.central[stop - 1] + CENTRAL_FIXED + len(old.names[stop - 1])
+        block = cache.central()[lo:hi]
         if shift:
-            row = (*row[:OFFSET], offset, *row[LENGTH:])
-        add_central(central_record(name, *row[METHOD:DIGEST], offset))
-        add_row((name, row))
-    for chunk in cache.read(run.start, run.end - run.start):
+            patched = bytearray(block)
+            pack_into = _OFFSET_FIELD.pack_into
+            for at, offset in zip(old.central[first:stop], old.offsets[first:stop], strict=True):
+                pack_into(patched, at - lo + CENTRAL_OFFSET_AT, offset + shift)
+            block = bytes(patched)
+        out.add_central(block, stop - first)
+        out.table.extend(old, first, stop, shift, central_at - lo)
+    else:
+        for i in range(first, stop):
+            row = old.row(i)
+            out.table.add(old.names[i], (*row[:6], row[6] + shift, *row[7:]), out.central_size)
+            out.add_central(central_record(old.names[i], *row[8:13], row[6] + shift))
+    for chunk in cache.read(start, end - start):
         out.write_overlapped(chunk)
