@@ -31,26 +31,7 @@ import struct
 from collections.abc import Iterator
 from pathlib import Path
 
-from cbdeploy.client.packaging.table import (
-    DIGEST,
-    KEY,
-    LENGTH,
-    METHOD,
-    NO_DIGEST,
-    OFFSET,
-    RACY_NS,
-    USIZE,
-    Columns,
-    Row,
-    Table,
-    is_racy,
-    load_columns,
-)
-
-__all__ = [
-    "ARCHIVE", "DIGEST", "INDEX", "KEY", "LENGTH", "METHOD", "NO_DIGEST", "OFFSET", "RACY_NS",
-    "USIZE", "ArchiveCache", "Row", "Table", "is_racy",
-]
+from cbdeploy.client.packaging.table import Columns, Row, Table, is_racy, load_columns
 
 ARCHIVE = "archive.zip"
 _OLD = ".old"  # suffix of replaced archives waiting to be deleted

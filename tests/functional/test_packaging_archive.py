@@ -21,6 +21,7 @@ import pytest
 
 import cbdeploy.client.packaging.archive as archive_module
 import cbdeploy.client.packaging.cache as cache_module
+import cbdeploy.client.packaging.table as table_module
 import cbdeploy.client.packaging.writer as writer_module
 from cbdeploy.client.errors import PackagingError
 from cbdeploy.client.packaging import (
@@ -571,7 +572,7 @@ def test_a_racily_clean_entry_is_reused_only_if_its_content_matches(tmp_path: Pa
     build_archive(select_files(project), tmp_path / "first.zip", cache_dir=cache)
     index = cache_module.ArchiveCache(cache)
     row = index.rows[b"src/app.py"]
-    assert index.needs_check(row) and row[cache_module.DIGEST] != bytes(16)
+    assert index.needs_check(row) and row[table_module.DIGEST] != bytes(16)
     opened: list[bytes] = []
 
     def opener(path: bytes) -> int:
@@ -589,13 +590,13 @@ def test_a_racily_clean_entry_is_reused_only_if_its_content_matches(tmp_path: Pa
     _rewrite_keeping_mtime(app, b"print('HELLO')\n" * 200)
     now = FileStat.of(os.stat(app))
     rows = [
-        (name, (*now, *r[cache_module.KEY :]) if name == b"src/app.py" else r)
+        (name, (*now, *r[table_module.KEY :]) if name == b"src/app.py" else r)
         for name, r in index.rows.items()
     ]
     written = index.written_ns
     index.close()
     cache_module.ArchiveCache(cache).save(cache / "archive.zip", rows, written)
-    assert cache_module.ArchiveCache(cache).rows[b"src/app.py"][: cache_module.KEY] == now
+    assert cache_module.ArchiveCache(cache).rows[b"src/app.py"][: table_module.KEY] == now
     build_archive(select_files(project), tmp_path / "c.zip", cache_dir=cache)
     with zipfile.ZipFile(tmp_path / "c.zip") as archive:
         assert archive.read("src/app.py") == b"print('HELLO')\n" * 200
