@@ -36,15 +36,17 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cbdeploy.client.aws.client import AwsClient
 from cbdeploy.client.deploy.upload import _b64, source_key
 from cbdeploy.client.infra.bootstrap import Infrastructure
 from cbdeploy.client.packaging import ArchiveResult, Selection, build_archive
 from cbdeploy.client.packaging.archive import manifest
 from cbdeploy.client.packaging.model import FileStat
 from cbdeploy.client.packaging.tree import FILES, Tree, parse_document
+
+if TYPE_CHECKING:
+    from cbdeploy.client.aws.client import AwsClient
 
 BASE_SOURCE = "base"  # the secondary source's identifier: CODEBUILD_SRC_DIR_base
 DELTA = ".cbdeploy/delta.json"

@@ -39,9 +39,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from signal import SIGINT
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cbdeploy.client.aws.client import AwsClient, open_aws
 from cbdeploy.client.aws.results import Build
 from cbdeploy.client.config.load import load_config
 from cbdeploy.client.config.model import ProjectConfig
@@ -69,7 +68,7 @@ from cbdeploy.client.deploy.events import (
     UploadProgress,
     UploadStarting,
 )
-from cbdeploy.client.deploy.preflight import check_secrets
+from cbdeploy.client.deploy.preamble import Preamble, open_and_check, open_aws_later
 from cbdeploy.client.deploy.runner_plan import archive_entries, environment_variables
 from cbdeploy.client.deploy.upload import UploadResult, source_key, upload_archive
 from cbdeploy.client.errors import (
@@ -91,6 +90,9 @@ from cbdeploy.client.watch.events import Detached, StopFailed, StopRequested, St
 from cbdeploy.client.watch.outcome import BuildOutcome
 from cbdeploy.client.watch.signals import Detach, Interrupts, exit_code, signal_name
 from cbdeploy.client.watch.track import BuildWatch, lost_track
+
+if TYPE_CHECKING:
+    from cbdeploy.client.aws.client import AwsClient
 
 START_ATTEMPTS = 3
 # StartBuild errors worth another try (same idempotency token); None: no answer at all.
@@ -205,7 +207,7 @@ class DeployService:
         project_root: Path,
         on_event: EventSink,
         confirm: Callable[[str], bool],
-        aws_factory: Callable[[Target], Any] = open_aws,
+        aws_factory: Callable[[Target], Any] = open_aws_later,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
@@ -235,28 +237,13 @@ class DeployService:
                 "there is no terminal to ask.",
                 "Pass --yes (--autoConfirmOperation) to deploy without being asked.",
             )
-        git = git_info(config.root)  # before anything is written into the tree
-        plan = make_plan(config, self.target, self.options, git, self.new_id())
-        with self.aws_factory(self.target) as aws:
-            if self.options.detach and aws.endpoint.in_process:
-                raise UsageError(
-                    "--detach needs a standing emulator: with --local alone the emulator runs "
-                    "in this command, and the build would end with it.",
-                    "Start 'cbdeploy emulator' in another terminal (--local then uses it), "
-                    "or deploy without --detach.",
-                )
-            # Credentials, profile and account first: a deploy that cannot
-            # reach AWS says so before any packaging work.
-            account = aws.account_id()
-            self.emit(DeployStarting(plan.app, plan.stage, plan.project, plan.invocation_id,
-                                     account, str(config.path)))
-            check_secrets(aws, config)  # before anything is created or uploaded
-            selection = select_files(
-                config.root,
-                include_submodules=config.package.include_submodules,
-                follow_external_links=config.package.follow_external_links,
-            )
-            self.emit(FilesSelected(selection))
+        # The AWS preamble runs while the project is packaged (deploy.preamble).
+        preamble = Preamble(lambda stack: open_and_check(
+            stack, self.aws_factory, self.target, config, detach=self.options.detach))
+        try:
+            git = git_info(config.root)  # before anything is written into the tree
+            plan = make_plan(config, self.target, self.options, git, self.new_id())
+            aws, account, selection = self._select(config, plan, preamble)
             with self._workspace(config.root, plan.invocation_id) as workdir:
                 tree = scan_tree(selection, self._package_cache(selection))
                 archive = self._archive(selection, plan, workdir, files_entry(tree))
@@ -272,6 +259,30 @@ class DeployService:
                 if self.options.preserve_temp_files:
                     _write_json(workdir / "start-build.json", request)
                 return self._start_and_follow(aws, request)
+        finally:
+            preamble.close()
+
+    def _select(
+        self, config: ProjectConfig, plan: DeployPlan, preamble: Preamble[tuple[AwsClient, str]]
+    ) -> tuple[AwsClient, str, Selection]:
+        """Select the files while the preamble runs, then join it: the header (with the
+        account) comes first, and nothing is written into the project (the caches)
+        before AWS has answered. A preamble error wins over a selection error, as when
+        the preamble ran first."""
+        try:
+            selection = select_files(
+                config.root,
+                include_submodules=config.package.include_submodules,
+                follow_external_links=config.package.follow_external_links,
+            )
+        except Exception:
+            preamble.result()  # its error, if it failed; else the selection's below
+            raise
+        aws, account = preamble.result()
+        self.emit(DeployStarting(plan.app, plan.stage, plan.project, plan.invocation_id, account,
+                                 str(config.path)))
+        self.emit(FilesSelected(selection))
+        return aws, account, selection
 
     # -- steps
 

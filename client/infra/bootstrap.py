@@ -31,9 +31,8 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cbdeploy.client.aws.client import AwsClient
 from cbdeploy.client.errors import ConfigError
 from cbdeploy.client.infra.batch import BATCH_POLICY, plan_batch_role
 from cbdeploy.client.infra.calls import Call, Change, Write, execute
@@ -57,6 +56,9 @@ from cbdeploy.client.infra.names import (
     Names,
 )
 from cbdeploy.client.infra.ownership import check_owner, check_repository_owner
+
+if TYPE_CHECKING:
+    from cbdeploy.client.aws.client import AwsClient
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ def deploy(target: Target, yes: bool, no_package_cache: bool, no_build_cache: bo
     """
     # Imported when the command runs, so that `deploy --help` and completing its
     # options load neither boto3 nor the pipeline (tests/unit/test_startup.py).
-    from cbdeploy.client.aws.client import open_aws
+    from cbdeploy.client.deploy.preamble import open_aws_later
     from cbdeploy.client.deploy.service import DeployOptions, DeployService
     from cbdeploy.client.watch.signals import interrupt_on_signals
 
@@ -65,7 +65,7 @@ def deploy(target: Target, yes: bool, no_package_cache: bool, no_build_cache: bo
                               preserve_temp_files=preserve_temp_files, detach=detach,
                               no_delta=no_delta),
         project_root=target.project_root, on_event=session.emit, confirm=session.confirm,
-        aws_factory=session.door(open_aws, local=target.local),
+        aws_factory=session.door(open_aws_later, local=target.local),
     )
     with interrupt_on_signals():  # SIGTERM and SIGHUP too, until the build starts
         outcome = service.run()

@@ -1,0 +1,124 @@
+"""A deploy's AWS preamble, on a thread while the project is packaged (issue 16).
+
+Importing boto3, making the clients, STS GetCallerIdentity and the secrets check
+only read, and take a few hundred milliseconds that packaging (git, lstat, I/O)
+need not wait for. :class:`Preamble` runs them on a daemon thread from the start
+of the deploy; the deploy joins it before anything needs AWS. Nothing is created
+there: the first write comes after the confirmation, as before.
+
+The deploy joins it once the files are selected (``git status`` and the selection
+are mostly waiting on git and on the disk): before the header is shown (it names
+the account) and before anything is written into the project, so a deploy that
+cannot reach AWS says what it said before, and leaves nothing behind. A Ctrl-C
+meanwhile leaves the thread to end by itself (it only reads); whatever it opened
+is closed then.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from cbdeploy.client.deploy.preflight import check_secrets
+from cbdeploy.client.errors import UsageError
+
+if TYPE_CHECKING:
+    from cbdeploy.client.aws.client import AwsClient
+    from cbdeploy.client.config.model import ProjectConfig
+    from cbdeploy.client.target import Target
+
+R = TypeVar("R")
+
+
+def open_aws_later(target: Target) -> AbstractContextManager[AwsClient]:
+    """``open_aws``, importing boto3 only when called (on the preamble's thread)."""
+    from cbdeploy.client.aws.client import open_aws
+
+    return open_aws(target)
+
+
+def open_and_check(
+    stack: ExitStack,
+    aws_factory: Callable[[Target], AbstractContextManager[AwsClient]],
+    target: Target,
+    config: ProjectConfig,
+    *,
+    detach: bool,
+) -> tuple[AwsClient, str]:
+    """A deploy's preamble: AWS opened (on ``stack``), the account known, the secrets
+    checked. Reads only: nothing is created before the confirmation."""
+    aws = stack.enter_context(aws_factory(target))
+    if detach and aws.endpoint.in_process:
+        raise UsageError(
+            "--detach needs a standing emulator: with --local alone the emulator runs "
+            "in this command, and the build would end with it.",
+            "Start 'cbdeploy emulator' in another terminal (--local then uses it), "
+            "or deploy without --detach.",
+        )
+    # Credentials, profile and account first: a deploy that cannot reach AWS says so
+    # before any packaging is shown (and stops the packaging at its next step).
+    account = aws.account_id()
+    check_secrets(aws, config)  # before anything is created or uploaded
+    return aws, account
+
+
+class Preamble(Generic[R]):
+    """``work(stack)`` on a daemon thread; contexts it enters on ``stack`` stay open
+    until :meth:`close`."""
+
+    def __init__(self, work: Callable[[ExitStack], R]) -> None:
+        self._stack = ExitStack()
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._abandoned = False
+        self._result: R | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(work,), name="cbdeploy-preamble", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, work: Callable[[ExitStack], R]) -> None:
+        try:
+            self._result = work(self._stack)
+        except BaseException as error:  # handed to the deploy's thread, raised there
+            self._error = error
+        with self._lock:
+            self._done.set()
+            close = self._abandoned or self._error is not None
+        if close:
+            self._close_quietly()
+
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def check(self) -> None:
+        """Raise the preamble's error if it has already failed."""
+        if self._done.is_set() and self._error is not None:
+            raise self._error
+
+    def result(self) -> R:
+        """Wait for the preamble (a Ctrl-C interrupts the wait); its error is raised here."""
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+    def close(self) -> None:
+        """Close what the preamble opened, now or, while it still runs, when it ends."""
+        with self._lock:
+            if not self._done.is_set():
+                self._abandoned = True
+                return
+        self._stack.close()
+
+    def _close_quietly(self) -> None:
+        try:
+            self._stack.close()
+        except Exception:  # noqa: BLE001 - the preamble's own error (if any) is the one to tell
+            import logging
+
+            logging.getLogger(__name__).debug("closing the AWS preamble failed", exc_info=True)
