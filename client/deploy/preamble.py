@@ -66,14 +66,14 @@ def open_and_check(
 
 class Preamble(Generic[R]):
     """``work(stack)`` on a daemon thread; contexts it enters on ``stack`` stay open
-    until :meth:`close`."""
+    until :meth:`close`. (Also what runs ``git status`` alongside the selection.)"""
 
     def __init__(self, work: Callable[[ExitStack], R]) -> None:
         self._stack = ExitStack()
         self._done = threading.Event()
         self._lock = threading.Lock()
         self._abandoned = False
-        self._result: R | None = None
+        self._result: list[R] = []  # the one result, once there is one
         self._error: BaseException | None = None
         self._thread = threading.Thread(
             target=self._run, args=(work,), name="cbdeploy-preamble", daemon=True
@@ -82,7 +82,7 @@ class Preamble(Generic[R]):
 
     def _run(self, work: Callable[[ExitStack], R]) -> None:
         try:
-            self._result = work(self._stack)
+            self._result.append(work(self._stack))
         except BaseException as error:  # handed to the deploy's thread, raised there
             self._error = error
         with self._lock:
@@ -104,8 +104,7 @@ class Preamble(Generic[R]):
         self._done.wait()
         if self._error is not None:
             raise self._error
-        assert self._result is not None
-        return self._result
+        return self._result[0]
 
     def close(self) -> None:
         """Close what the preamble opened, now or, while it still runs, when it ends."""

@@ -237,13 +237,13 @@ class DeployService:
                 "there is no terminal to ask.",
                 "Pass --yes (--autoConfirmOperation) to deploy without being asked.",
             )
-        # The AWS preamble runs while the project is packaged (deploy.preamble).
+        # The AWS preamble and git status run while the files are selected
+        # (deploy.preamble); both are joined before anything is written into the tree.
         preamble = Preamble(lambda stack: open_and_check(
             stack, self.aws_factory, self.target, config, detach=self.options.detach))
+        status = Preamble(lambda _: git_info(config.root))
         try:
-            git = git_info(config.root)  # before anything is written into the tree
-            plan = make_plan(config, self.target, self.options, git, self.new_id())
-            aws, account, selection = self._select(config, plan, preamble)
+            git, plan, aws, account, selection = self._select(config, status, preamble)
             with self._workspace(config.root, plan.invocation_id) as workdir:
                 tree = scan_tree(selection, self._package_cache(selection))
                 archive = self._archive(selection, plan, workdir, files_entry(tree))
@@ -261,14 +261,16 @@ class DeployService:
                 return self._start_and_follow(aws, request)
         finally:
             preamble.close()
+            status.close()
 
     def _select(
-        self, config: ProjectConfig, plan: DeployPlan, preamble: Preamble[tuple[AwsClient, str]]
-    ) -> tuple[AwsClient, str, Selection]:
-        """Select the files while the preamble runs, then join it: the header (with the
-        account) comes first, and nothing is written into the project (the caches)
-        before AWS has answered. A preamble error wins over a selection error, as when
-        the preamble ran first."""
+        self, config: ProjectConfig, status: Preamble[GitInfo | None],
+        preamble: Preamble[tuple[AwsClient, str]],
+    ) -> tuple[GitInfo | None, DeployPlan, AwsClient, str, Selection]:
+        """Select the files while git status and the preamble run, then join them: the
+        header (with the account) comes first, and nothing is written into the project
+        (the caches) before AWS has answered. Errors come in the order they did when
+        these ran one after the other: the plan's, the preamble's, the selection's."""
         try:
             selection = select_files(
                 config.root,
@@ -276,13 +278,16 @@ class DeployService:
                 follow_external_links=config.package.follow_external_links,
             )
         except Exception:
-            preamble.result()  # its error, if it failed; else the selection's below
+            make_plan(config, self.target, self.options, status.result(), "")
+            preamble.result()
             raise
+        git = status.result()
+        plan = make_plan(config, self.target, self.options, git, self.new_id())
         aws, account = preamble.result()
         self.emit(DeployStarting(plan.app, plan.stage, plan.project, plan.invocation_id, account,
                                  str(config.path)))
         self.emit(FilesSelected(selection))
-        return aws, account, selection
+        return git, plan, aws, account, selection
 
     # -- steps
 

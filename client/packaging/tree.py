@@ -12,29 +12,35 @@ format here and there must agree:
 
 Hashes are cached by stat (size, mtime, ctime, inode: git's index key) in the
 state folder, so a redeploy reads only the files that changed; a file changed
-within a second of its hashing is not cached (git's racy-clean rule).
+within a second of its hashing is not cached (git's racy-clean rule). The cache
+is a ``marshal`` file (read and written several times faster than JSON; a file
+from another Python is simply not used).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import marshal
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from cbdeploy.client.errors import PackagingError
 from cbdeploy.client.packaging.model import FileStat, Selection, shown
 
 FILES = ".cbdeploy/files.json"
-HASH_CACHE = "hashes.json"
+HASH_CACHE = "hashes.bin"
 RACY_NS = 1_000_000_000
 
 
-@dataclass(frozen=True)
-class FileRecord:
+class FileRecord(NamedTuple):
+    """One file of a tree (a named tuple: a deploy makes one per file, twice)."""
+
     path: str
     kind: str  # "f", "x" or "l"
     size: int
@@ -60,16 +66,23 @@ class Tree:
         data = {
             "version": 1,
             "tree": self.hash,
-            "files": [[r.path, r.kind, r.size, r.sha256] for r in self.records],
+            "files": self.records,  # each record a JSON array
         }
         return (json.dumps(data, separators=(",", ":")) + "\n").encode("ascii")
 
 
 def tree_hash(records: Iterable[FileRecord]) -> str:
-    digest = hashlib.sha256()
-    for r in sorted(records, key=lambda r: os.fsencode(r.path)):
-        digest.update(os.fsencode(r.path) + b"\0" + r.kind.encode() + b"\0" + r.sha256.encode() + b"\n")
-    return digest.hexdigest()
+    encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+    pairs = sorted((r.path.encode(encoding, errors), r) for r in records)  # os.fsencode
+    return _hash_sorted([raw for raw, _ in pairs], [r for _, r in pairs])
+
+
+def _hash_sorted(raws: list[bytes], records: list[FileRecord]) -> str:
+    """The tree hash of ``records`` already in the byte order of ``raws``, their paths."""
+    kinds = {"f": b"\0f\0", "x": b"\0x\0", "l": b"\0l\0"}
+    lines = [raw + (kinds.get(r.kind) or b"\0" + r.kind.encode() + b"\0")
+             + r.sha256.encode() + b"\n" for raw, r in zip(raws, records, strict=True)]
+    return hashlib.sha256(b"".join(lines)).hexdigest()
 
 
 def parse_document(data: bytes) -> Tree:
@@ -77,8 +90,15 @@ def parse_document(data: bytes) -> Tree:
     doc = json.loads(data.decode("ascii"))
     if not isinstance(doc, dict) or doc.get("version") != 1 or not isinstance(doc.get("files"), list):
         raise ValueError("not a cbdeploy file list")
-    records = tuple(FileRecord(str(p), str(k), int(s), str(h)) for p, k, s, h in doc["files"])
-    tree = Tree(records, tree_hash(records))
+    new = tuple.__new__
+    try:
+        records = tuple([new(FileRecord, row) for row in doc["files"]])
+        if not all(len(r) == 4 and type(r[0]) is str and type(r[1]) is str  # noqa: E721
+                   and type(r[2]) is int and type(r[3]) is str for r in records):  # noqa: E721
+            raise ValueError("a file list row is not [path, kind, size, sha256]")
+        tree = Tree(records, tree_hash(records))
+    except (TypeError, UnicodeError) as exc:
+        raise ValueError(f"not a cbdeploy file list: {exc}") from exc
     if tree.hash != doc.get("tree"):
         raise ValueError("the file list does not match its own tree hash")
     return tree
@@ -95,25 +115,30 @@ def scan_tree(
     cached = _load_cache(cache_dir)
     fresh: dict[str, list[object]] = {}
     root = os.fsencode(selection.root).rstrip(b"/") + b"/"
-    records: list[FileRecord] = []
+    encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+    pairs: list[tuple[bytes, FileRecord]] = []
+    stats, limit = selection.stats, started - RACY_NS
     for f in selection.files:
-        full = root + os.fsencode(f.path)
+        raw = f.path.encode(encoding, errors)  # os.fsencode, without its checks
         if f.link_target is not None:
             target = os.fsencode(f.link_target)
-            records.append(FileRecord(f.path, "l", len(target), hashlib.sha256(target).hexdigest()))
+            pairs.append((raw, FileRecord(f.path, "l", len(target),
+                                          hashlib.sha256(target).hexdigest())))
             continue
-        st = selection.stats.get(f.path) or _stat(full, f.path)
-        kind = "x" if st.mode & 0o111 else "f"
+        full = root + raw
+        st = stats.get(f.path) or _stat(full, f.path)
         key = [st.size, st.mtime_ns, st.ctime_ns, st.ino]
         row = cached.get(f.path)
         hit = isinstance(row, list) and row[:4] == key
         sha = str(row[4]) if hit and isinstance(row, list) else _hash_file(full, f.path)
-        if max(st.mtime_ns, st.ctime_ns) < started - RACY_NS:
+        if max(st.mtime_ns, st.ctime_ns) < limit:
             fresh[f.path] = [*key, sha]
-        records.append(FileRecord(f.path, kind, st.size, sha))
-    records.sort(key=lambda r: os.fsencode(r.path))
-    _save_cache(cache_dir, fresh)
-    return Tree(tuple(records), tree_hash(records))
+        pairs.append((raw, FileRecord(f.path, "x" if st.mode & 0o111 else "f", st.size, sha)))
+    pairs.sort()  # already in order, but for a Selection made by hand: one pass
+    if fresh != cached:
+        _save_cache(cache_dir, fresh)
+    records = [r for _, r in pairs]
+    return Tree(tuple(records), _hash_sorted([raw for raw, _ in pairs], records))
 
 
 def _stat(full: bytes, path: str) -> FileStat:
@@ -144,8 +169,8 @@ def _load_cache(cache_dir: Path | None) -> Mapping[str, object]:
     if cache_dir is None:
         return {}
     try:
-        data = json.loads((cache_dir / HASH_CACHE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = marshal.loads((cache_dir / HASH_CACHE).read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -155,5 +180,5 @@ def _save_cache(cache_dir: Path | None, rows: Mapping[str, object]) -> None:
         return
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = cache_dir / f".{HASH_CACHE}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(rows, separators=(",", ":")), encoding="utf-8")
+    tmp.write_bytes(marshal.dumps(dict(rows)))
     os.replace(tmp, cache_dir / HASH_CACHE)
