@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from package import make_repo  # noqa: E402 - the bench's own synthetic monorepo
 
 CBDEPLOY = str(Path(sys.executable).parent / "cbdeploy")
+COMMAND = [CBDEPLOY]  # --cbdeploy: another build of it, for a before/after
 CONFIG = 'name = "overhead-bench"\n\n[pipeline]\nbuild = ["true"]\n'
 
 
@@ -71,7 +72,7 @@ def deploy(root: Path, env: dict[str, str]) -> tuple[float, str]:
     """Seconds from process start to the build's start in the emulator, and its id."""
     started = time.time()
     proc = subprocess.run(
-        [CBDEPLOY, "deploy", "--stage", "dev", "--region", "us-east-1", "--local",
+        [*COMMAND, "deploy", "--stage", "dev", "--region", "us-east-1", "--local",
          "--detach", "--yes", "--json"], cwd=root, env=env, capture_output=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"deploy failed ({proc.returncode}): {proc.stderr.decode()[-3000:]}")
@@ -94,11 +95,12 @@ def stop(build_id: str, env: dict[str, str]) -> None:
     build extracting the project would share the cores with the next pair."""
     client = _client(env)
     client.stop_build(id=build_id)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 900  # a stop lands between steps: extracting takes a while
     while time.monotonic() < deadline:
         if client.batch_get_builds(ids=[build_id])["builds"][0]["buildStatus"] != "IN_PROGRESS":
             return
         time.sleep(0.2)
+    raise SystemExit(f"build {build_id} did not stop")
 
 
 def git_archive(root: Path, out: Path) -> float:
@@ -143,7 +145,10 @@ def main() -> None:
     parser.add_argument("--repo", type=Path, help="a git checkout (one file is edited, then "
                         "restored; cbdeploy.toml is written and removed)")
     parser.add_argument("--runs", type=int, default=5, help="pairs")
+    parser.add_argument("--cbdeploy", help="the command to deploy with (default: this venv's)")
     args = parser.parse_args()
+    if args.cbdeploy:
+        COMMAND[:] = args.cbdeploy.split()
     tmp = Path(tempfile.mkdtemp(prefix="cbdeploy-overhead-"))
     emulator, env = start_emulator(tmp / "state")
     try:
