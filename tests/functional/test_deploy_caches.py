@@ -43,7 +43,7 @@ def test_each_flag_turns_off_its_own_cache_and_no_cache_both(
         assert result.exit_code == 0, result.output
         build_id = json.loads(result.stdout)["buildId"]
         build = boto_client("codebuild").batch_get_builds(ids=[build_id])["builds"][0]
-        written = (local / "index.bin").is_file() or (local / "hashes.json").is_file()
+        written = (local / "index.bin").is_file() or (local / "hashes.bin").is_file()
         if local.exists():
             shutil.rmtree(local)
         return build["cache"]["type"], written
