@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -123,3 +124,20 @@ def test_untracked_files_take_their_place_among_the_tracked(tmp_path: Path, untr
     assert [os.fsencode(f.path) for f in selection.files] == sorted(listed)
     assert len(selection.files) == 40 + untracked
     assert set(selection.stats) == {f.path for f in selection.files}
+
+
+def test_a_package_without_a_config_reads_no_aws_profile(tmp_path: Path) -> None:
+    """No cbdeploy.toml, no plan, no region to name: ``package`` does not load botocore
+    to read the AWS profile's region (a tenth of a second of a re-package)."""
+    project = make_tree(tmp_path / "p", 5)
+    probe = (
+        "import sys; from cbdeploy.client.cli.main import main\n"
+        "try:\n    main(['package', '-o', sys.argv[1]])\nexcept SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        "print('botocore' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    result = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "out.zip")],
+                            cwd=project, env=env, capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "False", result.stdout + result.stderr
+    assert (tmp_path / "out.zip").is_file()

@@ -144,7 +144,9 @@ def package(
         stage=validate_stage(stage or defaults_store.load().stage or "dev"),
         output=Path(output) if output else root / DEFAULT_OUTPUT,
         use_cache=not no_cache,
-        region=region_if_any(region),
+        # Without a cbdeploy.toml no plan names a region: the AWS profile (botocore,
+        # ~0.1 s) is not read for one.
+        region=region_if_any(region) if config_file is not None or region else None,
     )
     writes = bool(stats or output or not list_only)
     if writes:
