@@ -230,16 +230,11 @@ class ArchiveBuilder:
         return ArchiveResult(output, sha256, out.offset, len(selection.files), raw_size)
 
     def _units(
-        self,
-        selection: Selection,
-        stats: Mapping[str, FileStat],
-        extra: Mapping[str, bytes],
+        self, selection: Selection, stats: Mapping[str, FileStat], extra: Mapping[str, bytes],
         cache: ArchiveCache | None,
     ) -> Iterator[_Batch | CopyRun]:
         """What to write, in order: batches to compress, runs to copy from the cache."""
-        files = selection.files
-        root = self._root
-        extras = list(extra.items())
+        files, root, extras = selection.files, self._root, list(extra.items())
         encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
         order = [(f.path.encode(encoding, errors), i) for i, f in enumerate(files)]  # fsencode
         order += [(os.fsencode(path), -1 - i) for i, (path, _) in enumerate(extras)]
