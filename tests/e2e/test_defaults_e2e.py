@@ -8,19 +8,14 @@ defaults live under a temporary ``XDG_CONFIG_HOME``; the deploy uses
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import pty
-import select
-import signal
 import subprocess
 import sys
-import termios
-import time
 from pathlib import Path
 
 from cbdeploy.client.infra.names import project_name
+from tests.pty_terminal import Terminal
 
 CBDEPLOY = str(Path(sys.executable).parent / "cbdeploy")
 
@@ -34,74 +29,6 @@ def clean_env(tmp_path: Path) -> dict[str, str]:
         TERM="xterm",
     )
     return env
-
-
-def _own_terminal() -> None:
-    """In the child: make the pty its controlling terminal, so ^C there is a SIGINT to it,
-    and undo an inherited 'ignore SIGINT' (what a shell gives background jobs)."""
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-class Terminal:
-    """A command running with a pseudo-terminal as stdin, stdout and stderr."""
-
-    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path) -> None:
-        self.master, slave = pty.openpty()
-        self.process = subprocess.Popen(
-            argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd, close_fds=True,
-            start_new_session=True, preexec_fn=_own_terminal,
-        )
-        os.close(slave)
-        self.seen = ""
-
-    def _read(self, deadline: float) -> bool:
-        """Read what is there; False at the end of output."""
-        ready, _, _ = select.select([self.master], [], [], max(0.0, deadline - time.monotonic()))
-        if not ready:
-            return True
-        try:
-            data = os.read(self.master, 4096)
-        except OSError:  # EIO: every writer of the terminal is gone
-            return False
-        self.seen += data.decode("utf-8", "replace").replace("\r\n", "\n")
-        return bool(data)
-
-    def expect(self, text: str, timeout: float = 30.0) -> None:
-        """Wait until ``text`` has been written since the last expect()."""
-        deadline = time.monotonic() + timeout
-        while text not in self.seen:
-            assert time.monotonic() < deadline and self._read(deadline), (text, self.seen)
-        self.seen = self.seen[self.seen.index(text) + len(text) :]
-
-    def wait_until_reading(self, timeout: float = 10.0) -> None:
-        """Wait until the command is blocked reading the terminal.
-
-        A prompt's last character is written just before input() reads: a ^C in
-        between is a SIGINT that Python notes while no read is under way to be
-        interrupted, so the read then blocks for good. A user is never that
-        fast; a test is, one time in four under load.
-        """
-        wchan = Path(f"/proc/{self.process.pid}/wchan")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if wchan.read_text() in {"wait_woken", "n_tty_read"}:
-                    return
-            except OSError:  # no /proc here: give it the time a user would
-                time.sleep(0.5)
-                return
-            time.sleep(0.01)
-
-    def answer(self, line: str) -> None:
-        os.write(self.master, line.encode() + b"\r")
-
-    def finish(self, timeout: float = 30.0) -> tuple[int, str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self._read(deadline):
-            pass
-        os.close(self.master)
-        return self.process.wait(timeout=5), self.seen
 
 
 def test_prompted_defaults_are_used_by_the_next_deploy(tmp_path: Path) -> None:
@@ -159,7 +86,7 @@ def test_ctrl_c_at_a_prompt_saves_nothing(tmp_path: Path) -> None:
     term.answer("qa")
     term.expect("Default region [us-east-1]: ")
     term.wait_until_reading()
-    os.write(term.master, b"\x03")  # the terminal turns it into a SIGINT
+    term.ctrl_c()
     code, rest = term.finish()
     assert code == 130
     assert "Nothing saved." in rest

@@ -10,17 +10,13 @@ the Ctrl-C tests at a terminal run the CLI in a real pseudo-terminal (stdlib
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import pty
 import queue
 import re
-import select
 import signal
 import subprocess
 import sys
-import termios
 import threading
 import time
 import uuid
@@ -32,6 +28,7 @@ import pytest
 
 from cbdeploy.client.infra.names import project_name
 from tests.conftest import EMULATOR_ACCESS_KEY_ID, EMULATOR_SECRET_ACCESS_KEY
+from tests.pty_terminal import Terminal
 
 CBDEPLOY = str(Path(sys.executable).parent / "cbdeploy")
 
@@ -252,60 +249,12 @@ def test_sigterm_and_sighup_stop_the_build_say_so_and_write_the_json_within_8_se
 # ----------------------------------------------------------------------------- at a terminal
 
 
-def _own_terminal() -> None:
-    """In the child: make the pty its controlling terminal, so ^C there is a SIGINT to it."""
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-class Terminal:
-    """``cbdeploy`` with a pseudo-terminal as stdin, stdout and stderr, as at a user's shell."""
-
-    def __init__(
-        self, args: list[str], env: dict[str, str], cwd: Path, stdout: Any = None
-    ) -> None:
-        self.master, slave = pty.openpty()
-        self.process = subprocess.Popen(
-            [CBDEPLOY, *args], stdin=slave, stdout=stdout or slave, stderr=slave, env=env,
-            cwd=cwd, close_fds=True, start_new_session=True, preexec_fn=_own_terminal,
-        )
-        os.close(slave)
-        self.seen = ""
-
-    def _read(self, deadline: float) -> bool:
-        ready, _, _ = select.select([self.master], [], [], max(0.0, deadline - time.monotonic()))
-        if not ready:
-            return True
-        try:
-            data = os.read(self.master, 4096)
-        except OSError:  # EIO: every writer of the terminal is gone
-            return False
-        self.seen += data.decode("utf-8", "replace").replace("\r\n", "\n")
-        return bool(data)
-
-    def wait_for(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while (found := re.search(pattern, self.seen, re.MULTILINE)) is None:
-            assert time.monotonic() < deadline and self._read(deadline), (pattern, self.seen)
-        return found
-
-    def ctrl_c(self) -> None:
-        os.write(self.master, b"\x03")  # the terminal turns it into a SIGINT
-
-    def finish(self, timeout: float = 30.0) -> tuple[int, str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self._read(deadline):
-            pass
-        os.close(self.master)
-        return self.process.wait(timeout=5), self.seen
-
-
 @pytest.fixture
 def terminal(env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Terminal]]:
     started: list[Terminal] = []
 
     def start(*args: str, stdout: Any = None) -> Terminal:
-        started.append(Terminal([*args, "--region", "us-east-1"],
+        started.append(Terminal([CBDEPLOY, *args, "--region", "us-east-1"],
                                 dict(env, TERM="xterm", NO_COLOR="1"), tmp_path, stdout))
         return started[-1]
 
@@ -374,7 +323,7 @@ def test_closing_the_terminal_stops_the_build_and_still_writes_the_json(
         t = terminal(*deploy_args(project), "--json", stdout=result)
         build_id = t.wait_for(r"Started build (\S+)").group(1)
         t.wait_for("^first-line$")
-        os.close(t.master)  # the terminal window is closed
+        t.close()  # the terminal window is closed
         code = t.process.wait(timeout=8)
     assert code == 129
     assert final_status(boto_client, build_id, timeout=0) == "STOPPED"
