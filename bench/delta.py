@@ -24,10 +24,8 @@ import json
 import os
 import random
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -35,11 +33,11 @@ from typing import Any
 import boto3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from package import git, make_repo  # noqa: E402
+from common import CBDEPLOY, add_keep_option, git, scratch  # noqa: E402
+from package import make_repo  # noqa: E402
 
 import cbdeploy.emulator as emulator  # noqa: E402
 
-CBDEPLOY = str(Path(sys.executable).parent / "cbdeploy")
 REGION = "us-east-1"
 CONFIG = '[pipeline]\ndeploy = ["echo deployed"]\n'
 REBUILT = re.compile(r"rebuilt the tree from the delta and its base: (\d+) files, hash verified, in ([0-9.]+)s")
@@ -84,11 +82,10 @@ def edit(path: Path, i: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--keep", action="store_true", help="keep the temporary repository")
+    add_keep_option(parser)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="cbdeploy-bench-delta-"))
     credentials = emulator.Credentials("AKIABENCHDELTA000001", os.urandom(20).hex())
-    try:
+    with scratch("cbdeploy-bench-delta-", keep=args.keep) as tmp:
         root = tmp / "repo"
         t0 = time.perf_counter()
         counts = make_repo(root, random.Random(14), packages=160, ignored=0)
@@ -152,11 +149,6 @@ def main() -> None:
         else:
             print("rebuild: the runner's line was not found in the delta build's log")
         print(f"cores: {os.cpu_count()}; one run each; noisy if shared")
-    finally:
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -32,15 +32,14 @@ import random
 import shutil
 import statistics
 import subprocess
-import sys
-import tempfile
 import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from common import CBDEPLOY, add_keep_option, git, scratch
+
 RUNS = 5
-CBDEPLOY = str(Path(sys.executable).parent / "cbdeploy")
 
 _WORD_TEXT = (
     "const let function return import export from default async await class extends "
@@ -50,10 +49,6 @@ _WORD_TEXT = (
     "=> ( ) { } [ ] ; , . = == === + - * / < > && || ! ? : "
 )
 WORDS = _WORD_TEXT.split()
-
-
-def git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
 
 
 def write(path: Path, data: bytes, mode: int | None = None) -> None:
@@ -215,10 +210,9 @@ def main() -> None:
     parser.add_argument("--repo", type=Path, action="append", default=[],
                         help="also a real git checkout (its files are edited, then restored)")
     parser.add_argument("--runs", type=int, default=RUNS, help="pairs per figure")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary repository")
+    add_keep_option(parser)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="cbdeploy-bench-"))
-    try:
+    with scratch("cbdeploy-bench-", keep=args.keep) as tmp:
         root = tmp / "repo"
         t0 = time.perf_counter()
         counts = make_repo(root, random.Random(42))
@@ -243,11 +237,6 @@ def main() -> None:
         bench_startup(tmp, args.runs)
         print(f"cores: {os.cpu_count()}; {args.runs} alternating pairs per figure, medians; "
               "noisy if the machine is shared")
-    finally:
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
