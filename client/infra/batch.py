@@ -6,8 +6,8 @@ Security role: a separate role, so that builds cannot start builds and the
 batch's restrictions hold). Ours may do exactly that, on the stage's project
 only, and nothing else; it is tagged like every per-stage resource.
 
-Pure data and plans, like :mod:`client.infra.model`; :mod:`client.infra.bootstrap`
-observes the role and runs the calls.
+Pure data, like :mod:`client.infra.model`; :mod:`client.infra.bootstrap`
+observes the role and plans it with ``plan_role``, as it does the stage's service role.
 """
 
 from __future__ import annotations
@@ -15,11 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from cbdeploy.client.infra.calls import Call, Write
 from cbdeploy.client.infra.names import Names
 
 if TYPE_CHECKING:
-    from cbdeploy.client.infra.bootstrap import Observed
     from cbdeploy.client.infra.model import StageSettings
 
 BATCH_POLICY = "cbdeploy-batch"
@@ -64,55 +62,3 @@ def batch_config(settings: StageSettings, names: Names) -> dict[str, Any]:
         "restrictions": {"maximumBuildsAllowed": MAXIMUM_BUILDS},
         "timeoutInMins": max(BATCH_TIMEOUT_MINUTES, settings.timeout_in_minutes),
     }
-
-
-def plan_batch_role(settings: StageSettings, names: Names, observed: Observed) -> list[Call]:
-    """Create the batch role, or bring its trust and policy back to what they should be."""
-    # (Imported here: client.infra.diff needs client.infra.model, which needs this module.)
-    from cbdeploy.client.infra.diff import statement_changes, tag_changes
-
-    role = names.batch_role
-    calls = []
-    if observed.batch_role is None:
-        calls.append(
-            Call(
-                Write.CREATE_ROLE,
-                {
-                    "name": role,
-                    "trust_policy": BATCH_TRUST_POLICY,
-                    "description": (
-                        f"CodeBuild batch service role of cbdeploy {settings.name} ({settings.stage})"
-                    ),
-                    "tags": names.tags,
-                },
-                f"Create IAM role {role}",
-                changes=tag_changes(names.tags),
-            )
-        )
-    elif not _contains(trust := observed.batch_role.get("AssumeRolePolicyDocument"),
-                       BATCH_TRUST_POLICY):
-        calls.append(
-            Call(
-                Write.UPDATE_TRUST_POLICY,
-                {"name": role, "trust_policy": BATCH_TRUST_POLICY},
-                f"Let CodeBuild assume {role}",
-                changes=statement_changes(trust, BATCH_TRUST_POLICY),
-            )
-        )
-    document = batch_role_policy(names)
-    if observed.batch_policy is None or not _contains(observed.batch_policy, document):
-        calls.append(
-            Call(
-                Write.PUT_INLINE_POLICY,
-                {"role": role, "policy": BATCH_POLICY, "document": document},
-                f"Allow {role} to start and stop the builds of {names.project}",
-                changes=statement_changes(observed.batch_policy, document),
-            )
-        )
-    return calls
-
-
-def _contains(actual: Any, wanted: Any) -> bool:
-    from cbdeploy.client.infra.model import contains
-
-    return contains(actual, wanted)

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cbdeploy.client.errors import ConfigError
-from cbdeploy.client.infra.batch import BATCH_POLICY, plan_batch_role
+from cbdeploy.client.infra.batch import BATCH_POLICY, BATCH_TRUST_POLICY, batch_role_policy
 from cbdeploy.client.infra.calls import Call, Change, Write, execute
 from cbdeploy.client.infra.diff import field_changes, statement_changes, tag_changes
 from cbdeploy.client.infra.model import (
@@ -161,7 +161,7 @@ def plan(settings: StageSettings, names: Names, observed: Observed) -> tuple[Cal
             "managed policy, e.g. arn:aws:iam::aws:policy/AdministratorAccess.",
         )
     calls = [*_plan_bucket(names, observed), *_plan_log_group(settings, names, observed)]
-    role_calls = _plan_role(settings, names, observed) + plan_batch_role(settings, names, observed)
+    role_calls = _plan_roles(settings, names, observed)
     calls += role_calls
     calls += [
         Call(
@@ -285,47 +285,62 @@ def _plan_log_group(settings: StageSettings, names: Names, observed: Observed) -
     return calls
 
 
-def _plan_role(settings: StageSettings, names: Names, observed: Observed) -> list[Call]:
-    role = names.role
-    calls = []
-    if observed.role is None:
-        calls.append(
-            Call(
-                Write.CREATE_ROLE,
-                {
-                    "name": role,
-                    "trust_policy": TRUST_POLICY,
-                    "description": f"CodeBuild service role of cbdeploy {settings.name} ({settings.stage})",
-                    "tags": names.tags,
-                },
-                f"Create IAM role {role}",
-                changes=tag_changes(names.tags),
-            )
-        )
-    elif not contains(trust := observed.role.get("AssumeRolePolicyDocument"), TRUST_POLICY):
-        calls.append(
-            Call(
-                Write.UPDATE_TRUST_POLICY,
-                {"name": role, "trust_policy": TRUST_POLICY},
-                f"Let CodeBuild assume {role}",
-                changes=statement_changes(trust, TRUST_POLICY),
-            )
-        )
-    base = base_role_policy(settings, names)
-    if observed.base_policy is None or not contains(observed.base_policy, base):
-        calls.append(
-            Call(
-                Write.PUT_INLINE_POLICY,
-                {"role": role, "policy": BASE_POLICY, "document": base},
-                f"Allow {role} its logs, sources, cache and secrets",
-                changes=statement_changes(observed.base_policy, base),
-            )
-        )
+def _plan_roles(settings: StageSettings, names: Names, observed: Observed) -> list[Call]:
+    """The stage's service role with its managed policies, then its batch service role."""
+    owner = f"cbdeploy {settings.name} ({settings.stage})"
+    calls = plan_role(
+        names.role, observed.role, trust=TRUST_POLICY, tags=names.tags,
+        description=f"CodeBuild service role of {owner}",
+        policy=(BASE_POLICY, base_role_policy(settings, names)),
+        observed_policy=observed.base_policy, allows="its logs, sources, cache and secrets",
+    )
     attached = set(observed.attached_policies)
     for arn in sorted(set(settings.policies) - attached):
-        calls.append(Call(Write.ATTACH_POLICY, {"role": role, "arn": arn}, f"Attach {arn} to {role}"))
+        calls.append(Call(Write.ATTACH_POLICY, {"role": names.role, "arn": arn},
+                          f"Attach {arn} to {names.role}"))
     for arn in sorted(attached - set(settings.policies)):
-        calls.append(Call(Write.DETACH_POLICY, {"role": role, "arn": arn}, f"Detach {arn} from {role}"))
+        calls.append(Call(Write.DETACH_POLICY, {"role": names.role, "arn": arn},
+                          f"Detach {arn} from {names.role}"))
+    return calls + plan_role(
+        names.batch_role, observed.batch_role, trust=BATCH_TRUST_POLICY, tags=names.tags,
+        description=f"CodeBuild batch service role of {owner}",
+        policy=(BATCH_POLICY, batch_role_policy(names)), observed_policy=observed.batch_policy,
+        allows=f"to start and stop the builds of {names.project}",
+    )
+
+
+def plan_role(
+    role: str,
+    observed: Mapping[str, Any] | None,
+    *,
+    trust: Mapping[str, Any],
+    description: str,
+    tags: Mapping[str, str],
+    policy: tuple[str, Mapping[str, Any]],
+    observed_policy: Mapping[str, Any] | None,
+    allows: str,
+) -> list[Call]:
+    """Create ``role``, or bring its trust and its inline policy back to what they should be.
+
+    ``observed``: the role as IAM has it (None: there is none); ``policy``: the
+    inline policy's name and document, ``observed_policy`` the document IAM
+    has; ``allows`` ends the sentence "Allow <role> ..." that names the policy.
+    """
+    calls = []
+    if observed is None:
+        params = {"name": role, "trust_policy": trust, "description": description, "tags": tags}
+        calls.append(Call(Write.CREATE_ROLE, params, f"Create IAM role {role}",
+                          changes=tag_changes(tags)))
+    elif not contains(current := observed.get("AssumeRolePolicyDocument"), trust):
+        calls.append(Call(Write.UPDATE_TRUST_POLICY, {"name": role, "trust_policy": trust},
+                          f"Let CodeBuild assume {role}",
+                          changes=statement_changes(current, trust)))
+    name, document = policy
+    if observed_policy is None or not contains(observed_policy, document):
+        calls.append(Call(Write.PUT_INLINE_POLICY,
+                          {"role": role, "policy": name, "document": document},
+                          f"Allow {role} {allows}",
+                          changes=statement_changes(observed_policy, document)))
     return calls
 
 
