@@ -32,10 +32,13 @@ def md(value: Any) -> str:
 
 
 def _status_icon(status: str | None) -> str:
+    """What a build's, a phase's or a step's status shows: a stop is no failure."""
     if status in ("SUCCEEDED", "ok"):
         return "✅ "
     if status is None or status in ("IN_PROGRESS", "running"):
         return "⏳ "
+    if status in ("STOPPED", "stopped"):
+        return "⏹️ "
     return "❌ "
 
 

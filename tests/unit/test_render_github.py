@@ -9,6 +9,7 @@ test wraps the real ``client.output.terminal.Renderer``.
 from __future__ import annotations
 
 import io
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -290,6 +291,25 @@ def test_summary_of_a_failed_build_lists_phases_steps_and_links_the_build() -> N
         "| build | ❌ failed | 7.5s | 3 |\n"
         "\n"
     )
+
+
+def test_summary_of_a_stopped_build_marks_the_stop_apart_from_a_failure() -> None:
+    """A Ctrl-C or a CI cancel stopped the build: its step was stopped, nothing failed."""
+    stopped = BuildOutcome(
+        build_id=BUILD_ID, status="STOPPED", exit_code=143, duration=8.0, region="us-east-1",
+        interrupted=True, signal=signal.SIGTERM,
+        phases=(
+            Phase("INSTALL", "SUCCEEDED", None, None, 2, ()),
+            Phase("BUILD", "STOPPED", None, None, 5, ()),
+        ),
+        steps=(StepResult("test", "ok", 1.25, 0, 1, 2), StepResult("build", "stopped", 4.0, 143, 2, 2)),
+    )
+    summary = markdown_summary(report_of(stopped))
+    assert summary.startswith("### ⏹️ cbdeploy deploy stopped (8.0s)\n")
+    assert "| BUILD | ⏹️ STOPPED | 5.0s |\n" in summary
+    assert "| build | ⏹️ stopped | 4.0s | 143 |\n" in summary
+    assert "| test | ✅ ok | 1.2s | 0 |\n" in summary
+    assert "❌" not in summary
 
 
 def test_summary_outputs_are_literal_whatever_the_build_wrote() -> None:
