@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from cbdeploy.client.errors import AwsError, NotFoundError
 from cbdeploy.client.watch.events import Attached, Detached, WatchSink
 from cbdeploy.client.watch.follow import Follower
-from cbdeploy.client.watch.outcome import BuildOutcome, OutcomeTracker
+from cbdeploy.client.watch.outcome import UNKNOWN, BuildOutcome, OutcomeTracker
 from cbdeploy.client.watch.signals import Detach, Interrupts
 
 if TYPE_CHECKING:
@@ -107,6 +107,19 @@ def follow_build(
     with Interrupts(sleep=sleep, clock=clock) as interrupts:  # (nothing to stop: any leaves)
         watch = BuildWatch(aws, build, emit=on_event, interrupts=interrupts, clock=clock)
         return watch.follow(wait=wait)
+
+
+def logs_exit_code(outcome: BuildOutcome, *, follow: bool) -> int:
+    """``logs``' exit status: looking at a build is no failure of the command.
+
+    The build's own status (0, 1, a signal's) only when it was followed to its
+    end or left with a signal; 3 whenever the follow lost the build (its
+    outcome is unknown, with ``--follow`` or without); 0 otherwise.
+    """
+    if outcome.status == UNKNOWN:
+        return outcome.exit_code
+    running = outcome.status == "IN_PROGRESS" and not outcome.detached
+    return outcome.exit_code if (follow or outcome.detached) and not running else 0
 
 
 def lost_track(build_id: str, region: str, error: AwsError) -> AwsError:

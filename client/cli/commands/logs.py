@@ -12,7 +12,7 @@ from cbdeploy.client.deploy.build_ref import resolve_build_ref
 from cbdeploy.client.errors import NotFoundError
 from cbdeploy.client.output.session import OutputSession
 from cbdeploy.client.target import Target
-from cbdeploy.client.watch.track import follow_build
+from cbdeploy.client.watch.track import follow_build, logs_exit_code
 
 
 @command("logs", short_help="Print a build's log, or follow it to the end.")
@@ -32,7 +32,8 @@ def logs(target: Target, build_id: str | None, follow: bool, as_json: bool,
     latest build (--stage, or the stored default stage).
 
     With --follow the exit status is the build's (0 succeeded, 1 not); Ctrl-C
-    leaves the build running and exits 130 (SIGTERM 143, SIGHUP 129).
+    leaves the build running and exits 130 (SIGTERM 143, SIGHUP 129). A build
+    whose log or state cannot be read for ten minutes exits 3 (outcome unknown).
 
     A batch's id (a deploy of several services) prints every service's log, each
     line behind its service's name, and a table of the services at the end; with
@@ -58,7 +59,4 @@ def logs(target: Target, build_id: str | None, follow: bool, as_json: bool,
                 raise
             return batch_logs(aws, batch, follow=follow, session=session)
     session.finish(outcome, still_running_ok=True)
-    # Looking at a build is no failure of this command: its exit status is the
-    # build's only when followed to its end (or left with Ctrl-C).
-    running = outcome.status == "IN_PROGRESS" and not outcome.detached
-    return outcome.exit_code if (follow or outcome.detached) and not running else 0
+    return logs_exit_code(outcome, follow=follow)
