@@ -91,9 +91,14 @@ def github(summary: Path) -> dict[str, str]:
     return {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
 
 
-def test_json_of_a_succeeding_deploy_is_the_whole_of_stdout(tmp_path: Path) -> None:
+def test_json_of_a_succeeding_deploy_in_github_actions_is_the_whole_of_stdout(
+    tmp_path: Path,
+) -> None:
+    """--json in GitHub Actions: stdout is the object alone; groups, the build's lines and
+    people's lines go to stderr; the step summary gets the outputs."""
     root = project(tmp_path, SUCCEEDING)
-    done = run(root, tmp_path, "--json", "--preserve-temp-files")
+    summary = tmp_path / "step-summary.md"
+    done = run(root, tmp_path, "--json", "--preserve-temp-files", env_extra=github(summary))
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)  # one object, nothing else on stdout
     assert (report["status"], report["exitCode"], report["error"]) == ("SUCCEEDED", 0, None)
@@ -122,25 +127,16 @@ def test_json_of_a_succeeding_deploy_is_the_whole_of_stdout(tmp_path: Path) -> N
     assert report["buildId"].startswith(project_name("ci-ok", "dev") + ":")
     timings = report["timings"]
     assert timings["totalSeconds"] >= timings["packagingSeconds"] + timings["uploadSeconds"]
-    # People still read the deploy: on stderr.
+    # People still read the deploy: on stderr, with the phases' groups.
     assert "building" in done.stderr.splitlines()
     assert "✓ Deploy succeeded" in done.stderr
-
-
-def test_json_of_a_failing_deploy_names_the_failed_step_and_phase(tmp_path: Path) -> None:
-    root = project(tmp_path, FAILING)
-    done = run(root, tmp_path, "--json")
-    assert done.returncode == 1, done.stderr
-    report = json.loads(done.stdout)
-    assert (report["status"], report["exitCode"]) == ("FAILED", 1)
-    assert (report["failedStep"], report["failedStepExitCode"]) == ("build", 3)
-    assert (report["failedPhase"], report["failedPhaseStatus"]) == ("BUILD", "FAILED")
-    assert [(s["name"], s["status"], s["exitCode"]) for s in report["steps"]] == [
-        ("install", "ok", 0), ("build", "failed", 3),
-    ]
-    assert {p["name"]: p["status"] for p in report["phases"]}["BUILD"] == "FAILED"
-    assert report["error"] is None  # the deploy worked; the build failed
-    assert "never deployed" not in done.stderr
+    commands = workflow_commands(done.stderr)
+    assert "::group::BUILD" in commands
+    assert not [c for c in commands if c.startswith(("::error", "::warning"))]
+    assert "::warning::from the build" in done.stderr.splitlines()  # printed, not a command
+    text = summary.read_text(encoding="utf-8")
+    assert text.startswith("### ✅ cbdeploy deploy succeeded (")
+    assert "| n | 2 |\n| siteUrl | http://site.test/ |\n" in text
 
 
 def test_json_of_a_deploy_that_cannot_start_is_still_one_object(tmp_path: Path) -> None:
@@ -198,32 +194,27 @@ def test_github_actions_gets_groups_one_error_annotation_and_a_step_summary(
                      text), text
 
 
-def test_github_actions_with_json_keeps_stdout_to_the_object(tmp_path: Path) -> None:
-    root = project(tmp_path, SUCCEEDING)
-    summary = tmp_path / "step-summary.md"
-    done = run(root, tmp_path, "--json", env_extra=github(summary))
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
-    assert report["status"] == "SUCCEEDED"
-    commands = workflow_commands(done.stderr)
-    assert "::group::BUILD" in commands
-    assert not [c for c in commands if c.startswith(("::error", "::warning"))]
-    assert "::warning::from the build" in done.stderr.splitlines()
-    text = summary.read_text(encoding="utf-8")
-    assert text.startswith("### ✅ cbdeploy deploy succeeded (")
-    assert "| n | 2 |\n| siteUrl | http://site.test/ |\n" in text
-
-
-def test_logs_follow_json_is_the_build_part_of_the_object(
+def test_json_of_a_failing_deploy_and_of_logs_names_the_failed_step_and_phase(
     tmp_path: Path, emulator_url: str
 ) -> None:
-    """Against the shared emulator endpoint (not --local: the build must outlive the deploy)."""
+    """Against the shared emulator endpoint (not --local: the build must outlive the deploy
+    for ``logs`` to read it); ``logs --json`` is the build part of deploy's object."""
     root = project(tmp_path, FAILING.replace('"ci-fail"', '"ci-logs"'))
     endpoint = {"AWS_ENDPOINT_URL": emulator_url, "AWS_ACCESS_KEY_ID": EMULATOR_ACCESS_KEY_ID,
                 "AWS_SECRET_ACCESS_KEY": EMULATOR_SECRET_ACCESS_KEY}
     deployed = run(root, tmp_path, "--json", local=False, env_extra=endpoint)
     assert deployed.returncode == 1, deployed.stderr
-    build_id = json.loads(deployed.stdout)["buildId"]
+    report = json.loads(deployed.stdout)
+    assert (report["status"], report["exitCode"]) == ("FAILED", 1)
+    assert (report["failedStep"], report["failedStepExitCode"]) == ("build", 3)
+    assert (report["failedPhase"], report["failedPhaseStatus"]) == ("BUILD", "FAILED")
+    assert [(s["name"], s["status"], s["exitCode"]) for s in report["steps"]] == [
+        ("install", "ok", 0), ("build", "failed", 3),
+    ]
+    assert {p["name"]: p["status"] for p in report["phases"]}["BUILD"] == "FAILED"
+    assert report["error"] is None  # the deploy worked; the build failed
+    assert "never deployed" not in deployed.stderr
+    build_id = report["buildId"]
     for args in (["--follow"], []):
         done = run(root, tmp_path, build_id, "--json", *args, command="logs", local=False,
                    env_extra=endpoint)

@@ -1,8 +1,9 @@
-"""Delta uploads end to end: the installed ``cbdeploy deploy`` against the session's emulator.
+"""Delta uploads end to end: ``cbdeploy deploy`` in-process against the session's emulator.
 
 One project goes through the steps below in order (each test is one step and
 builds on the previous one's bucket and local state; they share a module
-fixture so the whole walk costs one project). In every build the pipeline
+fixture so the whole walk costs one project; ``make test``'s ``--dist loadfile``
+keeps a module's tests on one worker, in order). In every build the pipeline
 prints ``tree-hash=...`` of the whole tree it sees (``hashtree.py``, written
 here independently of the runner's code), and the test compares it with the
 same hash of the tree packaged in full (``build_archive`` in process, then
@@ -30,11 +31,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from cbdeploy.client.cli.main import main
 from cbdeploy.client.packaging import build_archive, select_files
 from cbdeploy.emulator.source import extract_zip
 
-CBDEPLOY = Path(sys.executable).parent / "cbdeploy"
 REGION = "us-east-1"
 
 CONFIG = """\
@@ -67,7 +69,7 @@ print("tree-hash=" + hashlib.sha256(b"\\n".join(sorted(rows))).hexdigest(), len(
 @dataclass
 class Walk:
     project: Path
-    env: dict[str, str]
+    env: dict[str, str | None]
     bucket: str = ""
     base_key: str = ""
     summaries: list[dict[str, Any]] = field(default_factory=list)
@@ -95,7 +97,7 @@ def walk(tmp_path_factory: pytest.TempPathFactory, emulator_url: str) -> Iterato
     (project / "run.sh").write_text("#!/bin/sh\necho run\n", encoding="utf-8")
     (project / "run.sh").chmod(0o755)
     (project / "current.txt").symlink_to("lib/a.txt")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("AWS_")}
     env.update(
         AWS_ENDPOINT_URL=emulator_url,
         AWS_ACCESS_KEY_ID=EMULATOR_ACCESS_KEY_ID,
@@ -116,14 +118,14 @@ def s3(boto_client: Callable[..., Any]) -> Any:
 
 
 def deploy(walk: Walk, *args: str, cwd: Path | None = None) -> tuple[int, dict[str, Any], str]:
-    done = subprocess.run(
-        [str(CBDEPLOY), "deploy", "--stage", "dev", "--region", REGION, "--yes", "--json", *args],
-        cwd=cwd or walk.project, env=walk.env, capture_output=True, text=True, timeout=120,
-        check=False,
+    config = (cwd or walk.project) / "cbdeploy.toml"
+    done = CliRunner().invoke(
+        main, ["deploy", "--stage", "dev", "--region", REGION, "--yes", "--json",
+               "--config-path", str(config), *args], env=walk.env, catch_exceptions=False,
     )
     summary = json.loads(done.stdout)
     walk.summaries.append(summary)
-    return done.returncode, summary, done.stdout + done.stderr
+    return done.exit_code, summary, done.stdout + done.stderr
 
 
 def full_tree_hash(project: Path, tmp: Path) -> str:

@@ -1,35 +1,28 @@
-"""The deploy pipeline end to end: the installed `cbdeploy deploy` against the emulator.
+"""The deploy pipeline end to end: ``cbdeploy deploy`` in-process against the session's emulator.
 
-The emulator endpoint runs in this test process (``emulator.running()``); the
-CLI runs as a subprocess pointed at it with ``AWS_ENDPOINT_URL`` and dummy
-credentials, as a user would point it at LocalStack-like endpoints. The
-emulator really runs the buildspec, so the runner, the plan and the archive
-all take part. SSM parameters come from moto behind the same endpoint.
+The CLI runs in this process (click's runner) pointed at the session's
+emulator with ``AWS_ENDPOINT_URL``, as a user would point it at LocalStack-like
+endpoints. The emulator really runs the buildspec, so the runner, the plan and
+the archive all take part. SSM parameters come from moto behind the same endpoint.
+(The installed CLI as a process: tests/e2e/test_deploy_e2e.py.)
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
+from click.testing import CliRunner
 
+from cbdeploy.client.cli.main import main
 from cbdeploy.client.infra.names import project_name
-from tests.conftest import EMULATOR_ACCESS_KEY_ID, EMULATOR_SECRET_ACCESS_KEY
 
-emulator = pytest.importorskip("cbdeploy.emulator")
-CREDENTIALS = emulator.Credentials(EMULATOR_ACCESS_KEY_ID, EMULATOR_SECRET_ACCESS_KEY)
-
-CBDEPLOY = Path(sys.executable).parent / "cbdeploy"
 REGION = "us-east-1"
 SECRET = "postgres://e2e:not-for-logs@db.internal/app"
 
@@ -85,37 +78,14 @@ class Run:
         return self.stdout + self.stderr
 
 
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    with emulator.running(credentials=CREDENTIALS) as url:
-        yield url
-
-
 @pytest.fixture
-def env(endpoint: str, tmp_path: Path) -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    clean.update(
-        {
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": EMULATOR_ACCESS_KEY_ID,
-            "AWS_SECRET_ACCESS_KEY": EMULATOR_SECRET_ACCESS_KEY,
-            "AWS_DEFAULT_REGION": REGION,
-            "HOME": str(tmp_path / "home"),
-            "XDG_CONFIG_HOME": str(tmp_path / "home" / ".config"),
-            "NO_COLOR": "1",
-        }
-    )
-    return clean
-
-
-def aws(endpoint: str, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id=EMULATOR_ACCESS_KEY_ID,
-        aws_secret_access_key=EMULATOR_SECRET_ACCESS_KEY,
-    )
+def env(emulator_url: str, aws_env: None, tmp_path: Path) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL": emulator_url,
+        "HOME": str(tmp_path / "home"),
+        "XDG_CONFIG_HOME": str(tmp_path / "home" / ".config"),
+        "NO_COLOR": "1",
+    }
 
 
 def make_project(root: Path, config: str) -> Path:
@@ -131,16 +101,12 @@ def make_project(root: Path, config: str) -> Path:
 
 
 def deploy(project: Path, env: dict[str, str], *args: str, stage: str = "dev") -> Run:
-    done = subprocess.run(
-        [str(CBDEPLOY), "deploy", "--stage", stage, "--region", REGION, "--yes", *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
+    done = CliRunner().invoke(
+        main, ["deploy", "--stage", stage, "--region", REGION, "--yes",
+               "--config-path", str(project / "cbdeploy.toml"), *args],
+        env=env, catch_exceptions=False,
     )
-    return Run(done.returncode, done.stdout, done.stderr)
+    return Run(done.exit_code, done.stdout, done.stderr)
 
 
 def lines_with(output: str, text: str) -> list[str]:
@@ -148,52 +114,43 @@ def lines_with(output: str, text: str) -> list[str]:
     return [line.strip() for line in output.splitlines() if text in line and "$ " not in line]
 
 
-def test_pipeline_runs_in_order_with_env_secret_links_and_outputs(
-    endpoint: str, env: dict[str, str], tmp_path: Path
+def test_pipeline_runs_in_order_with_env_secret_links_outputs_and_the_stages_settings(
+    env: dict[str, str], boto_client: Callable[..., Any], tmp_path: Path
 ) -> None:
-    ssm = aws(endpoint, "ssm")
+    """One deploy to stage prod with --json: the steps' output on stderr, the summary on
+    stdout, and prod's [stages.prod.codebuild] compute type on the build."""
+    ssm = boto_client("ssm")
     ssm.put_parameter(Name="/e2e-app/db-url", Value=SECRET, Type="SecureString", Overwrite=True)
     project = make_project(tmp_path / "app", CONFIG)
-    run = deploy(project, env)
+    run = deploy(project, env, "--json", stage="prod")
     assert run.code == 0, run.output
-    printed = [line for line in run.output.splitlines() if "$ " not in line]
+    printed = [line for line in run.stderr.splitlines() if "$ " not in line]
     steps = [
         next(i for i, line in enumerate(printed) if f"step={name}" in line)
         for name in ("install", "build", "check", "deploy", "announce")
     ]
     assert steps == sorted(steps), run.output
-    assert lines_with(run.output, "step=install")[0].endswith(
-        "step=install stage=dev region=us-east-1 project=e2e-app"
+    assert lines_with(run.stderr, "step=install")[0].endswith(
+        "step=install stage=prod region=us-east-1 project=e2e-app"
     )
     # A script's environment is its own; the build's environment is under it.
-    assert lines_with(run.output, "step=check")[0].endswith("step=check level=debug greeting=hello")
-    assert lines_with(run.output, "step=announce")[0].endswith("step=announce level=unset")
+    assert lines_with(run.stderr, "step=check")[0].endswith("step=check level=debug greeting=hello")
+    assert lines_with(run.stderr, "step=announce")[0].endswith("step=announce level=unset")
     # The SSM secret reached the step; its value was never printed.
     digest = hashlib.sha256(SECRET.encode()).hexdigest()[:16]
-    assert lines_with(run.output, "secret-sha=")[0].endswith(f"secret-sha={digest}")
+    assert lines_with(run.stderr, "secret-sha=")[0].endswith(f"secret-sha={digest}")
     assert "not-for-logs" not in run.output
     # Links and exec bits survived packaging, upload and extraction.
-    assert lines_with(run.output, "link=")[0].endswith("link=lib/real.txt content=real content")
-    assert lines_with(run.output, "exec-bit=")[0].endswith("exec-bit=kept")
+    assert lines_with(run.stderr, "link=")[0].endswith("link=lib/real.txt content=real content")
+    assert lines_with(run.stderr, "exec-bit=")[0].endswith("exec-bit=kept")
     # Outputs come at the end, after the last hook.
-    tail = run.output[run.output.rindex("step=announce") :]
+    tail = run.stderr[run.stderr.rindex("step=announce") :]
     assert "Outputs" in tail and "https://e2e.example" in tail
     # Marker lines are rendered, never shown raw.
     assert "::cbdeploy::" not in run.output
-
-
-def test_json_summary_has_outputs_and_stage_override_sets_compute_type(
-    endpoint: str, env: dict[str, str], tmp_path: Path
-) -> None:
-    ssm = aws(endpoint, "ssm")
-    ssm.put_parameter(Name="/e2e-app/db-url", Value=SECRET, Type="SecureString", Overwrite=True)
-    project = make_project(tmp_path / "app", CONFIG)
-    run = deploy(project, env, "--json", stage="prod")
-    assert run.code == 0, run.output
     summary = json.loads(run.stdout)
     assert summary["outputs"] == {"url": "https://e2e.example", "count": 2}
-    codebuild = aws(endpoint, "codebuild")
-    builds = codebuild.batch_get_builds(ids=[summary["buildId"]])["builds"]
+    builds = boto_client("codebuild").batch_get_builds(ids=[summary["buildId"]])["builds"]
     assert builds[0]["environment"]["computeType"] == "BUILD_GENERAL1_LARGE"
     assert builds[0]["projectName"] == project_name("e2e-app", "prod")
 
