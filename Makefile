@@ -12,8 +12,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# In TEST_WORKERS processes (pytest-xdist); --dist loadfile keeps a module's tests on one
+# worker, in order (tests/functional/test_delta_deploys.py's steps build on each other).
+# TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 4
+
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 demo: $(STAMP)
 	cd examples/static-site && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cbdeploy deploy --stage dev --region us-east-1 --local

@@ -26,6 +26,12 @@ a test that starts an endpoint of its own passes it the same pair with
 
 Tests marked ``docker`` need a Docker engine, docker-registry and busybox
 (``tests/docker_engine.py``); without them they are skipped, saying what is missing.
+They share the one engine (one of them prunes its build cache), so they run one
+at a time across pytest processes: xdist's workers (``make test``) and any other
+test run on this machine.
+
+Under pytest-xdist every worker is a session of its own: its own emulator, its
+own random key pair (both fine: a test only ever talks to its worker's).
 
 Every test (autouse) runs without the caller's output settings (``GITHUB_ACTIONS``,
 ``GITHUB_STEP_SUMMARY``, ``NO_COLOR``, ``FORCE_COLOR`` ...) and with empty
@@ -65,6 +71,18 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         reason = missing()
         if reason is not None:
             pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _one_docker_test_at_a_time(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A ``docker`` test holds the machine-wide engine lock (tests/docker_engine.py)."""
+    if request.node.get_closest_marker("docker") is None:
+        yield
+        return
+    from tests.docker_engine import engine_lock
+
+    with engine_lock():
+        yield
 
 
 @pytest.fixture(autouse=True)
