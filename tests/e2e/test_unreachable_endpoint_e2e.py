@@ -13,7 +13,9 @@ pointing at:
   silence throughout).
 
 Times asserted are the issue's promises with generous margins for a loaded
-machine (process start included).
+machine (process start included, which a busy machine stretches by seconds:
+``make test`` runs 4 test processes on 2 cores), yet below what the old
+behaviour took at the least: its first word came after a 10 s connect timeout.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from pathlib import Path
 import pytest
 
 CBDEPLOY = str(Path(sys.executable).parent / "cbdeploy")
+# The promise is about 3 s; the old code said nothing before its 10 s connect timeout ran out.
+RETRY_SAID_WITHIN = 9.5
 
 
 def deploy_argv(project: Path) -> list[str]:
@@ -130,7 +134,7 @@ def test_an_unreachable_endpoint_says_it_retries_then_fails_naming_it(
                 process.wait(timeout=30)
                 break
             seen.append((at, line))
-            if not any("retrying" in text for _, text in seen) and at > 8:
+            if not any("retrying" in text for _, text in seen) and at > RETRY_SAID_WITHIN:
                 pytest.fail(f"no word of retrying after {at:.1f} s: {seen}")
     except queue.Empty:
         pytest.fail(f"cbdeploy was silent for a minute: {seen}")
@@ -140,7 +144,7 @@ def test_an_unreachable_endpoint_says_it_retries_then_fails_naming_it(
             process.wait()
     first_retry = next((at for at, text in seen if "retrying" in text), None)
     assert first_retry is not None, seen
-    assert first_retry < 8, f"retrying said after {first_retry:.1f} s (promise: 3 s)"
+    assert first_retry < RETRY_SAID_WITHIN, f"retrying said after {first_retry:.1f} s (promise: 3 s)"
     assert blackhole in next(text for _, text in seen if "retrying" in text)
     error = [text for _, text in seen if text.startswith("Error:")]
     assert len(error) == 1 and blackhole in error[0], seen
