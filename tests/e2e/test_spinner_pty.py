@@ -1,8 +1,8 @@
 """At a real terminal a quiet step shows a spinner and leaves nothing of it (issue 17, item 4).
 
-The installed ``cbdeploy`` runs in a pseudo-terminal (stdlib ``pty``, the
-``Terminal`` of ``test_interrupt.py``) against the session's emulator, which
-really runs the step: it prints, sleeps, prints. While it sleeps the terminal
+The installed ``cbdeploy`` runs in a pseudo-terminal (stdlib ``pty``:
+``tests/pty_terminal.py``'s ``Terminal``, started by ``test_interrupt.py``'s
+fixture) against the session's emulator, which really runs the step: it prints, sleeps, prints. While it sleeps the terminal
 shows ``⠋ build 4.2s``; what a terminal shows once it ends (cursor moves and
 erasures applied) is the lines alone, and no "Phases:" block repeats the
 phases shown above it.
@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.e2e.test_interrupt import Terminal, deploy_args, env, make_project, terminal
+from tests.e2e.test_interrupt import deploy_args, env, make_project, terminal
+from tests.pty_terminal import Terminal
 from tests.unit.test_render_modes import screen
 
 __all__ = ["env", "terminal"]  # (fixtures)
