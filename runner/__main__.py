@@ -6,8 +6,11 @@ project's PYTHONPATH stays as it is, and ``import runner`` in the project's
 code finds the project's module, not this one). The folder's parent goes on
 ``sys.path`` below, inside this process only.
 
-PLAN is ``<project>/.cbdeploy/plan.json``; the project root is the directory
-holding ``.cbdeploy`` (or the current directory for a plan kept elsewhere).
+PLAN is ``<project>/.cbdeploy/plan.json`` (or, for a workspace's batch,
+``<root>/.cbdeploy/services/<name>/plan.json``); the tree's root is the directory
+holding ``.cbdeploy`` (or the current directory for a plan kept elsewhere). A
+plan with a ``folder`` (a workspace's service) runs its pipeline in that folder
+of the tree, with ``CBDEPLOY_WORKSPACE_ROOT`` set to the tree's root.
 The first line printed announces the token that signs the markers
 (``runner.markers``). Before the pipeline, links and executable bits are restored from
 ``.cbdeploy/manifest.json``. Exit status: 0 when every step succeeded, the
@@ -41,8 +44,13 @@ from .pipeline import PlanError, Runner, install_signal_forwarding, load_plan
 
 
 def project_root(plan_path: Path) -> Path:
-    parent = plan_path.resolve().parent
-    return parent.parent if parent.name == ".cbdeploy" else Path.cwd()
+    for parent in plan_path.resolve().parents:
+        if parent.name == ".cbdeploy":
+            return parent.parent
+    return Path.cwd()
+
+
+WORKSPACE_ROOT_VARIABLE = "CBDEPLOY_WORKSPACE_ROOT"
 
 
 PREPARED = "prepared"  # in .cbdeploy/: the tree was made by a --prepare run
@@ -76,7 +84,16 @@ def main(argv: list[str]) -> int:
         status = prepare_tree(root)
         if status != 0:
             return status
-    runner = Runner(plan=plan, root=root)
+    if plan.folder is not None:
+        folder = root / plan.folder
+        if not folder.is_dir():
+            say(f"the service folder {plan.folder} is not in the shipped workspace")
+            return 2
+        environ = dict(os.environ)
+        environ[WORKSPACE_ROOT_VARIABLE] = str(root)
+        runner = Runner(plan=plan, root=folder, environ=environ)
+    else:
+        runner = Runner(plan=plan, root=root)
     install_signal_forwarding(runner)
     return runner.run()
 

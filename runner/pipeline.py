@@ -71,6 +71,9 @@ class Plan:
     steps: tuple[Step, ...]
     secret_names: tuple[str, ...] = ()  # variables whose values are never printed
     images: tuple[ImageSpec, ...] = ()  # built and pushed by the step of kind "images"
+    # A workspace's service: its folder (POSIX, relative to the shipped workspace root),
+    # where the pipeline runs; None: the project is the root itself.
+    folder: str | None = None
 
 
 def load_plan(path: Path) -> Plan:
@@ -99,9 +102,19 @@ def load_plan(path: Path) -> Plan:
             steps=steps,
             secret_names=tuple(str(n) for n in data.get("secretNames") or ()),
             images=load_images(data.get("images") or ()),
+            folder=_folder(data.get("folder")),
         )
     except (KeyError, TypeError, AttributeError) as error:
         raise PlanError(f"{path} is malformed: {error!r}") from None
+
+
+def _folder(value: Any) -> str | None:
+    if value is None or value == ".":
+        return None
+    parts = str(value).split("/")
+    if not value or str(value).startswith("/") or ".." in parts:
+        raise PlanError(f"the plan's folder {value!r} is not a folder inside the project")
+    return str(value)
 
 
 def step_environment(plan: Plan, step: Step, base: Mapping[str, str]) -> dict[str, str]:

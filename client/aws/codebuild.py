@@ -133,3 +133,9 @@ class CodeBuildMethods(ServiceMethods):
                 break
             params["nextToken"] = page["nextToken"]
         return ids[:limit]
+
+    def start_build_batch(self, **kwargs: Any) -> BuildBatch:
+        """StartBuildBatch (the project's ``buildBatchConfig`` names the batch role: bootstrap
+        sets it); a workspace's deploy (client.deploy.batch_deploy)."""
+        return batch_from_response(
+            self.call("codebuild", "start_build_batch", **kwargs)["buildBatch"])

@@ -162,3 +162,59 @@ def build_from_response(data: Mapping[str, Any]) -> Build:
         buildspec=(data.get("source") or {}).get("buildspec"),
         batch_arn=data.get("buildBatchArn"),
     )
+
+
+@dataclass(frozen=True)
+class BatchGroup:
+    """One entry of a batch's ``buildGroups``: a task of the graph and its current build."""
+
+    identifier: str
+    depends_on: tuple[str, ...]
+    ignore_failure: bool
+    build_id: str | None  # the current build's id, once it has one
+    build_status: str | None
+
+
+@dataclass(frozen=True)
+class BuildBatch:
+    id: str
+    arn: str
+    number: int | None
+    project: str
+    status: str  # buildBatchStatus
+    current_phase: str
+    complete: bool
+    start: datetime | None
+    end: datetime | None
+    groups: tuple[BatchGroup, ...]
+
+
+def _build_id_of(arn: str | None) -> str | None:
+    # A build's id is its ARN's resource name: arn:...:build/<project>:<uuid>.
+    return arn.split(":build/", 1)[1] if arn and ":build/" in arn else arn
+
+
+def batch_from_response(data: Mapping[str, Any]) -> BuildBatch:
+    """Turn one entry of BatchGetBuildBatches/StartBuildBatch/StopBuildBatch into a BuildBatch."""
+    groups = []
+    for group in data.get("buildGroups") or ():
+        summary = group.get("currentBuildSummary") or {}
+        groups.append(BatchGroup(
+            identifier=group.get("identifier", ""),
+            depends_on=tuple(group.get("dependsOn") or ()),
+            ignore_failure=bool(group.get("ignoreFailure")),
+            build_id=_build_id_of(summary.get("arn")),
+            build_status=summary.get("buildStatus"),
+        ))
+    return BuildBatch(
+        id=data["id"],
+        arn=data.get("arn", ""),
+        number=data.get("buildBatchNumber"),
+        project=data.get("projectName", ""),
+        status=data.get("buildBatchStatus", ""),
+        current_phase=data.get("currentPhase", ""),
+        complete=bool(data.get("complete")),
+        start=data.get("startTime"),
+        end=data.get("endTime"),
+        groups=tuple(groups),
+    )

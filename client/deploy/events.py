@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cbdeploy.client.aws.results import Build
+from cbdeploy.client.aws.results import Build, BuildBatch
 from cbdeploy.client.watch.events import (
     WatchEvent,
 )
@@ -107,9 +107,20 @@ class BuildStarted:
     at_terminal: bool = True  # a first Ctrl-C waits for a second; else any signal stops at once
 
 
+@dataclass(frozen=True)
+class BatchStarted:
+    """StartBuildBatch answered: a workspace's services, one build each (deploy.batch_deploy)."""
+
+    batch: BuildBatch
+    services: tuple[tuple[str, str], ...]  # (service, batch identifier), in dependency order
+    fast_fail: bool = True  # False with --keep-going
+    following: bool = True  # False with --detach
+
+
 DeployEvent = (
     DeployStarting | FilesSelected | PackagingProgress | ArchiveBuilt | ConfirmationNeeded
     | BootstrapStep | BootstrapDone | UploadStarting | UploadProgress | UploadDone | BuildStarted
+    | BatchStarted
 )
 Event = DeployEvent | WatchEvent  # everything a deploy or a followed build tells
 EventSink = Callable[[Event], None]

@@ -2,7 +2,8 @@
 
 ``archive_entries`` gives the files cbdeploy adds to the archive next to the
 project: ``.cbdeploy/plan.json`` (the ordered steps for one stage, as the
-runner reads them) and the runner's own modules under ``.cbdeploy/runner/``.
+runner reads them; a workspace's service adds ``"folder"``, its folder under the
+shipped root, where the runner runs the pipeline) and the runner's own modules under ``.cbdeploy/runner/``.
 The plan is byte-for-byte deterministic (sorted keys, no time, no git state),
 so an unchanged project gives an unchanged archive and the upload is skipped.
 
@@ -38,8 +39,14 @@ from cbdeploy.client.packaging.gitcmd import GitInfo
 RUNNER_DIR = ".cbdeploy/runner"
 PLAN_VERSION = 1
 
-def plan(config: ProjectConfig, stage: str, region: str | None = None) -> dict[str, Any]:
-    """The runner's plan for ``stage`` as data (see the module docstring)."""
+def plan(
+    config: ProjectConfig, stage: str, region: str | None = None, folder: str | None = None
+) -> dict[str, Any]:
+    """The runner's plan for ``stage`` as data (see the module docstring).
+
+    ``folder``: a workspace's service folder (POSIX, relative to the shipped root), where
+    the runner runs the pipeline; None for a project shipped from its own folder.
+    """
     steps: list[dict[str, Any]] = []
 
     def add(name: str, kind: str, commands: tuple[str, ...], script: Script | None = None) -> None:
@@ -78,13 +85,18 @@ def plan(config: ProjectConfig, stage: str, region: str | None = None) -> dict[s
     }
     if region:
         data["region"] = region
+    if folder is not None:
+        data["folder"] = folder
     if config.images:
         data["images"] = plan_images(config.name, stage, config.images)
     return data
 
 
-def plan_bytes(config: ProjectConfig, stage: str, region: str | None = None) -> bytes:
-    text = json.dumps(plan(config, stage, region), sort_keys=True, indent=2, ensure_ascii=False)
+def plan_bytes(
+    config: ProjectConfig, stage: str, region: str | None = None, folder: str | None = None
+) -> bytes:
+    text = json.dumps(plan(config, stage, region, folder), sort_keys=True, indent=2,
+                      ensure_ascii=False)
     return (text + "\n").encode("utf-8")
 
 
@@ -99,14 +111,14 @@ def runner_modules() -> dict[str, bytes]:
 
 
 def archive_entries(
-    config: ProjectConfig, stage: str, region: str | None = None
+    config: ProjectConfig, stage: str, region: str | None = None, folder: str | None = None
 ) -> dict[str, bytes]:
     """Files to add to the archive: the plan and ``.cbdeploy/runner/<module>.py``.
 
     With ``codebuild.buildspec`` set the runner is not used, but shipping it
     costs little and keeps the archive's layout the same.
     """
-    entries = {PLAN_PATH: plan_bytes(config, stage, region)}
+    entries = {PLAN_PATH: plan_bytes(config, stage, region, folder)}
     for name, content in runner_modules().items():
         entries[f"{RUNNER_DIR}/{name}"] = content
     return entries

@@ -45,6 +45,8 @@ from cbdeploy.client.aws.results import Build
 from cbdeploy.client.config.load import load_config
 from cbdeploy.client.config.model import ProjectConfig
 from cbdeploy.client.config.statedir import cache_dir, state_dir
+from cbdeploy.client.deploy import workspace_deploy as ws
+from cbdeploy.client.deploy.batch_deploy import deploy_services
 from cbdeploy.client.deploy.buildspec import render_buildspec
 from cbdeploy.client.deploy.delta import (
     BASE_SOURCE,
@@ -79,7 +81,7 @@ from cbdeploy.client.errors import (
     UsageError,
 )
 from cbdeploy.client.infra.bootstrap import bootstrap
-from cbdeploy.client.infra.model import Infrastructure, stage_settings
+from cbdeploy.client.infra.model import Infrastructure, StageSettings
 from cbdeploy.client.infra.names import project_name
 from cbdeploy.client.packaging import ArchiveResult, Selection, build_archive, select_files
 from cbdeploy.client.packaging.gitcmd import GitInfo, git_info
@@ -112,6 +114,7 @@ class DeployOptions:
     preserve_temp_files: bool = False
     detach: bool = False
     no_delta: bool = False
+    keep_going: bool = False  # a workspace's batch: a failed service lets independent ones finish
 
 
 @dataclass(frozen=True)
@@ -140,23 +143,27 @@ def make_plan(
     options: DeployOptions,
     git: GitInfo | None,
     invocation_id: str,
+    shipping: ws.Shipping | None = None,
 ) -> DeployPlan:
+    """``shipping``: a workspace's service (``deploy.workspace_deploy``); None: a project alone."""
     codebuild = config.codebuild
+    ship = shipping or ws.alone(config)
     return DeployPlan(
-        app=config.name,
+        app=ship.app,
         stage=target.stage,
         region=target.region,
-        project=project_name(config.name, target.stage),
+        project=project_name(ship.app, target.stage),
         invocation_id=invocation_id,
         needs_confirmation=config.confirm and not options.yes,
         buildspec=render_buildspec(config),
-        environment=tuple(environment_variables(config, target.stage, target.region, git)),
+        environment=tuple(environment_variables(config, target.stage, target.region, git))
+        + ws.service_variables(ship),
         compute_type=codebuild.compute_type,
         image=codebuild.image,
         privileged_mode=codebuild.privileged_mode or bool(config.images),  # [images] need Docker
         timeout_in_minutes=codebuild.timeout_in_minutes,
         no_build_cache=options.no_build_cache,
-        entries=archive_entries(config, target.stage, target.region),
+        entries=archive_entries(config, target.stage, target.region, ship.folder),
     )
 
 
@@ -229,6 +236,9 @@ class DeployService:
         self.at_terminal = at_terminal or stdin_is_terminal
 
     def run(self) -> BuildOutcome:
+        workspace = ws.locate(self.root, self.target)
+        if workspace is not None and ws.at_root(workspace, self.root):
+            return deploy_services(self, workspace, workspace.services)  # one batch
         config = load_config(self.root, self.target.stage, self.target.config_path)
         if config.confirm and not self.options.yes and not self.can_ask():
             # Said before any packaging or AWS call: the answer cannot change.
@@ -237,13 +247,14 @@ class DeployService:
                 "there is no terminal to ask.",
                 "Pass --yes (--autoConfirmOperation) to deploy without being asked.",
             )
+        shipping = ws.shipping_for(workspace, config)  # a service ships its whole workspace
         # The AWS preamble and git status run while the files are selected
         # (deploy.preamble); both are joined before anything is written into the tree.
         preamble = Preamble(lambda stack: open_and_check(
             stack, self.aws_factory, self.target, config, detach=self.options.detach))
         status = Preamble(lambda _: git_info(config.root))
         try:
-            git, plan, aws, account, selection = self._select(config, status, preamble)
+            git, plan, aws, account, selection = self._select(config, status, preamble, shipping)
             with self._workspace(config.root, plan.invocation_id) as workdir:
                 tree = scan_tree(selection, self._package_cache(selection))
                 archive = self._archive(selection, plan, workdir, files_entry(tree))
@@ -251,7 +262,10 @@ class DeployService:
                     # After packaging (the question shows the archive), before
                     # bootstrap: a "no" leaves nothing created in AWS.
                     self._confirm(plan, account, archive, git)
-                infra = self._bootstrap(aws, config, account)
+                infra = self._bootstrap(aws, ws.settings_for(shipping, config, self.target.stage,
+                                                          aws.region, account))
+                if shipping.in_workspace:
+                    ws.refuse_if_running(aws, plan.project)  # its project allows parallel builds
                 upload = self._send(aws, infra, archive, selection, tree, plan, workdir,
                                     delta=not self.options.no_delta
                                     and not config.codebuild.buildspec)
@@ -265,7 +279,7 @@ class DeployService:
 
     def _select(
         self, config: ProjectConfig, status: Preamble[GitInfo | None],
-        preamble: Preamble[tuple[AwsClient, str]],
+        preamble: Preamble[tuple[AwsClient, str]], shipping: ws.Shipping,
     ) -> tuple[GitInfo | None, DeployPlan, AwsClient, str, Selection]:
         """Select the files while git status and the preamble run, then join them: the
         header (with the account) comes first, and nothing is written into the project
@@ -273,16 +287,16 @@ class DeployService:
         these ran one after the other: the plan's, the preamble's, the selection's."""
         try:
             selection = select_files(
-                config.root,
+                shipping.root,
                 include_submodules=config.package.include_submodules,
                 follow_external_links=config.package.follow_external_links,
             )
         except Exception:
-            make_plan(config, self.target, self.options, status.result(), "")
+            make_plan(config, self.target, self.options, status.result(), "", shipping)
             preamble.result()
             raise
         git = status.result()
-        plan = make_plan(config, self.target, self.options, git, self.new_id())
+        plan = make_plan(config, self.target, self.options, git, self.new_id(), shipping)
         aws, account = preamble.result()
         self.emit(DeployStarting(plan.app, plan.stage, plan.project, plan.invocation_id, account,
                                  str(config.path)))
@@ -334,8 +348,7 @@ class DeployService:
         if not self.confirm(f"Deploy {plan.app} to stage {plan.stage} in {plan.region}?"):
             raise Cancelled()
 
-    def _bootstrap(self, aws: AwsClient, config: ProjectConfig, account: str) -> Infrastructure:
-        settings = stage_settings(config, aws.region, account)
+    def _bootstrap(self, aws: AwsClient, settings: StageSettings) -> Infrastructure:
         infra = bootstrap(aws, settings, on_event=lambda call: self.emit(BootstrapStep(call.what)))
         self.emit(BootstrapDone(infra))
         return infra

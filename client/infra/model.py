@@ -83,6 +83,10 @@ class StageSettings:
     secrets: tuple[str, ...] = ()  # "ssm:/x" or "secretsmanager:id[:key]" references
     ecr_login: bool = False  # the build logs in to ECR: allow ecr:GetAuthorizationToken
     repositories: tuple[str, ...] = ()  # ECR repositories of [images]: created and granted
+    # The project's concurrentBuildLimit: 1 for a project alone (CodeBuild refuses a second
+    # build); a workspace's batch runs its services' builds in parallel, so one per service
+    # (client.deploy.workspace_deploy says how one deploy at a time still holds).
+    concurrent_builds: int = 1
 
 
 def stage_settings(config: ProjectConfig, region: str, account: str) -> StageSettings:
@@ -267,7 +271,7 @@ def project_settings(settings: StageSettings, names: Names) -> dict[str, Any]:
         },
         "serviceRole": names.role_arn,
         "timeoutInMinutes": settings.timeout_in_minutes,
-        "concurrentBuildLimit": 1,
+        "concurrentBuildLimit": settings.concurrent_builds,
         "logsConfig": {
             "cloudWatchLogs": {
                 "status": "ENABLED",

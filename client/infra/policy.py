@@ -93,6 +93,7 @@ PROJECT_ACTIONS = (
     "codebuild:BatchGetBuildBatches",
     "codebuild:StopBuildBatch",
     "codebuild:ListBuildBatchesForProject",
+    "codebuild:StartBuildBatch",  # a workspace's deploy: its services as one batch
 )
 REPOSITORY_ACTIONS = (
     "ecr:DescribeRepositories",

@@ -168,7 +168,7 @@ class GithubRenderer:
             case (d.DeployStarting() | d.FilesSelected() | d.PackagingProgress()
                   | d.ArchiveBuilt() | d.ConfirmationNeeded() | d.BootstrapStep()
                   | d.BootstrapDone() | d.UploadStarting() | d.UploadProgress() | d.UploadDone()
-                  | d.BuildStarted() | w.Attached() | w.StopScheduled() | w.StopRequested()
+                  | d.BuildStarted() | d.BatchStarted() | w.Attached() | w.StopScheduled() | w.StopRequested()
                   | w.StopFailed() | w.Detached()):
                 pass  # (the client's own steps: plain lines, before or outside the phases)
             case w.BatchAttached() | w.ServiceStarted() | w.ServiceEvent() | w.BatchFinished():

@@ -57,6 +57,7 @@ class ReportCollector:
         self._build_id: str | None = None
         self._outcome: BuildOutcome | None = None
         self._batch: BatchOutcome | None = None
+        self._launched: dict[str, Any] | None = None  # a workspace's batch: its id and services
         self._error: dict[str, Any] | None = None
         self._exit_code: int | None = None  # the process's, once the command ended
 
@@ -98,6 +99,10 @@ class ReportCollector:
                 self._upload_seconds = event.seconds
             case d.BuildStarted():
                 self._build_id = event.build.id
+            case d.BatchStarted():
+                self._build_id = event.batch.id
+                self._launched = {"batchId": event.batch.id, "fastFail": event.fast_fail,
+                               "services": {s: {"identifier": i} for s, i in event.services}}
             case (w.Attached() | d.FilesSelected() | d.PackagingProgress() | d.ConfirmationNeeded()
                   | d.BootstrapStep() | d.BootstrapDone() | d.UploadStarting()
                   | d.UploadProgress() | w.StopScheduled() | w.StopRequested() | w.StopFailed()
@@ -209,6 +214,8 @@ class ReportCollector:
         if outcome.status == UNKNOWN and not error:
             # The follow lost the build (exit 3): say why, and how to find it again.
             data["error"], data["hint"] = lost_message(outcome, self._flags)
+        if self._launched is not None:
+            data["batch"] = self._launched
         if "runningBuildId" in error:
             data["runningBuildId"] = error["runningBuildId"]
         if self._batch is not None:

@@ -111,6 +111,8 @@ class Renderer:
                 self._upload_done(event)
             case d.BuildStarted():
                 self._build_started(event)
+            case d.BatchStarted():
+                self._batch_started(event)
             case w.Attached():
                 self._attached(event)
             case w.StopScheduled():
@@ -247,6 +249,14 @@ class Renderer:
             self.out.note("Ctrl-C stops the build; press it twice to leave the build running.")
         elif e.following:
             self.out.note("A cancel (SIGINT, SIGTERM) stops the build.")
+
+    def _batch_started(self, e: d.BatchStarted) -> None:
+        self.out.ok(f"Started batch build {e.batch.id}")
+        for service, identifier in e.services:
+            named = service if service == identifier else f"{service} ({identifier})"
+            self.out.note(f"  {named}")
+        if not e.fast_fail:
+            self.out.note("--keep-going: a failed service lets the independent ones finish.")
 
     def _attached(self, e: w.Attached) -> None:
         build = e.build

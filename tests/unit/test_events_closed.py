@@ -52,6 +52,7 @@ SAMPLES: dict[type, d.Event] = {
     d.UploadProgress: d.UploadProgress(50, 100),
     d.UploadDone: d.UploadDone(UploadResult("b", "k", False, 100), 100, 0.5),
     d.BuildStarted: d.BuildStarted(BUILD),
+    d.BatchStarted: d.BatchStarted(BATCH, (("shop-infra", "shop_infra"), ("api", "api"))),
     f.Attached: f.Attached(BUILD, following=True),
     f.StopScheduled: f.StopScheduled("p:1", 3.0),
     f.StopRequested: f.StopRequested("p:1"),
@@ -102,7 +103,7 @@ def test_every_presenter_has_a_case_for_every_event(event: d.Event) -> None:
 def test_the_events_a_renderer_shows_reach_it() -> None:
     """A renamed handler once dropped its event silently: each of these prints a line."""
     shows = [d.DeployStarting, d.ArchiveBuilt, d.BootstrapStep, d.BootstrapDone, d.UploadDone,
-             d.BuildStarted, f.Attached, f.StopScheduled, f.StopRequested, f.StopFailed,
+             d.BuildStarted, d.BatchStarted, f.Attached, f.StopScheduled, f.StopRequested, f.StopFailed,
              f.Detached, f.LogLine, f.MarkerEvent, f.ContactLost, f.ContactRestored,
              f.BatchAttached, f.ServiceStarted]
     for cls in shows:

@@ -29,12 +29,15 @@ if TYPE_CHECKING:
 @click.option("--detach", is_flag=True, help="Start the build, print its id and exit.")
 @click.option("--no-delta", "--noDelta", "no_delta", is_flag=True,
               help="Upload the whole archive even where a delta against the stage's base would do.")
+@click.option("--keep-going", "keep_going", is_flag=True,
+              help="At a workspace root: a failed service lets the independent ones finish "
+                   "(the batch's fast-fail off).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object on stdout when the command ends, however it ends; "
                    "human output goes to stderr.")
 def deploy(target: Target, yes: bool, no_package_cache: bool, no_build_cache: bool,
            no_cache: bool, preserve_temp_files: bool, detach: bool, no_delta: bool,
-           as_json: bool, session: OutputSession) -> int:
+           keep_going: bool, as_json: bool, session: OutputSession) -> int:
     """Package the project, start its pipeline on CodeBuild, stream the logs, exit with the outcome.
 
     Exit status: 0 succeeded (or --detach started it), 1 the build failed or
@@ -51,6 +54,10 @@ def deploy(target: Target, yes: bool, no_package_cache: bool, no_build_cache: bo
     \b
       cbdeploy deploy --stage dev --region us-east-1
       cbdeploy deploy --stage prod --yes --json > result.json
+
+    At a workspace root (a cbdeploy.toml with [workspace]) every service deploys
+    as one CodeBuild batch; in a service's folder that service deploys alone.
+    Either way the whole workspace is shipped.
     """
     # Imported when the command runs, so that `deploy --help` and completing its
     # options load neither boto3 nor the pipeline (tests/unit/test_startup.py).
@@ -63,7 +70,7 @@ def deploy(target: Target, yes: bool, no_package_cache: bool, no_build_cache: bo
         target, DeployOptions(yes=yes, no_package_cache=no_package_cache or no_cache,
                               no_build_cache=no_build_cache or no_cache,
                               preserve_temp_files=preserve_temp_files, detach=detach,
-                              no_delta=no_delta),
+                              no_delta=no_delta, keep_going=keep_going),
         project_root=target.project_root, on_event=session.emit, confirm=session.confirm,
         aws_factory=session.door(open_aws_later, local=target.local),
     )

@@ -1,0 +1,156 @@
+"""Deploy a workspace's services as one CodeBuild batch build. No printing.
+
+:func:`deploy_services` is the one entry: at a workspace root ``cbdeploy deploy`` hands it
+every service (service selection, ``--service``/``--affected``, plugs in here with its own
+tuple, kept in the workspace's dependency order). The sequence is a single deploy's
+(``client.deploy.service``), once for the whole workspace: check the secrets of every chosen
+service, select the workspace root's files and write ONE archive with each service's plan and
+buildspec (``client.deploy.batch_plan``), confirm where a chosen stage asks, bootstrap the
+workspace's stage (``client.deploy.workspace_deploy``), refuse while a build or batch of the
+stage runs, upload once, StartBuildBatch, then follow the batch (:func:`follow_started_batch`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from cbdeploy.client.aws.client import AwsClient
+from cbdeploy.client.aws.results import BuildBatch
+from cbdeploy.client.config.load import load_config
+from cbdeploy.client.config.statedir import cache_dir
+from cbdeploy.client.config.workspace import Service, Workspace
+from cbdeploy.client.deploy import workspace_deploy as ws
+from cbdeploy.client.deploy.batch_plan import BatchPlan, make_batch_plan, start_batch_request
+from cbdeploy.client.deploy.delta import BaseStore, files_entry
+from cbdeploy.client.deploy.events import (
+    ArchiveBuilt,
+    BatchStarted,
+    ConfirmationNeeded,
+    DeployStarting,
+    FilesSelected,
+    PackagingProgress,
+)
+from cbdeploy.client.deploy.preflight import check_secrets
+from cbdeploy.client.errors import UsageError
+from cbdeploy.client.infra.names import project_name
+from cbdeploy.client.packaging import build_archive, select_files
+from cbdeploy.client.packaging.gitcmd import git_info
+from cbdeploy.client.packaging.tree import scan_tree
+from cbdeploy.client.watch.events import Detached
+from cbdeploy.client.watch.outcome import BuildOutcome
+
+if TYPE_CHECKING:
+    from cbdeploy.client.deploy.service import DeployService
+
+BATCH_POLL_SECONDS = 5.0
+BATCH_EXIT_CODES = {"SUCCEEDED": 0, "FAILED": 1, "FAULT": 1, "TIMED_OUT": 1, "STOPPED": 1}
+
+
+def deploy_services(
+    deploy: DeployService, workspace: Workspace, chosen: Sequence[Service]
+) -> BuildOutcome:
+    """Deploy ``chosen`` (services of ``workspace``) as one batch; ``deploy`` gives the options,
+    the target, the event sink and the door to AWS. Raises like :class:`DeployService`."""
+    target, options = deploy.target, deploy.options
+    order = [s.name for s in workspace.services]
+    chosen = sorted(chosen, key=lambda s: order.index(s.name))  # dependencies first
+    configs = ws.service_configs(workspace, target.stage)
+    root_config = load_config(workspace.root, target.stage)
+    asks = [configs[s.name] for s in chosen if configs[s.name].confirm]
+    if asks and not options.yes and not deploy.can_ask():
+        raise UsageError(
+            f"Stage {target.stage!r} of {asks[0].name} asks for confirmation before deploying, "
+            "and there is no terminal to ask.",
+            "Pass --yes (--autoConfirmOperation) to deploy without being asked.",
+        )
+    git = git_info(workspace.root)
+    plan = make_batch_plan(
+        chosen, configs, project=project_name(workspace.name, target.stage),
+        stage=target.stage, region=target.region, git=git, invocation_id=deploy.new_id(),
+        keep_going=options.keep_going, no_cache=options.no_cache,
+    )
+    with deploy.aws_factory(target) as aws:
+        if options.detach and aws.endpoint.in_process:
+            raise UsageError(
+                "--detach needs a standing emulator: with --local alone the emulator runs "
+                "in this command, and the batch would end with it.",
+                "Start 'cbdeploy emulator' in another terminal (--local then uses it), "
+                "or deploy without --detach.",
+            )
+        account = aws.account_id()
+        deploy.emit(DeployStarting(workspace.name, target.stage, plan.project,
+                                   plan.invocation_id, account))
+        for service in chosen:
+            check_secrets(aws, configs[service.name])
+        selection = select_files(
+            workspace.root,
+            include_submodules=root_config.package.include_submodules,
+            follow_external_links=root_config.package.follow_external_links,
+        )
+        deploy.emit(FilesSelected(selection))
+        with deploy._workspace(workspace.root, plan.invocation_id) as workdir:
+            tree = scan_tree(selection, cache_dir(selection.root))
+            began = deploy.clock()
+            archive = build_archive(
+                selection, workdir / "archive.zip",
+                extra_entries={**plan.files, **files_entry(tree)},
+                cache_dir=cache_dir(selection.root),
+                on_progress=lambda done, total: deploy.emit(PackagingProgress(done, total)),
+            )
+            kept = workdir if options.preserve_temp_files else None
+            deploy.emit(ArchiveBuilt(archive, deploy.clock() - began, kept))
+            if asks and not options.yes:
+                deploy.emit(ConfirmationNeeded(workspace.name, target.stage, target.region,
+                                               account, archive, git))
+                if not deploy.confirm(f"Deploy {len(chosen)} services of {workspace.name} to "
+                                      f"stage {target.stage} in {target.region}?"):
+                    raise UsageError(
+                        f"Deploy of stage {target.stage!r} cancelled; nothing was deployed.",
+                        "Pass --yes to deploy without being asked.",
+                    )
+            settings = ws.workspace_settings(workspace, configs, target.stage, aws.region,
+                                             account)
+            infra = deploy._bootstrap(aws, settings)
+            ws.refuse_if_running(aws, plan.project)  # one deploy of a stage at a time
+            upload = deploy._upload(aws, infra, archive)
+            BaseStore(aws, infra, cache_dir(selection.root) / "bases").publish(upload.key, tree)
+            request = start_batch_request(plan, upload.bucket, upload.key)
+            if kept is not None:
+                (kept / "start-build-batch.json").write_text(
+                    json.dumps(request, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            batch = aws.start_build_batch(**request)
+        deploy.emit(BatchStarted(batch, plan.services, plan.fast_fail,
+                                 following=not options.detach))
+        if options.detach:
+            deploy.emit(Detached(batch.id, interrupted=False))
+            return BuildOutcome(batch.id, batch.status or "IN_PROGRESS", 0, detached=True,
+                                region=target.region)
+        return follow_started_batch(aws, batch, plan, sleep=deploy.sleep, region=target.region)
+
+
+def follow_started_batch(
+    aws: AwsClient, batch: BuildBatch, plan: BatchPlan, *,
+    sleep: Callable[[float], None] = time.sleep, region: str | None = None,
+) -> BuildOutcome:
+    """Follow a started batch to its end: THE place where the batch watch plugs in.
+
+    Until ``client.watch.batch.follow_batch`` (logs of every build, prefixed by service,
+    the final table, Ctrl-C -> StopBuildBatch) is wired here, this waits for the batch to
+    end with BatchGetBuildBatches and returns its status (exit 0 only if it SUCCEEDED); a
+    Ctrl-C stops the batch (StopBuildBatch) and is raised again.
+    """
+    del plan  # the watch reads each build's service from its CBDEPLOY_SERVICE variable
+    current = batch
+    try:
+        while not current.complete:
+            sleep(BATCH_POLL_SECONDS)
+            found = aws.batch_get_build_batches([batch.id])
+            current = found[0] if found else current
+    except KeyboardInterrupt:
+        aws.stop_build_batch(batch.id)
+        raise
+    return BuildOutcome(current.id, current.status,
+                        BATCH_EXIT_CODES.get(current.status, 3), region=region)

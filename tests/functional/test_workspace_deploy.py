@@ -1,0 +1,189 @@
+"""Deploying a monorepo workspace: a service alone (one StartBuild shipping the workspace)
+and every service as one CodeBuild batch build (build-graph), in-process (CliRunner)
+against the emulator over loopback.
+
+Batch builds are the emulator's own (emulator/batches.py: moto has none); each build of
+the batch is a real build that runs the service's generated buildspec in a shell, so what
+the checks below read (``ls ../../libs``, the variables, start and end times) happened.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+
+from cbdeploy.client.cli.main import main
+from cbdeploy.client.infra.names import project_name
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def make_workspace(tmp_path: Path, *, infra_sleep: float = 0.5, secret: str | None = None) -> Path:
+    """A workspace: libs/shared, infra, services/api (needs infra), services/my-worker (too)."""
+    name = f"w{uuid.uuid4().hex[:10]}"
+    root = tmp_path / name
+    write(root / "cbdeploy.toml", f'name = "{name}"\n\n[workspace]\nservices = ["services/*", "infra"]\n')
+    write(root / "libs/shared/lib.txt", "shared library\n")
+    write(root / "infra/cbdeploy.toml",
+          f'name = "infra"\n\n[pipeline]\ndeploy = ["sleep {infra_sleep}", "echo infra done"]\n')
+    api_checks = [
+        "ls ../../libs/shared",
+        'test "$CBDEPLOY_WORKSPACE_ROOT/services/api" = "$PWD"',
+        "cat $CBDEPLOY_WORKSPACE_ROOT/libs/shared/lib.txt",
+        'test "$CBDEPLOY_SERVICE" = api',
+        'echo "flavour=$FLAVOUR"',
+    ]
+    api = 'name = "api"\ndependsOn = ["infra"]\n\n[pipeline]\n'
+    api += f"build = {json.dumps(api_checks)}\n"
+    api += '\n[environment]\nFLAVOUR = "spicy"\n\n[codebuild]\ncomputeType = "BUILD_GENERAL1_MEDIUM"\n'
+    if secret is not None:
+        api += f'\n[secrets]\nAPI_TOKEN = "ssm:{secret}"\n'
+        api_checks.append('test "$API_TOKEN" = s3cret')
+        api = api.replace("build = [", f'build = [{json.dumps(api_checks[-1])}, ', 1)
+    write(root / "services/api/cbdeploy.toml", api)
+    write(root / "services/my-worker/cbdeploy.toml",
+          'name = "my-worker"\ndependsOn = ["infra"]\n\n[pipeline]\n'
+          'build = ["ls ../../libs/shared", "echo worker in $PWD"]\n')
+    return root
+
+
+@pytest.fixture
+def cli(emulator_url: str, aws_env: None, tmp_path: Path) -> Callable[..., Result]:
+    env = {"AWS_ENDPOINT_URL": emulator_url, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+
+    def run(folder: Path, *args: str) -> Result:
+        argv = [*args, "--region", "us-east-1", "--stage", "dev",
+                "--config-path", str(folder / "cbdeploy.toml")]
+        return CliRunner().invoke(main, argv, env=env, catch_exceptions=False)
+
+    return run
+
+
+def wait_batch(codebuild: Any, batch_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        batch: dict[str, Any] = codebuild.batch_get_build_batches(ids=[batch_id])["buildBatches"][0]
+        if batch["complete"] or time.monotonic() > deadline:
+            return batch
+        time.sleep(0.1)
+
+
+def batch_builds(codebuild: Any, batch: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The batch's builds by identifier (not the DOWNLOAD_SOURCE one)."""
+    ids = {g["identifier"]: g["currentBuildSummary"]["arn"].split(":build/", 1)[1]
+           for g in batch["buildGroups"] if g["identifier"] != "DOWNLOAD_SOURCE"}
+    builds = codebuild.batch_get_builds(ids=list(ids.values()))["builds"]
+    by_id = {b["id"]: b for b in builds}
+    return {identifier: by_id[build_id] for identifier, build_id in ids.items()}
+
+
+def variables(build: dict[str, Any]) -> dict[str, str]:
+    return {v["name"]: v["value"] for v in build["environment"]["environmentVariables"]}
+
+
+def test_a_service_folder_deploys_that_service_alone_shipping_the_workspace(
+    cli: Callable[..., Result], boto_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    root = make_workspace(tmp_path)
+    result = cli(root / "services/api", "deploy", "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["project"] == project_name(root.name, "dev")  # the workspace's stage
+    assert "lib.txt" in result.stderr and "shared library" in result.stderr
+    assert "flavour=spicy" in result.stderr
+    codebuild = boto_client("codebuild")
+    build = codebuild.batch_get_builds(ids=[report["buildId"]])["builds"][0]
+    assert variables(build)["CBDEPLOY_SERVICE"] == "api"
+    assert build["environment"]["computeType"] == "BUILD_GENERAL1_MEDIUM"
+    # One ordinary build: no batch was started.
+    assert not codebuild.list_build_batches_for_project(projectName=report["project"])["ids"]
+
+
+def test_the_workspace_root_deploys_every_service_as_one_batch(
+    cli: Callable[..., Result], boto_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    ssm = boto_client("ssm")
+    secret = f"/{uuid.uuid4().hex[:8]}/token"
+    ssm.put_parameter(Name=secret, Value="s3cret", Type="SecureString")
+    root = make_workspace(tmp_path, secret=secret)
+    result = cli(root, "deploy", "--yes", "--detach", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    batch_id = report["batch"]["batchId"]
+    assert report["buildId"] == batch_id and report["status"] == "IN_PROGRESS"
+    assert report["batch"]["services"] == {
+        "infra": {"identifier": "infra"}, "api": {"identifier": "api"},
+        "my-worker": {"identifier": "my_worker"},
+    }
+    assert f"Started batch build {batch_id}" in result.stderr
+    codebuild = boto_client("codebuild")
+    batch = wait_batch(codebuild, batch_id)
+    assert batch["buildBatchStatus"] == "SUCCEEDED", batch
+    spec = yaml.safe_load(batch["source"]["buildspec"])
+    assert spec["batch"]["fast-fail"] is True
+    groups = {g["identifier"]: g for g in batch["buildGroups"]}
+    assert set(groups) == {"DOWNLOAD_SOURCE", "infra", "api", "my_worker"}
+    assert groups["api"]["dependsOn"] == ["infra"]
+    assert groups["my_worker"]["dependsOn"] == ["infra"]
+    assert groups["infra"]["dependsOn"] == []
+    builds = batch_builds(codebuild, batch)
+    assert {k: variables(b)["CBDEPLOY_SERVICE"] for k, b in builds.items()} == {
+        "infra": "infra", "api": "api", "my_worker": "my-worker"}
+    assert variables(builds["api"])["FLAVOUR"] == "spicy"
+    assert builds["api"]["environment"]["computeType"] == "BUILD_GENERAL1_MEDIUM"
+    assert builds["infra"]["environment"]["computeType"] == "BUILD_GENERAL1_SMALL"
+    # The dependency order was observed: infra ended before its dependants started.
+    for dependant in ("api", "my_worker"):
+        assert builds["infra"]["endTime"] <= builds[dependant]["startTime"]
+
+
+def test_keep_going_turns_the_batch_fast_fail_off(
+    cli: Callable[..., Result], boto_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    root = make_workspace(tmp_path, infra_sleep=0)
+    result = cli(root, "deploy", "--yes", "--detach", "--keep-going", "--json")
+    assert result.exit_code == 0, result.output
+    batch = wait_batch(boto_client("codebuild"), json.loads(result.stdout)["batch"]["batchId"])
+    assert yaml.safe_load(batch["source"]["buildspec"])["batch"]["fast-fail"] is False
+
+
+def test_one_deploy_of_a_workspace_stage_at_a_time(
+    cli: Callable[..., Result], boto_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    """A workspace's project allows parallel builds (its batch's): cbdeploy itself refuses."""
+    root = make_workspace(tmp_path, infra_sleep=5)
+    first = cli(root, "deploy", "--yes", "--detach", "--json")
+    assert first.exit_code == 0, first.output
+    batch_id = json.loads(first.stdout)["batch"]["batchId"]
+    second = cli(root / "services/api", "deploy", "--yes", "--json")
+    assert second.exit_code == 2, second.output
+    assert f"A batch build of {project_name(root.name, 'dev')} is already running: {batch_id}" \
+        in second.stderr
+    boto_client("codebuild").stop_build_batch(id=batch_id)
+
+
+def test_a_workspace_config_error_exits_2_naming_file_and_line(
+    cli: Callable[..., Result], boto_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    root = make_workspace(tmp_path)
+    infra = root / "infra/cbdeploy.toml"
+    infra.write_text(infra.read_text().replace('name = "infra"\n', 'name = "infra"\ndependsOn = ["api"]\n'))
+    for folder in (root, root / "services/api"):
+        result = cli(folder, "deploy", "--yes")
+        assert result.exit_code == 2, result.output
+        assert re.search(rf"{re.escape(str(infra))}:2: dependsOn: dependency cycle", result.output) \
+            or re.search(r"cbdeploy.toml:2: dependsOn: dependency cycle", result.output), result.output
+    project = project_name(root.name, "dev")
+    assert not boto_client("codebuild").batch_get_projects(names=[project])["projects"]
