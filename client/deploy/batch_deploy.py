@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from cbdeploy.client.aws.client import AwsClient
 from cbdeploy.client.aws.results import BuildBatch
 from cbdeploy.client.config.load import load_config
+from cbdeploy.client.config.model import ProjectConfig
 from cbdeploy.client.config.statedir import cache_dir
 from cbdeploy.client.config.workspace import Service, Workspace
 from cbdeploy.client.deploy import workspace_deploy as ws
@@ -37,7 +38,7 @@ from cbdeploy.client.deploy.preflight import check_secrets
 from cbdeploy.client.errors import UsageError
 from cbdeploy.client.infra.names import project_name
 from cbdeploy.client.packaging import build_archive, select_files
-from cbdeploy.client.packaging.gitcmd import git_info
+from cbdeploy.client.packaging.gitcmd import GitInfo, git_info
 from cbdeploy.client.packaging.tree import scan_tree
 from cbdeploy.client.watch.events import Detached
 from cbdeploy.client.watch.outcome import BuildOutcome
@@ -58,7 +59,6 @@ def deploy_services(
     order = [s.name for s in workspace.services]
     chosen = sorted(chosen, key=lambda s: order.index(s.name))  # dependencies first
     configs = ws.service_configs(workspace, target.stage)
-    root_config = load_config(workspace.root, target.stage)
     asks = [configs[s.name] for s in chosen if configs[s.name].confirm]
     if asks and not options.yes and not deploy.can_ask():
         raise UsageError(
@@ -85,43 +85,8 @@ def deploy_services(
                                    plan.invocation_id, account))
         for service in chosen:
             check_secrets(aws, configs[service.name])
-        selection = select_files(
-            workspace.root,
-            include_submodules=root_config.package.include_submodules,
-            follow_external_links=root_config.package.follow_external_links,
-        )
-        deploy.emit(FilesSelected(selection))
-        with deploy._workspace(workspace.root, plan.invocation_id) as workdir:
-            tree = scan_tree(selection, cache_dir(selection.root))
-            began = deploy.clock()
-            archive = build_archive(
-                selection, workdir / "archive.zip",
-                extra_entries={**plan.files, **files_entry(tree)},
-                cache_dir=cache_dir(selection.root),
-                on_progress=lambda done, total: deploy.emit(PackagingProgress(done, total)),
-            )
-            kept = workdir if options.preserve_temp_files else None
-            deploy.emit(ArchiveBuilt(archive, deploy.clock() - began, kept))
-            if asks and not options.yes:
-                deploy.emit(ConfirmationNeeded(workspace.name, target.stage, target.region,
-                                               account, archive, git))
-                if not deploy.confirm(f"Deploy {len(chosen)} services of {workspace.name} to "
-                                      f"stage {target.stage} in {target.region}?"):
-                    raise UsageError(
-                        f"Deploy of stage {target.stage!r} cancelled; nothing was deployed.",
-                        "Pass --yes to deploy without being asked.",
-                    )
-            settings = ws.workspace_settings(workspace, configs, target.stage, aws.region,
-                                             account)
-            infra = deploy._bootstrap(aws, settings)
-            ws.refuse_if_running(aws, plan.project)  # one deploy of a stage at a time
-            upload = deploy._upload(aws, infra, archive)
-            BaseStore(aws, infra, cache_dir(selection.root) / "bases").publish(upload.key, tree)
-            request = start_batch_request(plan, upload.bucket, upload.key)
-            if kept is not None:
-                (kept / "start-build-batch.json").write_text(
-                    json.dumps(request, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-            batch = aws.start_build_batch(**request)
+        batch = _ship_and_start(deploy, aws, workspace, plan, configs, account,
+                                confirm=bool(asks) and not options.yes, git=git)
         deploy.emit(BatchStarted(batch, plan.services, plan.fast_fail,
                                  following=not options.detach))
         if options.detach:
@@ -129,6 +94,46 @@ def deploy_services(
             return BuildOutcome(batch.id, batch.status or "IN_PROGRESS", 0, detached=True,
                                 region=target.region)
         return follow_started_batch(aws, batch, plan, sleep=deploy.sleep, region=target.region)
+
+
+def _ship_and_start(
+    deploy: DeployService, aws: AwsClient, workspace: Workspace, plan: BatchPlan,
+    configs: Mapping[str, ProjectConfig], account: str, *, confirm: bool, git: GitInfo | None,
+) -> BuildBatch:
+    """Select and archive the workspace, confirm, bootstrap, refuse, upload, StartBuildBatch."""
+    target, options = deploy.target, deploy.options
+    package = load_config(workspace.root, target.stage).package
+    selection = select_files(workspace.root, include_submodules=package.include_submodules,
+                             follow_external_links=package.follow_external_links)
+    deploy.emit(FilesSelected(selection))
+    with deploy._workspace(workspace.root, plan.invocation_id) as workdir:
+        tree = scan_tree(selection, cache_dir(selection.root))
+        began = deploy.clock()
+        archive = build_archive(
+            selection, workdir / "archive.zip", extra_entries={**plan.files, **files_entry(tree)},
+            cache_dir=cache_dir(selection.root),
+            on_progress=lambda done, total: deploy.emit(PackagingProgress(done, total)),
+        )
+        kept = workdir if options.preserve_temp_files else None
+        deploy.emit(ArchiveBuilt(archive, deploy.clock() - began, kept))
+        if confirm:  # after packaging (the question shows the archive), before bootstrap
+            deploy.emit(ConfirmationNeeded(workspace.name, target.stage, target.region,
+                                           account, archive, git))
+            if not deploy.confirm(f"Deploy {len(plan.entries)} services of {workspace.name} "
+                                  f"to stage {target.stage} in {target.region}?"):
+                raise UsageError(
+                    f"Deploy of stage {target.stage!r} cancelled; nothing was deployed.",
+                    "Pass --yes to deploy without being asked.")
+        infra = deploy._bootstrap(aws, ws.workspace_settings(
+            workspace, dict(configs), target.stage, aws.region, account))
+        ws.refuse_if_running(aws, plan.project)  # one deploy of a stage at a time
+        upload = deploy._upload(aws, infra, archive)
+        BaseStore(aws, infra, cache_dir(selection.root) / "bases").publish(upload.key, tree)
+        request = start_batch_request(plan, upload.bucket, upload.key)
+        if kept is not None:
+            (kept / "start-build-batch.json").write_text(
+                json.dumps(request, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        return aws.start_build_batch(**request)
 
 
 def follow_started_batch(
