@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test demo demo-docker lint typecheck check bench clean docs
+.PHONY: install test demo demo-docker demo-monorepo lint typecheck check bench clean docs
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -29,6 +29,11 @@ demo-docker: $(STAMP)
 	cd examples/docker-image && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cbdeploy deploy --stage dev --region us-east-1 --local --yes --json >$(CURDIR)/.demo-docker.json
 	@uri="$$($(PY) -c 'import json; print(json.load(open(".demo-docker.json"))["outputs"]["IMAGE_URI_APP"])')" && \
 		rm -f .demo-docker.json && echo "docker run --rm $$uri" && docker run --rm "$$uri"
+
+# Deploys examples/monorepo's three services as one CodeBuild batch on the emulator:
+# infra first, then api and worker in parallel, all from one archive of the workspace.
+demo-monorepo: $(STAMP)
+	cd examples/monorepo && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cbdeploy deploy --stage dev --region us-east-1 --local --yes
 
 # docs/config.md is generated from client/config/ (a test fails when it is stale).
 docs: $(STAMP)

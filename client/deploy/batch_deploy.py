@@ -46,7 +46,7 @@ from cbdeploy.client.watch.outcome import BuildOutcome
 if TYPE_CHECKING:
     from cbdeploy.client.deploy.service import DeployService
 
-BATCH_POLL_SECONDS = 5.0
+BATCH_POLL_SECONDS = 2.0
 BATCH_EXIT_CODES = {"SUCCEEDED": 0, "FAILED": 1, "FAULT": 1, "TIMED_OUT": 1, "STOPPED": 1}
 
 
@@ -157,5 +157,6 @@ def follow_started_batch(
     except KeyboardInterrupt:
         aws.stop_build_batch(batch.id)
         raise
-    return BuildOutcome(current.id, current.status,
-                        BATCH_EXIT_CODES.get(current.status, 3), region=region)
+    took = (current.end - current.start).total_seconds() if current.start and current.end else None
+    return BuildOutcome(current.id, current.status, BATCH_EXIT_CODES.get(current.status, 3),
+                        duration=took, region=region)

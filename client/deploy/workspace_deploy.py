@@ -93,11 +93,22 @@ def service_shipping(workspace: Workspace, service: Service) -> Shipping:
 
 
 def shipping_for(workspace: Workspace | None, config: ProjectConfig) -> Shipping:
-    """The shipping of a deploy from ``config``'s folder: a service of ``workspace`` or alone."""
+    """The shipping of a deploy from ``config``'s folder: a service of ``workspace``, the
+    workspace's root, or a project alone."""
     if workspace is None:
         return alone(config)
     service = workspace.service_at(config.root)
-    return alone(config) if service is None else service_shipping(workspace, service)
+    if service is not None:
+        return service_shipping(workspace, service)
+    if config.root == workspace.root:
+        return Shipping(root=workspace.root, app=workspace.name, workspace=workspace)
+    return alone(config)
+
+
+def stage_shipping(target: Target, config: ProjectConfig) -> Shipping:
+    """For ``bootstrap``, ``policy``, ``builds``, ``destroy``: whose stage ``config``'s is
+    (its ``app``) and, with :func:`settings_for`, what that stage's infrastructure serves."""
+    return shipping_for(locate(target.project_root, target), config)
 
 
 def service_configs(workspace: Workspace, stage: str) -> dict[str, ProjectConfig]:

@@ -224,3 +224,29 @@ def test_policy_allows_bootstrap_and_destroy_with_images_and_managed_policies(
                      "iam:GetPolicy", "iam:AttachRolePolicy", "iam:DetachRolePolicy"):
         assert expected in actions, (expected, sorted(actions))
     assert denied(policy, requests) == []
+
+
+def test_policy_of_a_workspace_allows_its_batch_and_its_services_deploys(
+    cli: Callable[..., Result], recorder: Recorder, boto_client: Callable[..., Any],
+    tmp_path: Path,
+) -> None:
+    """A workspace's stage is the workspace's: the policy printed at the root or in a
+    service's folder is the same, and allows a batch deploy, a service's deploy, builds."""
+    from tests.functional.test_workspace_deploy import make_workspace, wait_batch
+
+    root = make_workspace(tmp_path, infra_sleep=0)
+    account, policy = printed_policy(cli, root)
+    assert printed_policy(cli, root / "services/api") == (account, policy)
+    recorder.calls.clear()
+    batch = cli(root, "deploy", "--yes", "--detach", "--json")
+    assert batch.exit_code == 0, batch.output
+    wait_batch(boto_client("codebuild", REGION), json.loads(batch.stdout)["batch"]["batchId"])
+    for folder, args in ((root / "services/api", ("deploy", "--yes")), (root, ("builds",))):
+        result = cli(folder, *args)
+        assert result.exit_code == 0, (args, result.output)
+    requests = recorder.requests(account)
+    actions = {r[0] for r in requests}
+    for expected in ("codebuild:StartBuildBatch", "codebuild:ListBuildBatchesForProject",
+                     "codebuild:StartBuild", "iam:PassRole"):
+        assert expected in actions, (expected, sorted(actions))
+    assert denied(policy, requests) == []

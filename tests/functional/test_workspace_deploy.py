@@ -187,3 +187,20 @@ def test_a_workspace_config_error_exits_2_naming_file_and_line(
             or re.search(r"cbdeploy.toml:2: dependsOn: dependency cycle", result.output), result.output
     project = project_name(root.name, "dev")
     assert not boto_client("codebuild").batch_get_projects(names=[project])["projects"]
+
+
+def test_a_followed_batch_exits_with_its_outcome_and_a_failed_dependency_stops_dependants(
+    cli: Callable[..., Result], boto_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    root = make_workspace(tmp_path, infra_sleep=0)
+    infra = root / "infra/cbdeploy.toml"
+    infra.write_text(infra.read_text().replace('"echo infra done"', '"exit 7"'))
+    result = cli(root, "deploy", "--yes", "--json")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert report["status"] == "FAILED" and report["buildId"] == report["batch"]["batchId"]
+    batch = boto_client("codebuild").batch_get_build_batches(ids=[report["buildId"]])
+    groups = {g["identifier"]: g for g in batch["buildBatches"][0]["buildGroups"]}
+    assert groups["infra"]["currentBuildSummary"]["buildStatus"] == "FAILED"
+    assert "currentBuildSummary" not in groups["api"]  # never started: infra failed
+    assert "currentBuildSummary" not in groups["my_worker"]

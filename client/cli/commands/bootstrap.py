@@ -8,8 +8,9 @@ from cbdeploy.client.aws.client import open_aws
 from cbdeploy.client.cli.factory import command
 from cbdeploy.client.cli.options import aws_options
 from cbdeploy.client.config.load import load_config
+from cbdeploy.client.deploy.workspace_deploy import settings_for, stage_shipping
 from cbdeploy.client.infra.bootstrap import bootstrap, plan_bootstrap
-from cbdeploy.client.infra.model import names_for, stage_settings
+from cbdeploy.client.infra.model import names_for
 from cbdeploy.client.output import infra as render_infra
 from cbdeploy.client.output.console import make_console
 from cbdeploy.client.output.place import Place
@@ -35,9 +36,11 @@ def bootstrap_command(target: Target, dry_run: bool) -> None:
     config = load_config(target.project_root, target.stage, target.config_path)
     console = make_console()
     with open_aws(target) as aws:
-        names = names_for(aws, config.name, target.stage)
+        shipping = stage_shipping(target, config)  # a workspace's service: the workspace's stage
+        names = names_for(aws, shipping.app, target.stage)
         render_infra.header(console, "Bootstrap", names, Place(aws.region, target.local, aws.endpoint))
-        settings = stage_settings(config, aws.region, aws.account_id())
+        settings = settings_for(shipping, config, target.stage, aws.region,
+                                aws.account_id())  # a workspace's: every service's needs
         if dry_run:
             render_infra.would_change(console, plan_bootstrap(aws, settings))
             return

@@ -15,6 +15,7 @@ from cbdeploy.client.cli.factory import command
 from cbdeploy.client.cli.options import aws_options
 from cbdeploy.client.config.load import load_config
 from cbdeploy.client.deploy.build_ref import resolve_build_ref
+from cbdeploy.client.deploy.workspace_deploy import stage_shipping
 from cbdeploy.client.errors import NotFoundError
 from cbdeploy.client.infra.names import project_name
 from cbdeploy.client.output.builds import builds_table, endpoint_header, no_builds
@@ -47,7 +48,7 @@ def builds(target: Target, build_id: str | None, limit: int, as_json: bool) -> N
       cbdeploy builds 0b7c7a56 --stage dev
     """
     config = load_config(target.project_root, target.stage, target.config_path)
-    project = project_name(config.name, target.stage)
+    project = project_name(stage_shipping(target, config).app, target.stage)
     with open_aws(target) as aws:
         endpoint = aws.endpoint
         if build_id is not None:

@@ -9,6 +9,7 @@ from cbdeploy.client.cli.factory import command
 from cbdeploy.client.cli.options import aws_options
 from cbdeploy.client.config.load import CONFIG_FILE, load_config
 from cbdeploy.client.config.model import NAME_RE
+from cbdeploy.client.deploy.workspace_deploy import stage_shipping
 from cbdeploy.client.errors import Cancelled, UsageError
 from cbdeploy.client.infra.calls import execute
 from cbdeploy.client.infra.destroy import plan_destroy
@@ -76,7 +77,7 @@ def _app_name(target: Target, given: str | None) -> str:
             f"No cbdeploy.toml in {root} to say which app to destroy.",
             "Pass --name APP, or run from the project's directory (or pass --config-path).",
         )
-    return load_config(root, target.stage, target.config_path).name
+    return stage_shipping(target, load_config(root, target.stage, target.config_path)).app
 
 
 def _confirmed() -> bool:

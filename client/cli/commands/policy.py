@@ -11,8 +11,8 @@ from cbdeploy.client.aws.client import open_aws
 from cbdeploy.client.cli.factory import command
 from cbdeploy.client.cli.options import Target, aws_options
 from cbdeploy.client.config.load import load_config
+from cbdeploy.client.deploy.workspace_deploy import settings_for, stage_shipping
 from cbdeploy.client.errors import UsageError
-from cbdeploy.client.infra.model import stage_settings
 from cbdeploy.client.infra.names import stage_names
 from cbdeploy.client.infra.policy import deployer_policy, partition_of
 
@@ -58,12 +58,14 @@ def policy(target: Target, account: str | None, as_json: bool) -> None:
             account, partition = aws.account_id(), aws.partition
     else:
         partition = partition_of(target.region)
-    names = stage_names(config.name, config.stage, account=account, region=target.region,
+    shipping = stage_shipping(target, config)  # a workspace's service: the workspace's stage
+    names = stage_names(shipping.app, config.stage, account=account, region=target.region,
                         partition=partition)
-    document = deployer_policy(stage_settings(config, target.region, account), names)
+    document = deployer_policy(
+        settings_for(shipping, config, target.stage, target.region, account), names)
     if as_json:
         report = {
-            "app": config.name,
+            "app": shipping.app,
             "stage": config.stage,
             "region": target.region,
             "account": account,
@@ -72,7 +74,7 @@ def policy(target: Target, account: str | None, as_json: bool) -> None:
         click.echo(json.dumps(report, indent=2))
         return
     click.echo(
-        f"IAM policy for cbdeploy on app {config.name}, stage {config.stage}, "
+        f"IAM policy for cbdeploy on app {shipping.app}, stage {config.stage}, "
         f"region {target.region}, account {account}. Only sts:GetCallerIdentity, "
         "ssm:DescribeParameters and ecr:GetAuthorizationToken are on \"*\": AWS does not "
         "let a policy narrow them.",
