@@ -25,7 +25,7 @@ from cbdeploy.client.config.statedir import cache_dir
 from cbdeploy.client.config.workspace import Service, Workspace
 from cbdeploy.client.deploy import workspace_deploy as ws
 from cbdeploy.client.deploy.batch_plan import BatchPlan, make_batch_plan, start_batch_request
-from cbdeploy.client.deploy.delta import BaseStore, files_entry
+from cbdeploy.client.deploy.delta import files_entry
 from cbdeploy.client.deploy.events import (
     ArchiveBuilt,
     BatchStarted,
@@ -127,9 +127,11 @@ def _ship_and_start(
         infra = deploy._bootstrap(aws, ws.workspace_settings(
             workspace, dict(configs), target.stage, aws.region, account))
         ws.refuse_if_running(aws, plan.project)  # one deploy of a stage at a time
-        upload = deploy._upload(aws, infra, archive)
-        BaseStore(aws, infra, cache_dir(selection.root) / "bases").publish(upload.key, tree)
-        request = start_batch_request(plan, upload.bucket, upload.key)
+        # A delta against the stage's base where worth it, as for one build: each build's
+        # runner rebuilds the tree in INSTALL (none runs where a service has its own buildspec).
+        upload = deploy._send(aws, infra, archive, selection, tree, plan.files, workdir,
+                              delta=not options.no_delta and plan.runs_runner)
+        request = start_batch_request(plan, upload.bucket, upload.key, upload.base_key)
         if kept is not None:
             (kept / "start-build-batch.json").write_text(
                 json.dumps(request, indent=2, sort_keys=True) + "\n", encoding="utf-8")

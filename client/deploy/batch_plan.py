@@ -46,6 +46,7 @@ from cbdeploy.client.config.schema import secret_reference
 from cbdeploy.client.config.statedir import NAME as STATE_DIR
 from cbdeploy.client.config.workspace import Service
 from cbdeploy.client.deploy.buildspec import buildspec_data
+from cbdeploy.client.deploy.delta import BASE_SOURCE
 from cbdeploy.client.deploy.runner_plan import (
     RUNNER_DIR,
     environment_variables,
@@ -85,6 +86,11 @@ class BatchPlan:
     entries: tuple[BatchEntry, ...]
     buildspec: str  # the batch buildspec (buildspecOverride)
     files: Mapping[str, bytes] = field(repr=False, compare=False)  # added to the archive
+
+    @property
+    def runs_runner(self) -> bool:
+        """Whether every build runs cbdeploy's runner (no service has its own buildspec)."""
+        return all(e.buildspec.startswith(SERVICES_DIR + "/") for e in self.entries)
 
     @property
     def services(self) -> tuple[tuple[str, str], ...]:
@@ -205,8 +211,11 @@ def batch_buildspec(entries: Sequence[BatchEntry], *, fast_fail: bool) -> str:
     return _dump({"version": 0.2, "batch": {"fast-fail": fast_fail, "build-graph": graph}})
 
 
-def start_batch_request(plan: BatchPlan, bucket: str, key: str) -> dict[str, Any]:
-    """The StartBuildBatch parameters. The invocation id is the idempotency token."""
+def start_batch_request(
+    plan: BatchPlan, bucket: str, key: str, base_key: str | None = None
+) -> dict[str, Any]:
+    """The StartBuildBatch parameters. The invocation id is the idempotency token;
+    ``base_key``: the upload is a delta, its base goes as the secondary source."""
     request: dict[str, Any] = {
         "projectName": plan.project,
         "sourceTypeOverride": "S3",
@@ -217,6 +226,10 @@ def start_batch_request(plan: BatchPlan, bucket: str, key: str) -> dict[str, Any
     }
     if plan.no_cache:
         request["cacheOverride"] = {"type": "NO_CACHE"}
+    if base_key is not None:
+        request["secondarySourcesOverride"] = [
+            {"type": "S3", "location": f"{bucket}/{base_key}", "sourceIdentifier": BASE_SOURCE}
+        ]
     return request
 
 

@@ -266,7 +266,7 @@ class DeployService:
                                                           aws.region, account))
                 if shipping.in_workspace:
                     ws.refuse_if_running(aws, plan.project)  # its project allows parallel builds
-                upload = self._send(aws, infra, archive, selection, tree, plan, workdir,
+                upload = self._send(aws, infra, archive, selection, tree, plan.entries, workdir,
                                     delta=not self.options.no_delta
                                     and not config.codebuild.buildspec)
                 request = start_request(plan, upload)
@@ -371,7 +371,7 @@ class DeployService:
 
     def _send(
         self, aws: AwsClient, infra: Infrastructure, archive: ArchiveResult, selection: Selection,
-        tree: Tree, plan: DeployPlan, workdir: Path, *, delta: bool,
+        tree: Tree, entries: Mapping[str, bytes], workdir: Path, *, delta: bool,
     ) -> UploadResult:
         """Upload a delta against the stage's base when worth it (see ``deploy.delta``), else
         the archive as a new base. A project's own buildspec runs no runner: always a base."""
@@ -382,7 +382,7 @@ class DeployService:
             store.publish(result.key, tree)
             return result
         store.keep_alive(choice.base)
-        small = build_delta(selection, tree, choice, plan.entries, workdir / "delta.zip")
+        small = build_delta(selection, tree, choice, entries, workdir / "delta.zip")
         result = self._upload(aws, infra, small, kind="delta", base_key=choice.base.key)
         return result
 

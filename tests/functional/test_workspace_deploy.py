@@ -204,3 +204,26 @@ def test_a_followed_batch_exits_with_its_outcome_and_a_failed_dependency_stops_d
     assert groups["infra"]["currentBuildSummary"]["buildStatus"] == "FAILED"
     assert "currentBuildSummary" not in groups["api"]  # never started: infra failed
     assert "currentBuildSummary" not in groups["my_worker"]
+
+
+def test_a_second_batch_sends_a_delta_that_every_build_rebuilds(
+    cli: Callable[..., Result], boto_client: Callable[..., Any],
+    log_messages: Callable[[dict[str, Any]], list[str]], tmp_path: Path,
+) -> None:
+    root = make_workspace(tmp_path, infra_sleep=0)
+    codebuild = boto_client("codebuild")
+    first = cli(root, "deploy", "--yes", "--detach", "--json")
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["upload"]["kind"] == "base"
+    wait_batch(codebuild, json.loads(first.stdout)["batch"]["batchId"])
+    (root / "libs/shared/lib.txt").write_text("shared library, second edition\n")
+    second = cli(root, "deploy", "--yes", "--detach", "--json")
+    assert second.exit_code == 0, second.output
+    report = json.loads(second.stdout)
+    assert report["upload"]["kind"] == "delta", report["upload"]
+    batch = wait_batch(codebuild, report["batch"]["batchId"])
+    assert batch["buildBatchStatus"] == "SUCCEEDED", batch
+    api = batch_builds(codebuild, batch)["api"]
+    lines = log_messages(api)
+    assert any("rebuilt the tree from the delta and its base" in line for line in lines), lines
+    assert "shared library, second edition" in lines

@@ -94,3 +94,9 @@ def test_the_request_starts_the_batch_from_the_upload(tmp_path: Path) -> None:
         "sourceLocationOverride": "bucket/sources/a.zip", "buildspecOverride": plan.buildspec,
         "buildTimeoutInMinutesOverride": 60, "idempotencyToken": "inv-1",
     }
+
+
+def test_a_delta_upload_sends_its_base_as_the_secondary_source(tmp_path: Path) -> None:
+    request = start_batch_request(plan_for(tmp_path), "bucket", "sources/d.zip", "sources/b.zip")
+    assert request["secondarySourcesOverride"] == [
+        {"type": "S3", "location": "bucket/sources/b.zip", "sourceIdentifier": "base"}]
