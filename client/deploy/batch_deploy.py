@@ -93,7 +93,7 @@ def deploy_services(
             deploy.emit(Detached(batch.id, interrupted=False))
             return BuildOutcome(batch.id, batch.status or "IN_PROGRESS", 0, detached=True,
                                 region=target.region)
-        return follow_started_batch(aws, batch, plan, sleep=deploy.sleep, region=target.region)
+        return follow_started_batch(aws, batch, sleep=deploy.sleep, region=target.region)
 
 
 def _ship_and_start(
@@ -139,7 +139,7 @@ def _ship_and_start(
 
 
 def follow_started_batch(
-    aws: AwsClient, batch: BuildBatch, plan: BatchPlan, *,
+    aws: AwsClient, batch: BuildBatch, *,
     sleep: Callable[[float], None] = time.sleep, region: str | None = None,
 ) -> BuildOutcome:
     """Follow a started batch to its end: THE place where the batch watch plugs in.
@@ -149,7 +149,7 @@ def follow_started_batch(
     end with BatchGetBuildBatches and returns its status (exit 0 only if it SUCCEEDED); a
     Ctrl-C stops the batch (StopBuildBatch) and is raised again.
     """
-    del plan  # the watch reads each build's service from its CBDEPLOY_SERVICE variable
+    # (No service map is passed: a watch reads each build's service from its CBDEPLOY_SERVICE.)
     current = batch
     try:
         while not current.complete:

@@ -10,7 +10,6 @@ the checks below read (``ls ../../libs``, the variables, start and end times) ha
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -180,11 +179,12 @@ def test_a_workspace_config_error_exits_2_naming_file_and_line(
     root = make_workspace(tmp_path)
     infra = root / "infra/cbdeploy.toml"
     infra.write_text(infra.read_text().replace('name = "infra"\n', 'name = "infra"\ndependsOn = ["api"]\n'))
+    api = root / "services/api/cbdeploy.toml"
     for folder in (root, root / "services/api"):
         result = cli(folder, "deploy", "--yes")
         assert result.exit_code == 2, result.output
-        assert re.search(rf"{re.escape(str(infra))}:2: dependsOn: dependency cycle", result.output) \
-            or re.search(r"cbdeploy.toml:2: dependsOn: dependency cycle", result.output), result.output
+        assert f"{api}:2: dependsOn: dependency cycle: api -> infra -> api" in \
+            " ".join(result.output.split()), result.output
     project = project_name(root.name, "dev")
     assert not boto_client("codebuild").batch_get_projects(names=[project])["projects"]
 
@@ -227,3 +227,30 @@ def test_a_second_batch_sends_a_delta_that_every_build_rebuilds(
     lines = log_messages(api)
     assert any("rebuilt the tree from the delta and its base" in line for line in lines), lines
     assert "shared library, second edition" in lines
+
+
+def test_ctrl_c_while_following_a_batch_stops_it(
+    cli: Callable[..., Result], boto_client: Callable[..., Any], emulator_url: str,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    """follow_started_batch (until the batch watch replaces it): Ctrl-C -> StopBuildBatch."""
+    import boto3
+
+    from cbdeploy.client.aws.client import AwsClient
+    from cbdeploy.client.deploy.batch_deploy import follow_started_batch
+
+    root = make_workspace(tmp_path, infra_sleep=30)
+    started = cli(root, "deploy", "--yes", "--detach", "--json")
+    assert started.exit_code == 0, started.output
+    batch_id = json.loads(started.stdout)["batch"]["batchId"]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", emulator_url)
+    aws = AwsClient(boto3.session.Session(region_name="us-east-1"), "us-east-1")
+    batch = aws.batch_get_build_batches([batch_id])[0]
+    assert not batch.complete and batch.project == project_name(root.name, "dev")
+
+    def interrupted(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        follow_started_batch(aws, batch, sleep=interrupted)
+    assert wait_batch(boto_client("codebuild"), batch_id)["buildBatchStatus"] == "STOPPED"
