@@ -16,9 +16,11 @@ root config's ``[codebuild]``; each service's own compute type, image, privilege
 environment and secrets travel with its build as overrides.
 
 One deploy of a stage at a time: a project alone has CodeBuild's ``concurrentBuildLimit =
-1``. A workspace's project allows as many builds as it has services (a batch runs them in
-parallel, and its builds are builds of the project), so :func:`refuse_if_running` is what
-holds the rule there: no StartBuild or StartBuildBatch while a build or a batch of the stage
+1``. A batch's builds are builds of the project, started by the batch role with StartBuild
+("Run builds in batches", Security role), so the project's limit counts them and a limit of 1
+would refuse the second of two parallel services (the docs do not say it in so many words;
+the emulator does not count them). A workspace's project therefore allows as many builds as
+it has services, and :func:`refuse_if_running` is what holds the rule there: no StartBuild or StartBuildBatch while a build or a batch of the stage
 is in progress (checked after bootstrap, before the upload; two deploys racing within that
 moment are not caught, as CodeBuild offers no lock that a batch respects).
 """
