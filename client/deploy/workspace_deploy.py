@@ -151,9 +151,12 @@ def settings_for(
 def refuse_if_running(aws: AwsClient, project: str) -> None:
     """BuildConflictError when a build or a batch of ``project`` is in progress."""
     where = f"--region {aws.region}{aws.endpoint.flags}"
-    batches = aws.list_build_batches_for_project(project, status="IN_PROGRESS", limit=1)
-    if batches:
-        running = batches[0]
+    # Only the newest few: one deploy at a time means an older one has ended.
+    batch_ids = aws.list_build_batches_for_project(project, limit=5)
+    batches = aws.batch_get_build_batches(batch_ids) if batch_ids else []
+    running_batches = [b.id for b in batches if not b.complete]
+    if running_batches:
+        running = running_batches[-1]
         raise BuildConflictError(
             f"A batch build of {project} is already running: {running}",
             f"Wait for it to end, or stop it with 'cbdeploy stop {running} {where}'.",
