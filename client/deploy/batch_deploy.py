@@ -1,8 +1,9 @@
 """Deploy a workspace's services as one CodeBuild batch build. No printing.
 
 :func:`deploy_services` is the one entry: at a workspace root ``cbdeploy deploy`` hands it
-every service (service selection, ``--service``/``--affected``, plugs in here with its own
-tuple, kept in the workspace's dependency order). The sequence is a single deploy's
+every service. Service selection (``--service``, ``--affected``) plugs in there with its own
+tuple, or with a :class:`Picker` when the choice needs AWS (the stage's deploy records) and
+the deployed services are to be recorded; either way the workspace's dependency order holds. The sequence is a single deploy's
 (``client.deploy.service``), once for the whole workspace: check the secrets of every chosen
 service, select the workspace root's files and write ONE archive with each service's plan and
 buildspec (``client.deploy.batch_plan``), confirm where a chosen stage asks, bootstrap the
@@ -15,7 +16,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from cbdeploy.client.aws.client import AwsClient
 from cbdeploy.client.aws.results import BuildBatch
@@ -50,28 +52,44 @@ BATCH_POLL_SECONDS = 2.0
 BATCH_EXIT_CODES = {"SUCCEEDED": 0, "FAILED": 1, "FAULT": 1, "TIMED_OUT": 1, "STOPPED": 1}
 
 
+class Picker(Protocol):
+    """Chooses the services once AWS is open (``--affected`` reads the stage's deploy records)
+    and hears which ones deployed (to record them)."""
+
+    def pick(self, aws: AwsClient) -> Sequence[Service]:
+        """The services to deploy; empty: nothing to deploy (nothing is started)."""
+        ...
+
+    def deployed(self, aws: AwsClient, services: Sequence[str], batch_id: str) -> None:
+        """After the batch succeeded (not with ``--detach``)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """A :class:`Picker` of a fixed set of services (at the root: all of them)."""
+
+    services: tuple[Service, ...]
+
+    def pick(self, aws: AwsClient) -> Sequence[Service]:
+        return self.services
+
+    def deployed(self, aws: AwsClient, services: Sequence[str], batch_id: str) -> None:
+        pass
+
+
 def deploy_services(
-    deploy: DeployService, workspace: Workspace, chosen: Sequence[Service]
-) -> BuildOutcome:
-    """Deploy ``chosen`` (services of ``workspace``) as one batch; ``deploy`` gives the options,
-    the target, the event sink and the door to AWS. Raises like :class:`DeployService`."""
+    deploy: DeployService, workspace: Workspace, chosen: Sequence[Service] | Picker
+) -> BuildOutcome | None:
+    """Deploy the ``chosen`` services of ``workspace`` (or those a :class:`Picker` picks) as one
+    batch, in the workspace's dependency order; ``deploy`` gives the options, the target, the
+    event sink and the door to AWS. None when nothing was picked. Raises like
+    :class:`DeployService`."""
     target, options = deploy.target, deploy.options
-    order = [s.name for s in workspace.services]
-    chosen = sorted(chosen, key=lambda s: order.index(s.name))  # dependencies first
-    configs = ws.service_configs(workspace, target.stage)
-    asks = [configs[s.name] for s in chosen if configs[s.name].confirm]
-    if asks and not options.yes and not deploy.can_ask():
-        raise UsageError(
-            f"Stage {target.stage!r} of {asks[0].name} asks for confirmation before deploying, "
-            "and there is no terminal to ask.",
-            "Pass --yes (--autoConfirmOperation) to deploy without being asked.",
-        )
+    picker = Chosen(tuple(chosen)) if isinstance(chosen, Sequence) else chosen
+    configs = ws.service_configs(workspace, target.stage)  # all: the stage serves every one
     git = git_info(workspace.root)
-    plan = make_batch_plan(
-        chosen, configs, project=project_name(workspace.name, target.stage),
-        stage=target.stage, region=target.region, git=git, invocation_id=deploy.new_id(),
-        keep_going=options.keep_going, no_cache=options.no_cache,
-    )
+    project, invocation_id = project_name(workspace.name, target.stage), deploy.new_id()
     with deploy.aws_factory(target) as aws:
         if options.detach and aws.endpoint.in_process:
             raise UsageError(
@@ -81,19 +99,43 @@ def deploy_services(
                 "or deploy without --detach.",
             )
         account = aws.account_id()
-        deploy.emit(DeployStarting(workspace.name, target.stage, plan.project,
-                                   plan.invocation_id, account))
-        for service in chosen:
+        deploy.emit(DeployStarting(workspace.name, target.stage, project, invocation_id, account))
+        order = [s.name for s in workspace.services]
+        services = sorted(picker.pick(aws), key=lambda s: order.index(s.name))
+        if not services:
+            return None
+        asks = _confirmation(deploy, [configs[s.name] for s in services])
+        plan = make_batch_plan(
+            services, configs, project=project, stage=target.stage, region=target.region,
+            git=git, invocation_id=invocation_id, keep_going=options.keep_going,
+            no_cache=options.no_cache,
+        )
+        for service in services:
             check_secrets(aws, configs[service.name])
         batch = _ship_and_start(deploy, aws, workspace, plan, configs, account,
-                                confirm=bool(asks) and not options.yes, git=git)
+                                confirm=asks, git=git)
         deploy.emit(BatchStarted(batch, plan.services, plan.fast_fail,
                                  following=not options.detach))
         if options.detach:
             deploy.emit(Detached(batch.id, interrupted=False))
             return BuildOutcome(batch.id, batch.status or "IN_PROGRESS", 0, detached=True,
                                 region=target.region)
-        return follow_started_batch(aws, batch, sleep=deploy.sleep, region=target.region)
+        outcome = follow_started_batch(aws, batch, sleep=deploy.sleep, region=target.region)
+        if outcome.succeeded:
+            picker.deployed(aws, [s.name for s in services], batch.id)
+        return outcome
+
+
+def _confirmation(deploy: DeployService, configs: Sequence[ProjectConfig]) -> bool:
+    """Whether to ask before bootstrap; UsageError when a stage asks and no one can answer."""
+    asks = [c for c in configs if c.confirm]
+    if asks and not deploy.options.yes and not deploy.can_ask():
+        raise UsageError(
+            f"Stage {deploy.target.stage!r} of {asks[0].name} asks for confirmation before "
+            "deploying, and there is no terminal to ask.",
+            "Pass --yes (--autoConfirmOperation) to deploy without being asked.",
+        )
+    return bool(asks) and not deploy.options.yes
 
 
 def _ship_and_start(

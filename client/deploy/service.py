@@ -235,7 +235,8 @@ class DeployService:
         # Whether a person at a terminal may press Ctrl-C (a second one leaves the build).
         self.at_terminal = at_terminal or stdin_is_terminal
 
-    def run(self) -> BuildOutcome:
+    def run(self) -> BuildOutcome | None:
+        """The outcome; None when a workspace's selection picked nothing (nothing started)."""
         workspace = ws.locate(self.root, self.target)
         if workspace is not None and ws.at_root(workspace, self.root):
             return deploy_services(self, workspace, workspace.services)  # one batch

@@ -254,3 +254,51 @@ def test_ctrl_c_while_following_a_batch_stops_it(
     with pytest.raises(KeyboardInterrupt):
         follow_started_batch(aws, batch, sleep=interrupted)
     assert wait_batch(boto_client("codebuild"), batch_id)["buildBatchStatus"] == "STOPPED"
+
+
+class OnlyApi:
+    """A Picker as service selection plugs in: ``--service api --no-deps``, recording."""
+
+    def __init__(self, workspace: Any) -> None:
+        self.workspace = workspace
+        self.recorded: list[tuple[list[str], str]] = []
+
+    def pick(self, aws: Any) -> tuple[Any, ...]:
+        return (self.workspace.service("api"),)
+
+    def deployed(self, aws: Any, services: Any, batch_id: str) -> None:
+        self.recorded.append((list(services), batch_id))
+
+
+class NothingChanged(OnlyApi):
+    def pick(self, aws: Any) -> tuple[Any, ...]:
+        return ()
+
+
+def test_selection_plugs_in_a_picker_and_hears_what_deployed(
+    emulator_url: str, aws_env: None, boto_client: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    from cbdeploy.client.config.workspace import load_workspace
+    from cbdeploy.client.deploy.batch_deploy import deploy_services
+    from cbdeploy.client.deploy.service import DeployOptions, DeployService
+    from cbdeploy.client.target import Target
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", emulator_url)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    root = make_workspace(tmp_path)
+    workspace = load_workspace(root)
+    events: list[Any] = []
+    target = Target("dev", "us-east-1", None, root / "cbdeploy.toml", False, "info")
+    deploy = DeployService(target, DeployOptions(yes=True), project_root=root,
+                           on_event=events.append, confirm=lambda _: True,
+                           sleep=lambda _: time.sleep(0.2))
+    assert deploy_services(deploy, workspace, NothingChanged(workspace)) is None
+    picker = OnlyApi(workspace)
+    outcome = deploy_services(deploy, workspace, picker)
+    assert outcome is not None and outcome.exit_code == 0, outcome
+    assert picker.recorded == [(["api"], outcome.build_id)]
+    codebuild = boto_client("codebuild")
+    batch = codebuild.batch_get_build_batches(ids=[outcome.build_id])["buildBatches"][0]
+    groups = [(g["identifier"], g.get("dependsOn")) for g in batch["buildGroups"]]
+    assert groups == [("DOWNLOAD_SOURCE", None), ("api", [])]  # --no-deps: infra not waited for

@@ -76,5 +76,7 @@ def deploy(target: Target, yes: bool, no_package_cache: bool, no_build_cache: bo
     )
     with interrupt_on_signals():  # SIGTERM and SIGHUP too, until the build starts
         outcome = service.run()
+    if outcome is None:  # a workspace's selection found nothing to deploy
+        return 0
     session.finish(outcome)
     return outcome.exit_code
