@@ -78,7 +78,11 @@ def locate(project_root: Path, target: Target) -> Workspace | None:
 
     ``--config-path`` to a file with another name than cbdeploy.toml: that project alone.
     """
-    if target.config_path is not None and target.config_path.name != CONFIG_FILE:
+    return locate_at(project_root, target.config_path)
+
+
+def locate_at(project_root: Path, config_path: Path | None) -> Workspace | None:
+    if config_path is not None and config_path.name != CONFIG_FILE:
         return None
     root = find_workspace_root(project_root)
     return load_workspace(root) if root is not None else None

@@ -281,3 +281,28 @@ def test_z_without_list_is_a_usage_error(project: Path) -> None:
     code, out, err = run("-z")
     assert code == 2 and "-z goes with --list" in err and out == b""
     assert not (project / ".cbdeploy").exists()
+
+
+def test_in_a_workspace_service_it_packages_the_workspace_as_deploy_ships_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    root = tmp_path / "ws"
+    for path, text in {
+        "cbdeploy.toml": 'name = "shop"\n[workspace]\nservices = ["services/*"]\n',
+        "libs/shared/lib.py": "X = 1\n",
+        "services/api/cbdeploy.toml": 'name = "api"\n[pipeline]\nbuild = ["make"]\n',
+        "services/api/app.py": "print(1)\n",
+    }.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    monkeypatch.chdir(root / "services/api")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config-home"))
+    code, out, err = run("--list", "--output", str(tmp_path / "api.zip"))
+    assert code == 0, err
+    assert out.decode().split() == ["cbdeploy.toml", "libs/shared/lib.py",
+                                    "services/api/app.py", "services/api/cbdeploy.toml"]
+    with zipfile.ZipFile(tmp_path / "api.zip") as archive:
+        plan = json.loads(archive.read(".cbdeploy/plan.json"))
+    assert plan["folder"] == "services/api" and plan["project"] == "api"

@@ -171,10 +171,10 @@ def _write(
     """Write the archive; then its summary line, or with ``stats`` its sizes and what stayed out."""
     if request.output.parent == request.root / NAME:
         state_dir(request.root)  # with its .gitignore, so git never sees the archive
-    cache = cache_dir(request.root) if request.use_cache else None
+    cache = cache_dir(selection.root) if request.use_cache else None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="excluded") as pool:
         # (git lists what it ignores while the archive is written)
-        excluded = pool.submit(excluded_paths, request.root) if stats else None
+        excluded = pool.submit(excluded_paths, selection.root) if stats else None
         result = build_archive(
             selection, request.output, extra_entries=extra, cache_dir=cache, workers=workers
         )
@@ -222,6 +222,7 @@ def _select(request: PackageRequest, *, archive: bool) -> tuple[Selection, dict[
     from cbdeploy.client.config.load import check_readable_directory, load_config
     from cbdeploy.client.deploy.delta import files_entry
     from cbdeploy.client.deploy.runner_plan import archive_entries
+    from cbdeploy.client.deploy.workspace_deploy import locate_at, shipping_for
     from cbdeploy.client.packaging.tree import scan_tree
 
     check_readable_directory(request.root)  # git would skip it silently: an empty archive
@@ -229,16 +230,18 @@ def _select(request: PackageRequest, *, archive: bool) -> tuple[Selection, dict[
     if not has_config:
         return select_files(request.root), {}
     config = load_config(request.root, request.stage, request.config_path)
+    # A workspace's service ships the whole workspace, as its deploy does.
+    shipping = shipping_for(locate_at(request.root, request.config_path), config)
     selection = select_files(
-        request.root,
+        shipping.root,
         include_submodules=config.package.include_submodules,
         follow_external_links=config.package.follow_external_links,
     )
     selection = _without(selection, request.output)
     if not archive:  # --list alone: no file is hashed
         return selection, {}
-    tree = scan_tree(selection, cache_dir(request.root) if request.use_cache else None)
-    return selection, {**archive_entries(config, request.stage, request.region), **files_entry(tree)}
+    tree = scan_tree(selection, cache_dir(selection.root) if request.use_cache else None)
+    return selection, {**archive_entries(config, request.stage, request.region, shipping.folder), **files_entry(tree)}
 
 
 def _without(selection: Selection, output: Path) -> Selection:
