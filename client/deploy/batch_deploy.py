@@ -23,7 +23,6 @@ from cbdeploy.client.aws.client import AwsClient
 from cbdeploy.client.aws.results import BuildBatch
 from cbdeploy.client.config.load import load_config
 from cbdeploy.client.config.model import ProjectConfig
-from cbdeploy.client.config.statedir import cache_dir
 from cbdeploy.client.config.workspace import Service, Workspace
 from cbdeploy.client.deploy import workspace_deploy as ws
 from cbdeploy.client.deploy.batch_plan import BatchPlan, make_batch_plan, start_batch_request
@@ -108,7 +107,7 @@ def deploy_services(
         plan = make_batch_plan(
             services, configs, project=project, stage=target.stage, region=target.region,
             git=git, invocation_id=invocation_id, keep_going=options.keep_going,
-            no_cache=options.no_cache,
+            no_cache=options.no_build_cache,
         )
         for service in services:
             check_secrets(aws, configs[service.name])
@@ -149,11 +148,11 @@ def _ship_and_start(
                              follow_external_links=package.follow_external_links)
     deploy.emit(FilesSelected(selection))
     with deploy._workspace(workspace.root, plan.invocation_id) as workdir:
-        tree = scan_tree(selection, cache_dir(selection.root))
+        tree = scan_tree(selection, deploy._package_cache(selection))
         began = deploy.clock()
         archive = build_archive(
             selection, workdir / "archive.zip", extra_entries={**plan.files, **files_entry(tree)},
-            cache_dir=cache_dir(selection.root),
+            cache_dir=deploy._package_cache(selection),
             on_progress=lambda done, total: deploy.emit(PackagingProgress(done, total)),
         )
         kept = workdir if options.preserve_temp_files else None

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from cbdeploy.client.config.load import load_config
+from cbdeploy.client.deploy.workspace_deploy import stage_shipping
 from cbdeploy.client.errors import NotFoundError, UsageError
 from cbdeploy.client.infra.names import project_name
 from cbdeploy.client.target import Target
@@ -68,7 +69,8 @@ def stage_builds(target: Target, region: str) -> StageBuilds:
             "whole build id (PROJECT:UUID) as deploy printed it.",
         )
     config = load_config(target.project_root, target.stage, target.config_path)
-    return StageBuilds(target.stage, project_name(config.name, target.stage), region)
+    app = stage_shipping(target, config).app  # a workspace's service: the workspace's stage
+    return StageBuilds(target.stage, project_name(app, target.stage), region)
 
 
 def resolve_build_ref(aws: BuildLister, target: Target, ref: str | None) -> str:

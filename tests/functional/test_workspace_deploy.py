@@ -108,6 +108,12 @@ def test_a_service_folder_deploys_that_service_alone_shipping_the_workspace(
     assert build["environment"]["computeType"] == "BUILD_GENERAL1_MEDIUM"
     # One ordinary build: no batch was started.
     assert not codebuild.list_build_batches_for_project(projectName=report["project"])["ids"]
+    # The service's folder names the workspace's stage: builds and a UUID prefix find it.
+    listed = cli(root / "services/api", "builds", "--json")
+    assert report["buildId"] in listed.stdout, listed.output
+    prefix = report["buildId"].split(":", 1)[1][:8]
+    shown = cli(root / "services/api", "builds", prefix, "--json")
+    assert shown.exit_code == 0 and report["buildId"] in shown.stdout, shown.output
 
 
 def test_the_workspace_root_deploys_every_service_as_one_batch(
