@@ -80,12 +80,14 @@ def test_deploy_from_a_subfolder_uses_the_services_own_file_and_names_it(
     assert json.loads(result.stdout)["config"] == str(service / "cbdeploy.toml")
 
 
-def test_package_list_from_a_subfolder_lists_the_project(
+def test_package_list_from_a_subfolder_lists_what_the_service_ships(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The service's own file is found; a workspace's service ships the workspace root."""
     _, service = workspace(tmp_path)
     monkeypatch.chdir(service / "src")
     result = CliRunner().invoke(main, ["package", "--list"],
                                 env={"XDG_CONFIG_HOME": str(tmp_path / "xdg")})
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines() == ["cbdeploy.toml", "src/main.py"]
+    assert result.stdout.splitlines() == [
+        "cbdeploy.toml", "services/api/cbdeploy.toml", "services/api/src/main.py"]
