@@ -14,8 +14,7 @@ stage runs, upload once, StartBuildBatch, then follow the batch (:func:`follow_s
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -41,15 +40,12 @@ from cbdeploy.client.infra.names import project_name
 from cbdeploy.client.packaging import build_archive, select_files
 from cbdeploy.client.packaging.gitcmd import GitInfo, git_info
 from cbdeploy.client.packaging.tree import scan_tree
+from cbdeploy.client.watch.batch import follow_batch
+from cbdeploy.client.watch.batch_outcome import BatchOutcome
 from cbdeploy.client.watch.events import Detached
-from cbdeploy.client.watch.outcome import BuildOutcome
 
 if TYPE_CHECKING:
     from cbdeploy.client.deploy.service import DeployService
-
-BATCH_POLL_SECONDS = 2.0
-BATCH_EXIT_CODES = {"SUCCEEDED": 0, "FAILED": 1, "FAULT": 1, "TIMED_OUT": 1, "STOPPED": 1}
-
 
 class Picker(Protocol):
     """Chooses the services once AWS is open (``--affected`` reads the stage's deploy records)
@@ -79,7 +75,7 @@ class Chosen:
 
 def deploy_services(
     deploy: DeployService, workspace: Workspace, chosen: Sequence[Service] | Picker
-) -> BuildOutcome | None:
+) -> BatchOutcome | None:
     """Deploy the ``chosen`` services of ``workspace`` (or those a :class:`Picker` picks) as one
     batch, in the workspace's dependency order; ``deploy`` gives the options, the target, the
     event sink and the door to AWS. None when nothing was picked. Raises like
@@ -116,11 +112,11 @@ def deploy_services(
         deploy.emit(BatchStarted(batch, plan.services, plan.fast_fail,
                                  following=not options.detach))
         if options.detach:
-            deploy.emit(Detached(batch.id, interrupted=False))
-            return BuildOutcome(batch.id, batch.status or "IN_PROGRESS", 0, detached=True,
+            deploy.emit(Detached(batch.id, interrupted=False, batch=True))
+            return BatchOutcome(batch.id, batch.status or "IN_PROGRESS", 0, detached=True,
                                 region=target.region)
-        outcome = follow_started_batch(aws, batch, sleep=deploy.sleep, region=target.region)
-        if outcome.succeeded:
+        outcome = follow_started_batch(deploy, aws, batch)
+        if outcome.succeeded and not outcome.detached:
             picker.deployed(aws, [s.name for s in services], batch.id)
         return outcome
 
@@ -179,27 +175,12 @@ def _ship_and_start(
         return aws.start_build_batch(**request)
 
 
-def follow_started_batch(
-    aws: AwsClient, batch: BuildBatch, *,
-    sleep: Callable[[float], None] = time.sleep, region: str | None = None,
-) -> BuildOutcome:
-    """Follow a started batch to its end: THE place where the batch watch plugs in.
-
-    Until ``client.watch.batch.follow_batch`` (logs of every build, prefixed by service,
-    the final table, Ctrl-C -> StopBuildBatch) is wired here, this waits for the batch to
-    end with BatchGetBuildBatches and returns its status (exit 0 only if it SUCCEEDED); a
-    Ctrl-C stops the batch (StopBuildBatch) and is raised again.
+def follow_started_batch(deploy: DeployService, aws: AwsClient, batch: BuildBatch) -> BatchOutcome:
+    """Follow a started batch to its end with the batch watch (``client.watch.batch``): every
+    service's log at once behind its name, the final table; a signal stops the whole batch
+    (StopBuildBatch) with the single build's rules (at a terminal a second Ctrl-C leaves it).
+    No service map is passed: the watch reads each build's service from its CBDEPLOY_SERVICE.
     """
-    # (No service map is passed: a watch reads each build's service from its CBDEPLOY_SERVICE.)
-    current = batch
-    try:
-        while not current.complete:
-            sleep(BATCH_POLL_SECONDS)
-            found = aws.batch_get_build_batches([batch.id])
-            current = found[0] if found else current
-    except KeyboardInterrupt:
-        aws.stop_build_batch(batch.id)
-        raise
-    took = (current.end - current.start).total_seconds() if current.start and current.end else None
-    return BuildOutcome(current.id, current.status, BATCH_EXIT_CODES.get(current.status, 3),
-                        duration=took, region=region)
+    return follow_batch(aws, batch.id, on_event=deploy.emit, stop_on_signal=True,
+                        at_terminal=deploy.at_terminal(), known=batch, sleep=deploy.sleep,
+                        clock=deploy.clock)

@@ -88,6 +88,7 @@ from cbdeploy.client.packaging.gitcmd import GitInfo, git_info
 from cbdeploy.client.packaging.tree import Tree, scan_tree
 from cbdeploy.client.target import Target
 from cbdeploy.client.tty import stdin_is_terminal
+from cbdeploy.client.watch.batch_outcome import BatchOutcome
 from cbdeploy.client.watch.events import Detached, StopFailed, StopRequested, StopScheduled
 from cbdeploy.client.watch.outcome import BuildOutcome
 from cbdeploy.client.watch.signals import Detach, Interrupts, exit_code, signal_name
@@ -235,7 +236,7 @@ class DeployService:
         # Whether a person at a terminal may press Ctrl-C (a second one leaves the build).
         self.at_terminal = at_terminal or stdin_is_terminal
 
-    def run(self) -> BuildOutcome | None:
+    def run(self) -> BuildOutcome | BatchOutcome | None:
         """The outcome; None when a workspace's selection picked nothing (nothing started)."""
         workspace = ws.locate(self.root, self.target)
         if workspace is not None and ws.at_root(workspace, self.root):

@@ -10,6 +10,7 @@ the checks below read (``ls ../../libs``, the variables, start and end times) ha
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -127,7 +128,8 @@ def test_the_workspace_root_deploys_every_service_as_one_batch(
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     batch_id = report["batch"]["batchId"]
-    assert report["buildId"] == batch_id and report["status"] == "IN_PROGRESS"
+    assert report["batchId"] == batch_id and report["status"] == "IN_PROGRESS"
+    assert report["detached"] is True
     assert report["batch"]["services"] == {
         "infra": {"identifier": "infra"}, "api": {"identifier": "api"},
         "my-worker": {"identifier": "my_worker"},
@@ -204,8 +206,10 @@ def test_a_followed_batch_exits_with_its_outcome_and_a_failed_dependency_stops_d
     result = cli(root, "deploy", "--yes", "--json")
     assert result.exit_code == 1, result.output
     report = json.loads(result.stdout)
-    assert report["status"] == "FAILED" and report["buildId"] == report["batch"]["batchId"]
-    batch = boto_client("codebuild").batch_get_build_batches(ids=[report["buildId"]])
+    assert report["status"] == "FAILED" and report["batchId"] == report["batch"]["batchId"]
+    assert report["firstFailedService"] == "infra"
+    assert re.search(r"^infra +│", result.stderr, re.M), result.stderr  # the watch: each line behind its service
+    batch = boto_client("codebuild").batch_get_build_batches(ids=[report["batchId"]])
     groups = {g["identifier"]: g for g in batch["buildBatches"][0]["buildGroups"]}
     assert groups["infra"]["currentBuildSummary"]["buildStatus"] == "FAILED"
     assert "currentBuildSummary" not in groups["api"]  # never started: infra failed
@@ -235,31 +239,40 @@ def test_a_second_batch_sends_a_delta_that_every_build_rebuilds(
     assert "shared library, second edition" in lines
 
 
-def test_ctrl_c_while_following_a_batch_stops_it(
-    cli: Callable[..., Result], boto_client: Callable[..., Any], emulator_url: str,
+def test_ctrl_c_while_a_batch_deploy_follows_stops_the_whole_batch(
+    emulator_url: str, aws_env: None, boto_client: Callable[..., Any],
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 ) -> None:
-    """follow_started_batch (until the batch watch replaces it): Ctrl-C -> StopBuildBatch."""
-    import boto3
+    """The deploy hands the batch to the batch watch with stop_on_signal: a SIGINT (no
+    terminal: at once) sends StopBuildBatch and the deploy follows it until it stopped."""
+    import signal
 
-    from cbdeploy.client.aws.client import AwsClient
-    from cbdeploy.client.deploy.batch_deploy import follow_started_batch
+    from cbdeploy.client.config.workspace import load_workspace
+    from cbdeploy.client.deploy.batch_deploy import deploy_services
+    from cbdeploy.client.deploy.service import DeployOptions, DeployService
+    from cbdeploy.client.target import Target
+    from cbdeploy.client.watch.events import LogLine, ServiceEvent, StopRequested
 
-    root = make_workspace(tmp_path, infra_sleep=30)
-    started = cli(root, "deploy", "--yes", "--detach", "--json")
-    assert started.exit_code == 0, started.output
-    batch_id = json.loads(started.stdout)["batch"]["batchId"]
     monkeypatch.setenv("AWS_ENDPOINT_URL", emulator_url)
-    aws = AwsClient(boto3.session.Session(region_name="us-east-1"), "us-east-1")
-    batch = aws.batch_get_build_batches([batch_id])[0]
-    assert not batch.complete and batch.project == project_name(root.name, "dev")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    root = make_workspace(tmp_path, infra_sleep=60)
+    events: list[Any] = []
 
-    def interrupted(seconds: float) -> None:
-        raise KeyboardInterrupt
+    def sink(event: Any) -> None:
+        events.append(event)
+        if isinstance(event, ServiceEvent) and isinstance(event.event, LogLine) \
+                and not any(isinstance(e, StopRequested) for e in events):
+            signal.raise_signal(signal.SIGINT)
 
-    with pytest.raises(KeyboardInterrupt):
-        follow_started_batch(aws, batch, sleep=interrupted)
-    assert wait_batch(boto_client("codebuild"), batch_id)["buildBatchStatus"] == "STOPPED"
+    target = Target("dev", "us-east-1", None, root / "cbdeploy.toml", False, "info")
+    deploy = DeployService(target, DeployOptions(yes=True), project_root=root, on_event=sink,
+                           confirm=lambda _: True, at_terminal=lambda: False)
+    workspace = load_workspace(root)
+    outcome = deploy_services(deploy, workspace, workspace.services)
+    assert outcome is not None and outcome.exit_code == 130 and outcome.status == "STOPPED"
+    assert [e.batch for e in events if isinstance(e, StopRequested)] == [True]
+    batch = boto_client("codebuild").batch_get_build_batches(ids=[outcome.batch_id])
+    assert batch["buildBatches"][0]["buildBatchStatus"] == "STOPPED"
 
 
 class OnlyApi:
@@ -303,8 +316,8 @@ def test_selection_plugs_in_a_picker_and_hears_what_deployed(
     picker = OnlyApi(workspace)
     outcome = deploy_services(deploy, workspace, picker)
     assert outcome is not None and outcome.exit_code == 0, outcome
-    assert picker.recorded == [(["api"], outcome.build_id)]
+    assert picker.recorded == [(["api"], outcome.batch_id)]
     codebuild = boto_client("codebuild")
-    batch = codebuild.batch_get_build_batches(ids=[outcome.build_id])["buildBatches"][0]
+    batch = codebuild.batch_get_build_batches(ids=[outcome.batch_id])["buildBatches"][0]
     groups = [(g["identifier"], g.get("dependsOn")) for g in batch["buildGroups"]]
     assert groups == [("DOWNLOAD_SOURCE", None), ("api", [])]  # --no-deps: infra not waited for

@@ -63,6 +63,7 @@ def deploy(target: Target, yes: bool, no_package_cache: bool, no_build_cache: bo
     # options load neither boto3 nor the pipeline (tests/unit/test_startup.py).
     from cbdeploy.client.deploy.preamble import open_aws_later
     from cbdeploy.client.deploy.service import DeployOptions, DeployService
+    from cbdeploy.client.watch.batch_outcome import BatchOutcome
     from cbdeploy.client.watch.signals import interrupt_on_signals
 
     session.context(stage=target.stage, region=target.region, local=target.local)
@@ -78,5 +79,8 @@ def deploy(target: Target, yes: bool, no_package_cache: bool, no_build_cache: bo
         outcome = service.run()
     if outcome is None:  # a workspace's selection found nothing to deploy
         return 0
-    session.finish(outcome)
+    if isinstance(outcome, BatchOutcome):  # a workspace root: its services' batch
+        session.finish_batch(outcome)
+    else:
+        session.finish(outcome)
     return outcome.exit_code
