@@ -111,8 +111,6 @@ class Renderer:
                 self._upload_done(event)
             case d.BuildStarted():
                 self._build_started(event)
-            case d.BatchStarted():
-                self._batch_started(event)
             case w.Attached():
                 self._attached(event)
             case w.StopScheduled():
@@ -141,6 +139,17 @@ class Renderer:
                 self.log.quiet(event)
             case f.BuildFinished() | f.FollowLost() | w.BatchFinished():
                 self.close()  # the outcome says it all (or what is known)
+            case d.BatchStarted() | w.BatchAttached() | w.ServiceStarted() | w.ServiceEvent():
+                self._batch_event(event)
+            case _:
+                w.assert_never(event)
+
+    def _batch_event(
+        self, event: d.BatchStarted | w.BatchAttached | w.ServiceStarted | w.ServiceEvent
+    ) -> None:
+        match event:
+            case d.BatchStarted():
+                self._batch_started(event)
             case w.BatchAttached():
                 self.batch.attached(event, self.place)
             case w.ServiceStarted():
