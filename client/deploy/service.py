@@ -49,7 +49,6 @@ from cbdeploy.client.deploy import workspace_deploy as ws
 from cbdeploy.client.deploy.batch_deploy import deploy_services
 from cbdeploy.client.deploy.buildspec import render_buildspec
 from cbdeploy.client.deploy.delta import (
-    BASE_SOURCE,
     BaseStore,
     archive_key,
     build_delta,
@@ -72,6 +71,7 @@ from cbdeploy.client.deploy.events import (
 )
 from cbdeploy.client.deploy.preamble import Preamble, open_and_check, open_aws_later
 from cbdeploy.client.deploy.runner_plan import archive_entries, environment_variables
+from cbdeploy.client.deploy.start import start_request  # (re-exported: its home was here)
 from cbdeploy.client.deploy.upload import UploadResult, source_key, upload_archive
 from cbdeploy.client.errors import (
     AwsError,
@@ -166,35 +166,6 @@ def make_plan(
         no_build_cache=options.no_build_cache,
         entries=archive_entries(config, target.stage, target.region, ship.folder),
     )
-
-
-def start_request(plan: DeployPlan, upload: UploadResult) -> dict[str, Any]:
-    """The StartBuild parameters: source, buildspec, variables and settings overrides.
-
-    The project's own cache stays unless ``--no-build-cache``. The invocation id is
-    the idempotency token, so a retried StartBuild never starts a second build.
-    """
-    request: dict[str, Any] = {
-        "projectName": plan.project,
-        "sourceTypeOverride": "S3",
-        "sourceLocationOverride": f"{upload.bucket}/{upload.key}",
-        "buildspecOverride": plan.buildspec,
-        "environmentVariablesOverride": [dict(v) for v in plan.environment],
-        "computeTypeOverride": plan.compute_type,
-        "imageOverride": plan.image,
-        "privilegedModeOverride": plan.privileged_mode,
-        "timeoutInMinutesOverride": plan.timeout_in_minutes,
-        "idempotencyToken": plan.invocation_id,
-    }
-    if plan.no_build_cache:
-        request["cacheOverride"] = {"type": "NO_CACHE"}
-    if upload.base_key is not None:
-        # A delta: CodeBuild fetches the base in-region with the role's rights.
-        request["secondarySourcesOverride"] = [
-            {"type": "S3", "location": f"{upload.bucket}/{upload.base_key}",
-             "sourceIdentifier": BASE_SOURCE}
-        ]
-    return request
 
 
 # ----------------------------------------------------------------------------- execute
