@@ -222,7 +222,6 @@ def _select(request: PackageRequest, *, archive: bool) -> tuple[Selection, dict[
     from cbdeploy.client.config.load import check_readable_directory, load_config
     from cbdeploy.client.deploy.delta import files_entry
     from cbdeploy.client.deploy.runner_plan import archive_entries
-    from cbdeploy.client.deploy.workspace_deploy import locate_at, shipping_for
     from cbdeploy.client.packaging.tree import scan_tree
 
     check_readable_directory(request.root)  # git would skip it silently: an empty archive
@@ -230,6 +229,7 @@ def _select(request: PackageRequest, *, archive: bool) -> tuple[Selection, dict[
     if not has_config:
         return select_files(request.root), {}
     config = load_config(request.root, request.stage, request.config_path)
+    from cbdeploy.client.deploy.workspace_deploy import locate_at, shipping_for
     # A workspace's service ships the whole workspace, as its deploy does.
     shipping = shipping_for(locate_at(request.root, request.config_path), config)
     selection = select_files(
