@@ -109,7 +109,11 @@ def find_workspace_root(start: Path) -> Path | None:
     folder = Path(start).resolve()
     for candidate in (folder, *folder.parents):
         config = candidate / CONFIG_FILE
-        if config.is_file() and "workspace" in _document(config, read_config_text(config)):
+        try:
+            present = config.is_file()
+        except OSError:  # (a folder we may not search: the project's own checks say so)
+            continue
+        if present and "workspace" in _document(config, read_config_text(config)):
             return candidate
     return None
 
