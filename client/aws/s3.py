@@ -237,5 +237,24 @@ class S3Methods(ServiceMethods):
             self.abort_multipart_upload(bucket, upload["Key"], upload["UploadId"])
         return deleted
 
+    def list_keys(self, bucket: str, prefix: str) -> list[str]:
+        """The keys under ``prefix`` (none when the bucket does not exist)."""
+        keys: list[str] = []
+        params: dict[str, Any] = {"Prefix": prefix}
+        while True:
+            page = self._s3_optional("list_objects_v2", bucket, {"NoSuchBucket"}, **params)
+            if page is None:
+                return keys
+            keys += [item["Key"] for item in page.get("Contents") or []]
+            if not page.get("IsTruncated"):
+                return keys
+            params["ContinuationToken"] = page["NextContinuationToken"]
+
+    def delete_objects(self, bucket: str, keys: Sequence[str]) -> None:
+        """Delete these objects (1,000 a request, as S3 takes them)."""
+        for start in range(0, len(keys), 1000):
+            chunk = [{"Key": key} for key in keys[start : start + 1000]]
+            self._s3("delete_objects", bucket, Delete={"Objects": chunk, "Quiet": True})
+
     def delete_bucket(self, bucket: str) -> None:
         self._s3_optional("delete_bucket", bucket, {"NoSuchBucket"})

@@ -325,3 +325,35 @@ def aws_options(need_stage: bool = True) -> Callable[[F], F]:
         return decorated
 
     return decorate
+
+
+def service_options(func: F) -> F:
+    """``deploy``'s choice of a workspace's services: --service, --no-deps, --affected, --since.
+
+    The command receives ``services`` (a tuple), ``no_deps``, ``affected`` and ``since``;
+    which combinations make sense is ``client.deploy.selection``'s to say.
+    """
+    decorated: Any = func
+    for option in reversed([
+        click.option("--service", "services", multiple=True, metavar="NAME",
+                     callback=_not_empty_names,
+                     help="At a workspace's root: deploy this service and what it depends on "
+                          "(repeatable)."),
+        click.option("--no-deps", "--noDeps", "no_deps", is_flag=True,
+                     help="With --service: leave out the services it depends on."),
+        click.option("--affected", is_flag=True,
+                     help="Deploy only the services whose paths match files changed since "
+                          "the stage's last deploy (or --since), uncommitted ones included."),
+        click.option("--since", metavar="REF", callback=not_empty_callback,
+                     help="With --affected: count changes from this commit, branch or tag."),
+    ]):
+        decorated = option(decorated)
+    return decorated
+
+
+def _not_empty_names(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> tuple[str, ...]:
+    for name in value:
+        reject_empty("--service", name)
+    return value

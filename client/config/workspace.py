@@ -54,6 +54,14 @@ class Service:
         """Whether a change to ``relative_path`` (POSIX, from the root) affects this service."""
         return self._spec.match_file(relative_path)
 
+    def pattern_for(self, relative_path: str) -> str | None:
+        """The pattern of ``paths`` that makes ``relative_path`` affect this service, or None."""
+        result = self._spec.check_file(relative_path)
+        if not result.include or result.index is None:
+            return None
+        # (An index into the spec's patterns, which drops blank lines: not into ``paths``.)
+        return str(getattr(self._spec.patterns[result.index], "pattern", "")) or None
+
 
 @dataclass(frozen=True)
 class Workspace:

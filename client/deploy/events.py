@@ -21,6 +21,7 @@ from cbdeploy.client.watch.events import (
 )
 
 if TYPE_CHECKING:  # (field types only: importing the events loads neither boto3 nor click)
+    from cbdeploy.client.deploy.selection import ServiceChoice
     from cbdeploy.client.deploy.upload import UploadResult
     from cbdeploy.client.infra.model import Infrastructure
     from cbdeploy.client.packaging import ArchiveResult, Selection
@@ -36,6 +37,30 @@ class DeployStarting:
     invocation_id: str
     account: str = ""  # the AWS account deployed to ("" where not known)
     config: str = ""  # the cbdeploy.toml used (found upward from the working directory)
+
+
+@dataclass(frozen=True)
+class ServicesSelected:
+    """A workspace deploy's services and why each was picked; before anything is uploaded.
+
+    With ``--affected`` the choice may be empty: nothing to deploy, nothing started.
+    """
+
+    choice: ServiceChoice
+    stage: str
+
+
+@dataclass(frozen=True)
+class DeployRecorded:
+    """After a successful deploy: the commit recorded as these services' last deploy to the
+    stage (``deploy --affected`` counts changes from it), or why it could not be."""
+
+    services: tuple[str, ...]
+    stage: str
+    commit: str | None  # None: not recorded (``error`` says why)
+    dirty: bool = False  # the deploy shipped uncommitted files too (the record lists them)
+    pending: int = 0  # how many
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -118,9 +143,9 @@ class BatchStarted:
 
 
 DeployEvent = (
-    DeployStarting | FilesSelected | PackagingProgress | ArchiveBuilt | ConfirmationNeeded
-    | BootstrapStep | BootstrapDone | UploadStarting | UploadProgress | UploadDone | BuildStarted
-    | BatchStarted
+    DeployStarting | ServicesSelected | FilesSelected | PackagingProgress | ArchiveBuilt
+    | ConfirmationNeeded | BootstrapStep | BootstrapDone | UploadStarting | UploadProgress
+    | UploadDone | BuildStarted | BatchStarted | DeployRecorded
 )
 Event = DeployEvent | WatchEvent  # everything a deploy or a followed build tells
 EventSink = Callable[[Event], None]

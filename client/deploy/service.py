@@ -48,6 +48,7 @@ from cbdeploy.client.config.statedir import cache_dir, state_dir
 from cbdeploy.client.deploy import workspace_deploy as ws
 from cbdeploy.client.deploy.batch_deploy import deploy_services
 from cbdeploy.client.deploy.buildspec import render_buildspec
+from cbdeploy.client.deploy.choose import recorded, root_selector, service_selector
 from cbdeploy.client.deploy.delta import (
     BaseStore,
     archive_key,
@@ -71,6 +72,7 @@ from cbdeploy.client.deploy.events import (
 )
 from cbdeploy.client.deploy.preamble import Preamble, open_and_check, open_aws_later
 from cbdeploy.client.deploy.runner_plan import archive_entries, environment_variables
+from cbdeploy.client.deploy.selection import Request
 from cbdeploy.client.deploy.start import start_request  # (re-exported: its home was here)
 from cbdeploy.client.deploy.upload import UploadResult, source_key, upload_archive
 from cbdeploy.client.errors import (
@@ -116,6 +118,7 @@ class DeployOptions:
     detach: bool = False
     no_delta: bool = False
     keep_going: bool = False  # a workspace's batch: a failed service lets independent ones finish
+    selection: Request = Request()  # --service, --no-deps, --affected, --since
 
 
 @dataclass(frozen=True)
@@ -210,9 +213,10 @@ class DeployService:
     def run(self) -> BuildOutcome | BatchOutcome | None:
         """The outcome; None when a workspace's selection picked nothing (nothing started)."""
         workspace = ws.locate(self.root, self.target)
-        if workspace is not None and ws.at_root(workspace, self.root):
-            return deploy_services(self, workspace, workspace.services)  # one batch
+        if workspace is not None and ws.at_root(workspace, self.root):  # one batch
+            return deploy_services(self, workspace, root_selector(workspace, self))
         config = load_config(self.root, self.target.stage, self.target.config_path)
+        chooser = service_selector(workspace, config.root, self)  # checks --service ...
         if config.confirm and not self.options.yes and not self.can_ask():
             # Said before any packaging or AWS call: the answer cannot change.
             raise UsageError(
@@ -228,6 +232,8 @@ class DeployService:
         status = Preamble(lambda _: git_info(config.root))
         try:
             git, plan, aws, account, selection = self._select(config, status, preamble, shipping)
+            if chooser and chooser.single(aws) is None:
+                return None  # --affected: nothing changed; nothing was written or uploaded
             with self._workspace(config.root, plan.invocation_id) as workdir:
                 tree = scan_tree(selection, self._package_cache(selection))
                 archive = self._archive(selection, plan, workdir, files_entry(tree))
@@ -245,7 +251,7 @@ class DeployService:
                 request = start_request(plan, upload)
                 if self.options.preserve_temp_files:
                     _write_json(workdir / "start-build.json", request)
-                return self._start_and_follow(aws, request)
+                return recorded(chooser, aws, self._start_and_follow(aws, request))
         finally:
             preamble.close()
             status.close()

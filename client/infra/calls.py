@@ -46,6 +46,7 @@ class Write(str, enum.Enum):
     DELETE_ROLE = "delete_role"
     DELETE_LOG_GROUP = "delete_log_group"
     EMPTY_BUCKET = "empty_bucket"
+    DELETE_OBJECTS = "delete_objects"
     DELETE_BUCKET = "delete_bucket"
 
     def __str__(self) -> str:

@@ -1,7 +1,9 @@
 """Plan the removal of what cbdeploy created; :func:`client.infra.calls.execute` runs it.
 
 A stage owns its CodeBuild project (its running builds are stopped first),
-its service role and its log group. ``everything`` also removes the account's
+its service role and its log group, and what cbdeploy recorded about it in the
+bucket (``state/<app>/<stage>/``: a workspace's deploy records, which a new stage
+of the same name must not inherit). ``everything`` also removes the account's
 shared bucket (emptied first: every object version, delete
 marker and pending multipart upload). The bucket is only touched when it
 belongs to this account (ExpectedBucketOwner). A project, role or log group
@@ -40,6 +42,7 @@ class Remains:
     roles: tuple[RoleRemains, ...]  # the service role, then the batch role, where they exist
     log_group: Mapping[str, Any] | None
     bucket_exists: bool  # only read with ``everything``
+    records: tuple[str, ...] = ()  # the keys under the stage's state/ prefix
 
 
 def plan_destroy(
@@ -72,6 +75,7 @@ def plan_destroy(
         roles=roles,
         log_group=group,
         bucket_exists=everything and aws.bucket_exists(names.bucket),
+        records=() if everything else tuple(aws.list_keys(names.bucket, names.state_prefix)),
     )
     return deletions(names, remains, everything=everything)
 
@@ -101,6 +105,11 @@ def deletions(names: Names, remains: Remains, *, everything: bool = False) -> tu
                 f"Delete log group {names.log_group}",
             )
         )
+    if remains.records and not everything:  # (everything empties the bucket anyway)
+        count = len(remains.records)
+        calls.append(Call(Write.DELETE_OBJECTS, {"bucket": names.bucket, "keys": remains.records},
+                          f"Delete the stage's {count} deploy {'record' if count == 1 else 'records'}"
+                          f" in {names.bucket}/{names.state_prefix}"))
     if everything and remains.bucket_exists:
         calls.append(
             Call(Write.EMPTY_BUCKET, {"bucket": names.bucket}, f"Delete every object in {names.bucket}")

@@ -16,6 +16,9 @@ Per app and stage (each tagged ``cbdeploy:app`` and ``cbdeploy:stage``):
     starts a batch's builds with; shortened the same way)
     log group ``/cbdeploy/<app>/<stage>``
     S3 prefixes ``sources/<app>/<stage>/`` and ``cache/<app>/<stage>/``
+    S3 prefix ``state/<app>/<stage>/`` (what cbdeploy keeps about the stage; outside
+    ``sources/``, so the sources' lifecycle never expires it): a workspace service's
+    last successful deploy in ``deployed/<service>.json``
     ECR repository of image <name> ``cbdeploy/<app>/<stage>/<name>`` (unless configured)
 """
 
@@ -63,6 +66,19 @@ def cache_prefix(name: str, stage: str) -> str:
     """Where a stage's S3 build cache goes in the bucket."""
     stage_id(name, stage)
     return f"cache/{name}/{stage}/"
+
+
+def state_prefix(name: str, stage: str) -> str:
+    """Where cbdeploy keeps what it knows about a stage (kept: no lifecycle rule expires it)."""
+    stage_id(name, stage)
+    return f"state/{name}/{stage}/"
+
+
+def deployed_record_key(name: str, stage: str, service: str) -> str:
+    """The record of ``service``'s last successful deploy to the stage (``--affected`` reads it)."""
+    if not service or "/" in service:
+        raise ValueError(f"{service!r} cannot be part of a cbdeploy name")
+    return f"{state_prefix(name, stage)}deployed/{service}.json"
 
 
 def role_name(name: str, stage: str, region: str) -> str:
@@ -135,6 +151,10 @@ class Names:
     @property
     def cache_prefix(self) -> str:
         return cache_prefix(self.app, self.stage)
+
+    @property
+    def state_prefix(self) -> str:
+        return state_prefix(self.app, self.stage)
 
     @property
     def tags(self) -> dict[str, str]:

@@ -17,8 +17,8 @@ policy narrow (their only resource is ``*``):
 
 ``iam:PassRole`` names exactly the stage's two roles and only for CodeBuild
 (``iam:PassedToService``). The account's bucket is shared by every app: bucket
-actions name the bucket, object actions stop at the stage's ``sources/`` and
-``cache/`` prefixes. So ``destroy --all``, which empties and deletes that shared
+actions name the bucket, object actions stop at the stage's ``sources/``,
+``cache/`` and ``state/`` prefixes. So ``destroy --all``, which empties and deletes that shared
 bucket with every app's archives, is not in a stage's policy: run it with an
 administrator's credentials.
 """
@@ -130,8 +130,11 @@ def deployer_policy(settings: StageSettings, names: Names) -> dict[str, Any]:
         _statement(
             "StageObjects",
             OBJECT_ACTIONS,
-            [f"{bucket_arn}/{names.sources_prefix}*", f"{bucket_arn}/{names.cache_prefix}*"],
+            [f"{bucket_arn}/{names.sources_prefix}*", f"{bucket_arn}/{names.cache_prefix}*",
+             f"{bucket_arn}/{names.state_prefix}*"],  # a workspace's deploy records
         ),
+        # destroy: the stage's records go with it (a new stage of the name starts afresh)
+        _statement("StageRecords", ["s3:DeleteObject"], [f"{bucket_arn}/{names.state_prefix}*"]),
         _statement(
             "FindLogGroup",
             ["logs:DescribeLogGroups"],

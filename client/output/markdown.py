@@ -63,6 +63,8 @@ def _headline(report: Mapping[str, Any], command: str) -> list[str]:
         if report.get("hint"):
             lines += ["", md(report["hint"])]
         return lines
+    if report.get("selection") == [] and not status:  # --affected: no service changed
+        return [f"### ✅ cbdeploy {command}: nothing to deploy, no service changed"]
     took = duration(report.get("durationSeconds"))
     headline = (status or "ended").lower().replace("_", " ")
     icon = _status_icon(status).strip()

@@ -51,6 +51,9 @@ class ReportCollector:
         self._endpoint: str | None = None  # None: AWS itself
         self._flags = ""  # what a printed command needs to reach the endpoint (--local)
         self._archive: dict[str, Any] | None = None
+        # A workspace deploy's services with their reasons; None: not a workspace deploy.
+        self._selection: list[dict[str, Any]] | None = None
+        self._since: list[dict[str, Any]] | None = None  # --affected: what changes count from
         self._upload: dict[str, Any] | None = None
         self._packaging_seconds: float | None = None
         self._upload_seconds: float | None = None
@@ -86,6 +89,13 @@ class ReportCollector:
             case d.DeployStarting():
                 self._target.update(stage=event.stage, app=event.app, project=event.project,
                                     account=event.account or None, config=event.config or None)
+            case d.ServicesSelected():
+                choice = event.choice
+                self._selection = [{"service": p.service.name, "reasons": list(p.reasons)}
+                                   for p in choice.picked]
+                if choice.affected:
+                    self._since = [{"since": label, "services": list(names)}
+                                   for label, names in choice.since]
             case d.ArchiveBuilt():
                 a = event.archive
                 self._archive = {"sizeBytes": a.size, "sha256": a.sha256,
@@ -104,6 +114,7 @@ class ReportCollector:
                 self._launched = {"batchId": event.batch.id, "fastFail": event.fast_fail,
                                "services": {s: {"identifier": i} for s, i in event.services}}
             case (w.Attached() | d.FilesSelected() | d.PackagingProgress() | d.ConfirmationNeeded()
+                  | d.DeployRecorded()
                   | d.BootstrapStep() | d.BootstrapDone() | d.UploadStarting()
                   | d.UploadProgress() | w.StopScheduled() | w.StopRequested() | w.StopFailed()
                   | w.Detached()):
@@ -203,6 +214,8 @@ class ReportCollector:
         timings: dict[str, Any] = {}
         if self._deploy:
             data.update(self._target)
+            data["selection"] = self._selection
+            data["changesSince"] = self._since
             data["archive"] = self._archive
             data["upload"] = self._upload
             timings["packagingSeconds"] = _rounded(self._packaging_seconds)

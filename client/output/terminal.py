@@ -38,6 +38,7 @@ from cbdeploy.client.output.batch_log import BatchLog, batch_outcome_lines
 from cbdeploy.client.output.build_log import BuildLog
 from cbdeploy.client.output.lines import Lines
 from cbdeploy.client.output.place import Place
+from cbdeploy.client.output.selection import selection_lines
 from cbdeploy.client.output.summary import outcome_lines
 from cbdeploy.client.output.text import (
     clock_time,
@@ -91,6 +92,8 @@ class Renderer:
         match event:
             case d.DeployStarting():
                 self._deploy_starting(event)
+            case d.ServicesSelected() | d.DeployRecorded():
+                selection_lines(self.out, event)
             case d.FilesSelected():
                 self._files_selected(event)
             case d.PackagingProgress():
@@ -118,9 +121,7 @@ class Renderer:
             case w.StopRequested():
                 self._stop_requested(event)
             case w.StopFailed():
-                what = "batch" if event.batch else "build"
-                self.out.print(Text(f"✗ Could not stop {what} {event.build_id}: {event.message}",
-                                    style="red"))
+                self._stop_failed(event)
             case w.Detached():
                 self._detached(event)
             case f.PhaseChanged():
@@ -318,6 +319,10 @@ class Renderer:
         waiting = f", waiting up to {format_duration(e.wait_seconds)} for it to end" if (
             e.wait_seconds is not None) else ""
         self.out.warn(f"{e.signal}: stopping {what} {e.build_id}{waiting}…")
+
+    def _stop_failed(self, e: w.StopFailed) -> None:
+        what = "batch" if e.batch else "build"
+        self.out.print(Text(f"✗ Could not stop {what} {e.build_id}: {e.message}", style="red"))
 
     def _detached(self, e: w.Detached) -> None:
         self.close()

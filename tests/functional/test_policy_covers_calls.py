@@ -250,3 +250,36 @@ def test_policy_of_a_workspace_allows_its_batch_and_its_services_deploys(
                      "codebuild:StartBuild", "iam:PassRole"):
         assert expected in actions, (expected, sorted(actions))
     assert denied(policy, requests) == []
+
+
+def test_policy_allows_a_workspace_services_deploy_records_and_affected(
+    cli: Callable[..., Result], recorder: Recorder, tmp_path: Path,
+) -> None:
+    """A service of a workspace reads and writes its deploy record under the workspace's
+    ``state/<workspace>/<stage>/`` prefix: the service's printed policy allows it, and
+    another workspace's records stay out of reach."""
+    import subprocess
+
+    workspace = f"w{uuid.uuid4().hex[:10]}"
+    root = tmp_path / workspace
+    service = root / "services" / "api"
+    service.mkdir(parents=True)
+    (root / "cbdeploy.toml").write_text(
+        f'name = "{workspace}"\n[workspace]\nservices = ["services/*"]\n')
+    (service / "cbdeploy.toml").write_text(
+        f'name = "{workspace}-api"\n\n[pipeline]\nbuild = ["true"]\n')
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "x"]):
+        subprocess.run(["git", *args], cwd=root, env=env, check=True, capture_output=True)
+    account, policy = printed_policy(cli, service)
+    recorder.calls.clear()
+    for args in (("deploy", "--yes"), ("deploy", "--yes", "--affected")):
+        result = cli(service, *args)
+        assert result.exit_code == 0, (args, result.output)
+    requests = recorder.requests(account)
+    state = [r for r in requests if f"/state/{workspace}/dev/" in r[1]]
+    assert {r[0] for r in state} == {"s3:GetObject", "s3:PutObject"}, state
+    assert denied(policy, requests) == []
+    elsewhere = [(a, r.replace(f"/state/{workspace}/", "/state/other/"), c) for a, r, c in state]
+    assert denied(policy, elsewhere) == elsewhere

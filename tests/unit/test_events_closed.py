@@ -18,7 +18,9 @@ import pytest
 from rich.console import Console
 
 from cbdeploy.client.aws.results import BuildBatch, BuildGroup, Phase
+from cbdeploy.client.config.workspace import Service
 from cbdeploy.client.deploy import events as d
+from cbdeploy.client.deploy.selection import Picked, ServiceChoice
 from cbdeploy.client.deploy.upload import UploadResult
 from cbdeploy.client.infra.model import Infrastructure
 from cbdeploy.client.output.github import GithubRenderer
@@ -41,6 +43,9 @@ ARCHIVE = ArchiveResult(Path("/tmp/a.zip"), "ab" * 32, 100, 1, 200)
 # One of each: a new event class fails test_every_event_class_has_a_sample until it has one.
 SAMPLES: dict[type, d.Event] = {
     d.DeployStarting: d.DeployStarting("app", "dev", "p", "inv", "1"),
+    d.ServicesSelected: d.ServicesSelected(
+        ServiceChoice((Picked(Service("api", "services/api", Path("/tmp/c.toml")), ("requested",)),)),
+        "dev"),
     d.FilesSelected: d.FilesSelected(Selection(Path("/tmp"), ())),
     d.PackagingProgress: d.PackagingProgress(1, 2),
     d.ArchiveBuilt: d.ArchiveBuilt(ARCHIVE, 0.5, None),
@@ -53,6 +58,7 @@ SAMPLES: dict[type, d.Event] = {
     d.UploadDone: d.UploadDone(UploadResult("b", "k", False, 100), 100, 0.5),
     d.BuildStarted: d.BuildStarted(BUILD),
     d.BatchStarted: d.BatchStarted(BATCH, (("shop-infra", "shop_infra"), ("api", "api"))),
+    d.DeployRecorded: d.DeployRecorded(("api",), "dev", "ab" * 20),
     f.Attached: f.Attached(BUILD, following=True),
     f.StopScheduled: f.StopScheduled("p:1", 3.0),
     f.StopRequested: f.StopRequested("p:1"),

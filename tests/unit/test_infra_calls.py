@@ -68,8 +68,21 @@ def _destroy_everything() -> tuple[Call, ...]:
     return deletions(NAMES, remains, everything=True)
 
 
+def _destroy_the_stage_and_its_records() -> tuple[Call, ...]:
+    keys = (f"{NAMES.state_prefix}deployed/api.json", f"{NAMES.state_prefix}deployed/web.json")
+    remains = Remains(project=None, running_builds=(), roles=(), log_group=None,
+                      bucket_exists=False, records=keys)
+    calls = deletions(NAMES, remains)
+    assert [(c.method, dict(c.params)) for c in calls] == [
+        (Write.DELETE_OBJECTS, {"bucket": NAMES.bucket, "keys": keys})]
+    assert calls[0].what == (f"Delete the stage's 2 deploy records in "
+                             f"{NAMES.bucket}/{NAMES.state_prefix}")
+    return calls
+
+
 def every_planned_call() -> list[Call]:
-    return [*_nothing_exists(), *_everything_drifted(), *_destroy_everything()]
+    return [*_nothing_exists(), *_everything_drifted(), *_destroy_everything(),
+            *_destroy_the_stage_and_its_records()]
 
 
 @pytest.mark.parametrize("write", list(Write), ids=lambda w: w.value)

@@ -15,6 +15,7 @@ from cbdeploy.client.infra.names import (
     role_name,
     sources_prefix,
     stage_names,
+    state_prefix,
 )
 
 ALPHABET = "ab1-"
@@ -48,6 +49,7 @@ def test_no_two_pairs_share_any_name() -> None:
         ("log group", log_group_name),
         ("sources prefix", sources_prefix),
         ("cache prefix", cache_prefix),
+        ("state prefix", state_prefix),
     ]:
         seen: dict[str, tuple[str, str]] = {}
         for pair in PAIRS:
@@ -59,7 +61,8 @@ def test_no_two_pairs_share_any_name() -> None:
 def test_no_stage_prefix_or_log_group_contains_another_stages() -> None:
     """S3 grants end in ``<prefix>*`` and log grants in ``<group>:log-stream:*``: one stage's
     prefix must never begin another stage's, or its role would reach that stage."""
-    for name_of in (sources_prefix, cache_prefix, lambda a, s: log_group_name(a, s) + ":"):
+    for name_of in (sources_prefix, cache_prefix, state_prefix,
+                    lambda a, s: log_group_name(a, s) + ":"):
         names = sorted(name_of(*pair) for pair in PAIRS)
         for shorter, longer in itertools.pairwise(names):
             assert not longer.startswith(shorter), (shorter, longer)

@@ -42,6 +42,11 @@ def test_only_the_actions_aws_cannot_narrow_are_on_star() -> None:
     assert allows([policy], "iam:PassRole", names.batch_role_arn, context)
     assert not allows([policy], "iam:PassRole", names.role_arn, {"iam:PassedToService": "ec2.amazonaws.com"})
     assert not allows([policy], "s3:PutObject", f"arn:aws:s3:::{names.bucket}/sources/shop/dev/x.zip")
+    record = f"arn:aws:s3:::{names.bucket}/{names.state_prefix}deployed/api.json"
+    assert allows([policy], "s3:DeleteObject", record)  # destroy takes the stage's records
+    assert not allows([policy], "s3:DeleteObject", record.replace("/prod/", "/dev/"))
+    assert not allows([policy], "s3:DeleteObject",
+                      f"arn:aws:s3:::{names.bucket}/{names.sources_prefix}x.zip")
 
 
 def test_without_images_or_secrets_there_is_no_ecr_or_secret_grant() -> None:

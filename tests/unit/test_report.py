@@ -128,6 +128,8 @@ def test_a_failed_deploy_reports_phases_steps_archive_upload_and_timings() -> No
         "project": "cbdeploy-site-dev",
         "account": "123456789012",
         "config": "/work/site/cbdeploy.toml",
+        "selection": None,
+        "changesSince": None,
         "archive": {"sizeBytes": 8413, "sha256": SHA, "fileCount": 4},
         "upload": {
             "skipped": False,
@@ -168,7 +170,7 @@ def test_an_error_before_anything_started_keeps_every_key_unknown_but_the_error(
         "interrupted": False, "signal": None, "detached": False, "region": "eu-west-1", "logGroup": None,
         "logStream": None, "phases": [], "steps": [], "consoleUrl": None, "local": False,
         "endpoint": None, "stage": "dev", "app": None, "project": None, "account": None, "config": None,
-        "archive": None,
+        "selection": None, "changesSince": None, "archive": None,
         "upload": None,
         "timings": {"packagingSeconds": None, "uploadSeconds": None, "totalSeconds": 0.5},
         "error": "Unknown key 'pipline' in cbdeploy.toml line 3.",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from cbdeploy.client.cli.factory import command
-from cbdeploy.client.cli.options import aws_options
+from cbdeploy.client.cli.options import aws_options, service_options
 
 if TYPE_CHECKING:
     from cbdeploy.client.output.session import OutputSession
@@ -32,12 +32,13 @@ if TYPE_CHECKING:
 @click.option("--keep-going", "keep_going", is_flag=True,
               help="At a workspace root: a failed service lets the independent ones finish "
                    "(the batch's fast-fail off).")
+@service_options
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object on stdout when the command ends, however it ends; "
                    "human output goes to stderr.")
 def deploy(target: Target, yes: bool, no_package_cache: bool, no_build_cache: bool,
            no_cache: bool, preserve_temp_files: bool, detach: bool, no_delta: bool,
-           keep_going: bool, as_json: bool, session: OutputSession) -> int:
+           keep_going: bool, as_json: bool, session: OutputSession, **selection: Any) -> int:
     """Package the project, start its pipeline on CodeBuild, stream the logs, exit with the outcome.
 
     Exit status: 0 succeeded (or --detach started it), 1 the build failed or
@@ -54,6 +55,7 @@ def deploy(target: Target, yes: bool, no_package_cache: bool, no_build_cache: bo
     \b
       cbdeploy deploy --stage dev --region us-east-1
       cbdeploy deploy --stage prod --yes --json > result.json
+      cbdeploy deploy --stage dev --affected --since origin/main
 
     At a workspace root (a cbdeploy.toml with [workspace]) every service deploys
     as one CodeBuild batch; in a service's folder that service deploys alone.
@@ -62,6 +64,7 @@ def deploy(target: Target, yes: bool, no_package_cache: bool, no_build_cache: bo
     # Imported when the command runs, so that `deploy --help` and completing its
     # options load neither boto3 nor the pipeline (tests/unit/test_startup.py).
     from cbdeploy.client.deploy.preamble import open_aws_later
+    from cbdeploy.client.deploy.selection import Request
     from cbdeploy.client.deploy.service import DeployOptions, DeployService
     from cbdeploy.client.watch.batch_outcome import BatchOutcome
     from cbdeploy.client.watch.signals import interrupt_on_signals
@@ -71,7 +74,8 @@ def deploy(target: Target, yes: bool, no_package_cache: bool, no_build_cache: bo
         target, DeployOptions(yes=yes, no_package_cache=no_package_cache or no_cache,
                               no_build_cache=no_build_cache or no_cache,
                               preserve_temp_files=preserve_temp_files, detach=detach,
-                              no_delta=no_delta, keep_going=keep_going),
+                              no_delta=no_delta, keep_going=keep_going,
+                              selection=Request(**selection)),
         project_root=target.project_root, on_event=session.emit, confirm=session.confirm,
         aws_factory=session.door(open_aws_later, local=target.local),
     )
