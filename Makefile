@@ -55,6 +55,8 @@ bench: $(STAMP)
 	$(PY) bench/delta.py
 	$(PY) bench/follow.py
 	$(PY) bench/render.py
+	$(PY) bench/monorepo.py
+	$(PY) bench/batch_follow.py
 
 bench-docker: $(STAMP)
 	$(PY) bench/docker.py
