@@ -265,3 +265,42 @@ def test_destroying_a_stage_deletes_its_records_and_no_other_stages(aws: AwsClie
     assert set(DeployRecords(aws, ACCOUNT_BUCKET, app, "prod").read(["api", "web"])) == {
         "api", "web"}
     assert plan_destroy(aws, app, "dev") == ()  # nothing left to delete
+
+
+def test_service_picks_it_with_its_dependencies_and_no_deps_picks_it_alone(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    """``--service`` at the root deploys the named service together with what it depends
+    on, as one batch whose builds are exactly those; ``--no-deps`` leaves the dependency out.
+    The batches really run on the emulator (each build echoes its service's name)."""
+    name = f"ws{uuid.uuid4().hex[:10]}"
+    root = tmp_path / name
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    write(root, {
+        "cbdeploy.toml": f'name = "{name}"\n[workspace]\nservices = ["services/*", "infra"]\n',
+        "infra/cbdeploy.toml": 'name = "infra"\n[pipeline]\nbuild = ["echo built infra"]\n',
+        "services/api/cbdeploy.toml": 'name = "api"\ndependsOn = ["infra"]\n'
+                                      '[pipeline]\nbuild = ["echo built api"]\n',
+        "services/web/cbdeploy.toml": 'name = "web"\n[pipeline]\nbuild = ["echo built web"]\n',
+    })
+    commit(root, "first")
+
+    with_deps = cli(root, "deploy", "--yes", "--json", "--service", "api")
+    assert with_deps.exit_code == 0, with_deps.output
+    report = json.loads(with_deps.stdout)
+    assert report["selection"] == [
+        {"service": "infra", "reasons": ["dependency of api"]},
+        {"service": "api", "reasons": ["requested"]},
+    ]
+    assert sorted(report["services"]) == ["api", "infra"]
+    assert all(s["status"] == "SUCCEEDED" for s in report["services"].values())
+    assert "built infra" in with_deps.stderr and "built api" in with_deps.stderr
+    assert "built web" not in with_deps.stderr
+
+    alone = cli(root, "deploy", "--yes", "--json", "--service", "api", "--no-deps")
+    assert alone.exit_code == 0, alone.output
+    report = json.loads(alone.stdout)
+    assert report["selection"] == [{"service": "api", "reasons": ["requested"]}]
+    assert list(report["services"]) == ["api"]
+    assert "built infra" not in alone.stderr
