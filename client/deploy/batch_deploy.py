@@ -116,8 +116,11 @@ def deploy_services(
             return BatchOutcome(batch.id, batch.status or "IN_PROGRESS", 0, detached=True,
                                 region=target.region)
         outcome = follow_started_batch(deploy, aws, batch)
-        if outcome.succeeded and not outcome.detached:
-            picker.deployed(aws, [s.name for s in services], batch.id)
+        # Each service that succeeded is deployed, even in a failed batch (--keep-going):
+        # a failed one keeps its older record, so its changes stay "affected".
+        done = [s.service for s in outcome.services if s.status == "SUCCEEDED"]
+        if done and not outcome.detached:
+            picker.deployed(aws, done, batch.id)
         return outcome
 
 

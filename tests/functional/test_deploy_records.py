@@ -304,3 +304,28 @@ def test_service_picks_it_with_its_dependencies_and_no_deps_picks_it_alone(
     assert report["selection"] == [{"service": "api", "reasons": ["requested"]}]
     assert list(report["services"]) == ["api"]
     assert "built infra" not in alone.stderr
+
+
+def test_with_keep_going_the_services_that_succeeded_are_recorded_and_the_failed_is_not(
+    cli: Callable[..., Result], aws: AwsClient, tmp_path: Path
+) -> None:
+    """A failed batch with --keep-going: the independent service that succeeded is deployed
+    on the stage, so it is recorded; the failed one is not (its changes stay affected)."""
+    name = f"ws{uuid.uuid4().hex[:10]}"
+    root = tmp_path / name
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    write(root, {
+        "cbdeploy.toml": f'name = "{name}"\n[workspace]\nservices = ["services/*"]\n',
+        "services/good/cbdeploy.toml": 'name = "good"\n[pipeline]\nbuild = ["sleep 1"]\n',
+        "services/bad/cbdeploy.toml": 'name = "bad"\n[pipeline]\nbuild = ["exit 3"]\n',
+    })
+    head = commit(root, "first")
+
+    result = cli(root, "deploy", "--yes", "--json", "--keep-going")
+    assert result.exit_code == 1, result.output
+    statuses = {k: v["status"] for k, v in json.loads(result.stdout)["services"].items()}
+    assert statuses == {"good": "SUCCEEDED", "bad": "FAILED"}
+    good = record(aws, name, "good")
+    assert good is not None and good["commit"] == head
+    assert record(aws, name, "bad") is None
