@@ -12,13 +12,13 @@ written into the project.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
+
+from tests.interrupting import interrupt_when
 
 CBDEPLOY = str(Path(sys.executable).parent / "cbdeploy")
 
@@ -67,22 +67,9 @@ def test_ctrl_c_while_the_preamble_hangs_exits_130_at_once_creating_nothing(
          "--config-path", str(project / "cbdeploy.toml")],
         cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
-    try:
-        deadline = time.monotonic() + 30
-        while not requests:  # the preamble is waiting for STS, the request read whole
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the preamble never called the endpoint"
-            time.sleep(0.01)
-        time.sleep(0.3)
-        assert proc.poll() is None
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
-        took = time.monotonic() - sent
+    try:  # (the preamble waits for STS once its request was read whole)
+        took = interrupt_when(proc, lambda: bool(requests), "called the endpoint (the preamble)")
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
         server.close()
         for conn in held:
             conn.close()

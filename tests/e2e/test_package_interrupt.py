@@ -10,13 +10,13 @@ and neither the archive nor its temporary file left behind.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.interrupting import interrupt_when
 
 CBDEPLOY = str(Path(sys.executable).parent / "cbdeploy")
 
@@ -39,22 +39,8 @@ def test_ctrl_c_while_compressing_a_large_file_exits_130_at_once_leaving_nothing
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    try:
-        deadline = time.monotonic() + 30
-        while not (out_dir.is_dir() and any(out_dir.iterdir())):  # the temporary archive
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        time.sleep(0.3)  # well into the large file
-        assert proc.poll() is None, "packaging ended before the interrupt: make the file larger"
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
-        took = time.monotonic() - sent
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    took = interrupt_when(proc, lambda: out_dir.is_dir() and any(out_dir.iterdir()),
+                          "started the archive (make the file larger if it ended first)")
     assert proc.returncode == 130
     assert took < 1.0, f"exited {took:.2f} s after Ctrl-C"
     assert list(out_dir.iterdir()) == []  # no archive, no temporary file
@@ -92,24 +78,11 @@ def test_ctrl_c_while_workers_compress_ends_them_too(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    try:
-        deadline = time.monotonic() + 30
-        while not (out_dir.is_dir() and any(out_dir.iterdir())):  # the temporary archive
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        time.sleep(0.3)
-        workers = _children(proc.pid)
-        assert proc.poll() is None, "packaging ended before the interrupt: add files"
-        assert len(workers) >= 2  # the worker processes (git has finished by now)
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
-        took = time.monotonic() - sent
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    workers: set[int] = set()
+    took = interrupt_when(proc, lambda: out_dir.is_dir() and any(out_dir.iterdir()),
+                          "started the archive (add files if it ended first)",
+                          just_before=lambda: workers.update(_children(proc.pid)))
+    assert len(workers) >= 2  # the worker processes (git had finished by then)
     assert proc.returncode == 130
     assert took < 1.0, f"exited {took:.2f} s after Ctrl-C"
     assert [pid for pid in workers if _alive(pid)] == []

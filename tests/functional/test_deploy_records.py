@@ -18,16 +18,16 @@ from typing import Any
 
 import boto3
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from cbdeploy.client.aws.client import AwsClient
-from cbdeploy.client.cli.main import main
 from cbdeploy.client.deploy.records import DeployRecord, DeployRecords, record_deployed
 from cbdeploy.client.infra.names import bucket_name, deployed_record_key
 from cbdeploy.client.packaging.changes import WorkTree
 from tests.functional.test_affected_git import commit, git, hermetic_git, write
+from tests.functional.test_workspace_deploy import cli
 
-__all__ = ["hermetic_git"]  # (the autouse fixture, for this module too)
+__all__ = ["cli", "hermetic_git"]  # (fixtures: the autouse one, and the in-process CLI)
 
 ACCOUNT_BUCKET = bucket_name("123456789012", "us-east-1")
 NOW = dt.datetime(2026, 12, 6, 8, 0, tzinfo=dt.timezone.utc)
@@ -77,18 +77,6 @@ def test_nothing_is_recorded_outside_git_or_before_a_first_commit(aws: AwsClient
 
 
 # ---------------------------------------------------------------- through the CLI
-
-
-@pytest.fixture
-def cli(emulator_url: str, aws_env: None, tmp_path: Path) -> Callable[..., Result]:
-    env = {"AWS_ENDPOINT_URL": emulator_url, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
-
-    def run(folder: Path, *args: str) -> Result:
-        argv = [*args, "--region", "us-east-1", "--stage", "dev",
-                "--config-path", str(folder / "cbdeploy.toml")]
-        return CliRunner().invoke(main, argv, env=env, catch_exceptions=False)
-
-    return run
 
 
 def shop(tmp_path: Path) -> tuple[Path, str]:
