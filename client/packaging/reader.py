@@ -32,7 +32,9 @@ from cbdeploy.client.errors import PackagingError
 from cbdeploy.client.packaging.model import FileStat, shown
 from cbdeploy.client.packaging.zipformat import DEFLATED, STORED, EntryInfo
 
-LEVEL = 6  # git archive's default (zlib's Z_DEFAULT_COMPRESSION); libdeflate's level 6
+# libdeflate's fastest level: on babel/babel its archive is 0.85 x git archive's
+# (zlib level 6), where level 6 gives 0.81 x for 1.6 x the deflate time.
+LEVEL = 1
 LARGE = 1 << 20  # above this a file is compressed alone (a batch of its own)
 WHOLE = 16 << 20  # up to this a file is read whole and deflated by libdeflate
 LIBDEFLATE = deflate.__version__  # the binding's version, which pins libdeflate's
