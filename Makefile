@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test demo demo-docker demo-monorepo lint typecheck check bench clean docs
+.PHONY: install bytecode test demo demo-docker demo-monorepo lint typecheck check bench clean docs
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -11,6 +11,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Bytecode for every module, as a wheel install has: where PYTHONDONTWRITEBYTECODE is
+# set, each cbdeploy process (and each packaging worker) would compile them again.
+bytecode: $(STAMP)
+	$(PY) -m compileall -q client runner emulator buildspec >/dev/null
 
 # In TEST_WORKERS processes (pytest-xdist); --dist loadfile keeps a module's tests on one
 # worker, in order (tests/functional/test_delta_deploys.py's steps build on each other).
@@ -49,7 +54,7 @@ typecheck: $(STAMP)
 
 check: lint typecheck test
 
-bench: $(STAMP)
+bench: bytecode
 	$(PY) bench/package.py $(if $(BENCH_REPO),--repo $(BENCH_REPO))
 	$(PY) bench/deploy_overhead.py $(if $(BENCH_REPO),--repo $(BENCH_REPO))
 	$(PY) bench/delta.py
