@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from cbdeploy.client.packaging.cache import ArchiveCache
 from cbdeploy.client.packaging.destination import check_output_path, complete_stats
+from cbdeploy.client.packaging.early import Batch, EarlyBatches, Remote
 from cbdeploy.client.packaging.meter import Meter
 from cbdeploy.client.packaging.model import ArchiveResult, FileStat, Selection
 from cbdeploy.client.packaging.nogc import paused_gc
@@ -59,8 +60,6 @@ MANIFEST = ".cbdeploy/manifest.json"
 # on_progress(done, total): bytes of content packaged so far (read and compressed, or
 # copied from the cache), of all the entries' bytes: a large file moves it as it is read.
 Progress = Callable[[int, int], None]
-BATCH_BYTES = 1 << 20
-BATCH_FILES = 128
 INLINE_BYTES = 256 << 10  # compressed on the writing thread before a pool is worth starting
 INLINE_FILE_COST = 4096  # what opening and reading a file costs, counted as bytes
 PROGRESS_EVERY = 0.1  # seconds between progress reports while waiting for a batch
@@ -79,6 +78,7 @@ def build_archive(
     jobs: int | None = None,
     on_progress: Progress | None = None,
     workers: Workers | None = None,
+    early: EarlyBatches | None = None,
 ) -> ArchiveResult:
     """Write ``selection`` (plus the manifest and ``extra_entries``) to ``output`` as a zip.
 
@@ -92,9 +92,12 @@ def build_archive(
     A KeyboardInterrupt (Ctrl-C) stops the compressing threads within one chunk.
     ``workers``: processes the caller started early (:func:`.workers.start_workers`,
     while the files were selected), used if worth it; the caller closes them.
+    ``early``: batches already handed to those workers while the files were selected
+    (see :mod:`.early`); the build starts at its time.
     """
     with paused_gc():
-        return ArchiveBuilder(jobs=jobs, on_progress=on_progress, workers=workers).build(
+        builder = ArchiveBuilder(jobs=jobs, on_progress=on_progress, workers=workers, early=early)
+        return builder.build(
             selection, Path(output), extra_entries, cache_dir
         )
 
@@ -111,26 +114,6 @@ def manifest(selection: Selection, stats: Mapping[str, FileStat]) -> bytes:
     ]
     document = {"version": 1, "links": links, "executables": sorted(executables, key=os.fsencode)}
     return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("ascii")
-
-
-class _Batch:
-    """Entries compressed together by one worker (plain classes: cheaper to import)."""
-
-    __slots__ = ("items", "size")
-
-    def __init__(self) -> None:
-        self.items: list[Item] = []
-        self.size = 0
-
-
-class _Remote:
-    """A batch handed to a worker process, by its ticket."""
-
-    __slots__ = ("batch", "ticket")
-
-    def __init__(self, batch: _Batch, ticket: int) -> None:
-        self.batch = batch
-        self.ticket = ticket
 
 
 class _Done:
@@ -161,6 +144,7 @@ class ArchiveBuilder:
         on_progress: Progress | None = None,
         workers: Workers | None = None,
         processes: bool = True,
+        early: EarlyBatches | None = None,
     ) -> None:
         self.jobs = max(1, jobs or os.cpu_count() or 1)
         self.opener = opener
@@ -170,6 +154,7 @@ class ArchiveBuilder:
         self._copied = self._total = 0
         self._racy_from_ns = 0
         self._given = workers
+        self._early = early if early is not None and early.workers is workers else None
         # A test's opener stays in this process; so does a build a cache mostly supplies.
         self._processes = processes and self.jobs > 1 and opener is default_open
         self._root = b""
@@ -181,7 +166,7 @@ class ArchiveBuilder:
         extra_entries: Mapping[str, bytes],
         cache_dir: Path | None,
     ) -> ArchiveResult:
-        started_ns = self.clock_ns()
+        started_ns = self.clock_ns() if self._early is None else self._early.started_ns
         self._racy_from_ns = started_ns - RACY_NS
         if MANIFEST in extra_entries:
             raise ValueError(f"{MANIFEST} is written by build_archive itself")
@@ -198,6 +183,7 @@ class ArchiveBuilder:
         self._processes = self._processes and not (cache and cache.columns.names)
         self._processes = self._processes and self._total >= PROCESS_BYTES
         self._root = os.fsencode(selection.root).rstrip(b"/") + b"/"
+        self._take_early()
         output.parent.mkdir(parents=True, exist_ok=True)
         tmp = output.parent / f".{output.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
@@ -205,7 +191,7 @@ class ArchiveBuilder:
         try:
             with out.handle:
                 reserved = reserve(out.handle.fileno(), cache.size if cache else 0)
-                self._write(out, self._units(selection, stats, extra, cache), cache)
+                self._write(out, self._with_early(self._units(selection, stats, extra, cache)), cache)
                 cd_offset = out.offset
                 out.write(b"".join(out.central))
                 out.write(end_records(out.entries, cd_offset, out.offset - cd_offset))
@@ -232,7 +218,7 @@ class ArchiveBuilder:
     def _units(
         self, selection: Selection, stats: Mapping[str, FileStat], extra: Mapping[str, bytes],
         cache: ArchiveCache | None,
-    ) -> Iterator[_Batch | CopyRun]:
+    ) -> Iterator[Batch | CopyRun]:
         """What to write, in order: batches to compress, runs to copy from the cache."""
         files, root, extras = selection.files, self._root, list(extra.items())
         encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
@@ -242,9 +228,12 @@ class ArchiveBuilder:
         reuse = reusable(order, files, stats, root, cache, self.opener)
         columns = cache.columns if cache is not None else Columns.empty()
         offsets, lengths = columns.offsets, columns.lengths
-        batch = _Batch()
+        batch = Batch()
         run: CopyRun | None = None
         previous = None
+        # Where batches handed out early start, this build's batches start too: where
+        # the entries are the same, so are the batches (see _with_early).
+        starts = {r.batch.items[0][0] for r in self._early.handed} if self._early else set()
         for p, (name, index) in enumerate(order):
             if name == previous:
                 raise ValueError(f"two archive entries named {os.fsdecode(name)}")
@@ -257,7 +246,7 @@ class ArchiveBuilder:
                     continue
                 if batch.items:
                     yield batch
-                    batch = _Batch()
+                    batch = Batch()
                 if run is not None:
                     yield run
                 run = CopyRun(r)
@@ -273,35 +262,70 @@ class ArchiveBuilder:
                 yield run
                 run = None
             size = len(item[2]) if len(item) == 4 else item[1]
-            if size > LARGE and batch.items:
+            if (size > LARGE or name in starts) and batch.items:
                 yield batch
-                batch = _Batch()
+                batch = Batch()
             batch.items.append(item)
             batch.size += size
-            if batch.size >= BATCH_BYTES or len(batch.items) >= BATCH_FILES:
+            if batch.full():
                 yield batch
-                batch = _Batch()
+                batch = Batch()
         if run is not None:
             yield run
         if batch.items:
             yield batch
 
+    def _take_early(self) -> None:
+        """Use the batches handed out early, if they are of this selection."""
+        early = self._early
+        if early is None:
+            return
+        early.finish()
+        if early.root != self._root:  # nothing handed out (or, never, another root)
+            while early.handed:
+                early.discard()
+            self._early = None
+            if early.root is not None:  # the workers know another root: not for this build
+                self._given = None
 
-    def _compress(self, batch: _Batch) -> list[Produced]:
+    def _with_early(self, units: Iterator[Batch | CopyRun]) -> Iterator[Batch | CopyRun | Remote]:
+        """``units``, with a batch handed out early in place of each batch of the same
+        items; the early batches left unused are discarded."""
+        early = self._early
+        if early is None:
+            yield from units
+            return
+        handed = early.handed
+        try:
+            for unit in units:
+                if isinstance(unit, Batch) and handed:
+                    first = unit.items[0][0]
+                    while handed and handed[0].batch.items[0][0] < first:
+                        early.discard()  # passed over: not in this archive
+                    if handed and handed[0].batch.items == unit.items:
+                        self._in_flight += unit.size
+                        yield early.take()
+                        continue
+                yield unit
+        finally:
+            while handed:
+                early.discard()
+
+    def _compress(self, batch: Batch) -> list[Produced]:
         tick, root, racy_from_ns = self._meter.tick, self._root, self._racy_from_ns
         return [
             produce(item_entry(item, root, racy_from_ns), self.opener, tick) for item in batch.items
         ]
 
     def _write(
-        self, out: Output, units: Iterator[_Batch | CopyRun], cache: ArchiveCache | None
+        self, out: Output, units: Iterator[Batch | CopyRun | Remote], cache: ArchiveCache | None
     ) -> None:
         # The pools start only once there is more to compress than INLINE_BYTES: a
         # re-package that recompresses a file or two does it here, without paying for
         # importing concurrent.futures and starting threads or processes.
         self._threads: ThreadPoolExecutor | None = None
-        self._workers: Workers | None = None
-        window: deque[Future[list[Produced]] | CopyRun | _Done | _Remote] = deque()
+        self._workers: Workers | None = self._given if self._early else None
+        window: deque[Future[list[Produced]] | CopyRun | _Done | Remote] = deque()
         # Workers get a deeper queue: under load, the builder may not run for a while.
         limit = self.jobs * (8 if self._processes else 3)
         self._in_flight = 0  # bytes handed to workers and not yet written
@@ -309,7 +333,7 @@ class ArchiveBuilder:
         failed = True
         try:
             for unit in units:
-                if isinstance(unit, CopyRun):
+                if isinstance(unit, CopyRun | Remote):
                     window.append(unit)
                 elif not self._processes and self._threads is None and _inline_cost(unit) <= inline:
                     inline -= _inline_cost(unit)
@@ -330,7 +354,7 @@ class ArchiveBuilder:
             if self._workers is not None and self._workers is not self._given:
                 self._workers.close(kill=failed)
 
-    def _submit(self, batch: _Batch) -> Future[list[Produced]] | _Remote:
+    def _submit(self, batch: Batch) -> Future[list[Produced]] | Remote:
         """Hand ``batch`` to a worker process, or to a thread (a file above WHOLE streams
         through zlib on a thread, where Ctrl-C stops it within a chunk)."""
         if self._processes and batch.size <= WHOLE:
@@ -341,7 +365,7 @@ class ArchiveBuilder:
                     return self._submit(batch)
                 self._workers.begin(self._root, self._racy_from_ns)
             self._in_flight += batch.size
-            return _Remote(batch, self._workers.submit(batch.items, batch.size))
+            return Remote(batch, self._workers.submit(batch.items, batch.size))
         if self._threads is None:
             from concurrent.futures import ThreadPoolExecutor
 
@@ -351,7 +375,7 @@ class ArchiveBuilder:
     def _emit(
         self,
         out: Output,
-        unit: Future[list[Produced]] | CopyRun | _Done | _Remote,
+        unit: Future[list[Produced]] | CopyRun | _Done | Remote,
         cache: ArchiveCache | None,
     ) -> None:
         if isinstance(unit, CopyRun):
@@ -360,7 +384,7 @@ class ArchiveBuilder:
             self._copied += sum(cache.columns.usizes[unit.first : unit.stop])
             self._progress()
             return
-        if isinstance(unit, _Remote):
+        if isinstance(unit, Remote):
             assert self._workers is not None
             reply = self._workers.result(unit.ticket, self._progress_every)
             while reply is None:
@@ -412,5 +436,5 @@ class ArchiveBuilder:
             self.on_progress(min(self._meter.done + self._copied, self._total), self._total)
 
 
-def _inline_cost(batch: _Batch) -> int:
+def _inline_cost(batch: Batch) -> int:
     return batch.size + INLINE_FILE_COST * len(batch.items)

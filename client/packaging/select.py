@@ -20,7 +20,7 @@ import posixpath
 import stat
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from cbdeploy.client.errors import PackagingError
@@ -54,20 +54,32 @@ class _Listing:
         self.repos: list[bytes] = []  # nested repositories / gitlinks
 
 
+# on_files(root, files, stats): the next tracked files resolved, in byte order, while
+# git still looks for untracked ones (files may later be put between them).
+OnFiles = Callable[[Path, list[SelectedFile], Mapping[str, FileStat]], None]
+_FEED_PATHS = 2048  # tracked paths resolved between two calls of on_files
+
+
 def select_files(
-    root: Path, *, include_submodules: bool = False, follow_external_links: bool = False
+    root: Path, *, include_submodules: bool = False, follow_external_links: bool = False,
+    on_files: OnFiles | None = None,
 ) -> Selection:
     """The project files to ship from ``root``, in byte order of their paths.
+
+    ``on_files`` is handed the tracked files as they are resolved (a cold build
+    starts compressing them: see :mod:`.early`).
 
     Raises :class:`PackagingError` for a link pointing outside the project (unless
     ``follow_external_links``: then the target's content is shipped under the
     link's path), for a link loop, and when git cannot list the tree.
     """
     with paused_gc():
-        return _select_files(root, include_submodules, follow_external_links)
+        return _select_files(root, include_submodules, follow_external_links, on_files)
 
 
-def _select_files(root: Path, include_submodules: bool, follow_external_links: bool) -> Selection:
+def _select_files(
+    root: Path, include_submodules: bool, follow_external_links: bool, on_files: OnFiles | None
+) -> Selection:
     root = Path(os.path.abspath(root))
     if not root.is_dir():
         raise PackagingError(
@@ -75,7 +87,7 @@ def _select_files(root: Path, include_submodules: bool, follow_external_links: b
         )
     rules = ignorefile.read_rules(root)
     resolver = _Resolver(root, follow_external_links)
-    listing = _list(root, rules, resolver.resolve)
+    listing = _list(root, rules, resolver.resolve if on_files is None else resolver.feeding(on_files))
     skipped: list[str] = []
     if listing.repos:
         nested = _Listing()
@@ -245,6 +257,18 @@ class _Resolver:
                     self.secrets.append(path)
             else:
                 self._add_special(rel, prefix + rel, st)
+
+    def feeding(self, on_files: OnFiles) -> Resolve:
+        """:meth:`resolve`, handing ``on_files`` each part of the files as it is done."""
+
+        def resolve(paths: list[bytes]) -> None:
+            for start in range(0, len(paths), _FEED_PATHS):
+                done = len(self.files)
+                self.resolve(paths[start : start + _FEED_PATHS])
+                if not self.reorder:  # (a followed directory: the order is not final)
+                    on_files(self.root, self.files[done:], self.stats)
+
+        return resolve
 
     def selection(self, paths: list[bytes], skipped: list[str]) -> Selection:
         """The selection: what :meth:`resolve` took already, and ``paths`` (the

@@ -81,6 +81,7 @@ class Workers:
         self._cond = threading.Condition()
         self._replies: dict[int, Reply] = {}
         self._dead: dict[int, str] = {}  # ticket -> why its worker is gone
+        self._dropped: set[int] = set()  # tickets whose replies nobody will take
         self._next = 0
         self._closed = False
         self._processes: list[_Process] = []
@@ -104,6 +105,12 @@ class Workers:
     def handed(self) -> int:
         """How many batches were handed out."""
         return self._next
+
+    @property
+    def held(self) -> int:
+        """How many replies came and wait to be taken."""
+        with self._cond:
+            return len(self._replies)
 
     @property
     def pids(self) -> list[int]:
@@ -159,6 +166,12 @@ class Workers:
             )
         return reply
 
+    def discard(self, ticket: int) -> None:
+        """Nobody will take ``ticket``'s reply: drop it now or when it comes."""
+        with self._cond:
+            if self._replies.pop(ticket, None) is None and self._dead.pop(ticket, None) is None:
+                self._dropped.add(ticket)
+
     def close(self, *, kill: bool = False) -> None:
         """End the workers: at once with ``kill`` (an error, Ctrl-C), else once idle."""
         self._closed = True
@@ -207,7 +220,10 @@ class Workers:
                     return
                 ticket, size = process.tickets.popleft()
                 process.queued -= size
-                self._replies[ticket] = frame
+                if ticket in self._dropped:
+                    self._dropped.discard(ticket)
+                else:
+                    self._replies[ticket] = frame
                 self._cond.notify_all()
 
     def _why(self, process: _Process) -> str:

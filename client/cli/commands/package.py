@@ -31,8 +31,10 @@ from cbdeploy.client.config.statedir import NAME, cache_dir, state_dir
 from cbdeploy.client.output.console import make_console
 from cbdeploy.client.packaging import ArchiveResult, Selection, build_archive, select_files, shown
 from cbdeploy.client.packaging.destination import check_output_path
+from cbdeploy.client.packaging.early import EarlyBatches
 from cbdeploy.client.packaging.excluded import ExcludedPath, excluded_paths
 from cbdeploy.client.packaging.quote import quote_path
+from cbdeploy.client.packaging.select import OnFiles
 from cbdeploy.client.packaging.stats import PackageStats, package_stats
 from cbdeploy.client.packaging.workers import Workers, has_cache, start_workers
 from cbdeploy.client.target import project_directory
@@ -154,19 +156,23 @@ def package(
     console = make_console(stderr=list_only)
     # A cold build starts its worker processes now, to be ready once the files are known.
     with _early_workers(request) if writes else contextlib.nullcontext() as workers:
-        selection, extra = _select(request, archive=writes)
+        # ... and hands them the first files while the rest are selected.
+        early = EarlyBatches(workers) if workers is not None else None
+        selection, extra = _select(
+            request, archive=writes, on_files=early.feed if early is not None else None
+        )
         selection = _without(selection, request.output)
         _warn(make_console(stderr=True), selection)
         if list_only:
             _list(selection, nul=nul)
             if not writes:
                 return
-        _write(console, request, selection, extra, stats=stats, workers=workers)
+        _write(console, request, selection, extra, stats=stats, workers=workers, early=early)
 
 
 def _write(
     console: Console, request: PackageRequest, selection: Selection, extra: dict[str, bytes],
-    *, stats: bool, workers: Workers | None = None,
+    *, stats: bool, workers: Workers | None = None, early: EarlyBatches | None = None,
 ) -> None:
     """Write the archive; then its summary line, or with ``stats`` its sizes and what stayed out."""
     if request.output.parent == request.root / NAME:
@@ -176,7 +182,8 @@ def _write(
         # (git lists what it ignores while the archive is written)
         excluded = pool.submit(excluded_paths, selection.root) if stats else None
         result = build_archive(
-            selection, request.output, extra_entries=extra, cache_dir=cache, workers=workers
+            selection, request.output, extra_entries=extra, cache_dir=cache, workers=workers,
+            early=early,
         )
     if excluded is not None:
         if not extra:
@@ -211,7 +218,9 @@ def _list(selection: Selection, *, nul: bool) -> None:
     sys.stdout.buffer.flush()
 
 
-def _select(request: PackageRequest, *, archive: bool) -> tuple[Selection, dict[str, bytes]]:
+def _select(
+    request: PackageRequest, *, archive: bool, on_files: OnFiles | None = None
+) -> tuple[Selection, dict[str, bytes]]:
     """The selection, and what a deploy adds to it when the project has a config (and an
     ``archive`` is to be written: a listing alone hashes nothing).
 
@@ -227,7 +236,7 @@ def _select(request: PackageRequest, *, archive: bool) -> tuple[Selection, dict[
     check_readable_directory(request.root)  # git would skip it silently: an empty archive
     has_config = request.config_path is not None or (request.root / CONFIG_FILE).is_file()
     if not has_config:
-        return select_files(request.root), {}
+        return select_files(request.root, on_files=on_files), {}
     config = load_config(request.root, request.stage, request.config_path)
     from cbdeploy.client.deploy.workspace_deploy import locate_at, shipping_for
     # A workspace's service ships the whole workspace, as its deploy does.
@@ -236,6 +245,7 @@ def _select(request: PackageRequest, *, archive: bool) -> tuple[Selection, dict[
         shipping.root,
         include_submodules=config.package.include_submodules,
         follow_external_links=config.package.follow_external_links,
+        on_files=on_files,
     )
     selection = _without(selection, request.output)
     if not archive:  # --list alone: no file is hashed
