@@ -25,6 +25,7 @@ builder decides (it kills its workers). End of input ends the worker.
 
 from __future__ import annotations
 
+import functools
 import marshal
 import os
 import signal
@@ -33,9 +34,10 @@ import sys
 from stat import S_ISREG
 from typing import IO, Any
 
-from deflate import crc32, deflate_compress
+from deflate import crc32
 
 from cbdeploy.client.errors import PackagingError
+from cbdeploy.client.packaging.deflater import Deflater
 from cbdeploy.client.packaging.reader import (
     LEVEL,
     Item,
@@ -119,10 +121,17 @@ def _quick(item: Item, root: bytes, racy_from_ns: int) -> Produced | None:
     name, mode = item[0], (0o100755 if st.st_mode & 0o111 else 0o100644)
     crc = crc32(data)
     if data and not wants_store(name):
-        packed = deflate_compress(data, LEVEL)
-        if len(packed) < len(data):
+        packed = deflater().smaller(data)
+        if packed is not None:
             return Produced(EntryInfo(name, DEFLATED, crc, len(packed), len(data), mode), packed)
     return Produced(EntryInfo(name, STORED, crc, len(data), len(data), mode), data)
+
+
+@functools.cache
+def deflater() -> Deflater:
+    """This process's compressor, for every file (made on first use: the builder imports
+    this module for the protocol alone)."""
+    return Deflater(LEVEL)
 
 
 def _key(st: os.stat_result) -> tuple[int, int, int, int, int, int]:
