@@ -15,9 +15,33 @@ through :func:`shown` before printing.
 
 from __future__ import annotations
 
-from cbdeploy.client.packaging.archive import MANIFEST, build_archive
-from cbdeploy.client.packaging.model import ArchiveResult, FileStat, SelectedFile, Selection, shown
-from cbdeploy.client.packaging.select import select_files
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cbdeploy.client.packaging.archive import MANIFEST, build_archive
+    from cbdeploy.client.packaging.model import (
+        ArchiveResult,
+        FileStat,
+        SelectedFile,
+        Selection,
+        shown,
+    )
+    from cbdeploy.client.packaging.select import select_files
+
+# Public name -> its module. Loaded on first use (PEP 562): a worker process imports
+# a submodule of this package, and must not pay for the archive builder, the cache
+# and the selection it does not run; nor must `package --list` pay for the archive.
+_HOMES = {
+    "MANIFEST": "archive",
+    "build_archive": "archive",
+    "ArchiveResult": "model",
+    "FileStat": "model",
+    "SelectedFile": "model",
+    "Selection": "model",
+    "shown": "model",
+    "select_files": "select",
+}
 
 __all__ = [
     "MANIFEST",
@@ -29,3 +53,12 @@ __all__ = [
     "select_files",
     "shown",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value  # once: the next use is a plain attribute
+    return value

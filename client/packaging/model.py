@@ -1,45 +1,18 @@
-"""The values packaging passes around: what was selected, what was written."""
+"""The values packaging passes around: what was selected, what was written.
+
+The per-file ones (:class:`FileStat`, :class:`SelectedFile`, :func:`shown`) live in
+:mod:`.filestat`, which a worker process imports without this module's dataclasses.
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
-
-class FileStat(NamedTuple):
-    """What the archive needs to know about a selected file, taken once at selection.
-
-    Also the key of the re-package cache, as git's index keys a file: a content
-    change moves ``ctime_ns`` even when ``touch -d``, ``cp -p`` or ``rsync -t``
-    put the mtime back (nobody can set the ctime), and a file replaced by another
-    has another inode.
-    """
-
-    size: int
-    mtime_ns: int
-    ctime_ns: int
-    ino: int
-    dev: int
-    mode: int  # st_mode of the file itself (lstat), or of the target for followed links
-
-    @classmethod
-    def of(cls, st: os.stat_result) -> FileStat:
-        return cls(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, st.st_mode)
-
-
-class SelectedFile(NamedTuple):
-    """One shipped path. ``path`` is posix and relative to the project root.
-
-    Names that are not valid UTF-8 are decoded with ``os.fsdecode`` (surrogate
-    escapes), so ``os.fsencode(path)`` gives the original bytes back. A named tuple:
-    a re-package makes tens of thousands, and a frozen dataclass costs 4 times more.
-    """
-
-    path: str
-    link_target: str | None = None  # set for symlinks shipped as links
+from cbdeploy.client.packaging.filestat import FileStat as FileStat
+from cbdeploy.client.packaging.filestat import SelectedFile as SelectedFile
+from cbdeploy.client.packaging.filestat import shown as shown
 
 
 @dataclass(frozen=True)
@@ -70,7 +43,3 @@ class ArchiveResult:
     file_count: int
     raw_size: int
 
-
-def shown(path: str | bytes | os.PathLike[str]) -> str:
-    """A path fit for a message or a terminal: bytes that are not UTF-8 as ``\\xNN``."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")

@@ -29,7 +29,7 @@ from typing import IO, NamedTuple
 import deflate
 
 from cbdeploy.client.errors import PackagingError
-from cbdeploy.client.packaging.model import FileStat, shown
+from cbdeploy.client.packaging.filestat import FileStat, shown
 from cbdeploy.client.packaging.zipformat import DEFLATED, STORED, EntryInfo
 
 # libdeflate's fastest level: on babel/babel its archive is 0.85 x git archive's

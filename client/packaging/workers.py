@@ -35,11 +35,17 @@ from cbdeploy.client.packaging.zipformat import LIMIT_32, central_record
 
 # The worker's interpreter is this one, isolated (-I: no PYTHON* variables, no user
 # site), with this process's import path: cbdeploy is found wherever it was found here
-# (a venv, an editable install, a zipapp that set sys.path).
+# (a venv, an editable install, a zipapp that set sys.path). Without the site module
+# (-S: its .pth files cost a worker more than its own imports): the paths they add
+# come with sys.path, and the one thing they may add that a path does not carry,
+# the import hook of an editable install, is replaced by naming the namespace
+# package's folder (the one that holds this client/, wherever it was installed).
 BOOT = (
-    "import sys; sys.path[:] = sys.argv[1:]; "
+    "import sys; sys.path[:] = sys.argv[2:]; "
+    "home = type(sys)('cbdeploy'); home.__path__ = [sys.argv[1]]; sys.modules['cbdeploy'] = home; "
     "from cbdeploy.client.packaging.worker import main; main()"
 )
+HOME = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 Reply = tuple[Any, bytes]  # (meta, data) of a worker's frame, see .worker
 _CENTRAL_FIXED = 46  # a central record's size before its name (no extra field)
 _OFFSET_AT = 42  # where its local header's offset is
@@ -85,7 +91,7 @@ class Workers:
         self._next = 0
         self._closed = False
         self._processes: list[_Process] = []
-        argv = command or [sys.executable, "-I", "-c", BOOT, *sys.path]
+        argv = command or [sys.executable, "-I", "-S", "-c", BOOT, HOME, *sys.path]
         try:
             for _ in range(jobs):
                 stderr = tempfile.TemporaryFile(prefix="cbdeploy-worker-")  # noqa: SIM115
