@@ -15,12 +15,19 @@ colours still gets no redraws (:func:`live_ok`).
 
 from __future__ import annotations
 
+import builtins
 import os
 import sys
 from collections.abc import Mapping
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# What makes rich take a stream for a terminal (or a notebook's) whatever its isatty says.
+RICH_TERMINAL_VARIABLES = (
+    "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "JUPYTER_COLUMNS", "JUPYTER_LINES",
+)
 
 
 def make_console(
@@ -39,6 +46,8 @@ def make_console(
     Rich itself honours ``NO_COLOR``, ``FORCE_COLOR``, ``TTY_COMPATIBLE`` and
     ``TERM=dumb``; ``environ`` is for tests.
     """
+    from rich.console import Console  # (imported when a command draws: not for plain_stream)
+
     env = dict(os.environ if environ is None else environ)
     stream = file if file is not None else (sys.stderr if stderr else sys.stdout)
     interactive = live and live_ok(stream, env)
@@ -49,6 +58,28 @@ def make_console(
         force_interactive=interactive,
         _environ=env,
     )
+
+
+def plain_stream(
+    *, stderr: bool = False, environ: Mapping[str, str] | None = None
+) -> TextIO | None:
+    """stdout (or stderr) when a console made for it would write its text and nothing
+    else: no colour, no redraw (not a terminal, nothing in the environment that makes
+    rich take it for one, no notebook). None where only :func:`make_console` knows.
+
+    A line with nothing to style away, wrap or sanitise can then go straight to
+    the stream, the same bytes without loading rich.
+    """
+    env = os.environ if environ is None else environ
+    stream = sys.stderr if stderr else sys.stdout
+    if (sys.platform == "win32" or "get_ipython" in vars(builtins)
+            or any(name in env for name in RICH_TERMINAL_VARIABLES)):
+        return None
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return None if isatty is None or isatty() else stream
+    except ValueError:  # closed
+        return None
 
 
 def live_ok(stream: TextIO, environ: Mapping[str, str]) -> bool:

@@ -31,22 +31,23 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from typing import Protocol, TextIO, TypeVar
+from functools import cached_property
+from typing import TYPE_CHECKING, Protocol, TextIO, TypeVar
 
-from rich.console import Console
-
-from cbdeploy.client.aws.endpoint import Endpoint
 from cbdeploy.client.aws.notices import connection_notices
-from cbdeploy.client.deploy.events import Event
 from cbdeploy.client.errors import Cancelled, CbdeployError
 from cbdeploy.client.output.console import github_actions, make_console
-from cbdeploy.client.output.github import GithubRenderer, RendererLike, write_step_summary
-from cbdeploy.client.output.place import Place
-from cbdeploy.client.output.report import ReportCollector
-from cbdeploy.client.output.terminal import Renderer, confirm
-from cbdeploy.client.watch.batch_outcome import BatchOutcome
-from cbdeploy.client.watch.outcome import BuildOutcome
-from cbdeploy.client.watch.signals import exit_code, signal_of
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from cbdeploy.client.aws.endpoint import Endpoint
+    from cbdeploy.client.deploy.events import Event
+    from cbdeploy.client.output.github import GithubRenderer, RendererLike
+    from cbdeploy.client.output.place import Place
+    from cbdeploy.client.output.report import ReportCollector
+    from cbdeploy.client.watch.batch_outcome import BatchOutcome
+    from cbdeploy.client.watch.outcome import BuildOutcome
 
 # A bug, as opposed to an error the user can fix (2) or a failed build (1), still
 # exits 1: "did not succeed" is the truthful answer for a script.
@@ -98,25 +99,51 @@ class OutputSession:
         self.debug = debug
         self.deploy = deploy
         self.environ = os.environ if environ is None else environ
-        # --json is a machine's mode: its stderr gets lines, never a redraw.
-        self.console = console or make_console(stderr=as_json, live=not as_json)
-        self.report = ReportCollector(deploy=deploy, clock=clock)
         self.reporting = report
-        self.renderer: RendererLike = renderer or Renderer(
-            self.console, debug=debug, noun=noun, log_hint=log_hint
-        )
+        self._given = (console, renderer)
+        self._noun, self._log_hint, self._clock = noun, log_hint, clock
         self.github: GithubRenderer | None = None
         if report and github_actions(self.environ):
+            from cbdeploy.client.output.github import GithubRenderer
+
             self.github = GithubRenderer(self.renderer, self.console, token=token,
                                          annotate_failure=annotate_failure, noun=noun,
                                          command=command)
-        self.view: RendererLike = self.github or self.renderer
+
+    # The console, the presenter and the report are made when first used: a command
+    # without a build to report (package, bootstrap ...) that ends well uses none of
+    # them, and does not load rich, the renderers and the event types for them.
+
+    @cached_property
+    def console(self) -> Console:
+        # --json is a machine's mode: its stderr gets lines, never a redraw.
+        return self._given[0] or make_console(stderr=self.as_json, live=not self.as_json)
+
+    @cached_property
+    def report(self) -> ReportCollector:
+        from cbdeploy.client.output.report import ReportCollector
+
+        return ReportCollector(deploy=self.deploy, clock=self._clock)
+
+    @cached_property
+    def renderer(self) -> RendererLike:
+        if self._given[1] is not None:
+            return self._given[1]
+        from cbdeploy.client.output.terminal import Renderer
+
+        return Renderer(self.console, debug=self.debug, noun=self._noun, log_hint=self._log_hint)
+
+    @property
+    def view(self) -> RendererLike:
+        return self.github or self.renderer
 
     # ------------------------------------------------------------------ while the command runs
 
     def context(self, *, stage: str | None = None, region: str | None = None,
                 local: bool = False, build_id: str | None = None) -> None:
         """What the command line said, known before the AWS door opens."""
+        from cbdeploy.client.output.place import Place
+
         self.report.context(stage=stage, region=region, local=local, build_id=build_id)
         self.locate(Place(region, local))
 
@@ -134,6 +161,8 @@ class OutputSession:
     ) -> Callable[[A], AbstractContextManager[D]]:
         """``opener`` (``open_aws``), telling the presenters where the calls go once it is open."""
 
+        from cbdeploy.client.output.place import Place
+
         @contextmanager
         def opened(argument: A) -> Iterator[D]:
             with opener(argument) as aws:
@@ -148,6 +177,8 @@ class OutputSession:
         self.view.handle(event)
 
     def confirm(self, question: str) -> bool:
+        from cbdeploy.client.output.terminal import confirm
+
         return confirm(self.console, question)
 
     def finish(self, outcome: BuildOutcome, *, still_running_ok: bool = False) -> None:
@@ -183,28 +214,31 @@ class OutputSession:
             with connection_notices(self._warn):
                 result = body()
             code = 0 if result is None else result
-            self.report.exited(code)
+            if self._keeps_report():
+                self.report.exited(code)
         except CbdeployError as error:
-            self.view.close()  # (a live progress bar), before the error is printed
-            self.report.fail(error)
+            self._close_view()  # (a live progress bar), before the error is printed
+            self._failed(error)
             if self.github is not None:
                 self.github.error(error)
             after = self._error_lines(error)
             code = error.exit_code
         except KeyboardInterrupt as interrupt:
-            self.view.close()
+            from cbdeploy.client.watch.signals import exit_code, signal_of
+
+            self._close_view()
             code = exit_code(signal_of(interrupt))
-            self.report.fail(interrupt)
+            self._failed(interrupt)
             if self.deploy and self.reporting:
                 self.view.interrupted_before_start()
             else:
                 after = self._interrupted
         except passthrough as error:
-            self.report.fail(error)
+            self._failed(error)
             raise
         except Exception as error:  # a bug: one line, not a bare traceback
-            self.view.close()
-            self.report.fail(error)
+            self._close_view()
+            self._failed(error)
             after = self._bug_lines(error)
             code = INTERNAL_ERROR_EXIT
         finally:
@@ -212,8 +246,23 @@ class OutputSession:
         after()
         return code
 
+    def _keeps_report(self) -> bool:
+        """Whether the report hears how the command ended: it is reported, or was used."""
+        return self.reporting or "report" in vars(self)
+
+    def _failed(self, error: BaseException) -> None:
+        if self._keeps_report():
+            self.report.fail(error)
+
+    def _close_view(self) -> None:
+        """Close the presenter (a live progress bar), if there is one."""
+        if self.github is not None or "renderer" in vars(self):
+            self.view.close()
+
     def _close(self) -> None:
         if self.github is not None:
+            from cbdeploy.client.output.github import write_step_summary
+
             self.github.finish()
             write_step_summary(self.report, self.console, self.environ, self.command)
         if self.as_json and self.reporting:

@@ -5,16 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.filesize import decimal
-from rich.table import Table
-from rich.text import Text
 
 from cbdeploy.client.cli.factory import command
 from cbdeploy.client.cli.options import (
@@ -28,16 +23,18 @@ from cbdeploy.client.cli.options import (
 from cbdeploy.client.config import defaults as defaults_store
 from cbdeploy.client.config.load import CONFIG_FILE, find_config
 from cbdeploy.client.config.statedir import NAME, cache_dir, state_dir
-from cbdeploy.client.output.console import make_console
-from cbdeploy.client.packaging import ArchiveResult, Selection, build_archive, select_files, shown
 from cbdeploy.client.packaging.destination import check_output_path
-from cbdeploy.client.packaging.early import EarlyBatches
-from cbdeploy.client.packaging.excluded import ExcludedPath, excluded_paths
+from cbdeploy.client.packaging.model import Selection
 from cbdeploy.client.packaging.quote import quote_path
-from cbdeploy.client.packaging.select import OnFiles
-from cbdeploy.client.packaging.stats import PackageStats, package_stats
-from cbdeploy.client.packaging.workers import Workers, has_cache, start_workers
 from cbdeploy.client.target import project_directory
+
+if TYPE_CHECKING:
+    from cbdeploy.client.packaging.early import EarlyBatches
+    from cbdeploy.client.packaging.select import OnFiles
+    from cbdeploy.client.packaging.workers import Workers
+
+# What a run does not need is imported where it is needed (rich, the archive builder,
+# the deploy's plan, --stats): a listing or a summary in a script starts sooner.
 
 DEFAULT_OUTPUT = Path(NAME) / "package.zip"
 
@@ -153,56 +150,85 @@ def package(
     writes = bool(stats or output or not list_only)
     if writes:
         check_output_path(request.output)  # before anything is listed or written
-    console = make_console(stderr=list_only)
     # A cold build starts its worker processes now, to be ready once the files are known.
     with _early_workers(request) if writes else contextlib.nullcontext() as workers:
         # ... and hands them the first files while the rest are selected.
-        early = EarlyBatches(workers) if workers is not None else None
+        early = _early_batches(workers)
         selection, extra = _select(
             request, archive=writes, on_files=early.feed if early is not None else None
         )
         selection = _without(selection, request.output)
-        _warn(make_console(stderr=True), selection)
+        if selection.skipped_repos or selection.secrets:
+            from cbdeploy.client.output.console import make_console
+            from cbdeploy.client.output.package import warn_selection
+
+            warn_selection(make_console(stderr=True), selection)
         if list_only:
             _list(selection, nul=nul)
             if not writes:
                 return
-        _write(console, request, selection, extra, stats=stats, workers=workers, early=early)
+        _write(request, selection, extra, stats=stats, workers=workers, early=early,
+               stderr=list_only)
 
 
 def _write(
-    console: Console, request: PackageRequest, selection: Selection, extra: dict[str, bytes],
+    request: PackageRequest, selection: Selection, extra: dict[str, bytes],
     *, stats: bool, workers: Workers | None = None, early: EarlyBatches | None = None,
+    stderr: bool = False,
 ) -> None:
-    """Write the archive; then its summary line, or with ``stats`` its sizes and what stayed out."""
+    """Write the archive; then its summary line, or with ``stats`` its sizes and what stayed
+    out (on stdout, or ``stderr`` when stdout has the listing)."""
+    from cbdeploy.client.output.package import write_summary
+    from cbdeploy.client.packaging.archive import build_archive
+
     if request.output.parent == request.root / NAME:
         state_dir(request.root)  # with its .gitignore, so git never sees the archive
     cache = cache_dir(selection.root) if request.use_cache else None
+    if not stats:
+        write_summary(build_archive(selection, request.output, extra_entries=extra,
+                                    cache_dir=cache, workers=workers, early=early),
+                      stderr=stderr)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cbdeploy.client.output.console import make_console
+    from cbdeploy.client.output.package import render_stats
+    from cbdeploy.client.packaging.excluded import excluded_paths
+    from cbdeploy.client.packaging.stats import package_stats
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="excluded") as pool:
         # (git lists what it ignores while the archive is written)
-        excluded = pool.submit(excluded_paths, selection.root) if stats else None
+        excluded = pool.submit(excluded_paths, selection.root)
         result = build_archive(
             selection, request.output, extra_entries=extra, cache_dir=cache, workers=workers,
             early=early,
         )
-    if excluded is not None:
-        if not extra:
-            which = "no cbdeploy.toml: the project's files alone, not a deploy's archive"
-        elif request.region:
-            which = f"the archive a deploy of stage {request.stage} to {request.region} uploads"
-        else:  # a deploy's plan names its region
-            which = "no region: pass --region (or set AWS_REGION) for a deploy's archive"
-        render_stats(console, package_stats(result), excluded.result(), which=which)
-    else:
-        render_summary(console, result)
+    if not extra:
+        which = "no cbdeploy.toml: the project's files alone, not a deploy's archive"
+    elif request.region:
+        which = f"the archive a deploy of stage {request.stage} to {request.region} uploads"
+    else:  # a deploy's plan names its region
+        which = "no region: pass --region (or set AWS_REGION) for a deploy's archive"
+    render_stats(make_console(stderr=stderr), package_stats(result), excluded.result(),
+                 which=which)
 
 
 def _early_workers(request: PackageRequest) -> contextlib.AbstractContextManager[Workers | None]:
     """Worker processes for a cold build (no cache to copy from), started before the
     files are selected; nothing for a re-package, which a cache mostly supplies."""
+    from cbdeploy.client.packaging.workers import has_cache, start_workers
+
     if request.use_cache and has_cache(request.root / NAME / "cache"):
         return contextlib.nullcontext()
     return start_workers() or contextlib.nullcontext()
+
+
+def _early_batches(workers: Workers | None) -> EarlyBatches | None:
+    if workers is None:
+        return None
+    from cbdeploy.client.packaging.early import EarlyBatches
+
+    return EarlyBatches(workers)
 
 
 def _list(selection: Selection, *, nul: bool) -> None:
@@ -228,17 +254,17 @@ def _select(
     the archive is then byte for byte the one a deploy of the stage to the
     region uploads, and its SHA-256 the one in the uploaded object's key.
     """
-    from cbdeploy.client.config.load import check_readable_directory, load_config
-    from cbdeploy.client.deploy.delta import files_entry
-    from cbdeploy.client.deploy.runner_plan import archive_entries
-    from cbdeploy.client.packaging.tree import scan_tree
+    from cbdeploy.client.config.load import check_readable_directory
+    from cbdeploy.client.packaging.select import select_files
 
     check_readable_directory(request.root)  # git would skip it silently: an empty archive
     has_config = request.config_path is not None or (request.root / CONFIG_FILE).is_file()
     if not has_config:
         return select_files(request.root, on_files=on_files), {}
-    config = load_config(request.root, request.stage, request.config_path)
+    from cbdeploy.client.config.load import load_config
     from cbdeploy.client.deploy.workspace_deploy import locate_at, shipping_for
+
+    config = load_config(request.root, request.stage, request.config_path)
     # A workspace's service ships the whole workspace, as its deploy does.
     shipping = shipping_for(locate_at(request.root, request.config_path), config)
     selection = select_files(
@@ -250,6 +276,10 @@ def _select(
     selection = _without(selection, request.output)
     if not archive:  # --list alone: no file is hashed
         return selection, {}
+    from cbdeploy.client.deploy.delta import files_entry
+    from cbdeploy.client.deploy.runner_plan import archive_entries
+    from cbdeploy.client.packaging.tree import scan_tree
+
     tree = scan_tree(selection, cache_dir(selection.root) if request.use_cache else None)
     return selection, {**archive_entries(config, request.stage, request.region, shipping.folder), **files_entry(tree)}
 
@@ -263,96 +293,3 @@ def _without(selection: Selection, output: Path) -> Selection:
     files = tuple(f for f in selection.files if f.path != inside)
     return selection if len(files) == len(selection.files) else replace(selection, files=files)
 
-
-def _warn(console: Console, selection: Selection) -> None:
-    for repo in selection.skipped_repos:
-        console.print(
-            Text(
-                f"Warning: skipped nested repository {shown(repo)}/ "
-                "(set package.includeSubmodules = true to ship it)",
-                style="yellow",
-            )
-        )
-    if selection.secrets:
-        count = len(selection.secrets)
-        what = "file looks like a secret" if count == 1 else "files look like secrets"
-        console.print(
-            Text(
-                f"Warning: {count} {what} and would be uploaded: "
-                + ", ".join(shown(p) for p in selection.secrets),
-                style="yellow",
-            )
-        )
-        console.print(
-            Text(
-                "Keep them out with .cbdeployignore; use [secrets] for values the build needs.",
-                style="dim",
-            )
-        )
-
-
-def render_summary(console: Console, result: ArchiveResult) -> None:
-    files = "file" if result.file_count == 1 else "files"
-    console.print(
-        Text.assemble(
-            "Wrote ",
-            (str(result.path), "cyan"),
-            f": {result.file_count} {files}, {decimal(result.raw_size)} raw, "
-            f"zip {decimal(result.size)}",
-        ),
-        soft_wrap=True,  # one line: the path stays whole, to copy
-    )
-    console.print(Text(f"sha256 {result.sha256}"))
-
-
-def render_stats(
-    console: Console, stats: PackageStats, excluded: Sequence[ExcludedPath] = (),
-    *, which: str = "",
-) -> None:
-    overview = Table.grid(padding=(0, 2))
-    overview.add_row("Archive", Text(str(stats.path)))
-    overview.add_row("Files", str(stats.file_count))
-    overview.add_row("Raw size", decimal(stats.raw_size))
-    # The zip also holds cbdeploy's runner and plan: a tiny project's zip
-    # is larger than its files, which would look wrong unexplained.
-    overview.add_row(
-        "Zip size", Text.assemble(decimal(stats.size), (" (with cbdeploy's runner)", "dim"))
-    )
-    overview.add_row("SHA-256", stats.sha256)
-    if which:  # which archive the hash is of
-        overview.add_row("", Text(which, style="dim"))
-    console.print(overview)
-    for title, rows, counted in (
-        ("Largest directories", stats.directories, True),
-        ("Largest files", stats.files, False),
-    ):
-        table = Table(title=title, title_justify="left", show_edge=False)
-        table.add_column("Path", overflow="fold")
-        if counted:
-            table.add_column("Files", justify="right")
-        table.add_column("Raw", justify="right")
-        table.add_column("Compressed", justify="right")
-        for row in rows:
-            cells = [Text(shown(row.path))]
-            if counted:
-                cells.append(Text(str(row.files)))
-            cells += [Text(decimal(row.raw)), Text(decimal(row.compressed))]
-            table.add_row(*cells)
-        console.print()
-        console.print(table)
-    if excluded:
-        render_excluded(console, excluded)
-
-
-def render_excluded(console: Console, excluded: Sequence[ExcludedPath]) -> None:
-    """The largest paths left out, and the rule (file:line:pattern) that leaves each out."""
-    table = Table(title="Largest excluded", title_justify="left", show_edge=False)
-    table.add_column("Path", overflow="fold")
-    table.add_column("Files", justify="right")
-    table.add_column("Raw", justify="right")
-    table.add_column("Excluded by", overflow="fold")
-    for row in excluded:
-        table.add_row(Text(shown(row.path)), Text(str(row.files)), Text(decimal(row.size)),
-                      Text(row.rule or "?"))
-    console.print()
-    console.print(table)
