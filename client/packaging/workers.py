@@ -1,6 +1,6 @@
 """The archive builder's worker processes (see :mod:`.worker` for what one does).
 
-They are whole new interpreters (``python -I``, running :func:`.worker.main`),
+They are whole new interpreters (``python -I -S``, running :func:`.worker.main`),
 never forked: ``fork`` is unavailable or unsafe on some systems (macOS), and a
 process that runs threads must not fork. Starting one costs about 50 ms of one
 core, paid while the files are selected when the caller starts them early
@@ -40,12 +40,13 @@ from cbdeploy.client.packaging.zipformat import LIMIT_32, central_record
 # come with sys.path, and the one thing they may add that a path does not carry,
 # the import hook of an editable install, is replaced by naming the namespace
 # package's folder (the one that holds this client/, wherever it was installed).
-BOOT = (
+_IMPORT_PATH = (
     "import sys; sys.path[:] = sys.argv[2:]; "
     "home = type(sys)('cbdeploy'); home.__path__ = [sys.argv[1]]; sys.modules['cbdeploy'] = home; "
-    "from cbdeploy.client.packaging.worker import main; main()"
 )
 HOME = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MAIN = "from cbdeploy.client.packaging.worker import main; main()"
+
 Reply = tuple[Any, bytes]  # (meta, data) of a worker's frame, see .worker
 _CENTRAL_FIXED = 46  # a central record's size before its name (no extra field)
 _OFFSET_AT = 42  # where its local header's offset is
@@ -91,7 +92,7 @@ class Workers:
         self._next = 0
         self._closed = False
         self._processes: list[_Process] = []
-        argv = command or [sys.executable, "-I", "-S", "-c", BOOT, HOME, *sys.path]
+        argv = command or worker_command()
         try:
             for _ in range(jobs):
                 stderr = tempfile.TemporaryFile(prefix="cbdeploy-worker-")  # noqa: SIM115
@@ -256,6 +257,12 @@ def _send(process: _Process) -> None:
 def has_cache(cache_dir: Path) -> bool:
     """Whether a build with ``cache_dir`` may find records to copy (else it is cold)."""
     return (cache_dir / INDEX).is_file()
+
+
+def worker_command(code: str = MAIN) -> list[str]:
+    """A worker's command line: this interpreter, isolated and without site, running
+    ``code`` with this process's import path (see the comment on ``_IMPORT_PATH``)."""
+    return [sys.executable, "-I", "-S", "-c", _IMPORT_PATH + code, HOME, *sys.path]
 
 
 def start_workers(jobs: int | None = None) -> Workers | None:

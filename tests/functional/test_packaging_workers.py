@@ -1,14 +1,17 @@
 """Cold builds compress in worker processes: the same bytes, clear failures, Ctrl-C.
 
-The workers are real ``python -I`` processes running ``worker.main``;
+The workers are real ``python -I -S`` processes running ``worker.main``;
 a broken one is a real process that exits or is killed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
+import shutil
+import subprocess
 import sys
 import time
 import zipfile
@@ -17,11 +20,12 @@ from pathlib import Path
 import pytest
 
 import cbdeploy.client.packaging.archive as archive_module
+import cbdeploy.client.packaging.worker as worker_module
 from cbdeploy.client.errors import PackagingError
 from cbdeploy.client.packaging import build_archive, select_files
 from cbdeploy.client.packaging.archive import ArchiveBuilder
 from cbdeploy.client.packaging.reader import LEVEL
-from cbdeploy.client.packaging.workers import Workers, start_workers
+from cbdeploy.client.packaging.workers import Workers, start_workers, worker_command
 
 
 def make_tree(root: Path, files: int = 400) -> Path:
@@ -205,3 +209,38 @@ def test_a_batch_past_4_gib_gets_zip64_central_records(tmp_path: Path) -> None:
 def _stat(path: bytes) -> tuple[int, int, int, int, int, int]:
     st = os.stat(path)
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, st.st_mode)
+
+
+def test_a_worker_loads_only_what_it_runs() -> None:
+    """Issue 16: a worker starts without site and without the archive builder, the cache,
+    the selection or dataclasses; it runs the very code this process runs."""
+    code = ("import json; import cbdeploy.client.packaging.worker as w; "
+            "print(json.dumps([w.__file__, sorted(sys.modules)]))")
+    done = subprocess.run(worker_command(code), capture_output=True, text=True, check=True,
+                          timeout=60)
+    path, modules = json.loads(done.stdout)
+    assert path == worker_module.__file__
+    assert sorted({
+        "site", "dataclasses", "pathlib", "subprocess", "threading",
+        "cbdeploy.client.packaging.archive", "cbdeploy.client.packaging.cache",
+        "cbdeploy.client.packaging.select", "cbdeploy.client.packaging.model",
+    } & set(modules)) == []
+
+
+def test_a_worker_finds_cbdeploy_installed_as_a_wheel_installs_it(tmp_path: Path) -> None:
+    """Without site there is no editable install's import hook: the worker finds cbdeploy
+    by the folder that holds client/, here site-packages/cbdeploy as a wheel lays it out."""
+    site = tmp_path / "site-packages"
+    shutil.copytree(Path(worker_module.__file__).parents[1], site / "cbdeploy" / "client",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    script = (
+        f"import sys, subprocess; sys.path.insert(0, {str(site)!r}); "
+        "from cbdeploy.client.packaging import workers; print(workers.__file__); "
+        "code = 'import cbdeploy.client.packaging.worker as w; print(w.__file__)'; "
+        "print(subprocess.run(workers.worker_command(code), capture_output=True, text=True, "
+        "check=True).stdout, end='')"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True, timeout=60)
+    packaging = site / "cbdeploy" / "client" / "packaging"
+    assert done.stdout.splitlines() == [str(packaging / "workers.py"), str(packaging / "worker.py")]

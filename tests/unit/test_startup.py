@@ -9,10 +9,13 @@ and look at ``sys.modules`` when it ends: a behaviour test, no timing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -34,11 +37,11 @@ HEAVY = ("boto3", "botocore", "rich", "yaml", "moto", "tenacity")
 COMMAND_MODULES = "cbdeploy.client.cli.commands."
 
 
-def loaded(args: list[str], **env: str) -> tuple[str, set[str]]:
+def loaded(args: list[str], cwd: Path | None = None, **env: str) -> tuple[str, set[str]]:
     """What ``cbdeploy ARGS`` prints on stdout, and the modules it imported."""
     done = subprocess.run(
         [sys.executable, "-c", DRIVER, *args], capture_output=True, text=True,
-        env={**os.environ, **env}, timeout=60, check=True,
+        env={**os.environ, **env}, timeout=60, check=True, cwd=cwd,
     )
     marker = done.stderr.rindex("MODULES=")
     return done.stdout, set(json.loads(done.stderr[marker + len("MODULES="):]))
@@ -88,3 +91,48 @@ def test_the_table_help_is_the_command_own_short_help(name: str) -> None:
     command = main.get_command(click.Context(main), name)
     assert command is not None
     assert COMMANDS[name][1] == command.short_help
+
+
+# What `package` without a cbdeploy.toml never uses: the archive builder (for a listing),
+# the deploy's modules, the output session's presenters and report, --stats.
+NOT_FOR_PACKAGE = {
+    "cbdeploy.client.deploy.delta", "cbdeploy.client.deploy.upload",
+    "cbdeploy.client.deploy.runner_plan", "cbdeploy.client.deploy.events",
+    "cbdeploy.client.output.terminal", "cbdeploy.client.output.report",
+    "cbdeploy.client.output.github", "cbdeploy.client.packaging.stats",
+    "cbdeploy.client.packaging.excluded", "concurrent.futures",
+}
+
+
+def git_project(root: Path) -> Path:
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "app.py").write_text("print('hi')\n" * 50)
+    (root / "README.md").write_text("# hello\n")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    return root
+
+
+def test_package_list_loads_no_rich_nor_the_archive_builder(tmp_path: Path) -> None:
+    """Issue 16: `package --list` selects and prints; what it does not run, it does not import."""
+    out, modules = loaded(["package", "--list"], cwd=git_project(tmp_path / "p"))
+    assert out == "README.md\nsrc/app.py\n"
+    assert heavy_in(modules) == []
+    assert sorted(NOT_FOR_PACKAGE & modules) == []
+    assert "cbdeploy.client.packaging.archive" not in modules
+    assert "cbdeploy.client.packaging.workers" not in modules
+
+
+def test_a_package_into_a_pipe_prints_its_summary_without_rich(tmp_path: Path) -> None:
+    """The summary on a plain stream is written straight: the same lines, no rich loaded."""
+    project = git_project(tmp_path / "p")
+    target = tmp_path / "out.zip"
+    out, modules = loaded(["package", "--no-cache", "-o", str(target)], cwd=project)
+    sha256 = hashlib.sha256(target.read_bytes()).hexdigest()
+    assert re.fullmatch(
+        rf"Wrote {re.escape(str(target))}: 2 files, \S+ \S+ raw, zip \S+ \S+\nsha256 {sha256}\n",
+        out,
+    ), out
+    assert heavy_in(modules) == ["rich"]  # (rich.filesize, for the sizes: not its console)
+    assert sorted(m for m in modules if m.startswith("rich.")) == ["rich._extension",
+                                                                  "rich.filesize"]
+    assert sorted(NOT_FOR_PACKAGE & modules) == []
