@@ -6,10 +6,15 @@ service, the AWS door and the tests can name it without loading the CLI.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from cbdeploy.client.errors import UsageError
+
+# A stage's name, part of every resource's name (client/infra/names.py), as the
+# config's [stages.<name>] and --stage give it.
+STAGE_RE = re.compile(r"^[a-z][a-z0-9-]{0,11}$")
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,8 @@ from cbdeploy.client.aws.regions import (
     profile_region,
 )
 from cbdeploy.client.config import defaults as defaults_store
-from cbdeploy.client.config.model import STAGE_RE
 from cbdeploy.client.errors import UsageError
-from cbdeploy.client.target import Target
+from cbdeploy.client.target import STAGE_RE, Target
 
 F = TypeVar("F", bound=Callable[..., Any])
 _log = logging.getLogger("cbdeploy.options")
@@ -39,7 +38,8 @@ def complete_region(_ctx: click.Context, _param: click.Parameter, incomplete: st
 
 def complete_stage(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
     """Shell completion for ``--stage``: the config's ``[stages.*]`` and the stored default."""
-    from cbdeploy.client.config.load import find_config, stage_names
+    from cbdeploy.client.config.find import find_config
+    from cbdeploy.client.config.load import stage_names
 
     names = {defaults_store.load().stage or ""}
     given = ctx.params.get("config_path")
@@ -92,7 +92,7 @@ def resolve_target(
     passing ``--stage "$STAGE"`` with STAGE unset must not deploy the stored
     default stage.
     """
-    from cbdeploy.client.config.load import find_config  # (not for --help)
+    from cbdeploy.client.config.find import find_config  # (not for --help)
 
     for option, value in (("--stage", stage), ("--region", region), ("--config-path", config_path)):
         reject_empty(option, value)

@@ -28,6 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from cbdeploy.client.config import toml
+from cbdeploy.client.config.find import CONFIG_FILE as CONFIG_FILE
+from cbdeploy.client.config.find import DIRECTORY_HINT
+from cbdeploy.client.config.find import check_readable_directory as check_readable_directory
+from cbdeploy.client.config.find import find_config as find_config
 from cbdeploy.client.config.lines import find_key_line
 from cbdeploy.client.config.model import (
     NAME_MAX,
@@ -39,14 +43,9 @@ from cbdeploy.client.config.schema import NAME_HINT, TOP_KEYS, WORKSPACE_TOP_KEY
 from cbdeploy.client.config.values import Problem, check_keys, need
 from cbdeploy.client.errors import CbdeployError, ConfigError
 
-CONFIG_FILE = "cbdeploy.toml"
 INIT_HINT = "Run `cbdeploy init` to write a starter cbdeploy.toml, or pass --config-path."
 # A config is a few kilobytes; the cap keeps /dev/zero or a huge file from eating memory.
 CONFIG_MAX_BYTES = 1024 * 1024
-_DIRECTORY_HINT = (
-    "Run cbdeploy from a project directory you can read (check its permissions), "
-    "or pass --config-path with the path of its cbdeploy.toml."
-)
 
 
 def load_config(project_root: Path, stage: str, config_path: Path | None = None) -> ProjectConfig:
@@ -68,7 +67,7 @@ def load_config(project_root: Path, stage: str, config_path: Path | None = None)
             path = Path.cwd() / path
     except OSError as error:  # getcwd() of a directory that was deleted
         raise ConfigError(
-            f"Cannot use the current directory: {error.strerror or error}.", _DIRECTORY_HINT
+            f"Cannot use the current directory: {error.strerror or error}.", DIRECTORY_HINT
         ) from None
     check_readable_directory(root)
     text = read_config_text(path)
@@ -92,28 +91,6 @@ def load_config(project_root: Path, stage: str, config_path: Path | None = None)
         where = f"{path}:{line}" if line else str(path)
         hint = problem.hint or f"Change {problem.key} in {where}, then run the command again."
         raise ConfigError(f"{where}: {problem.key}: {problem.message}", hint) from None
-
-
-def find_config(start: Path) -> Path | None:
-    """The nearest ``cbdeploy.toml`` in ``start`` or a folder above it (None: none up to ``/``).
-
-    As git finds its repository: the first folder that holds one wins, so a
-    service folder of a monorepo uses its own file, not the workspace root's
-    above it. Anything named so that is not a file (a folder) does not count;
-    a folder that cannot be read is passed by.
-    """
-    try:
-        folder = Path(start).absolute()
-    except OSError:  # getcwd() of a directory that was deleted: said where it is used
-        return None
-    for candidate in (folder, *folder.parents):
-        path = candidate / CONFIG_FILE
-        try:
-            if path.is_file():
-                return path
-        except OSError:
-            continue
-    return None
 
 
 def stage_names(path: Path) -> set[str]:
@@ -171,22 +148,6 @@ def locate(path: Path, dotted_key: str) -> str:
     except ConfigError:
         line = None
     return f"{path}:{line}" if line else str(path)
-
-
-def check_readable_directory(root: Path) -> None:
-    """Raise :class:`ConfigError` unless the project directory ``root`` can be listed.
-
-    git skips what it cannot read without failing, so an unreadable project
-    would otherwise be packaged as an empty archive.
-    """
-    try:
-        with os.scandir(root):
-            pass
-    except OSError as error:
-        raise ConfigError(
-            f"Cannot read the project directory {root}: {error.strerror or error}.",
-            _DIRECTORY_HINT,
-        ) from None
 
 
 def _syntax_error_line(error: ValueError, text: str) -> int | None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cbdeploy.client.config.images import ImageConfig
+from cbdeploy.client.target import STAGE_RE as STAGE_RE
 
 COMPUTE_TYPES = (
     "BUILD_GENERAL1_SMALL",
@@ -37,7 +38,6 @@ CACHE_MODES = ("docker-layer", "source", "custom")
 # 64 characters at most, with a 12-character stage) and into S3 keys (client/infra/names.py).
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 NAME_MAX = 40
-STAGE_RE = re.compile(r"^[a-z][a-z0-9-]{0,11}$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # cbdeploy sets these itself; CodeBuild rejects names starting with CODEBUILD_.
 RESERVED_ENV = ("STAGE", "REGION", "CBDEPLOY_PROJECT")

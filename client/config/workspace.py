@@ -22,9 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
-
-import pathspec
+from typing import TYPE_CHECKING, Any
 
 from cbdeploy.client.config import toml
 from cbdeploy.client.config.lines import find_key_line
@@ -33,8 +31,18 @@ from cbdeploy.client.config.model import NAME_RE
 from cbdeploy.client.config.schema import NAME_HINT
 from cbdeploy.client.errors import ConfigError
 
+if TYPE_CHECKING:
+    import pathspec  # (imported where a workspace is read: a project alone never needs it)
+
 WORKSPACE_KEYS = frozenset({"services"})
 _GLOB_CHARS = frozenset("*?[")
+
+
+def _no_paths() -> pathspec.PathSpec:
+    """The patterns of a service built by hand: none, so it matches no path."""
+    import pathspec
+
+    return pathspec.PathSpec([])
 
 
 @dataclass(frozen=True)
@@ -46,9 +54,7 @@ class Service:
     path: Path  # its cbdeploy.toml
     depends_on: tuple[str, ...] = ()
     paths: tuple[str, ...] = ()
-    _spec: pathspec.PathSpec = field(
-        default_factory=lambda: pathspec.PathSpec([]), compare=False, repr=False
-    )
+    _spec: pathspec.PathSpec = field(default_factory=_no_paths, compare=False, repr=False)
 
     def matches(self, relative_path: str) -> bool:
         """Whether a change to ``relative_path`` (POSIX, from the root) affects this service."""
@@ -208,6 +214,8 @@ def _service(root: Path, folder: str, workspace_path: Path, workspace_text: str)
         _need(bool(pattern.strip()) and ".." not in posix.parts, path, text, "paths",
               f"{pattern!r} must be a pattern inside the workspace",
               "Patterns are relative to the workspace root, without '..'.")
+    import pathspec
+
     try:
         spec = pathspec.GitIgnoreSpec.from_lines(paths)
     except ValueError as error:  # pathspec's GitWildMatchPatternError

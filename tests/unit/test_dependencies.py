@@ -82,7 +82,7 @@ def test_the_config_file_name_is_one_constant() -> None:
         for path, tree in trees().items()
         if "cbdeploy.toml" in _string_constants(tree)
     ]
-    assert holders == ["config/load.py"]
+    assert holders == ["config/find.py"]
 
 
 def test_no_pattern_is_compiled_twice() -> None:

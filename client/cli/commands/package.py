@@ -21,7 +21,7 @@ from cbdeploy.client.cli.options import (
     validate_stage,
 )
 from cbdeploy.client.config import defaults as defaults_store
-from cbdeploy.client.config.load import CONFIG_FILE, find_config
+from cbdeploy.client.config.find import CONFIG_FILE, find_config
 from cbdeploy.client.config.statedir import NAME, cache_dir, state_dir
 from cbdeploy.client.packaging.destination import check_output_path
 from cbdeploy.client.packaging.model import Selection
@@ -158,11 +158,7 @@ def package(
             request, archive=writes, on_files=early.feed if early is not None else None
         )
         selection = _without(selection, request.output)
-        if selection.skipped_repos or selection.secrets:
-            from cbdeploy.client.output.console import make_console
-            from cbdeploy.client.output.package import warn_selection
-
-            warn_selection(make_console(stderr=True), selection)
+        _warn(selection)
         if list_only:
             _list(selection, nul=nul)
             if not writes:
@@ -223,6 +219,15 @@ def _early_workers(request: PackageRequest) -> contextlib.AbstractContextManager
     return start_workers() or contextlib.nullcontext()
 
 
+def _warn(selection: Selection) -> None:
+    """Nested repositories left out, files that look like secrets: on stderr, if any."""
+    if selection.skipped_repos or selection.secrets:
+        from cbdeploy.client.output.console import make_console
+        from cbdeploy.client.output.package import warn_selection
+
+        warn_selection(make_console(stderr=True), selection)
+
+
 def _early_batches(workers: Workers | None) -> EarlyBatches | None:
     if workers is None:
         return None
@@ -254,7 +259,7 @@ def _select(
     the archive is then byte for byte the one a deploy of the stage to the
     region uploads, and its SHA-256 the one in the uploaded object's key.
     """
-    from cbdeploy.client.config.load import check_readable_directory
+    from cbdeploy.client.config.find import check_readable_directory
     from cbdeploy.client.packaging.select import select_files
 
     check_readable_directory(request.root)  # git would skip it silently: an empty archive
