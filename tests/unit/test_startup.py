@@ -120,6 +120,25 @@ def test_package_list_loads_no_rich_nor_the_archive_builder(tmp_path: Path) -> N
     assert sorted(NOT_FOR_PACKAGE & modules) == []
     assert "cbdeploy.client.packaging.archive" not in modules
     assert "cbdeploy.client.packaging.workers" not in modules
+    # No cbdeploy.toml: nothing reads one (finding out costs no parser, no schema).
+    assert sorted({"cbdeploy.client.config.load", "cbdeploy.client.config.model", "tomllib",
+                   "pathspec"} & modules) == []
+
+
+def test_package_list_with_a_config_reads_no_workspace_nor_the_deploy_plan(
+    tmp_path: Path,
+) -> None:
+    """A project of its own (no workspace) lists its files without pathspec (the
+    workspace's matching) or the deploy's plan, runner and file list."""
+    project = git_project(tmp_path / "p")
+    (project / "cbdeploy.toml").write_text('[pipeline]\ndeploy = ["echo deploy"]\n')
+    out, modules = loaded(["package", "--list"], cwd=project, AWS_REGION="us-east-1")
+    assert out == "README.md\ncbdeploy.toml\nsrc/app.py\n"
+    assert "cbdeploy.client.config.load" in modules  # (the config was read: it is the check)
+    assert sorted({
+        "pathspec", "cbdeploy.client.packaging.tree", "cbdeploy.client.deploy.delta",
+        "cbdeploy.client.deploy.runner_plan", "cbdeploy.client.output.terminal", "rich.console",
+    } & modules) == []
 
 
 def test_a_package_into_a_pipe_prints_its_summary_without_rich(tmp_path: Path) -> None:
