@@ -100,7 +100,7 @@ class OutputSession:
         self.deploy = deploy
         self.environ = os.environ if environ is None else environ
         self.reporting = report
-        self._given = (console, renderer)
+        self._given_console, self._given_renderer = console, renderer  # (tests)
         self._noun, self._log_hint, self._clock = noun, log_hint, clock
         self.github: GithubRenderer | None = None
         if report and github_actions(self.environ):
@@ -117,7 +117,7 @@ class OutputSession:
     @cached_property
     def console(self) -> Console:
         # --json is a machine's mode: its stderr gets lines, never a redraw.
-        return self._given[0] or make_console(stderr=self.as_json, live=not self.as_json)
+        return self._given_console or make_console(stderr=self.as_json, live=not self.as_json)
 
     @cached_property
     def report(self) -> ReportCollector:
@@ -127,8 +127,8 @@ class OutputSession:
 
     @cached_property
     def renderer(self) -> RendererLike:
-        if self._given[1] is not None:
-            return self._given[1]
+        if self._given_renderer is not None:
+            return self._given_renderer
         from cbdeploy.client.output.terminal import Renderer
 
         return Renderer(self.console, debug=self.debug, noun=self._noun, log_hint=self._log_hint)
