@@ -27,12 +27,23 @@ def write_summary(result: ArchiveResult, *, stderr: bool = False) -> None:
     """The summary on stdout (or stderr): as :func:`render_summary` prints it, which a
     plain stream gets straight, when neither line has a character rich would change."""
     stream = plain_stream(stderr=stderr)
-    lines = ["".join(summary_parts(result)), f"sha256 {result.sha256}"]
-    if stream is None or not all(line.isprintable() for line in lines):
+    text = "".join(f"{line}\n" for line in ("".join(summary_parts(result)),
+                                            f"sha256 {result.sha256}"))
+    if stream is None or not _plain(text, stream.encoding):
         render_summary(make_console(stderr=stderr), result)
         return
-    stream.write("".join(f"{line}\n" for line in lines))
+    stream.write(text)
     stream.flush()
+
+
+def _plain(text: str, encoding: str | None) -> bool:
+    """Whether rich would write ``text`` as it is: printable lines (no tab to expand, no
+    control character to drop) that the stream can encode (else rich says more)."""
+    try:
+        text.encode(encoding or "utf-8")
+    except (UnicodeError, LookupError):
+        return False
+    return all(line.isprintable() for line in text.split("\n"))
 
 
 def summary_parts(result: ArchiveResult) -> tuple[str, str, str]:

@@ -37,6 +37,7 @@ def by_rich(summary: ArchiveResult, width: int | None = None) -> str:
     "dossier été/日本語/site.zip",
     "tab\there.zip",  # rich expands the tab: rich writes it
     "bell\x07.zip",  # rich drops the control character: rich writes it
+    "form\x0cfeed\x1c.zip",  # (line breaks to Python's splitlines, not to rich)
 ])
 @pytest.mark.parametrize("files", [1, 27_674])
 def test_a_plain_stream_gets_the_lines_rich_would_write(
@@ -76,3 +77,13 @@ def test_a_terminal_gets_its_colours_from_rich(monkeypatch: pytest.MonkeyPatch) 
     assert plain_stream() is None
     write_summary(result("dist/site.zip"))
     assert "\x1b[36mdist/site.zip\x1b[0m" in terminal.getvalue()
+
+
+def test_a_stream_that_cannot_encode_the_path_is_left_to_rich(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """rich adds its own advice to the encoding error: the same error as before, word for word."""
+    raw = io.BytesIO()
+    monkeypatch.setattr("sys.stdout", io.TextIOWrapper(raw, encoding="ascii"))
+    with pytest.raises(UnicodeEncodeError, match="PYTHONIOENCODING"):
+        write_summary(result("été.zip"))
