@@ -12,7 +12,6 @@ click's (``client.cli.completion``).
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from typing import Any
 
@@ -91,6 +90,8 @@ class CbdeployGroup(click.Group):
     ) -> tuple[str | None, click.Command | None, list[str]]:
         name = args[0] if args else ""
         if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            import difflib  # (a typo's suggestions only)
+
             known = [*self._lazy, *ALIASES]
             close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
             maybe = f" Did you mean {' or '.join(close)}?" if close else ""

@@ -56,6 +56,7 @@ def test_group_help_imports_no_command_module_nor_sdk_nor_rich() -> None:
     assert "Package, run the pipeline on CodeBuild, stream its logs." in out
     assert all(name in out for name in COMMANDS)
     assert heavy_in(modules) == []
+    assert "difflib" not in modules  # (a mistyped command's suggestions)
     assert sorted(m for m in modules if m.startswith(COMMAND_MODULES)) == []
 
 
