@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Protocol, TextIO, TypeVar
 from cbdeploy.client.aws.notices import connection_notices
 from cbdeploy.client.errors import Cancelled, CbdeployError
 from cbdeploy.client.output.console import github_actions, make_console
+from cbdeploy.client.watch.signals import exit_code, signal_of  # (not in a Ctrl-C's handler)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -224,8 +225,6 @@ class OutputSession:
             after = self._error_lines(error)
             code = error.exit_code
         except KeyboardInterrupt as interrupt:
-            from cbdeploy.client.watch.signals import exit_code, signal_of
-
             self._close_view()
             code = exit_code(signal_of(interrupt))
             self._failed(interrupt)
