@@ -42,9 +42,10 @@ from cbdeploy.client.packaging.zipformat import LIMIT_32, central_record
 # package's folder (the one that holds this client/, wherever it was installed).
 _IMPORT_PATH = (
     "import sys; sys.path[:] = sys.argv[2:]; "
-    "home = type(sys)('cbdeploy'); home.__path__ = [sys.argv[1]]; sys.modules['cbdeploy'] = home; "
+    "namespace = type(sys)('cbdeploy'); namespace.__path__ = [sys.argv[1]]; "
+    "sys.modules['cbdeploy'] = namespace; "
 )
-HOME = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CBDEPLOY_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MAIN = "from cbdeploy.client.packaging.worker import main; main()"
 
 Reply = tuple[Any, bytes]  # (meta, data) of a worker's frame, see .worker
@@ -262,7 +263,7 @@ def has_cache(cache_dir: Path) -> bool:
 def worker_command(code: str = MAIN) -> list[str]:
     """A worker's command line: this interpreter, isolated and without site, running
     ``code`` with this process's import path (see the comment on ``_IMPORT_PATH``)."""
-    return [sys.executable, "-I", "-S", "-c", _IMPORT_PATH + code, HOME, *sys.path]
+    return [sys.executable, "-I", "-S", "-c", _IMPORT_PATH + code, CBDEPLOY_DIR, *sys.path]
 
 
 def start_workers(jobs: int | None = None) -> Workers | None:
