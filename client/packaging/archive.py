@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cbdeploy.client.packaging import bulk
 from cbdeploy.client.packaging.cache import ArchiveCache
 from cbdeploy.client.packaging.destination import check_output_path, complete_stats
 from cbdeploy.client.packaging.early import Batch, EarlyBatches, Remote
@@ -39,7 +39,6 @@ from cbdeploy.client.packaging.reader import (
     LARGE,
     LINK_MODE,
     WHOLE,
-    Item,
     Opener,
     Produced,
     copy_stored,
@@ -48,6 +47,7 @@ from cbdeploy.client.packaging.reader import (
     produce,
 )
 from cbdeploy.client.packaging.reuse import reusable
+from cbdeploy.client.packaging.runs import Entry, encoded_names, plan_entries
 from cbdeploy.client.packaging.table import NO_DIGEST, RACY_NS, Columns
 from cbdeploy.client.packaging.workers import Workers, start_workers, write_reply
 from cbdeploy.client.packaging.writer import CopyRun, Output, copy_run, reserve
@@ -109,9 +109,7 @@ def manifest(selection: Selection, stats: Mapping[str, FileStat]) -> bytes:
         for f in selection.files
         if f.link_target is not None
     ]
-    executables = [
-        f.path for f in selection.files if f.link_target is None and stats[f.path].mode & 0o111
-    ]
+    executables = bulk.executables(selection.files, stats)
     document = {"version": 1, "links": links, "executables": sorted(executables, key=os.fsencode)}
     return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("ascii")
 
@@ -172,10 +170,7 @@ class ArchiveBuilder:
             raise ValueError(f"{MANIFEST} is written by build_archive itself")
         stats = complete_stats(selection)
         extra = {MANIFEST: manifest(selection, stats), **extra_entries}
-        raw_size = sum(
-            len(os.fsencode(f.link_target)) if f.link_target is not None else stats[f.path].size
-            for f in selection.files
-        )
+        raw_size = bulk.raw_size(selection.files, stats)
         self._meter, self._copied = Meter(), 0
         self._total = raw_size + sum(len(data) for data in extra.values())
         check_output_path(output)
@@ -220,60 +215,56 @@ class ArchiveBuilder:
         cache: ArchiveCache | None,
     ) -> Iterator[Batch | CopyRun]:
         """What to write, in order: batches to compress, runs to copy from the cache."""
+        planned = plan_entries(selection.files, stats, extra, cache, self._root, self.opener)
+        entries = self._entries(selection, stats, extra, cache) if planned is None else planned
+        # Where batches handed out early start, this build's batches start too: where
+        # the entries are the same, so are the batches (see _with_early).
+        starts = {r.batch.items[0][0] for r in self._early.handed} if self._early else set()
+        return _batched(entries, starts)
+
+    def _entries(
+        self, selection: Selection, stats: Mapping[str, FileStat], extra: Mapping[str, bytes],
+        cache: ArchiveCache | None,
+    ) -> Iterator[Entry]:
+        """The entries to write, in order, decided one by one: runs of cached records
+        to copy, the others to compress."""
         files, root, extras = selection.files, self._root, list(extra.items())
-        encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
-        order = [(f.path.encode(encoding, errors), i) for i, f in enumerate(files)]  # fsencode
+        names = encoded_names(files)
+        order = [(name, i) for i, name in enumerate(names)]
         order += [(os.fsencode(path), -1 - i) for i, (path, _) in enumerate(extras)]
         order.sort()
         reuse = reusable(order, files, stats, root, cache, self.opener)
         columns = cache.columns if cache is not None else Columns.empty()
         offsets, lengths = columns.offsets, columns.lengths
-        batch = Batch()
         run: CopyRun | None = None
         previous = None
-        # Where batches handed out early start, this build's batches start too: where
-        # the entries are the same, so are the batches (see _with_early).
-        starts = {r.batch.items[0][0] for r in self._early.handed} if self._early else set()
         for p, (name, index) in enumerate(order):
             if name == previous:
                 raise ValueError(f"two archive entries named {os.fsdecode(name)}")
             previous = name
-            item: Item
             r = reuse[p]
             if r >= 0:
                 if run is not None and r == run.stop and offsets[r] == offsets[r - 1] + lengths[r - 1]:
                     run.stop += 1  # the next record in the cached archive too: one copy
                     continue
-                if batch.items:
-                    yield batch
-                    batch = Batch()
                 if run is not None:
                     yield run
                 run = CopyRun(r)
                 continue
-            if index < 0:
-                item = (name, 0o100644, bytes(extras[-1 - index][1]), False)
-            else:  # a selected file or link, unless the cache has its record
-                selected = files[index]
-                st = stats[selected.path]
-                link = selected.link_target
-                item = (name, *st) if link is None else (name, LINK_MODE, os.fsencode(link), True)
             if run is not None:
                 yield run
                 run = None
-            size = len(item[2]) if len(item) == 4 else item[1]
-            if (size > LARGE or name in starts) and batch.items:
-                yield batch
-                batch = Batch()
-            batch.items.append(item)
-            batch.size += size
-            if batch.full():
-                yield batch
-                batch = Batch()
+            if index < 0:
+                yield (name, 0o100644, bytes(extras[-1 - index][1]), False)
+            else:  # a selected file or link, unless the cache has its record
+                selected = files[index]
+                link = selected.link_target
+                if link is None:
+                    yield (name, *stats[selected.path])
+                else:
+                    yield (name, LINK_MODE, os.fsencode(link), True)
         if run is not None:
             yield run
-        if batch.items:
-            yield batch
 
     def _take_early(self) -> None:
         """Use the batches handed out early, if they are of this selection."""
@@ -434,6 +425,30 @@ class ArchiveBuilder:
     def _progress(self) -> None:
         if self.on_progress is not None:
             self.on_progress(min(self._meter.done + self._copied, self._total), self._total)
+
+
+def _batched(entries: Iterable[Entry], starts: set[bytes]) -> Iterator[Batch | CopyRun]:
+    """The entries to compress put in batches (a large file starts one, and so does each
+    of ``starts``), between the runs."""
+    batch = Batch()
+    for entry in entries:
+        if isinstance(entry, CopyRun):
+            if batch.items:
+                yield batch
+                batch = Batch()
+            yield entry
+            continue
+        size = len(entry[2]) if len(entry) == 4 else entry[1]
+        if (size > LARGE or entry[0] in starts) and batch.items:
+            yield batch
+            batch = Batch()
+        batch.items.append(entry)
+        batch.size += size
+        if batch.full():
+            yield batch
+            batch = Batch()
+    if batch.items:
+        yield batch
 
 
 def _inline_cost(batch: Batch) -> int:

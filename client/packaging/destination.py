@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+from operator import itemgetter
 from pathlib import Path
 
 from cbdeploy.client.errors import PackagingError
@@ -49,9 +50,14 @@ _KINDS = {
 }
 
 
+_PATH = itemgetter(0)
+
+
 def complete_stats(selection: Selection) -> dict[str, FileStat]:
     """The selection's stats, taking those it lacks (a Selection built by hand)."""
     stats = dict(selection.stats)
+    if all(map(stats.__contains__, map(_PATH, selection.files))):
+        return stats  # a selection from select_files: it has them all
     root = os.fsencode(selection.root).rstrip(b"/") + b"/"
     for f in selection.files:
         if f.path not in stats:

@@ -10,12 +10,14 @@ by name and compared alone.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping, Sequence
+from itertools import chain
 
 from cbdeploy.client.packaging.cache import ArchiveCache
 from cbdeploy.client.packaging.model import FileStat, SelectedFile
 from cbdeploy.client.packaging.reader import Opener, content_digest
-from cbdeploy.client.packaging.table import KEY_SIZE, NO_DIGEST, differing, pack_key
+from cbdeploy.client.packaging.table import KEY_FORMAT, KEY_SIZE, NO_DIGEST, differing
 
 
 def reusable(
@@ -34,14 +36,15 @@ def reusable(
     columns = cache.columns
     positions: list[int] = []
     names: list[bytes] = []
-    keys: list[bytes] = []
+    row_stats: list[FileStat] = []
     for p, (name, index) in enumerate(order):
         if index >= 0:
             selected = files[index]
             if selected.link_target is None:
                 positions.append(p)
                 names.append(name)
-                keys.append(pack_key(stats[selected.path]))
+                row_stats.append(stats[selected.path])
+    keys = pack_keys(row_stats)
 
     def verified(row: int, new: int) -> bool:
         """A racily clean row: the content read again must have the recorded digest."""
@@ -50,7 +53,7 @@ def reusable(
         return digest != NO_DIGEST and content_digest(root + names[new], st, opener) == digest
 
     if names == columns.names:
-        dirty = set(differing(b"".join(keys), columns.keys, len(names)))
+        dirty = set(differing(keys, columns.keys, len(names)))
         dirty.update(r for r in columns.racy if r not in dirty and not verified(r, r))
         for r, p in enumerate(positions):
             result[p] = r
@@ -60,8 +63,34 @@ def reusable(
     racy = set(columns.racy)
     for new, p in enumerate(positions):
         r = cache.position(names[new])
-        if r < 0 or columns.keys[r * KEY_SIZE : (r + 1) * KEY_SIZE] != keys[new]:
+        key = keys[new * KEY_SIZE : (new + 1) * KEY_SIZE]
+        if r < 0 or columns.keys[r * KEY_SIZE : (r + 1) * KEY_SIZE] != key:
             continue
         if r not in racy or verified(r, new):
             result[p] = r
     return result
+
+
+def changed_rows(
+    names: list[bytes], row_stats: list[FileStat], root: bytes, cache: ArchiveCache,
+    opener: Opener,
+) -> set[int] | None:
+    """The rows not to copy, when the files from disk (``names``, their stats) are the
+    cached index's rows in the same order; None when they are not: the rows whose key
+    changed, and the racily clean ones whose content, read again, lost their digest."""
+    columns = cache.columns
+    if names != columns.names:
+        return None
+    dirty = set(differing(pack_keys(row_stats), columns.keys, len(names)))
+    for r in columns.racy:
+        if r not in dirty:
+            digest = columns.digest(r)
+            if digest == NO_DIGEST or content_digest(root + names[r], row_stats[r], opener) != digest:
+                dirty.add(r)
+    return dirty
+
+
+def pack_keys(row_stats: Sequence[FileStat]) -> bytes:
+    """The keys of ``row_stats`` as one block: ``b"".join(map(pack_key, row_stats))``,
+    packed by one struct call."""
+    return struct.pack("<" + KEY_FORMAT * len(row_stats), *chain.from_iterable(row_stats))

@@ -29,13 +29,21 @@ _MARKERS = (
 )
 
 
-def secret_candidates(paths: list[bytes]) -> set[bytes]:
-    """A cheap first look at raw paths: a path not returned is not secret-looking."""
-    if any(b"\n" in path for path in paths):
+def secret_candidates(paths: list[bytes], joined: bytes | None = None) -> set[bytes]:
+    """A cheap first look at raw paths: a path not returned is not secret-looking.
+    ``joined``, if given, is ``b"\\0" + b"\\0".join(paths) + b"\\0"``."""
+    if joined is None:
+        joined = b"\0" + b"\0".join(paths) + b"\0"
+    if b"\n" in joined:
         # A newline in a name would split its line: look at it with the newline as NUL.
         masked = {path.replace(b"\n", b"\0"): path for path in paths}
-        return {masked[found] for found in secret_candidates(list(masked))}
-    text = b"\n" + b"\n".join(paths) + b"\n"
+        text = b"\n" + b"\n".join(masked) + b"\n"
+        return {masked[found] for found in _candidates(text)}
+    return _candidates(joined.replace(b"\0", b"\n"))
+
+
+def _candidates(text: bytes) -> set[bytes]:
+    """The lines of ``text`` (a newline before and after each) that are candidates."""
     low = text.lower()
     found = set()
     for marker, in_name in _MARKERS:

@@ -19,12 +19,12 @@ import os
 import posixpath
 import stat
 import subprocess
-import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
+from operator import attrgetter
 from pathlib import Path
 
 from cbdeploy.client.errors import PackagingError
-from cbdeploy.client.packaging import ignorefile
+from cbdeploy.client.packaging import bulk, ignorefile
 from cbdeploy.client.packaging.gitcmd import (
     checked_output,
     run_git,
@@ -36,8 +36,11 @@ from cbdeploy.client.packaging.model import FileStat, SelectedFile, Selection, s
 from cbdeploy.client.packaging.nogc import paused_gc
 from cbdeploy.client.packaging.secrets import looks_secret, secret_candidates
 
-NEVER_SHIPPED = (b".git", b".cbdeploy")
-_NEVER_PREFIXES = tuple(name + b"/" for name in NEVER_SHIPPED)
+_MODE = attrgetter("st_mode")
+
+
+def _is_reg(st: os.stat_result) -> bool:
+    return stat.S_ISREG(st.st_mode)
 _GITLINK = b"160000 "
 _INSORT_LIMIT = 256  # more late paths than this: sort everything once instead
 _LINK_HINT = (
@@ -131,9 +134,23 @@ def _list(directory: Path, rules: list[str], resolve: Resolve | None = None) -> 
             for pending in started[1:]:
                 pending.result()
             return _list_plain_directory(directory, rules)
+    listing = _parse_cached(checked_output(cached.result(), directory), dropped)
+    if resolve is not None:
+        resolve(listing.files)
+        listing.files = []
+    _add_others(listing, checked_output(others.result(), directory))
+    return listing
+
+
+def _parse_cached(output: bytes, dropped: set[bytes]) -> _Listing:
+    """The files and gitlinks of a ``ls-files -z --cached --stage`` listing."""
     listing = _Listing()
+    if _plain_stage_listing(output):  # the common case, without a Python step per path
+        paths = output.replace(b"\t", b"\0").split(b"\0")[1::2]
+        listing.files = [p for p in paths if p not in dropped] if dropped else paths
+        return listing
     seen: set[bytes] = set()
-    for record in split_z(checked_output(cached.result(), directory)):
+    for record in split_z(output):
         meta, _, path = record.partition(b"\t")
         if path in seen or path in dropped:  # unmerged paths appear once per stage
             continue
@@ -142,11 +159,19 @@ def _list(directory: Path, rules: list[str], resolve: Resolve | None = None) -> 
             listing.repos.append(path)
         else:
             listing.files.append(path)
-    if resolve is not None:
-        resolve(listing.files)
-        listing.files = []
-    _add_others(listing, checked_output(others.result(), directory))
     return listing
+
+
+def _plain_stage_listing(output: bytes) -> bool:
+    """Whether every record of ``output`` is "meta TAB path NUL" with no tab in its path,
+    no gitlink and no unmerged stage: its paths are then every other field, split at
+    tabs and NULs, each once."""
+    if output.count(b"\t") != output.count(b"\0"):
+        return False  # a path holding a tab (or a listing cut short)
+    if output.startswith(_GITLINK) or b"\0" + _GITLINK in output:
+        return False
+    # the stage ends the meta: with no tab in any path, " 1\t" can only be a stage
+    return not any(b" %d\t" % stage in output for stage in (1, 2, 3))
 
 
 def _in_work_tree(probe: subprocess.CompletedProcess[bytes], directory: Path) -> bool:
@@ -214,6 +239,17 @@ def _filter_by_rules(paths: list[bytes], rules: list[str]) -> list[bytes]:
     return list(split_z(out.stdout))
 
 
+def _positions(paths: list[bytes], wanted: Collection[bytes]) -> list[int]:
+    """Where each of ``wanted`` is in ``paths`` (distinct, in byte order as a rule)."""
+    found = []
+    for rel in wanted:
+        at = bisect.bisect_left(paths, rel)
+        if at == len(paths) or paths[at] != rel:  # not in byte order after all
+            return [i for i, path in enumerate(paths) if path in wanted]
+        found.append(at)
+    return found
+
+
 class _Resolver:
     """Turns listed paths into selected files: lstat, links, secrets."""
 
@@ -233,30 +269,34 @@ class _Resolver:
         """Sort out ``paths`` (in byte order, distinct): one lstat each, links, secrets.
 
         The hot loop of a re-package: the tracked paths come here while git still
-        lists the untracked ones."""
-        prefix, files, stats, rels = self.prefix, self.files, self.stats, self.rels
-        lstat, is_reg, new_tuple = os.lstat, stat.S_ISREG, tuple.__new__
-        encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
-        candidates = secret_candidates(paths)
-        for rel in paths:
-            if rel.startswith(_NEVER_PREFIXES) or rel in NEVER_SHIPPED or b"/.git/" in rel:
-                continue
-            try:
-                st = lstat(prefix + rel)
-            except (FileNotFoundError, NotADirectoryError):
-                continue  # tracked, but deleted from the disk
-            if is_reg(st.st_mode):
-                path = rel.decode(encoding, errors)  # os.fsdecode, without its checks
-                files.append(new_tuple(SelectedFile, (path, None)))
-                rels.append(rel)
-                stats[path] = new_tuple(
-                    FileStat,
-                    (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, st.st_mode),
-                )
-                if rel in candidates and looks_secret(path, prefix + rel):
-                    self.secrets.append(path)
-            else:
-                self._add_special(rel, prefix + rel, st)
+        lists the untracked ones. Regular files are taken in bulk (:mod:`.bulk`);
+        the others, and the secret-looking, one by one in their places."""
+        joined = b"\0" + b"\0".join(paths) + b"\0"
+        shipped = bulk.shippable(paths, joined)
+        if shipped is not paths:
+            paths, joined = shipped, b"\0" + b"\0".join(shipped) + b"\0"
+        if not paths:
+            return
+        fulls = bulk.full_paths(self.prefix, joined)
+        found = bulk.lstat_all(fulls)
+        texts = bulk.decode_all(paths, joined)
+        candidates = secret_candidates(paths, joined)
+        single = set(_positions(paths, candidates)) if candidates else set()
+        if None in found or set(map(stat.S_IFMT, map(_MODE, found))) != {stat.S_IFREG}:
+            single.update(i for i, st in enumerate(found) if st is None or not _is_reg(st))
+        start = 0
+        for at in [*sorted(single), len(paths)]:
+            if start < at:  # the regular files in between, in bulk
+                self.files += bulk.selected_files(texts[start:at])
+                self.rels += paths[start:at]
+                stats = bulk.file_stats(found[start:at])
+                self.stats.update(zip(texts[start:at], stats, strict=True))
+            st = found[at] if at < len(paths) else None
+            if st is not None and _is_reg(st):
+                self._add_file(paths[at], fulls[at], st, texts[at])
+            elif st is not None:
+                self._add_special(paths[at], fulls[at], st)
+            start = at + 1
 
     def feeding(self, on_files: OnFiles) -> Resolve:
         """:meth:`resolve`, handing ``on_files`` each part of the files as it is done."""
@@ -313,8 +353,10 @@ class _Resolver:
                 "Remove it from the project or add it to .cbdeployignore.",
             )
 
-    def _add_file(self, rel: bytes, full: bytes, st: os.stat_result) -> None:
-        path = os.fsdecode(rel)
+    def _add_file(
+        self, rel: bytes, full: bytes, st: os.stat_result, path: str | None = None
+    ) -> None:
+        path = os.fsdecode(rel) if path is None else path
         self.files.append(SelectedFile(path))
         self.rels.append(rel)
         self.stats[path] = FileStat.of(st)

@@ -31,7 +31,8 @@ MAGIC = b"CBDC4" + struct.pack("<I", zlib.crc32(_SETTINGS.encode()))
 # offset and size, flags, the archive's SHA-256
 _HEADER = struct.Struct("<QqQqQQQQQQ32s")
 KEY_SIZE: Final = 48
-_KEY = struct.Struct("<QqqQQQ")  # FileStat: size, mtime_ns, ctime_ns, ino, dev, st_mode
+KEY_FORMAT = "QqqQQQ"  # FileStat: size, mtime_ns, ctime_ns, ino, dev, st_mode
+_KEY = struct.Struct("<" + KEY_FORMAT)
 _INFO = struct.Struct("<QQQQ")  # method, crc, csize, zip mode (usize has its own column)
 FLAG_SIMPLE = 1  # no ZIP64 record: central records may be copied with their offset patched
 FLAG_CENTRAL = 2  # the central directory positions are known

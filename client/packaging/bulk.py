@@ -1,0 +1,113 @@
+"""Per-path work done for all the paths at once, in C: a re-package of a large tree
+takes the stat of tens of thousands of files, and a Python step per path per
+operation (a prefix check, a decode, a tuple) costs more than the system calls.
+
+Each helper gives exactly what the obvious loop would; the rare cases (a name
+cbdeploy never ships, a path gone from the disk, an unusual file system
+encoding) are found with one search of the joined paths and take the loop.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import compress, repeat
+from operator import and_, attrgetter, is_not, itemgetter
+
+from cbdeploy.client.packaging.model import FileStat, SelectedFile
+
+NEVER_SHIPPED = (b".git", b".cbdeploy")
+_NEVER_PREFIXES = tuple(name + b"/" for name in NEVER_SHIPPED)
+# In the paths joined with NUL (and a NUL before and after): one of these is there
+# exactly when some path is never shipped.
+_NEVER_MARKERS = (
+    *(b"\0" + name + b"\0" for name in NEVER_SHIPPED),
+    *(b"\0" + prefix for prefix in _NEVER_PREFIXES),
+    b"/.git/",
+)
+_CHUNK = 2048  # paths per bulk lstat: a missing one sends only its chunk to the loop
+_STAT_FIELDS = attrgetter("st_size", "st_mtime_ns", "st_ctime_ns", "st_ino", "st_dev", "st_mode")
+_new = tuple.__new__
+_PATH = itemgetter(0)
+_TARGET = itemgetter(1)
+_SIZE = itemgetter(0)
+_MODE = itemgetter(5)
+
+
+def never_shipped(rel: bytes) -> bool:
+    """``.git`` or ``.cbdeploy`` at the top, or anything in a ``.git`` directory."""
+    return rel.startswith(_NEVER_PREFIXES) or rel in NEVER_SHIPPED or b"/.git/" in rel
+
+
+def shippable(paths: list[bytes], joined: bytes) -> list[bytes]:
+    """``paths`` without those :func:`never_shipped` rejects; ``joined`` is
+    ``b"\\0" + b"\\0".join(paths) + b"\\0"``."""
+    if any(marker in joined for marker in _NEVER_MARKERS):
+        return [rel for rel in paths if not never_shipped(rel)]
+    return paths
+
+
+def full_paths(prefix: bytes, joined: bytes) -> list[bytes]:
+    """``prefix + rel`` for every path in ``joined`` (as :func:`shippable` takes it)."""
+    return (prefix + joined[1:-1].replace(b"\0", b"\0" + prefix)).split(b"\0")
+
+
+def lstat_all(fulls: list[bytes]) -> list[os.stat_result | None]:
+    """``os.lstat`` of each path, None for one that is gone (tracked, but deleted from the
+    disk: ``FileNotFoundError`` or ``NotADirectoryError``)."""
+    found: list[os.stat_result | None] = []
+    lstat = os.lstat
+    for at in range(0, len(fulls), _CHUNK):
+        chunk = fulls[at : at + _CHUNK]
+        try:
+            found += list(map(lstat, chunk))  # (a list first: all of the chunk or none)
+        except (FileNotFoundError, NotADirectoryError):
+            for full in chunk:
+                try:
+                    found.append(lstat(full))
+                except (FileNotFoundError, NotADirectoryError):
+                    found.append(None)
+    return found
+
+
+def decode_all(paths: list[bytes], joined: bytes) -> list[str]:
+    """``os.fsdecode`` of each path (``joined`` as :func:`shippable` takes it)."""
+    encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+    if codecs.lookup(encoding).name == "utf-8":  # stateless: the pieces decode alone
+        return joined[1:-1].decode(encoding, errors).split("\0")
+    return [rel.decode(encoding, errors) for rel in paths]
+
+
+def selected_files(texts: Iterable[str]) -> Iterable[SelectedFile]:
+    """``SelectedFile(text)`` for each text, lazily."""
+    return map(_new, repeat(SelectedFile), zip(texts, repeat(None)))
+
+
+def file_stats(stats: Iterable[os.stat_result]) -> Iterable[FileStat]:
+    """``FileStat.of(st)`` for each stat, lazily."""
+    return map(_new, repeat(FileStat), map(_STAT_FIELDS, stats))
+
+
+def link_positions(files: Sequence[SelectedFile]) -> list[int]:
+    """Where the links are in ``files``."""
+    return list(compress(range(len(files)), map(is_not, map(_TARGET, files), repeat(None))))
+
+
+def raw_size(files: Sequence[SelectedFile], stats: Mapping[str, FileStat]) -> int:
+    """The bytes of content of ``files``: their sizes, and for links their targets'."""
+    total = sum(map(_SIZE, map(stats.__getitem__, map(_PATH, files))))
+    for at in link_positions(files):
+        link = files[at]
+        total += len(os.fsencode(link.link_target or "")) - stats[link.path].size
+    return total
+
+
+def executables(files: Sequence[SelectedFile], stats: Mapping[str, FileStat]) -> list[str]:
+    """The paths of the files (not links) with an execute bit, in the order of ``files``."""
+    paths = list(map(_PATH, files))
+    modes = map(_MODE, map(stats.__getitem__, paths))
+    found = compress(paths, map(and_, modes, repeat(0o111)))
+    links = {paths[at] for at in link_positions(files)}
+    return [path for path in found if path not in links] if links else list(found)

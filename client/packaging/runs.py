@@ -1,0 +1,126 @@
+"""What a re-package writes when its regular files are the cached index's rows, in
+the same order (files edited, none added or removed: the common case).
+
+The stat keys of all rows are compared in one go (:func:`.reuse.changed_rows`);
+the entries are then the cached records in runs, broken only where something
+happens: a changed row (written anew), an entry that is not a row (a link, an
+added entry such as the manifest: written anew in its place), or a row whose
+record did not follow the previous one in the cached archive. The work is
+proportional to those, not to the files, and the entries are exactly those the
+entry-by-entry plan of :mod:`.archive` gives.
+"""
+
+from __future__ import annotations
+
+import bisect
+import codecs
+import os
+import sys
+from array import array
+from collections.abc import Mapping, Sequence
+from itertools import compress, islice
+from operator import add, itemgetter, lt, ne
+from typing import TypeVar
+
+from cbdeploy.client.packaging.bulk import link_positions
+from cbdeploy.client.packaging.cache import ArchiveCache
+from cbdeploy.client.packaging.model import FileStat, SelectedFile
+from cbdeploy.client.packaging.reader import LINK_MODE, Item, Opener
+from cbdeploy.client.packaging.reuse import changed_rows
+from cbdeploy.client.packaging.writer import CopyRun
+
+Entry = Item | CopyRun
+_PATH = itemgetter(0)
+_TARGET = itemgetter(1)
+_T = TypeVar("_T")
+
+
+def encoded_names(files: Sequence[SelectedFile]) -> list[bytes]:
+    """``os.fsencode(f.path)`` of each file."""
+    encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+    if codecs.lookup(encoding).name == "utf-8":  # stateless: the pieces encode alone
+        return "\0".join(map(_PATH, files)).encode(encoding, errors).split(b"\0") if files else []
+    return [f.path.encode(encoding, errors) for f in files]
+
+
+def plan_entries(
+    files: Sequence[SelectedFile],
+    stats: Mapping[str, FileStat],
+    extra: Mapping[str, bytes],
+    cache: ArchiveCache | None,
+    root: bytes,
+    opener: Opener,
+) -> list[Entry] | None:
+    """The entries to write, in order; None when the files are not in strict byte order
+    or their regular files are not the cached rows (then each entry is looked up)."""
+    if cache is None or not cache.columns.names:
+        return None
+    names = encoded_names(files)
+    if not all(map(lt, names, islice(names, 1, None))):  # sorted, and no name twice
+        return None
+    links = link_positions(files)
+    row_names = _without(names, links)
+    if len(row_names) != len(cache.columns.names):
+        return None
+    row_stats = list(map(stats.__getitem__, map(_PATH, _without(files, links))))
+    dirty = changed_rows(row_names, row_stats, root, cache, opener)
+    if dirty is None:
+        return None
+    inserts: list[tuple[int, bytes, Item]] = []
+    for before, at in enumerate(links):  # a link: after the rows before it
+        target = os.fsencode(files[at].link_target or "")
+        inserts.append((at - before, names[at], (names[at], LINK_MODE, target, True)))
+    for path, data in extra.items():
+        name = os.fsencode(path)
+        at = bisect.bisect_left(names, name)
+        if at < len(names) and names[at] == name:
+            raise ValueError(f"two archive entries named {path}")
+        item: Item = (name, 0o100644, bytes(data), False)
+        inserts.append((bisect.bisect_left(row_names, name), name, item))
+    inserts.sort()
+    events = dirty.union(_gaps(cache), (k for k, _, _ in inserts))
+    return _entries(sorted(events), dirty, inserts, row_names, row_stats)
+
+
+def _entries(
+    events: list[int], dirty: set[int], inserts: list[tuple[int, bytes, Item]],
+    row_names: list[bytes], row_stats: list[FileStat],
+) -> list[Entry]:
+    """Runs of rows between the ``events`` (rows where a run must stop), and at each
+    event the inserts before that row, then the row itself if it is ``dirty``."""
+    entries: list[Entry] = []
+    rows, start, pending = len(row_names), 0, 0
+    for event in [*events, rows]:
+        if start < event:
+            run = CopyRun(start)
+            run.stop = event
+            entries.append(run)
+        while pending < len(inserts) and inserts[pending][0] == event:
+            entries.append(inserts[pending][2])
+            pending += 1
+        if event in dirty:
+            entries.append((row_names[event], *row_stats[event]))
+            start = event + 1
+        else:
+            start = event
+    return entries
+
+
+def _gaps(cache: ArchiveCache) -> list[int]:
+    """The rows whose record does not follow the previous row's in the cached archive
+    (a link or an added entry sits between them): a copy cannot run across them."""
+    offsets, lengths = cache.columns.offsets, cache.columns.lengths
+    ends = array("Q", map(add, offsets, lengths))
+    steps = map(ne, islice(offsets, 1, None), ends)
+    return list(compress(range(1, len(offsets)), steps))
+
+
+def _without(items: Sequence[_T], positions: list[int]) -> list[_T]:
+    """``items`` but those at ``positions`` (ascending)."""
+    kept: list[_T] = []
+    start = 0
+    for at in positions:
+        kept += items[start:at]
+        start = at + 1
+    kept += items[start:]
+    return kept
