@@ -20,13 +20,6 @@ from cbdeploy.client.packaging.model import FileStat, SelectedFile
 
 NEVER_SHIPPED = (b".git", b".cbdeploy")
 _NEVER_PREFIXES = tuple(name + b"/" for name in NEVER_SHIPPED)
-# In the paths joined with NUL (and a NUL before and after): one of these is there
-# exactly when some path is never shipped.
-_NEVER_MARKERS = (
-    *(b"\0" + name + b"\0" for name in NEVER_SHIPPED),
-    *(b"\0" + prefix for prefix in _NEVER_PREFIXES),
-    b"/.git/",
-)
 _CHUNK = 2048  # paths per bulk lstat: a missing one sends only its chunk to the loop
 _STAT_FIELDS = attrgetter("st_size", "st_mtime_ns", "st_ctime_ns", "st_ino", "st_dev", "st_mode")
 _new = tuple.__new__
@@ -44,9 +37,20 @@ def never_shipped(rel: bytes) -> bool:
 def shippable(paths: list[bytes], joined: bytes) -> list[bytes]:
     """``paths`` without those :func:`never_shipped` rejects; ``joined`` is
     ``b"\\0" + b"\\0".join(paths) + b"\\0"``."""
-    if any(marker in joined for marker in _NEVER_MARKERS):
+    if b"/.git/" in joined or any(map(_starts_one, repeat(joined), NEVER_SHIPPED)):
         return [rel for rel in paths if not never_shipped(rel)]
     return paths
+
+
+def _starts_one(joined: bytes, name: bytes) -> bool:
+    """Whether a path in ``joined`` is ``name`` or starts with ``name/``."""
+    marker = b"\0" + name
+    at = joined.find(marker)
+    while at >= 0:
+        if joined[at + len(marker) : at + len(marker) + 1] in (b"/", b"\0"):
+            return True
+        at = joined.find(marker, at + len(marker))
+    return False
 
 
 def full_paths(prefix: bytes, joined: bytes) -> list[bytes]:

@@ -14,19 +14,12 @@ _CONTENT_LIMIT = 256 * 1024
 # a newline before and after each): a name starting with "." or "id_", ending in .pem
 # or .key, or holding "credentials", or a ".aws" directory at any depth. Every path
 # looks_secret() could say yes to is found (and a few more), with C-level searches
-# through the text instead of Python work per path. ``True``: the marker must be in
-# the last component (no "/" after it on its line).
-_MARKERS = (
-    (b"\n.", True),
-    (b"/.", True),
-    (b"\nid_", True),
-    (b"/id_", True),
-    (b"credentials", True),
-    (b".pem\n", False),
-    (b".key\n", False),
-    (b"\n.aws/", False),
-    (b"/.aws/", False),
-)
+# through the text instead of Python work per path. A component's start is searched
+# as "/" in a copy of the text with its newlines made slashes (a line's first
+# component then starts after one too). ``True``: the marker must be in the last
+# component (no "/" after it on its line), but for ".aws/".
+_STARTS = (b"/.", b"/id_")
+_MARKERS = ((b"credentials", True), (b".pem\n", False), (b".key\n", False))
 
 
 def secret_candidates(paths: list[bytes], joined: bytes | None = None) -> set[bytes]:
@@ -45,16 +38,25 @@ def secret_candidates(paths: list[bytes], joined: bytes | None = None) -> set[by
 def _candidates(text: bytes) -> set[bytes]:
     """The lines of ``text`` (a newline before and after each) that are candidates."""
     low = text.lower()
-    found = set()
+    found: set[bytes] = set()
+
+    def add(at: int, after: int, in_name: bool) -> None:
+        end = low.find(b"\n", at + 1)
+        if not in_name or low.find(b"/", after, end) < 0:
+            found.add(text[low.rfind(b"\n", 0, at + 1) + 1 : end])
+
+    slashed = low.replace(b"\n", b"/")
+    for marker in _STARTS:
+        at = slashed.find(marker)
+        while at >= 0:
+            after = at + len(marker)
+            add(at, after, marker != b"/." or not low.startswith(b"aws/", after))
+            at = slashed.find(marker, at + 1)
     for marker, in_name in _MARKERS:
         at = low.find(marker)
         while at >= 0:
-            after = at + len(marker)
-            end = low.find(b"\n", at + 1)
-            if not in_name or low.find(b"/", after, end) < 0:
-                found.add(text[low.rfind(b"\n", 0, at + 1) + 1 : end])
-            at = low.find(marker, after if marker.endswith(b"\n") else at + 1)
-        # (a marker ending in a newline may start the next line's marker: step past it)
+            add(at, at + len(marker), in_name)
+            at = low.find(marker, at + len(marker) - 1)  # a newline may start the next
     return found
 
 

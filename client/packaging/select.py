@@ -22,6 +22,7 @@ import subprocess
 from collections.abc import Callable, Collection, Mapping
 from operator import attrgetter
 from pathlib import Path
+from typing import cast
 
 from cbdeploy.client.errors import PackagingError
 from cbdeploy.client.packaging import bulk, ignorefile
@@ -166,12 +167,11 @@ def _plain_stage_listing(output: bytes) -> bool:
     """Whether every record of ``output`` is "meta TAB path NUL" with no tab in its path,
     no gitlink and no unmerged stage: its paths are then every other field, split at
     tabs and NULs, each once."""
-    if output.count(b"\t") != output.count(b"\0"):
-        return False  # a path holding a tab (or a listing cut short)
-    if output.startswith(_GITLINK) or b"\0" + _GITLINK in output:
-        return False
-    # the stage ends the meta: with no tab in any path, " 1\t" can only be a stage
-    return not any(b" %d\t" % stage in output for stage in (1, 2, 3))
+    records = output.count(b"\0")
+    # the stage ends the meta: with no tab in any path, each " 0\t" is a stage 0
+    if output.count(b"\t") != records or output.count(b" 0\t") != records:
+        return False  # a path holding a tab, an unmerged path, or a listing cut short
+    return not (output.startswith(_GITLINK) or b"\0" + _GITLINK in output)
 
 
 def _in_work_tree(probe: subprocess.CompletedProcess[bytes], directory: Path) -> bool:
@@ -289,7 +289,7 @@ class _Resolver:
             if start < at:  # the regular files in between, in bulk
                 self.files += bulk.selected_files(texts[start:at])
                 self.rels += paths[start:at]
-                stats = bulk.file_stats(found[start:at])
+                stats = bulk.file_stats(cast("list[os.stat_result]", found[start:at]))
                 self.stats.update(zip(texts[start:at], stats, strict=True))
             st = found[at] if at < len(paths) else None
             if st is not None and _is_reg(st):
