@@ -20,7 +20,7 @@ from cbdeploy.client.packaging.model import FileStat, SelectedFile
 
 NEVER_SHIPPED = (b".git", b".cbdeploy")
 _NEVER_PREFIXES = tuple(name + b"/" for name in NEVER_SHIPPED)
-_CHUNK = 2048  # paths per bulk lstat: a missing one sends only its chunk to the loop
+CHUNK = 2048  # paths per bulk lstat: a missing one sends only its chunk to the loop
 _STAT_FIELDS = attrgetter("st_size", "st_mtime_ns", "st_ctime_ns", "st_ino", "st_dev", "st_mode")
 _new = tuple.__new__
 _PATH = itemgetter(0)
@@ -53,26 +53,26 @@ def _starts_one(joined: bytes, name: bytes) -> bool:
     return False
 
 
-def full_paths(prefix: bytes, joined: bytes) -> list[bytes]:
-    """``prefix + rel`` for every path in ``joined`` (as :func:`shippable` takes it)."""
-    return (prefix + joined[1:-1].replace(b"\0", b"\0" + prefix)).split(b"\0")
+def full_paths(prefix: bytes, paths: list[bytes]) -> list[bytes]:
+    """``prefix + rel`` for every path."""
+    return (prefix + (b"\0" + prefix).join(paths)).split(b"\0")
 
 
-def lstat_all(fulls: list[bytes]) -> list[os.stat_result | None]:
-    """``os.lstat`` of each path, None for one that is gone (tracked, but deleted from the
-    disk: ``FileNotFoundError`` or ``NotADirectoryError``)."""
-    found: list[os.stat_result | None] = []
+def lstat_each(fulls: list[bytes]) -> list[os.stat_result | None]:
+    """``os.lstat`` of each path (a :data:`CHUNK` of them at most: their stats take
+    memory), None for one that is gone (tracked, but deleted from the disk:
+    ``FileNotFoundError`` or ``NotADirectoryError``)."""
     lstat = os.lstat
-    for at in range(0, len(fulls), _CHUNK):
-        chunk = fulls[at : at + _CHUNK]
+    try:
+        return list(map(lstat, fulls))
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    found: list[os.stat_result | None] = []
+    for full in fulls:
         try:
-            found += list(map(lstat, chunk))  # (a list first: all of the chunk or none)
+            found.append(lstat(full))
         except (FileNotFoundError, NotADirectoryError):
-            for full in chunk:
-                try:
-                    found.append(lstat(full))
-                except (FileNotFoundError, NotADirectoryError):
-                    found.append(None)
+            found.append(None)
     return found
 
 

@@ -277,11 +277,21 @@ class _Resolver:
             paths, joined = shipped, b"\0" + b"\0".join(shipped) + b"\0"
         if not paths:
             return
-        fulls = bulk.full_paths(self.prefix, joined)
-        found = bulk.lstat_all(fulls)
         texts = bulk.decode_all(paths, joined)
         candidates = secret_candidates(paths, joined)
-        single = set(_positions(paths, candidates)) if candidates else set()
+        secret = _positions(paths, candidates) if candidates else []
+        for at in range(0, len(paths), bulk.CHUNK):  # a chunk's stats at a time: less memory
+            stop = at + bulk.CHUNK
+            fulls = bulk.full_paths(self.prefix, paths[at:stop])
+            single = {i - at for i in secret if at <= i < stop}
+            self._take(paths[at:stop], texts[at:stop], fulls, bulk.lstat_each(fulls), single)
+
+    def _take(
+        self, paths: list[bytes], texts: list[str], fulls: list[bytes],
+        found: list[os.stat_result | None], single: set[int],
+    ) -> None:
+        """Add ``paths`` (their names, full paths and lstat): the regular files in bulk,
+        but those in ``single`` (secret-looking) and the others one by one."""
         if None in found or set(map(stat.S_IFMT, map(_MODE, found))) != {stat.S_IFREG}:
             single.update(i for i, st in enumerate(found) if st is None or not _is_reg(st))
         start = 0

@@ -83,7 +83,7 @@ def test_stats_in_bulk_are_the_path_by_path_stats(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Chunks of 7 paths: deleted files send some chunks to the loop, others not."""
-    monkeypatch.setattr(bulk, "_CHUNK", 7)
+    monkeypatch.setattr(bulk, "CHUNK", 7)
     root = committed_tree(tmp_path / "p", 120)
     for i in (0, 3, 4, 50, 119):  # deleted, tracked still
         (root / f"d{i % 5}" / f"f{i:03d}.txt").unlink()
