@@ -6,6 +6,7 @@ import contextlib
 import os
 import sys
 from dataclasses import dataclass, replace
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -295,6 +296,8 @@ def _without(selection: Selection, output: Path) -> Selection:
         inside = output.resolve().relative_to(selection.root.resolve()).as_posix()
     except ValueError:
         return selection
+    if inside not in map(attrgetter("path"), selection.files):  # (the common case, in C)
+        return selection
     files = tuple(f for f in selection.files if f.path != inside)
-    return selection if len(files) == len(selection.files) else replace(selection, files=files)
+    return replace(selection, files=files)
 
