@@ -102,14 +102,18 @@ def build_archive(
         )
 
 
-def manifest(selection: Selection, stats: Mapping[str, FileStat]) -> bytes:
-    """``.cbdeploy/manifest.json``: links and executables, for the runner to recreate."""
+def manifest(
+    selection: Selection, stats: Mapping[str, FileStat], columns: bulk.FileColumns | None = None
+) -> bytes:
+    """``.cbdeploy/manifest.json``: links and executables, for the runner to recreate
+    (``columns``: the selection's, if they were taken already)."""
     links = [
         {"path": f.path, "target": f.link_target}
         for f in selection.files
         if f.link_target is not None
     ]
-    executables = bulk.executables(selection.files, stats)
+    columns = columns or bulk.FileColumns(selection.files, stats)
+    executables = columns.executables()
     document = {"version": 1, "links": links, "executables": sorted(executables, key=os.fsencode)}
     return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("ascii")
 
@@ -169,8 +173,9 @@ class ArchiveBuilder:
         if MANIFEST in extra_entries:
             raise ValueError(f"{MANIFEST} is written by build_archive itself")
         stats = complete_stats(selection)
-        extra = {MANIFEST: manifest(selection, stats), **extra_entries}
-        raw_size = bulk.raw_size(selection.files, stats)
+        columns = bulk.FileColumns(selection.files, stats)
+        extra = {MANIFEST: manifest(selection, stats, columns), **extra_entries}
+        raw_size = columns.raw_size()
         self._meter, self._copied = Meter(), 0
         self._total = raw_size + sum(len(data) for data in extra.values())
         check_output_path(output)
@@ -186,7 +191,8 @@ class ArchiveBuilder:
         try:
             with out.handle:
                 reserved = reserve(out.handle.fileno(), cache.size if cache else 0)
-                self._write(out, self._with_early(self._units(selection, stats, extra, cache)), cache)
+                units = self._units(selection, stats, columns, extra, cache)
+                self._write(out, self._with_early(units), cache)
                 cd_offset = out.offset
                 out.write(b"".join(out.central))
                 out.write(end_records(out.entries, cd_offset, out.offset - cd_offset))
@@ -211,11 +217,11 @@ class ArchiveBuilder:
         return ArchiveResult(output, sha256, out.offset, len(selection.files), raw_size)
 
     def _units(
-        self, selection: Selection, stats: Mapping[str, FileStat], extra: Mapping[str, bytes],
-        cache: ArchiveCache | None,
+        self, selection: Selection, stats: Mapping[str, FileStat], columns: bulk.FileColumns,
+        extra: Mapping[str, bytes], cache: ArchiveCache | None,
     ) -> Iterator[Batch | CopyRun]:
         """What to write, in order: batches to compress, runs to copy from the cache."""
-        planned = plan_entries(selection.files, stats, extra, cache, self._root, self.opener)
+        planned = plan_entries(selection.files, columns, extra, cache, self._root, self.opener)
         entries = self._entries(selection, stats, extra, cache) if planned is None else planned
         # Where batches handed out early start, this build's batches start too: where
         # the entries are the same, so are the batches (see _with_early).

@@ -99,19 +99,31 @@ def link_positions(files: Sequence[SelectedFile]) -> list[int]:
     return list(compress(range(len(files)), map(is_not, map(_TARGET, files), repeat(None))))
 
 
-def raw_size(files: Sequence[SelectedFile], stats: Mapping[str, FileStat]) -> int:
-    """The bytes of content of ``files``: their sizes, and for links their targets'."""
-    total = sum(map(_SIZE, map(stats.__getitem__, map(_PATH, files))))
-    for at in link_positions(files):
-        link = files[at]
-        total += len(os.fsencode(link.link_target or "")) - stats[link.path].size
-    return total
+class FileColumns:
+    """A selection's files by column: their paths, their stats in the same order, and
+    where the links are (one pass each, shared by what the archive needs of them)."""
 
+    __slots__ = ("_targets", "links", "paths", "stats")
 
-def executables(files: Sequence[SelectedFile], stats: Mapping[str, FileStat]) -> list[str]:
-    """The paths of the files (not links) with an execute bit, in the order of ``files``."""
-    paths = list(map(_PATH, files))
-    modes = map(_MODE, map(stats.__getitem__, paths))
-    found = compress(paths, map(and_, modes, repeat(0o111)))
-    links = {paths[at] for at in link_positions(files)}
-    return [path for path in found if path not in links] if links else list(found)
+    def __init__(self, files: Sequence[SelectedFile], stats: Mapping[str, FileStat]) -> None:
+        self.paths: list[str] = list(map(_PATH, files))
+        if len(stats) == len(self.paths) and list(stats) == self.paths:
+            self.stats: list[FileStat] = list(stats.values())  # (in the files' order already)
+        else:
+            self.stats = list(map(stats.__getitem__, self.paths))
+        self.links = link_positions(files)
+        self._targets = [files[at].link_target or "" for at in self.links]
+
+    def raw_size(self) -> int:
+        """The bytes of content: the files' sizes, and for links their targets'."""
+        total = sum(map(_SIZE, self.stats))
+        for at, target in zip(self.links, self._targets, strict=True):
+            total += len(os.fsencode(target)) - self.stats[at].size
+        return total
+
+    def executables(self) -> list[str]:
+        """The paths of the files (not links) with an execute bit, in order."""
+        modes = map(_MODE, self.stats)
+        found = compress(self.paths, map(and_, modes, repeat(0o111)))
+        links = {self.paths[at] for at in self.links}
+        return [path for path in found if path not in links] if links else list(found)

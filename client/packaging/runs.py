@@ -22,7 +22,7 @@ from itertools import compress, islice
 from operator import add, itemgetter, lt, ne
 from typing import TypeVar
 
-from cbdeploy.client.packaging.bulk import link_positions
+from cbdeploy.client.packaging.bulk import FileColumns
 from cbdeploy.client.packaging.cache import ArchiveCache
 from cbdeploy.client.packaging.model import FileStat, SelectedFile
 from cbdeploy.client.packaging.reader import LINK_MODE, Item, Opener
@@ -45,7 +45,7 @@ def encoded_names(files: Sequence[SelectedFile]) -> list[bytes]:
 
 def plan_entries(
     files: Sequence[SelectedFile],
-    stats: Mapping[str, FileStat],
+    columns: FileColumns,
     extra: Mapping[str, bytes],
     cache: ArchiveCache | None,
     root: bytes,
@@ -58,11 +58,11 @@ def plan_entries(
     names = encoded_names(files)
     if not all(map(lt, names, islice(names, 1, None))):  # sorted, and no name twice
         return None
-    links = link_positions(files)
+    links = columns.links
     row_names = _without(names, links)
     if len(row_names) != len(cache.columns.names):
         return None
-    row_stats = list(map(stats.__getitem__, map(_PATH, _without(files, links))))
+    row_stats = _without(columns.stats, links)
     dirty = changed_rows(row_names, row_stats, root, cache, opener)
     if dirty is None:
         return None

@@ -181,7 +181,8 @@ def test_the_run_plan_is_the_entry_by_entry_plan_and_the_bytes_a_cold_builds(
     builder = ArchiveBuilder(clock_ns=lambda: clock)
     builder._root = os.fsencode(root) + b"/"
     loaded = ArchiveCache(cache)
-    planned = plan_entries(selection.files, stats, full_extra, loaded, builder._root, builder.opener)
+    columns = bulk.FileColumns(selection.files, stats)
+    planned = plan_entries(selection.files, columns, full_extra, loaded, builder._root, builder.opener)
     assert planned is not None
     assert entries(planned) == entries(builder._entries(selection, stats, full_extra, loaded))
     loaded.close()
@@ -197,9 +198,14 @@ def test_manifest_and_sizes_in_bulk_count_links_as_links(tmp_path: Path) -> None
     stats = complete_stats(selection)
     expected_exec = [f.path for f in selection.files
                      if f.link_target is None and stats[f.path].mode & 0o111]
-    assert bulk.executables(selection.files, stats) == expected_exec == ["d4/f004.txt"]
-    assert bulk.raw_size(selection.files, stats) == sum(
+    raw = sum(
         len(os.fsencode(f.link_target)) if f.link_target is not None else stats[f.path].size
         for f in selection.files
     )
+    # the stats in the files' order (taken as they are), and in another (looked up)
+    for columns in (bulk.FileColumns(selection.files, stats),
+                    bulk.FileColumns(selection.files, dict(reversed(stats.items())))):
+        assert columns.stats == [stats[f.path] for f in selection.files]
+        assert columns.executables() == expected_exec == ["d4/f004.txt"]
+        assert columns.raw_size() == raw
     assert [f.path for f in selection.files if f.link_target] == ["d1/link-b", "d3/dirlink"]
