@@ -37,7 +37,6 @@ from cbdeploy.client.packaging.model import ArchiveResult, FileStat, Selection
 from cbdeploy.client.packaging.nogc import paused_gc
 from cbdeploy.client.packaging.reader import (
     LARGE,
-    LINK_MODE,
     WHOLE,
     Opener,
     Produced,
@@ -46,9 +45,8 @@ from cbdeploy.client.packaging.reader import (
     item_entry,
     produce,
 )
-from cbdeploy.client.packaging.reuse import reusable
-from cbdeploy.client.packaging.runs import Entry, encoded_names, plan_entries
-from cbdeploy.client.packaging.table import NO_DIGEST, RACY_NS, Columns
+from cbdeploy.client.packaging.runs import Entry, entries_one_by_one, plan_entries
+from cbdeploy.client.packaging.table import NO_DIGEST, RACY_NS
 from cbdeploy.client.packaging.workers import Workers, start_workers, write_reply
 from cbdeploy.client.packaging.writer import CopyRun, Output, copy_run, reserve
 from cbdeploy.client.packaging.zipformat import central_header, end_records, local_header
@@ -221,56 +219,16 @@ class ArchiveBuilder:
         extra: Mapping[str, bytes], cache: ArchiveCache | None,
     ) -> Iterator[Batch | CopyRun]:
         """What to write, in order: batches to compress, runs to copy from the cache."""
-        planned = plan_entries(selection.files, columns, extra, cache, self._root, self.opener)
-        entries = self._entries(selection, stats, extra, cache) if planned is None else planned
+        files, root, opener = selection.files, self._root, self.opener
+        planned = plan_entries(files, columns, extra, cache, root, opener)
+        entries: Iterable[Entry] = (
+            entries_one_by_one(files, stats, extra, cache, root, opener) if planned is None
+            else planned
+        )
         # Where batches handed out early start, this build's batches start too: where
         # the entries are the same, so are the batches (see _with_early).
         starts = {r.batch.items[0][0] for r in self._early.handed} if self._early else set()
         return _batched(entries, starts)
-
-    def _entries(
-        self, selection: Selection, stats: Mapping[str, FileStat], extra: Mapping[str, bytes],
-        cache: ArchiveCache | None,
-    ) -> Iterator[Entry]:
-        """The entries to write, in order, decided one by one: runs of cached records
-        to copy, the others to compress."""
-        files, root, extras = selection.files, self._root, list(extra.items())
-        names = encoded_names(files)
-        order = [(name, i) for i, name in enumerate(names)]
-        order += [(os.fsencode(path), -1 - i) for i, (path, _) in enumerate(extras)]
-        order.sort()
-        reuse = reusable(order, files, stats, root, cache, self.opener)
-        columns = cache.columns if cache is not None else Columns.empty()
-        offsets, lengths = columns.offsets, columns.lengths
-        run: CopyRun | None = None
-        previous = None
-        for p, (name, index) in enumerate(order):
-            if name == previous:
-                raise ValueError(f"two archive entries named {os.fsdecode(name)}")
-            previous = name
-            r = reuse[p]
-            if r >= 0:
-                if run is not None and r == run.stop and offsets[r] == offsets[r - 1] + lengths[r - 1]:
-                    run.stop += 1  # the next record in the cached archive too: one copy
-                    continue
-                if run is not None:
-                    yield run
-                run = CopyRun(r)
-                continue
-            if run is not None:
-                yield run
-                run = None
-            if index < 0:
-                yield (name, 0o100644, bytes(extras[-1 - index][1]), False)
-            else:  # a selected file or link, unless the cache has its record
-                selected = files[index]
-                link = selected.link_target
-                if link is None:
-                    yield (name, *stats[selected.path])
-                else:
-                    yield (name, LINK_MODE, os.fsencode(link), True)
-        if run is not None:
-            yield run
 
     def _take_early(self) -> None:
         """Use the batches handed out early, if they are of this selection."""

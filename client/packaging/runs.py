@@ -17,7 +17,7 @@ import codecs
 import os
 import sys
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from itertools import compress, islice
 from operator import add, itemgetter, lt, ne
 from typing import TypeVar
@@ -26,7 +26,8 @@ from cbdeploy.client.packaging.bulk import FileColumns
 from cbdeploy.client.packaging.cache import ArchiveCache
 from cbdeploy.client.packaging.model import FileStat, SelectedFile
 from cbdeploy.client.packaging.reader import LINK_MODE, Item, Opener
-from cbdeploy.client.packaging.reuse import changed_rows
+from cbdeploy.client.packaging.reuse import changed_rows, reusable
+from cbdeploy.client.packaging.table import Columns
 from cbdeploy.client.packaging.writer import CopyRun
 
 Entry = Item | CopyRun
@@ -124,3 +125,51 @@ def _without(items: Sequence[_T], positions: list[int]) -> list[_T]:
         start = at + 1
     kept += items[start:]
     return kept
+
+
+def entries_one_by_one(
+    files: Sequence[SelectedFile],
+    stats: Mapping[str, FileStat],
+    extra: Mapping[str, bytes],
+    cache: ArchiveCache | None,
+    root: bytes,
+    opener: Opener,
+) -> Iterator[Entry]:
+    """The entries to write, in order, decided one by one (files added or removed since
+    the cached build, no cache, or files not in byte order): runs of cached records to
+    copy, the others to compress."""
+    extras = list(extra.items())
+    order = [(name, i) for i, name in enumerate(encoded_names(files))]
+    order += [(os.fsencode(path), -1 - i) for i, (path, _) in enumerate(extras)]
+    order.sort()
+    reuse = reusable(order, files, stats, root, cache, opener)
+    columns = cache.columns if cache is not None else Columns.empty()
+    offsets, lengths = columns.offsets, columns.lengths
+    run: CopyRun | None = None
+    previous = None
+    for p, (name, index) in enumerate(order):
+        if name == previous:
+            raise ValueError(f"two archive entries named {os.fsdecode(name)}")
+        previous = name
+        r = reuse[p]
+        if r >= 0:
+            if run is not None and r == run.stop and offsets[r] == offsets[r - 1] + lengths[r - 1]:
+                run.stop += 1  # the next record in the cached archive too: one copy
+                continue
+            if run is not None:
+                yield run
+            run = CopyRun(r)
+            continue
+        if run is not None:
+            yield run
+            run = None
+        if index < 0:
+            yield (name, 0o100644, bytes(extras[-1 - index][1]), False)
+        else:  # a selected file or link, unless the cache has its record
+            link = files[index].link_target
+            if link is None:
+                yield (name, *stats[files[index].path])
+            else:
+                yield (name, LINK_MODE, os.fsencode(link), True)
+    if run is not None:
+        yield run

@@ -24,7 +24,7 @@ from cbdeploy.client.packaging.cache import ArchiveCache
 from cbdeploy.client.packaging.destination import complete_stats
 from cbdeploy.client.packaging.model import FileStat, SelectedFile
 from cbdeploy.client.packaging.reuse import pack_keys
-from cbdeploy.client.packaging.runs import plan_entries
+from cbdeploy.client.packaging.runs import entries_one_by_one, plan_entries
 from cbdeploy.client.packaging.secrets import looks_secret
 from cbdeploy.client.packaging.table import pack_key
 from cbdeploy.client.packaging.writer import CopyRun
@@ -184,7 +184,9 @@ def test_the_run_plan_is_the_entry_by_entry_plan_and_the_bytes_a_cold_builds(
     columns = bulk.FileColumns(selection.files, stats)
     planned = plan_entries(selection.files, columns, full_extra, loaded, builder._root, builder.opener)
     assert planned is not None
-    assert entries(planned) == entries(builder._entries(selection, stats, full_extra, loaded))
+    one_by_one = entries_one_by_one(selection.files, stats, full_extra, loaded, builder._root,
+                                    builder.opener)
+    assert entries(planned) == entries(one_by_one)
     loaded.close()
     warm = builder.build(selection, tmp_path / "warm.zip", extra, cache)
     cold = ArchiveBuilder(clock_ns=lambda: clock).build(selection, tmp_path / "cold.zip", extra, None)
