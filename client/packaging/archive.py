@@ -110,8 +110,13 @@ def manifest(
         for f in selection.files
         if f.link_target is not None
     ]
-    columns = columns or bulk.FileColumns(selection.files, stats)
-    executables = columns.executables()
+    if columns is not None:
+        executables = columns.executables()
+    else:  # (``stats`` may then lack the links': a Selection built by hand)
+        executables = [
+            f.path for f in selection.files
+            if f.link_target is None and stats[f.path].mode & 0o111
+        ]
     document = {"version": 1, "links": links, "executables": sorted(executables, key=os.fsencode)}
     return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("ascii")
 

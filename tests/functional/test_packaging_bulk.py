@@ -9,6 +9,7 @@ listing's own fields, an unmerged path, racily clean rows, added entries.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import subprocess
@@ -22,7 +23,7 @@ from cbdeploy.client.packaging import bulk, select_files
 from cbdeploy.client.packaging.archive import MANIFEST, ArchiveBuilder, manifest
 from cbdeploy.client.packaging.cache import ArchiveCache
 from cbdeploy.client.packaging.destination import complete_stats
-from cbdeploy.client.packaging.model import FileStat, SelectedFile
+from cbdeploy.client.packaging.model import FileStat, SelectedFile, Selection
 from cbdeploy.client.packaging.reuse import pack_keys
 from cbdeploy.client.packaging.runs import entries_one_by_one, plan_entries
 from cbdeploy.client.packaging.secrets import looks_secret
@@ -211,3 +212,13 @@ def test_manifest_and_sizes_in_bulk_count_links_as_links(tmp_path: Path) -> None
         assert columns.executables() == expected_exec == ["d4/f004.txt"]
         assert columns.raw_size() == raw
     assert [f.path for f in selection.files if f.link_target] == ["d1/link-b", "d3/dirlink"]
+
+
+def test_a_manifest_needs_no_stat_for_a_link(tmp_path: Path) -> None:
+    """A selection built by hand (as a deploy's delta builds one) may have no stat for
+    its links: the manifest looks up the files' alone."""
+    selection = Selection(root=tmp_path, files=(SelectedFile("a"), SelectedFile("l", "a")))
+    stats = {"a": FileStat(1, 0, 0, 1, 1, 0o100755)}
+    document = json.loads(manifest(selection, stats))
+    assert document["executables"] == ["a"]
+    assert document["links"] == [{"path": "l", "target": "a"}]
