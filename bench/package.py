@@ -210,8 +210,13 @@ def main() -> None:
     parser.add_argument("--repo", type=Path, action="append", default=[],
                         help="also a real git checkout (its files are edited, then restored)")
     parser.add_argument("--runs", type=int, default=RUNS, help="pairs per figure")
+    parser.add_argument("--cbdeploy", help="the command to measure (default: this venv's), "
+                        "e.g. an older build for a before and after on one machine")
     add_keep_option(parser)
     args = parser.parse_args()
+    if args.cbdeploy:
+        global CBDEPLOY
+        CBDEPLOY = args.cbdeploy
     with scratch("cbdeploy-bench-", keep=args.keep) as tmp:
         root = tmp / "repo"
         t0 = time.perf_counter()
