@@ -18,7 +18,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from cbdeploy.client.aws.client import AwsClient
 from cbdeploy.client.aws.results import BuildBatch
 from cbdeploy.client.config.load import load_config
 from cbdeploy.client.config.model import ProjectConfig
@@ -45,6 +44,7 @@ from cbdeploy.client.watch.batch_outcome import BatchOutcome
 from cbdeploy.client.watch.events import Detached
 
 if TYPE_CHECKING:
+    from cbdeploy.client.aws.client import AwsClient
     from cbdeploy.client.deploy.service import DeployService
 
 class Picker(Protocol):

@@ -32,9 +32,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from cbdeploy.client.aws.client import AwsClient
 from cbdeploy.client.config.workspace import (
     Service,
     Workspace,
@@ -65,6 +64,9 @@ from cbdeploy.client.packaging.changes import (
 )
 from cbdeploy.client.target import Target
 from cbdeploy.client.watch.outcome import BuildOutcome
+
+if TYPE_CHECKING:
+    from cbdeploy.client.aws.client import AwsClient
 
 
 def workspace_member(project_root: Path) -> Member | None:

@@ -104,6 +104,7 @@ class BaseStore:
         record_dir: Path,
         *,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
+        hold_record: bool = False,
     ) -> None:
         self.aws = aws
         self.bucket = infra.bucket
@@ -111,6 +112,11 @@ class BaseStore:
         name = hashlib.sha256(f"{infra.bucket}/{infra.sources_prefix}".encode()).hexdigest()[:16]
         self.record = record_dir / f"{name}.json"
         self.now = now
+        # A deploy looks for its base while it still selects the files: the local record
+        # of a base read from the bucket waits for :meth:`keep_record` (nothing is written
+        # into the project before the selection has succeeded).
+        self._hold = hold_record
+        self._held: tuple[Mapping[str, Any], bytes] | None = None
 
     def find(self) -> Base | None:
         """The local record's base if the bucket still has it, else the pointer's."""
@@ -183,7 +189,16 @@ class BaseStore:
         return Base(base.key, base.files_sha256, base.tree,
                     modified if isinstance(modified, dt.datetime) else None)
 
+    def keep_record(self) -> None:
+        """Write the local record a held :meth:`find` read from the bucket, if any."""
+        self._hold, held, self._held = False, self._held, None
+        if held is not None:
+            self._remember(*held)
+
     def _remember(self, pointer: Mapping[str, Any], document: bytes) -> None:
+        if self._hold:
+            self._held = (pointer, document)
+            return
         self.record.parent.mkdir(parents=True, exist_ok=True)
         data = {"pointer": dict(pointer), "files": gzip.compress(document, mtime=0).hex()}
         tmp = self.record.with_suffix(".tmp")

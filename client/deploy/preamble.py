@@ -19,10 +19,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
+from cbdeploy.client.deploy.delta import Base, BaseStore
 from cbdeploy.client.deploy.preflight import check_secrets
 from cbdeploy.client.errors import UsageError
+from cbdeploy.client.infra.bootstrap import Survey, survey
+from cbdeploy.client.infra.model import StageSettings
 
 if TYPE_CHECKING:
     from cbdeploy.client.aws.client import AwsClient
@@ -64,11 +69,35 @@ def open_and_check(
     return aws, account
 
 
+@dataclass(frozen=True)
+class StageReads:
+    """What a deploy reads of its stage before writing anything: bootstrap's survey and,
+    for a delta, the stage's base. ``store`` None: the base was not looked for (no
+    delta, or no bucket yet), the deploy looks for it after bootstrap as before."""
+
+    settings: StageSettings
+    surveyed: Survey
+    store: BaseStore | None = None
+    base: Base | None = None
+
+
+def read_stage(
+    aws: AwsClient, settings: StageSettings, record_dir: Path, *, delta: bool
+) -> StageReads:
+    """Read only (the base's local record, if read from the bucket, is held back: see
+    :meth:`BaseStore.keep_record`); run on a thread once the preamble has answered."""
+    surveyed = survey(aws, settings)
+    if not (delta and surveyed.observed.bucket_exists):
+        return StageReads(settings, surveyed)
+    store = BaseStore(aws, surveyed.infrastructure, record_dir, hold_record=True)
+    return StageReads(settings, surveyed, store, store.find())
+
+
 class Preamble(Generic[R]):
     """``work(stack)`` on a daemon thread; contexts it enters on ``stack`` stay open
     until :meth:`close`. (Also what runs ``git status`` alongside the selection.)"""
 
-    def __init__(self, work: Callable[[ExitStack], R]) -> None:
+    def __init__(self, work: Callable[[ExitStack], R], name: str = "cbdeploy-preamble") -> None:
         self._stack = ExitStack()
         self._done = threading.Event()
         self._lock = threading.Lock()
@@ -76,7 +105,7 @@ class Preamble(Generic[R]):
         self._result: list[R] = []  # the one result, once there is one
         self._error: BaseException | None = None
         self._thread = threading.Thread(
-            target=self._run, args=(work,), name="cbdeploy-preamble", daemon=True
+            target=self._run, args=(work,), name=name, daemon=True
         )
         self._thread.start()
 

@@ -28,12 +28,15 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from cbdeploy.client.aws.client import AwsClient
 from cbdeploy.client.deploy.upload import _b64
 from cbdeploy.client.errors import AwsError
 from cbdeploy.client.infra.names import deployed_record_key
 from cbdeploy.client.packaging.changes import WorkTree
+
+if TYPE_CHECKING:
+    from cbdeploy.client.aws.client import AwsClient
 
 VERSION = 1
 MAX_DIRTY_PATHS = 1000

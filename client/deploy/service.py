@@ -31,12 +31,13 @@ SIGINT without a terminal stop it at once and wait a bounded time (see
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from signal import SIGINT
 from typing import TYPE_CHECKING, Any
@@ -47,7 +48,6 @@ from cbdeploy.client.config.model import ProjectConfig
 from cbdeploy.client.config.statedir import cache_dir, state_dir
 from cbdeploy.client.deploy import workspace_deploy as ws
 from cbdeploy.client.deploy.batch_deploy import deploy_services
-from cbdeploy.client.deploy.buildspec import render_buildspec
 from cbdeploy.client.deploy.choose import recorded, root_selector, service_selector
 from cbdeploy.client.deploy.delta import (
     BaseStore,
@@ -70,9 +70,18 @@ from cbdeploy.client.deploy.events import (
     UploadProgress,
     UploadStarting,
 )
-from cbdeploy.client.deploy.preamble import Preamble, open_and_check, open_aws_later
-from cbdeploy.client.deploy.runner_plan import archive_entries, environment_variables
-from cbdeploy.client.deploy.selection import Request
+from cbdeploy.client.deploy.plan import (  # (re-exported: their home was here)
+    DeployOptions,
+    DeployPlan,
+    make_plan,
+)
+from cbdeploy.client.deploy.preamble import (
+    Preamble,
+    StageReads,
+    open_and_check,
+    open_aws_later,
+    read_stage,
+)
 from cbdeploy.client.deploy.start import start_request  # (re-exported: its home was here)
 from cbdeploy.client.deploy.upload import UploadResult, source_key, upload_archive
 from cbdeploy.client.errors import (
@@ -82,9 +91,8 @@ from cbdeploy.client.errors import (
     CredentialsError,
     UsageError,
 )
-from cbdeploy.client.infra.bootstrap import bootstrap
+from cbdeploy.client.infra.bootstrap import Survey, bootstrap
 from cbdeploy.client.infra.model import Infrastructure, StageSettings
-from cbdeploy.client.infra.names import project_name
 from cbdeploy.client.packaging import ArchiveResult, Selection, build_archive, select_files
 from cbdeploy.client.packaging.gitcmd import GitInfo, git_info
 from cbdeploy.client.packaging.tree import Tree, scan_tree
@@ -105,71 +113,6 @@ TRANSIENT_START_CODES = frozenset(
     {None, "ThrottlingException", "ServiceUnavailable", "InternalFailure", "InternalServerError",
      "RequestTimeout", "ServiceUnavailableException", "InternalServiceException"}
 )
-
-# ----------------------------------------------------------------------------- plan
-
-
-@dataclass(frozen=True)
-class DeployOptions:
-    yes: bool = False
-    no_package_cache: bool = False  # ignore .cbdeploy/cache/ (compressed entries, file hashes)
-    no_build_cache: bool = False  # CodeBuild's cache off for this build
-    preserve_temp_files: bool = False
-    detach: bool = False
-    no_delta: bool = False
-    keep_going: bool = False  # a workspace's batch: a failed service lets independent ones finish
-    selection: Request = Request()  # --service, --no-deps, --affected, --since
-
-
-@dataclass(frozen=True)
-class DeployPlan:
-    """Everything decided before anything is written or called."""
-
-    app: str
-    stage: str
-    region: str
-    project: str
-    invocation_id: str
-    needs_confirmation: bool
-    buildspec: str
-    environment: tuple[Mapping[str, str], ...]
-    compute_type: str
-    image: str
-    privileged_mode: bool
-    timeout_in_minutes: int
-    no_build_cache: bool
-    entries: Mapping[str, bytes] = field(repr=False, compare=False)
-
-
-def make_plan(
-    config: ProjectConfig,
-    target: Target,
-    options: DeployOptions,
-    git: GitInfo | None,
-    invocation_id: str,
-    shipping: ws.Shipping | None = None,
-) -> DeployPlan:
-    """``shipping``: a workspace's service (``deploy.workspace_deploy``); None: a project alone."""
-    codebuild = config.codebuild
-    ship = shipping or ws.alone(config)
-    return DeployPlan(
-        app=ship.app,
-        stage=target.stage,
-        region=target.region,
-        project=project_name(ship.app, target.stage),
-        invocation_id=invocation_id,
-        needs_confirmation=config.confirm and not options.yes,
-        buildspec=render_buildspec(config),
-        environment=tuple(environment_variables(config, target.stage, target.region, git))
-        + ws.service_variables(ship),
-        compute_type=codebuild.compute_type,
-        image=codebuild.image,
-        privileged_mode=codebuild.privileged_mode or bool(config.images),  # [images] need Docker
-        timeout_in_minutes=codebuild.timeout_in_minutes,
-        no_build_cache=options.no_build_cache,
-        entries=archive_entries(config, target.stage, target.region, ship.folder),
-    )
-
 
 # ----------------------------------------------------------------------------- execute
 
@@ -230,6 +173,11 @@ class DeployService:
         preamble = Preamble(lambda stack: open_and_check(
             stack, self.aws_factory, self.target, config, detach=self.options.detach))
         status = Preamble(lambda _: git_info(config.root))
+        delta = not self.options.no_delta and not config.codebuild.buildspec
+        # Once AWS has answered, the stage's reads (bootstrap's, the base's) run there too;
+        # not where the stage asks first: the answer may come much later.
+        reads = None if config.confirm and not self.options.yes else Preamble(
+            lambda _: self._read_stage(preamble, shipping, config, delta), "cbdeploy-stage")
         try:
             git, plan, aws, account, selection = self._select(config, status, preamble, shipping)
             if chooser and chooser.single(aws) is None:
@@ -241,20 +189,22 @@ class DeployService:
                     # After packaging (the question shows the archive), before
                     # bootstrap: a "no" leaves nothing created in AWS.
                     self._confirm(plan, account, archive, git)
-                infra = self._bootstrap(aws, ws.settings_for(shipping, config, self.target.stage,
-                                                          aws.region, account))
+                early = reads.result() if reads else None  # its errors come where they did
+                infra = self._bootstrap(aws, early.settings if early else ws.settings_for(
+                    shipping, config, self.target.stage, aws.region, account),
+                    early.surveyed if early else None)
                 if shipping.in_workspace:
                     ws.refuse_if_running(aws, plan.project)  # its project allows parallel builds
                 upload = self._send(aws, infra, archive, selection, tree, plan.entries, workdir,
-                                    delta=not self.options.no_delta
-                                    and not config.codebuild.buildspec)
+                                    delta=delta, early=early)
                 request = start_request(plan, upload)
                 if self.options.preserve_temp_files:
                     _write_json(workdir / "start-build.json", request)
                 return recorded(chooser, aws, self._start_and_follow(aws, request))
         finally:
-            preamble.close()
-            status.close()
+            for thread in (preamble, status, reads):
+                if thread is not None:
+                    thread.close()
 
     def _select(
         self, config: ProjectConfig, status: Preamble[GitInfo | None],
@@ -283,6 +233,13 @@ class DeployService:
         return git, plan, aws, account, selection
 
     # -- steps
+
+    def _read_stage(self, preamble: Preamble[tuple[AwsClient, str]], shipping: ws.Shipping,
+                    config: ProjectConfig, delta: bool) -> StageReads:
+        aws, account = preamble.result()
+        settings = ws.settings_for(shipping, config, self.target.stage, aws.region, account)
+        bases = cache_dir(Path(os.path.abspath(shipping.root))) / "bases"  # as _send's
+        return read_stage(aws, settings, bases, delta=delta)
 
     def _package_cache(self, selection: Selection) -> Path | None:
         """``.cbdeploy/cache/`` of the project, or None with ``--no-package-cache``."""
@@ -327,8 +284,10 @@ class DeployService:
         if not self.confirm(f"Deploy {plan.app} to stage {plan.stage} in {plan.region}?"):
             raise Cancelled()
 
-    def _bootstrap(self, aws: AwsClient, settings: StageSettings) -> Infrastructure:
-        infra = bootstrap(aws, settings, on_event=lambda call: self.emit(BootstrapStep(call.what)))
+    def _bootstrap(self, aws: AwsClient, settings: StageSettings,
+                   surveyed: Survey | None = None) -> Infrastructure:
+        infra = bootstrap(aws, settings, surveyed=surveyed,
+                          on_event=lambda call: self.emit(BootstrapStep(call.what)))
         self.emit(BootstrapDone(infra))
         return infra
 
@@ -351,11 +310,18 @@ class DeployService:
     def _send(
         self, aws: AwsClient, infra: Infrastructure, archive: ArchiveResult, selection: Selection,
         tree: Tree, entries: Mapping[str, bytes], workdir: Path, *, delta: bool,
+        early: StageReads | None = None,
     ) -> UploadResult:
         """Upload a delta against the stage's base when worth it (see ``deploy.delta``), else
-        the archive as a new base. A project's own buildspec runs no runner: always a base."""
-        store = BaseStore(aws, infra, cache_dir(selection.root) / "bases")
-        choice = decide(tree, store.find()) if delta else None
+        the archive as a new base. A project's own buildspec runs no runner: always a base.
+        ``early``: the base already looked for while the files were selected."""
+        if early is not None and early.store is not None:
+            store, base = early.store, early.base
+            store.keep_record()
+        else:
+            store = BaseStore(aws, infra, cache_dir(selection.root) / "bases")
+            base = store.find() if delta else None
+        choice = decide(tree, base) if delta else None
         if choice is None or choice.base is None or choice.base.key == archive_key(infra, archive):
             result = self._upload(aws, infra, archive)
             store.publish(result.key, tree)

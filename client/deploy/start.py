@@ -8,7 +8,7 @@ from cbdeploy.client.deploy.delta import BASE_SOURCE
 from cbdeploy.client.deploy.upload import UploadResult
 
 if TYPE_CHECKING:
-    from cbdeploy.client.deploy.service import DeployPlan
+    from cbdeploy.client.deploy.plan import DeployPlan
 
 
 def start_request(plan: DeployPlan, upload: UploadResult) -> dict[str, Any]:

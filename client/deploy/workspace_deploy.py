@@ -30,8 +30,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cbdeploy.client.aws.client import AwsClient
 from cbdeploy.client.config.load import CONFIG_FILE, load_config
 from cbdeploy.client.config.model import ProjectConfig
 from cbdeploy.client.config.workspace import (
@@ -43,6 +43,9 @@ from cbdeploy.client.config.workspace import (
 from cbdeploy.client.errors import AwsError, BuildConflictError
 from cbdeploy.client.infra.model import StageSettings, stage_settings
 from cbdeploy.client.target import Target
+
+if TYPE_CHECKING:
+    from cbdeploy.client.aws.client import AwsClient
 
 SERVICE_VARIABLE = "CBDEPLOY_SERVICE"  # each build's service name (read by the batch watch)
 

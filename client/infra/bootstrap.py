@@ -353,23 +353,45 @@ def plan_bootstrap(aws: AwsClient, settings: StageSettings) -> tuple[Call, ...]:
     return plan(settings, names, observe(aws, settings, names))
 
 
+@dataclass(frozen=True)
+class Survey:
+    """A stage's names and what AWS reported of it: :func:`bootstrap`'s reads, which a
+    deploy makes while it packages (``deploy.preamble``) and plans from afterwards."""
+
+    names: Names
+    observed: Observed
+
+    @property
+    def infrastructure(self) -> Infrastructure:
+        """The stage's resources by name, as they are once bootstrapped."""
+        return _infrastructure(self.names, ())
+
+
+def survey(aws: AwsClient, settings: StageSettings) -> Survey:
+    """Read only: the names (one STS call, cached) and :func:`observe`."""
+    names = names_for(aws, settings.name, settings.stage)
+    return Survey(names, observe(aws, settings, names))
+
+
 def bootstrap(
     aws: AwsClient,
     settings: StageSettings,
     *,
     on_event: Callable[[Call], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    surveyed: Survey | None = None,
 ) -> Infrastructure:
     """Create or update the stage's infrastructure; writes only what differs.
 
     ``on_event`` is called with each :class:`Call` before it is made (nothing
     is called when everything is up to date). Raises BucketOwnershipError,
     before any write, when the bucket name belongs to another account.
+    ``surveyed``: the reads already made for these ``settings`` (else made here).
     """
-    names = names_for(aws, settings.name, settings.stage)
-    calls = plan(settings, names, observe(aws, settings, names))
+    found = surveyed or survey(aws, settings)
+    calls = plan(settings, found.names, found.observed)
     execute(aws, calls, on_event=on_event, sleep=sleep)
-    return _infrastructure(names, calls)
+    return _infrastructure(found.names, calls)
 
 
 def _infrastructure(names: Names, calls: tuple[Call, ...]) -> Infrastructure:
