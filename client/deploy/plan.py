@@ -8,7 +8,7 @@ archive, the buildspec, the environment variables, compute settings and cache.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cbdeploy.client.config.model import ProjectConfig
 from cbdeploy.client.deploy import workspace_deploy as ws
@@ -71,8 +71,7 @@ def make_plan(
         invocation_id=invocation_id,
         needs_confirmation=config.confirm and not options.yes,
         buildspec=render_buildspec(config),
-        environment=tuple(environment_variables(config, target.stage, target.region, git))
-        + ws.service_variables(ship),
+        environment=_environment(config, target, git, ship),
         compute_type=codebuild.compute_type,
         image=codebuild.image,
         privileged_mode=codebuild.privileged_mode or bool(config.images),  # [images] need Docker
@@ -80,3 +79,20 @@ def make_plan(
         no_build_cache=options.no_build_cache,
         entries=archive_entries(config, target.stage, target.region, ship.folder),
     )
+
+
+def with_git(
+    plan: DeployPlan, config: ProjectConfig, target: Target, git: GitInfo | None,
+    shipping: ws.Shipping | None = None,
+) -> DeployPlan:
+    """``plan`` telling the build ``git``'s commit, branch and state: a deploy plans
+    before ``git status`` has answered (it runs while the files are packed)."""
+    return replace(plan, environment=_environment(config, target, git,
+                                                  shipping or ws.alone(config)))
+
+
+def _environment(
+    config: ProjectConfig, target: Target, git: GitInfo | None, ship: ws.Shipping
+) -> tuple[Mapping[str, str], ...]:
+    return (tuple(environment_variables(config, target.stage, target.region, git))
+            + ws.service_variables(ship))

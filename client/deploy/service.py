@@ -74,6 +74,7 @@ from cbdeploy.client.deploy.plan import (  # (re-exported: their home was here)
     DeployOptions,
     DeployPlan,
     make_plan,
+    with_git,
 )
 from cbdeploy.client.deploy.preamble import (
     Preamble,
@@ -168,23 +169,28 @@ class DeployService:
                 "Pass --yes (--autoConfirmOperation) to deploy without being asked.",
             )
         shipping = ws.shipping_for(workspace, config)  # a service ships its whole workspace
-        # The AWS preamble and git status run while the files are selected
-        # (deploy.preamble); both are joined before anything is written into the tree.
+        # The AWS preamble runs while the files are selected (deploy.preamble); it is
+        # joined before anything is written into the tree. git status runs after the
+        # selection (their git processes would share the cores), while the files are packed.
         preamble = Preamble(lambda stack: open_and_check(
             stack, self.aws_factory, self.target, config, detach=self.options.detach))
-        status = Preamble(lambda _: git_info(config.root))
+        status: Preamble[GitInfo | None] | None = None
         delta = not self.options.no_delta and not config.codebuild.buildspec
         # Once AWS has answered, the stage's reads (bootstrap's, the base's) run there too;
         # not where the stage asks first: the answer may come much later.
         reads = None if config.confirm and not self.options.yes else Preamble(
             lambda _: self._read_stage(preamble, shipping, config, delta), "cbdeploy-stage")
         try:
-            git, plan, aws, account, selection = self._select(config, status, preamble, shipping)
+            plan, aws, account, selection = self._select(config, preamble, shipping)
             if chooser and chooser.single(aws) is None:
                 return None  # --affected: nothing changed; nothing was written or uploaded
             with self._workspace(config.root, plan.invocation_id) as workdir:
+                state_dir(selection.root)  # its .gitignore first: git status never sees the caches
+                status = Preamble(lambda _: git_info(config.root), "cbdeploy-git")
                 tree = scan_tree(selection, self._package_cache(selection))
                 archive = self._archive(selection, plan, workdir, files_entry(tree))
+                git = status.result()
+                plan = with_git(plan, config, self.target, git, shipping)
                 if plan.needs_confirmation:
                     # After packaging (the question shows the archive), before
                     # bootstrap: a "no" leaves nothing created in AWS.
@@ -207,13 +213,14 @@ class DeployService:
                     thread.close()
 
     def _select(
-        self, config: ProjectConfig, status: Preamble[GitInfo | None],
-        preamble: Preamble[tuple[AwsClient, str]], shipping: ws.Shipping,
-    ) -> tuple[GitInfo | None, DeployPlan, AwsClient, str, Selection]:
-        """Select the files while git status and the preamble run, then join them: the
-        header (with the account) comes first, and nothing is written into the project
-        (the caches) before AWS has answered. Errors come in the order they did when
-        these ran one after the other: the plan's, the preamble's, the selection's."""
+        self, config: ProjectConfig, preamble: Preamble[tuple[AwsClient, str]],
+        shipping: ws.Shipping,
+    ) -> tuple[DeployPlan, AwsClient, str, Selection]:
+        """Select the files while the preamble runs, then join it: the header (with the
+        account) comes first, and nothing is written into the project (the caches)
+        before AWS has answered. Errors come in the order they did when these ran one
+        after the other: the plan's, the preamble's, the selection's. git status comes
+        after (the plan is told its answer with ``with_git``)."""
         try:
             selection = select_files(
                 shipping.root,
@@ -221,16 +228,15 @@ class DeployService:
                 follow_external_links=config.package.follow_external_links,
             )
         except Exception:
-            make_plan(config, self.target, self.options, status.result(), "", shipping)
+            make_plan(config, self.target, self.options, None, "", shipping)
             preamble.result()
             raise
-        git = status.result()
-        plan = make_plan(config, self.target, self.options, git, self.new_id(), shipping)
+        plan = make_plan(config, self.target, self.options, None, self.new_id(), shipping)
         aws, account = preamble.result()
         self.emit(DeployStarting(plan.app, plan.stage, plan.project, plan.invocation_id, account,
                                  str(config.path)))
         self.emit(FilesSelected(selection))
-        return git, plan, aws, account, selection
+        return plan, aws, account, selection
 
     # -- steps
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -46,13 +47,20 @@ class Overlap:
 
         monkeypatch.setattr(service_module, "select_files", selecting_files)
 
-    def wrap(self, what: str, read: Callable[..., Any]) -> Callable[..., Any]:
+    def wrap(self, what: str, read: Callable[..., Any],
+             mine: Callable[..., bool]) -> Callable[..., Any]:
+        """``read`` recorded when ``mine(*args)``: it reads this test's stage (a thread that a
+        previous test's failed deploy left reading, where a process would have ended, is
+        not this test's business)."""
+
         def reading(*args: Any, **kwargs: Any) -> Any:
             try:
                 return read(*args, **kwargs)
             finally:
-                self.seen.append((what, threading.current_thread().name, self.selecting.is_set()))
-                self.done.set()
+                if mine(*args):
+                    self.seen.append((what, threading.current_thread().name,
+                                      self.selecting.is_set()))
+                    self.done.set()
 
         return reading
 
@@ -62,14 +70,16 @@ def test_bootstrap_reads_run_while_the_files_are_selected(
 ) -> None:
     """First deploy of a stage: the observation is made on the stage thread during the
     selection; the writes it plans still come after packaging, in the same order."""
-    overlap = Overlap(monkeypatch)
-    monkeypatch.setattr(bootstrap_module, "observe", overlap.wrap("observe", bootstrap_module.observe))
     project = make_project(tmp_path, build="echo built")
+    overlap = Overlap(monkeypatch)
+    monkeypatch.setattr(bootstrap_module, "observe", overlap.wrap(
+        "observe", bootstrap_module.observe,
+        lambda _aws, settings, _names: settings.name == project.name))
     result = cli(project, "deploy", "--yes")
     assert result.exit_code == 0, result.output
     assert overlap.seen == [("observe", "cbdeploy-stage", True)]
     out = result.output
-    assert out.index("Packaged") < out.index("Create bucket") < out.index("Create CodeBuild project")
+    assert out.index("Packaged") < out.index("Create log group") < out.index("Create CodeBuild")
     assert out.index("Create CodeBuild project") < out.index("Started build") and "built" in out
 
 
@@ -85,8 +95,8 @@ def test_the_base_of_a_delta_is_looked_for_while_the_files_are_selected(
     assert first.exit_code == 0, first.output
     (project / "hello.txt").write_text("hello from the delta\n")
     overlap = Overlap(monkeypatch)
-    monkeypatch.setattr(delta_module.BaseStore, "find",
-                        overlap.wrap("find", delta_module.BaseStore.find))
+    monkeypatch.setattr(delta_module.BaseStore, "find", overlap.wrap(
+        "find", delta_module.BaseStore.find, lambda store: f"/{project.name}/" in store.prefix))
     second = cli(project, "deploy", "--yes", "--json")
     assert second.exit_code == 0, second.output
     assert overlap.seen == [("find", "cbdeploy-stage", True)]
@@ -111,3 +121,39 @@ def test_the_base_of_a_delta_is_looked_for_while_the_files_are_selected(
     assert third.exit_code == 0, third.output
     assert json.loads(third.stdout.strip().splitlines()[-1])["upload"]["kind"] == "delta"
     assert seen_record == [False] and any(bases.iterdir())
+
+
+def test_git_status_runs_after_the_selection_and_the_build_is_told_its_answer(
+    cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``git status`` walks the same tree as the selection's own git processes: it runs
+    once the files are selected (on its own thread, while they are hashed and packed),
+    after ``.cbdeploy/.gitignore`` exists, so that the caches written meanwhile never make
+    a clean work tree look dirty. The build gets the commit, branch and a clean state."""
+    project = make_project(
+        tmp_path, build='echo "git=$CBDEPLOY_GIT_COMMIT/$CBDEPLOY_GIT_BRANCH/$CBDEPLOY_GIT_DIRTY"')
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=project, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=project, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "first"], cwd=project, check=True)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, check=True,
+                            capture_output=True, text=True).stdout.strip()
+    events: list[tuple[str, str, bool]] = []
+    real_select, real_git = service_module.select_files, service_module.git_info
+
+    def selecting(*args: Any, **kwargs: Any) -> Any:
+        found = real_select(*args, **kwargs)
+        events.append(("selected", threading.current_thread().name, False))
+        return found
+
+    def status(*args: Any, **kwargs: Any) -> Any:
+        ignored = (project / ".cbdeploy" / ".gitignore").is_file()
+        events.append(("git status", threading.current_thread().name, ignored))
+        return real_git(*args, **kwargs)
+
+    monkeypatch.setattr(service_module, "select_files", selecting)
+    monkeypatch.setattr(service_module, "git_info", status)
+    result = cli(project, "deploy", "--yes")
+    assert result.exit_code == 0, result.output
+    assert events == [("selected", "MainThread", False), ("git status", "cbdeploy-git", True)]
+    assert f"git={commit}/main/false" in result.output
