@@ -6,12 +6,16 @@ need not wait for. :class:`Preamble` runs them on a daemon thread from the start
 of the deploy; the deploy joins it before anything needs AWS. Nothing is created
 there: the first write comes after the confirmation, as before.
 
-The deploy joins it once the files are selected (``git status`` and the selection
-are mostly waiting on git and on the disk): before the header is shown (it names
-the account) and before anything is written into the project, so a deploy that
-cannot reach AWS says what it said before, and leaves nothing behind. A Ctrl-C
-meanwhile leaves the thread to end by itself (it only reads); whatever it opened
-is closed then.
+The deploy joins it once the files are selected (the selection is mostly waiting
+on git and on the disk): before the header is shown (it names the account) and
+before anything is written into the project, so a deploy that cannot reach AWS
+says what it said before, and leaves nothing behind. A Ctrl-C meanwhile leaves the
+thread to end by itself (it only reads); whatever it opened is closed then.
+
+Once AWS has answered, :func:`read_stage` makes the stage's reads on a thread of its
+own (bootstrap's survey, the base a delta is sent against): the deploy plans its
+writes from them after packaging. ``git status`` runs on one too, after the
+selection (both walk the tree with git), while the files are hashed and packed.
 """
 
 from __future__ import annotations
@@ -95,7 +99,7 @@ def read_stage(
 
 class Preamble(Generic[R]):
     """``work(stack)`` on a daemon thread; contexts it enters on ``stack`` stay open
-    until :meth:`close`. (Also what runs ``git status`` alongside the selection.)"""
+    until :meth:`close`. (Also what runs the stage's reads and ``git status``.)"""
 
     def __init__(self, work: Callable[[ExitStack], R], name: str = "cbdeploy-preamble") -> None:
         self._stack = ExitStack()
