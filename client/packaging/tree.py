@@ -110,35 +110,61 @@ def scan_tree(
     *,
     clock_ns: Callable[[], int] = time.time_ns,
 ) -> Tree:
-    """Hash every selected file (reusing cached hashes of files whose stat is unchanged)."""
+    """Hash every selected file (reusing cached hashes of files whose stat is unchanged).
+
+    The cache is written again only when it gains a hash worth keeping or loses a
+    path: a file changed within the racy window (the usual one-file edit just
+    before a deploy) is hashed again next time rather than rewriting the cache of
+    every file now (its stale row cannot match: its ctime has moved)."""
     started = clock_ns()
     cached = _load_cache(cache_dir)
-    fresh: dict[str, list[object]] = {}
+    gained: dict[str, list[object]] = {}
+    kept = 0  # selected paths the cache has a row for
     root = os.fsencode(selection.root).rstrip(b"/") + b"/"
     encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
     pairs: list[tuple[bytes, FileRecord]] = []
-    stats, limit = selection.stats, started - RACY_NS
+    stats, limit, new, get = selection.stats, started - RACY_NS, tuple.__new__, cached.get
     for f in selection.files:
-        raw = f.path.encode(encoding, errors)  # os.fsencode, without its checks
+        path = f.path
+        raw = path.encode(encoding, errors)  # os.fsencode, without its checks
         if f.link_target is not None:
             target = os.fsencode(f.link_target)
-            pairs.append((raw, FileRecord(f.path, "l", len(target),
-                                          hashlib.sha256(target).hexdigest())))
+            pairs.append((raw, new(FileRecord, (path, "l", len(target),
+                                                hashlib.sha256(target).hexdigest()))))
             continue
-        full = root + raw
-        st = stats.get(f.path) or _stat(full, f.path)
-        key = [st.size, st.mtime_ns, st.ctime_ns, st.ino]
-        row = cached.get(f.path)
-        hit = isinstance(row, list) and row[:4] == key
-        sha = str(row[4]) if hit and isinstance(row, list) else _hash_file(full, f.path)
-        if max(st.mtime_ns, st.ctime_ns) < limit:
-            fresh[f.path] = [*key, sha]
-        pairs.append((raw, FileRecord(f.path, "x" if st.mode & 0o111 else "f", st.size, sha)))
+        size, mtime, ctime, ino, _dev, mode = stats.get(path) or _stat(root + raw, path)
+        row = get(path)
+        if row is not None:
+            kept += 1
+        if type(row) is list and row[:4] == [size, mtime, ctime, ino]:
+            sha = str(row[4])
+        else:
+            sha = _hash_file(root + raw, path)
+            if mtime < limit and ctime < limit:
+                gained[path] = [size, mtime, ctime, ino, sha]
+        pairs.append((raw, new(FileRecord, (path, "x" if mode & 0o111 else "f", size, sha))))
     pairs.sort()  # already in order, but for a Selection made by hand: one pass
-    if fresh != cached:
-        _save_cache(cache_dir, fresh)
+    if gained or kept != len(cached):
+        _save_cache(cache_dir, _rows(selection, pairs, limit))
     records = [r for _, r in pairs]
     return Tree(tuple(records), _hash_sorted([raw for raw, _ in pairs], records))
+
+
+def _rows(
+    selection: Selection, pairs: list[tuple[bytes, FileRecord]], limit: int
+) -> dict[str, list[object]]:
+    """The cache to write: per file (links aside) outside the racy window, its stat key
+    and hash."""
+    root = os.fsencode(selection.root).rstrip(b"/") + b"/"
+    rows: dict[str, list[object]] = {}
+    for raw, record in pairs:
+        if record.kind == "l":
+            continue
+        size, mtime, ctime, ino, _dev, _mode = (selection.stats.get(record.path)
+                                                or _stat(root + raw, record.path))
+        if mtime < limit and ctime < limit:
+            rows[record.path] = [size, mtime, ctime, ino, record.sha256]
+    return rows
 
 
 def _stat(full: bytes, path: str) -> FileStat:

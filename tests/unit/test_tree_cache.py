@@ -46,3 +46,42 @@ def test_a_file_list_reads_back_and_a_malformed_one_is_refused(tmp_path: Path) -
     for bad in ([["a.txt", "f", "2", doc["files"][0][3]]], [["a.txt", "f", 2]], [[1, "f", 2, "x"]]):
         with pytest.raises(ValueError):
             parse_document(json.dumps({**doc, "files": bad}).encode())
+
+
+def test_a_racy_edit_leaves_the_cache_alone_and_is_hashed_again_next_time(
+    tmp_path: Path,
+) -> None:
+    """The usual deploy after a one-file edit: the edited file is within the racy window,
+    so its hash is not worth keeping, and the cache of every other file is not written
+    again for it. Its stale row never passes for its new content: the next scan hashes
+    it again, and keeps that hash once the file is out of the window."""
+    project, cache = tmp_path / "p", tmp_path / "cache"
+    project.mkdir()
+    for i in range(5):
+        (project / f"f{i}.txt").write_text(f"{i}\n")
+    scan_tree(select_files(project), cache, clock_ns=lambda: LATER)
+    before = os.stat(cache / HASH_CACHE)
+    (project / "f2.txt").write_text("edited\n")
+    now = time.time_ns()  # the edit is racy at this clock
+    edited = scan_tree(select_files(project), cache, clock_ns=lambda: now)
+    assert edited.by_path()["f2.txt"].sha256 == hashlib.sha256(b"edited\n").hexdigest()
+    after = os.stat(cache / HASH_CACHE)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    (project / "f2.txt").write_text("edited again\n")
+    again = scan_tree(select_files(project), cache, clock_ns=lambda: LATER)
+    assert again.by_path()["f2.txt"].sha256 == hashlib.sha256(b"edited again\n").hexdigest()
+    assert os.stat(cache / HASH_CACHE).st_ino != before.st_ino  # now worth keeping
+    assert scan_tree(select_files(project), None) == again
+
+
+def test_a_removed_file_leaves_the_cache(tmp_path: Path) -> None:
+    project, cache = tmp_path / "p", tmp_path / "cache"
+    project.mkdir()
+    for i in range(3):
+        (project / f"f{i}.txt").write_text(f"{i}\n")
+    scan_tree(select_files(project), cache, clock_ns=lambda: LATER)
+    (project / "f1.txt").unlink()
+    scan_tree(select_files(project), cache, clock_ns=lambda: LATER)
+    import marshal
+
+    assert sorted(marshal.loads((cache / HASH_CACHE).read_bytes())) == ["f0.txt", "f2.txt"]
