@@ -14,7 +14,9 @@ merges them and checks the tree hash before the pipeline starts
 
 Which base: the local record in ``.cbdeploy/cache/bases/`` when its base is still in
 the bucket, else the bucket's pointer and file list (a fresh clone, another
-laptop, a CI job). A new base is sent when there is none, when it expired, or
+laptop, a CI job). The record is this machine's own ``marshal`` file of the
+pointer and the parsed file list (read in a tenth of the time of the JSON list
+and its checks; the build checks the tree it rebuilds against the tree hash anyway). A new base is sent when there is none, when it expired, or
 when the changed files weigh more than ``THRESHOLD`` of the base's bytes.
 
 Keeping bases alive: the bucket's lifecycle expires ``sources/`` after
@@ -32,9 +34,11 @@ import datetime as dt
 import gzip
 import hashlib
 import json
+import marshal
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +47,7 @@ from cbdeploy.client.infra.bootstrap import Infrastructure
 from cbdeploy.client.packaging import ArchiveResult, Selection, build_archive
 from cbdeploy.client.packaging.archive import manifest
 from cbdeploy.client.packaging.model import FileStat
-from cbdeploy.client.packaging.tree import FILES, Tree, parse_document
+from cbdeploy.client.packaging.tree import FILES, FileRecord, Tree, parse_document
 
 if TYPE_CHECKING:
     from cbdeploy.client.aws.client import AwsClient
@@ -51,6 +55,7 @@ if TYPE_CHECKING:
 BASE_SOURCE = "base"  # the secondary source's identifier: CODEBUILD_SRC_DIR_base
 DELTA = ".cbdeploy/delta.json"
 POINTER = "base.json"
+RECORD_VERSION = 2  # 1 (``<name>.json``): the gzipped JSON list, parsed and checked each time
 THRESHOLD = 0.30
 REFRESH_AFTER = dt.timedelta(days=7)  # of the lifecycle's 30: a base in use never nears them
 
@@ -110,13 +115,13 @@ class BaseStore:
         self.bucket = infra.bucket
         self.prefix = infra.sources_prefix
         name = hashlib.sha256(f"{infra.bucket}/{infra.sources_prefix}".encode()).hexdigest()[:16]
-        self.record = record_dir / f"{name}.json"
+        self.record = record_dir / f"{name}.bin"
         self.now = now
         # A deploy looks for its base while it still selects the files: the local record
         # of a base read from the bucket waits for :meth:`keep_record` (nothing is written
         # into the project before the selection has succeeded).
         self._hold = hold_record
-        self._held: tuple[Mapping[str, Any], bytes] | None = None
+        self._held: tuple[Mapping[str, Any], Tree] | None = None
 
     def find(self) -> Base | None:
         """The local record's base if the bucket still has it, else the pointer's."""
@@ -141,7 +146,7 @@ class BaseStore:
             "tree": tree.hash,
         }
         self._put(self.prefix + POINTER, json.dumps(pointer, sort_keys=True).encode())
-        self._remember(pointer, document)
+        self._remember(pointer, tree)
 
     def keep_alive(self, base: Base) -> bool:
         """Restart the lifecycle clock of a base a delta refers to, when it is getting old."""
@@ -158,9 +163,12 @@ class BaseStore:
 
     def _local(self) -> Base | None:
         try:
-            data = json.loads(self.record.read_text(encoding="utf-8"))
-            document = gzip.decompress(bytes.fromhex(data["files"]))
-            return _base(data["pointer"], document)
+            data = marshal.loads(self.record.read_bytes())
+            pointer, rows, tree_hash = data["pointer"], data["records"], data["tree"]
+            if data["version"] != RECORD_VERSION or tree_hash != pointer["tree"]:
+                return None
+            records = tuple(map(partial(tuple.__new__, FileRecord), rows))
+            return Base(str(pointer["key"]), str(pointer["filesSha256"]), Tree(records, tree_hash))
         except (OSError, ValueError, KeyError, TypeError, EOFError):
             return None
 
@@ -178,7 +186,7 @@ class BaseStore:
         except (ValueError, KeyError, TypeError, EOFError, OSError):
             return None  # a pointer or list we cannot read: send a new base
         if base is not None:
-            self._remember(pointer, document)
+            self._remember(pointer, base.tree)
         return base
 
     def _alive(self, base: Base) -> Base | None:
@@ -195,15 +203,17 @@ class BaseStore:
         if held is not None:
             self._remember(*held)
 
-    def _remember(self, pointer: Mapping[str, Any], document: bytes) -> None:
+    def _remember(self, pointer: Mapping[str, Any], tree: Tree) -> None:
         if self._hold:
-            self._held = (pointer, document)
+            self._held = (pointer, tree)
             return
         self.record.parent.mkdir(parents=True, exist_ok=True)
-        data = {"pointer": dict(pointer), "files": gzip.compress(document, mtime=0).hex()}
+        data = {"version": RECORD_VERSION, "pointer": dict(pointer), "tree": tree.hash,
+                "records": [tuple(r) for r in tree.records]}
         tmp = self.record.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data), encoding="utf-8")
+        tmp.write_bytes(marshal.dumps(data))
         tmp.replace(self.record)
+        self.record.with_suffix(".json").unlink(missing_ok=True)  # a version 1 record
 
 
 def _base(pointer: Mapping[str, Any], document: bytes) -> Base | None:

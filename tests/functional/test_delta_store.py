@@ -16,7 +16,7 @@ import boto3
 import pytest
 
 from cbdeploy.client.aws.client import AwsClient
-from cbdeploy.client.deploy.delta import POINTER, BaseStore, files_key
+from cbdeploy.client.deploy.delta import POINTER, Base, BaseStore, files_key
 from cbdeploy.client.infra.bootstrap import Infrastructure
 from cbdeploy.client.packaging.tree import FileRecord, Tree, tree_hash
 
@@ -95,3 +95,36 @@ def test_an_old_base_in_use_gets_its_lifecycle_clock_restarted(
     assert later.keep_alive(found) is True
     assert copies == [KEY, files_key(KEY)]
     assert aws.client("s3").get_object(Bucket=BUCKET, Key=KEY)["Body"].read() == b"zip"
+
+
+def test_the_local_record_is_read_without_parsing_the_file_list_again(
+    aws: AwsClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The record holds the parsed list (issue 16, target 4: parsing and checking babel's
+    list took a tenth of a second each deploy): with the JSON parser out of order, the
+    record still gives the same base; a fresh clone, which reads the bucket's list, does
+    not."""
+    import cbdeploy.client.deploy.delta as delta_module
+
+    BaseStore(aws, INFRA, tmp_path / "laptop").publish(KEY, TREE)
+
+    def no_parsing(_document: bytes) -> Tree:
+        raise ValueError("parsed")
+
+    monkeypatch.setattr(delta_module, "parse_document", no_parsing)
+    found = BaseStore(aws, INFRA, tmp_path / "laptop").find()
+    assert found is not None and (found.key, found.tree) == (KEY, TREE)
+    assert found.files_sha256 == hashlib.sha256(TREE.document()).hexdigest()
+    assert BaseStore(aws, INFRA, tmp_path / "fresh-clone").find() is None
+
+
+def test_a_record_of_an_older_version_is_replaced_from_the_pointer(
+    aws: AwsClient, tmp_path: Path
+) -> None:
+    store = BaseStore(aws, INFRA, tmp_path / "laptop")
+    store.publish(KEY, TREE)
+    store.record.write_bytes(b'{"pointer": {}, "files": ""}')  # not this version's
+    found = BaseStore(aws, INFRA, tmp_path / "laptop").find()
+    assert found is not None and found.tree == TREE
+    assert BaseStore(aws, INFRA, tmp_path / "laptop")._local() == Base(
+        KEY, found.files_sha256, TREE)
