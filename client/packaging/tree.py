@@ -10,31 +10,39 @@ format here and there must agree:
 * the tree hash is the SHA-256 of ``path\\0kind\\0sha256\\n`` per file, in the
   byte order of the paths (``os.fsencode``).
 
-Hashes are cached by stat (size, mtime, ctime, inode: git's index key) in the
-state folder, so a redeploy reads only the files that changed; a file changed
-within a second of its hashing is not cached (git's racy-clean rule). The cache
-is a ``marshal`` file (read and written several times faster than JSON; a file
-from another Python is simply not used).
+Hashes are cached by stat (size, mtime, ctime, inode: git's index key, and the
+mode) in the state folder, so a redeploy reads only the files that changed; a
+file changed within a second of its hashing is not trusted next time (git's
+racy-clean rule). The cache is a ``marshal`` file of columns (paths, keys,
+records), compared with the selection in bulk: a redeploy of babel's 27k files
+does per-file Python work only for the changed ones. A file from another Python,
+or of another version, is simply not used.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import marshal
+import operator
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
+from itertools import compress
+from operator import itemgetter, lt, methodcaller, ne
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from cbdeploy.client.errors import PackagingError
-from cbdeploy.client.packaging.model import FileStat, Selection, shown
+from cbdeploy.client.packaging.model import FileStat, SelectedFile, Selection, shown
 
 FILES = ".cbdeploy/files.json"
 HASH_CACHE = "hashes.bin"
+CACHE_VERSION = 2  # 1: a dict of path to [size, mtime, ctime, inode, sha256]
 RACY_NS = 1_000_000_000
 
 
@@ -112,59 +120,88 @@ def scan_tree(
 ) -> Tree:
     """Hash every selected file (reusing cached hashes of files whose stat is unchanged).
 
-    The cache is written again only when it gains a hash worth keeping or loses a
-    path: a file changed within the racy window (the usual one-file edit just
-    before a deploy) is hashed again next time rather than rewriting the cache of
-    every file now (its stale row cannot match: its ctime has moved)."""
+    Column by column (the stat keys compared, the cached records taken, in bulk):
+    per-file Python work only for the files to hash. The cache is written again
+    only when it gains a hash worth keeping or the paths changed: a file changed
+    within the racy window (the usual one-file edit just before a deploy) is hashed
+    again next time (its stale key cannot match: its ctime has moved)."""
     started = clock_ns()
+    files, raws = _in_order(selection.files)
+    paths = [f.path for f in files]
+    keys = _keys(selection, files, paths, raws)
     cached = _load_cache(cache_dir)
-    gained: dict[str, list[object]] = {}
-    kept = 0  # selected paths the cache has a row for
+    known = dict(zip(cached.paths, cached.keys, strict=True))
+    by_path = dict(zip(cached.paths, cached.records, strict=True))
+    records = cast("list[FileRecord]", list(map(by_path.get, paths)))  # None where to hash
+    stale = list(compress(range(len(paths)), map(ne, keys, map(known.get, paths))))
     root = os.fsencode(selection.root).rstrip(b"/") + b"/"
-    encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
-    pairs: list[tuple[bytes, FileRecord]] = []
-    stats, limit, new, get = selection.stats, started - RACY_NS, tuple.__new__, cached.get
-    for f in selection.files:
-        path = f.path
-        raw = path.encode(encoding, errors)  # os.fsencode, without its checks
+    limit, new, gained = started - RACY_NS, tuple.__new__, False
+    kept = list(keys)
+    for i in stale:
+        f, key = files[i], keys[i]
         if f.link_target is not None:
             target = os.fsencode(f.link_target)
-            pairs.append((raw, new(FileRecord, (path, "l", len(target),
-                                                hashlib.sha256(target).hexdigest()))))
+            records[i] = new(FileRecord, (f.path, "l", len(target),
+                                          hashlib.sha256(target).hexdigest()))
+            gained = True
             continue
-        size, mtime, ctime, ino, _dev, mode = stats.get(path) or _stat(root + raw, path)
-        row = get(path)
-        if row is not None:
-            kept += 1
-        if type(row) is list and row[:4] == [size, mtime, ctime, ino]:
-            sha = str(row[4])
-        else:
-            sha = _hash_file(root + raw, path)
-            if mtime < limit and ctime < limit:
-                gained[path] = [size, mtime, ctime, ino, sha]
-        pairs.append((raw, new(FileRecord, (path, "x" if mode & 0o111 else "f", size, sha))))
-    pairs.sort()  # already in order, but for a Selection made by hand: one pass
-    if gained or kept != len(cached):
-        _save_cache(cache_dir, _rows(selection, pairs, limit))
-    records = [r for _, r in pairs]
-    return Tree(tuple(records), _hash_sorted([raw for raw, _ in pairs], records))
-
-
-def _rows(
-    selection: Selection, pairs: list[tuple[bytes, FileRecord]], limit: int
-) -> dict[str, list[object]]:
-    """The cache to write: per file (links aside) outside the racy window, its stat key
-    and hash."""
-    root = os.fsencode(selection.root).rstrip(b"/") + b"/"
-    rows: dict[str, list[object]] = {}
-    for raw, record in pairs:
-        if record.kind == "l":
-            continue
-        size, mtime, ctime, ino, _dev, _mode = (selection.stats.get(record.path)
-                                                or _stat(root + raw, record.path))
+        size, mtime, ctime, _ino, mode = cast("tuple[int, int, int, int, int]", key)
+        sha = _hash_file(root + raws[i], f.path)
+        records[i] = new(FileRecord, (f.path, "x" if mode & 0o111 else "f", size, sha))
         if mtime < limit and ctime < limit:
-            rows[record.path] = [size, mtime, ctime, ino, record.sha256]
-    return rows
+            gained = True
+        else:
+            kept[i] = None  # not to be trusted next time
+    if gained or paths != cached.paths:
+        _save_cache(cache_dir, _Cached(paths, kept, records))
+    return Tree(tuple(records), _hash_in_order(raws, records))
+
+
+class _Cached(NamedTuple):
+    """The hash cache, by column in the byte order of the paths: per path its key (the
+    stat's size, mtime, ctime, inode and mode; ``("l", target)`` for a link; None for
+    a file hashed within the racy window) and its record."""
+
+    paths: list[str]
+    keys: list[object]
+    records: list[FileRecord]
+
+
+_KEY = itemgetter(0, 1, 2, 3, 5)  # of a FileStat: size, mtime_ns, ctime_ns, ino, mode
+_ENCODE = (sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
+
+
+def _in_order(files: Sequence[SelectedFile]) -> tuple[Sequence[SelectedFile], list[bytes]]:
+    """The files in byte order of their paths (as selected; a Selection made by hand may
+    not be), and those bytes (``os.fsencode``)."""
+    raws = list(map(methodcaller("encode", *_ENCODE), map(itemgetter(0), files)))
+    if all(map(lt, raws, raws[1:])):
+        return files, raws
+    order = sorted(range(len(raws)), key=raws.__getitem__)
+    return [files[i] for i in order], [raws[i] for i in order]
+
+
+def _keys(
+    selection: Selection, files: Sequence[SelectedFile], paths: list[str], raws: list[bytes]
+) -> list[object]:
+    stats: list[FileStat | None] = list(map(selection.stats.get, paths))
+    root = os.fsencode(selection.root).rstrip(b"/") + b"/"
+    for i in compress(range(len(paths)), map(operator.not_, stats)):  # a Selection by hand
+        if files[i].link_target is None:
+            stats[i] = _stat(root + raws[i], paths[i])
+    keys: list[object] = [_KEY(st) if st is not None else None for st in stats]
+    for i in compress(range(len(paths)), map(itemgetter(1), files)):
+        keys[i] = ("l", files[i].link_target)
+    return keys
+
+
+def _hash_in_order(raws: list[bytes], records: list[FileRecord]) -> str:
+    """The tree hash of ``records``, already in the byte order of ``raws``, their paths."""
+    if codecs.lookup(_ENCODE[0]).name != "utf-8":
+        return _hash_sorted(raws, records)
+    # One string encoded at once: UTF-8 (surrogate escapes too) encodes piece by piece.
+    line = "{0[0]}\0{0[1]}\0{0[3]}\n".format
+    return hashlib.sha256("".join(map(line, records)).encode(*_ENCODE)).hexdigest()
 
 
 def _stat(full: bytes, path: str) -> FileStat:
@@ -191,20 +228,28 @@ def _hash_file(full: bytes, path: str) -> str:
     return digest.hexdigest()
 
 
-def _load_cache(cache_dir: Path | None) -> Mapping[str, object]:
+def _load_cache(cache_dir: Path | None) -> _Cached:
+    empty = _Cached([], [], [])
     if cache_dir is None:
-        return {}
+        return empty
     try:
         data = marshal.loads((cache_dir / HASH_CACHE).read_bytes())
-    except (OSError, ValueError, EOFError, TypeError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        if data["version"] != CACHE_VERSION:
+            return empty
+        paths, keys, rows = data["paths"], data["keys"], data["records"]
+        if not len(paths) == len(keys) == len(rows):
+            return empty
+        return _Cached(paths, keys, list(map(partial(tuple.__new__, FileRecord), rows)))
+    except (OSError, ValueError, EOFError, TypeError, KeyError, IndexError):
+        return empty
 
 
-def _save_cache(cache_dir: Path | None, rows: Mapping[str, object]) -> None:
+def _save_cache(cache_dir: Path | None, cached: _Cached) -> None:
     if cache_dir is None:
         return
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = cache_dir / f".{HASH_CACHE}.{os.getpid()}.tmp"
-    tmp.write_bytes(marshal.dumps(dict(rows)))
+    data = {"version": CACHE_VERSION, "paths": cached.paths, "keys": cached.keys,
+            "records": list(map(tuple, cached.records))}
+    tmp.write_bytes(marshal.dumps(data))
     os.replace(tmp, cache_dir / HASH_CACHE)

@@ -3,6 +3,7 @@ nothing in it would change, and a file list read back only when it is whole."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -84,4 +85,58 @@ def test_a_removed_file_leaves_the_cache(tmp_path: Path) -> None:
     scan_tree(select_files(project), cache, clock_ns=lambda: LATER)
     import marshal
 
-    assert sorted(marshal.loads((cache / HASH_CACHE).read_bytes())) == ["f0.txt", "f2.txt"]
+    assert marshal.loads((cache / HASH_CACHE).read_bytes())["paths"] == ["f0.txt", "f2.txt"]
+
+
+def test_the_cached_tree_is_the_tree_hashed_from_scratch_through_every_change(
+    tmp_path: Path,
+) -> None:
+    """Differential: after each change (content, mode, a link's target, a new, removed or
+    renamed file, a name that is not UTF-8, a racy edit), the tree from the cache is the
+    tree hashed from nothing, and its hash the one ``tree_hash`` computes record by record."""
+    project, cache = tmp_path / "p", tmp_path / "cache"
+    project.mkdir()
+    for i in range(30):
+        (project / f"d{i % 3}").mkdir(exist_ok=True)
+        (project / f"d{i % 3}" / f"f{i}.txt").write_text(f"{i}\n")
+    os.symlink("d0/f0.txt", project / "link")
+    odd = os.fsencode(project) + b"/caf\xe9.txt"  # Latin-1: surrogate escapes in the path
+    with open(odd, "wb") as handle:
+        handle.write(b"odd\n")
+
+    def check(clock: int = LATER) -> None:
+        selection = select_files(project)
+        tree = scan_tree(selection, cache, clock_ns=lambda: clock)
+        assert tree == scan_tree(selection, None)
+        assert tree.hash == tree_hash(tree.records)
+
+    check()
+    check()  # every hash from the cache
+    (project / "d1" / "f1.txt").write_text("changed\n")
+    check()
+    os.chmod(project / "d2" / "f2.txt", 0o755)
+    check()
+    os.unlink(project / "link")
+    os.symlink("d1/f1.txt", project / "link")
+    check()
+    (project / "d0" / "new.txt").write_text("new\n")
+    (project / "d0" / "f3.txt").unlink()
+    os.rename(project / "d1" / "f4.txt", project / "d2" / "f4.txt")
+    check()
+    (project / "d0" / "f6.txt").write_text("racy\n")
+    check(time.time_ns())  # hashed, not kept
+    check()
+    (project / "d0" / "f6.txt").write_text("racy, and kept\n")
+    check()
+    check()
+
+
+def test_a_selection_made_by_hand_in_any_order_gives_the_same_tree(tmp_path: Path) -> None:
+    project, cache = tmp_path / "p", tmp_path / "cache"
+    project.mkdir()
+    for name in ("b.txt", "a.txt", "c.txt"):
+        (project / name).write_text(name)
+    selection = select_files(project)
+    shuffled = dataclasses.replace(selection, files=tuple(reversed(selection.files)), stats={})
+    assert scan_tree(shuffled, cache, clock_ns=lambda: LATER) == scan_tree(selection, None)
+    assert scan_tree(selection, cache, clock_ns=lambda: LATER) == scan_tree(shuffled, None)
