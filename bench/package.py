@@ -118,7 +118,8 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[f
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {err.decode()[-2000:]}")
-    CPU.setdefault(Path(cmd[0]).name, []).append(usage.ru_utime + usage.ru_stime)
+    who = "git" if cmd[0] == "git" else "cbdeploy"  # (--cbdeploy may name another file)
+    CPU.setdefault(who, []).append(usage.ru_utime + usage.ru_stime)
     return seconds, usage.ru_maxrss / 1024
 
 
