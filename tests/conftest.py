@@ -43,6 +43,7 @@ sees, and no test writes into a real job summary.
 
 from __future__ import annotations
 
+import os
 import secrets
 import string
 from collections.abc import Callable, Iterator
@@ -91,6 +92,21 @@ def _hermetic_user_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+
+
+@pytest.fixture
+def hermetic_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Neither this machine's git config nor a caller's GIT_* variables reach git: HOME is
+    a fresh folder (returned), the system config is off. Modules that run git on real
+    repositories use it (``pytestmark``); tests/gitrepo.py commits with a fixed identity."""
+    home = tmp_path / "home"
+    home.mkdir()
+    for name in list(os.environ):
+        if name.startswith("GIT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    return home
 
 
 @pytest.fixture(scope="session")

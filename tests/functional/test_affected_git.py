@@ -11,7 +11,6 @@ through S3 is tests/functional/test_deploy_records.py's.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -29,27 +28,16 @@ from cbdeploy.client.packaging.changes import (
     resolve_since,
     work_tree,
 )
+from tests.gitrepo import git as run_git
 
 ODD = os.fsdecode(b"libs/shared/odd \xff\nname.txt")
 
 
-@pytest.fixture(autouse=True)
-def hermetic_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Neither this machine's git config nor a caller's GIT_DIR reaches git here."""
-    home = tmp_path / "home"
-    home.mkdir()
-    for name in list(os.environ):
-        if name.startswith("GIT_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+pytestmark = pytest.mark.usefixtures("hermetic_git")
 
 
 def git(cwd: Path, *args: str) -> str:
-    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
-               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
-    done = subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
-    return done.stdout.decode(errors="surrogateescape").strip()
+    return run_git(cwd, *args).decode(errors="surrogateescape").strip()
 
 
 def write(root: Path, files: dict[str, str]) -> None:

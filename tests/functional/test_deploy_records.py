@@ -24,10 +24,11 @@ from cbdeploy.client.aws.client import AwsClient
 from cbdeploy.client.deploy.records import DeployRecord, DeployRecords, record_deployed
 from cbdeploy.client.infra.names import bucket_name, deployed_record_key
 from cbdeploy.client.packaging.changes import WorkTree
-from tests.functional.test_affected_git import commit, git, hermetic_git, write
+from tests.functional.test_affected_git import commit, git, write
 from tests.functional.test_workspace_deploy import cli
 
-__all__ = ["cli", "hermetic_git"]  # (fixtures: the autouse one, and the in-process CLI)
+__all__ = ["cli"]  # (a fixture: the in-process CLI)
+pytestmark = pytest.mark.usefixtures("hermetic_git")
 
 ACCOUNT_BUCKET = bucket_name("123456789012", "us-east-1")
 NOW = dt.datetime(2026, 12, 6, 8, 0, tzinfo=dt.timezone.utc)

@@ -29,14 +29,10 @@ from cbdeploy.client.packaging.runs import entries_one_by_one, plan_entries
 from cbdeploy.client.packaging.secrets import looks_secret
 from cbdeploy.client.packaging.table import pack_key
 from cbdeploy.client.packaging.writer import CopyRun
+from tests.gitrepo import IDENTITY, git
 
+pytestmark = pytest.mark.usefixtures("hermetic_git")
 FUTURE_NS = time.time_ns() + 3600 * 10**9  # a build clock for which no file is "racy"
-
-
-def git(cwd: Path, *args: str) -> bytes:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True).stdout
 
 
 def committed_tree(root: Path, count: int) -> Path:
@@ -137,7 +133,8 @@ def test_an_unmerged_path_is_selected_once(tmp_path: Path) -> None:
     git(root, "checkout", "-q", "-")
     (root / "plain").write_bytes(b"main")
     git(root, "commit", "-qam", "main")
-    subprocess.run(["git", "merge", "-q", "side"], cwd=root, capture_output=True, check=False)
+    env = {**os.environ, **IDENTITY}  # (a conflicted merge fails: run it without git())
+    subprocess.run(["git", "merge", "-q", "side"], cwd=root, env=env, capture_output=True, check=False)
     assert b" 2\tplain" in git(root, "ls-files", "--stage")  # unmerged: once per stage
     assert [f.path for f in select_files(root).files] == ["a", "plain", "z"]
 

@@ -8,8 +8,6 @@ archive itself, the manifest).
 
 from __future__ import annotations
 
-import os
-import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,20 +18,9 @@ from cbdeploy.client.packaging.archive import ArchiveBuilder
 from cbdeploy.client.packaging.early import EarlyBatches
 from cbdeploy.client.packaging.workers import start_workers
 from tests.functional.test_packaging_workers import make_tree
+from tests.gitrepo import git
 
-
-@pytest.fixture(autouse=True)
-def hermetic_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("GIT_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-
-
-def git(cwd: Path, *args: str) -> None:
-    identity = ["-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run(["git", *identity, *args], cwd=cwd, check=True, capture_output=True)
+pytestmark = pytest.mark.usefixtures("hermetic_git")
 
 
 def committed_tree(root: Path, files: int = 1500) -> Path:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from cbdeploy.client.errors import PackagingError
 from cbdeploy.client.packaging import SelectedFile, select_files
+from tests.gitrepo import git
 
 DIR_NAMES = ["a", "b", "build", "node_modules", "dir", "sub", "x[1]", "é", "deep", "dist"]
 FILE_NAMES = [
@@ -89,29 +89,7 @@ PATTERNS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def hermetic_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Neither the oracle nor cbdeploy sees this machine's git config; the tests set their own."""
-    home = tmp_path / "home"
-    home.mkdir()
-    for name in list(os.environ):
-        if name.startswith("GIT_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    return home
-
-
-def git(cwd: Path, *args: str) -> bytes:
-    env = dict(os.environ)
-    env.update(
-        GIT_AUTHOR_NAME="t",
-        GIT_AUTHOR_EMAIL="t@t",
-        GIT_COMMITTER_NAME="t",
-        GIT_COMMITTER_EMAIL="t@t",
-    )
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True).stdout
+pytestmark = pytest.mark.usefixtures("hermetic_git")
 
 
 def make_tree(root: Path, rng: random.Random, depth: int = 0) -> None:
