@@ -36,13 +36,13 @@ from cbdeploy.client.packaging.meter import Meter
 from cbdeploy.client.packaging.model import ArchiveResult, FileStat, Selection
 from cbdeploy.client.packaging.nogc import paused_gc
 from cbdeploy.client.packaging.reader import (
-    LARGE,
     WHOLE,
     Opener,
     Produced,
     copy_stored,
     default_open,
     item_entry,
+    item_size,
     produce,
 )
 from cbdeploy.client.packaging.runs import Entry, entries_one_by_one, plan_entries
@@ -407,12 +407,11 @@ def _batched(entries: Iterable[Entry], starts: set[bytes]) -> Iterator[Batch | C
                 batch = Batch()
             yield entry
             continue
-        size = len(entry[2]) if len(entry) == 4 else entry[1]
-        if (size > LARGE or entry[0] in starts) and batch.items:
+        size = item_size(entry)
+        if batch.cut_before(size, entry[0] in starts):
             yield batch
             batch = Batch()
-        batch.items.append(entry)
-        batch.size += size
+        batch.add(entry, size)
         if batch.full():
             yield batch
             batch = Batch()

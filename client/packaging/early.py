@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from cbdeploy.client.packaging.model import FileStat, SelectedFile
-from cbdeploy.client.packaging.reader import LARGE, LINK_MODE, WHOLE, Item
+from cbdeploy.client.packaging.reader import LARGE, WHOLE, Item, file_item, item_size
 from cbdeploy.client.packaging.table import RACY_NS
 from cbdeploy.client.packaging.workers import Workers
 
@@ -40,6 +40,15 @@ class Batch:
         self.items: list[Item] = []
         self.size = 0
 
+    def cut_before(self, size: int, start: bool = False) -> bool:
+        """Whether an item of ``size`` begins a new batch: a large one does (it goes
+        alone), and so does one where a batch must ``start``."""
+        return bool(self.items) and (start or size > LARGE)
+
+    def add(self, item: Item, size: int) -> None:
+        self.items.append(item)
+        self.size += size
+
     def full(self) -> bool:
         return self.size >= BATCH_BYTES or len(self.items) >= BATCH_FILES
 
@@ -52,10 +61,6 @@ class Remote:
     def __init__(self, batch: Batch, ticket: int) -> None:
         self.batch = batch
         self.ticket = ticket
-
-
-def item_size(item: Item) -> int:
-    return len(item[2]) if len(item) == 4 else item[1]
 
 
 class EarlyBatches:
@@ -84,21 +89,16 @@ class EarlyBatches:
         encoding, errors = self._encoding
         batch = self._batch
         for f in files:
-            name = f.path.encode(encoding, errors)
-            link = f.link_target
-            item: Item = (
-                (name, *stats[f.path]) if link is None else (name, LINK_MODE, os.fsencode(link), True)
-            )
+            item = file_item(f.path.encode(encoding, errors), f, stats)
             size = item_size(item)
             if size > WHOLE:  # streamed on a thread by the builder: the batch ends here
                 self._hand()
                 batch = self._batch
                 continue
-            if size > LARGE and batch.items:
+            if batch.cut_before(size):
                 self._hand()
                 batch = self._batch
-            batch.items.append(item)
-            batch.size += size
+            batch.add(item, size)
             if batch.full():
                 self._hand()
                 batch = self._batch

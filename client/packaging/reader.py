@@ -23,13 +23,13 @@ import hashlib
 import os
 import stat
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import IO, NamedTuple
 
 import deflate
 
 from cbdeploy.client.errors import PackagingError
-from cbdeploy.client.packaging.filestat import FileStat, shown
+from cbdeploy.client.packaging.filestat import FileStat, SelectedFile, shown
 from cbdeploy.client.packaging.zipformat import DEFLATED, STORED, EntryInfo
 
 # libdeflate's fastest level: on babel/babel its archive is 0.85 x git archive's
@@ -156,6 +156,20 @@ class Produced:
 # a file from disk is (name, *FileStat), a 7-tuple; an entry whose bytes are known
 # (a link's target, an added entry) is (name, zip mode, data, store), a 4-tuple.
 Item = tuple[bytes, int, int, int, int, int, int] | tuple[bytes, int, bytes, bool]
+
+
+def file_item(name: bytes, selected: SelectedFile, stats: Mapping[str, FileStat]) -> Item:
+    """The item of a selected file (``name``: its path, encoded), with the stat it was
+    selected with; of a link, its target, stored."""
+    link = selected.link_target
+    if link is None:
+        return (name, *stats[selected.path])
+    return (name, LINK_MODE, os.fsencode(link), True)
+
+
+def item_size(item: Item) -> int:
+    """The bytes an item's entry holds before compression."""
+    return len(item[2]) if len(item) == 4 else item[1]
 
 
 def normal_mode(st_mode: int) -> int:

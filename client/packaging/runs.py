@@ -25,7 +25,7 @@ from typing import TypeVar
 from cbdeploy.client.packaging.bulk import FileColumns
 from cbdeploy.client.packaging.cache import ArchiveCache
 from cbdeploy.client.packaging.model import FileStat, SelectedFile
-from cbdeploy.client.packaging.reader import LINK_MODE, Item, Opener
+from cbdeploy.client.packaging.reader import LINK_MODE, Item, Opener, file_item
 from cbdeploy.client.packaging.reuse import changed_rows, reusable
 from cbdeploy.client.packaging.table import Columns
 from cbdeploy.client.packaging.writer import CopyRun
@@ -166,10 +166,6 @@ def entries_one_by_one(
         if index < 0:
             yield (name, 0o100644, bytes(extras[-1 - index][1]), False)
         else:  # a selected file or link, unless the cache has its record
-            link = files[index].link_target
-            if link is None:
-                yield (name, *stats[files[index].path])
-            else:
-                yield (name, LINK_MODE, os.fsencode(link), True)
+            yield file_item(name, files[index], stats)
     if run is not None:
         yield run
