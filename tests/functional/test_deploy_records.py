@@ -80,15 +80,22 @@ def test_nothing_is_recorded_outside_git_or_before_a_first_commit(aws: AwsClient
 # ---------------------------------------------------------------- through the CLI
 
 
-def shop(tmp_path: Path) -> tuple[Path, str]:
-    """A workspace in git (its name unique) whose api service's pipeline echoes a line."""
+def workspace_in_git(tmp_path: Path, services: str) -> tuple[Path, str]:
+    """A workspace (its name unique; ``services``: its TOML list of globs) in a new git
+    repository on branch main, nothing committed yet."""
     name = f"ws{uuid.uuid4().hex[:10]}"
     root = tmp_path / name
     root.mkdir()
     git(root, "init", "-q", "-b", "main")
+    write(root, {"cbdeploy.toml": f'name = "{name}"\n[workspace]\nservices = {services}\n'})
+    return root, name
+
+
+def shop(tmp_path: Path) -> tuple[Path, str]:
+    """A workspace in git (its name unique) whose api service's pipeline echoes a line."""
+    root, name = workspace_in_git(tmp_path, '["services/*"]')
     api = f"{name}-api"
     write(root, {
-        "cbdeploy.toml": f'name = "{name}"\n[workspace]\nservices = ["services/*"]\n',
         "services/api/cbdeploy.toml": f'name = "{api}"\n'
         'paths = ["services/api/**", "libs/shared/**"]\n[pipeline]\nbuild = ["echo api ok"]\n',
         "services/web/cbdeploy.toml": f'name = "{name}-web"\n[pipeline]\nbuild = ["true"]\n',
@@ -196,13 +203,9 @@ def test_at_the_root_affected_counts_from_each_services_record_through_s3(
     from cbdeploy.client.deploy.events import DeployRecorded, ServicesSelected
     from cbdeploy.client.deploy.selection import Request
 
-    name = f"ws{uuid.uuid4().hex[:10]}"
-    root = tmp_path / name
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
+    root, name = workspace_in_git(tmp_path, '["services/*", "infra"]')
     shared = 'paths = ["services/{0}/**", "libs/shared/**"]\n'
     write(root, {
-        "cbdeploy.toml": f'name = "{name}"\n[workspace]\nservices = ["services/*", "infra"]\n',
         "infra/cbdeploy.toml": 'name = "infra"\n',
         "services/api/cbdeploy.toml": 'name = "api"\ndependsOn = ["infra"]\n'
                                       + shared.format("api"),
@@ -262,12 +265,8 @@ def test_service_picks_it_with_its_dependencies_and_no_deps_picks_it_alone(
     """``--service`` at the root deploys the named service together with what it depends
     on, as one batch whose builds are exactly those; ``--no-deps`` leaves the dependency out.
     The batches really run on the emulator (each build echoes its service's name)."""
-    name = f"ws{uuid.uuid4().hex[:10]}"
-    root = tmp_path / name
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
+    root, _ = workspace_in_git(tmp_path, '["services/*", "infra"]')
     write(root, {
-        "cbdeploy.toml": f'name = "{name}"\n[workspace]\nservices = ["services/*", "infra"]\n',
         "infra/cbdeploy.toml": 'name = "infra"\n[pipeline]\nbuild = ["echo built infra"]\n',
         "services/api/cbdeploy.toml": 'name = "api"\ndependsOn = ["infra"]\n'
                                       '[pipeline]\nbuild = ["echo built api"]\n',
@@ -300,12 +299,8 @@ def test_with_keep_going_the_services_that_succeeded_are_recorded_and_the_failed
 ) -> None:
     """A failed batch with --keep-going: the independent service that succeeded is deployed
     on the stage, so it is recorded; the failed one is not (its changes stay affected)."""
-    name = f"ws{uuid.uuid4().hex[:10]}"
-    root = tmp_path / name
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
+    root, name = workspace_in_git(tmp_path, '["services/*"]')
     write(root, {
-        "cbdeploy.toml": f'name = "{name}"\n[workspace]\nservices = ["services/*"]\n',
         "services/good/cbdeploy.toml": 'name = "good"\n[pipeline]\nbuild = ["sleep 1"]\n',
         "services/bad/cbdeploy.toml": 'name = "bad"\n[pipeline]\nbuild = ["exit 3"]\n',
     })
