@@ -36,7 +36,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from signal import SIGINT
@@ -48,7 +48,12 @@ from cbdeploy.client.config.model import ProjectConfig
 from cbdeploy.client.config.statedir import cache_dir, state_dir
 from cbdeploy.client.deploy import workspace_deploy as ws
 from cbdeploy.client.deploy.batch_deploy import deploy_services
-from cbdeploy.client.deploy.choose import recorded, root_selector, service_selector
+from cbdeploy.client.deploy.choose import (
+    ServiceSelector,
+    recorded,
+    root_selector,
+    service_selector,
+)
 from cbdeploy.client.deploy.delta import (
     BaseStore,
     archive_key,
@@ -96,6 +101,7 @@ from cbdeploy.client.infra.bootstrap import Survey, bootstrap
 from cbdeploy.client.infra.model import Infrastructure, StageSettings
 from cbdeploy.client.packaging import ArchiveResult, Selection, build_archive, select_files
 from cbdeploy.client.packaging.gitcmd import GitInfo, git_info
+from cbdeploy.client.packaging.nogc import paused_gc
 from cbdeploy.client.packaging.tree import Tree, scan_tree
 from cbdeploy.client.target import Target
 from cbdeploy.client.tty import stdin_is_terminal
@@ -169,6 +175,17 @@ class DeployService:
                 "Pass --yes (--autoConfirmOperation) to deploy without being asked.",
             )
         shipping = ws.shipping_for(workspace, config)  # a service ships its whole workspace
+        # Until the build is started, what a deploy makes (the selection, the trees, the
+        # records) lives on anyway: the cyclic collector would only walk it again and again.
+        with ExitStack() as paused:
+            paused.enter_context(paused_gc())
+            return self._deploy(config, chooser, shipping, resume_gc=paused.close)
+
+    def _deploy(
+        self, config: ProjectConfig, chooser: ServiceSelector | None, shipping: ws.Shipping,
+        *, resume_gc: Callable[[], None],
+    ) -> BuildOutcome | None:
+        """One project's deploy, once its config is known (``run``'s second half)."""
         # The AWS preamble runs while the files are selected (deploy.preamble); it is
         # joined before anything is written into the tree. git status runs after the
         # selection (their git processes would share the cores), while the files are packed.
@@ -206,6 +223,7 @@ class DeployService:
                 request = start_request(plan, upload)
                 if self.options.preserve_temp_files:
                     _write_json(workdir / "start-build.json", request)
+                resume_gc()  # following may take hours: collect as usual from here
                 return recorded(chooser, aws, self._start_and_follow(aws, request))
         finally:
             for thread in (preamble, status, reads):

@@ -9,6 +9,7 @@ the checks below read (``ls ../../libs``, the variables, start and end times) ha
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import time
@@ -308,14 +309,20 @@ def test_selection_plugs_in_a_picker_and_hears_what_deployed(
     root = make_workspace(tmp_path)
     workspace = load_workspace(root)
     events: list[Any] = []
+    collecting: dict[str, bool] = {}  # per event type: was the cyclic collector on
     target = Target("dev", "us-east-1", None, root / "cbdeploy.toml", False, "info")
     deploy = DeployService(target, DeployOptions(yes=True), project_root=root,
-                           on_event=events.append, confirm=lambda _: True,
-                           sleep=lambda _: time.sleep(0.2))
+                           on_event=lambda e: (collecting.setdefault(type(e).__name__,
+                                                                     gc.isenabled()),
+                                               events.append(e)),
+                           confirm=lambda _: True, sleep=lambda _: time.sleep(0.2))
     assert deploy_services(deploy, workspace, NothingChanged(workspace)) is None
     picker = OnlyApi(workspace)
     outcome = deploy_services(deploy, workspace, picker)
     assert outcome is not None and outcome.exit_code == 0, outcome
+    # Paused while the batch is packaged and sent (as a single deploy's), on again to follow.
+    assert not collecting["ArchiveBuilt"] and not collecting["UploadDone"]
+    assert collecting["BatchStarted"] and gc.isenabled()
     assert picker.recorded == [(["api"], outcome.batch_id)]
     codebuild = boto_client("codebuild")
     batch = codebuild.batch_get_build_batches(ids=[outcome.batch_id])["buildBatches"][0]

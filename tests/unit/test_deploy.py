@@ -172,9 +172,11 @@ def project(root: Path) -> Path:
 
 
 def run(
-    aws: FakeAws, options: DeployOptions | None = None, *, at_terminal: bool = False
+    aws: FakeAws, options: DeployOptions | None = None, *, at_terminal: bool = False,
+    seen: Callable[[object], None] = lambda event: None,
 ) -> tuple[Any, list[object]]:
-    """Deploy a small project with ``aws`` playing the build; the events from BuildStarted on."""
+    """Deploy a small project with ``aws`` playing the build; the events from BuildStarted on
+    (``seen`` is shown every event as it is emitted)."""
 
     @contextmanager
     def door(target: Target) -> Iterator[FakeAws]:
@@ -189,7 +191,8 @@ def run(
     with tempfile.TemporaryDirectory(prefix="cbdeploy-test-") as tmp:
         service = DeployService(
             TARGET, options or DeployOptions(), project_root=project(Path(tmp)),
-            on_event=events.append, confirm=lambda q: True, aws_factory=door,
+            on_event=lambda e: (seen(e), events.append(e)), confirm=lambda q: True,
+            aws_factory=door,
             clock=aws.clock, sleep=aws.clock.sleep, new_id=lambda: "tok",
             at_terminal=lambda: at_terminal,
         )
@@ -335,6 +338,22 @@ def test_detach_option_starts_and_leaves() -> None:
     assert outcome.exit_code == 0 and outcome.detached
     assert [type(e).__name__ for e in events] == ["BuildStarted", "Detached"]
     assert aws.log_calls == 0
+
+
+def test_the_cyclic_collector_is_paused_until_the_build_starts_then_resumed() -> None:
+    """What a deploy makes before StartBuild (selection, trees, records) lives until then:
+    the collector would walk it again and again. Following may take hours: it collects."""
+    import gc
+
+    enabled: list[tuple[str, bool]] = []
+    assert gc.isenabled()
+    outcome, _ = run(FakeAws(Clock()), seen=lambda e: enabled.append(
+        (type(e).__name__, gc.isenabled())))
+    assert outcome.exit_code == 0 and gc.isenabled()
+    before = enabled[:next(i for i, (name, _) in enumerate(enabled) if name == "BuildStarted")]
+    assert {name for name, _ in before} >= {"FilesSelected", "ArchiveBuilt", "UploadDone"}
+    assert not any(on for _, on in before)
+    assert all(on for _, on in enabled[len(before):])
 
 
 def test_start_is_retried_with_the_same_idempotency_token() -> None:
