@@ -203,7 +203,8 @@ class DeployService:
                 return None  # --affected: nothing changed; nothing was written or uploaded
             with self._workspace(config.root, plan.invocation_id) as workdir:
                 state_dir(selection.root)  # its .gitignore first: git status never sees the caches
-                status = Preamble(lambda _: git_info(config.root), "cbdeploy-git")
+                status = Preamble(lambda _: git_info(config.root, untracked=selection.untracked),
+                                  "cbdeploy-git")
                 tree = scan_tree(selection, self._package_cache(selection))
                 archive = self._archive(selection, plan, workdir, files_entry(tree))
                 git = status.result()

@@ -27,6 +27,9 @@ class Selection:
     stats: Mapping[str, FileStat] = field(
         default_factory=dict, compare=False, repr=False, hash=False
     )
+    # Whether an untracked file that git does not ignore is among ``files`` (a work tree
+    # that differs from its commit: see :func:`.gitcmd.git_info`).
+    untracked: bool = False
 
 
 @dataclass(frozen=True)

@@ -51,11 +51,12 @@ _LINK_HINT = (
 
 
 class _Listing:
-    __slots__ = ("files", "repos")
+    __slots__ = ("files", "repos", "untracked")
 
     def __init__(self) -> None:
         self.files: list[bytes] = []  # relative to the listed directory
         self.repos: list[bytes] = []  # nested repositories / gitlinks
+        self.untracked = False  # whether git listed an untracked file it does not ignore
 
 
 # on_files(root, files, stats): the next tracked files resolved, in byte order, while
@@ -102,7 +103,7 @@ def _select_files(
                 skipped.append(os.fsdecode(repo))
         if nested.files:
             listing.files.extend(_filter_by_rules(nested.files, rules))
-    return resolver.selection(listing.files, skipped)
+    return resolver.selection(listing.files, skipped, untracked=listing.untracked)
 
 
 Resolve = Callable[[list[bytes]], None]
@@ -201,6 +202,7 @@ def _add_others(listing: _Listing, output: bytes) -> None:
             listing.repos.append(path[:-1])
         else:
             listing.files.append(path)
+            listing.untracked = True
 
 
 def _include_repo(root: Path, repo: bytes, into: _Listing, skipped: list[str]) -> None:
@@ -320,7 +322,9 @@ class _Resolver:
 
         return resolve
 
-    def selection(self, paths: list[bytes], skipped: list[str]) -> Selection:
+    def selection(
+        self, paths: list[bytes], skipped: list[str], *, untracked: bool = False
+    ) -> Selection:
         """The selection: what :meth:`resolve` took already, and ``paths`` (the
         untracked and the nested repositories' files) put in their places."""
         if paths:
@@ -339,6 +343,7 @@ class _Resolver:
             skipped_repos=tuple(sorted(skipped, key=os.fsencode)),
             secrets=tuple(self.secrets),
             stats=self.stats,
+            untracked=untracked,
         )
 
     def _merge(self, done: int) -> None:

@@ -189,6 +189,42 @@ def test_git_info(tmp_path: Path) -> None:
     assert detached is not None and detached.branch is None
 
 
+def test_git_info_told_the_selections_untracked_answer_agrees_with_a_full_status(
+    tmp_path: Path,
+) -> None:
+    """A deploy tells git_info whether the selection found an untracked file to ship; git
+    then only looks at tracked files. Each work-tree state gets the same answer as a
+    status that looks for untracked files itself."""
+    from cbdeploy.client.packaging import select_files
+
+    git(tmp_path, "init", "-q", "-b", "main")
+    (tmp_path / ".gitignore").write_text("ignored\n", encoding="utf-8")
+    (tmp_path / "a.txt").write_text("a", encoding="utf-8")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-q", "-m", "one")
+
+    def both() -> tuple[GitInfo | None, GitInfo | None]:
+        selection = select_files(tmp_path)
+        return git_info(tmp_path), git_info(tmp_path, untracked=selection.untracked)
+
+    states = []
+    for change in (
+        lambda: None,  # clean
+        lambda: (tmp_path / "ignored").write_text("x", encoding="utf-8"),  # still clean
+        lambda: (tmp_path / "new.txt").write_text("x", encoding="utf-8"),  # untracked
+        lambda: (tmp_path / "new.txt").unlink(),
+        lambda: (tmp_path / "a.txt").write_text("b", encoding="utf-8"),  # modified
+        lambda: git(tmp_path, "add", "a.txt"),  # staged
+        lambda: git(tmp_path, "commit", "-q", "-m", "two"),
+        lambda: (tmp_path / "a.txt").unlink(),  # deleted
+    ):
+        change()
+        full, told = both()
+        assert told == full
+        states.append(full is not None and full.dirty)
+    assert states == [False, False, True, False, True, True, False, True]
+
+
 def test_plan_skips_empty_pipeline_steps(tmp_path: Path) -> None:
     config = config_for(tmp_path, text=textwrap.dedent('[pipeline]\ndeploy = ["make"]\n'))
     assert [s["name"] for s in plan(config, "dev")["steps"]] == ["deploy"]
