@@ -177,6 +177,8 @@ class DeployService:
         shipping = ws.shipping_for(workspace, config)  # a service ships its whole workspace
         # Until the build is started, what a deploy makes (the selection, the trees, the
         # records) lives on anyway: the cyclic collector would only walk it again and again.
+        # Following may take hours: it collects as usual again once the build is started
+        # (its first collection walks all of that once: after StartBuild, not before).
         with ExitStack() as paused:
             paused.enter_context(paused_gc())
             return self._deploy(config, chooser, shipping, resume_gc=paused.close)
@@ -224,8 +226,8 @@ class DeployService:
                 request = start_request(plan, upload)
                 if self.options.preserve_temp_files:
                     _write_json(workdir / "start-build.json", request)
-                resume_gc()  # following may take hours: collect as usual from here
-                return recorded(chooser, aws, self._start_and_follow(aws, request))
+                return recorded(chooser, aws, self._start_and_follow(aws, request,
+                                                                     started=resume_gc))
         finally:
             for thread in (preamble, status, reads):
                 if thread is not None:
@@ -369,8 +371,10 @@ class DeployService:
                 self.sleep(2.0 * attempt)
         raise AssertionError("unreachable")
 
-    def _start_and_follow(self, aws: AwsClient, request: Mapping[str, Any]) -> BuildOutcome:
-        """StartBuild, then the watch (``client.watch.track``) to the outcome; signals stop it."""
+    def _start_and_follow(self, aws: AwsClient, request: Mapping[str, Any], *,
+                          started: Callable[[], None] = lambda: None) -> BuildOutcome:
+        """StartBuild, then the watch (``client.watch.track``) to the outcome; signals stop it.
+        ``started`` is called once the build is started."""
         watch: BuildWatch | None = None
         at_terminal = self.at_terminal()
         interrupts = Interrupts(
@@ -381,6 +385,7 @@ class DeployService:
         with interrupts:
             try:
                 build = self._start(aws, request)
+                started()
                 watch = BuildWatch(aws, build, emit=self.emit, interrupts=interrupts,
                                    clock=self.clock, region=self.target.region)
                 detach = self.options.detach and not interrupts.requested
