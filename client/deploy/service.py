@@ -36,7 +36,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 from signal import SIGINT
@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 from cbdeploy.client.aws.results import Build
 from cbdeploy.client.config.load import load_config
 from cbdeploy.client.config.model import ProjectConfig
-from cbdeploy.client.config.statedir import cache_dir, state_dir
+from cbdeploy.client.config.statedir import NAME, cache_dir, state_dir
 from cbdeploy.client.deploy import workspace_deploy as ws
 from cbdeploy.client.deploy.batch_deploy import deploy_services
 from cbdeploy.client.deploy.choose import (
@@ -100,9 +100,11 @@ from cbdeploy.client.errors import (
 from cbdeploy.client.infra.bootstrap import Survey, bootstrap
 from cbdeploy.client.infra.model import Infrastructure, StageSettings
 from cbdeploy.client.packaging import ArchiveResult, Selection, build_archive, select_files
+from cbdeploy.client.packaging.early import EarlyBatches
 from cbdeploy.client.packaging.gitcmd import GitInfo, git_info
 from cbdeploy.client.packaging.nogc import paused_gc
 from cbdeploy.client.packaging.tree import Tree, scan_tree
+from cbdeploy.client.packaging.workers import Workers, has_cache, start_workers
 from cbdeploy.client.target import Target
 from cbdeploy.client.tty import stdin_is_terminal
 from cbdeploy.client.watch.batch_outcome import BatchOutcome
@@ -179,15 +181,17 @@ class DeployService:
         # records) lives on anyway: the cyclic collector would only walk it again and again.
         # Following may take hours: it collects as usual again once the build is started
         # (its first collection walks all of that once: after StartBuild, not before).
-        with ExitStack() as paused:
+        with ExitStack() as paused, self._cold_workers(shipping.root) as workers:
             paused.enter_context(paused_gc())
-            return self._deploy(config, chooser, shipping, resume_gc=paused.close)
+            cold = EarlyBatches(workers) if workers is not None else None
+            return self._deploy(config, chooser, shipping, resume_gc=paused.close, cold=cold)
 
     def _deploy(
         self, config: ProjectConfig, chooser: ServiceSelector | None, shipping: ws.Shipping,
-        *, resume_gc: Callable[[], None],
+        *, resume_gc: Callable[[], None], cold: EarlyBatches | None,
     ) -> BuildOutcome | None:
-        """One project's deploy, once its config is known (``run``'s second half)."""
+        """One project's deploy, once its config is known (``run``'s second half); ``cold``:
+        a cold build's workers, handed the files as they are selected."""
         # The AWS preamble runs while the files are selected (deploy.preamble); it is
         # joined before anything is written into the tree. git status runs after the
         # selection (their git processes would share the cores), while the files are packed.
@@ -200,7 +204,7 @@ class DeployService:
         reads = None if config.confirm and not self.options.yes else Preamble(
             lambda _: self._read_stage(preamble, shipping, config, delta), "cbdeploy-stage")
         try:
-            plan, aws, account, selection = self._select(config, preamble, shipping)
+            plan, aws, account, selection = self._select(config, preamble, shipping, cold)
             if chooser and chooser.single(aws) is None:
                 return None  # --affected: nothing changed; nothing was written or uploaded
             with self._workspace(config.root, plan.invocation_id) as workdir:
@@ -208,7 +212,7 @@ class DeployService:
                 status = Preamble(lambda _: git_info(config.root, untracked=selection.untracked),
                                   "cbdeploy-git")
                 tree = scan_tree(selection, self._package_cache(selection))
-                archive = self._archive(selection, plan, workdir, files_entry(tree))
+                archive = self._archive(selection, plan, workdir, files_entry(tree), cold)
                 git = status.result()
                 plan = with_git(plan, config, self.target, git, shipping)
                 if plan.needs_confirmation:
@@ -235,7 +239,7 @@ class DeployService:
 
     def _select(
         self, config: ProjectConfig, preamble: Preamble[tuple[AwsClient, str]],
-        shipping: ws.Shipping,
+        shipping: ws.Shipping, early: EarlyBatches | None = None,
     ) -> tuple[DeployPlan, AwsClient, str, Selection]:
         """Select the files while the preamble runs, then join it: the header (with the
         account) comes first, and nothing is written into the project (the caches)
@@ -247,6 +251,7 @@ class DeployService:
                 shipping.root,
                 include_submodules=config.package.include_submodules,
                 follow_external_links=config.package.follow_external_links,
+                on_files=early.feed if early is not None else None,
             )
         except Exception:
             make_plan(config, self.target, self.options, None, "", shipping)
@@ -268,6 +273,15 @@ class DeployService:
         bases = cache_dir(Path(os.path.abspath(shipping.root))) / "bases"  # as _send's
         return read_stage(aws, settings, bases, delta=delta)
 
+    def _cold_workers(self, root: Path) -> AbstractContextManager[Workers | None]:
+        """Worker processes for a cold build (no cache to copy from, as in every CI deploy),
+        started before the files are selected, as ``cbdeploy package`` does; none where a
+        cache will mostly supply the archive."""
+        if not self.options.no_package_cache and has_cache(  # (looked at, not created)
+                Path(os.path.abspath(root)) / NAME / "cache"):
+            return nullcontext()
+        return start_workers() or nullcontext()
+
     def _package_cache(self, selection: Selection) -> Path | None:
         """``.cbdeploy/cache/`` of the project, or None with ``--no-package-cache``."""
         return None if self.options.no_package_cache else cache_dir(selection.root)
@@ -283,7 +297,8 @@ class DeployService:
             yield Path(tmp)
 
     def _archive(
-        self, selection: Selection, plan: DeployPlan, workdir: Path, files: Mapping[str, bytes]
+        self, selection: Selection, plan: DeployPlan, workdir: Path, files: Mapping[str, bytes],
+        early: EarlyBatches | None = None,
     ) -> ArchiveResult:
         began = self.clock()
         # The same compression cache as `cbdeploy package`: unchanged files
@@ -294,6 +309,8 @@ class DeployService:
             extra_entries={**plan.entries, **files},
             cache_dir=self._package_cache(selection),
             on_progress=lambda done, total: self.emit(PackagingProgress(done, total)),
+            workers=early.workers if early is not None else None,
+            early=early,
         )
         kept = workdir if self.options.preserve_temp_files else None
         if kept is not None:
