@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -37,6 +38,7 @@ from cbdeploy.client.deploy.preflight import check_secrets
 from cbdeploy.client.errors import UsageError
 from cbdeploy.client.infra.names import project_name
 from cbdeploy.client.packaging import build_archive, select_files
+from cbdeploy.client.packaging.early import EarlyBatches
 from cbdeploy.client.packaging.gitcmd import GitInfo, git_info
 from cbdeploy.client.packaging.nogc import paused_gc
 from cbdeploy.client.packaging.tree import scan_tree
@@ -145,16 +147,21 @@ def _ship_and_start(
     """Select and archive the workspace, confirm, bootstrap, refuse, upload, StartBuildBatch."""
     target, options = deploy.target, deploy.options
     package = load_config(workspace.root, target.stage).package
-    selection = select_files(workspace.root, include_submodules=package.include_submodules,
-                             follow_external_links=package.follow_external_links)
-    deploy.emit(FilesSelected(selection))
-    with deploy._workspace(workspace.root, plan.invocation_id) as workdir:
+    with ExitStack() as held:  # a cold build's workers, handed the files as they are selected
+        workers = held.enter_context(deploy._cold_workers(workspace.root))
+        cold = EarlyBatches(workers) if workers is not None else None
+        selection = select_files(workspace.root, include_submodules=package.include_submodules,
+                                 follow_external_links=package.follow_external_links,
+                                 on_files=cold.feed if cold is not None else None)
+        deploy.emit(FilesSelected(selection))
+        workdir = held.enter_context(deploy._workspace(workspace.root, plan.invocation_id))
         tree = scan_tree(selection, deploy._package_cache(selection))
         began = deploy.clock()
         archive = build_archive(
             selection, workdir / "archive.zip", extra_entries={**plan.files, **files_entry(tree)},
             cache_dir=deploy._package_cache(selection),
             on_progress=lambda done, total: deploy.emit(PackagingProgress(done, total)),
+            workers=workers, early=cold,
         )
         kept = workdir if options.preserve_temp_files else None
         deploy.emit(ArchiveBuilt(archive, deploy.clock() - began, kept))
