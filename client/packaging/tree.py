@@ -130,10 +130,15 @@ def scan_tree(
     paths = [f.path for f in files]
     keys = _keys(selection, files, paths, raws)
     cached = _load_cache(cache_dir)
-    known = dict(zip(cached.paths, cached.keys, strict=True))
-    by_path = dict(zip(cached.paths, cached.records, strict=True))
-    records = cast("list[FileRecord]", list(map(by_path.get, paths)))  # None where to hash
-    stale = list(compress(range(len(paths)), map(ne, keys, map(known.get, paths))))
+    same_paths = cached.paths == paths  # the usual redeploy: no file added or removed
+    if same_paths:
+        records = list(cached.records)
+        stale = list(compress(range(len(paths)), map(ne, keys, cached.keys)))
+    else:
+        known = dict(zip(cached.paths, cached.keys, strict=True))
+        by_path = dict(zip(cached.paths, cached.records, strict=True))
+        records = cast("list[FileRecord]", list(map(by_path.get, paths)))  # None: to hash
+        stale = list(compress(range(len(paths)), map(ne, keys, map(known.get, paths))))
     root = os.fsencode(selection.root).rstrip(b"/") + b"/"
     limit, new, gained = started - RACY_NS, tuple.__new__, False
     kept = list(keys)
@@ -153,7 +158,7 @@ def scan_tree(
             gained = True
         else:
             kept[i] = None  # not to be trusted next time
-    if gained or paths != cached.paths:
+    if gained or not same_paths:
         _save_cache(cache_dir, _Cached(paths, kept, records))
     return Tree(tuple(records), _hash_in_order(raws, records))
 
@@ -201,8 +206,8 @@ def _hash_in_order(raws: list[bytes], records: list[FileRecord]) -> str:
     if codecs.lookup(_ENCODE[0]).name != "utf-8":
         return _hash_sorted(raws, records)
     # One string encoded at once: UTF-8 (surrogate escapes too) encodes piece by piece.
-    line = "{0[0]}\0{0[1]}\0{0[3]}\n".format
-    return hashlib.sha256("".join(map(line, records)).encode(*_ENCODE)).hexdigest()
+    lines = [f"{path}\0{kind}\0{sha}\n" for path, kind, _size, sha in records]
+    return hashlib.sha256("".join(lines).encode(*_ENCODE)).hexdigest()
 
 
 def _stat(full: bytes, path: str) -> FileStat:
