@@ -10,31 +10,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    ProgressColumn,
-    SpinnerColumn,
-    Task,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.text import Text
 
-from cbdeploy.client.output.text import format_duration
-
-
-class RunningForColumn(ProgressColumn):
-    """How long the thing has been running (``4m 10s``, as step lines and the heartbeat say)."""
-
-    def render(self, task: Task) -> Text:
-        since = float(task.fields.get("since", 0.0))
-        return Text(format_duration(since + (task.elapsed or 0.0)), style="progress.elapsed")
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 
 class LiveDisplay:
@@ -50,18 +31,12 @@ class LiveDisplay:
     def packaging(self, done: int, total: int) -> None:
         """Bytes of content packaged of all (a large file moves the bar as it is read)."""
         if self._kind != "packaging":
-            self._start(
-                "packaging", TextColumn("  Packaging"), BarColumn(), DownloadColumn(),
-                total=total,
-            )
+            self._start("packaging", total=total)
         self._update(done, total)
 
     def upload(self, total: int) -> None:
         """Bytes sent, rate and time left; :meth:`uploaded` moves it on."""
-        self._start(
-            "upload", TextColumn("  Uploading"), BarColumn(), DownloadColumn(),
-            TransferSpeedColumn(), TimeRemainingColumn(), total=total,
-        )
+        self._start("upload", total=total)
 
     def uploaded(self, done: int, total: int) -> None:
         if self._kind == "upload":
@@ -69,8 +44,7 @@ class LiveDisplay:
 
     def spinner(self, label: str, running: float = 0.0) -> None:
         """Something running with nothing to show (yet), and for how long: ``running`` so far."""
-        self._start("spinner", SpinnerColumn(), TextColumn(label, markup=False), RunningForColumn(),
-                    total=None, since=running)
+        self._start("spinner", total=None, label=label, since=running)
 
     @property
     def active(self) -> bool:
@@ -82,16 +56,13 @@ class LiveDisplay:
             self._progress.stop()
             self._progress, self._kind = None, ""
 
-    def _start(self, kind: str, *columns: Any, total: int | None, **fields: Any) -> None:
+    def _start(self, kind: str, *, total: int | None, label: str = "", **fields: Any) -> None:
         self.stop()
         if not self.console.is_interactive:
             return
-        # No redirection of sys.stdout/sys.stderr: with --json stdout is the
-        # JSON's alone, and text meant for stderr must stay on stderr.
-        self._progress = Progress(
-            *columns, console=self.console, transient=True, redirect_stdout=False,
-            redirect_stderr=False, get_time=self.clock,
-        )
+        from cbdeploy.client.output.bars import progress  # (rich.progress: only here)
+
+        self._progress = progress(kind, label, self.console, self.clock)
         self._task = self._progress.add_task("", total=total, **fields)
         self._kind = kind
         self._progress.start()
