@@ -56,7 +56,7 @@ check: lint typecheck test
 
 bench: bytecode
 	$(PY) bench/package.py $(if $(BENCH_REPO),--repo $(BENCH_REPO))
-	$(PY) bench/deploy_overhead.py $(if $(BENCH_REPO),--repo $(BENCH_REPO))
+	$(PY) bench/deploy_overhead.py --cold $(if $(BENCH_REPO),--repo $(BENCH_REPO))
 	$(PY) bench/delta.py
 	$(PY) bench/follow.py
 	$(PY) bench/render.py
