@@ -213,6 +213,8 @@ class DeployService:
                                   "cbdeploy-git")
                 tree = scan_tree(selection, self._package_cache(selection))
                 archive = self._archive(selection, plan, workdir, files_entry(tree), cold)
+                if cold is not None:
+                    cold.workers.close()  # idle from here: not kept while the build runs
                 git = status.result()
                 plan = with_git(plan, config, self.target, git, shipping)
                 if plan.needs_confirmation:
