@@ -48,12 +48,7 @@ from cbdeploy.client.config.model import ProjectConfig
 from cbdeploy.client.config.statedir import NAME, cache_dir, state_dir
 from cbdeploy.client.deploy import workspace_deploy as ws
 from cbdeploy.client.deploy.batch_deploy import deploy_services
-from cbdeploy.client.deploy.choose import (
-    ServiceSelector,
-    recorded,
-    root_selector,
-    service_selector,
-)
+from cbdeploy.client.deploy.choose import ServiceSelector, recorded, root_selector, service_selector
 from cbdeploy.client.deploy.delta import (
     BaseStore,
     archive_key,
