@@ -40,7 +40,7 @@ from cbdeploy.client.infra.names import project_name
 from cbdeploy.client.packaging import build_archive, select_files
 from cbdeploy.client.packaging.early import EarlyBatches
 from cbdeploy.client.packaging.gitcmd import GitInfo, git_info
-from cbdeploy.client.packaging.nogc import paused_gc
+from cbdeploy.client.packaging.nogc import paused_then_frozen_gc
 from cbdeploy.client.packaging.tree import scan_tree
 from cbdeploy.client.watch.batch import follow_batch
 from cbdeploy.client.watch.batch_outcome import BatchOutcome
@@ -110,7 +110,7 @@ def deploy_services(
         )
         for service in services:
             check_secrets(aws, configs[service.name])
-        with paused_gc():  # as DeployService's: until the batch is started
+        with paused_then_frozen_gc():  # as DeployService's: until the batch is started
             batch = _ship_and_start(deploy, aws, workspace, plan, configs, account,
                                     confirm=asks, git=git)
         deploy.emit(BatchStarted(batch, plan.services, plan.fast_fail,

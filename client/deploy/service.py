@@ -97,7 +97,7 @@ from cbdeploy.client.infra.model import Infrastructure, StageSettings
 from cbdeploy.client.packaging import ArchiveResult, Selection, build_archive, select_files
 from cbdeploy.client.packaging.early import EarlyBatches
 from cbdeploy.client.packaging.gitcmd import GitInfo, git_info
-from cbdeploy.client.packaging.nogc import paused_gc
+from cbdeploy.client.packaging.nogc import paused_then_frozen_gc
 from cbdeploy.client.packaging.tree import Tree, scan_tree
 from cbdeploy.client.packaging.workers import Workers, has_cache, start_workers
 from cbdeploy.client.target import Target
@@ -174,10 +174,10 @@ class DeployService:
         shipping = ws.shipping_for(workspace, config)  # a service ships its whole workspace
         # Until the build is started, what a deploy makes (the selection, the trees, the
         # records) lives on anyway: the cyclic collector would only walk it again and again.
-        # Following may take hours: it collects as usual again once the build is started
-        # (its first collection walks all of that once: after StartBuild, not before).
+        # Following may take hours: it collects as usual again once the build is started,
+        # what was made until then frozen (not walked at all).
         with ExitStack() as paused, self._cold_workers(shipping.root) as workers:
-            paused.enter_context(paused_gc())
+            paused.enter_context(paused_then_frozen_gc())
             cold = EarlyBatches(workers) if workers is not None else None
             return self._deploy(config, chooser, shipping, resume_gc=paused.close, cold=cold)
 

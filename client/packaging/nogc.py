@@ -23,3 +23,18 @@ def paused_gc() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+@contextmanager
+def paused_then_frozen_gc() -> Iterator[None]:
+    """:func:`paused_gc` for a phase whose objects mostly live on afterwards (a deploy's,
+    until its build starts): at the end they are frozen (``gc.freeze``) before the
+    collector resumes, so its first collection does not walk them all (about 0.25 s for
+    a deploy of babel/babel). Cyclic garbage made during the phase is then never
+    collected: it is already there, uncollected, and stays until the process ends."""
+    with paused_gc():
+        try:
+            yield
+        finally:
+            gc.freeze()
+

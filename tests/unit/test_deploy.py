@@ -347,9 +347,12 @@ def test_the_cyclic_collector_is_paused_until_the_build_starts_then_resumed() ->
 
     enabled: list[tuple[str, bool]] = []
     assert gc.isenabled()
+    gc.unfreeze()
     outcome, _ = run(FakeAws(Clock()), seen=lambda e: enabled.append(
         (type(e).__name__, gc.isenabled())))
     assert outcome.exit_code == 0 and gc.isenabled()
+    assert gc.get_freeze_count() > 0  # what was made until then is not walked again
+    gc.unfreeze()
     before = enabled[:next(i for i, (name, _) in enumerate(enabled) if name == "BuildStarted")]
     assert {name for name, _ in before} >= {"FilesSelected", "ArchiveBuilt", "UploadDone"}
     assert not any(on for _, on in before)
