@@ -39,6 +39,8 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
+from itertools import compress
+from operator import itemgetter, ne
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,16 +86,26 @@ def files_key(archive_key: str) -> str:
     return archive_key.removesuffix(".zip") + ".files.json.gz"
 
 
+_PATH = itemgetter(0)
+
+
 def decide(tree: Tree, base: Base | None, *, threshold: float = THRESHOLD) -> Choice:
     """Pure: a delta against ``base`` unless there is none or it would be too large."""
     if base is None:
         return Choice(None, "no base in the bucket")
-    old = base.tree.by_path()
-    changed = tuple(r.path for r in tree.records if old.get(r.path) != r)
-    current = {r.path for r in tree.records}
-    removed = tuple(p for p in (r.path for r in base.tree.records) if p not in current)
-    picked = set(changed)
-    weight = sum(r.size for r in tree.records if r.path in picked)
+    new, was = tree.records, base.tree.records
+    if len(new) == len(was) and list(map(_PATH, new)) == list(map(_PATH, was)):
+        # The usual redeploy, the same paths: its records compared by position.
+        differ = [r for r in compress(new, map(ne, new, was))]
+        changed, removed = tuple(map(_PATH, differ)), tuple[str, ...]()
+        weight = sum(r.size for r in differ)
+    else:
+        old = base.tree.by_path()
+        changed = tuple(r.path for r in new if old.get(r.path) != r)
+        current = {r.path for r in new}
+        removed = tuple(p for p in (r.path for r in was) if p not in current)
+        picked = set(changed)
+        weight = sum(r.size for r in new if r.path in picked)
     if weight > threshold * max(base.tree.raw_bytes, 1):
         return Choice(None, f"the changes weigh more than {threshold:.0%} of the base")
     return Choice(base, "delta", changed, removed)

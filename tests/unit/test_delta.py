@@ -47,6 +47,15 @@ def test_a_mode_change_alone_is_a_change() -> None:
     )
 
 
+def test_with_the_same_paths_the_changed_records_and_their_weight_decide() -> None:
+    """The usual redeploy: the same paths as the base (compared by position)."""
+    small = tree(BIG, record("a.txt", b"b"), record("gone", b"g"))
+    assert decide(small, BASE).changed == ("a.txt",) and decide(small, BASE).base == BASE
+    heavy = tree(record("big.bin", b"z" * 10_000), record("a.txt", b"a"), record("gone", b"g"))
+    assert [r.path for r in heavy.records] == [r.path for r in BASE.tree.records]
+    assert decide(heavy, BASE).base is None  # its one change weighs more than 30 %
+
+
 def test_changes_over_the_threshold_send_a_new_base() -> None:
     now = tree(record("big.bin", b"y" * 10_000), record("a.txt", b"a"))
     choice = decide(now, BASE)
