@@ -26,6 +26,7 @@ from cbdeploy.client.config.find import CONFIG_FILE, find_config
 from cbdeploy.client.config.statedir import NAME, cache_dir, state_dir
 from cbdeploy.client.packaging.destination import check_output_path
 from cbdeploy.client.packaging.model import Selection
+from cbdeploy.client.packaging.nogc import paused_gc
 from cbdeploy.client.packaging.quote import quote_path
 from cbdeploy.client.target import project_directory
 
@@ -136,6 +137,17 @@ def package(
     """
     if nul and not list_only:
         raise click.UsageError("-z goes with --list: it changes how the paths are printed.")
+    # The collector stays paused from selection to the summary: the selection's tens of
+    # thousands of objects would otherwise all be walked by the first collection after
+    # select_files (15-25 ms of a 400 ms re-package of babel/babel), to free nothing.
+    with paused_gc():
+        _package(list_only, nul, stats, output, stage, region, config_path, no_cache)
+
+
+def _package(
+    list_only: bool, nul: bool, stats: bool, output: str | None, stage: str | None,
+    region: str | None, config_path: str | None, no_cache: bool,
+) -> None:
     config_file = Path(config_path) if config_path else find_config(Path())
     root = project_directory(config_file)
     request = PackageRequest(
