@@ -105,11 +105,9 @@ def manifest(
 ) -> bytes:
     """``.cbdeploy/manifest.json``: links and executables, for the runner to recreate
     (``columns``: the selection's, if they were taken already)."""
-    links = [
-        {"path": f.path, "target": f.link_target}
-        for f in selection.files
-        if f.link_target is not None
-    ]
+    files = selection.files
+    at_links = columns.links if columns is not None else bulk.link_positions(files)
+    links = [{"path": files[at].path, "target": files[at].link_target} for at in at_links]
     if columns is not None:
         executables = columns.executables()
     else:  # (``stats`` may then lack the links': a Selection built by hand)

@@ -27,7 +27,7 @@ from cbdeploy.client.packaging.cache import ArchiveCache
 from cbdeploy.client.packaging.model import FileStat, SelectedFile
 from cbdeploy.client.packaging.reader import LINK_MODE, Item, Opener, file_item
 from cbdeploy.client.packaging.reuse import changed_rows, reusable
-from cbdeploy.client.packaging.table import Columns
+from cbdeploy.client.packaging.table import FLAG_SORTED, Columns
 from cbdeploy.client.packaging.writer import CopyRun
 
 Entry = Item | CopyRun
@@ -44,6 +44,18 @@ def encoded_names(files: Sequence[SelectedFile]) -> list[bytes]:
     return [f.path.encode(encoding, errors) for f in files]
 
 
+def _same_names(columns: FileColumns, old: Columns) -> bool:
+    """Whether the files are the cached rows, in the same order, and that order is strictly
+    increasing: no link among them, and their names joined are the index's names blob
+    (one comparison instead of encoding each path; the index knows its order)."""
+    if columns.links or len(columns.paths) != len(old.names) or not old.flags & FLAG_SORTED:
+        return False
+    encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+    if codecs.lookup(encoding).name != "utf-8":
+        return False
+    return "\0".join(columns.paths).encode(encoding, errors) == old.names_blob
+
+
 def plan_entries(
     files: Sequence[SelectedFile],
     columns: FileColumns,
@@ -56,13 +68,16 @@ def plan_entries(
     or their regular files are not the cached rows (then each entry is looked up)."""
     if cache is None or not cache.columns.names:
         return None
-    names = encoded_names(files)
-    if not all(map(lt, names, islice(names, 1, None))):  # sorted, and no name twice
-        return None
     links = columns.links
-    row_names = _without(names, links)
-    if len(row_names) != len(cache.columns.names):
-        return None
+    if _same_names(columns, cache.columns):  # the common case: files edited, none moved
+        names = row_names = cache.columns.names
+    else:
+        names = encoded_names(files)
+        if not all(map(lt, names, islice(names, 1, None))):  # sorted, and no name twice
+            return None
+        row_names = _without(names, links)
+        if len(row_names) != len(cache.columns.names):
+            return None
     row_stats = _without(columns.stats, links)
     dirty = changed_rows(row_names, row_stats, root, cache, opener)
     if dirty is None:
@@ -109,8 +124,13 @@ def _entries(
 
 def _gaps(cache: ArchiveCache) -> list[int]:
     """The rows whose record does not follow the previous row's in the cached archive
-    (a link or an added entry sits between them): a copy cannot run across them."""
-    offsets, lengths = cache.columns.offsets, cache.columns.lengths
+    (a link or an added entry sits between them): a copy cannot run across them. The
+    index keeps them (see :class:`~.table.Table`); :func:`gaps_of` says what they are."""
+    return cache.columns.gaps.tolist()
+
+
+def gaps_of(offsets: Sequence[int], lengths: Sequence[int]) -> list[int]:
+    """The rows whose record does not start where the previous row's ends."""
     ends = array("Q", map(add, offsets, lengths))
     steps = map(ne, islice(offsets, 1, None), ends)
     return list(compress(range(1, len(offsets)), steps))

@@ -4,9 +4,13 @@ One row per file from disk written to the archive (not links, not added entries)
 in archive order. Each column is one block of bytes or one ``array``: the stat
 keys of all rows (``_KEY`` each), the records' offsets and lengths, their
 header fields, content digests and the positions of their central directory
-records, then the names. A re-package compares the keys block with the
-current stats in one go (:func:`differing`), and copies the rows of a run of
-unchanged records as slices, only the offsets moved (:meth:`Table.extend`).
+records, the racily clean rows, the gaps (rows whose record does not follow the
+previous row's: a link or an added entry sits between), then the names. A
+re-package compares the keys block with the current stats in one go
+(:func:`differing`), and copies the rows of a run of unchanged records as
+slices, only the offsets moved (:meth:`Table.extend`). The table keeps its gaps
+and whether its names are in strictly increasing order as rows come, so a
+re-package reads both instead of working them out per row.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import struct
 import zlib
 from array import array
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from typing import Final
 
@@ -25,17 +30,18 @@ LIMIT_32 = 0xFFFFFFFF
 _SETTINGS = (
     f"{LEVEL}:{zlib.ZLIB_RUNTIME_VERSION}:{LIBDEFLATE}:{WHOLE}:{','.join(sorted(STORED_SUFFIXES))}"
 )
-MAGIC = b"CBDC4" + struct.pack("<I", zlib.crc32(_SETTINGS.encode()))
+MAGIC = b"CBDC5" + struct.pack("<I", zlib.crc32(_SETTINGS.encode()))
 # identity of the cached archive (size, mtime_ns, inode), when the index was written
-# (the build's start), row count, racy row count, names blob length, central directory
-# offset and size, flags, the archive's SHA-256
-_HEADER = struct.Struct("<QqQqQQQQQQ32s")
+# (the build's start), row count, racy row count, gap count, names blob length, central
+# directory offset and size, flags, the archive's SHA-256
+_HEADER = struct.Struct("<QqQqQQQQQQQ32s")
 KEY_SIZE: Final = 48
 KEY_FORMAT = "QqqQQQ"  # FileStat: size, mtime_ns, ctime_ns, ino, dev, st_mode
 _KEY = struct.Struct("<" + KEY_FORMAT)
 _INFO = struct.Struct("<QQQQ")  # method, crc, csize, zip mode (usize has its own column)
 FLAG_SIMPLE = 1  # no ZIP64 record: central records may be copied with their offset patched
 FLAG_CENTRAL = 2  # the central directory positions are known
+FLAG_SORTED = 4  # the names are in strictly increasing byte order (as an archive's are)
 
 Row = tuple[int, int, int, int, int, int, int, int, int, int, int, int, int, bytes]
 # row[:KEY] is the FileStat; row[OFFSET], row[LENGTH] locate the record
@@ -80,11 +86,13 @@ def differing(a: bytes, b: bytes, count: int) -> list[int]:
 class Columns:
     """A loaded index (read only)."""
 
-    __slots__ = ("names", "keys", "offsets", "lengths", "usizes", "info", "digests", "central",
-                 "racy", "written_ns", "cd_offset", "cd_size", "flags", "sha256")
+    __slots__ = ("names", "names_blob", "keys", "offsets", "lengths", "usizes", "info",
+                 "digests", "central", "racy", "gaps", "written_ns", "cd_offset", "cd_size",
+                 "flags", "sha256")
 
     def __init__(self, names: list[bytes], keys: bytes, info: bytes, digests: bytes) -> None:
         self.names = names
+        self.names_blob = b"\0".join(names)  # (the names as the index holds them)
         self.keys = keys
         self.info = info
         self.digests = digests
@@ -93,6 +101,7 @@ class Columns:
         self.usizes = array("Q")
         self.central = array("Q")  # where each row's central record sits in the directory
         self.racy: list[int] = []  # rows racily clean when the index was written
+        self.gaps = array("Q")  # rows whose record does not follow the previous row's
         self.written_ns = self.cd_offset = self.cd_size = self.flags = 0
         self.sha256 = b""
 
@@ -120,8 +129,8 @@ def load_columns(data: bytes) -> tuple[Columns | None, tuple[int, int, int]]:
     index of this version and these settings)."""
     if not data.startswith(MAGIC):
         return None, (0, 0, 0)
-    (size, mtime_ns, ino, written_ns, count, racy_count, names_len, cd_offset, cd_size, flags,
-     sha) = _HEADER.unpack_from(data, len(MAGIC))
+    (size, mtime_ns, ino, written_ns, count, racy_count, gap_count, names_len, cd_offset,
+     cd_size, flags, sha) = _HEADER.unpack_from(data, len(MAGIC))
     at = len(MAGIC) + _HEADER.size
     spans = [count * KEY_SIZE, count * _INFO.size, count * DIGEST_SIZE] + [count * 8] * 4
     parts = []
@@ -130,10 +139,16 @@ def load_columns(data: bytes) -> tuple[Columns | None, tuple[int, int, int]]:
         at += span
     racy = array("Q", data[at : at + racy_count * 8])
     at += racy_count * 8
-    names = data[at : at + names_len].split(b"\0") if count else []
+    gaps = array("Q", data[at : at + gap_count * 8])
+    at += gap_count * 8
+    blob = data[at : at + names_len]
+    names = blob.split(b"\0") if count else []
     if len(names) != count or any(len(p) != s for p, s in zip(parts, spans, strict=True)):
         raise ValueError("index truncated")
-    columns = Columns(names, parts[0], parts[1], parts[2])
+    if len(racy) != racy_count or len(gaps) != gap_count:
+        raise ValueError("index truncated")
+    columns = Columns([], parts[0], parts[1], parts[2])
+    columns.names, columns.names_blob, columns.gaps = names, blob, gaps
     for column, part in zip((columns.offsets, columns.lengths, columns.usizes, columns.central),
                             parts[3:], strict=True):
         column.frombytes(part)
@@ -158,7 +173,9 @@ class Table:
         self.usizes = array("Q")
         self.central = array("Q")
         self.racy: list[int] = []
-        self.flags = FLAG_SIMPLE | FLAG_CENTRAL
+        self.gaps = array("Q")
+        self._end = 0  # where the last row's record ends
+        self.flags = FLAG_SIMPLE | FLAG_CENTRAL | FLAG_SORTED
         self.cd_offset = self.cd_size = 0
         self.sha256 = b""
 
@@ -178,6 +195,9 @@ class Table:
             return
         if racy:
             self.racy.append(len(self.names))
+        if self.names:
+            self._follow(name, row[OFFSET])
+        self._end = row[OFFSET] + row[LENGTH]
         self.names.append(name)
         self.keys.append(_KEY.pack(*row[:KEY]))
         self.offsets.append(row[OFFSET])
@@ -193,7 +213,14 @@ class Table:
     def extend(self, old: Columns, first: int, stop: int, shift: int, central_shift: int) -> None:
         """Rows ``first`` to ``stop`` of the cached index, their records ``shift`` bytes
         further in the archive and their central records ``central_shift`` further."""
+        if stop <= first:
+            return
         base = len(self.names)
+        if base:
+            self._follow(old.names[first], old.offsets[first] + shift)
+        inside = old.gaps[bisect_right(old.gaps, first) : bisect_left(old.gaps, stop)]
+        self.gaps.extend(base + g - first for g in inside)  # (none: runs stop at gaps)
+        self._end = old.offsets[stop - 1] + old.lengths[stop - 1] + shift
         self.names += old.names[first:stop]
         self.keys.append(old.keys[first * KEY_SIZE : stop * KEY_SIZE])
         self.info.append(old.info[first * _INFO.size : stop * _INFO.size])
@@ -206,11 +233,18 @@ class Table:
             array("Q", [c + central_shift for c in central]) if central_shift else central
         )
         self.flags &= old.flags
-        if old.flags & FLAG_SIMPLE and stop > first and self.offsets[-1] + self.lengths[-1] >= LIMIT_32:
+        if old.flags & FLAG_SIMPLE and self.offsets[-1] + self.lengths[-1] >= LIMIT_32:
             self.flags &= ~FLAG_SIMPLE
         for r in old.racy:  # racily clean then: maybe still now
             if first <= r < stop and is_racy(*old.times(r), self.started_ns):
                 self.racy.append(base + r - first)
+
+    def _follow(self, name: bytes, offset: int) -> None:
+        """Note what a row after the last one breaks: a gap before its record, the order."""
+        if offset != self._end:
+            self.gaps.append(len(self.names))
+        if name <= self.names[-1]:
+            self.flags &= ~FLAG_SORTED
 
     def unchanged_from(self, old: Columns) -> bool:
         """Whether this index would say what ``old`` says (the archive's bytes, every key,
@@ -220,6 +254,7 @@ class Table:
             and not old.racy
             and self.sha256 == old.sha256
             and self.flags == old.flags
+            and self.gaps == old.gaps
             and self.names == old.names
             and b"".join(self.keys) == old.keys
             and b"".join(self.digests) == old.digests
@@ -228,11 +263,11 @@ class Table:
     def serialise(self, identity: tuple[int, int, int]) -> bytes:
         names = b"\0".join(self.names)
         header = _HEADER.pack(
-            *identity, self.started_ns, len(self.names), len(self.racy), len(names),
-            self.cd_offset, self.cd_size, self.flags, self.sha256,
+            *identity, self.started_ns, len(self.names), len(self.racy), len(self.gaps),
+            len(names), self.cd_offset, self.cd_size, self.flags, self.sha256,
         )
         return b"".join([
             MAGIC, header, *self.keys, *self.info, *self.digests, self.offsets.tobytes(),
             self.lengths.tobytes(), self.usizes.tobytes(), self.central.tobytes(),
-            array("Q", self.racy).tobytes(), names,
+            array("Q", self.racy).tobytes(), self.gaps.tobytes(), names,
         ])

@@ -32,12 +32,11 @@ import signal
 import struct
 import sys
 from stat import S_ISREG
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from deflate import crc32
 
 from cbdeploy.client.errors import PackagingError
-from cbdeploy.client.packaging.deflater import Deflater
 from cbdeploy.client.packaging.reader import (
     LEVEL,
     Item,
@@ -54,6 +53,9 @@ from cbdeploy.client.packaging.zipformat import (
     central_record,
     local_header,
 )
+
+if TYPE_CHECKING:
+    from cbdeploy.client.packaging.deflater import Deflater
 
 HEADER = struct.Struct("<II")
 _FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK  # as .reader.default_open
@@ -130,7 +132,9 @@ def _quick(item: Item, root: bytes, racy_from_ns: int) -> Produced | None:
 @functools.cache
 def deflater() -> Deflater:
     """This process's compressor, for every file (made on first use: the builder imports
-    this module for the protocol alone)."""
+    this module for the protocol alone, and so never loads ctypes for it)."""
+    from cbdeploy.client.packaging.deflater import Deflater
+
     return Deflater(LEVEL)
 
 

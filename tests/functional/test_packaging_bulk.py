@@ -19,13 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from cbdeploy.client.packaging import bulk, select_files
+from cbdeploy.client.packaging import bulk, runs, select_files
 from cbdeploy.client.packaging.archive import MANIFEST, ArchiveBuilder, manifest
 from cbdeploy.client.packaging.cache import ArchiveCache
 from cbdeploy.client.packaging.destination import complete_stats
 from cbdeploy.client.packaging.model import FileStat, SelectedFile, Selection
 from cbdeploy.client.packaging.reuse import pack_keys
-from cbdeploy.client.packaging.runs import entries_one_by_one, plan_entries
+from cbdeploy.client.packaging.runs import encoded_names as encode
+from cbdeploy.client.packaging.runs import entries_one_by_one, gaps_of, plan_entries
 from cbdeploy.client.packaging.secrets import looks_secret
 from cbdeploy.client.packaging.table import pack_key
 from cbdeploy.client.packaging.writer import CopyRun
@@ -35,7 +36,7 @@ pytestmark = pytest.mark.usefixtures("hermetic_git")
 FUTURE_NS = time.time_ns() + 3600 * 10**9  # a build clock for which no file is "racy"
 
 
-def committed_tree(root: Path, count: int) -> Path:
+def committed_tree(root: Path, count: int, *, links: bool = True) -> Path:
     root.mkdir()
     for i in range(count):
         path = root / f"d{i % 5}" / f"f{i:03d}.txt"
@@ -44,8 +45,9 @@ def committed_tree(root: Path, count: int) -> Path:
     for name in ["d1/.env", "d2/id_rsa", "d3/server.pem", ".cbdeploy/own.txt"]:
         (root / name).parent.mkdir(exist_ok=True)
         (root / name).write_bytes(b"x")
-    os.symlink("f001.txt", root / "d1" / "link-b")
-    os.symlink("../d2", root / "d3" / "dirlink")
+    if links:
+        os.symlink("f001.txt", root / "d1" / "link-b")
+        os.symlink("../d2", root / "d3" / "dirlink")
     (root / "d4" / "f004.txt").chmod(0o755)
     git(root, "init", "-q")
     git(root, "add", "-A")
@@ -150,22 +152,34 @@ def entries(plan: Iterable[object]) -> list[object]:
     return [("run", e.first, e.stop) if isinstance(e, CopyRun) else e for e in plan]
 
 
+def assert_index_knows_its_gaps(cache: Path) -> None:
+    """The gaps the index keeps as rows come are those its offsets and lengths show."""
+    loaded = ArchiveCache(cache)
+    assert loaded.columns.gaps.tolist() == gaps_of(loaded.columns.offsets, loaded.columns.lengths)
+    loaded.close()
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_the_run_plan_is_the_entry_by_entry_plan_and_the_bytes_a_cold_builds(
-    tmp_path: Path, seed: int
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Seeds 3 to 5 have no link: the plan then knows the files are the cached rows
+    from their names joined, without encoding each (and must agree all the same)."""
     rng = random.Random(seed)
-    root = committed_tree(tmp_path / "p", 40)
+    links = seed < 3
+    root = committed_tree(tmp_path / "p", 40, links=links)
     cache = tmp_path / "cache"
     extra = {"d2/zz.json": b"{}", "a.json": b"[]", "d0/f000.txt~": b"x"}
     clock = FUTURE_NS if seed % 2 else time.time_ns()  # even seeds: every row racy
     ArchiveBuilder(clock_ns=lambda: clock).build(select_files(root), tmp_path / "a.zip", extra, cache)
+    assert_index_knows_its_gaps(cache)
     names = sorted(str(p.relative_to(root)) for p in root.rglob("f*.txt"))
     for name in rng.sample(names, rng.randint(1, 4)) + rng.choice([[], [names[0]], [names[-1]]]):
         with open(root / name, "ab") as handle:
             handle.write(b"more\n" * rng.randint(1, 50))
     if seed % 2 == 0:  # a link and an added entry gone: their records leave gaps
-        os.unlink(root / "d1" / "link-b")
+        if links:
+            os.unlink(root / "d1" / "link-b")
         del extra["a.json"]
     if seed % 3 == 0:  # the same size and times, another file: the inode tells
         victim = root / names[7]
@@ -180,13 +194,19 @@ def test_the_run_plan_is_the_entry_by_entry_plan_and_the_bytes_a_cold_builds(
     builder._root = os.fsencode(root) + b"/"
     loaded = ArchiveCache(cache)
     columns = bulk.FileColumns(selection.files, stats)
-    planned = plan_entries(selection.files, columns, full_extra, loaded, builder._root, builder.opener)
+    encoded: list[int] = []
+    with monkeypatch.context() as patch:  # (to see which way the plan took)
+        patch.setattr(runs, "encoded_names", lambda files: encoded.append(1) or encode(files))
+        planned = plan_entries(selection.files, columns, full_extra, loaded, builder._root,
+                               builder.opener)
     assert planned is not None
+    assert encoded == ([1] if links else [])
     one_by_one = entries_one_by_one(selection.files, stats, full_extra, loaded, builder._root,
                                     builder.opener)
     assert entries(planned) == entries(one_by_one)
     loaded.close()
     warm = builder.build(selection, tmp_path / "warm.zip", extra, cache)
+    assert_index_knows_its_gaps(cache)
     cold = ArchiveBuilder(clock_ns=lambda: clock).build(selection, tmp_path / "cold.zip", extra, None)
     assert warm.sha256 == cold.sha256
     assert (tmp_path / "warm.zip").read_bytes() == (tmp_path / "cold.zip").read_bytes()
@@ -209,6 +229,11 @@ def test_manifest_and_sizes_in_bulk_count_links_as_links(tmp_path: Path) -> None
         assert columns.executables() == expected_exec == ["d4/f004.txt"]
         assert columns.raw_size() == raw
     assert [f.path for f in selection.files if f.link_target] == ["d1/link-b", "d3/dirlink"]
+    # the manifest's links from the columns' positions: those of a walk over the files
+    walked = [{"path": f.path, "target": f.link_target}
+              for f in selection.files if f.link_target is not None]
+    for given in (None, bulk.FileColumns(selection.files, stats)):
+        assert json.loads(manifest(selection, stats, given))["links"] == walked
 
 
 def test_a_manifest_needs_no_stat_for_a_link(tmp_path: Path) -> None:

@@ -15,7 +15,17 @@ import cbdeploy.client.packaging.writer as writer_module
 from cbdeploy.client.packaging import select_files
 from cbdeploy.client.packaging.archive import ArchiveBuilder
 from cbdeploy.client.packaging.cache import INDEX, ArchiveCache
-from cbdeploy.client.packaging.table import FLAG_CENTRAL, FLAG_SIMPLE, differing, pack_key
+from cbdeploy.client.packaging.table import (
+    FLAG_CENTRAL,
+    FLAG_SIMPLE,
+    FLAG_SORTED,
+    NO_DIGEST,
+    Row,
+    Table,
+    differing,
+    load_columns,
+    pack_key,
+)
 
 FUTURE_NS = time.time_ns() + 3600 * 10**9  # a build clock for which no file is "racy"
 
@@ -88,7 +98,7 @@ def test_central_records_made_again_when_they_cannot_be_copied_are_the_same(
     every run takes that way, and the bytes are still a cold build's."""
     project, cache = make_tree(tmp_path / "p"), tmp_path / "cache"
     build(project, tmp_path / "a.zip", cache)
-    assert ArchiveCache(cache).columns.flags == FLAG_SIMPLE | FLAG_CENTRAL
+    assert ArchiveCache(cache).columns.flags == FLAG_SIMPLE | FLAG_CENTRAL | FLAG_SORTED
     (project / "d1" / "f001.txt").write_bytes(b"moved everything after it\n" * 9)
     monkeypatch.setattr(writer_module, "LIMIT_32", 64)
     warm = build(project, tmp_path / "warm.zip", cache)
@@ -141,3 +151,26 @@ def test_a_package_without_a_config_reads_no_aws_profile(tmp_path: Path) -> None
                             cwd=project, env=env, capture_output=True, text=True, check=True)
     assert result.stdout.strip().splitlines()[-1] == "False", result.stdout + result.stderr
     assert (tmp_path / "out.zip").is_file()
+
+
+def test_the_index_knows_whether_its_names_are_in_order_and_where_its_gaps_are() -> None:
+    """A re-package trusts both (it plans from the joined names, and copies runs up to the
+    gaps): they are noted as rows come, and must be what the rows show."""
+
+    def row(offset: int, length: int, mtime: int = 1) -> Row:
+        return (1, mtime, mtime, 1, 1, 0o100644, offset, length, 8, 0, 1, 1, 0o100644, NO_DIGEST)
+
+    def table(rows: list[tuple[bytes, Row]]) -> Table:
+        return Table.of_rows(rows, FUTURE_NS)
+
+    ordered = table([(b"a", row(0, 10)), (b"b", row(10, 5)), (b"c", row(30, 5))])
+    assert ordered.names == [b"a", b"b", b"c"]
+    assert ordered.flags & FLAG_SORTED and ordered.gaps.tolist() == [2]
+    assert not table([(b"b", row(0, 10)), (b"a", row(10, 5))]).flags & FLAG_SORTED
+    assert not table([(b"a", row(0, 10)), (b"a", row(10, 5))]).flags & FLAG_SORTED
+    # A racily clean row without a digest is left out: the next row follows nothing.
+    racy = table([(b"a", row(0, 10)), (b"b", row(10, 5, mtime=FUTURE_NS)), (b"c", row(15, 5))])
+    assert racy.names == [b"a", b"c"] and racy.gaps.tolist() == [1]
+    columns, _ = load_columns(racy.serialise((1, 2, 3)))
+    assert columns is not None and columns.gaps.tolist() == [1]
+    assert columns.names_blob == b"a\0c" and columns.flags & FLAG_SORTED

@@ -156,3 +156,13 @@ def test_a_package_into_a_pipe_prints_its_summary_without_rich(tmp_path: Path) -
     assert sorted(m for m in modules if m.startswith("rich.")) == ["rich._extension",
                                                                   "rich.filesize"]
     assert sorted(NOT_FOR_PACKAGE & modules) == []
+
+
+def test_a_package_loads_no_ctypes_in_the_builder(tmp_path: Path) -> None:
+    """The worker's deflater (ctypes, about 2 ms to import) is a worker process's alone:
+    neither a cold package nor a re-package loads it in the main process."""
+    project = git_project(tmp_path / "p")
+    for _ in range(2):  # cold, then from the cache
+        _, modules = loaded(["package", "-o", str(tmp_path / "out.zip")], cwd=project)
+        assert "cbdeploy.client.packaging.archive" in modules
+        assert sorted({"ctypes", "cbdeploy.client.packaging.deflater"} & modules) == []
