@@ -196,6 +196,7 @@ class ArchiveBuilder:
                 self._write(out, self._with_early(units), cache)
                 cd_offset = out.offset
                 out.write(b"".join(out.central))
+                out.central = []  # (views of the cached archive among them: let them go)
                 out.write(end_records(out.entries, cd_offset, out.offset - cd_offset))
                 if reserved > out.offset:
                     out.handle.flush()

@@ -20,6 +20,8 @@ import zlib
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
+from itertools import repeat
+from operator import add
 from typing import Final
 
 from cbdeploy.client.packaging.reader import DIGEST_SIZE, LEVEL, LIBDEFLATE, STORED_SUFFIXES, WHOLE
@@ -228,9 +230,9 @@ class Table:
         self.lengths += old.lengths[first:stop]
         self.usizes += old.usizes[first:stop]
         offsets, central = old.offsets[first:stop], old.central[first:stop]
-        self.offsets += array("Q", [o + shift for o in offsets]) if shift else offsets
+        self.offsets += array("Q", map(add, offsets, repeat(shift))) if shift else offsets
         self.central += (
-            array("Q", [c + central_shift for c in central]) if central_shift else central
+            array("Q", map(add, central, repeat(central_shift))) if central_shift else central
         )
         self.flags &= old.flags
         if old.flags & FLAG_SIMPLE and self.offsets[-1] + self.lengths[-1] >= LIMIT_32:
@@ -261,13 +263,23 @@ class Table:
         )
 
     def serialise(self, identity: tuple[int, int, int]) -> bytes:
+        return b"".join(self.pieces(identity))
+
+    def pieces(self, identity: tuple[int, int, int]) -> list[bytes | array[int]]:
+        """The index's bytes in pieces, to be written in order (:meth:`serialise` joined):
+        a re-package's few large pieces are written as they are, without a copy of them
+        all in new memory; a column of many small ones (a cold build's) is joined."""
         names = b"\0".join(self.names)
         header = _HEADER.pack(
             *identity, self.started_ns, len(self.names), len(self.racy), len(self.gaps),
             len(names), self.cd_offset, self.cd_size, self.flags, self.sha256,
         )
-        return b"".join([
-            MAGIC, header, *self.keys, *self.info, *self.digests, self.offsets.tobytes(),
-            self.lengths.tobytes(), self.usizes.tobytes(), self.central.tobytes(),
-            array("Q", self.racy).tobytes(), self.gaps.tobytes(), names,
-        ])
+        return [
+            MAGIC, header, *_few(self.keys), *_few(self.info), *_few(self.digests),
+            self.offsets, self.lengths, self.usizes, self.central, array("Q", self.racy),
+            self.gaps, names,
+        ]
+
+
+def _few(parts: list[bytes]) -> list[bytes]:
+    return parts if len(parts) <= 64 else [b"".join(parts)]

@@ -8,6 +8,10 @@ import hashlib
 import os
 import struct
 import threading
+from collections import deque
+from functools import partial
+from itertools import repeat
+from operator import add
 
 from cbdeploy.client.packaging.cache import ArchiveCache
 from cbdeploy.client.packaging.table import (
@@ -42,13 +46,13 @@ class Output:
         self.handle = open(fd, "wb", buffering=1 << 20)  # noqa: SIM115 - closed by build()
         self.offset = 0
         self.digest = hashlib.sha256()
-        self.central: list[bytes] = []
+        self.central: list[bytes | bytearray | memoryview] = []
         self.central_size = 0
         self.entries = 0
         self.table = Table(started_ns)
         self._hashing: threading.Thread | None = None
 
-    def add_central(self, record: bytes, entries: int = 1) -> None:
+    def add_central(self, record: bytes | bytearray | memoryview, entries: int = 1) -> None:
         self.central.append(record)
         self.central_size += len(record)
         self.entries += entries
@@ -62,10 +66,9 @@ class Output:
     def write_overlapped(self, data: memoryview) -> None:
         """Write a large block while another thread hashes it (both release the GIL).
 
-        The hashing goes on after this returns, so the caller can read the next block
-        meanwhile: ``data`` must stay unchanged until the next write (the cache reads
-        into two buffers in turn). Every write, and :meth:`sha256`, waits for it first,
-        so the digest still sees the bytes in order.
+        The hashing goes on after this returns, so the caller can go on meanwhile:
+        ``data`` must stay unchanged until the next write. Every write, and
+        :meth:`sha256`, waits for it first, so the digest still sees the bytes in order.
         """
         self._settle()
         hasher = threading.Thread(target=self.digest.update, args=(data,))
@@ -112,13 +115,12 @@ def copy_run(out: Output, run: CopyRun, cache: ArchiveCache) -> None:
     if old.flags & FLAG_SIMPLE and old.flags & FLAG_CENTRAL and out.offset + end - start < LIMIT_32:
         lo = old.central[first]
         hi = old.central[stop - 1] + CENTRAL_FIXED + len(old.names[stop - 1])
-        block = cache.central()[lo:hi]
-        if shift:
-            patched = bytearray(block)
-            pack_into = _OFFSET_FIELD.pack_into
-            for at, offset in zip(old.central[first:stop], old.offsets[first:stop], strict=True):
-                pack_into(patched, at - lo + CENTRAL_OFFSET_AT, offset + shift)
-            block = bytes(patched)
+        block: memoryview | bytearray = cache.central()[lo:hi]  # (a view: nothing copied)
+        if shift:  # one copy, each record's offset field moved (in C: no Python step each)
+            block = bytearray(block)
+            fields = map(add, old.central[first:stop], repeat(CENTRAL_OFFSET_AT - lo))
+            moved = map(add, old.offsets[first:stop], repeat(shift))
+            deque(map(partial(_OFFSET_FIELD.pack_into, block), fields, moved), maxlen=0)
         out.add_central(block, stop - first)
         out.table.extend(old, first, stop, shift, central_at - lo)
     else:

@@ -153,8 +153,10 @@ def entries(plan: Iterable[object]) -> list[object]:
 
 
 def assert_index_knows_its_gaps(cache: Path) -> None:
-    """The gaps the index keeps as rows come are those its offsets and lengths show."""
+    """The index was written whole (it loads, for its archive), and the gaps it keeps as
+    rows come are those its offsets and lengths show."""
     loaded = ArchiveCache(cache)
+    assert loaded.size > 0 and len(loaded.columns.names) > 40
     assert loaded.columns.gaps.tolist() == gaps_of(loaded.columns.offsets, loaded.columns.lengths)
     loaded.close()
 
