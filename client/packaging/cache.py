@@ -54,8 +54,11 @@ class ArchiveCache:
 
     def _load(self) -> None:
         try:
-            data = (self.dir / INDEX).read_bytes()
-            columns, identity = load_columns(data)
+            with (  # mapped: its columns are copied out of the page cache once, not twice
+                open(self.dir / INDEX, "rb") as index,
+                mmap.mmap(index.fileno(), 0, prot=mmap.PROT_READ) as data,
+            ):
+                columns, identity = load_columns(data)
             if columns is None:
                 return
             with open(self.dir / ARCHIVE, "rb") as handle:

@@ -21,6 +21,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from itertools import repeat
+from mmap import mmap
 from operator import add
 from typing import Final
 
@@ -126,10 +127,10 @@ class Columns:
         return mtime, ctime
 
 
-def load_columns(data: bytes) -> tuple[Columns | None, tuple[int, int, int]]:
+def load_columns(data: bytes | mmap) -> tuple[Columns | None, tuple[int, int, int]]:
     """The index in ``data`` and the identity of the archive it describes (None: not an
     index of this version and these settings)."""
-    if not data.startswith(MAGIC):
+    if data[: len(MAGIC)] != MAGIC:
         return None, (0, 0, 0)
     (size, mtime_ns, ino, written_ns, count, racy_count, gap_count, names_len, cd_offset,
      cd_size, flags, sha) = _HEADER.unpack_from(data, len(MAGIC))

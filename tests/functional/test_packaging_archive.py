@@ -378,6 +378,11 @@ def test_a_damaged_cache_is_ignored(tmp_path: Path) -> None:
     assert builder.build(select_files(project), tmp_path / "b.zip", {}, cache).sha256 == cold
     (cache / "index.bin").write_bytes(b"not an index")
     assert builder.build(select_files(project), tmp_path / "c.zip", {}, cache).sha256 == cold
+    whole = (cache / "index.bin").read_bytes()
+    for cut in (b"", whole[: len(whole) // 2]):  # empty (nothing to map), cut short
+        (cache / "index.bin").write_bytes(cut)
+        assert cache_module.ArchiveCache(cache).size == 0
+        assert builder.build(select_files(project), tmp_path / "d.zip", {}, cache).sha256 == cold
 
 
 def test_the_cache_works_when_the_output_is_on_another_filesystem(
