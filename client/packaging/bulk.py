@@ -35,6 +35,11 @@ def never_shipped(rel: bytes) -> bool:
     return rel.startswith(_NEVER_PREFIXES) or rel in NEVER_SHIPPED or b"/.git/" in rel
 
 
+def joined(paths: list[bytes]) -> bytes:
+    """``b"\\0" + b"\\0".join(paths) + b"\\0"``, made in one copy instead of three."""
+    return b"\0".join([b"", *paths, b""])
+
+
 def shippable(paths: list[bytes], joined: bytes) -> list[bytes]:
     """``paths`` without those :func:`never_shipped` rejects; ``joined`` is
     ``b"\\0" + b"\\0".join(paths) + b"\\0"``."""
@@ -81,7 +86,7 @@ def decode_all(paths: list[bytes], joined: bytes) -> list[str]:
     """``os.fsdecode`` of each path (``joined`` as :func:`shippable` takes it)."""
     encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
     if codecs.lookup(encoding).name == "utf-8":  # stateless: the pieces decode alone
-        return joined[1:-1].decode(encoding, errors).split("\0")
+        return joined.decode(encoding, errors).split("\0")[1:-1]  # (no copy of joined)
     return [rel.decode(encoding, errors) for rel in paths]
 
 

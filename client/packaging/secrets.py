@@ -10,42 +10,37 @@ _NPM_TOKEN_MARKERS = (b"_authtoken", b"_auth=", b"_auth =", b"_password")
 _CONTENT_LIMIT = 256 * 1024
 
 
-# What makes a path a candidate, found in all paths at once (one per line, lowercased,
-# a newline before and after each): a name starting with "." or "id_", ending in .pem
-# or .key, or holding "credentials", or a ".aws" directory at any depth. Every path
-# looks_secret() could say yes to is found (and a few more), with C-level searches
-# through the text instead of Python work per path. A component's start is searched
-# as "/" in a copy of the text with its newlines made slashes (a line's first
-# component then starts after one too). ``True``: the marker must be in the last
-# component (no "/" after it on its line), but for ".aws/".
+# What makes a path a candidate, found in all paths at once (lowercased, a NUL before
+# and after each, as no name holds one): a name starting with "." or "id_", ending in
+# .pem or .key, or holding "credentials", or a ".aws" directory at any depth. Every
+# path looks_secret() could say yes to is found (and a few more), with C-level searches
+# through the text instead of Python work per path. A component's start is searched as
+# "/" in a copy of the text with its NULs made slashes (a path's first component then
+# starts after one too). ``True``: the marker must be in the last component (no "/"
+# after it in its path), but for ".aws/".
 _STARTS = (b"/.", b"/id_")
-_MARKERS = ((b"credentials", True), (b".pem\n", False), (b".key\n", False))
+_MARKERS = ((b"credentials", True), (b".pem\0", False), (b".key\0", False))
+_UPPER = bytes(range(ord("A"), ord("Z") + 1))
+_LOWER_SLASHED = bytes.maketrans(b"\0" + _UPPER, b"/" + _UPPER.lower())
 
 
 def secret_candidates(paths: list[bytes], joined: bytes | None = None) -> set[bytes]:
     """A cheap first look at raw paths: a path not returned is not secret-looking.
     ``joined``, if given, is ``b"\\0" + b"\\0".join(paths) + b"\\0"``."""
-    if joined is None:
-        joined = b"\0" + b"\0".join(paths) + b"\0"
-    if b"\n" in joined:
-        # A newline in a name would split its line: look at it with the newline as NUL.
-        masked = {path.replace(b"\n", b"\0"): path for path in paths}
-        text = b"\n" + b"\n".join(masked) + b"\n"
-        return {masked[found] for found in _candidates(text)}
-    return _candidates(joined.replace(b"\0", b"\n"))
+    return _candidates(b"\0".join([b"", *paths, b""]) if joined is None else joined)
 
 
 def _candidates(text: bytes) -> set[bytes]:
-    """The lines of ``text`` (a newline before and after each) that are candidates."""
+    """The paths of ``text`` (a NUL before and after each) that are candidates."""
     low = text.lower()
     found: set[bytes] = set()
 
     def add(at: int, after: int, in_name: bool) -> None:
-        end = low.find(b"\n", at + 1)
+        end = low.find(b"\0", at + 1)
         if not in_name or low.find(b"/", after, end) < 0:
-            found.add(text[low.rfind(b"\n", 0, at + 1) + 1 : end])
+            found.add(text[low.rfind(b"\0", 0, at + 1) + 1 : end])
 
-    slashed = low.replace(b"\n", b"/")
+    slashed = text.translate(_LOWER_SLASHED)  # (lowercased too: one copy, not two)
     for marker in _STARTS:
         at = slashed.find(marker)
         while at >= 0:
@@ -56,7 +51,7 @@ def _candidates(text: bytes) -> set[bytes]:
         at = low.find(marker)
         while at >= 0:
             add(at, at + len(marker), in_name)
-            at = low.find(marker, at + len(marker) - 1)  # a newline may start the next
+            at = low.find(marker, at + len(marker) - 1)  # a NUL may start the next
     return found
 
 

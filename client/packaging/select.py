@@ -273,10 +273,10 @@ class _Resolver:
         The hot loop of a re-package: the tracked paths come here while git still
         lists the untracked ones. Regular files are taken in bulk (:mod:`.bulk`);
         the others, and the secret-looking, one by one in their places."""
-        joined = b"\0" + b"\0".join(paths) + b"\0"
+        joined = bulk.joined(paths)
         shipped = bulk.shippable(paths, joined)
         if shipped is not paths:
-            paths, joined = shipped, b"\0" + b"\0".join(shipped) + b"\0"
+            paths, joined = shipped, bulk.joined(shipped)
         if not paths:
             return
         texts = bulk.decode_all(paths, joined)
