@@ -153,8 +153,14 @@ class ArchiveCache:
                 shutil.copyfile(archive, tmp_archive)
             st = os.stat(tmp_archive)
             identity = (st.st_size, st.st_mtime_ns, st.st_ino)
+            pieces = table.pieces(identity)
             with open(tmp_index, "wb") as handle:
-                handle.writelines(table.pieces(identity))
+                # Its blocks allocated up front: renamed over the old index, a file with
+                # delayed allocation is flushed in the rename (6 ms for babel/babel's).
+                with contextlib.suppress(OSError, AttributeError):  # (best effort)
+                    size = sum(memoryview(piece).nbytes for piece in pieces)
+                    os.posix_fallocate(handle.fileno(), 0, size)
+                handle.writelines(pieces)
             # Renaming over the old archive costs ~15 ms for 20 MB on ext4 (it flushes the
             # new file and frees the old one in the rename); moving the old one aside
             # first is cheap, and it is deleted on a background thread.
@@ -162,6 +168,10 @@ class ArchiveCache:
             with contextlib.suppress(FileNotFoundError):
                 os.rename(self.dir / ARCHIVE, old)
             os.replace(tmp_archive, self.dir / ARCHIVE)
+            # The old index is kept by a second name while the new one replaces it (still
+            # in one step), so that the rename does not free its 6 MB: the thread does.
+            with contextlib.suppress(OSError):
+                os.link(self.dir / INDEX, self.dir / f".{INDEX}.{unique}{_OLD}")
             os.replace(tmp_index, self.dir / INDEX)
             _delete_old_archives(self.dir)
         except OSError as exc:
@@ -174,15 +184,16 @@ class ArchiveCache:
 
 
 def _delete_old_archives(cache_dir: Path) -> None:
-    """Delete replaced archives (this build's, and any a killed build left) on a thread:
-    freeing a large file's blocks need not hold up the caller (an upload follows).
-    Not a daemon: the interpreter waits for it at exit, so nothing is left behind."""
+    """Delete replaced archives and indexes (this build's, and any a killed build left) on
+    a thread: freeing a large file's blocks need not hold up the caller (an upload
+    follows). Not a daemon: the interpreter waits for it at exit, so nothing is left
+    behind."""
     import threading
 
     def delete() -> None:
         with contextlib.suppress(OSError):
             for name in os.listdir(cache_dir):
-                if name.startswith(f".{ARCHIVE}.") and name.endswith(_OLD):
+                if name.startswith((f".{ARCHIVE}.", f".{INDEX}.")) and name.endswith(_OLD):
                     with contextlib.suppress(OSError):
                         os.unlink(cache_dir / name)
 

@@ -416,11 +416,14 @@ def test_replaced_cached_archives_are_deleted_with_any_a_killed_build_left(
     first = builder.build(select_files(project), tmp_path / "a.zip", {}, cache)
     leftover = cache / ".archive.zip.4242.0badcafe.old"  # a build killed before deleting it
     leftover.write_bytes(b"an old archive")
+    (cache / ".index.bin.4242.0badcafe.old").write_bytes(b"an old index")
     (project / "src" / "app.py").write_bytes(b"print('changed')\n")
+    index_before = (cache / "index.bin").read_bytes()
     again = builder.build(select_files(project), tmp_path / "b.zip", {}, cache)
     assert again.sha256 != first.sha256
-    _wait_for_cache_cleanup()
+    _wait_for_cache_cleanup()  # (this build's old index was kept by a second name till then)
     assert sorted(p.name for p in cache.iterdir()) == ["archive.zip", "index.bin"]
+    assert (cache / "index.bin").read_bytes() != index_before
     assert (cache / "archive.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
     assert (tmp_path / "a.zip").read_bytes() != (tmp_path / "b.zip").read_bytes()
     with zipfile.ZipFile(tmp_path / "a.zip") as old:  # the first output is left intact
