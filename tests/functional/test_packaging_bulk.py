@@ -259,3 +259,24 @@ def test_joined_and_decoded_in_bulk_are_the_path_by_path_ones(seed: int) -> None
     assert joined == b"\0" + b"\0".join(paths) + b"\0"
     assert bulk.decode_all(paths, joined) == [os.fsdecode(p) for p in paths]
     assert bulk.decode_all(paths[:1], bulk.joined(paths[:1])) == [os.fsdecode(paths[0])]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_plain_stage_listing_parsed_at_once_is_parsed_record_by_record(seed: int) -> None:
+    """The paths of a listing of stage-0 files, taken between each tab and the next NUL,
+    are those of its records taken one by one (odd names included); a listing that is
+    not plain (a gitlink, a second stage) takes the record-by-record way."""
+    from cbdeploy.client.packaging.select import _parse_cached, _plain_stage_listing
+
+    rng = random.Random(seed)
+    parts = [b"a", b"/", b" 0", b" ", b"\n", b"\xff", b"\\", b"160000", b"z"]
+    paths = sorted({b"".join(rng.choices(parts, k=rng.randint(1, 5))) for _ in range(300)})
+    sha = b"0123456789abcdef0123456789abcdef01234567"
+    listing = b"".join(b"100644 " + sha + b" 0\t" + p + b"\0" for p in paths)
+    assert _plain_stage_listing(listing)
+    assert _parse_cached(listing, set()).files == paths
+    assert _parse_cached(listing, {paths[3]}).files == paths[:3] + paths[4:]
+    gitlink = listing + b"160000 " + sha + b" 0\tsub\0"
+    assert not _plain_stage_listing(gitlink)
+    parsed = _parse_cached(gitlink, set())
+    assert parsed.files == paths and parsed.repos == [b"sub"]
