@@ -9,7 +9,6 @@ encoding) are found with one search of the joined paths and take the loop.
 
 from __future__ import annotations
 
-import codecs
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -82,12 +81,11 @@ def lstat_each(fulls: list[bytes]) -> list[os.stat_result | None]:
     return found
 
 
-def decode_all(paths: list[bytes], joined: bytes) -> list[str]:
-    """``os.fsdecode`` of each path (``joined`` as :func:`shippable` takes it)."""
+def decode_all(paths: list[bytes]) -> list[str]:
+    """``os.fsdecode`` of each path, decoded one by one in C (faster than decoding them
+    joined and splitting the text, which is a second copy of them all in new memory)."""
     encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
-    if codecs.lookup(encoding).name == "utf-8":  # stateless: the pieces decode alone
-        return joined.decode(encoding, errors).split("\0")[1:-1]  # (no copy of joined)
-    return [rel.decode(encoding, errors) for rel in paths]
+    return list(map(bytes.decode, paths, repeat(encoding), repeat(errors)))
 
 
 def selected_files(texts: Iterable[str]) -> Iterable[SelectedFile]:

@@ -284,7 +284,7 @@ class _Resolver:
             paths, joined = shipped, bulk.joined(shipped)
         if not paths:
             return
-        texts = bulk.decode_all(paths, joined)
+        texts = bulk.decode_all(paths)
         candidates = secret_candidates(paths, joined)
         secret = _positions(paths, candidates) if candidates else []
         for at in range(0, len(paths), bulk.CHUNK):  # a chunk's stats at a time: less memory
