@@ -10,6 +10,7 @@ encoding) are found with one search of the joined paths and take the loop.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import compress, repeat
@@ -17,6 +18,7 @@ from operator import and_, attrgetter, is_not, itemgetter
 
 from cbdeploy.client.packaging.model import FileStat, SelectedFile
 
+_STAGE_PATH = re.compile(rb"\t([^\0]*)\0")
 NEVER_SHIPPED = (b".git", b".cbdeploy")
 _NEVER_PREFIXES = tuple(name + b"/" for name in NEVER_SHIPPED)
 CHUNK = 512  # paths per bulk lstat (their stats fit in a core's cache; a missing one sends
@@ -37,6 +39,13 @@ def never_shipped(rel: bytes) -> bool:
 def joined(paths: list[bytes]) -> bytes:
     """``b"\\0" + b"\\0".join(paths) + b"\\0"``, made in one copy instead of three."""
     return b"\0".join([b"", *paths, b""])
+
+
+def stage_paths(listing: bytes) -> list[bytes]:
+    """The paths of a plain ``ls-files -z --stage`` listing (each record "meta TAB path
+    NUL", no tab in a path): each whole from its tab to its NUL, without a copy of the
+    listing or an object for each meta (splitting it at tabs and NULs made both)."""
+    return _STAGE_PATH.findall(listing)
 
 
 def shippable(paths: list[bytes], joined: bytes) -> list[bytes]:
