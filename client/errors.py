@@ -78,6 +78,14 @@ class AccessDeniedError(CredentialsError):
         self.action = action
 
 
+class AgentGoneError(CredentialsError):
+    """The process making this command's AWS calls (the deploy's AWS agent) is gone.
+
+    A subclass of :class:`CredentialsError` because, like it, no retry fixes it: an
+    upload or a follow stops at once instead of trying again for minutes.
+    """
+
+
 class NotFoundError(AwsError):
     """A build, project or other resource does not exist."""
 

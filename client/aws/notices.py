@@ -36,6 +36,11 @@ def connection_notices(sink: NoticeSink) -> Iterator[None]:
 def notify(message: str) -> None:
     """Hand ``message`` to every registered sink (and to the debug log)."""
     _logger.debug(message)
+    relay(message)
+
+
+def relay(message: str) -> None:
+    """Hand a notice made elsewhere (the AWS agent, which logged it) to every sink."""
     with _lock:
         sinks = list(_sinks)
     for sink in sinks:

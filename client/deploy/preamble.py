@@ -25,7 +25,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 from cbdeploy.client.deploy.delta import Base, BaseStore
 from cbdeploy.client.deploy.preflight import check_secrets
@@ -42,10 +42,12 @@ R = TypeVar("R")
 
 
 def open_aws_later(target: Target) -> AbstractContextManager[AwsClient]:
-    """``open_aws``, importing boto3 only when called (on the preamble's thread)."""
-    from cbdeploy.client.aws.client import open_aws
+    """The deploy's door, held by an AWS agent process (``client.aws.remote``): boto3,
+    its clients and every call run there, on another core than the packaging. Its
+    client has every method and property of ``AwsClient`` a deploy uses (hence the cast)."""
+    from cbdeploy.client.aws.remote import open_agent
 
-    return open_aws(target)
+    return cast("AbstractContextManager[AwsClient]", open_agent(target))
 
 
 def open_and_check(

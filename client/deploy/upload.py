@@ -118,10 +118,16 @@ class PartBody(io.BytesIO):
 
     def read(self, size: int | None = -1) -> bytes:
         chunk = super().read(size)
-        if self._transferring and self.tell() > self._furthest:
-            self._report(self.tell() - self._furthest)
-            self._furthest = self.tell()
+        if self._transferring:
+            self.sent_through(self.tell())
         return chunk
+
+    def sent_through(self, position: int) -> None:
+        """The bytes up to ``position`` have been sent (each counts once). Also what the
+        deploy's AWS agent, which sends a copy of the bytes, says (``client.aws.remote``)."""
+        if position > self._furthest:
+            self._report(position - self._furthest)
+            self._furthest = position
 
     def signal_transferring(self) -> None:
         self._transferring = True
@@ -131,10 +137,7 @@ class PartBody(io.BytesIO):
 
     def finish(self) -> None:
         """Count whatever the HTTP layer sent without reading through us."""
-        size = len(self.getbuffer())
-        if size > self._furthest:
-            self._report(size - self._furthest)
-            self._furthest = size
+        self.sent_through(len(self.getbuffer()))
 
 
 def _retryable(error: BaseException) -> bool:
