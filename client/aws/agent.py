@@ -152,12 +152,11 @@ class Agent:
         return answer
 
 
-def _mirror_logging(sender: _Sender, levels: tuple[int, int]) -> None:
-    root_level, ours_level = levels
-    root = logging.getLogger()
-    root.setLevel(root_level)
-    logging.getLogger("cbdeploy").setLevel(ours_level)
-    root.addHandler(_Forward(sender))
+def _mirror_logging(sender: _Sender, levels: dict[str, int]) -> None:
+    """The parent's levels here, and every record they let through sent to the parent."""
+    for name, level in levels.items():
+        logging.getLogger(name or None).setLevel(level)
+    logging.getLogger().addHandler(_Forward(sender))
 
 
 def main(requests_fd: int, replies_fd: int) -> None:

@@ -127,8 +127,7 @@ class Connection:
     def open(self, target: Target) -> None:
         """Have the agent open the door for ``target``: raises the opening's error, or
         :class:`AgentUnavailable` when the agent cannot work here at all."""
-        root, ours = logging.getLogger(), logging.getLogger("cbdeploy")
-        self._send(encode((target, (root.level, ours.level))))
+        self._send(encode((target, _levels())))
         self._opened.done.wait()
         if self._opened.ok:
             return
@@ -227,6 +226,14 @@ class Connection:
             self.popen.wait()
         self._reader.join(timeout=CLOSE_SECONDS)
         self._replies.close()
+
+
+def _levels() -> dict[str, int]:
+    """The levels set on this process's loggers (root: ""), for the agent to mirror."""
+    loggers = logging.Logger.manager.loggerDict.items()
+    levels = {name: logger.level for name, logger in loggers
+              if isinstance(logger, logging.Logger) and logger.level}
+    return {**levels, "": logging.getLogger().level}
 
 
 _GONE_HINT = (

@@ -4,12 +4,14 @@ A frame is a 4-byte length and a pickled tuple; each side writes whole frames un
 one lock. Pickle, as the two ends are the same cbdeploy on one machine, and AWS's
 answers hold datetimes.
 
-To the agent: first the opening ``(target, levels)`` (``levels``: the parent's logging
-levels to mirror), then requests ``(id, polling, name, args, kwargs)``: ``name`` one of
-:data:`REQUESTS`. An upload's body travels as an :class:`Upload`.
+To the agent: first the opening ``(target, levels)`` (``levels``: the levels set on the
+parent's loggers, by name, to mirror), then requests ``(id, polling, name, args,
+kwargs)``, ``name`` one of :data:`REQUESTS`. An upload's body travels as an :class:`Upload`.
 
-From the agent: ``(REPLY, id, ok, value)`` (``id`` 0: the door opened or not; ``ok``
-False: ``value`` is a :func:`packed` error), ``(PROGRESS, id, position)`` (the body of
+From the agent: ``(REPLY, id, ok, value)``, ``value`` a :func:`packed` error when not
+``ok``; id 0 answers the opening: ok, or ``("refused", packed error)`` (the door's own
+error: a bad profile, a bad seed file) or ``("unavailable", why)`` (the agent cannot work
+here: the parent opens the door itself). Also ``(PROGRESS, id, position)`` (the body of
 call ``id`` was sent up to ``position``), ``(LOG, name, level, message)`` and
 ``(NOTICE, message)`` (see :mod:`.notices`).
 """

@@ -24,7 +24,9 @@ import botocore.client
 import pytest
 from click.testing import CliRunner, Result
 
+from cbdeploy.client.aws.client import open_aws
 from cbdeploy.client.aws.errors import iam_action
+from cbdeploy.client.deploy import preamble
 from cbdeploy.client.cli.main import main
 from tests.iam_policy import allows
 
@@ -54,6 +56,9 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]:
         return real(self, operation_name, api_params)
 
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
+    # A deploy makes its calls in an AWS agent process (client/aws/remote.py), with the
+    # same door: here the door runs in this process, where the calls can be recorded.
+    monkeypatch.setattr(preamble, "open_aws_later", open_aws)
     yield recorder
 
 
