@@ -1,8 +1,8 @@
 """``cbdeploy deploy --local`` as a user runs it: the installed CLI in a project directory.
 
-With ``--local`` the CLI starts the emulator inside its own process, so no
-endpoint, credentials or AWS configuration are needed (all are removed from
-the environment here).
+With ``--local`` the CLI starts the emulator inside its AWS agent (the process that
+makes a deploy's AWS calls), so no endpoint, credentials or AWS configuration are
+needed (all are removed from the environment here).
 """
 
 from __future__ import annotations
@@ -40,13 +40,19 @@ def test_local_deploy_of_a_project_runs_its_pipeline_and_keeps_temp_files(tmp_pa
         AWS_CONFIG_FILE=str(tmp_path / "none"),
         AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
     )
+    # -X importtime: every module the deploy's own process imports, on stderr.
     result = subprocess.run(
-        [CBDEPLOY, "deploy", "--stage", "dev", "--region", "us-east-1", "--local", "--yes",
-         "--preserve-temp-files"],
+        [sys.executable, "-X", "importtime", CBDEPLOY, "deploy", "--stage", "dev",
+         "--region", "us-east-1", "--local", "--yes", "--preserve-temp-files"],
         cwd=project, env=env, capture_output=True, text=True, timeout=120,
     )
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "cbdeploy.client.deploy.service" in imported
+    # The AWS agent, a process of its own, imports boto3 and runs the emulator (issue 16).
+    assert not imported & {"boto3", "botocore.session", "moto", "cbdeploy.emulator"}
     assert out.startswith("cbdeploy: Deploy")
     assert "made 52 bytes" in out.splitlines()
     assert "published" in out.splitlines()
