@@ -26,8 +26,8 @@ from click.testing import CliRunner, Result
 
 from cbdeploy.client.aws.client import open_aws
 from cbdeploy.client.aws.errors import iam_action
-from cbdeploy.client.deploy import preamble
 from cbdeploy.client.cli.main import main
+from cbdeploy.client.deploy import preamble
 from tests.iam_policy import allows
 
 REGION = "us-east-1"
