@@ -16,6 +16,7 @@ import io
 import logging
 import os
 import signal
+import sys
 import threading
 from contextlib import ExitStack
 from typing import IO, Any
@@ -164,16 +165,24 @@ def main(requests_fd: int, replies_fd: int) -> None:
         signal.signal(signum, signal.SIG_IGN)
     requests = os.fdopen(requests_fd, "rb")
     sender = _Sender(os.fdopen(replies_fd, "wb"))
+    try:  # boto3 first: the opening may come later (see remote.EarlyAgent)
+        from cbdeploy.client.aws.client import open_aws
+    except Exception as error:  # noqa: BLE001 - told with the opening's answer
+        unusable: Exception | None = error
+    else:
+        unusable = None
     try:
         target, levels = read_frame(requests)
     except EOFError:
+        return
+    if unusable is not None:
+        why = f"{type(unusable).__name__}: {unusable}"
+        sender.send((REPLY, 0, False, ("unavailable", why)))
         return
     _mirror_logging(sender, levels)
     with ExitStack() as stack:
         stack.enter_context(connection_notices(lambda message: sender.send((NOTICE, message))))
         try:
-            from cbdeploy.client.aws.client import open_aws
-
             aws = stack.enter_context(open_aws(target))
         except CbdeployError as error:
             sender.send((REPLY, 0, False, ("refused", packed(error))))
@@ -183,3 +192,8 @@ def main(requests_fd: int, replies_fd: int) -> None:
             return
         sender.send((REPLY, 0, True, None))
         Agent(sender, {False: aws, True: aws.for_polling()}).serve(requests)
+    # The door is closed (an emulator stopped): nothing is left to tidy, and the
+    # interpreter's own teardown (boto3's modules) would keep the command waiting.
+    sys.stderr.flush()
+    os._exit(0)
+

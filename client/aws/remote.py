@@ -124,10 +124,13 @@ class Connection:
         self._reader = threading.Thread(target=self._read, name="cbdeploy-aws-agent", daemon=True)
         self._reader.start()
 
-    def open(self, target: Target) -> None:
-        """Have the agent open the door for ``target``: raises the opening's error, or
-        :class:`AgentUnavailable` when the agent cannot work here at all."""
+    def begin(self, target: Target) -> None:
+        """Have the agent open the door for ``target`` (see :meth:`opened`)."""
         self._send(encode((target, _levels())))
+
+    def opened(self) -> None:
+        """Wait for the door to open: raises the opening's error, or
+        :class:`AgentUnavailable` when the agent cannot work here at all."""
         self._opened.done.wait()
         if self._opened.ok:
             return
@@ -304,18 +307,28 @@ def _upload(body: Any) -> tuple[Upload, Callable[[int], None] | None]:
     return Upload(data, progress=True), lambda position: sent_through(start + position)
 
 
-@contextmanager
-def open_agent(target: Target) -> Iterator[Any]:
-    """The door for ``target`` held by an AWS agent (an :class:`AgentAwsClient`); the
-    in-process door (``open_aws``) where the agent cannot start or work here."""
+def start_agent(target: Target) -> Connection | None:
+    """An agent started now, opening the door for ``target``; None if it cannot start."""
+    if not sys.executable:
+        return None
     try:
-        connection = Connection() if sys.executable else None
+        connection = Connection()
     except OSError as error:
         _log.debug("the AWS agent cannot start (%s): the door opens in this process", error)
-        connection = None
+        return None
+    connection.begin(target)
+    return connection
+
+
+@contextmanager
+def open_agent(target: Target) -> Iterator[Any]:
+    """The door for ``target`` held by an AWS agent (an :class:`AgentAwsClient`: the one
+    an :class:`EarlyAgent` started for it, else a new one); the in-process door
+    (``open_aws``) where the agent cannot start or work here."""
+    connection = EarlyAgent.take(target) or start_agent(target)
     if connection is not None:
         try:
-            connection.open(target)
+            connection.opened()
         except AgentUnavailable as error:
             _log.debug("the AWS agent is unavailable (%s): the door opens in this process", error)
             connection.close()
@@ -333,3 +346,39 @@ def open_agent(target: Target) -> Iterator[Any]:
         yield AgentAwsClient(connection, target.region)
     finally:
         connection.close()
+
+
+class EarlyAgent:
+    """An agent started before the deploy opens its door: ``cbdeploy deploy`` starts it
+    first thing, so that it loads boto3 and opens the door while the deploy loads its
+    own modules. While the ``with`` block runs, :func:`open_agent` takes it for the same
+    target (once); an agent that no door took ends with the block."""
+
+    _current: EarlyAgent | None = None
+    _lock = threading.Lock()
+
+    def __init__(self, target: Target) -> None:
+        self._target = target
+        self._started = start_agent(target)
+
+    @classmethod
+    def take(cls, target: Target) -> Connection | None:
+        with cls._lock:
+            early = cls._current
+            if early is None or early._target != target:
+                return None
+            started, early._started = early._started, None
+            return started
+
+    def __enter__(self) -> EarlyAgent:
+        with self._lock:
+            EarlyAgent._current = self
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        with self._lock:
+            if EarlyAgent._current is self:
+                EarlyAgent._current = None
+            started, self._started = self._started, None
+        if started is not None:
+            started.close()

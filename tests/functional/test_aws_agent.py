@@ -26,7 +26,7 @@ import pytest
 from cbdeploy.client.aws import remote
 from cbdeploy.client.aws.client import AwsClient
 from cbdeploy.client.aws.notices import connection_notices
-from cbdeploy.client.aws.remote import AgentAwsClient, Connection, open_agent
+from cbdeploy.client.aws.remote import AgentAwsClient, Connection, EarlyAgent, open_agent
 from cbdeploy.client.deploy.upload import Uploader
 from cbdeploy.client.errors import (
     AgentGoneError,
@@ -220,7 +220,8 @@ sys.exit(3)
 def test_an_agent_that_dies_fails_every_caller_at_once() -> None:
     connection = Connection(lambda r, w: [sys.executable, "-c", FAKE_AGENT, str(r), str(w)])
     try:
-        connection.open(TARGET)
+        connection.begin(TARGET)
+        connection.opened()
         aws = AgentAwsClient(connection, REGION)
         began = time.monotonic()
         with pytest.raises(AgentGoneError) as info:
@@ -248,3 +249,22 @@ def test_where_the_agent_cannot_start_the_door_opens_here(
     with open_agent(TARGET) as aws:
         assert isinstance(aws, AwsClient)
         assert aws.account_id()
+
+
+def test_an_early_agent_is_the_door_of_its_target_and_ends_if_unused(endpoint: str) -> None:
+    """``deploy`` starts the agent first thing; the door opened for its target takes it."""
+    with EarlyAgent(TARGET) as early:
+        started = early._started
+        assert started is not None
+        other = Target("prod", REGION, None, None, False, "info")
+        with open_agent(other) as aws:  # another target: an agent of its own
+            assert aws._connection is not started
+        with open_agent(TARGET) as aws:
+            assert aws._connection is started
+            assert aws.account_id()
+        with open_agent(TARGET) as aws:  # taken once
+            assert aws._connection is not started
+    assert started.popen.poll() == 0  # ended with the door
+    with EarlyAgent(TARGET) as unused:
+        process = unused._started.popen if unused._started else None
+    assert process is not None and process.poll() is not None

@@ -61,6 +61,11 @@ def deploy(target: Target, yes: bool, no_package_cache: bool, no_build_cache: bo
     as one CodeBuild batch; in a service's folder that service deploys alone.
     Either way the whole workspace is shipped.
     """
+    # The AWS agent first: it loads boto3 in a process of its own while this one loads
+    # the pipeline; the deploy's door takes it (client/aws/remote.py).
+    from cbdeploy.client.aws.remote import EarlyAgent
+
+    agent = EarlyAgent(target)
     # Imported when the command runs, so that `deploy --help` and completing its
     # options load neither boto3 nor the pipeline (tests/unit/test_startup.py).
     from cbdeploy.client.deploy.preamble import open_aws_later
@@ -79,7 +84,8 @@ def deploy(target: Target, yes: bool, no_package_cache: bool, no_build_cache: bo
         project_root=target.project_root, on_event=session.emit, confirm=session.confirm,
         aws_factory=session.door(open_aws_later, local=target.local),
     )
-    with interrupt_on_signals():  # SIGTERM and SIGHUP too, until the build starts
+    with agent, interrupt_on_signals():  # SIGTERM and SIGHUP too, until the build starts
+        # (an agent that no door took ends here)
         outcome = service.run()
     if outcome is None:  # a workspace's selection found nothing to deploy
         return 0
