@@ -48,8 +48,8 @@ class _Sender:
         self._stream = stream
         self._lock = threading.Lock()
 
-    def send(self, frame: tuple[Any, ...]) -> None:
-        data = encode(frame)
+    def send(self, frame: tuple[Any, ...] | bytes) -> None:
+        data = frame if isinstance(frame, bytes) else encode(frame)
         try:
             with self._lock:
                 write_frame(self._stream, data)
@@ -127,10 +127,9 @@ class Agent:
             else:
                 value = getattr(door, name)
                 value = value(*args, **kwargs) if callable(value) else value
-            reply: tuple[Any, ...] = (REPLY, ident, True, value)
-            encode(reply)  # an answer that cannot travel is an error, told as one
+            reply = encode((REPLY, ident, True, value))  # (one that cannot go: an error)
         except BaseException as error:  # noqa: BLE001 - every error goes to the caller
-            reply = (REPLY, ident, False, packed(error))
+            reply = encode((REPLY, ident, False, packed(error)))
         self.sender.send(reply)
 
     def _call(self, door: Any, ident: int, service: str, operation: str, **params: Any) -> Any:

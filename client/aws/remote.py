@@ -18,6 +18,10 @@ classes of :mod:`client.errors` with the same attributes; connection notices and
 body travels as bytes and the agent says how far it has been sent, so progress still
 counts bytes as they go.
 
+``cbdeploy deploy`` starts its agent first thing (:class:`EarlyAgent`): it loads boto3
+and opens the door while the deploy loads its own modules, and the deploy's door
+(``deploy/preamble.py``'s ``open_aws_later``) takes it.
+
 The agent ignores SIGINT, SIGTERM and SIGHUP: this process decides (a StopBuild after
 a Ctrl-C is one more call). It ends when its input ends: when the door is closed, or
 when this process dies. If it dies, every call waiting and every later one fails with

@@ -90,9 +90,12 @@ def test_wheel_installs_only_cbdeploy_and_deploys_locally(tmp_path: Path) -> Non
 
     deploy = subprocess.run(
         [str(venv / "bin" / "cbdeploy"), "deploy", "--stage", "dev", "--region", "us-east-1",
-         "--local", "--yes"],
+         "--local", "--yes", "--log-level", "debug"],
         cwd=project, env=env, capture_output=True, text=True, timeout=240,
     )
     assert deploy.returncode == 0, deploy.stderr[-3000:]
     assert "✓ Deploy succeeded" in deploy.stdout
+    # Its AWS agent (client/aws/remote.py) found this install: the door did not fall back.
+    assert "cbdeploy.aws: sts GetCallerIdentity" in deploy.stderr
+    assert "opens in this process" not in deploy.stderr
     assert "siteUrl: http://127.0.0.1:" in deploy.stdout  # the demo's output, from the build
