@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -268,3 +269,33 @@ def test_an_early_agent_is_the_door_of_its_target_and_ends_if_unused(endpoint: s
     with EarlyAgent(TARGET) as unused:
         process = unused._started.popen if unused._started else None
     assert process is not None and process.poll() is not None
+
+
+PARENT = """
+import os, signal
+from cbdeploy.client.aws.remote import open_agent
+from cbdeploy.client.target import Target
+with open_agent(Target("dev", "ca-central-1", None, None, False, "info")) as aws:
+    aws.account_id()
+    print(aws._connection.popen.pid, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # no chance to close the door
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_the_agent_ends_when_the_deploy_dies(endpoint: str) -> None:
+    parent = subprocess.run([sys.executable, "-c", PARENT], capture_output=True, text=True,
+                            timeout=60)
+    assert parent.returncode == -9, parent.stderr
+    pid = int(parent.stdout)
+    deadline = time.monotonic() + 20
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid)
