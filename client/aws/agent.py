@@ -123,7 +123,8 @@ class Agent:
                 raise ValueError(f"no such request: {name!r}")
             door = self.doors[polling and name == "call"]
             if name == "call":
-                value = self._call(door, ident, *args, **kwargs)
+                service, operation = args
+                value = self._call(door, ident, service, operation, kwargs)
             else:
                 value = getattr(door, name)
                 value = value(*args, **kwargs) if callable(value) else value
@@ -132,7 +133,8 @@ class Agent:
             reply = encode((REPLY, ident, False, packed(error)))
         self.sender.send(reply)
 
-    def _call(self, door: Any, ident: int, service: str, operation: str, **params: Any) -> Any:
+    def _call(self, door: Any, ident: int, service: str, operation: str,
+              params: dict[str, Any]) -> Any:
         body = params.get("Body")
         if isinstance(body, Upload):
             report = (lambda at: self.sender.send((PROGRESS, ident, at))) if body.progress else (
