@@ -61,26 +61,18 @@ from cbdeploy.client.aws.wire import (
     write_frame,
 )
 from cbdeploy.client.errors import AgentGoneError
+from cbdeploy.client.interpreter import helper_command
 from cbdeploy.client.target import Target
 
 _log = logging.getLogger(__name__)
 
-# As the packaging workers' command line (client/packaging/workers.py, which explains
-# it): this interpreter, isolated, without site, with this process's import path and
-# the folder of the cbdeploy namespace named (an editable install's import hook is not
-# run without site).
-_IMPORT_PATH = (
-    "import sys; sys.path[:] = sys.argv[2:]; "
-    "namespace = type(sys)('cbdeploy'); namespace.__path__ = [sys.argv[1]]; "
-    "sys.modules['cbdeploy'] = namespace; "
-)
-CBDEPLOY_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CLOSE_SECONDS = 10.0  # how long a closed door's agent may take to end (an emulator stops)
 
 
 def agent_command(requests_fd: int, replies_fd: int) -> list[str]:
-    code = f"from cbdeploy.client.aws.agent import main; main({requests_fd}, {replies_fd})"
-    return [sys.executable, "-I", "-S", "-c", _IMPORT_PATH + code, CBDEPLOY_DIR, *sys.path]
+    """The agent's command line (as the packaging workers', see :mod:`client.interpreter`)."""
+    return helper_command(
+        f"from cbdeploy.client.aws.agent import main; main({requests_fd}, {replies_fd})")
 
 
 class _Waiter:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from cbdeploy.client.errors import PackagingError
+from cbdeploy.client.interpreter import helper_command
 from cbdeploy.client.packaging.cache import INDEX
 from cbdeploy.client.packaging.reader import Item
 from cbdeploy.client.packaging.table import NO_DIGEST
@@ -33,19 +34,6 @@ from cbdeploy.client.packaging.worker import BROKEN, FAILED, frame_parts, read_f
 from cbdeploy.client.packaging.writer import Output
 from cbdeploy.client.packaging.zipformat import LIMIT_32, central_record
 
-# The worker's interpreter is this one, isolated (-I: no PYTHON* variables, no user
-# site), with this process's import path: cbdeploy is found wherever it was found here
-# (a venv, an editable install, a zipapp that set sys.path). Without the site module
-# (-S: its .pth files cost a worker more than its own imports): the paths they add
-# come with sys.path, and the one thing they may add that a path does not carry,
-# the import hook of an editable install, is replaced by naming the namespace
-# package's folder (the one that holds this client/, wherever it was installed).
-_IMPORT_PATH = (
-    "import sys; sys.path[:] = sys.argv[2:]; "
-    "namespace = type(sys)('cbdeploy'); namespace.__path__ = [sys.argv[1]]; "
-    "sys.modules['cbdeploy'] = namespace; "
-)
-CBDEPLOY_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MAIN = "from cbdeploy.client.packaging.worker import main; main()"
 
 Reply = tuple[Any, bytes]  # (meta, data) of a worker's frame, see .worker
@@ -261,9 +249,8 @@ def has_cache(cache_dir: Path) -> bool:
 
 
 def worker_command(code: str = MAIN) -> list[str]:
-    """A worker's command line: this interpreter, isolated and without site, running
-    ``code`` with this process's import path (see the comment on ``_IMPORT_PATH``)."""
-    return [sys.executable, "-I", "-S", "-c", _IMPORT_PATH + code, CBDEPLOY_DIR, *sys.path]
+    """A worker's command line (see :mod:`client.interpreter`), running ``code``."""
+    return helper_command(code)
 
 
 def start_workers(jobs: int | None = None) -> Workers | None:
