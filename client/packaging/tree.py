@@ -39,6 +39,7 @@ from typing import NamedTuple, cast
 
 from cbdeploy.client.errors import PackagingError
 from cbdeploy.client.packaging.model import FileStat, SelectedFile, Selection, shown
+from cbdeploy.client.packaging.reader import default_open
 
 FILES = ".cbdeploy/files.json"
 HASH_CACHE = "hashes.bin"
@@ -247,7 +248,6 @@ def hash_files(files: Sequence[tuple[bytes, str, int]]) -> list[str]:
 
 THREADED_FILES = 512
 SLICE = 256
-_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK  # a FIFO must not hang the hashing
 _WHOLE = 16 << 20  # up to this a file is read in one call
 
 
@@ -259,7 +259,7 @@ def _hash_file(full: bytes, path: str, size: int) -> str:
     """One read of ``size + 1`` bytes for a file up to :data:`_WHOLE` (fewer back: the
     end of the file), else 1 MiB chunks: no buffered file object per file."""
     try:
-        fd = os.open(full, _FLAGS)
+        fd = default_open(full)  # (a FIFO does not hang the hashing)
         try:
             first = os.read(fd, size + 1) if size < _WHOLE else b""
             if size < _WHOLE and len(first) <= size:  # a short read: the end of the file
