@@ -109,6 +109,23 @@ def hermetic_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+@pytest.fixture
+def early_batches_made(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every ``EarlyBatches`` a cold build makes (``packaging.early.cold_start``) while the
+    test runs: the real class, each instance remembered for the test to look at."""
+    from cbdeploy.client.packaging import early
+
+    made: list[Any] = []
+
+    class Recorded(early.EarlyBatches):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(early, "EarlyBatches", Recorded)
+    return made
+
+
 @pytest.fixture(scope="session")
 def emulator_credentials() -> Any:
     """The ``emulator.Credentials`` of the session's endpoint (and of tests' own endpoints)."""

@@ -38,7 +38,6 @@ from cbdeploy.client.deploy.preflight import check_secrets
 from cbdeploy.client.errors import UsageError
 from cbdeploy.client.infra.names import project_name
 from cbdeploy.client.packaging import build_archive, select_files
-from cbdeploy.client.packaging.early import EarlyBatches
 from cbdeploy.client.packaging.gitcmd import GitInfo, git_info
 from cbdeploy.client.packaging.nogc import paused_then_frozen_gc
 from cbdeploy.client.packaging.tree import scan_tree
@@ -148,8 +147,7 @@ def _ship_and_start(
     target, options = deploy.target, deploy.options
     package = load_config(workspace.root, target.stage).package
     with ExitStack() as held:  # a cold build's workers, handed the files as they are selected
-        workers = held.enter_context(deploy._cold_workers(workspace.root))
-        cold = EarlyBatches(workers) if workers is not None else None
+        cold = held.enter_context(deploy._cold_start(workspace.root))
         selection = select_files(workspace.root, include_submodules=package.include_submodules,
                                  follow_external_links=package.follow_external_links,
                                  on_files=cold.feed if cold is not None else None)
@@ -161,7 +159,7 @@ def _ship_and_start(
             selection, workdir / "archive.zip", extra_entries={**plan.files, **files_entry(tree)},
             cache_dir=deploy._package_cache(selection),
             on_progress=lambda done, total: deploy.emit(PackagingProgress(done, total)),
-            workers=workers, early=cold,
+            workers=cold.workers if cold is not None else None, early=cold,
         )
         kept = workdir if options.preserve_temp_files else None
         deploy.emit(ArchiveBuilt(archive, deploy.clock() - began, kept))

@@ -36,7 +36,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from signal import SIGINT
@@ -95,11 +95,10 @@ from cbdeploy.client.errors import (
 from cbdeploy.client.infra.bootstrap import Survey, bootstrap
 from cbdeploy.client.infra.model import Infrastructure, StageSettings
 from cbdeploy.client.packaging import ArchiveResult, Selection, build_archive, select_files
-from cbdeploy.client.packaging.early import EarlyBatches
+from cbdeploy.client.packaging.early import EarlyBatches, cold_start
 from cbdeploy.client.packaging.gitcmd import GitInfo, git_info
 from cbdeploy.client.packaging.nogc import paused_then_frozen_gc
 from cbdeploy.client.packaging.tree import Tree, scan_tree
-from cbdeploy.client.packaging.workers import Workers, has_cache, start_workers
 from cbdeploy.client.target import Target
 from cbdeploy.client.tty import stdin_is_terminal
 from cbdeploy.client.watch.batch_outcome import BatchOutcome
@@ -176,9 +175,8 @@ class DeployService:
         # records) lives on anyway: the cyclic collector would only walk it again and again.
         # Following may take hours: it collects as usual again once the build is started,
         # what was made until then frozen (not walked at all).
-        with ExitStack() as paused, self._cold_workers(shipping.root) as workers:
+        with ExitStack() as paused, self._cold_start(shipping.root) as cold:
             paused.enter_context(paused_then_frozen_gc())
-            cold = EarlyBatches(workers) if workers is not None else None
             return self._deploy(config, chooser, shipping, resume_gc=paused.close, cold=cold)
 
     def _deploy(
@@ -270,14 +268,12 @@ class DeployService:
         bases = cache_dir(Path(os.path.abspath(shipping.root))) / "bases"  # as _send's
         return read_stage(aws, settings, bases, delta=delta)
 
-    def _cold_workers(self, root: Path) -> AbstractContextManager[Workers | None]:
-        """Worker processes for a cold build (no cache to copy from, as in every CI deploy),
-        started before the files are selected, as ``cbdeploy package`` does; none where a
-        cache will mostly supply the archive."""
-        if not self.options.no_package_cache and has_cache(  # (looked at, not created)
-                Path(os.path.abspath(root)) / NAME / "cache"):
-            return nullcontext()
-        return start_workers() or nullcontext()
+    def _cold_start(self, root: Path) -> AbstractContextManager[EarlyBatches | None]:
+        """Workers for a cold build (no cache to copy from, as in every CI deploy), fed
+        while the files are selected, as ``cbdeploy package`` does; none where a cache
+        will mostly supply the archive (``packaging.early.cold_start``)."""
+        return cold_start(None if self.options.no_package_cache
+                          else Path(os.path.abspath(root)) / NAME / "cache")
 
     def _package_cache(self, selection: Selection) -> Path | None:
         """``.cbdeploy/cache/`` of the project, or None with ``--no-package-cache``."""

@@ -18,13 +18,14 @@ import os
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from cbdeploy.client.packaging.model import FileStat, SelectedFile
 from cbdeploy.client.packaging.reader import LARGE, WHOLE, Item, file_item, item_size
 from cbdeploy.client.packaging.table import RACY_NS
-from cbdeploy.client.packaging.workers import Workers
+from cbdeploy.client.packaging.workers import Workers, has_cache, start_workers
 
 BATCH_BYTES = 1 << 20
 BATCH_FILES = 128
@@ -127,3 +128,20 @@ class EarlyBatches:
             self.handed.append(Remote(batch, self.workers.submit(batch.items, batch.size)))
             self._left -= batch.size
             self._batch = Batch()
+
+
+@contextmanager
+def cold_start(cache: Path | None) -> Iterator[EarlyBatches | None]:
+    """A cold build's head start (``cbdeploy package``'s and a deploy's): worker processes
+    started now, before the files are selected, and the :class:`EarlyBatches` that feeds
+    them (its ``feed`` is ``select_files``' ``on_files``; it and its ``workers`` go to
+    ``build_archive``). None where the cache folder ``cache`` will mostly supply the
+    archive (it is looked at, never created; None: no cache is used), or where workers
+    cannot start. The workers end with the block, if not before."""
+    workers = None if cache is not None and has_cache(cache) else start_workers()
+    if workers is None:
+        yield None
+        return
+    with workers:
+        yield EarlyBatches(workers)
+

@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from cbdeploy.client.deploy import batch_deploy as batch_module
-from cbdeploy.client.deploy import service as service_module
 from cbdeploy.client.packaging import select_files
 from cbdeploy.client.packaging.archive import ArchiveBuilder
 from cbdeploy.client.packaging.early import EarlyBatches
@@ -40,19 +38,6 @@ def _committed(root: Path, *, tree: Path | None = None) -> None:
     git(root, "commit", "-qm", "tree")
 
 
-def _recording(monkeypatch: pytest.MonkeyPatch, module: object) -> list[EarlyBatches]:
-    """Every EarlyBatches ``module`` makes: the real class, remembered for the checks."""
-    made: list[EarlyBatches] = []
-
-    class Recorded(EarlyBatches):
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-            made.append(self)
-
-    monkeypatch.setattr(module, "EarlyBatches", Recorded)
-    return made
-
-
 def _same_as_on_threads(project: Path, tmp_path: Path) -> None:
     """The archive the deploy kept (--preserve-temp-files) is the bytes of a build on
     threads of the same files with the same added entries."""
@@ -69,11 +54,11 @@ def _same_as_on_threads(project: Path, tmp_path: Path) -> None:
 
 
 def test_a_cold_deploy_hands_files_to_its_workers_early_and_ships_the_same_bytes(
-    cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: Callable[..., Result], tmp_path: Path, early_batches_made: list[EarlyBatches]
 ) -> None:
+    made = early_batches_made
     project = make_project(tmp_path, build='test -x run.sh && echo "seen: $(ls pkg0/src0 | wc -l)"')
     _committed(project)
-    made = _recording(monkeypatch, service_module)
     result = cli(project, "deploy", "--yes", "--preserve-temp-files")
     assert result.exit_code == 0, result.output
     assert "seen: 72" in result.output  # the build has pkg0/src0's files (i % 21 == 0)
@@ -87,12 +72,12 @@ def test_a_cold_deploy_hands_files_to_its_workers_early_and_ships_the_same_bytes
 
 
 def test_a_cold_workspace_batch_deploy_does_the_same(
-    cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: Callable[..., Result], tmp_path: Path, early_batches_made: list[EarlyBatches]
 ) -> None:
+    made = early_batches_made
     root = make_workspace(tmp_path, infra_sleep=0)
     (root / "libs" / "big").mkdir()
     _committed(root, tree=root / "libs" / "big")
-    made = _recording(monkeypatch, batch_module)
     result = cli(root, "deploy", "--yes", "--preserve-temp-files")
     assert result.exit_code == 0, result.output
     assert len(made) == 1 and made[0].taken > 5 and not made[0].handed

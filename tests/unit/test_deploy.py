@@ -360,26 +360,17 @@ def test_the_cyclic_collector_is_paused_until_the_build_starts_then_resumed() ->
 
 
 def test_a_cold_deploys_workers_have_ended_before_the_build_is_followed(
-    monkeypatch: pytest.MonkeyPatch,
+    early_batches_made: list[Any],
 ) -> None:
     """A deploy without a package cache starts worker processes before the selection;
     once the archive is built they have nothing left to do while the build runs."""
-    from cbdeploy.client.deploy import service as service_module
-    from cbdeploy.client.packaging.early import EarlyBatches
-
-    made: list[EarlyBatches] = []
-
-    class Recorded(EarlyBatches):  # the real class, remembered
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            made.append(self)
+    made = early_batches_made
 
     def at_start(event: object) -> None:
         if isinstance(event, BuildStarted):
             running.extend(p.popen.poll() is None for p in made[0].workers._processes)
 
     running: list[bool] = []
-    monkeypatch.setattr(service_module, "EarlyBatches", Recorded)
     outcome, _ = run(FakeAws(Clock()), seen=at_start)
     assert outcome.exit_code == 0 and len(made) == 1
     assert running and not any(running)

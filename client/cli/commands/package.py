@@ -33,7 +33,6 @@ from cbdeploy.client.target import project_directory
 if TYPE_CHECKING:
     from cbdeploy.client.packaging.early import EarlyBatches
     from cbdeploy.client.packaging.select import OnFiles
-    from cbdeploy.client.packaging.workers import Workers
 
 # What a run does not need is imported where it is needed (rich, the archive builder,
 # the deploy's plan, --stats): a listing or a summary in a script starts sooner.
@@ -163,10 +162,9 @@ def _package(
     writes = bool(stats or output or not list_only)
     if writes:
         check_output_path(request.output)  # before anything is listed or written
-    # A cold build starts its worker processes now, to be ready once the files are known.
-    with _early_workers(request) if writes else contextlib.nullcontext() as workers:
-        # ... and hands them the first files while the rest are selected.
-        early = _early_batches(workers)
+    # A cold build starts its worker processes now, to be ready once the files are known,
+    # and hands them the first files while the rest are selected.
+    with _cold_start(request) if writes else contextlib.nullcontext() as early:
         selection, extra = _select(
             request, archive=writes, on_files=early.feed if early is not None else None
         )
@@ -176,23 +174,23 @@ def _package(
             _list(selection, nul=nul)
             if not writes:
                 return
-        _write(request, selection, extra, stats=stats, workers=workers, early=early,
-               stderr=list_only)
+        _write(request, selection, extra, stats=stats, early=early, stderr=list_only)
 
 
 def _write(
     request: PackageRequest, selection: Selection, extra: dict[str, bytes],
-    *, stats: bool, workers: Workers | None = None, early: EarlyBatches | None = None,
-    stderr: bool = False,
+    *, stats: bool, early: EarlyBatches | None = None, stderr: bool = False,
 ) -> None:
     """Write the archive; then its summary line, or with ``stats`` its sizes and what stayed
-    out (on stdout, or ``stderr`` when stdout has the listing)."""
+    out (on stdout, or ``stderr`` when stdout has the listing). ``early``: a cold build's
+    head start (``packaging.early.cold_start``)."""
     from cbdeploy.client.output.package import write_summary
     from cbdeploy.client.packaging.archive import build_archive
 
     if request.output.parent == request.root / NAME:
         state_dir(request.root)  # with its .gitignore, so git never sees the archive
     cache = cache_dir(selection.root) if request.use_cache else None
+    workers = early.workers if early is not None else None
     if not stats:
         write_summary(build_archive(selection, request.output, extra_entries=extra,
                                     cache_dir=cache, workers=workers, early=early),
@@ -222,14 +220,12 @@ def _write(
                  which=which)
 
 
-def _early_workers(request: PackageRequest) -> contextlib.AbstractContextManager[Workers | None]:
-    """Worker processes for a cold build (no cache to copy from), started before the
-    files are selected; nothing for a re-package, which a cache mostly supplies."""
-    from cbdeploy.client.packaging.workers import has_cache, start_workers
+def _cold_start(request: PackageRequest) -> contextlib.AbstractContextManager[EarlyBatches | None]:
+    """Workers for a cold build, fed while the files are selected; none for a re-package,
+    which a cache mostly supplies (``packaging.early.cold_start``)."""
+    from cbdeploy.client.packaging.early import cold_start
 
-    if request.use_cache and has_cache(request.root / NAME / "cache"):
-        return contextlib.nullcontext()
-    return start_workers() or contextlib.nullcontext()
+    return cold_start(request.root / NAME / "cache" if request.use_cache else None)
 
 
 def _warn(selection: Selection) -> None:
@@ -239,14 +235,6 @@ def _warn(selection: Selection) -> None:
         from cbdeploy.client.output.package import warn_selection
 
         warn_selection(make_console(stderr=True), selection)
-
-
-def _early_batches(workers: Workers | None) -> EarlyBatches | None:
-    if workers is None:
-        return None
-    from cbdeploy.client.packaging.early import EarlyBatches
-
-    return EarlyBatches(workers)
 
 
 def _list(selection: Selection, *, nul: bool) -> None:
