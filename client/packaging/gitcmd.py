@@ -36,12 +36,15 @@ def git_env() -> dict[str, str]:
 
 
 def run_git(
-    args: Sequence[str], cwd: Path, *, check: bool = True
+    args: Sequence[str], cwd: Path, *, check: bool = True, env: dict[str, str] | None = None,
+    stdin: bytes | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run ``git args`` in ``cwd``; raise :class:`PackagingError` when it fails."""
+    """Run ``git args`` in ``cwd`` (``env``: instead of :func:`git_env`'s); raise
+    :class:`PackagingError` when it fails."""
     try:
         proc = subprocess.run(
-            ["git", *args], cwd=cwd, env=git_env(), capture_output=True, check=False
+            ["git", *args], cwd=cwd, env=env or git_env(), capture_output=True, check=False,
+            input=stdin,
         )
     except FileNotFoundError as exc:
         raise _no_git() from exc
@@ -53,11 +56,12 @@ def run_git(
 class Pending:
     """A git command started in the background; :meth:`result` waits for it."""
 
-    def __init__(self, args: Sequence[str], cwd: Path) -> None:
+    def __init__(self, args: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> None:
         self.args = ["git", *args]
         try:
             self.proc = subprocess.Popen(
-                self.args, cwd=cwd, env=git_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+                self.args, cwd=cwd, env=env or git_env(), stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
             )
         except FileNotFoundError as exc:
             raise _no_git() from exc

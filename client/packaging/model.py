@@ -9,10 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cbdeploy.client.packaging.filestat import FileStat as FileStat
 from cbdeploy.client.packaging.filestat import SelectedFile as SelectedFile
 from cbdeploy.client.packaging.filestat import shown as shown
+
+if TYPE_CHECKING:
+    from cbdeploy.client.packaging.gitstatus import Facts
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,9 @@ class Selection:
     # Whether an untracked file that git does not ignore is among ``files`` (a work tree
     # that differs from its commit: see :func:`.gitcmd.git_info`).
     untracked: bool = False
+    # What the listing learned, for the next selection with the package cache (and git
+    # status's answer where it asked): see :mod:`.gitstatus`.
+    git_facts: Facts | None = field(default=None, compare=False, repr=False, hash=False)
 
 
 @dataclass(frozen=True)

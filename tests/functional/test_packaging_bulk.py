@@ -265,7 +265,7 @@ def test_a_plain_stage_listing_parsed_at_once_is_parsed_record_by_record(seed: i
     """The paths of a listing of stage-0 files, taken between each tab and the next NUL,
     are those of its records taken one by one (odd names included); a listing that is
     not plain (a gitlink, a second stage) takes the record-by-record way."""
-    from cbdeploy.client.packaging.select import _parse_cached, _plain_stage_listing
+    from cbdeploy.client.packaging.listing import _parse_cached, _plain_stage_listing
 
     rng = random.Random(seed)
     parts = [b"a", b"/", b" 0", b" ", b"\n", b"\xff", b"\\", b"160000", b"z"]

@@ -24,6 +24,7 @@ from cbdeploy.client.cli.options import (
 from cbdeploy.client.config import defaults as defaults_store
 from cbdeploy.client.config.find import CONFIG_FILE, find_config
 from cbdeploy.client.config.statedir import NAME, cache_dir, state_dir
+from cbdeploy.client.packaging import gitstatus
 from cbdeploy.client.packaging.destination import check_output_path
 from cbdeploy.client.packaging.model import Selection
 from cbdeploy.client.packaging.nogc import paused_gc
@@ -140,7 +141,10 @@ def package(
     # thousands of objects would otherwise all be walked by the first collection after
     # select_files (15-25 ms of a 400 ms re-package of babel/babel), to free nothing.
     with paused_gc():
-        _package(list_only, nul, stats, output, stage, region, config_path, no_cache)
+        try:
+            _package(list_only, nul, stats, output, stage, region, config_path, no_cache)
+        finally:
+            gitstatus.forget()
 
 
 def _package(
@@ -149,6 +153,8 @@ def _package(
 ) -> None:
     config_file = Path(config_path) if config_path else find_config(Path())
     root = project_directory(config_file)
+    if not no_cache:  # git status on the cache's index runs while the rest starts
+        gitstatus.prefetch(root, root / NAME / "cache")
     request = PackageRequest(
         root=root,
         config_path=config_file,
@@ -192,9 +198,10 @@ def _write(
     cache = cache_dir(selection.root) if request.use_cache else None
     workers = early.workers if early is not None else None
     if not stats:
-        write_summary(build_archive(selection, request.output, extra_entries=extra,
-                                    cache_dir=cache, workers=workers, early=early),
-                      stderr=stderr)
+        result = build_archive(selection, request.output, extra_entries=extra,
+                               cache_dir=cache, workers=workers, early=early)
+        _remember(selection, cache)
+        write_summary(result, stderr=stderr)
         return
     from concurrent.futures import ThreadPoolExecutor
 
@@ -210,6 +217,7 @@ def _write(
             selection, request.output, extra_entries=extra, cache_dir=cache, workers=workers,
             early=early,
         )
+    _remember(selection, cache)
     if not extra:
         which = "no cbdeploy.toml: the project's files alone, not a deploy's archive"
     elif request.region:
@@ -218,6 +226,14 @@ def _write(
         which = "no region: pass --region (or set AWS_REGION) for a deploy's archive"
     render_stats(make_console(stderr=stderr), package_stats(result), excluded.result(),
                  which=which)
+
+
+def _remember(selection: Selection, cache: Path | None) -> None:
+    """What the next selection may take from this one (``packaging.gitstatus``)."""
+    if cache is not None:
+        from cbdeploy.client.packaging.gitstatus import remember
+
+        remember(selection, cache)
 
 
 def _cold_start(request: PackageRequest) -> contextlib.AbstractContextManager[EarlyBatches | None]:
@@ -266,7 +282,8 @@ def _select(
     check_readable_directory(request.root)  # git would skip it silently: an empty archive
     has_config = request.config_path is not None or (request.root / CONFIG_FILE).is_file()
     if not has_config:
-        return select_files(request.root, on_files=on_files), {}
+        return select_files(request.root, on_files=on_files,
+                            cache_dir=_cache_of(request, request.root)), {}
     from cbdeploy.client.config.load import load_config
     from cbdeploy.client.deploy.workspace_deploy import locate_at, shipping_for
 
@@ -278,6 +295,7 @@ def _select(
         include_submodules=config.package.include_submodules,
         follow_external_links=config.package.follow_external_links,
         on_files=on_files,
+        cache_dir=_cache_of(request, shipping.root),
     )
     selection = _without(selection, request.output)
     if not archive:  # --list alone: no file is hashed
@@ -288,6 +306,11 @@ def _select(
 
     tree = scan_tree(selection, cache_dir(selection.root) if request.use_cache else None)
     return selection, {**archive_entries(config, request.stage, request.region, shipping.folder), **files_entry(tree)}
+
+
+def _cache_of(request: PackageRequest, root: Path) -> Path | None:
+    """The package cache of the project at ``root`` (not created), unless ``--no-cache``."""
+    return Path(os.path.abspath(root)) / NAME / "cache" if request.use_cache else None
 
 
 def _without(selection: Selection, output: Path) -> Selection:

@@ -1,0 +1,263 @@
+"""A warm selection's git: the recorded tracked listing, and git status for the untracked files.
+
+A re-package of a large tree spent most of its git time listing: ``ls-files
+--cached`` (the tracked files, from the index) and above all ``ls-files
+--others``, which walks every directory for untracked files. Between two builds
+the tracked listing changes only with the repository's index, and git's
+untracked cache makes the walk visit only the directories whose mtime moved;
+but that cache lives in the index, and cbdeploy never writes the user's index
+(a ``git commit`` running at the same time would find it locked).
+
+So a build with the package cache records, in ``git-status.bin``, the tracked
+listing it made and the signature (size, times, inode) of the index it was made
+from; and it keeps ``git-index``, a copy of that index of cbdeploy's own, every
+entry marked assume-unchanged (git then takes no stat of tracked files, which
+the selection takes itself). The next build, while the repository's index has
+that signature still, takes the recorded listing and runs ``git status`` on the
+copy (``GIT_INDEX_FILE``) with the untracked cache on: its ``?`` paths are the
+untracked files git does not ignore, a wholly untracked directory as ``dir/``,
+and ``ls-files --others`` then looks there alone. Git keeps its untracked cache
+in the copy. Another index, no record, git failing: the selection lists as it
+does without a cache.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cbdeploy.client.packaging.gitcmd import Pending, git_env, run_git
+
+if TYPE_CHECKING:
+    from cbdeploy.client.packaging.model import Selection
+
+PRIVATE = "git-index"  # the copy of the repository's index (git-status.bin says whose)
+RECORD = "git-status.bin"
+_VERSION = 4
+_SETTINGS = [  # the untracked cache on, and nothing that would stat tracked files
+    "-c", "core.untrackedCache=true", "-c", "core.preloadIndex=false",
+    "-c", "core.fsmonitor=false", "-c", "core.splitIndex=false", "-c", "index.sparse=false",
+]
+STATUS = [*_SETTINGS, "status", "--porcelain=v2", "-z", "--no-renames",
+          "--untracked-files=normal", "--ignore-submodules=all"]
+Signature = tuple[int, ...]
+
+
+def _signature(st: os.stat_result) -> Signature:
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+
+
+class Record:
+    """What the last build with the package cache left: the repository's index (a path
+    relative to the root) and its signature, the root's prefix in the work tree, and
+    the tracked listing made from that index (``ls-files -z --stage`` output, None: not
+    known to be from it) with the rules' excludes and the paths they drop."""
+
+    __slots__ = ("index", "index_sig", "prefix", "excludes", "listing", "dropped")
+
+    def __init__(self, index: str, index_sig: Signature, prefix: str, excludes: list[str],
+                 listing: bytes | None, dropped: list[bytes]) -> None:
+        self.index = index
+        self.index_sig = index_sig
+        self.prefix = prefix
+        self.excludes = excludes
+        self.listing = listing
+        self.dropped = dropped
+
+    @classmethod
+    def load(cls, cache_dir: Path) -> Record | None:
+        try:
+            data = marshal.loads((cache_dir / RECORD).read_bytes())
+        except (OSError, EOFError, ValueError, TypeError):
+            return None
+        if not isinstance(data, tuple) or len(data) != 7 or data[0] != _VERSION:
+            return None
+        return cls(*data[1:])
+
+    def dump(self) -> bytes:
+        return marshal.dumps((_VERSION, self.index, self.index_sig, self.prefix, self.excludes,
+                              self.listing, self.dropped))
+
+
+class Facts:
+    """What a selection with the package cache listed, for :func:`remember`: the signature
+    of the index its listing came from (None: unknown), the root's prefix in the work
+    tree, the rules' excludes, the tracked listing and the paths the rules drop; and the
+    record it started from."""
+
+    __slots__ = ("index_sig", "prefix", "excludes", "listing", "dropped", "record")
+
+    def __init__(self, index_sig: Signature | None, prefix: str, excludes: list[str],
+                 listing: bytes, dropped: list[bytes], record: Record | None) -> None:
+        self.index_sig = index_sig
+        self.prefix = prefix
+        self.excludes = excludes
+        self.listing = listing
+        self.dropped = dropped
+        self.record = record
+
+
+class Prior:
+    """The record of the last build with this package cache, the signature of the
+    repository's index now, and (where the record's copy is of that index) git status
+    started on the copy."""
+
+    def __init__(
+        self, root: Path, cache_dir: Path, record: Record | None, index_sig: Signature | None
+    ) -> None:
+        self.record = record
+        self.index_sig = index_sig
+        self.status: Pending | None = None
+        self._untracked: list[bytes] | None = None
+        self._done = False
+        if record is not None and index_sig == tuple(record.index_sig):
+            env = git_env()
+            env["GIT_INDEX_FILE"] = str(cache_dir / PRIVATE)
+            env["GIT_OPTIONAL_LOCKS"] = "1"  # it keeps its untracked cache in the copy
+            self.status = Pending(STATUS, root, env=env)
+
+    def untracked(self) -> list[bytes] | None:
+        """Git status's untracked paths under the root, relative to it (None: it failed,
+        or none was started)."""
+        if self.status is None or self._done or self.record is None:
+            return self._untracked
+        self._done = True
+        done = self.status.result()
+        if done.returncode == 0:
+            self._untracked = untracked_paths(done.stdout, os.fsencode(self.record.prefix))
+        return self._untracked
+
+    def close(self) -> None:
+        """Wait for git status, whose answer may not be wanted (the selection failed)."""
+        if self.status is not None and not self._done:
+            self.status.result()
+            self._done = True
+
+
+_prefetched: dict[tuple[str, str], Prior] = {}
+
+
+def prefetch(root: Path, cache_dir: Path) -> None:
+    """Start now what :func:`start` will want for ``root`` (a command that knows its
+    project calls this before its other imports and reads: git status then runs
+    meanwhile); :func:`start` takes it, and :func:`forget` ends one nobody took."""
+    key = (os.path.abspath(root), os.path.abspath(cache_dir))
+    if key not in _prefetched:
+        _prefetched[key] = _start(Path(key[0]), Path(key[1]))
+
+
+def forget() -> None:
+    """End what :func:`prefetch` started and nobody took (the command packaged elsewhere)."""
+    while _prefetched:
+        _prefetched.popitem()[1].close()
+
+
+def start(root: Path, cache_dir: Path | None) -> Prior | None:
+    """What the last build with ``cache_dir`` left (None: no package cache), with git
+    status started on the private index where that copies the repository's index."""
+    if cache_dir is None:
+        return None
+    prefetched = _prefetched.pop((os.path.abspath(root), os.path.abspath(cache_dir)), None)
+    return prefetched or _start(root, cache_dir)
+
+
+def _start(root: Path, cache_dir: Path) -> Prior:
+    record = Record.load(cache_dir)
+    index_sig = None
+    if record is not None:
+        try:
+            index_sig = _signature(os.stat(os.path.join(root, record.index)))
+        except OSError:
+            record = None
+    return Prior(root, cache_dir, record, index_sig)
+
+
+def untracked_paths(output: bytes, prefix: bytes) -> list[bytes]:
+    """The ``?`` paths of ``status --porcelain=v2 -z`` output under ``prefix``, relative
+    to it (a renamed entry's second path is no record of its own: ``--no-renames``)."""
+    found = []
+    for record in output.split(b"\0"):
+        if record.startswith(b"? ") and record.startswith(prefix, 2):
+            found.append(record[2 + len(prefix) :])
+    return found
+
+
+def remember(selection: Selection, cache_dir: Path) -> None:
+    """After a build of ``selection`` with ``cache_dir`` (which the build made): record
+    its tracked listing where it is not the record's, and where the repository's index
+    changed since the copy, copy it again (the next build then fills git's untracked
+    cache in the copy: its listing of untracked files is a whole walk once more)."""
+    facts = selection.git_facts
+    if facts is None:
+        return
+    record = facts.record
+    private = cache_dir / PRIVATE
+    if record is not None and facts.index_sig == tuple(record.index_sig) and private.exists():
+        if (facts.listing, facts.excludes, facts.dropped) != (
+                record.listing, record.excludes, record.dropped):  # (rules, or none yet)
+            _replace(cache_dir / RECORD, Record(record.index, record.index_sig, facts.prefix,
+                                                facts.excludes, facts.listing, facts.dropped).dump())
+        return  # the copy is of this index still, and holds git's untracked cache
+    paths = _git_paths(selection.root)
+    if paths is None:
+        return
+    index, objects = paths
+    try:
+        with open(os.path.join(selection.root, index), "rb") as source:
+            index_sig = _signature(os.fstat(source.fileno()))
+            _replace(private, source.read())
+        _mark_all_unchanged(selection.root, private, objects)
+    except (OSError, RuntimeError):
+        private.unlink(missing_ok=True)
+        return
+    _replace(cache_dir / RECORD, Record(
+        index, index_sig, facts.prefix, facts.excludes,
+        facts.listing if facts.index_sig == index_sig else None,  # (listed from this index)
+        facts.dropped,
+    ).dump())
+
+
+def _mark_all_unchanged(root: Path, private: Path, objects: str) -> None:
+    """Mark every entry of the copy assume-unchanged, and write its cache tree back (git
+    status then compares it with HEAD by tree, not entry by entry). The trees go to a
+    throwaway object folder (the repository's ``objects`` readable through it): only
+    their names are kept, and the repository gets no new object."""
+    import tempfile
+
+    env = git_env()
+    env["GIT_INDEX_FILE"] = str(private)
+    env["GIT_OPTIONAL_LOCKS"] = "1"
+    listed = run_git(["ls-files", "-z"], root, env=env, check=False)
+    marked = run_git(["update-index", "-z", "--assume-unchanged", "--stdin"], root, env=env,
+                     check=False, stdin=listed.stdout)
+    if listed.returncode != 0 or marked.returncode != 0:
+        raise RuntimeError("git could not mark the copy of the index")
+    with tempfile.TemporaryDirectory(prefix="cbdeploy-trees-") as trees:
+        env["GIT_OBJECT_DIRECTORY"] = trees
+        env["GIT_ALTERNATE_OBJECT_DIRECTORIES"] = objects
+        if run_git(["write-tree", "--missing-ok"], root, env=env, check=False).returncode != 0:
+            raise RuntimeError("git could not write the copy's cache tree")
+
+
+def _git_paths(root: Path) -> tuple[str, str] | None:
+    """The repository's index, relative to ``root`` (asked of git once, then recorded),
+    and its object folder (absolute)."""
+    done = run_git(["rev-parse", "--git-path", "index", "--git-path", "objects"], root,
+                   check=False)
+    lines = done.stdout.splitlines()
+    if done.returncode != 0 or len(lines) != 2:
+        return None
+    index, objects = (os.path.join(root, os.fsdecode(line)) for line in lines)
+    return os.path.relpath(index, root), os.path.abspath(objects)
+
+
+def _replace(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
