@@ -49,13 +49,7 @@ from cbdeploy.client.config.statedir import NAME, cache_dir, state_dir
 from cbdeploy.client.deploy import workspace_deploy as ws
 from cbdeploy.client.deploy.batch_deploy import deploy_services
 from cbdeploy.client.deploy.choose import ServiceSelector, recorded, root_selector, service_selector
-from cbdeploy.client.deploy.delta import (
-    BaseStore,
-    archive_key,
-    build_delta,
-    decide,
-    files_entry,
-)
+from cbdeploy.client.deploy.delta import BaseStore, archive_key, build_delta, decide, files_entry
 from cbdeploy.client.deploy.events import (
     ArchiveBuilt,
     BootstrapDone,
@@ -97,6 +91,7 @@ from cbdeploy.client.infra.model import Infrastructure, StageSettings
 from cbdeploy.client.packaging import ArchiveResult, Selection, build_archive, select_files
 from cbdeploy.client.packaging.early import EarlyBatches, cold_start
 from cbdeploy.client.packaging.gitcmd import GitInfo, git_info
+from cbdeploy.client.packaging.gitstatus import remember
 from cbdeploy.client.packaging.nogc import paused_then_frozen_gc
 from cbdeploy.client.packaging.tree import Tree, scan_tree
 from cbdeploy.client.target import Target
@@ -204,7 +199,8 @@ class DeployService:
                 state_dir(selection.root)  # its .gitignore first: git status never sees the caches
                 status = Preamble(lambda _: git_info(config.root, untracked=selection.untracked),
                                   "cbdeploy-git")
-                tree = scan_tree(selection, self._package_cache(selection))
+                cache = self._package_cache(selection)
+                tree = scan_tree(selection, cache)
                 archive = self._archive(selection, plan, workdir, files_entry(tree), cold)
                 if cold is not None:
                     cold.workers.close()  # idle from here: not kept while the build runs
@@ -225,8 +221,8 @@ class DeployService:
                 request = start_request(plan, upload)
                 if self.options.preserve_temp_files:
                     _write_json(workdir / "start-build.json", request)
-                return recorded(chooser, aws, self._start_and_follow(aws, request,
-                                                                     started=resume_gc))
+                return recorded(chooser, aws, self._start_and_follow(
+                    aws, request, started=lambda: _started(resume_gc, selection, cache)))
         finally:
             for thread in (preamble, status, reads):
                 if thread is not None:
@@ -247,6 +243,7 @@ class DeployService:
                 include_submodules=config.package.include_submodules,
                 follow_external_links=config.package.follow_external_links,
                 on_files=early.feed if early is not None else None,
+                cache_dir=self._cache_path(shipping.root),
             )
         except Exception:
             make_plan(config, self.target, self.options, None, "", shipping)
@@ -272,8 +269,11 @@ class DeployService:
         """Workers for a cold build (no cache to copy from, as in every CI deploy), fed
         while the files are selected, as ``cbdeploy package`` does; none where a cache
         will mostly supply the archive (``packaging.early.cold_start``)."""
-        return cold_start(None if self.options.no_package_cache
-                          else Path(os.path.abspath(root)) / NAME / "cache")
+        return cold_start(self._cache_path(root))
+
+    def _cache_path(self, root: Path) -> Path | None:
+        """Where ``root``'s package cache is (not made); None with ``--no-package-cache``."""
+        return None if self.options.no_package_cache else Path(os.path.abspath(root), NAME, "cache")
 
     def _package_cache(self, selection: Selection) -> Path | None:
         """``.cbdeploy/cache/`` of the project, or None with ``--no-package-cache``."""
@@ -335,11 +335,8 @@ class DeployService:
         self.emit(UploadStarting(source_key(infra.sources_prefix, archive.sha256), archive.size))
         began = self.clock()
         result = upload_archive(
-            aws,
-            infra,
-            archive,
-            on_progress=lambda done, total: self.emit(UploadProgress(done, total)),
-        )
+            aws, infra, archive,
+            on_progress=lambda done, total: self.emit(UploadProgress(done, total)))
         result = replace(result, kind=kind, base_key=base_key)
         self.emit(UploadDone(result, archive.size, self.clock() - began))
         return result
@@ -365,8 +362,7 @@ class DeployService:
             return result
         store.keep_alive(choice.base)
         small = build_delta(selection, tree, choice, entries, workdir / "delta.zip")
-        result = self._upload(aws, infra, small, kind="delta", base_key=choice.base.key)
-        return result
+        return self._upload(aws, infra, small, kind="delta", base_key=choice.base.key)
 
     def _start(self, aws: AwsClient, request: Mapping[str, Any]) -> Build:
         """StartBuild, retried on transient errors with the same idempotency token."""
@@ -440,3 +436,11 @@ def _watched(watch: BuildWatch | None) -> BuildWatch:
 
 def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _started(resume_gc: Callable[[], None], selection: Selection, cache: Path | None) -> None:
+    """Once the build is started: the collector again, and the selection's record for the
+    next one with the package cache (``packaging.gitstatus``)."""
+    resume_gc()
+    if cache is not None:
+        remember(selection, cache)
