@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import marshal
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 
 PRIVATE = "git-index"  # the copy of the repository's index (git-status.bin says whose)
 RECORD = "git-status.bin"
+LOCK = "git-status.lock"
 _VERSION = 4
 _SETTINGS = [  # the untracked cache on, and nothing that would stat tracked files
     "-c", "core.untrackedCache=true", "-c", "core.preloadIndex=false",
@@ -112,7 +115,8 @@ class Prior:
         self.status: Pending | None = None
         self._untracked: list[bytes] | None = None
         self._done = False
-        if record is not None and index_sig == tuple(record.index_sig):
+        if record is not None and index_sig == tuple(record.index_sig) \
+                and (cache_dir / PRIVATE).exists():
             env = git_env()
             env["GIT_INDEX_FILE"] = str(cache_dir / PRIVATE)
             env["GIT_OPTIONAL_LOCKS"] = "1"  # it keeps its untracked cache in the copy
@@ -188,10 +192,20 @@ def remember(selection: Selection, cache_dir: Path) -> None:
     """After a build of ``selection`` with ``cache_dir`` (which the build made): record
     its tracked listing where it is not the record's, and where the repository's index
     changed since the copy, copy it again (the next build then fills git's untracked
-    cache in the copy: its listing of untracked files is a whole walk once more)."""
+    cache in the copy: its listing of untracked files is a whole walk once more).
+
+    The copy and the record must be of the same index: one build at a time changes
+    them (a lock; a build that finds it taken leaves them), the copy is made aside and
+    renamed into place, and there is no record in between."""
     facts = selection.git_facts
     if facts is None:
         return
+    with _locked(cache_dir) as mine:
+        if mine:
+            _remember(selection.root, cache_dir, facts)
+
+
+def _remember(root: Path, cache_dir: Path, facts: Facts) -> None:
     record = facts.record
     private = cache_dir / PRIVATE
     if record is not None and facts.index_sig == tuple(record.index_sig) and private.exists():
@@ -200,23 +214,50 @@ def remember(selection: Selection, cache_dir: Path) -> None:
             _replace(cache_dir / RECORD, Record(record.index, record.index_sig, facts.prefix,
                                                 facts.excludes, facts.listing, facts.dropped).dump())
         return  # the copy is of this index still, and holds git's untracked cache
-    paths = _git_paths(selection.root)
+    paths = _git_paths(root)
     if paths is None:
         return
     index, objects = paths
+    aside = cache_dir / f".{PRIVATE}.{os.getpid()}"
     try:
-        with open(os.path.join(selection.root, index), "rb") as source:
+        with open(os.path.join(root, index), "rb") as source:
             index_sig = _signature(os.fstat(source.fileno()))
-            _replace(private, source.read())
-        _mark_all_unchanged(selection.root, private, objects)
+            aside.write_bytes(source.read())
+        _mark_all_unchanged(root, aside, objects)
+        (cache_dir / RECORD).unlink(missing_ok=True)
+        os.replace(aside, private)
     except (OSError, RuntimeError):
-        private.unlink(missing_ok=True)
+        aside.unlink(missing_ok=True)
         return
     _replace(cache_dir / RECORD, Record(
         index, index_sig, facts.prefix, facts.excludes,
         facts.listing if facts.index_sig == index_sig else None,  # (listed from this index)
         facts.dropped,
     ).dump())
+
+
+@contextmanager
+def _locked(cache_dir: Path) -> Iterator[bool]:
+    """Whether this process holds ``cache_dir``'s lock for the copy and the record."""
+    try:
+        import fcntl
+    except ImportError:  # (no flock: no record either)
+        yield False
+        return
+    try:
+        fd = os.open(cache_dir / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError:
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
 
 
 def _mark_all_unchanged(root: Path, private: Path, objects: str) -> None:

@@ -210,3 +210,24 @@ def test_a_re_package_writes_the_bytes_no_cache_writes(
         CHANGES[name](repo)
         assert _package() == _package("--no-cache"), name
         assert _package() == _package("--no-cache"), name
+
+
+def test_a_build_that_finds_the_record_locked_leaves_it(repo: Path) -> None:
+    """Another build holds the lock (it is changing the copy and the record): this one
+    changes neither, and the next that gets the lock records its index."""
+    import fcntl
+
+    for _ in range(2):
+        _warm(repo)
+    cache = repo / ".cbdeploy/cache"
+    before = (cache / gitstatus.RECORD).read_bytes()
+    _write(repo / "added.js", "a\n")
+    git(repo, "add", "added.js")
+    with open(cache / gitstatus.LOCK, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        _same_as_cold(repo)
+        assert (cache / gitstatus.RECORD).read_bytes() == before
+    _same_as_cold(repo)
+    assert (cache / gitstatus.RECORD).read_bytes() != before
+    warm = _same_as_cold(repo)
+    assert warm.git_facts is not None and warm.git_facts.listing is _listing_of(warm)
