@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 PRIVATE = "git-index"  # the copy of the repository's index (git-status.bin says whose)
 RECORD = "git-status.bin"
 LOCK = "git-status.lock"
-_VERSION = 4
+_VERSION = 5
 _SETTINGS = [  # the untracked cache on, and nothing that would stat tracked files
     "-c", "core.untrackedCache=true", "-c", "core.preloadIndex=false",
     "-c", "core.fsmonitor=false", "-c", "core.splitIndex=false", "-c", "index.sparse=false",
@@ -54,20 +54,20 @@ def _signature(st: os.stat_result) -> Signature:
 
 class Record:
     """What the last build with the package cache left: the repository's index (a path
-    relative to the root) and its signature, the root's prefix in the work tree, and
-    the tracked listing made from that index (``ls-files -z --stage`` output, None: not
-    known to be from it) with the rules' excludes and the paths they drop."""
+    relative to the root) and its signature, the root's prefix in the work tree, the
+    rules' excludes, and the tracked listing made from that index with them: its files
+    (joined by NUL; None: not known to be from that index) and its gitlinks."""
 
-    __slots__ = ("index", "index_sig", "prefix", "excludes", "listing", "dropped")
+    __slots__ = ("index", "index_sig", "prefix", "excludes", "files", "repos")
 
     def __init__(self, index: str, index_sig: Signature, prefix: str, excludes: list[str],
-                 listing: bytes | None, dropped: list[bytes]) -> None:
+                 files: bytes | None, repos: list[bytes]) -> None:
         self.index = index
         self.index_sig = index_sig
         self.prefix = prefix
         self.excludes = excludes
-        self.listing = listing
-        self.dropped = dropped
+        self.files = files
+        self.repos = repos
 
     @classmethod
     def load(cls, cache_dir: Path) -> Record | None:
@@ -81,24 +81,24 @@ class Record:
 
     def dump(self) -> bytes:
         return marshal.dumps((_VERSION, self.index, self.index_sig, self.prefix, self.excludes,
-                              self.listing, self.dropped))
+                              self.files, self.repos))
 
 
 class Facts:
     """What a selection with the package cache listed, for :func:`remember`: the signature
     of the index its listing came from (None: unknown), the root's prefix in the work
-    tree, the rules' excludes, the tracked listing and the paths the rules drop; and the
+    tree, the rules' excludes, the tracked files (joined by NUL) and gitlinks; and the
     record it started from."""
 
-    __slots__ = ("index_sig", "prefix", "excludes", "listing", "dropped", "record")
+    __slots__ = ("index_sig", "prefix", "excludes", "files", "repos", "record")
 
     def __init__(self, index_sig: Signature | None, prefix: str, excludes: list[str],
-                 listing: bytes, dropped: list[bytes], record: Record | None) -> None:
+                 files: bytes, repos: list[bytes], record: Record | None) -> None:
         self.index_sig = index_sig
         self.prefix = prefix
         self.excludes = excludes
-        self.listing = listing
-        self.dropped = dropped
+        self.files = files
+        self.repos = repos
         self.record = record
 
 
@@ -209,10 +209,10 @@ def _remember(root: Path, cache_dir: Path, facts: Facts) -> None:
     record = facts.record
     private = cache_dir / PRIVATE
     if record is not None and facts.index_sig == tuple(record.index_sig) and private.exists():
-        if (facts.listing, facts.excludes, facts.dropped) != (
-                record.listing, record.excludes, record.dropped):  # (rules, or none yet)
+        if (facts.files, facts.repos, facts.excludes) != (
+                record.files, record.repos, record.excludes):  # (other rules, or none yet)
             _replace(cache_dir / RECORD, Record(record.index, record.index_sig, facts.prefix,
-                                                facts.excludes, facts.listing, facts.dropped).dump())
+                                                facts.excludes, facts.files, facts.repos).dump())
         return  # the copy is of this index still, and holds git's untracked cache
     paths = _git_paths(root)
     if paths is None:
@@ -231,8 +231,8 @@ def _remember(root: Path, cache_dir: Path, facts: Facts) -> None:
         return
     _replace(cache_dir / RECORD, Record(
         index, index_sig, facts.prefix, facts.excludes,
-        facts.listing if facts.index_sig == index_sig else None,  # (listed from this index)
-        facts.dropped,
+        facts.files if facts.index_sig == index_sig else None,  # (listed from this index)
+        facts.repos,
     ).dump())
 
 

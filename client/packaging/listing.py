@@ -67,7 +67,7 @@ def list_files(
     tracked paths ``resolve`` found to be folders now (git status names no untracked
     file in them: ls-files does)."""
     record = prior.record if prior is not None else None
-    if prior is not None and prior.status is not None and record and record.listing is not None:
+    if prior is not None and prior.status is not None and record and record.files is not None:
         excludes = _excludes(rules, record.prefix)
         if excludes == record.excludes:
             return _recorded(directory, prior, excludes, resolve, folders)
@@ -85,10 +85,12 @@ def _recorded(
     """The tracked listing from the record (the index it was made from is the current
     one), the untracked from git status (or, where git failed, from ls-files)."""
     record = prior.record
-    assert record is not None and record.listing is not None
-    listing = _parse_cached(record.listing, set(record.dropped))
-    listing.facts = gitstatus.Facts(record.index_sig, record.prefix, excludes, record.listing,
-                                    record.dropped, record)
+    assert record is not None and record.files is not None
+    listing = Listing()
+    listing.files = record.files.split(b"\0") if record.files else []
+    listing.repos = list(record.repos)
+    listing.facts = gitstatus.Facts(record.index_sig, record.prefix, excludes, record.files,
+                                    record.repos, record)
     if resolve is not None:
         resolve(listing.files)
         listing.files = []
@@ -139,8 +141,9 @@ def _listed(
     cached = checked_output(started[1].result(), directory)
     listing = _parse_cached(cached, dropped)
     if prior is not None:
-        listing.facts = gitstatus.Facts(prior.index_sig, _prefix(probe), excludes, cached,
-                                        sorted(dropped), prior.record)
+        listing.facts = gitstatus.Facts(prior.index_sig, _prefix(probe), excludes,
+                                        b"\0".join(listing.files), list(listing.repos),
+                                        prior.record)
     if resolve is not None:
         resolve(listing.files)
         listing.files = []

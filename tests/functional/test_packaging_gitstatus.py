@@ -125,13 +125,13 @@ def test_every_change_is_seen_as_a_cold_selection_sees_it(repo: Path) -> None:
         for _ in range(2):
             warm = _same_as_cold(repo)
             assert warm.git_facts is not None, name
-            recorded.append(warm.git_facts.listing is _listing_of(warm))
+            recorded.append(warm.git_facts.files is _listing_of(warm))
     assert sum(recorded) > len(recorded) // 2  # most took the recorded listing
 
 
 def _listing_of(selection: Selection) -> bytes | None:
     facts = selection.git_facts
-    return facts.record.listing if facts is not None and facts.record is not None else None
+    return facts.record.files if facts is not None and facts.record is not None else None
 
 
 def test_in_a_subdirectory_of_the_work_tree(repo: Path) -> None:
@@ -230,4 +230,4 @@ def test_a_build_that_finds_the_record_locked_leaves_it(repo: Path) -> None:
     _same_as_cold(repo)
     assert (cache / gitstatus.RECORD).read_bytes() != before
     warm = _same_as_cold(repo)
-    assert warm.git_facts is not None and warm.git_facts.listing is _listing_of(warm)
+    assert warm.git_facts is not None and warm.git_facts.files is _listing_of(warm)
