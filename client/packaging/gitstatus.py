@@ -271,14 +271,15 @@ def _mark_all_unchanged(root: Path, private: Path, objects: str) -> None:
     env["GIT_INDEX_FILE"] = str(private)
     env["GIT_OPTIONAL_LOCKS"] = "1"
     listed = run_git(["ls-files", "-z"], root, env=env, check=False)
-    marked = run_git(["update-index", "-z", "--assume-unchanged", "--stdin"], root, env=env,
-                     check=False, stdin=listed.stdout)
+    marked = run_git([*_SETTINGS, "update-index", "-z", "--assume-unchanged", "--stdin"], root,
+                     env=env, check=False, stdin=listed.stdout)
     if listed.returncode != 0 or marked.returncode != 0:
         raise RuntimeError("git could not mark the copy of the index")
     with tempfile.TemporaryDirectory(prefix="cbdeploy-trees-") as trees:
         env["GIT_OBJECT_DIRECTORY"] = trees
         env["GIT_ALTERNATE_OBJECT_DIRECTORIES"] = objects
-        if run_git(["write-tree", "--missing-ok"], root, env=env, check=False).returncode != 0:
+        wrote = run_git([*_SETTINGS, "write-tree", "--missing-ok"], root, env=env, check=False)
+        if wrote.returncode != 0:
             raise RuntimeError("git could not write the copy's cache tree")
 
 

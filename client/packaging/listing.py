@@ -7,12 +7,12 @@ comes from git itself, pointed at the directory with a throwaway ``GIT_DIR``:
 every ``.gitignore`` at every level, exact, and an ignored directory is never
 descended into.
 
-With a package cache, a build records what the listing learned (:class:`Facts`),
-and the next one starts ``git status`` on cbdeploy's copy of the index
-(:mod:`.gitstatus`): while the repository's index is the one the record was
-made from, its tracked listing is the recorded one, git status names the
-untracked paths (``ls-files --others`` then looks only there), and the
-selection takes the stats git vouches for from the record.
+With a package cache, a build records what the listing learned
+(:class:`~.gitstatus.Facts`), and the next one starts ``git status`` on
+cbdeploy's copy of the index (:mod:`.gitstatus`): while the repository's index
+is the one the record was made from, its tracked listing is the recorded one,
+and git status names the untracked paths (``ls-files --others`` then looks only
+there).
 """
 
 from __future__ import annotations

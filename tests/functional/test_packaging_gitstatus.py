@@ -231,3 +231,19 @@ def test_a_build_that_finds_the_record_locked_leaves_it(repo: Path) -> None:
     assert (cache / gitstatus.RECORD).read_bytes() != before
     warm = _same_as_cold(repo)
     assert warm.git_facts is not None and warm.git_facts.files is _listing_of(warm)
+
+
+def test_the_copy_leaves_the_repository_alone(repo: Path) -> None:
+    """With a split index and a staged file (a tree HEAD does not have), making the copy
+    writes neither a shared index nor an object into the repository, and the warm
+    selection still equals the cold one."""
+    git(repo, "config", "core.splitIndex", "true")
+    git(repo, "update-index", "--split-index")
+    _write(repo / "pkg0/src/staged.js", "s\n")
+    git(repo, "add", "pkg0/src/staged.js")
+    before = sorted(p.relative_to(repo) for p in (repo / ".git").rglob("*"))
+    for _ in range(3):
+        warm = _same_as_cold(repo)
+    assert warm.git_facts is not None and warm.git_facts.files is _listing_of(warm)
+    after = sorted(p.relative_to(repo) for p in (repo / ".git").rglob("*"))
+    assert after == before
