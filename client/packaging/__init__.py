@@ -16,9 +16,12 @@ through :func:`shown` before printing.
 from __future__ import annotations
 
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # (typing.TYPE_CHECKING without importing typing: a worker imports
+# this package, and typing would cost it more than a hundred files' work; mypy knows the name)
 if TYPE_CHECKING:
+    from typing import Any
+
     from cbdeploy.client.packaging.archive import MANIFEST, build_archive
     from cbdeploy.client.packaging.model import (
         ArchiveResult,

@@ -29,12 +29,10 @@ from typing import IO, NamedTuple
 import deflate
 
 from cbdeploy.client.errors import PackagingError
+from cbdeploy.client.packaging.deflater import LEVEL, wants_store
 from cbdeploy.client.packaging.filestat import FileStat, SelectedFile, shown
-from cbdeploy.client.packaging.zipformat import DEFLATED, STORED, EntryInfo
+from cbdeploy.client.packaging.zipformat import DEFLATED, STORED, name_flags
 
-# libdeflate's fastest level: on babel/babel its archive is 0.85 x git archive's
-# (zlib level 6), where level 6 gives 0.81 x for 1.6 x the deflate time.
-LEVEL = 1
 LARGE = 1 << 20  # above this a file is compressed alone (a batch of its own)
 WHOLE = 16 << 20  # up to this a file is read whole and deflated by libdeflate
 LIBDEFLATE = deflate.__version__  # the binding's version, which pins libdeflate's
@@ -42,62 +40,6 @@ LINK_MODE = 0o120777
 CHUNK = 1 << 20
 SPOOL_IN_MEMORY = 4 << 20
 DIGEST_SIZE = 16
-
-# Formats that are compressed already: deflating them costs time and saves nothing.
-STORED_SUFFIXES = frozenset(
-    [
-        "png",
-        "jpg",
-        "jpeg",
-        "gif",
-        "webp",
-        "avif",
-        "heic",
-        "ico",
-        "zip",
-        "gz",
-        "tgz",
-        "bz2",
-        "xz",
-        "zst",
-        "lz4",
-        "lzma",
-        "7z",
-        "rar",
-        "jar",
-        "war",
-        "ear",
-        "whl",
-        "egg",
-        "apk",
-        "aab",
-        "ipa",
-        "nupkg",
-        "woff",
-        "woff2",
-        "mp4",
-        "m4v",
-        "mov",
-        "avi",
-        "mkv",
-        "webm",
-        "mp3",
-        "m4a",
-        "aac",
-        "ogg",
-        "oga",
-        "opus",
-        "flac",
-        "pdf",
-        "docx",
-        "xlsx",
-        "pptx",
-        "odt",
-        "ods",
-        "epub",
-        "br",
-    ]
-)
 
 Opener = Callable[[bytes], int]
 # Told the size of every chunk read (progress); raises to stop the work (cancelled).
@@ -129,6 +71,22 @@ class Entry(NamedTuple):
         if self.data is not None:
             return len(self.data)
         return self.stat.size if self.stat else 0
+
+
+class EntryInfo(NamedTuple):
+    """What the headers of one entry say (:mod:`.zipformat` writes them); ``name`` is
+    the raw path bytes."""
+
+    name: bytes
+    method: int
+    crc: int
+    compressed_size: int
+    size: int
+    mode: int  # full st_mode: file type and permission bits
+
+    @property
+    def flags(self) -> int:
+        return name_flags(self.name)
 
 
 class Produced:
@@ -188,11 +146,6 @@ def item_entry(item: Item, root: bytes, racy_from_ns: int) -> Entry:
     st = FileStat(size, mtime_ns, ctime_ns, ino, dev, mode)
     racy = max(mtime_ns, ctime_ns) >= racy_from_ns
     return Entry(name, normal_mode(mode), root + name, None, st, wants_store(name), racy)
-
-
-def wants_store(name: bytes) -> bool:
-    dot = name.rfind(b".")
-    return dot > name.rfind(b"/") and name[dot + 1 :].decode("latin-1").lower() in STORED_SUFFIXES
 
 
 def produce(entry: Entry, opener: Opener = default_open, tick: Tick = _no_tick) -> Produced:

@@ -25,7 +25,8 @@ from mmap import mmap
 from operator import add
 from typing import Final
 
-from cbdeploy.client.packaging.reader import DIGEST_SIZE, LEVEL, LIBDEFLATE, STORED_SUFFIXES, WHOLE
+from cbdeploy.client.packaging.deflater import LEVEL, STORED_SUFFIXES
+from cbdeploy.client.packaging.reader import DIGEST_SIZE, LIBDEFLATE, WHOLE
 
 RACY_NS = 2_000_000_000
 LIMIT_32 = 0xFFFFFFFF

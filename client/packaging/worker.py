@@ -2,9 +2,11 @@
 
 Started by :mod:`.workers` as a fresh ``python -I`` that runs :func:`main` (no
 ``fork``, so the same on macOS as on Linux). Reading and
-deflating a small file costs about 30 µs of Python besides the deflate itself;
-in a process of its own that work does not queue for the archive builder's
-interpreter lock.
+deflating a small file costs a few µs of Python besides the system calls and the
+deflate itself; in a process of its own that work does not queue for the archive
+builder's interpreter lock. It loads little (no :mod:`typing`, :mod:`hashlib` or
+:mod:`signal`: those cost a worker's start more than a hundred files' work), and
+the general path of :mod:`.reader` only for the entry that needs it.
 
 The protocol is frames on stdin and stdout: a header (:data:`HEADER`: the length
 of a marshalled ``meta`` value, then of raw ``data`` bytes), ``meta``, ``data``.
@@ -19,46 +21,37 @@ of a marshalled ``meta`` value, then of raw ``data`` bytes), ``meta``, ``data``.
   :class:`~cbdeploy.client.errors.PackagingError` for the batch (a file that
   cannot be read or changed), or ``(BROKEN, description)``: anything else.
 
-The worker ignores SIGINT: Ctrl-C reaches the whole process group, and the
-builder decides (it kills its workers). End of input ends the worker.
+The worker runs in a session of its own (:mod:`.workers` starts it so): Ctrl-C at
+the terminal reaches the builder alone, which decides (it kills its workers).
+End of input ends the worker.
 """
 
 from __future__ import annotations
 
-import functools
 import marshal
 import os
-import signal
 import struct
 import sys
-from stat import S_ISREG
-from typing import IO, TYPE_CHECKING, Any
+from operator import attrgetter
 
 from deflate import crc32
 
 from cbdeploy.client.errors import PackagingError
-from cbdeploy.client.packaging.reader import (
-    LEVEL,
-    Item,
-    Produced,
-    default_open,
-    item_entry,
-    produce,
-    wants_store,
-)
-from cbdeploy.client.packaging.zipformat import (
-    DEFLATED,
-    STORED,
-    EntryInfo,
-    central_record,
-    local_header,
-)
+from cbdeploy.client.packaging.deflater import LEVEL, wants_store
+from cbdeploy.client.packaging.zipformat import DEFLATED, STORED, central_record, local_into
 
+TYPE_CHECKING = False  # (typing.TYPE_CHECKING without importing typing; mypy knows the name)
 if TYPE_CHECKING:
+    from typing import IO, Any
+
     from cbdeploy.client.packaging.deflater import Deflater
+    from cbdeploy.client.packaging.reader import Item
 
 HEADER = struct.Struct("<II")
 _FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK  # as .reader.default_open
+_KEY = attrgetter("st_size", "st_mtime_ns", "st_ctime_ns", "st_ino", "st_dev", "st_mode")
+_LOCAL_FIXED = 30  # a local header's size before its name (no extra field in a worker's)
+_IS_REG = 0o170000, 0o100000  # S_IFMT mask, S_IFREG
 OK, FAILED, BROKEN = 0, 1, 2
 
 
@@ -81,65 +74,95 @@ def frame_parts(meta: Any, data: list[bytes | bytearray]) -> list[bytes | bytear
 
 
 def compress_batch(items: list[Item], root: bytes, racy_from_ns: int) -> tuple[Any, list[Any]]:
-    """One batch: the reply's ``meta`` and ``data`` parts (see the module's docstring)."""
-    records: list[bytes | bytearray] = []
+    """One batch: the reply's ``meta`` and ``data`` parts (see the module's docstring).
+
+    The records are written into the compressor's buffer (:meth:`.Deflater.reserve`),
+    each file deflated straight into its place after its header: per file, no bytes
+    object for the compressed data or the header, and one part for the whole batch."""
+    compressor = deflater()
+    bound = sum(_LOCAL_FIXED + len(item[0]) + _size(item) for item in items)
+    buffer = compressor.reserve(bound)
+    into = compressor.into
     central: list[bytes] = []
     entries = []
+    at = 0
     for item in items:
-        produced = _quick(item, root, racy_from_ns)
-        if produced is None:  # anything unusual: the general path, and its precise errors
-            produced = produce(item_entry(item, root, racy_from_ns), default_open)
-        info = produced.info
-        assert produced.payload is not None  # a worker is handed files up to WHOLE only
-        head = local_header(info)
-        records += (head, produced.payload)
-        central.append(central_record(*info, 0))
-        digest = produced.digest or b""
-        entries.append((len(head) + len(produced.payload), *info[1:], digest))
-    return (OK, entries), [*records, *central]
+        name = item[0]
+        data = key = None
+        if len(item) == 7 and item[2] < racy_from_ns and item[3] < racy_from_ns:
+            key = item[1:]
+            data = _read(root + name, key)
+        if data is None or key is None:  # anything unusual: the general path, and its precise errors
+            at, entry = _general(item, root, racy_from_ns, buffer, at)
+        else:
+            size, crc = len(data), crc32(data)
+            start = at + _LOCAL_FIXED + len(name)
+            csize = into(data, start) if data and not wants_store(name) else 0
+            method = DEFLATED if csize else STORED
+            if not csize:
+                buffer[start : start + size] = data
+                csize = size
+            local_into(buffer, at, name, method, crc, csize, size)
+            mode = 0o100755 if key[5] & 0o111 else 0o100644
+            entry = (start + csize - at, method, crc, csize, size, mode, b"")
+            at = start + csize
+        central.append(central_record(name, *entry[1:6], 0))
+        entries.append(entry)
+    return (OK, entries), [memoryview(buffer)[:at], b"".join(central)]
 
 
-def _quick(item: Item, root: bytes, racy_from_ns: int) -> Produced | None:
-    """:func:`.reader.produce` for the common case, with less Python and one system call
-    less per file: a regular file that needs no digest, which has after one read the
-    stat it was selected with (the same size, times and inode: nothing wrote to it since,
-    so not during the read either). None for anything else: the caller takes the
-    general path, which checks before and after, and says what is wrong."""
-    if len(item) != 7 or max(item[2], item[3]) >= racy_from_ns:
-        return None
+def _size(item: Item) -> int:
+    return len(item[2]) if len(item) == 4 else item[1]
+
+
+def _read(path: bytes, key: tuple[int, int, int, int, int, int]) -> bytes | None:
+    """The content of a regular file that needs no digest, if after one read it has the
+    stat it was selected with (``key``: its item's) (the same size, times and inode: nothing wrote to it
+    since, so not during the read either); None for anything else, which the caller
+    takes the general path for (it checks before and after, and says what is wrong).
+    One system call less per file than the general path."""
     try:
-        fd = os.open(root + item[0], _FLAGS)
+        fd = os.open(path, _FLAGS)
     except OSError:
         return None
     try:
-        data = os.read(fd, item[1]) if item[1] else b""
-        st = os.fstat(fd)
-        if len(data) != item[1] or _key(st) != item[1:] or not S_ISREG(st.st_mode):
-            return None
+        data = os.read(fd, key[0]) if key[0] else b""
+        same = _KEY(os.fstat(fd)) == key and len(data) == key[0]
     except OSError:
         return None
     finally:
         os.close(fd)
-    name, mode = item[0], (0o100755 if st.st_mode & 0o111 else 0o100644)
-    crc = crc32(data)
-    if data and not wants_store(name):
-        packed = deflater().smaller(data)
-        if packed is not None:
-            return Produced(EntryInfo(name, DEFLATED, crc, len(packed), len(data), mode), packed)
-    return Produced(EntryInfo(name, STORED, crc, len(data), len(data), mode), data)
+    return data if same and key[5] & _IS_REG[0] == _IS_REG[1] else None
 
 
-@functools.cache
+def _general(
+    item: Item, root: bytes, racy_from_ns: int, buffer: bytearray, at: int
+) -> tuple[int, tuple[int, int, int, int, int, int, bytes]]:
+    """An entry by :func:`.reader.produce` (a link, an added entry, a racy file, or
+    anything :func:`_read` refused), put in ``buffer`` at ``at``: where it ends, and
+    its entry for the reply."""
+    from cbdeploy.client.packaging.reader import default_open, item_entry, produce
+    from cbdeploy.client.packaging.zipformat import local_header
+
+    produced = produce(item_entry(item, root, racy_from_ns), default_open)
+    assert produced.payload is not None  # a worker is handed entries up to WHOLE only
+    head, payload, info = local_header(produced.info), produced.payload, produced.info
+    end = at + len(head) + len(payload)
+    buffer[at:end] = head + payload
+    return end, (end - at, *info[1:], produced.digest or b"")
+
+
+_deflater: list[Deflater] = []
+
+
 def deflater() -> Deflater:
     """This process's compressor, for every file (made on first use: the builder imports
     this module for the protocol alone, and so never loads ctypes for it)."""
-    from cbdeploy.client.packaging.deflater import Deflater
+    if not _deflater:
+        from cbdeploy.client.packaging.deflater import Deflater
 
-    return Deflater(LEVEL)
-
-
-def _key(st: os.stat_result) -> tuple[int, int, int, int, int, int]:
-    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, st.st_mode)
+        _deflater.append(Deflater(LEVEL))
+    return _deflater[0]
 
 
 def serve(source: IO[bytes], sink: IO[bytes]) -> None:
@@ -160,7 +183,9 @@ def serve(source: IO[bytes], sink: IO[bytes]) -> None:
 
 
 def main() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import gc
+
+    gc.disable()  # a batch makes tuples, never cycles: nothing for a collection to free
     sink = open(sys.stdout.fileno(), "wb", buffering=1 << 20, closefd=False)  # noqa: SIM115
     sys.stdout = sys.stderr  # nothing else may write to the builder's pipe
     try:

@@ -22,6 +22,10 @@ import subprocess
 import sys
 import threading
 from collections import deque
+from collections.abc import Iterable
+from functools import partial
+from itertools import accumulate, repeat
+from operator import add, itemgetter
 from pathlib import Path
 from typing import IO, Any
 
@@ -40,6 +44,7 @@ Reply = tuple[Any, bytes]  # (meta, data) of a worker's frame, see .worker
 _CENTRAL_FIXED = 46  # a central record's size before its name (no extra field)
 _OFFSET_AT = 42  # where its local header's offset is
 _OFFSET = struct.Struct("<I")
+_FIRST = itemgetter(0)
 
 
 class _Process:
@@ -85,8 +90,11 @@ class Workers:
         try:
             for _ in range(jobs):
                 stderr = tempfile.TemporaryFile(prefix="cbdeploy-worker-")  # noqa: SIM115
+                # A session of its own: the terminal's Ctrl-C reaches the builder alone,
+                # which decides (the worker need not load signal to ignore it).
                 popen = subprocess.Popen(
-                    argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr
+                    argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+                    start_new_session=True,
                 )
                 self._processes.append(_Process(popen, stderr))
         except BaseException:
@@ -266,28 +274,37 @@ def start_workers(jobs: int | None = None) -> Workers | None:
 
 def write_reply(out: Output, items: list[Item], reply: Reply, *, keep_rows: bool) -> None:
     """Write a worker's batch to ``out``: its records as they came, its central records
-    with the records' offsets put in (rebuilt where the offsets need ZIP64), and with
-    ``keep_rows`` the cache's rows for the files from disk."""
+    with the records' offsets put in (one block, patched in place; rebuilt one by one
+    where the offsets need ZIP64), and with ``keep_rows`` the cache's rows for the
+    files from disk."""
     entries, data = reply[0][1], reply[1]
-    size = sum(entry[0] for entry in entries)
-    base = offset = out.offset
+    lengths = list(map(_FIRST, entries))
+    size = sum(lengths)
+    base = out.offset
     view = memoryview(data)
     out.write(view[:size])
-    central = bytearray(view[size:])
-    fast = base + size < LIMIT_32
-    add_central, add_row, pack_offset = out.add_central, out.table.add, _OFFSET.pack_into
-    at = 0
-    for item, entry in zip(items, entries, strict=True):
-        name = item[0]
-        end = at + _CENTRAL_FIXED + len(name)
-        central_at = out.central_size
-        if fast:
-            pack_offset(central, at + _OFFSET_AT, offset)
-            add_central(bytes(central[at:end]))
-        else:
+    offsets = list(accumulate(lengths[:-1], initial=base))
+    central_at = out.central_size
+    if base + size < LIMIT_32:
+        central = bytearray(view[size:])
+        fields = accumulate(
+            map(add, map(len, map(_FIRST, items[:-1])), repeat(_CENTRAL_FIXED)),
+            initial=_OFFSET_AT,
+        )
+        deque(map(partial(_OFFSET.pack_into, central), fields, offsets), maxlen=0)
+        out.add_central(central, len(entries))
+        starts: Iterable[int] = accumulate(
+            map(add, map(len, map(_FIRST, items[:-1])), repeat(_CENTRAL_FIXED)),
+            initial=central_at,
+        )
+    else:
+        starts = []
+        for item, entry, offset in zip(items, entries, offsets, strict=True):
+            starts.append(out.central_size)
             method, crc, csize, usize, mode = entry[1:6]
-            add_central(central_record(name, method, crc, csize, usize, mode, offset))
-        if keep_rows and len(item) == 7:
-            add_row(name, (*item[1:], offset, *entry[:6], entry[6] or NO_DIGEST), central_at)
-        at = end
-        offset += entry[0]
+            out.add_central(central_record(item[0], method, crc, csize, usize, mode, offset))
+    if keep_rows:
+        add_row = out.table.add
+        for item, entry, offset, at in zip(items, entries, offsets, starts, strict=True):
+            if len(item) == 7:
+                add_row(item[0], (*item[1:], offset, *entry[:6], entry[6] or NO_DIGEST), at)

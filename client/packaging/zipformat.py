@@ -4,12 +4,18 @@ Everything that could vary between machines or runs is fixed: one timestamp
 (1980-01-01 00:00, the earliest a zip can hold), no extra fields except the
 ZIP64 one when a size or offset needs it, "made by" Unix so the mode in the
 upper half of ``external_attr`` (file type and permission bits) is honoured.
+
+Loads nothing but :mod:`struct`: a worker process builds its records with it, and
+importing :mod:`typing` would cost each worker more than a hundred files' work.
 """
 
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
+
+TYPE_CHECKING = False  # (typing.TYPE_CHECKING without importing typing; mypy knows the name)
+if TYPE_CHECKING:
+    from cbdeploy.client.packaging.reader import EntryInfo
 
 LOCAL_SIG = 0x04034B50
 CENTRAL_SIG = 0x02014B50
@@ -36,21 +42,6 @@ _ZIP64_EOCD = struct.Struct("<IQHHIIQQQQ")
 _ZIP64_LOCATOR = struct.Struct("<IIQI")
 
 
-class EntryInfo(NamedTuple):
-    """What the headers of one entry say; ``name`` is the raw path bytes."""
-
-    name: bytes
-    method: int
-    crc: int
-    compressed_size: int
-    size: int
-    mode: int  # full st_mode: file type and permission bits
-
-    @property
-    def flags(self) -> int:
-        return name_flags(self.name)
-
-
 def name_flags(name: bytes) -> int:
     """Bit 11 (UTF-8) for non-ASCII names that are valid UTF-8; raw bytes otherwise."""
     if name.isascii():
@@ -73,7 +64,7 @@ def local_header(entry: EntryInfo) -> bytes:
     head = _LOCAL.pack(
         LOCAL_SIG,
         version,
-        entry.flags,
+        name_flags(entry.name),
         entry.method,
         DOS_TIME,
         DOS_DATE,
@@ -84,6 +75,20 @@ def local_header(entry: EntryInfo) -> bytes:
         len(extra),
     )
     return head + entry.name + extra
+
+
+def local_into(
+    buffer: bytearray, at: int, name: bytes, method: int, crc: int, csize: int, size: int
+) -> int:
+    """:func:`local_header` of an entry under 4 GiB, written into ``buffer`` at ``at``
+    (a worker's batch buffer: no bytes object per header); where it ends."""
+    end = at + _LOCAL.size
+    _LOCAL.pack_into(
+        buffer, at, LOCAL_SIG, VERSION_DEFAULT, 0 if name.isascii() else name_flags(name),
+        method, DOS_TIME, DOS_DATE, crc, csize, size, len(name), 0,
+    )
+    buffer[end : end + len(name)] = name
+    return end + len(name)
 
 
 def central_header(entry: EntryInfo, offset: int) -> bytes:

@@ -6,8 +6,8 @@ a broken one is a real process that exits or is killed.
 
 from __future__ import annotations
 
+import ast
 import hashlib
-import json
 import os
 import random
 import shutil
@@ -206,24 +206,64 @@ def test_a_batch_past_4_gib_gets_zip64_central_records(tmp_path: Path) -> None:
     assert out.central[-1] != central_record(items[-1][0], *meta[1][-1][1:6], 0)
 
 
+def test_a_batch_below_4_gib_adds_its_central_records_as_one_patched_block(
+    tmp_path: Path,
+) -> None:
+    """The builder puts a worker's batch's offsets into its central records in place and
+    adds them as one block: the bytes of each record made alone at its offset, and the
+    cache's rows pointing at each record."""
+    from cbdeploy.client.packaging.worker import compress_batch
+    from cbdeploy.client.packaging.workers import write_reply
+    from cbdeploy.client.packaging.writer import Output
+    from cbdeploy.client.packaging.zipformat import central_record
+
+    project = make_tree(tmp_path / "p", files=9)
+    root = os.fsencode(project) + b"/"
+    names = sorted(os.fsencode(p.relative_to(project)) for p in project.rglob("*.js"))
+    items = [(name, *_stat(root + name)) for name in names]
+    meta, parts = compress_batch(items, root, time.time_ns())
+    later = time.time_ns() + 3600 * 10**9  # the next index: no row racily clean
+    out = Output(os.open(tmp_path / "out.bin", os.O_WRONLY | os.O_CREAT), later)
+    with out.handle:
+        out.write(b"x" * 1000)  # a record before this batch's
+        out.add_central(b"c" * 60)
+        write_reply(out, items, (meta, b"".join(parts)), keep_rows=True)
+    assert len(out.central) == 2 and out.entries == 1 + len(items)  # one block for the batch
+    expected, offset, at = [], 1000, 60
+    for i, ((name, *_), entry) in enumerate(zip(items, meta[1], strict=True)):
+        expected.append(central_record(name, *entry[1:6], offset))
+        assert out.table.offsets[i] == offset and out.table.central[i] == at
+        offset, at = offset + entry[0], at + len(expected[-1])
+    assert bytes(out.central[1]) == b"".join(expected)
+    assert out.central_size == at and out.offset == offset
+
+
 def _stat(path: bytes) -> tuple[int, int, int, int, int, int]:
     st = os.stat(path)
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, st.st_mode)
 
 
-def test_a_worker_loads_only_what_it_runs() -> None:
+def test_a_worker_loads_only_what_it_runs(tmp_path: Path) -> None:
     """Issue 16: a worker starts without site and without the archive builder, the cache,
-    the selection or dataclasses; it runs the very code this process runs."""
-    code = ("import json; import cbdeploy.client.packaging.worker as w; "
-            "print(json.dumps([w.__file__, sorted(sys.modules)]))")
+    the selection or dataclasses; nor, compressing plain files, typing, hashlib, signal
+    or the general path of reader (each costs its start more than a hundred files' work).
+    It runs the very code this process runs."""
+    (tmp_path / "a.txt").write_bytes(b"some text " * 100)
+    item = (b"a.txt", *_stat(os.fsencode(tmp_path / "a.txt")))
+    code = ("import cbdeploy.client.packaging.worker as w; "
+            f"meta, data = w.compress_batch([{item!r}], {os.fsencode(tmp_path) + b'/'!r}, "
+            f"{time.time_ns() + 10**12}); "
+            "assert meta[1][0][1] == 8; "  # deflated, on the quick path
+            "print(repr([w.__file__, sorted(sys.modules)]))")
     done = subprocess.run(worker_command(code), capture_output=True, text=True, check=True,
                           timeout=60)
-    path, modules = json.loads(done.stdout)
+    path, modules = ast.literal_eval(done.stdout)
     assert path == worker_module.__file__
     assert sorted({
-        "site", "dataclasses", "pathlib", "subprocess", "threading",
-        "cbdeploy.client.packaging.archive", "cbdeploy.client.packaging.cache",
+        "site", "dataclasses", "pathlib", "subprocess", "threading", "typing", "hashlib",
+        "signal", "json", "cbdeploy.client.packaging.archive", "cbdeploy.client.packaging.cache",
         "cbdeploy.client.packaging.select", "cbdeploy.client.packaging.model",
+        "cbdeploy.client.packaging.reader",
     } & set(modules)) == []
 
 

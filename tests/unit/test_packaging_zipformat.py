@@ -12,12 +12,12 @@ import zipfile
 import zlib
 from pathlib import Path
 
+from cbdeploy.client.packaging.reader import EntryInfo
 from cbdeploy.client.packaging.zipformat import (
     DEFLATED,
     FLAG_UTF8,
     LIMIT_32,
     STORED,
-    EntryInfo,
     central_header,
     end_records,
     local_header,
