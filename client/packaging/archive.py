@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from cbdeploy.client.packaging import bulk
 from cbdeploy.client.packaging.cache import ArchiveCache
+from cbdeploy.client.packaging.cold import cold_units
 from cbdeploy.client.packaging.destination import check_output_path, complete_stats
 from cbdeploy.client.packaging.early import Batch, EarlyBatches, Remote
 from cbdeploy.client.packaging.meter import Meter
@@ -193,7 +194,7 @@ class ArchiveBuilder:
             with out.handle:
                 reserved = reserve(out.handle.fileno(), cache.size if cache else 0)
                 units = self._units(selection, stats, columns, extra, cache)
-                self._write(out, self._with_early(units), cache)
+                self._write(out, units, cache)
                 cd_offset = out.offset
                 out.write(b"".join(out.central))
                 out.central = []  # (views of the cached archive among them: let them go)
@@ -221,18 +222,23 @@ class ArchiveBuilder:
     def _units(
         self, selection: Selection, stats: Mapping[str, FileStat], columns: bulk.FileColumns,
         extra: Mapping[str, bytes], cache: ArchiveCache | None,
-    ) -> Iterator[Batch | CopyRun]:
-        """What to write, in order: batches to compress, runs to copy from the cache."""
+    ) -> Iterator[Batch | CopyRun | Remote]:
+        """What to write, in order: batches to compress (those handed out early among
+        them, see :mod:`.cold`), runs to copy from the cache."""
         files, root, opener = selection.files, self._root, self.opener
+        if cache is None or not cache.columns.names:
+            cold = cold_units(files, columns, extra, self._early)
+            if cold is not None:
+                return cold
+        if self._early is not None:  # (never with a cache: see early.cold_start)
+            while self._early.handed:
+                self._early.discard()
         planned = plan_entries(files, columns, extra, cache, root, opener)
         entries: Iterable[Entry] = (
             entries_one_by_one(files, stats, extra, cache, root, opener) if planned is None
             else planned
         )
-        # Where batches handed out early start, this build's batches start too: where
-        # the entries are the same, so are the batches (see _with_early).
-        starts = {r.batch.items[0][0] for r in self._early.handed} if self._early else set()
-        return _batched(entries, starts)
+        return _batched(entries)
 
     def _take_early(self) -> None:
         """Use the batches handed out early, if they are of this selection."""
@@ -246,29 +252,6 @@ class ArchiveBuilder:
             self._early = None
             if early.root is not None:  # the workers know another root: not for this build
                 self._given = None
-
-    def _with_early(self, units: Iterator[Batch | CopyRun]) -> Iterator[Batch | CopyRun | Remote]:
-        """``units``, with a batch handed out early in place of each batch of the same
-        items; the early batches left unused are discarded."""
-        early = self._early
-        if early is None:
-            yield from units
-            return
-        handed = early.handed
-        try:
-            for unit in units:
-                if isinstance(unit, Batch) and handed:
-                    first = unit.items[0][0]
-                    while handed and handed[0].batch.items[0][0] < first:
-                        early.discard()  # passed over: not in this archive
-                    if handed and handed[0].batch.items == unit.items:
-                        self._in_flight += unit.size
-                        yield early.take()
-                        continue
-                yield unit
-        finally:
-            while handed:
-                early.discard()
 
     def _compress(self, batch: Batch) -> list[Produced]:
         tick, root, racy_from_ns = self._meter.tick, self._root, self._racy_from_ns
@@ -292,7 +275,10 @@ class ArchiveBuilder:
         failed = True
         try:
             for unit in units:
-                if isinstance(unit, CopyRun | Remote):
+                if isinstance(unit, Remote):  # handed out early
+                    self._in_flight += unit.batch.size
+                    window.append(unit)
+                elif isinstance(unit, CopyRun):
                     window.append(unit)
                 elif not self._processes and self._threads is None and _inline_cost(unit) <= inline:
                     inline -= _inline_cost(unit)
@@ -395,9 +381,8 @@ class ArchiveBuilder:
             self.on_progress(min(self._meter.done + self._copied, self._total), self._total)
 
 
-def _batched(entries: Iterable[Entry], starts: set[bytes]) -> Iterator[Batch | CopyRun]:
-    """The entries to compress put in batches (a large file starts one, and so does each
-    of ``starts``), between the runs."""
+def _batched(entries: Iterable[Entry]) -> Iterator[Batch | CopyRun]:
+    """The entries to compress put in batches (a large file goes alone), between the runs."""
     batch = Batch()
     for entry in entries:
         if isinstance(entry, CopyRun):
@@ -407,7 +392,7 @@ def _batched(entries: Iterable[Entry], starts: set[bytes]) -> Iterator[Batch | C
             yield entry
             continue
         size = item_size(entry)
-        if batch.cut_before(size, entry[0] in starts):
+        if batch.cut_before(size):
             yield batch
             batch = Batch()
         batch.add(entry, size)

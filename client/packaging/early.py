@@ -4,47 +4,58 @@ Selection lists the tracked files at once, then lstats them while git looks for
 untracked ones: the worker processes would idle meanwhile. :class:`EarlyBatches`
 takes the files as selection resolves them (:func:`.select.select_files`'s
 ``on_files``), forms batches by the builder's own rule, and hands them to the
-workers at once, up to :data:`BUDGET` bytes. The builder then takes an early
-batch in place of the one it would have formed only where its entries are the
-same items, in the same order (same names, same stats): an untracked file, an
-added entry or a dropped file between them makes it form its own batch there, and
-the early one is discarded. Who compresses an entry, and when, never changes its
-bytes, so the archive is the same either way.
+workers at once, up to :data:`BUDGET` bytes. The builder (:mod:`.cold`) then
+takes an early batch in place of the entries it covers only where those entries
+are exactly its items, in the same order (the same files, with the same stats,
+and nothing between them): an untracked file, an added entry or a dropped file
+among them makes it form its own batches there, and the early one is discarded.
+Who compresses an entry, and when, never changes its bytes, so the archive is the
+same either way. Items and batches are formed for a whole part of the files at
+once (:func:`file_items`, :func:`batch_ends`), never an object call per file.
 """
 
 from __future__ import annotations
 
+import codecs
 import os
 import sys
 import time
+from bisect import bisect_left
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from itertools import accumulate, compress, repeat
+from operator import add, gt, is_not, itemgetter
 from pathlib import Path
 
 from cbdeploy.client.packaging.model import FileStat, SelectedFile
-from cbdeploy.client.packaging.reader import LARGE, WHOLE, Item, file_item, item_size
+from cbdeploy.client.packaging.reader import LARGE, LINK_MODE, WHOLE, Item
 from cbdeploy.client.packaging.table import RACY_NS
 from cbdeploy.client.packaging.workers import Workers, has_cache, start_workers
 
 BATCH_BYTES = 1 << 20
 BATCH_FILES = 128
 BUDGET = 32 << 20  # at most this much handed out before the builder starts writing
+_PATH = itemgetter(0)
+_TARGET = itemgetter(1)
+_SIZE = itemgetter(0)
 
 
 class Batch:
     """Entries compressed together by one worker (plain classes: cheaper to import)."""
 
-    __slots__ = ("items", "size")
+    __slots__ = ("items", "size", "files", "stats")
 
-    def __init__(self) -> None:
-        self.items: list[Item] = []
-        self.size = 0
+    def __init__(self, items: list[Item] | None = None, size: int = 0) -> None:
+        self.items: list[Item] = items if items is not None else []
+        self.size = size
+        # An early batch's: the selected files and stats its items were made of.
+        self.files: list[SelectedFile] = []
+        self.stats: list[FileStat] = []
 
-    def cut_before(self, size: int, start: bool = False) -> bool:
-        """Whether an item of ``size`` begins a new batch: a large one does (it goes
-        alone), and so does one where a batch must ``start``."""
-        return bool(self.items) and (start or size > LARGE)
+    def cut_before(self, size: int) -> bool:
+        """Whether an item of ``size`` begins a new batch: a large one does (it goes alone)."""
+        return bool(self.items) and size > LARGE
 
     def add(self, item: Item, size: int) -> None:
         self.items.append(item)
@@ -78,33 +89,37 @@ class EarlyBatches:
         self._batch = Batch()
         self._left = budget
         self.taken = self.discarded = 0  # batches the build took, and did not
-        self._encoding = (sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
 
-    def feed(self, root: Path, files: Iterable[SelectedFile], stats: Mapping[str, FileStat]) -> None:
+    def feed(self, root: Path, files: Sequence[SelectedFile], stats: Mapping[str, FileStat]) -> None:
         """Take the next resolved files of the selection under ``root`` (in byte order)."""
-        if self._left <= 0:
+        if self._left <= 0 or not files:
             return
         if self.root is None:
             self.root = os.fsencode(root).rstrip(b"/") + b"/"
             self.workers.begin(self.root, self.started_ns - RACY_NS)
-        encoding, errors = self._encoding
-        batch = self._batch
-        for f in files:
-            item = file_item(f.path.encode(encoding, errors), f, stats)
-            size = item_size(item)
-            if size > WHOLE:  # streamed on a thread by the builder: the batch ends here
-                self._hand()
-                batch = self._batch
+        files = list(files)
+        fstats = list(map(stats.__getitem__, map(_PATH, files)))
+        items, sizes = file_items(encoded(files), files, fstats)
+        ends, _, _ = batch_ends(sizes, len(self._batch.items), self._batch.size)
+        start = 0
+        for end in ends:
+            batch = self._batch
+            batch.items += items[start:end]
+            batch.files += files[start:end]
+            batch.stats += fstats[start:end]
+            batch.size += sum(sizes[start:end])
+            start = end
+            if batch.size > WHOLE:  # one file, streamed on a thread by the builder
+                self._batch = Batch()
                 continue
-            if batch.cut_before(size):
-                self._hand()
-                batch = self._batch
-            batch.add(item, size)
-            if batch.full():
-                self._hand()
-                batch = self._batch
-                if self._left <= 0:
-                    return
+            self._hand()
+            if self._left <= 0:
+                return
+        batch = self._batch  # the batch being formed: more may come
+        batch.items += items[start:]
+        batch.files += files[start:]
+        batch.stats += fstats[start:]
+        batch.size += sum(sizes[start:])
 
     def finish(self) -> None:
         """The selection is complete: hand out the batch being formed."""
@@ -128,6 +143,62 @@ class EarlyBatches:
             self.handed.append(Remote(batch, self.workers.submit(batch.items, batch.size)))
             self._left -= batch.size
             self._batch = Batch()
+
+
+def encoded(files: Sequence[SelectedFile]) -> list[bytes]:
+    """``os.fsencode(f.path)`` of each file (the paths encoded joined, where the file
+    system encoding is UTF-8: stateless, so the pieces encode alone)."""
+    encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+    if codecs.lookup(encoding).name == "utf-8":
+        return "\0".join(map(_PATH, files)).encode(encoding, errors).split(b"\0") if files else []
+    return [f.path.encode(encoding, errors) for f in files]
+
+
+def file_items(
+    names: list[bytes], files: Sequence[SelectedFile], stats: Sequence[FileStat]
+) -> tuple[list[Item], list[int]]:
+    """The items of ``files`` (``names``: their paths encoded, ``stats`` their stats) and
+    their sizes: :func:`.reader.file_item` and :func:`.reader.item_size` of each, made
+    in C but for the links."""
+    items: list[Item] = list(map(add, zip(names), stats))
+    sizes = list(map(_SIZE, stats))
+    for at in compress(range(len(files)), map(is_not, map(_TARGET, files), repeat(None))):
+        target = os.fsencode(files[at].link_target or "")
+        items[at] = (names[at], LINK_MODE, target, True)
+        sizes[at] = len(target)
+    return items, sizes
+
+
+def batch_ends(sizes: Sequence[int], count: int = 0, total: int = 0) -> tuple[list[int], int, int]:
+    """Where the batches formed of entries of ``sizes`` end, after a batch being formed
+    of ``count`` entries and ``total`` bytes: :class:`Batch`'s rule (a large entry goes
+    alone, a batch ends once full), found a batch at a time (a search of the running
+    sums), not an entry at a time. Also the count and bytes of the batch left being
+    formed. An end at 0 ends the batch being formed."""
+    ends: list[int] = []
+    stop = len(sizes)
+    sums = list(accumulate(sizes, initial=0))  # sums[i]: the bytes before entry i
+    large = deque(compress(range(stop), map(gt, sizes, repeat(LARGE))))
+    at = 0
+    while at < stop:
+        if large and large[0] == at:  # alone, after the batch being formed
+            large.popleft()
+            ends += [at, at + 1] if count else [at + 1]
+            at, count, total = at + 1, 0, 0
+            continue
+        full = min(
+            at + BATCH_FILES - count,  # the entry that makes it BATCH_FILES
+            bisect_left(sums, sums[at] + BATCH_BYTES - total, at + 1),  # or BATCH_BYTES
+        )
+        cut = large[0] if large else stop
+        if full <= cut:
+            ends.append(full)
+            at, count, total = full, 0, 0
+        else:  # a large entry, or the end, comes first
+            count += cut - at
+            total += sums[cut] - sums[at]
+            at = cut
+    return ends, count, total
 
 
 @contextmanager

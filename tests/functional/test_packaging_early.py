@@ -8,14 +8,28 @@ archive itself, the manifest).
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from cbdeploy.client.packaging import build_archive, select_files
-from cbdeploy.client.packaging.archive import ArchiveBuilder
-from cbdeploy.client.packaging.early import EarlyBatches
+import cbdeploy.client.packaging.cold as cold_module
+import cbdeploy.client.packaging.early as early_module
+from cbdeploy.client.packaging import build_archive, bulk, select_files
+from cbdeploy.client.packaging.archive import ArchiveBuilder, _batched
+from cbdeploy.client.packaging.cold import cold_units
+from cbdeploy.client.packaging.destination import complete_stats
+from cbdeploy.client.packaging.early import (
+    BATCH_BYTES,
+    BATCH_FILES,
+    Batch,
+    EarlyBatches,
+    batch_ends,
+)
+from cbdeploy.client.packaging.reader import LARGE, default_open, item_size
+from cbdeploy.client.packaging.runs import entries_one_by_one
 from cbdeploy.client.packaging.workers import start_workers
 from tests.functional.test_packaging_workers import make_tree
 from tests.gitrepo import git
@@ -86,3 +100,79 @@ def test_a_small_budget_hands_out_less_and_the_build_does_the_rest(tmp_path: Pat
     assert 0 < early.taken + early.discarded < 8
     assert (tmp_path / "early.zip").read_bytes() == thread_build(project, tmp_path / "t.zip")
 
+
+
+def test_a_cold_build_makes_each_files_item_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16: the files of the batches handed out early are not made into items again
+    by the build (it takes those batches whole): one item per file in all."""
+    project = committed_tree(tmp_path / "p")
+    made: list[int] = []
+
+    def counting(names: list[bytes], *rest: Any) -> Any:
+        made.append(len(names))
+        return original(names, *rest)
+
+    original = early_module.file_items
+    monkeypatch.setattr(cold_module, "file_items", counting)
+    fed: list[int] = []
+
+    def feeding(names: list[bytes], *rest: Any) -> Any:
+        fed.append(len(names))
+        return original(names, *rest)
+
+    monkeypatch.setattr(early_module, "file_items", feeding)
+    early = early_build(project, tmp_path / "early.zip")
+    files = len(select_files(project).files)
+    assert early.taken > 10 and sum(fed) > files // 2  # most went out early
+    assert sum(fed) + sum(made) == files
+    assert (tmp_path / "early.zip").read_bytes() == thread_build(project, tmp_path / "t.zip")
+
+
+@pytest.mark.parametrize("added", [
+    [".cbdeploy/manifest.json"],
+    [".cbdeploy/manifest.json", ".cbdeploy/plan.json", "pkg3/src0/file0003a.js", "zzz.txt", "a"],
+])
+def test_cold_batches_hold_the_entries_in_archive_order(
+    tmp_path: Path, added: list[str]
+) -> None:
+    """The batches of a cold build, formed in bulk, hold the entries the entry-by-entry
+    plan gives, in its order: the added entries in their places (several before one
+    file, before the first, after the last), a large file alone."""
+    project = committed_tree(tmp_path / "p", files=700)
+    selection = select_files(project)
+    stats = complete_stats(selection)
+    extra = {path: path.encode() * 3 for path in added}
+    columns = bulk.FileColumns(selection.files, stats)
+    units = cold_units(selection.files, columns, extra, None)
+    assert units is not None
+    batches = list(units)
+    expected = list(entries_one_by_one(selection.files, stats, extra, None, b"/", default_open))
+    assert [item for batch in batches for item in batch.items] == expected
+    assert [b.items for b in batches] == [b.items for b in _batched(expected)]  # same rule
+    assert all(b.size == sum(map(item_size, b.items)) for b in batches)
+
+
+def test_batch_ends_follow_the_batch_rule() -> None:
+    """Batches found a batch at a time end where adding the entries one by one to a
+    :class:`Batch` ends them, after any batch being formed."""
+    rng = random.Random(5)
+    choices = [0, 1, 100, 5000, 20_000, 300_000, LARGE, LARGE + 1, 3 * LARGE]
+    for _ in range(2000):
+        if rng.random() < 0.5:
+            sizes = [rng.choice(choices) for _ in range(rng.randint(0, 500))]
+        else:
+            sizes = [rng.randint(0, 20_000) for _ in range(rng.randint(0, 500))]
+        count = rng.randint(1, BATCH_FILES - 1) if rng.random() < 0.5 else 0
+        total = rng.randint(0, BATCH_BYTES - 1) if count else 0
+        batch, ends = Batch([(b"",)] * count, total), []  # type: ignore[list-item]
+        for at, size in enumerate(sizes):
+            if batch.cut_before(size):
+                ends.append(at)
+                batch = Batch()
+            batch.add((b"", 0, b"", False), size)
+            if batch.full():
+                ends.append(at + 1)
+                batch = Batch()
+        assert batch_ends(sizes, count, total) == (ends, len(batch.items), batch.size)
