@@ -38,7 +38,7 @@ from deflate import crc32
 
 from cbdeploy.client.errors import PackagingError
 from cbdeploy.client.packaging.deflater import LEVEL, wants_store
-from cbdeploy.client.packaging.zipformat import DEFLATED, STORED, central_record, local_into
+from cbdeploy.client.packaging.zipformat import DEFLATED, STORED, central_record, records_into
 
 TYPE_CHECKING = False  # (typing.TYPE_CHECKING without importing typing; mypy knows the name)
 if TYPE_CHECKING:
@@ -94,20 +94,20 @@ def compress_batch(items: list[Item], root: bytes, racy_from_ns: int) -> tuple[A
             data = _read(root + name, key)
         if data is None or key is None:  # anything unusual: the general path, and its precise errors
             at, entry = _general(item, root, racy_from_ns, buffer, at)
-        else:
-            size, crc = len(data), crc32(data)
-            start = at + _LOCAL_FIXED + len(name)
-            csize = into(data, start) if data and not wants_store(name) else 0
-            method = DEFLATED if csize else STORED
-            if not csize:
-                buffer[start : start + size] = data
-                csize = size
-            local_into(buffer, at, name, method, crc, csize, size)
-            mode = 0o100755 if key[5] & 0o111 else 0o100644
-            entry = (start + csize - at, method, crc, csize, size, mode, b"")
-            at = start + csize
-        central.append(central_record(name, *entry[1:6], 0))
-        entries.append(entry)
+            central.append(central_record(name, *entry[1:6], 0))
+            entries.append(entry)
+            continue
+        size, crc = len(data), crc32(data)
+        start = at + _LOCAL_FIXED + len(name)
+        csize = into(data, start) if data and not wants_store(name) else 0
+        method = DEFLATED if csize else STORED
+        if not csize:
+            buffer[start : start + size] = data
+            csize = size
+        mode = 0o100755 if key[5] & 0o111 else 0o100644
+        central.append(records_into(buffer, at, name, method, crc, csize, size, mode))
+        entries.append((start + csize - at, method, crc, csize, size, mode, b""))
+        at = start + csize
     return (OK, entries), [memoryview(buffer)[:at], b"".join(central)]
 
 

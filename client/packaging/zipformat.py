@@ -77,18 +77,23 @@ def local_header(entry: EntryInfo) -> bytes:
     return head + entry.name + extra
 
 
-def local_into(
-    buffer: bytearray, at: int, name: bytes, method: int, crc: int, csize: int, size: int
-) -> int:
-    """:func:`local_header` of an entry under 4 GiB, written into ``buffer`` at ``at``
-    (a worker's batch buffer: no bytes object per header); where it ends."""
-    end = at + _LOCAL.size
+def records_into(
+    buffer: bytearray, at: int, name: bytes, method: int, crc: int, csize: int, size: int,
+    mode: int,
+) -> bytes:
+    """For an entry under 4 GiB (a worker's): its :func:`local_header`, written into
+    ``buffer`` at ``at`` (the batch's buffer: no bytes object for it), and its central
+    record for offset 0 (the builder puts the real offset in), as one call."""
+    flags = 0 if name.isascii() else name_flags(name)
     _LOCAL.pack_into(
-        buffer, at, LOCAL_SIG, VERSION_DEFAULT, 0 if name.isascii() else name_flags(name),
-        method, DOS_TIME, DOS_DATE, crc, csize, size, len(name), 0,
+        buffer, at, LOCAL_SIG, VERSION_DEFAULT, flags, method, DOS_TIME, DOS_DATE, crc, csize,
+        size, len(name), 0,
     )
-    buffer[end : end + len(name)] = name
-    return end + len(name)
+    buffer[at + _LOCAL.size : at + _LOCAL.size + len(name)] = name
+    return _CENTRAL.pack(
+        CENTRAL_SIG, MADE_BY, VERSION_DEFAULT, flags, method, DOS_TIME, DOS_DATE, crc, csize,
+        size, len(name), 0, 0, 0, 0, (mode & 0xFFFF) << 16, 0,
+    ) + name
 
 
 def central_header(entry: EntryInfo, offset: int) -> bytes:

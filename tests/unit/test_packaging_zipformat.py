@@ -19,8 +19,10 @@ from cbdeploy.client.packaging.zipformat import (
     LIMIT_32,
     STORED,
     central_header,
+    central_record,
     end_records,
     local_header,
+    records_into,
 )
 
 GIB = 1 << 30
@@ -113,3 +115,17 @@ def test_zipfile_reads_an_entry_stored_past_4_gib(tmp_path: Path) -> None:
         assert member.header_offset == offset
         assert member.external_attr >> 16 == 0o100755
         assert archive.read(member) == data
+
+
+def test_a_workers_records_in_place_are_the_headers_made_alone() -> None:
+    """``records_into`` (a worker's, per file) writes the local header ``local_header``
+    makes, in place, and gives the central record ``central_record`` makes at offset 0."""
+    for name in (b"src/a.js", "dir/é.txt".encode(), b"raw\xff.bin"):
+        for method, csize in ((DEFLATED, 7), (STORED, 20)):
+            info = EntryInfo(name, method, 0xDEADBEEF, csize, 20, 0o100755)
+            buffer = bytearray(b"?" * 200)
+            central = records_into(buffer, 9, name, method, 0xDEADBEEF, csize, 20, 0o100755)
+            head = local_header(info)
+            assert buffer[9 : 9 + len(head)] == head
+            assert buffer[:9] == b"?" * 9 and buffer[9 + len(head) :] == b"?" * (191 - len(head))
+            assert central == central_record(name, method, 0xDEADBEEF, csize, 20, 0o100755, 0)
