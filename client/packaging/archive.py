@@ -264,7 +264,8 @@ class ArchiveBuilder:
     ) -> None:
         # The pools start only once there is more to compress than INLINE_BYTES: a
         # re-package that recompresses a file or two does it here, without paying for
-        # importing concurrent.futures and starting threads or processes.
+        # importing concurrent.futures and starting threads or processes. So does a cold
+        # build with the few entries before its early batches (the manifest's).
         self._threads: ThreadPoolExecutor | None = None
         self._workers: Workers | None = self._given if self._early else None
         window: deque[Future[list[Produced]] | CopyRun | _Done | Remote] = deque()
@@ -280,7 +281,9 @@ class ArchiveBuilder:
                     window.append(unit)
                 elif isinstance(unit, CopyRun):
                     window.append(unit)
-                elif not self._processes and self._threads is None and _inline_cost(unit) <= inline:
+                elif _inline_cost(unit) <= inline and (
+                    (not self._processes and self._threads is None) or self._before_early()
+                ):
                     inline -= _inline_cost(unit)
                     window.append(_Done(self._compress(unit)))
                 else:
@@ -298,6 +301,11 @@ class ArchiveBuilder:
                 self._threads.shutdown(wait=True, cancel_futures=True)
             if self._workers is not None and self._workers is not self._given:
                 self._workers.close(kill=failed)
+
+    def _before_early(self) -> bool:
+        """Whether batches handed out early come after the one at hand: a worker would
+        compress it only after them, and nothing could be written meanwhile."""
+        return self._early is not None and bool(self._early.handed)
 
     def _submit(self, batch: Batch) -> Future[list[Produced]] | Remote:
         """Hand ``batch`` to a worker process, or to a thread (a file above WHOLE streams

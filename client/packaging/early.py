@@ -36,6 +36,10 @@ from cbdeploy.client.packaging.workers import Workers, has_cache, start_workers
 BATCH_BYTES = 1 << 20
 BATCH_FILES = 128
 BUDGET = 32 << 20  # at most this much handed out before the builder starts writing
+# Where the entries the build adds go (the manifest, a deploy's plan and runner): no
+# selected file is there (bulk.NEVER_SHIPPED), and an early batch ends there, so that
+# none holds their place (the build could not take it).
+ADDED_AT = b".cbdeploy/"
 _PATH = itemgetter(0)
 _TARGET = itemgetter(1)
 _SIZE = itemgetter(0)
@@ -88,6 +92,7 @@ class EarlyBatches:
         self.handed: deque[Remote] = deque()
         self._batch = Batch()
         self._left = budget
+        self._past_added = False  # whether a file after ADDED_AT was fed
         self.taken = self.discarded = 0  # batches the build took, and did not
 
     def feed(self, root: Path, files: Sequence[SelectedFile], stats: Mapping[str, FileStat]) -> None:
@@ -99,7 +104,22 @@ class EarlyBatches:
             self.workers.begin(self.root, self.started_ns - RACY_NS)
         files = list(files)
         fstats = list(map(stats.__getitem__, map(_PATH, files)))
-        items, sizes = file_items(encoded(files), files, fstats)
+        names = encoded(files)
+        items, sizes = file_items(names, files, fstats)
+        cut = len(names) if self._past_added else bisect_left(names, ADDED_AT)
+        self._add(items[:cut], files[:cut], fstats[:cut], sizes[:cut])
+        if cut < len(names) and self._left > 0:  # the added entries' place: a batch ends
+            self._past_added = True
+            self._hand()
+            self._add(items[cut:], files[cut:], fstats[cut:], sizes[cut:])
+
+    def _add(
+        self, items: list[Item], files: list[SelectedFile], fstats: list[FileStat],
+        sizes: list[int],
+    ) -> None:
+        """Add entries to the batch being formed, handing out each batch formed."""
+        if self._left <= 0:
+            return
         ends, _, _ = batch_ends(sizes, len(self._batch.items), self._batch.size)
         start = 0
         for end in ends:
