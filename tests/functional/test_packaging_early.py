@@ -18,7 +18,7 @@ import pytest
 import cbdeploy.client.packaging.cold as cold_module
 import cbdeploy.client.packaging.early as early_module
 from cbdeploy.client.packaging import build_archive, bulk, select_files
-from cbdeploy.client.packaging.archive import ArchiveBuilder, _batched
+from cbdeploy.client.packaging.archive import MANIFEST, ArchiveBuilder, _batched
 from cbdeploy.client.packaging.cold import cold_units
 from cbdeploy.client.packaging.destination import complete_stats
 from cbdeploy.client.packaging.early import (
@@ -30,7 +30,7 @@ from cbdeploy.client.packaging.early import (
 )
 from cbdeploy.client.packaging.reader import LARGE, default_open, item_size
 from cbdeploy.client.packaging.runs import entries_one_by_one
-from cbdeploy.client.packaging.workers import start_workers
+from cbdeploy.client.packaging.workers import Workers, start_workers
 from tests.functional.test_packaging_workers import make_tree
 from tests.gitrepo import git
 
@@ -64,18 +64,30 @@ def thread_build(project: Path, output: Path) -> bytes:
     return output.read_bytes()
 
 
-def test_a_clean_tree_takes_every_early_batch(tmp_path: Path) -> None:
+def test_a_clean_tree_takes_every_early_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Files on both sides of the manifest's place (``.babelrc`` before it): an early
-    batch ends there, so none is discarded for holding it."""
+    batch ends there, so none is discarded for holding it; and the manifest, before the
+    early batches, is compressed by the builder itself, not queued behind them."""
     project = tmp_path / "p"
     project.mkdir()
     for name in (".babelrc", ".a", ".c", ".cbdeploy-notes", ".cbdeployrc", ".d"):
         (project / name).write_text(f"{name}\n")
     committed_tree(project)
+    submitted: list[bytes] = []
+    submit = Workers.submit
+
+    def recording(self: Workers, items: list[Any], size: int) -> int:
+        submitted.extend(item[0] for item in items)
+        return submit(self, items, size)
+
+    monkeypatch.setattr(Workers, "submit", recording)
     early = early_build(project, tmp_path / "early.zip")
     assert (tmp_path / "early.zip").read_bytes() == thread_build(project, tmp_path / "t.zip")
     assert early.taken > 10
     assert early.discarded == 0
+    assert b".babelrc" in submitted and MANIFEST.encode() not in submitted
 
 
 def test_files_between_the_early_batches_give_the_same_archive(tmp_path: Path) -> None:
