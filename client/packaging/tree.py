@@ -43,7 +43,8 @@ from cbdeploy.client.packaging.reader import default_open
 
 FILES = ".cbdeploy/files.json"
 HASH_CACHE = "hashes.bin"
-CACHE_VERSION = 2  # 1: a dict of path to [size, mtime, ctime, inode, sha256]
+CACHE_VERSION = 3  # 1: a dict of path to [size, mtime, ctime, inode, sha256]; 2: keys
+# without the device
 RACY_NS = 1_000_000_000
 
 
@@ -153,7 +154,7 @@ def scan_tree(
     shas = hash_files([(root + raws[i], paths[i], cast("tuple[int, ...]", keys[i])[0])
                        for i in to_hash])
     for i, sha in zip(to_hash, shas, strict=True):
-        size, mtime, ctime, _ino, mode = cast("tuple[int, int, int, int, int]", keys[i])
+        size, mtime, ctime, _ino, _dev, mode = cast("FileStat", keys[i])
         records[i] = new(FileRecord, (paths[i], "x" if mode & 0o111 else "f", size, sha))
         if mtime < limit and ctime < limit:
             gained = True
@@ -166,15 +167,14 @@ def scan_tree(
 
 class _Cached(NamedTuple):
     """The hash cache, by column in the byte order of the paths: per path its key (the
-    stat's size, mtime, ctime, inode and mode; ``("l", target)`` for a link; None for
-    a file hashed within the racy window) and its record."""
+    file's stat, all of it, as the selection took it; ``("l", target)`` for a link; None
+    for a file hashed within the racy window) and its record."""
 
     paths: list[str]
     keys: list[object]
     records: list[FileRecord]
 
 
-_KEY = itemgetter(0, 1, 2, 3, 5)  # of a FileStat: size, mtime_ns, ctime_ns, ino, mode
 _ENCODE = (sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
 
 
@@ -196,7 +196,7 @@ def _keys(
     for i in compress(range(len(paths)), map(operator.not_, stats)):  # a Selection by hand
         if files[i].link_target is None:
             stats[i] = _stat(root + raws[i], paths[i])
-    keys: list[object] = [_KEY(st) if st is not None else None for st in stats]
+    keys: list[object] = list(stats)  # (the FileStats themselves: no tuple made per file)
     for i in compress(range(len(paths)), map(itemgetter(1), files)):
         keys[i] = ("l", files[i].link_target)
     return keys
@@ -298,7 +298,8 @@ def _save_cache(cache_dir: Path | None, cached: _Cached) -> None:
         return
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = cache_dir / f".{HASH_CACHE}.{os.getpid()}.tmp"
-    data = {"version": CACHE_VERSION, "paths": cached.paths, "keys": cached.keys,
+    keys = [tuple(key) if isinstance(key, FileStat) else key for key in cached.keys]
+    data = {"version": CACHE_VERSION, "paths": cached.paths, "keys": keys,
             "records": list(map(tuple, cached.records))}
     tmp.write_bytes(marshal.dumps(data))
     os.replace(tmp, cache_dir / HASH_CACHE)

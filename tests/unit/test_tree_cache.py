@@ -140,3 +140,30 @@ def test_a_selection_made_by_hand_in_any_order_gives_the_same_tree(tmp_path: Pat
     shuffled = dataclasses.replace(selection, files=tuple(reversed(selection.files)), stats={})
     assert scan_tree(shuffled, cache, clock_ns=lambda: LATER) == scan_tree(selection, None)
     assert scan_tree(selection, cache, clock_ns=lambda: LATER) == scan_tree(shuffled, None)
+
+
+def test_a_file_whose_stat_differs_in_any_field_is_hashed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key is the selection's whole stat, device included (a file now on another file
+    system with the same inode and times is another file); the files whose stat is the
+    same keep their hash without a new key being made for them."""
+    from cbdeploy.client.packaging import tree
+
+    project, cache = tmp_path / "p", tmp_path / "cache"
+    project.mkdir()
+    for i in range(3):
+        (project / f"f{i}.txt").write_text(f"{i}\n")
+    scan_tree(select_files(project), cache, clock_ns=lambda: LATER)
+    selection = select_files(project)
+    moved = {**selection.stats, "f1.txt": selection.stats["f1.txt"]._replace(dev=12345)}
+    hashed: list[list[tuple[bytes, str, int]]] = []
+    real = tree.hash_files
+
+    def spy(files: list[tuple[bytes, str, int]]) -> list[str]:
+        hashed.append(files)
+        return real(files)
+
+    monkeypatch.setattr(tree, "hash_files", spy)
+    scan_tree(dataclasses.replace(selection, stats=moved), cache, clock_ns=lambda: LATER)
+    assert [path for _, path, _ in hashed[0]] == ["f1.txt"]
