@@ -21,6 +21,7 @@ import threading
 from contextlib import ExitStack
 from typing import IO, Any
 
+from cbdeploy.client.aws.lasting import made_to_last
 from cbdeploy.client.aws.notices import connection_notices
 from cbdeploy.client.aws.wire import (
     LOG,
@@ -161,13 +162,21 @@ def _mirror_logging(sender: _Sender, levels: dict[str, int]) -> None:
     logging.getLogger().addHandler(_Forward(sender))
 
 
+def load_door() -> Any:
+    """``open_aws``, with boto3 and botocore loaded: their modules live as long as the
+    agent, so they are loaded without the cyclic collector, then frozen (``.lasting``)."""
+    with made_to_last():
+        from cbdeploy.client.aws.client import open_aws
+    return open_aws
+
+
 def main(requests_fd: int, replies_fd: int) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
     requests = os.fdopen(requests_fd, "rb")
     sender = _Sender(os.fdopen(replies_fd, "wb"))
     try:  # boto3 first: the opening may come later (see remote.EarlyAgent)
-        from cbdeploy.client.aws.client import open_aws
+        open_aws = load_door()
     except Exception as error:  # noqa: BLE001 - told with the opening's answer
         unusable: Exception | None = error
     else:

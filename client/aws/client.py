@@ -50,6 +50,7 @@ from cbdeploy.client.aws.codebuild import CodeBuildMethods
 from cbdeploy.client.aws.endpoint import Endpoint, from_client_url
 from cbdeploy.client.aws.errors import translate_error
 from cbdeploy.client.aws.iam import IamMethods
+from cbdeploy.client.aws.lasting import made_to_last
 from cbdeploy.client.aws.logs import LogsMethods
 from cbdeploy.client.aws.lookups import LookupMethods
 from cbdeploy.client.aws.notices import notify
@@ -203,12 +204,13 @@ class AwsClient(CodeBuildMethods, LogsMethods, IamMethods, LookupMethods, S3Meth
         with self._lock:
             if service not in self._clients:
                 try:
-                    client = self.session.client(
-                        service,
-                        region_name=self.region,
-                        endpoint_url=self.endpoint_url,
-                        config=self._config,
-                    )
+                    with made_to_last():  # (its models live as long as the door)
+                        client = self.session.client(
+                            service,
+                            region_name=self.region,
+                            endpoint_url=self.endpoint_url,
+                            config=self._config,
+                        )
                 except bx.BotoCoreError as error:
                     raise translate_error(error, service, "client", {}) from error
                 if not self._polling:
