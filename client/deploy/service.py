@@ -47,7 +47,6 @@ from cbdeploy.client.config.load import load_config
 from cbdeploy.client.config.model import ProjectConfig
 from cbdeploy.client.config.statedir import NAME, cache_dir, state_dir
 from cbdeploy.client.deploy import workspace_deploy as ws
-from cbdeploy.client.deploy.batch_deploy import deploy_services
 from cbdeploy.client.deploy.choose import ServiceSelector, recorded, root_selector, service_selector
 from cbdeploy.client.deploy.delta import BaseStore, archive_key, build_delta, decide, files_entry
 from cbdeploy.client.deploy.events import (
@@ -155,6 +154,9 @@ class DeployService:
         """The outcome; None when a workspace's selection picked nothing (nothing started)."""
         workspace = ws.locate(self.root, self.target)
         if workspace is not None and ws.at_root(workspace, self.root):  # one batch
+            # (Loaded here: a workspace's batch is the only deploy that needs it.)
+            from cbdeploy.client.deploy.batch_deploy import deploy_services
+
             return deploy_services(self, workspace, root_selector(workspace, self))
         config = load_config(self.root, self.target.stage, self.target.config_path)
         chooser = service_selector(workspace, config.root, self)  # checks --service ...

@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
-
 from cbdeploy.client.errors import AwsError, BucketOwnershipError, CredentialsError
 from cbdeploy.client.infra.model import Infrastructure
 
@@ -263,6 +261,9 @@ class Uploader:
 
     def _retry(self, method: Callable[..., Any], *args: Any) -> Any:
         """Call ``method(*args)``, again after a failure; the body is rewound each time."""
+        # (tenacity loads here: only a multipart upload's parts are retried this way.)
+        from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
         body = next(a for a in args if isinstance(a, PartBody))
 
         def attempt() -> Any:

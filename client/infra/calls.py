@@ -14,8 +14,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
-
 from cbdeploy.client.errors import AwsError
 
 if TYPE_CHECKING:
@@ -110,6 +108,9 @@ def execute(
         if not call.waits_for_role:
             method(**call.params)
             continue
+        # (tenacity loads here: a deploy whose stage exists makes no such call.)
+        from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
         retrying = Retrying(
             retry=retry_if_exception(_role_not_ready),
             wait=wait_exponential(multiplier=1, min=1, max=8),
