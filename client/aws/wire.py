@@ -14,14 +14,21 @@ error: a bad profile, a bad seed file) or ``("unavailable", why)`` (the agent ca
 here: the parent opens the door itself). Also ``(PROGRESS, id, position)`` (the body of
 call ``id`` was sent up to ``position``), ``(LOG, name, level, message)`` and
 ``(NOTICE, message)`` (see :mod:`.notices`).
+
+A datetime travels with a time zone of the standard library: botocore's answers carry
+dateutil's (``tzutc``, ``tzlocal``), which would have the deploy's process import
+dateutil to read them. The same instant and UTC offset, so the same ``isoformat``.
 """
 
 from __future__ import annotations
 
+import copyreg
+import io
 import pickle
 import struct
 import traceback
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import IO, Any
 
 from cbdeploy.client import errors
@@ -41,9 +48,23 @@ class Upload:
     progress: bool
 
 
+def _plain_datetime(value: datetime) -> Any:
+    """``value`` pickled with a ``datetime.timezone`` of its UTC offset, if it had another."""
+    offset = value.utcoffset()
+    if offset is not None and not isinstance(value.tzinfo, timezone):
+        value = value.replace(tzinfo=timezone(offset))
+    return value.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+
+
+class _Pickler(pickle.Pickler):
+    dispatch_table = {**copyreg.dispatch_table, datetime: _plain_datetime}
+
+
 def encode(value: Any) -> bytes:
     """A frame's bytes (a value that cannot be pickled fails here, before anything is sent)."""
-    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+    return buffer.getvalue()
 
 
 def write_frame(stream: IO[bytes], data: bytes) -> None:

@@ -5,8 +5,12 @@ from __future__ import annotations
 import inspect
 import io
 import pickle
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
 
 import pytest
+from dateutil.tz import tzlocal, tzoffset, tzutc
 
 from cbdeploy.client import errors
 from cbdeploy.client.aws.client import AwsClient
@@ -87,3 +91,31 @@ def test_the_agents_client_has_what_a_deploy_uses_of_the_door() -> None:
     outside client/aws/ reads it, nor the instance's ``session`` and ``endpoint_url``)."""
     public = {name for name in dir(AwsClient) if not name.startswith("_")}
     assert public - set(dir(AgentAwsClient)) == {"client"}
+
+
+READ_IN_A_FRESH_PROCESS = """
+import pickle, sys
+answer = pickle.loads(sys.stdin.buffer.read())
+print(sorted(m for m in sys.modules if m.split(".")[0] in ("dateutil", "botocore")))
+print([type(v.tzinfo).__name__ for v in answer["times"]])
+print([v.isoformat() for v in answer["times"]])
+"""
+
+
+def test_datetimes_cross_with_the_standard_librarys_time_zones() -> None:
+    """botocore's answers carry dateutil's time zones (tzutc from XML, tzlocal from epoch
+    numbers): the deploy's process reads them without importing dateutil (issue 16,
+    target 4), the same instants and offsets."""
+    times = [datetime(2026, 12, 6, 14, 30, 5, 120000, tzinfo=tzutc()),
+             datetime.fromtimestamp(1_765_000_000.25, tzlocal()),
+             datetime(2026, 7, 1, 9, 0, tzinfo=tzoffset("X", 5400)),
+             datetime(2026, 7, 1, 9, 0, tzinfo=timezone(timedelta(hours=-3))),
+             datetime(2026, 7, 1, 9, 0)]  # naive: as it was
+    data = encode({"times": times})
+    assert pickle.loads(data)["times"] == times
+    done = subprocess.run([sys.executable, "-c", READ_IN_A_FRESH_PROCESS], input=data,
+                          capture_output=True, check=True, timeout=60)
+    modules, zones, texts = done.stdout.decode().splitlines()
+    assert modules == "[]"
+    assert zones == str(["timezone"] * 4 + ["NoneType"])
+    assert texts == str([t.isoformat() for t in times])
