@@ -11,10 +11,9 @@ carrying ``ExpectedBucketOwner`` :class:`BucketOwnershipError`, anything else
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
-from typing import Any
-
-import botocore.exceptions as bx
+from typing import TYPE_CHECKING, Any
 
 from cbdeploy.client.errors import (
     AccessDeniedError,
@@ -26,6 +25,9 @@ from cbdeploy.client.errors import (
     ExpiredCredentialsError,
     NotFoundError,
 )
+
+if TYPE_CHECKING:
+    import botocore.exceptions as bx
 
 EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})
 CREDENTIAL_CODES = EXPIRED_CODES | frozenset(
@@ -47,11 +49,6 @@ CREDENTIALS_HINT = (
     "run 'aws sso login' if your profile uses SSO, or check --aws-profile. "
     "To try cbdeploy without an AWS account, add --local."
 )
-# What a poller may treat as a passing failure and try again: ours (translated) and
-# botocore's own (a dropped connection, a read timeout) when one slips past the door.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (AwsError, bx.BotoCoreError)
-# botocore's ways of saying an SSO login is over (or never happened).
-SSO_EXPIRED = (bx.UnauthorizedSSOTokenError, bx.SSOTokenLoadError, bx.TokenRetrievalError)
 # S3's IAM actions are not its operation names.
 S3_ACTIONS = {
     "HeadBucket": "ListBucket",
@@ -71,6 +68,17 @@ S3_ACTIONS = {
     "PutPublicAccessBlock": "PutBucketPublicAccessBlock",
     "GetPublicAccessBlock": "GetBucketPublicAccessBlock",
 }
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether a poller may take ``error`` as a passing failure and try again: ours
+    (translated) or botocore's own (a dropped connection, a read timeout) when one slips
+    past the door. Only a process that loaded botocore can raise botocore's, and this
+    module does not load it: the deploy's process, whose door is its AWS agent, never does."""
+    if isinstance(error, AwsError):
+        return True
+    botocore_errors = sys.modules.get("botocore.exceptions")
+    return botocore_errors is not None and isinstance(error, botocore_errors.BotoCoreError)
 
 
 def iam_action(service: str, operation: str) -> str:
@@ -107,6 +115,8 @@ def translate_error(
     ``operation`` is the API name (``StartBuild``); ``profile`` the AWS
     profile in use, for the hint on refreshing expired credentials.
     """
+    import botocore.exceptions as bx  # (loaded by the door that raised ``error``)
+
     where = f"{service} {operation}"
     if isinstance(error, (bx.NoCredentialsError, bx.PartialCredentialsError)):
         return CredentialsError("No usable AWS credentials were found.", CREDENTIALS_HINT)
@@ -116,7 +126,9 @@ def translate_error(
             "Check --aws-profile, AWS_PROFILE or the stored default ('cbdeploy defaults:list') "
             "against 'aws configure list-profiles'.",
         )
-    if isinstance(error, SSO_EXPIRED):
+    # botocore's ways of saying an SSO login is over (or never happened).
+    if isinstance(error, (bx.UnauthorizedSSOTokenError, bx.SSOTokenLoadError,
+                          bx.TokenRetrievalError)):
         named = f" of profile {profile!r}" if profile and profile != "default" else ""
         login = f"aws sso login --profile {profile}" if named else "aws sso login"
         return ExpiredCredentialsError(

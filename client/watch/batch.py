@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from cbdeploy.client.aws.errors import TRANSIENT_ERRORS
+from cbdeploy.client.aws.errors import is_transient
 from cbdeploy.client.errors import AwsError, CredentialsError, NotFoundError
 from cbdeploy.client.watch.batch_outcome import (
     SOURCE_GROUP,
@@ -213,7 +213,9 @@ class BatchWatch:
                 return
             except CredentialsError:
                 raise
-            except TRANSIENT_ERRORS as error:
+            except Exception as error:
+                if not is_transient(error):
+                    raise
                 if now - last_ok >= self._give_up_after:
                     self._lost = getattr(error, "message", None) or str(error)
                     return
@@ -229,7 +231,9 @@ class BatchWatch:
             self._start_new(batch)
         except CredentialsError:
             raise
-        except TRANSIENT_ERRORS:
+        except Exception as error:
+            if not is_transient(error):
+                raise
             return False  # (the next poll reads them again)
         return True
 

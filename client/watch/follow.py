@@ -71,7 +71,7 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING
 
-from cbdeploy.client.aws.errors import TRANSIENT_ERRORS as TRANSIENT
+from cbdeploy.client.aws.errors import is_transient
 from cbdeploy.client.errors import AwsError, CredentialsError, NotFoundError
 from cbdeploy.client.watch.cursor import Cursor, is_split_piece, joined, may_be_full, to_event
 from cbdeploy.client.watch.events import (
@@ -328,7 +328,9 @@ class Follower:
             build = self._aws.get_build(build_id)
         except (CredentialsError, NotFoundError):
             raise
-        except TRANSIENT as error:
+        except Exception as error:
+            if not is_transient(error):
+                raise
             self._failed("build", error, began)
             return None
         self._succeeded("build")
@@ -351,7 +353,9 @@ class Follower:
                 return
             except CredentialsError:
                 raise
-            except TRANSIENT as error:
+            except Exception as error:
+                if not is_transient(error):
+                    raise
                 self._failed("logs", error, began)
                 cursor.failed = True
                 if getattr(error, "code", None) == INVALID_TOKEN and cursor.token is not None:

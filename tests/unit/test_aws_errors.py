@@ -167,3 +167,18 @@ def test_missing_bucket_is_false(aws: AwsClient) -> None:
     s3 = stub(aws, "s3")
     s3.add_client_error("head_bucket", service_error_code="404", http_status_code=404)
     assert aws.bucket_exists("cbdeploy-123456789012-us-east-1") is False
+
+
+def test_a_poller_retries_our_aws_errors_and_botocores_own_only() -> None:
+    """``is_transient``: what the follower may take as a passing failure (a dropped
+    connection that slipped past the door, a translated AWS error), nothing else."""
+    import botocore.exceptions as bx
+
+    from cbdeploy.client.aws.errors import is_transient
+
+    assert is_transient(AwsError("throttled", code="ThrottlingException"))
+    assert is_transient(NotFoundError("gone"))
+    assert is_transient(bx.EndpointConnectionError(endpoint_url="http://127.0.0.1:9"))
+    assert is_transient(bx.ReadTimeoutError(endpoint_url="http://127.0.0.1:9"))
+    assert not is_transient(ValueError("a bug"))
+    assert not is_transient(KeyError("Builds"))

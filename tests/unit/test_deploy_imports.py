@@ -44,17 +44,19 @@ import json, sys
 import cbdeploy.client.cli.commands.deploy, cbdeploy.client.deploy.service
 import cbdeploy.client.output.terminal, cbdeploy.client.output.report
 import cbdeploy.client.output.github, cbdeploy.client.aws.remote
-print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] == "tenacity" or m in (
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("tenacity", "botocore")
+                        or m in (
     "cbdeploy.client.deploy.batch_deploy", "cbdeploy.client.deploy.batch_plan",
     "cbdeploy.client.watch.batch"))))
 """
 
 
-def test_a_single_deploy_loads_neither_the_batch_deploy_nor_tenacity() -> None:
+def test_a_single_deploy_loads_neither_the_batch_deploy_nor_tenacity_nor_botocore() -> None:
     """Every CPU second before StartBuild shares two cores with the packaging (issue 16,
     target 4): a workspace's batch deploy (its plan, its follower) loads when a batch is
     deployed, tenacity when a retry it drives is needed (a multipart upload's part, a
-    call waiting for a new role)."""
+    call waiting for a new role), botocore only in the AWS agent (the follower tells a
+    passing error of botocore's from others without loading it: aws.errors.is_transient)."""
     done = subprocess.run([sys.executable, "-c", SINGLE_PROBE], capture_output=True,
                           text=True, timeout=60, check=True)
     assert json.loads(done.stdout) == []
