@@ -38,8 +38,7 @@ def collections() -> Iterator[list[int]]:
     finally:
         gc.callbacks.remove(count)
         gc.unfreeze()
-        if not enabled:
-            gc.disable()
+        (gc.enable if enabled else gc.disable)()
 
 
 def test_making_a_client_runs_no_collection_and_freezes_its_models(
