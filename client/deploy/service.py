@@ -445,4 +445,4 @@ def _started(resume_gc: Callable[[], None], selection: Selection, cache: Path | 
     next one with the package cache (``packaging.gitstatus``)."""
     resume_gc()
     if cache is not None:
-        remember(selection, cache)
+        remember(selection, cache, prime=True)

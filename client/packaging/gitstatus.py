@@ -117,10 +117,7 @@ class Prior:
         self._done = False
         if record is not None and index_sig == tuple(record.index_sig) \
                 and (cache_dir / PRIVATE).exists():
-            env = git_env()
-            env["GIT_INDEX_FILE"] = str(cache_dir / PRIVATE)
-            env["GIT_OPTIONAL_LOCKS"] = "1"  # it keeps its untracked cache in the copy
-            self.status = Pending(STATUS, root, env=env)
+            self.status = Pending(STATUS, root, env=_on_copy(cache_dir / PRIVATE))
 
     def untracked(self) -> list[bytes] | None:
         """Git status's untracked paths under the root, relative to it (None: it failed,
@@ -188,7 +185,7 @@ def untracked_paths(output: bytes, prefix: bytes) -> list[bytes]:
     return found
 
 
-def remember(selection: Selection, cache_dir: Path) -> None:
+def remember(selection: Selection, cache_dir: Path, *, prime: bool = False) -> None:
     """After a build of ``selection`` with ``cache_dir`` (which the build made): record
     its tracked listing where it is not the record's, and where the repository's index
     changed since the copy, copy it again (the next build then fills git's untracked
@@ -196,16 +193,18 @@ def remember(selection: Selection, cache_dir: Path) -> None:
 
     The copy and the record must be of the same index: one build at a time changes
     them (a lock; a build that finds it taken leaves them), the copy is made aside and
-    renamed into place, and there is no record in between."""
+    renamed into place, and there is no record in between. ``prime``: a new copy gets
+    git's untracked cache at once (a walk of the tree: for a deploy, whose build runs
+    meanwhile), not from the next build's git status."""
     facts = selection.git_facts
     if facts is None:
         return
     with _locked(cache_dir) as mine:
         if mine:
-            _remember(selection.root, cache_dir, facts)
+            _remember(selection.root, cache_dir, facts, prime)
 
 
-def _remember(root: Path, cache_dir: Path, facts: Facts) -> None:
+def _remember(root: Path, cache_dir: Path, facts: Facts, prime: bool) -> None:
     record = facts.record
     private = cache_dir / PRIVATE
     if record is not None and facts.index_sig == tuple(record.index_sig) and private.exists():
@@ -224,6 +223,8 @@ def _remember(root: Path, cache_dir: Path, facts: Facts) -> None:
             index_sig = _signature(os.fstat(source.fileno()))
             aside.write_bytes(source.read())
         _mark_all_unchanged(root, aside, objects)
+        if prime:  # (its answer is not wanted: the walk fills the untracked cache)
+            run_git(STATUS, root, env=_on_copy(aside), check=False)
         (cache_dir / RECORD).unlink(missing_ok=True)
         os.replace(aside, private)
     except (OSError, RuntimeError):
@@ -267,9 +268,7 @@ def _mark_all_unchanged(root: Path, private: Path, objects: str) -> None:
     their names are kept, and the repository gets no new object."""
     import tempfile
 
-    env = git_env()
-    env["GIT_INDEX_FILE"] = str(private)
-    env["GIT_OPTIONAL_LOCKS"] = "1"
+    env = _on_copy(private)
     listed = run_git(["ls-files", "-z"], root, env=env, check=False)
     marked = run_git([*_SETTINGS, "update-index", "-z", "--assume-unchanged", "--stdin"], root,
                      env=env, check=False, stdin=listed.stdout)
@@ -281,6 +280,14 @@ def _mark_all_unchanged(root: Path, private: Path, objects: str) -> None:
         wrote = run_git([*_SETTINGS, "write-tree", "--missing-ok"], root, env=env, check=False)
         if wrote.returncode != 0:
             raise RuntimeError("git could not write the copy's cache tree")
+
+
+def _on_copy(index: Path) -> dict[str, str]:
+    """git's environment for a command on the copy ``index``, which it may write."""
+    env = git_env()
+    env["GIT_INDEX_FILE"] = str(index)
+    env["GIT_OPTIONAL_LOCKS"] = "1"  # (git keeps its untracked cache in the copy)
+    return env
 
 
 def _git_paths(root: Path) -> tuple[str, str] | None:

@@ -247,3 +247,15 @@ def test_the_copy_leaves_the_repository_alone(repo: Path) -> None:
     assert warm.git_facts is not None and warm.git_facts.files is _listing_of(warm)
     after = sorted(p.relative_to(repo) for p in (repo / ".git").rglob("*"))
     assert after == before
+
+
+@pytest.mark.parametrize("prime", [False, True])
+def test_a_deploy_primes_the_new_copy_with_gits_untracked_cache(repo: Path, prime: bool) -> None:
+    """A new copy of the index gets git's untracked cache at once where the build asks
+    (a deploy, whose build runs meanwhile), else from the next git status."""
+    cache = cache_dir(repo)
+    cache.mkdir(exist_ok=True)
+    gitstatus.remember(select_files(repo, cache_dir=cache), cache, prime=prime)
+    made = (cache / gitstatus.PRIVATE).stat().st_size
+    _same_as_cold(repo)  # git status fills the cache where the copy came without it
+    assert ((cache / gitstatus.PRIVATE).stat().st_size > made) is not prime
