@@ -21,7 +21,6 @@ import threading
 from contextlib import ExitStack
 from typing import IO, Any
 
-from cbdeploy.client.aws.lasting import made_to_last
 from cbdeploy.client.aws.notices import connection_notices
 from cbdeploy.client.aws.wire import (
     LOG,
@@ -35,6 +34,7 @@ from cbdeploy.client.aws.wire import (
     read_frame,
     write_frame,
 )
+from cbdeploy.client.collector import paused_then_frozen_gc
 from cbdeploy.client.errors import CbdeployError
 
 # An upload's progress goes back in steps of this many bytes (and at its end), not
@@ -165,7 +165,7 @@ def _mirror_logging(sender: _Sender, levels: dict[str, int]) -> None:
 def load_door() -> Any:
     """``open_aws``, with boto3 and botocore loaded: their modules live as long as the
     agent, so they are loaded without the cyclic collector, then frozen (``.lasting``)."""
-    with made_to_last():
+    with paused_then_frozen_gc():
         from cbdeploy.client.aws.client import open_aws
     return open_aws
 

@@ -50,11 +50,11 @@ from cbdeploy.client.aws.codebuild import CodeBuildMethods
 from cbdeploy.client.aws.endpoint import Endpoint, from_client_url
 from cbdeploy.client.aws.errors import translate_error
 from cbdeploy.client.aws.iam import IamMethods
-from cbdeploy.client.aws.lasting import made_to_last
 from cbdeploy.client.aws.logs import LogsMethods
 from cbdeploy.client.aws.lookups import LookupMethods
 from cbdeploy.client.aws.notices import notify
 from cbdeploy.client.aws.s3 import S3Methods
+from cbdeploy.client.collector import paused_then_frozen_gc
 from cbdeploy.client.errors import (
     MissingExtraError,
     UsageError,
@@ -204,7 +204,7 @@ class AwsClient(CodeBuildMethods, LogsMethods, IamMethods, LookupMethods, S3Meth
         with self._lock:
             if service not in self._clients:
                 try:
-                    with made_to_last():  # (its models live as long as the door)
+                    with paused_then_frozen_gc():  # (its models live as long as the door)
                         client = self.session.client(
                             service,
                             region_name=self.region,

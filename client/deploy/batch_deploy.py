@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from cbdeploy.client.aws.results import BuildBatch
+from cbdeploy.client.collector import paused_then_frozen_gc
 from cbdeploy.client.config.load import load_config
 from cbdeploy.client.config.model import ProjectConfig
 from cbdeploy.client.config.workspace import Service, Workspace
@@ -39,7 +40,6 @@ from cbdeploy.client.errors import UsageError
 from cbdeploy.client.infra.names import project_name
 from cbdeploy.client.packaging import build_archive, select_files
 from cbdeploy.client.packaging.gitcmd import GitInfo, git_info
-from cbdeploy.client.packaging.nogc import paused_then_frozen_gc
 from cbdeploy.client.packaging.tree import scan_tree
 from cbdeploy.client.watch.batch import follow_batch
 from cbdeploy.client.watch.batch_outcome import BatchOutcome

@@ -43,6 +43,7 @@ from signal import SIGINT
 from typing import TYPE_CHECKING, Any
 
 from cbdeploy.client.aws.results import Build
+from cbdeploy.client.collector import paused_then_frozen_gc
 from cbdeploy.client.config.load import load_config
 from cbdeploy.client.config.model import ProjectConfig
 from cbdeploy.client.config.statedir import NAME, cache_dir, state_dir
@@ -91,7 +92,6 @@ from cbdeploy.client.packaging import ArchiveResult, Selection, build_archive, s
 from cbdeploy.client.packaging.early import EarlyBatches, cold_start
 from cbdeploy.client.packaging.gitcmd import GitInfo, git_info
 from cbdeploy.client.packaging.gitstatus import remember
-from cbdeploy.client.packaging.nogc import paused_then_frozen_gc
 from cbdeploy.client.packaging.tree import Tree, scan_tree
 from cbdeploy.client.target import Target
 from cbdeploy.client.tty import stdin_is_terminal

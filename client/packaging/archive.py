@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cbdeploy.client.collector import paused_gc
 from cbdeploy.client.packaging import bulk
 from cbdeploy.client.packaging.cache import ArchiveCache
 from cbdeploy.client.packaging.cold import cold_units
@@ -35,7 +36,6 @@ from cbdeploy.client.packaging.destination import check_output_path, complete_st
 from cbdeploy.client.packaging.early import Batch, EarlyBatches, Remote
 from cbdeploy.client.packaging.meter import Meter
 from cbdeploy.client.packaging.model import ArchiveResult, FileStat, Selection
-from cbdeploy.client.packaging.nogc import paused_gc
 from cbdeploy.client.packaging.reader import (
     WHOLE,
     Opener,

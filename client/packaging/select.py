@@ -18,6 +18,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import cast
 
+from cbdeploy.client.collector import paused_gc
 from cbdeploy.client.errors import PackagingError
 from cbdeploy.client.packaging import bulk, gitstatus, ignorefile
 from cbdeploy.client.packaging.listing import (
@@ -28,7 +29,6 @@ from cbdeploy.client.packaging.listing import (
     list_files,
 )
 from cbdeploy.client.packaging.model import FileStat, SelectedFile, Selection, shown
-from cbdeploy.client.packaging.nogc import paused_gc
 from cbdeploy.client.packaging.secrets import looks_secret, secret_candidates
 
 _MODE = attrgetter("st_mode")

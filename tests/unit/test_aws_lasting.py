@@ -1,5 +1,5 @@
 """What a door to AWS keeps (boto3's modules, a client's models) is made without the cyclic
-collector and then frozen (client/aws/lasting.py; issue 16, target 4: a third of the CPU
+collector and then frozen (client/collector.py; issue 16, target 4: a third of the CPU
 of making a deploy's clients went to collections walking the models as they were parsed).
 Behaviour, no timing: collections seen with ``gc.callbacks``; no network."""
 
@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from cbdeploy.client.aws.client import AwsClient
-from cbdeploy.client.aws.lasting import made_to_last
+from cbdeploy.client.collector import paused_then_frozen_gc
 from cbdeploy.client.interpreter import helper_command
 
 
@@ -60,8 +60,8 @@ def test_making_a_client_runs_no_collection_and_freezes_its_models(
 def test_blocks_on_several_threads_resume_the_collector_once_all_have_ended(
     collections: list[int],
 ) -> None:
-    with made_to_last():
-        with made_to_last():  # (as a second thread's block, begun before the first ended)
+    with paused_then_frozen_gc():
+        with paused_then_frozen_gc():  # (as a second thread's block, begun before the first)
             pass
         assert not gc.isenabled()
     assert gc.isenabled()
@@ -69,7 +69,7 @@ def test_blocks_on_several_threads_resume_the_collector_once_all_have_ended(
 
 def test_a_collector_disabled_before_stays_disabled(collections: list[int]) -> None:
     gc.disable()
-    with made_to_last():
+    with paused_then_frozen_gc():
         pass
     assert not gc.isenabled()
 

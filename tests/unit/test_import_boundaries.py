@@ -127,7 +127,7 @@ LAYERS = (
     ("deploy",),
     ("watch", "infra"),
     ("config", "packaging", "aws"),
-    ("target", "tty", "interpreter"),
+    ("target", "tty", "interpreter", "collector"),
     ("errors",),
 )
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cbdeploy.client.packaging.nogc import paused_gc
+from cbdeploy.client.collector import paused_gc
 
 
 @pytest.fixture

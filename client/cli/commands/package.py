@@ -21,13 +21,13 @@ from cbdeploy.client.cli.options import (
     region_if_any,
     validate_stage,
 )
+from cbdeploy.client.collector import paused_gc
 from cbdeploy.client.config import defaults as defaults_store
 from cbdeploy.client.config.find import CONFIG_FILE, find_config
 from cbdeploy.client.config.statedir import NAME, cache_dir, state_dir
 from cbdeploy.client.packaging import gitstatus
 from cbdeploy.client.packaging.destination import check_output_path
 from cbdeploy.client.packaging.model import Selection
-from cbdeploy.client.packaging.nogc import paused_gc
 from cbdeploy.client.packaging.quote import quote_path
 from cbdeploy.client.target import project_directory
 
