@@ -9,6 +9,7 @@ encoding) are found with one search of the joined paths and take the loop.
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import sys
@@ -88,6 +89,15 @@ def lstat_each(fulls: list[bytes]) -> list[os.stat_result | None]:
         except (FileNotFoundError, NotADirectoryError):
             found.append(None)
     return found
+
+
+def encoded(files: Sequence[SelectedFile]) -> list[bytes]:
+    """``os.fsencode(f.path)`` of each file (the paths encoded joined, where the file
+    system encoding is UTF-8: stateless, so the pieces encode alone)."""
+    encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+    if codecs.lookup(encoding).name == "utf-8":
+        return "\0".join(map(_PATH, files)).encode(encoding, errors).split(b"\0") if files else []
+    return [f.path.encode(encoding, errors) for f in files]
 
 
 def decode_all(paths: list[bytes]) -> list[str]:

@@ -20,15 +20,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from itertools import islice
 from operator import lt
 
-from cbdeploy.client.packaging.bulk import FileColumns
-from cbdeploy.client.packaging.early import (
-    Batch,
-    EarlyBatches,
-    Remote,
-    batch_ends,
-    encoded,
-    file_items,
-)
+from cbdeploy.client.packaging.bulk import FileColumns, encoded
+from cbdeploy.client.packaging.early import Batch, EarlyBatches, Remote, batch_ends, file_items
 from cbdeploy.client.packaging.model import SelectedFile
 from cbdeploy.client.packaging.reader import Item
 

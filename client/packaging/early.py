@@ -16,9 +16,7 @@ once (:func:`file_items`, :func:`batch_ends`), never an object call per file.
 
 from __future__ import annotations
 
-import codecs
 import os
-import sys
 import time
 from bisect import bisect_left
 from collections import deque
@@ -28,6 +26,7 @@ from itertools import accumulate, compress, repeat
 from operator import add, gt, is_not, itemgetter
 from pathlib import Path
 
+from cbdeploy.client.packaging.bulk import encoded
 from cbdeploy.client.packaging.model import FileStat, SelectedFile
 from cbdeploy.client.packaging.reader import LARGE, LINK_MODE, WHOLE, Item
 from cbdeploy.client.packaging.table import RACY_NS
@@ -163,15 +162,6 @@ class EarlyBatches:
             self.handed.append(Remote(batch, self.workers.submit(batch.items, batch.size)))
             self._left -= batch.size
             self._batch = Batch()
-
-
-def encoded(files: Sequence[SelectedFile]) -> list[bytes]:
-    """``os.fsencode(f.path)`` of each file (the paths encoded joined, where the file
-    system encoding is UTF-8: stateless, so the pieces encode alone)."""
-    encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
-    if codecs.lookup(encoding).name == "utf-8":
-        return "\0".join(map(_PATH, files)).encode(encoding, errors).split(b"\0") if files else []
-    return [f.path.encode(encoding, errors) for f in files]
 
 
 def file_items(

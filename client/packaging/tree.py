@@ -33,11 +33,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from itertools import compress
-from operator import itemgetter, lt, methodcaller, ne
+from operator import itemgetter, lt, ne
 from pathlib import Path
 from typing import NamedTuple, cast
 
 from cbdeploy.client.errors import PackagingError
+from cbdeploy.client.packaging.bulk import encoded
 from cbdeploy.client.packaging.model import FileStat, SelectedFile, Selection, shown
 from cbdeploy.client.packaging.reader import default_open
 
@@ -181,7 +182,7 @@ _ENCODE = (sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
 def _in_order(files: Sequence[SelectedFile]) -> tuple[Sequence[SelectedFile], list[bytes]]:
     """The files in byte order of their paths (as selected; a Selection made by hand may
     not be), and those bytes (``os.fsencode``)."""
-    raws = list(map(methodcaller("encode", *_ENCODE), map(itemgetter(0), files)))
+    raws = encoded(files)
     if all(map(lt, raws, raws[1:])):
         return files, raws
     order = sorted(range(len(raws)), key=raws.__getitem__)
