@@ -7,6 +7,7 @@ never sees what cbdeploy writes there.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 NAME = ".cbdeploy"
@@ -25,5 +26,10 @@ def state_dir(root: Path) -> Path:
 
 
 def cache_dir(root: Path) -> Path:
-    """Where packaging keeps its compressed entries between runs."""
+    """Where packaging keeps its compressed entries between runs (``.cbdeploy`` made)."""
     return state_dir(root) / "cache"
+
+
+def cache_path(root: Path) -> Path:
+    """:func:`cache_dir`'s path, absolute, nothing made (a build only looks there first)."""
+    return Path(os.path.abspath(root), NAME, "cache")

@@ -46,7 +46,7 @@ from cbdeploy.client.aws.results import Build
 from cbdeploy.client.collector import paused_then_frozen_gc
 from cbdeploy.client.config.load import load_config
 from cbdeploy.client.config.model import ProjectConfig
-from cbdeploy.client.config.statedir import NAME, cache_dir, state_dir
+from cbdeploy.client.config.statedir import cache_dir, cache_path, state_dir
 from cbdeploy.client.deploy import workspace_deploy as ws
 from cbdeploy.client.deploy.choose import ServiceSelector, recorded, root_selector, service_selector
 from cbdeploy.client.deploy.delta import BaseStore, archive_key, build_delta, decide, files_entry
@@ -275,7 +275,7 @@ class DeployService:
 
     def _cache_path(self, root: Path) -> Path | None:
         """Where ``root``'s package cache is (not made); None with ``--no-package-cache``."""
-        return None if self.options.no_package_cache else Path(os.path.abspath(root), NAME, "cache")
+        return None if self.options.no_package_cache else cache_path(root)
 
     def _package_cache(self, selection: Selection) -> Path | None:
         """``.cbdeploy/cache/`` of the project, or None with ``--no-package-cache``."""

@@ -24,7 +24,7 @@ from cbdeploy.client.cli.options import (
 from cbdeploy.client.collector import paused_gc
 from cbdeploy.client.config import defaults as defaults_store
 from cbdeploy.client.config.find import CONFIG_FILE, find_config
-from cbdeploy.client.config.statedir import NAME, cache_dir, state_dir
+from cbdeploy.client.config.statedir import NAME, cache_dir, cache_path, state_dir
 from cbdeploy.client.packaging import gitstatus
 from cbdeploy.client.packaging.destination import check_output_path
 from cbdeploy.client.packaging.model import Selection
@@ -154,7 +154,7 @@ def _package(
     config_file = Path(config_path) if config_path else find_config(Path())
     root = project_directory(config_file)
     if not no_cache:  # git status on the cache's index runs while the rest starts
-        gitstatus.prefetch(root, root / NAME / "cache")
+        gitstatus.prefetch(root, cache_path(root))
     request = PackageRequest(
         root=root,
         config_path=config_file,
@@ -241,7 +241,7 @@ def _cold_start(request: PackageRequest) -> contextlib.AbstractContextManager[Ea
     which a cache mostly supplies (``packaging.early.cold_start``)."""
     from cbdeploy.client.packaging.early import cold_start
 
-    return cold_start(request.root / NAME / "cache" if request.use_cache else None)
+    return cold_start(cache_path(request.root) if request.use_cache else None)
 
 
 def _warn(selection: Selection) -> None:
@@ -310,7 +310,7 @@ def _select(
 
 def _cache_of(request: PackageRequest, root: Path) -> Path | None:
     """The package cache of the project at ``root`` (not created), unless ``--no-cache``."""
-    return Path(os.path.abspath(root)) / NAME / "cache" if request.use_cache else None
+    return cache_path(root) if request.use_cache else None
 
 
 def _without(selection: Selection, output: Path) -> Selection:
