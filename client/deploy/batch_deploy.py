@@ -35,6 +35,7 @@ from cbdeploy.client.deploy.events import (
     FilesSelected,
     PackagingProgress,
 )
+from cbdeploy.client.deploy.full import FullArchive
 from cbdeploy.client.deploy.preflight import check_secrets
 from cbdeploy.client.errors import UsageError
 from cbdeploy.client.infra.names import project_name
@@ -176,7 +177,7 @@ def _ship_and_start(
         ws.refuse_if_running(aws, plan.project)  # one deploy of a stage at a time
         # A delta against the stage's base where worth it, as for one build: each build's
         # runner rebuilds the tree in INSTALL (none runs where a service has its own buildspec).
-        upload = deploy._send(aws, infra, archive, selection, tree, plan.files, workdir,
+        upload = deploy._send(aws, infra, FullArchive.of(archive), selection, tree, plan.files, workdir,
                               delta=not options.no_delta and plan.runs_runner)
         request = start_batch_request(plan, upload.bucket, upload.key, upload.base_key)
         if kept is not None:

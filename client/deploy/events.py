@@ -75,10 +75,21 @@ class PackagingProgress:
 
 
 @dataclass(frozen=True)
+class FilesHashed:
+    """Every selected file hashed (the tree), the full archive not written yet: a warm
+    deploy that may send a delta writes it once the build is started (deploy.full)."""
+
+    file_count: int
+    raw_size: int  # bytes of content
+    seconds: float
+
+
+@dataclass(frozen=True)
 class ArchiveBuilt:
     archive: ArchiveResult
     seconds: float
     kept_in: Path | None  # --preserve-temp-files: where the archive, buildspec and plan are
+    after_start: bool = False  # a delta deploy's full archive, written once the build started
 
 
 @dataclass(frozen=True)
@@ -143,9 +154,9 @@ class BatchStarted:
 
 
 DeployEvent = (
-    DeployStarting | ServicesSelected | FilesSelected | PackagingProgress | ArchiveBuilt
-    | ConfirmationNeeded | BootstrapStep | BootstrapDone | UploadStarting | UploadProgress
-    | UploadDone | BuildStarted | BatchStarted | DeployRecorded
+    DeployStarting | ServicesSelected | FilesSelected | FilesHashed | PackagingProgress
+    | ArchiveBuilt | ConfirmationNeeded | BootstrapStep | BootstrapDone | UploadStarting
+    | UploadProgress | UploadDone | BuildStarted | BatchStarted | DeployRecorded
 )
 Event = DeployEvent | WatchEvent  # everything a deploy or a followed build tells
 EventSink = Callable[[Event], None]

@@ -12,7 +12,10 @@ Stages, as in chalice's deployer:
    and the commit; nothing exists in AWS yet), bootstrap the stage, upload
    (skipped when the same archive is already there; a delta against the stage's
    base when the bucket has one, see ``client.deploy.delta``), StartBuild with
-   :func:`start_request`, then follow the build until it ends.
+   :func:`start_request`, then follow the build until it ends (``client.deploy.launch``).
+   A warm deploy that may send a delta hashes the files and writes the full archive
+   where it is needed: before the upload if no delta will do, else once the build is
+   started (``client.deploy.full``).
 
 Progress is reported as events (``client.deploy.events`` plus the follower's)
 through ``on_event``; the command's output session (``client.output.session``)
@@ -39,10 +42,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
-from signal import SIGINT
 from typing import TYPE_CHECKING, Any
 
-from cbdeploy.client.aws.results import Build
 from cbdeploy.client.collector import paused_then_frozen_gc
 from cbdeploy.client.config.load import load_config
 from cbdeploy.client.config.model import ProjectConfig
@@ -54,16 +55,18 @@ from cbdeploy.client.deploy.events import (
     ArchiveBuilt,
     BootstrapDone,
     BootstrapStep,
-    BuildStarted,
     ConfirmationNeeded,
     DeployStarting,
     EventSink,
+    FilesHashed,
     FilesSelected,
     PackagingProgress,
     UploadDone,
     UploadProgress,
     UploadStarting,
 )
+from cbdeploy.client.deploy.full import FullArchive
+from cbdeploy.client.deploy.launch import Launcher
 from cbdeploy.client.deploy.plan import (  # (re-exported: their home was here)
     DeployOptions,
     DeployPlan,
@@ -80,10 +83,7 @@ from cbdeploy.client.deploy.preamble import (
 from cbdeploy.client.deploy.start import start_request  # (re-exported: its home was here)
 from cbdeploy.client.deploy.upload import UploadResult, source_key, upload_archive
 from cbdeploy.client.errors import (
-    AwsError,
-    BuildConflictError,
     Cancelled,
-    CredentialsError,
     UsageError,
 )
 from cbdeploy.client.infra.bootstrap import Survey, bootstrap
@@ -96,25 +96,15 @@ from cbdeploy.client.packaging.tree import Tree, scan_tree
 from cbdeploy.client.target import Target
 from cbdeploy.client.tty import stdin_is_terminal
 from cbdeploy.client.watch.batch_outcome import BatchOutcome
-from cbdeploy.client.watch.events import Detached, StopFailed, StopRequested, StopScheduled
 from cbdeploy.client.watch.outcome import BuildOutcome
-from cbdeploy.client.watch.signals import Detach, Interrupts, exit_code, signal_name
-from cbdeploy.client.watch.track import BuildWatch, lost_track
 
 if TYPE_CHECKING:
     from cbdeploy.client.aws.client import AwsClient
 
-START_ATTEMPTS = 3
-# StartBuild errors worth another try (same idempotency token); None: no answer at all.
-TRANSIENT_START_CODES = frozenset(
-    {None, "ThrottlingException", "ServiceUnavailable", "InternalFailure", "InternalServerError",
-     "RequestTimeout", "ServiceUnavailableException", "InternalServiceException"}
-)
-
 # ----------------------------------------------------------------------------- execute
 
 
-class DeployService:
+class DeployService(Launcher):
     """Run one deploy; returns a :class:`BuildOutcome` (its ``exit_code`` is the CLI's).
 
     Raises :class:`~client.errors.CbdeployError` when the deploy cannot start
@@ -202,29 +192,28 @@ class DeployService:
                 status = Preamble(lambda _: git_info(config.root, untracked=selection.untracked),
                                   "cbdeploy-git")
                 cache = self._package_cache(selection)
-                tree = scan_tree(selection, cache)
-                archive = self._archive(selection, plan, workdir, files_entry(tree), cold)
-                if cold is not None:
-                    cold.workers.close()  # idle from here: not kept while the build runs
+                tree, full = self._pack(selection, plan, workdir, cold,
+                                        may_wait=delta and reads is not None)
                 git = status.result()
                 plan = with_git(plan, config, self.target, git, shipping)
                 if plan.needs_confirmation:
                     # After packaging (the question shows the archive), before
                     # bootstrap: a "no" leaves nothing created in AWS.
-                    self._confirm(plan, account, archive, git)
+                    self._confirm(plan, account, full.get(), git)
                 early = reads.result() if reads else None  # its errors come where they did
                 infra = self._bootstrap(aws, early.settings if early else ws.settings_for(
                     shipping, config, self.target.stage, aws.region, account),
                     early.surveyed if early else None)
                 if shipping.in_workspace:
                     ws.refuse_if_running(aws, plan.project)  # its project allows parallel builds
-                upload = self._send(aws, infra, archive, selection, tree, plan.entries, workdir,
+                upload = self._send(aws, infra, full, selection, tree, plan.entries, workdir,
                                     delta=delta, early=early)
                 request = start_request(plan, upload)
                 if self.options.preserve_temp_files:
                     _write_json(workdir / "start-build.json", request)
                 return recorded(chooser, aws, self._start_and_follow(
-                    aws, request, started=lambda: _started(resume_gc, selection, cache)))
+                    aws, request, started=resume_gc,
+                    then=lambda check: _started(selection, cache, full, check)))
         finally:
             for thread in (preamble, status, reads):
                 if thread is not None:
@@ -291,10 +280,31 @@ class DeployService:
         with tempfile.TemporaryDirectory(prefix="cbdeploy-") as tmp:
             yield Path(tmp)
 
+    def _pack(
+        self, selection: Selection, plan: DeployPlan, workdir: Path, cold: EarlyBatches | None,
+        *, may_wait: bool,
+    ) -> tuple[Tree, FullArchive]:
+        """The tree and the full archive: written now, or (``may_wait``: a delta may do,
+        and nothing asks first) where it is needed, at the latest once the build is started
+        (``deploy.full``). A cold build writes it now: its workers were fed meanwhile."""
+        began = self.clock()
+        tree = scan_tree(selection, self._package_cache(selection))
+        full = FullArchive(lambda check: self._archive(
+            selection, plan, workdir, files_entry(tree), cold, check=check))
+        if may_wait and cold is None:
+            self.emit(FilesHashed(len(tree.records), tree.raw_bytes, self.clock() - began))
+            return tree, full
+        full.get()
+        if cold is not None:
+            cold.workers.close()  # idle from here: not kept while the build runs
+        return tree, full
+
     def _archive(
         self, selection: Selection, plan: DeployPlan, workdir: Path, files: Mapping[str, bytes],
-        early: EarlyBatches | None = None,
+        early: EarlyBatches | None = None, *, check: Callable[[], None] | None = None,
     ) -> ArchiveResult:
+        """``check``: the build is started (a delta deploy's full archive): no progress is
+        shown, the check that acts on signals runs instead."""
         began = self.clock()
         # The same compression cache as `cbdeploy package`: unchanged files
         # are not compressed again.
@@ -303,7 +313,8 @@ class DeployService:
             workdir / "archive.zip",
             extra_entries={**plan.entries, **files},
             cache_dir=self._package_cache(selection),
-            on_progress=lambda done, total: self.emit(PackagingProgress(done, total)),
+            on_progress=(lambda done, total: self.emit(PackagingProgress(done, total)))
+            if check is None else lambda _done, _total: check(),
             workers=early.workers if early is not None else None,
             early=early,
         )
@@ -313,7 +324,7 @@ class DeployService:
             for path, content in plan.entries.items():
                 if path.endswith("plan.json"):
                     (kept / "plan.json").write_bytes(content)
-        self.emit(ArchiveBuilt(archive, self.clock() - began, kept))
+        self.emit(ArchiveBuilt(archive, self.clock() - began, kept, after_start=check is not None))
         return archive
 
     def _confirm(
@@ -344,13 +355,14 @@ class DeployService:
         return result
 
     def _send(
-        self, aws: AwsClient, infra: Infrastructure, archive: ArchiveResult, selection: Selection,
+        self, aws: AwsClient, infra: Infrastructure, full: FullArchive, selection: Selection,
         tree: Tree, entries: Mapping[str, bytes], workdir: Path, *, delta: bool,
         early: StageReads | None = None,
     ) -> UploadResult:
         """Upload a delta against the stage's base when worth it (see ``deploy.delta``), else
-        the archive as a new base. A project's own buildspec runs no runner: always a base.
-        ``early``: the base already looked for while the files were selected."""
+        the full archive as a new base (written here if it was not: ``deploy.full``). A
+        project's own buildspec runs no runner: always a base. ``early``: the base already
+        looked for while the files were selected."""
         if early is not None and early.store is not None:
             store, base = early.store, early.base
             store.keep_record()
@@ -358,91 +370,30 @@ class DeployService:
             store = BaseStore(aws, infra, cache_dir(selection.root) / "bases")
             base = store.find() if delta else None
         choice = decide(tree, base) if delta else None
-        if choice is None or choice.base is None or choice.base.key == archive_key(infra, archive):
-            result = self._upload(aws, infra, archive)
-            store.publish(result.key, tree)
-            return result
+        # Another tree is another archive (its files.json differs): only the same tree
+        # may be the base's very archive, already in the bucket.
+        if (choice is None or choice.base is None or full.built is not None
+                or tree.hash == choice.base.tree.hash):
+            archive = full.get()
+            if choice is None or choice.base is None or choice.base.key == archive_key(infra,
+                                                                                       archive):
+                result = self._upload(aws, infra, archive)
+                store.publish(result.key, tree)
+                return result
         store.keep_alive(choice.base)
         small = build_delta(selection, tree, choice, entries, workdir / "delta.zip")
         return self._upload(aws, infra, small, kind="delta", base_key=choice.base.key)
-
-    def _start(self, aws: AwsClient, request: Mapping[str, Any]) -> Build:
-        """StartBuild, retried on transient errors with the same idempotency token."""
-        for attempt in range(1, START_ATTEMPTS + 1):
-            try:
-                return aws.start_build(**request)
-            except (BuildConflictError, CredentialsError):
-                raise
-            except AwsError as error:
-                if attempt == START_ATTEMPTS or error.code not in TRANSIENT_START_CODES:
-                    raise
-                self.sleep(2.0 * attempt)
-        raise AssertionError("unreachable")
-
-    def _start_and_follow(self, aws: AwsClient, request: Mapping[str, Any], *,
-                          started: Callable[[], None] = lambda: None) -> BuildOutcome:
-        """StartBuild, then the watch (``client.watch.track``) to the outcome; signals stop it.
-        ``started`` is called once the build is started."""
-        watch: BuildWatch | None = None
-        at_terminal = self.at_terminal()
-        interrupts = Interrupts(
-            lambda: self._stop(aws, watch, interrupts),
-            announce=lambda seconds: self.emit(StopScheduled(_watched(watch).build.id, seconds)),
-            at_terminal=at_terminal, sleep=self.sleep, clock=self.clock,
-        )
-        with interrupts:
-            try:
-                build = self._start(aws, request)
-                started()
-                watch = BuildWatch(aws, build, emit=self.emit, interrupts=interrupts,
-                                   clock=self.clock, region=self.target.region)
-                detach = self.options.detach and not interrupts.requested
-                self.emit(BuildStarted(build, following=not detach, at_terminal=at_terminal))
-                if detach:
-                    self.emit(Detached(build.id, interrupted=False))
-                    return watch.tracker.outcome(detached=True)
-            except Detach:
-                if watch is None:  # a signal while StartBuild was in flight
-                    self.emit(Detached(None, interrupted=True))
-                    return BuildOutcome(None, None, exit_code(interrupts.signum or SIGINT),
-                                        interrupted=True, detached=True,
-                                        region=self.target.region, signal=interrupts.signum)
-                return watch.leave()
-            except AwsError as error:
-                if watch is None:
-                    raise  # StartBuild failed: nothing was started
-                raise lost_track(watch.build.id, self.target.region, error) from error
-            return watch.follow()
-
-    def _stop(self, aws: AwsClient, watch: BuildWatch | None, interrupts: Interrupts) -> None:
-        """StopBuild, for a signal (run by ``interrupts`` in ordinary code, never in a handler)."""
-        build_id = _watched(watch).build.id
-        try:
-            aws.stop_build(build_id)
-        except AwsError as error:
-            self.emit(StopFailed(build_id, error.message))
-        else:
-            # Said once CodeBuild has the request: a Ctrl-C after this
-            # line leaves a build that is already being stopped.
-            _watched(watch).stop_sent_now()
-            self.emit(StopRequested(build_id, signal_name(interrupts.signum)
-                                    if interrupts.signum != SIGINT else None,
-                                    interrupts.budget))
-
-
-def _watched(watch: BuildWatch | None) -> BuildWatch:
-    # A stop or its announcement runs only from the watch's own check or sleep.
-    assert watch is not None, "a stop before the build started"
-    return watch
 
 
 def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def _started(resume_gc: Callable[[], None], selection: Selection, cache: Path | None) -> None:
-    """Once the build is started: the collector again, and the selection's record for the
-    next one with the package cache (``packaging.gitstatus``)."""
-    resume_gc()
+def _started(selection: Selection, cache: Path | None, full: FullArchive,
+             check: Callable[[], None]) -> None:
+    """Once the build is started: the full archive if a delta went instead (``deploy.full``),
+    and the selection's record for the next one with the package cache
+    (``packaging.gitstatus``)."""
+    full.after_start(check)
     if cache is not None:
         remember(selection, cache, prime=True)

@@ -166,7 +166,7 @@ class GithubRenderer:
                   | f.FollowLost() | f.StillRunning() | f.Quiet()):
                 pass  # (no group to open: no phase runs, or the line is not shown)
             case (d.DeployStarting() | d.ServicesSelected() | d.DeployRecorded()
-                  | d.FilesSelected() | d.PackagingProgress()
+                  | d.FilesSelected() | d.FilesHashed() | d.PackagingProgress()
                   | d.ArchiveBuilt() | d.ConfirmationNeeded() | d.BootstrapStep()
                   | d.BootstrapDone() | d.UploadStarting() | d.UploadProgress() | d.UploadDone()
                   | d.BuildStarted() | d.BatchStarted() | w.Attached() | w.StopScheduled() | w.StopRequested()

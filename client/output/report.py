@@ -113,7 +113,8 @@ class ReportCollector:
                 self._build_id = event.batch.id
                 self._launched = {"batchId": event.batch.id, "fastFail": event.fast_fail,
                                "services": {s: {"identifier": i} for s, i in event.services}}
-            case (w.Attached() | d.FilesSelected() | d.PackagingProgress() | d.ConfirmationNeeded()
+            case (w.Attached() | d.FilesSelected() | d.FilesHashed() | d.PackagingProgress()
+                  | d.ConfirmationNeeded()
                   | d.DeployRecorded()
                   | d.BootstrapStep() | d.BootstrapDone() | d.UploadStarting()
                   | d.UploadProgress() | w.StopScheduled() | w.StopRequested() | w.StopFailed()

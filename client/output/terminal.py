@@ -98,6 +98,8 @@ class Renderer:
                 self._files_selected(event)
             case d.PackagingProgress():
                 self.out.live.packaging(event.done, event.total)
+            case d.FilesHashed():
+                self._files_hashed(event)
             case d.ArchiveBuilt():
                 self._archive_built(event)
             case d.ConfirmationNeeded():
@@ -195,7 +197,15 @@ class Renderer:
                 "Keep them out with .cbdeployignore; use [secrets] for values the build needs."
             )
 
+    def _files_hashed(self, e: d.FilesHashed) -> None:
+        self.close()
+        files = "file" if e.file_count == 1 else "files"
+        self.out.ok(f"Hashed {e.file_count} {files} ({decimal(e.raw_size)}) "
+                    f"in {format_duration(e.seconds)}")
+
     def _archive_built(self, e: d.ArchiveBuilt) -> None:
+        if e.after_start:  # (a delta went: the full archive is the next deploy's cache)
+            return
         self.close()
         a = e.archive
         files = "file" if a.file_count == 1 else "files"

@@ -48,6 +48,7 @@ SAMPLES: dict[type, d.Event] = {
         "dev"),
     d.FilesSelected: d.FilesSelected(Selection(Path("/tmp"), ())),
     d.PackagingProgress: d.PackagingProgress(1, 2),
+    d.FilesHashed: d.FilesHashed(27675, 39_900_000, 0.1),
     d.ArchiveBuilt: d.ArchiveBuilt(ARCHIVE, 0.5, None),
     d.ConfirmationNeeded: d.ConfirmationNeeded("app", "dev", "eu-west-1", "1", ARCHIVE,
                                                GitInfo("abc", "main", dirty=False)),
@@ -108,7 +109,7 @@ def test_every_presenter_has_a_case_for_every_event(event: d.Event) -> None:
 
 def test_the_events_a_renderer_shows_reach_it() -> None:
     """A renamed handler once dropped its event silently: each of these prints a line."""
-    shows = [d.DeployStarting, d.ArchiveBuilt, d.BootstrapStep, d.BootstrapDone, d.UploadDone,
+    shows = [d.DeployStarting, d.FilesHashed, d.ArchiveBuilt, d.BootstrapStep, d.BootstrapDone, d.UploadDone,
              d.BuildStarted, d.BatchStarted, f.Attached, f.StopScheduled, f.StopRequested, f.StopFailed,
              f.Detached, f.LogLine, f.MarkerEvent, f.ContactLost, f.ContactRestored,
              f.BatchAttached, f.ServiceStarted]
