@@ -1,28 +1,41 @@
 """The buildspec sent with every build (``buildspecOverride``).
 
-Built as data: ``buildspec/deploy.yml`` is loaded, adjusted for the config
-(the ECR login phase only with ``codebuild.ecrLogin``; ``cache.paths`` from
-``codebuild.cache.paths``) and dumped. With ``codebuild.buildspec`` the
+``buildspec/deploy.yml`` adjusted for the config: the ECR login phase only with
+``codebuild.ecrLogin``; ``cache.paths`` from ``codebuild.cache.paths``. A deploy
+renders it as text, the template's own lines with those two parts cut or filled
+(:func:`render_buildspec`: no YAML library loaded, ~20 ms of a deploy's start);
+:func:`buildspec_data` gives the same as data (a workspace's batch builds on it),
+and the tests hold the two equal for every case. With ``codebuild.buildspec`` the
 project's own buildspec is sent as written and the runner is not used.
 """
 
 from __future__ import annotations
 
-from importlib import resources
+import json
+from pathlib import Path
 from typing import Any
 
-import yaml
-
+import cbdeploy.buildspec as templates
 from cbdeploy.client.config.model import ProjectConfig
 from cbdeploy.client.errors import ConfigError
 
 TEMPLATE = "deploy.yml"
+# Where the template's parts begin: each a line of its own (see deploy.yml).
+_PRE_BUILD = "\n  pre_build:\n"
+_BUILD = "\n  build:\n"
+_CACHE = "\ncache:\n  paths: []\n"
+
+
+def template_text() -> str:
+    """The template, straight from the ``buildspec`` package (installed as files)."""
+    return (Path(templates.__file__).parent / TEMPLATE).read_text(encoding="utf-8")
 
 
 def template() -> dict[str, Any]:
-    """The template as data, straight from the ``buildspec`` package."""
-    text = resources.files("cbdeploy.buildspec").joinpath(TEMPLATE).read_text(encoding="utf-8")
-    data: dict[str, Any] = yaml.safe_load(text)
+    """The template as data."""
+    import yaml
+
+    data: dict[str, Any] = yaml.safe_load(template_text())
     return data
 
 
@@ -47,9 +60,16 @@ def render_buildspec(config: ProjectConfig) -> str:
     """
     if config.codebuild.buildspec:
         return _users_buildspec(config)
-    return yaml.safe_dump(
-        buildspec_data(config), sort_keys=False, default_flow_style=False, width=1000
-    )
+    text = "".join(line for line in template_text().splitlines(keepends=True)
+                   if not line.startswith("#"))  # (the template's notes: never in a scalar)
+    if not config.codebuild.ecr_login:
+        start = text.index(_PRE_BUILD)
+        text = text[:start] + text[text.index(_BUILD, start):]
+    cache = config.codebuild.cache
+    paths = list(cache.paths) if cache.type != "none" else []
+    # A JSON string is a YAML double-quoted scalar, escapes and all.
+    filled = "".join(f"    - {json.dumps(path)}\n" for path in paths)
+    return text.replace(_CACHE, f"\ncache:\n  paths:\n{filled}" if filled else "\n", 1)
 
 
 def _users_buildspec(config: ProjectConfig) -> str:
@@ -60,6 +80,8 @@ def _users_buildspec(config: ProjectConfig) -> str:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"Cannot read the buildspec {path}: {error}", hint) from None
+    import yaml  # (only for a project's own buildspec)
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:

@@ -27,9 +27,11 @@ masks their values in what it prints itself, as CodeBuild masks them in the log.
 from __future__ import annotations
 
 import json
-from importlib import resources
+import os
+from pathlib import Path
 from typing import Any
 
+import cbdeploy.runner as runner
 from cbdeploy.client.config.model import ProjectConfig, Script
 from cbdeploy.client.config.schema import secret_reference
 from cbdeploy.client.config.statedir import PLAN_PATH
@@ -101,11 +103,12 @@ def plan_bytes(
 
 
 def runner_modules() -> dict[str, bytes]:
-    """The runner package's modules, ``{"__main__.py": b"..."}``, read as package data."""
-    package = resources.files("cbdeploy.runner")
+    """The runner package's modules, ``{"__main__.py": b"..."}``, read from its folder (an
+    install has files: ``importlib.resources`` would load zipfile for nothing)."""
+    folder = Path(runner.__file__).parent
     return {
-        item.name: item.read_bytes()
-        for item in sorted(package.iterdir(), key=lambda item: item.name)
+        item.name: Path(item.path).read_bytes()
+        for item in sorted(os.scandir(folder), key=lambda item: item.name)
         if item.is_file() and item.name.endswith(".py")
     }
 

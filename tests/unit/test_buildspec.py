@@ -14,7 +14,7 @@ import yaml
 
 from cbdeploy.client.config.load import load_config
 from cbdeploy.client.config.model import ProjectConfig
-from cbdeploy.client.deploy.buildspec import render_buildspec, template
+from cbdeploy.client.deploy.buildspec import buildspec_data, render_buildspec, template
 from cbdeploy.client.deploy.runner_plan import archive_entries
 from cbdeploy.client.errors import ConfigError
 
@@ -223,3 +223,32 @@ def test_steps_keep_the_builds_pythonpath_and_import_the_projects_own_runner(
     assert done.returncode == 0, done.stdout + done.stderr
     assert "pythonpath=pylib" in done.stdout.splitlines()
     assert "the project's runner" in done.stdout.splitlines()
+
+
+@pytest.mark.parametrize("codebuild", [
+    "",
+    "[codebuild]\necrLogin = true\n",
+    '[codebuild.cache]\ntype = "local"\nmodes = ["custom"]\npaths = ["node_modules/**/*", "./x"]\n',
+    '[codebuild]\necrLogin = true\n[codebuild.cache]\ntype = "s3"\n'
+    'paths = ["a b/\\"q\\"", "back\\\\slash", "ünï cödé/*", "#not-a-comment", "- dash: colon"]\n',
+    '[codebuild.cache]\ntype = "s3"\npaths = []\n',
+])
+def test_the_rendered_text_is_the_buildspec_as_data(tmp_path: Path, codebuild: str) -> None:
+    """A deploy renders the template's text (no YAML library); the batch and these tests
+    take it as data: the two agree for every part that is cut or filled."""
+    config = config_for(tmp_path, codebuild)
+    assert yaml.safe_load(render_buildspec(config)) == buildspec_data(config)
+
+
+def test_rendering_the_buildspec_loads_no_yaml_library() -> None:
+    code = (
+        "import sys, tempfile, pathlib\n"
+        "from cbdeploy.client.config.load import load_config\n"
+        "from cbdeploy.client.deploy.buildspec import render_buildspec\n"
+        "root = pathlib.Path(tempfile.mkdtemp())\n"
+        "(root / 'cbdeploy.toml').write_text('[codebuild]\\necrLogin = true\\n')\n"
+        "assert render_buildspec(load_config(root, 'dev')).startswith('version: 0.2')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('yaml', 'zipfile')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
