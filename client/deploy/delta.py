@@ -35,7 +35,6 @@ import gzip
 import hashlib
 import json
 import marshal
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -46,9 +45,9 @@ from typing import TYPE_CHECKING, Any
 
 from cbdeploy.client.deploy.upload import _b64, source_key
 from cbdeploy.client.infra.bootstrap import Infrastructure
-from cbdeploy.client.packaging import ArchiveResult, Selection, build_archive
-from cbdeploy.client.packaging.archive import manifest
-from cbdeploy.client.packaging.model import FileStat
+from cbdeploy.client.packaging import ArchiveResult, Selection, build_archive, bulk
+from cbdeploy.client.packaging.archive import manifest_data
+from cbdeploy.client.packaging.destination import complete_stats
 from cbdeploy.client.packaging.tree import FILES, FileRecord, Tree, parse_document
 
 if TYPE_CHECKING:
@@ -74,12 +73,14 @@ class Base:
 
 @dataclass(frozen=True)
 class Choice:
-    """What to send: the full archive (``base`` None) or a delta against ``base``."""
+    """What to send: the full archive (``base`` None) or a delta against ``base``
+    (``records``: the new and changed files' records, in the order of ``changed``)."""
 
     base: Base | None
     reason: str
     changed: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
+    records: tuple[FileRecord, ...] = ()
 
 
 def files_key(archive_key: str) -> str:
@@ -94,21 +95,20 @@ def decide(tree: Tree, base: Base | None, *, threshold: float = THRESHOLD) -> Ch
     if base is None:
         return Choice(None, "no base in the bucket")
     new, was = tree.records, base.tree.records
-    if len(new) == len(was) and list(map(_PATH, new)) == list(map(_PATH, was)):
-        # The usual redeploy, the same paths: its records compared by position.
-        differ = [r for r in compress(new, map(ne, new, was))]
-        changed, removed = tuple(map(_PATH, differ)), tuple[str, ...]()
-        weight = sum(r.size for r in differ)
+    at = list(compress(range(len(new)), map(ne, new, was))) if len(new) == len(was) else None
+    if at is not None and all(new[i].path == was[i].path for i in at):
+        # The usual redeploy, the same paths (the equal records have theirs): compared by
+        # position.
+        differ, removed = tuple(new[i] for i in at), tuple[str, ...]()
     else:
         old = base.tree.by_path()
-        changed = tuple(r.path for r in new if old.get(r.path) != r)
-        current = {r.path for r in new}
-        removed = tuple(p for p in (r.path for r in was) if p not in current)
-        picked = set(changed)
-        weight = sum(r.size for r in new if r.path in picked)
+        differ = tuple(r for r in new if old.get(r.path) != r)
+        current = set(map(_PATH, new))
+        removed = tuple(p for p in map(_PATH, was) if p not in current)
+    weight = sum(r.size for r in differ)
     if weight > threshold * max(base.tree.raw_bytes, 1):
         return Choice(None, f"the changes weigh more than {threshold:.0%} of the base")
-    return Choice(base, "delta", changed, removed)
+    return Choice(base, "delta", tuple(map(_PATH, differ)), removed, differ)
 
 
 class BaseStore:
@@ -247,14 +247,16 @@ def build_delta(
 ) -> ArchiveResult:
     """The delta zip: the changed files, the runner entries and ``.cbdeploy/delta.json``."""
     assert choice.base is not None
-    changed = set(choice.changed)
-    records = tree.by_path()
+    stats = complete_stats(selection)
+    columns = bulk.FileColumns(selection.files, stats)
+    picked = list(map(set(choice.changed).__contains__, columns.paths))
     subset = Selection(
         root=selection.root,
-        files=tuple(f for f in selection.files if f.path in changed),
-        stats={p: s for p, s in selection.stats.items() if p in changed},
+        files=tuple(compress(selection.files, picked)),
+        stats={p: stats[p] for p in compress(columns.paths, picked)},
     )
-    full = json.loads(manifest(selection, _stats(selection)))
+    records = (dict(zip(choice.changed, choice.records, strict=True)) if choice.records
+               else tree.by_path())  # (a Choice made by hand)
     document = {
         "version": 1,
         "baseKey": choice.base.key,
@@ -264,7 +266,7 @@ def build_delta(
         "removed": list(choice.removed),
         "changed": [[p, records[p].kind, records[p].size, records[p].sha256]
                     for p in choice.changed],
-        "manifest": full,
+        "manifest": manifest_data(selection, stats, columns),
     }
     extra = {**entries, DELTA: (json.dumps(document, sort_keys=True) + "\n").encode("ascii")}
     # No cache: the compression cache belongs to the full archive of the same root.
@@ -274,16 +276,6 @@ def build_delta(
 def files_entry(tree: Tree) -> dict[str, bytes]:
     """The entry every deploy archive carries, so that it can serve as a base."""
     return {FILES: tree.document()}
-
-
-def _stats(selection: Selection) -> Mapping[str, FileStat]:
-    """The selection's stats (a Selection built by hand may lack some)."""
-    stats = dict(selection.stats)
-    root = Path(selection.root)
-    for f in selection.files:
-        if f.path not in stats and f.link_target is None:
-            stats[f.path] = FileStat.of(os.stat(root / f.path))
-    return stats
 
 
 def archive_key(infra: Infrastructure, archive: ArchiveResult) -> str:

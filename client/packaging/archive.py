@@ -26,7 +26,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cbdeploy.client.collector import paused_gc
 from cbdeploy.client.packaging import bulk
@@ -106,6 +106,14 @@ def manifest(
 ) -> bytes:
     """``.cbdeploy/manifest.json``: links and executables, for the runner to recreate
     (``columns``: the selection's, if they were taken already)."""
+    document = manifest_data(selection, stats, columns)
+    return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("ascii")
+
+
+def manifest_data(
+    selection: Selection, stats: Mapping[str, FileStat], columns: bulk.FileColumns | None = None
+) -> dict[str, Any]:
+    """What :func:`manifest` writes, as data (a delta carries the whole tree's)."""
     files = selection.files
     at_links = columns.links if columns is not None else bulk.link_positions(files)
     links = [{"path": files[at].path, "target": files[at].link_target} for at in at_links]
@@ -116,8 +124,7 @@ def manifest(
             f.path for f in selection.files
             if f.link_target is None and stats[f.path].mode & 0o111
         ]
-    document = {"version": 1, "links": links, "executables": sorted(executables, key=os.fsencode)}
-    return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("ascii")
+    return {"version": 1, "links": links, "executables": sorted(executables, key=os.fsencode)}
 
 
 class _Done:

@@ -67,7 +67,7 @@ class Tree:
 
     @property
     def raw_bytes(self) -> int:
-        return sum(r.size for r in self.records)
+        return sum(map(_SIZE, self.records))
 
     def by_path(self) -> dict[str, FileRecord]:
         return {r.path: r for r in self.records}
@@ -80,6 +80,9 @@ class Tree:
             "files": self.records,  # each record a JSON array
         }
         return (json.dumps(data, separators=(",", ":")) + "\n").encode("ascii")
+
+
+_SIZE = itemgetter(2)
 
 
 def tree_hash(records: Iterable[FileRecord]) -> str:
