@@ -349,7 +349,8 @@ class DeployService(Launcher):
         began = self.clock()
         result = upload_archive(
             aws, infra, archive,
-            on_progress=lambda done, total: self.emit(UploadProgress(done, total)))
+            on_progress=lambda done, total: self.emit(UploadProgress(done, total)),
+            look_first=kind != "delta")
         result = replace(result, kind=kind, base_key=base_key)
         self.emit(UploadDone(result, archive.size, self.clock() - began))
         return result

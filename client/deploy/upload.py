@@ -164,12 +164,14 @@ class Uploader:
         self.sleep = sleep
 
     def upload(
-        self, bucket: str, key: str, archive: Archive, on_progress: ProgressCallback | None
+        self, bucket: str, key: str, archive: Archive, on_progress: ProgressCallback | None,
+        *, look_first: bool = True,
     ) -> UploadResult:
-        if self.aws.head_object(bucket, key) is not None:
+        small = archive.size <= self.part_size
+        if (look_first or not small) and self.aws.head_object(bucket, key) is not None:
             return UploadResult(bucket=bucket, key=key, skipped=True)
         progress = _Progress(archive.size, on_progress)
-        if archive.size <= self.part_size:
+        if small:
             data = archive.path.read_bytes()
             body = PartBody(data, progress.add)
             self._retry(self.aws.put_object, bucket, key, body, _b64(bytes.fromhex(archive.sha256)))
@@ -287,12 +289,16 @@ def upload_archive(
     *,
     on_progress: ProgressCallback | None = None,
     uploader: Uploader | None = None,
+    look_first: bool = True,
 ) -> UploadResult:
     """Put ``archive`` at ``sources/<app>/<stage>/<sha256>.zip`` in the stage's bucket.
 
-    Returns ``skipped=True`` when the object is already there. ``on_progress``
-    is called from worker threads with (bytes done, bytes total). Raises
-    AwsError when a part cannot be sent; running again resumes the upload.
+    Returns ``skipped=True`` when the object is already there. ``look_first`` False:
+    an archive of one part is put without asking first (a delta: sending its few
+    bytes again costs what the question would). ``on_progress`` is called from worker
+    threads with (bytes done, bytes total). Raises AwsError when a part cannot be sent;
+    running again resumes the upload.
     """
     key = source_key(infra.sources_prefix, archive.sha256)
-    return (uploader or Uploader(aws)).upload(infra.bucket, key, archive, on_progress)
+    return (uploader or Uploader(aws)).upload(infra.bucket, key, archive, on_progress,
+                                              look_first=look_first)

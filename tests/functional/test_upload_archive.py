@@ -112,6 +112,26 @@ def test_small_archive_is_one_put_then_skipped(aws: AwsClient, tmp_path: Path) -
     assert hashlib.sha256(body).hexdigest() == small.sha256
 
 
+def test_without_looking_first_one_part_is_put_and_a_multipart_still_looks(
+    aws: AwsClient, tmp_path: Path
+) -> None:
+    """A delta is put without a HeadObject first (one round trip less before StartBuild);
+    an archive of several parts still looks, to skip or resume."""
+    calls = Calls(aws)
+    heads: list[str] = []
+    aws.client("s3").meta.events.register(
+        "before-call.s3.HeadObject", lambda params, **_: heads.append(params["url_path"]))
+    small = archive(tmp_path, 100_000)
+    for _ in range(2):
+        done = upload_archive(aws, INFRA, small, look_first=False)
+        assert not done.skipped
+    assert calls.puts == 2 and heads == []
+    large = archive(tmp_path, 9 * 1024 * 1024)
+    upload_archive(aws, INFRA, large, look_first=False)
+    assert len(heads) == 1
+    assert upload_archive(aws, INFRA, large, look_first=False).skipped
+
+
 def test_multipart_upload_in_parallel_parts(aws: AwsClient, tmp_path: Path) -> None:
     big = archive(tmp_path, 3 * PART + 123, seed=3)
     calls = Calls(aws)
