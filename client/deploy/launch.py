@@ -1,10 +1,11 @@
 """StartBuild and what follows it: the watch to the outcome, signals that stop the build.
 
 :class:`Launcher` is :class:`~cbdeploy.client.deploy.service.DeployService`'s half that
-runs from StartBuild on (a mixin: the service holds the clock, the sink and the
-options). StartBuild is retried on transient errors with the same idempotency token;
-once the build is started, a signal stops it (``client.watch.signals``), and
-following it is ``client.watch.track``'s, the same loop as ``logs --follow``.
+runs from StartBuild on, made (and this module, with the watch, loaded: ~30 ms) while
+the stage's reads finish. StartBuild is retried on transient errors with the same
+idempotency token; once the build is started, a signal stops it
+(``client.watch.signals``), and following it is ``client.watch.track``'s, the same loop
+as ``logs --follow``.
 """
 
 from __future__ import annotations
@@ -38,14 +39,17 @@ Started = Callable[[Callable[[], None]], None]
 
 
 class Launcher:
-    """StartBuild, then the watch; the attributes are the deploy service's."""
+    """StartBuild, then the watch, for a deploy to ``target``."""
 
-    target: Target
-    options: DeployOptions
-    emit: EventSink
-    clock: Callable[[], float]
-    sleep: Callable[[float], None]
-    at_terminal: Callable[[], bool]
+    def __init__(self, target: Target, options: DeployOptions, *, emit: EventSink,
+                 clock: Callable[[], float], sleep: Callable[[float], None],
+                 at_terminal: Callable[[], bool]) -> None:
+        self.target = target
+        self.options = options
+        self.emit = emit
+        self.clock = clock
+        self.sleep = sleep
+        self.at_terminal = at_terminal
 
     def _start(self, aws: AwsClient, request: Mapping[str, Any]) -> Build:
         """StartBuild, retried on transient errors with the same idempotency token."""
@@ -60,7 +64,7 @@ class Launcher:
                 self.sleep(2.0 * attempt)
         raise AssertionError("unreachable")
 
-    def _start_and_follow(self, aws: AwsClient, request: Mapping[str, Any], *,
+    def start_and_follow(self, aws: AwsClient, request: Mapping[str, Any], *,
                           started: Callable[[], None] = lambda: None,
                           then: Started = lambda _check: None) -> BuildOutcome:
         """StartBuild, then the watch (``client.watch.track``) to the outcome; signals stop it.

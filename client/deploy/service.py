@@ -66,7 +66,6 @@ from cbdeploy.client.deploy.events import (
     UploadStarting,
 )
 from cbdeploy.client.deploy.full import FullArchive
-from cbdeploy.client.deploy.launch import Launcher
 from cbdeploy.client.deploy.plan import (  # (re-exported: their home was here)
     DeployOptions,
     DeployPlan,
@@ -100,11 +99,12 @@ from cbdeploy.client.watch.outcome import BuildOutcome
 
 if TYPE_CHECKING:
     from cbdeploy.client.aws.client import AwsClient
+    from cbdeploy.client.deploy.launch import Launcher
 
 # ----------------------------------------------------------------------------- execute
 
 
-class DeployService(Launcher):
+class DeployService:
     """Run one deploy; returns a :class:`BuildOutcome` (its ``exit_code`` is the CLI's).
 
     Raises :class:`~client.errors.CbdeployError` when the deploy cannot start
@@ -200,6 +200,7 @@ class DeployService(Launcher):
                     # After packaging (the question shows the archive), before
                     # bootstrap: a "no" leaves nothing created in AWS.
                     self._confirm(plan, account, full.get(), git)
+                launcher = self._launcher()  # (loads the watch while the stage's reads finish)
                 early = reads.result() if reads else None  # its errors come where they did
                 infra = self._bootstrap(aws, early.settings if early else ws.settings_for(
                     shipping, config, self.target.stage, aws.region, account),
@@ -211,7 +212,7 @@ class DeployService(Launcher):
                 request = start_request(plan, upload)
                 if self.options.preserve_temp_files:
                     _write_json(workdir / "start-build.json", request)
-                return recorded(chooser, aws, self._start_and_follow(
+                return recorded(chooser, aws, launcher.start_and_follow(
                     aws, request, started=resume_gc,
                     then=lambda check: _started(selection, cache, full, check)))
         finally:
@@ -248,6 +249,12 @@ class DeployService(Launcher):
         return plan, aws, account, selection
 
     # -- steps
+
+    def _launcher(self) -> Launcher:
+        from cbdeploy.client.deploy.launch import Launcher
+
+        return Launcher(self.target, self.options, emit=self.emit, clock=self.clock,
+                        sleep=self.sleep, at_terminal=self.at_terminal)
 
     def _read_stage(self, preamble: Preamble[tuple[AwsClient, str]], shipping: ws.Shipping,
                     config: ProjectConfig, delta: bool) -> StageReads:
