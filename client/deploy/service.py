@@ -89,8 +89,8 @@ from cbdeploy.client.infra.bootstrap import Survey, bootstrap
 from cbdeploy.client.infra.model import Infrastructure, StageSettings
 from cbdeploy.client.packaging import ArchiveResult, Selection, build_archive, select_files
 from cbdeploy.client.packaging.early import EarlyBatches, cold_start
-from cbdeploy.client.packaging.gitcmd import GitInfo, git_info
-from cbdeploy.client.packaging.gitstatus import remember
+from cbdeploy.client.packaging.gitcmd import GitInfo
+from cbdeploy.client.packaging.gitdirty import deploy_git_info, remember_deployed
 from cbdeploy.client.packaging.tree import Tree, scan_tree
 from cbdeploy.client.target import Target
 from cbdeploy.client.tty import stdin_is_terminal
@@ -189,9 +189,10 @@ class DeployService:
                 return None  # --affected: nothing changed; nothing was written or uploaded
             with self._workspace(config.root, plan.invocation_id) as workdir:
                 state_dir(selection.root)  # its .gitignore first: git status never sees the caches
-                status = Preamble(lambda _: git_info(config.root, untracked=selection.untracked),
-                                  "cbdeploy-git")
                 cache = self._package_cache(selection)
+                links = config.package.follow_external_links
+                status = Preamble(lambda _: deploy_git_info(
+                    config.root, selection, cache, follow_links=links), "cbdeploy-git")
                 tree, full = self._pack(selection, plan, workdir, cold,
                                         may_wait=delta and reads is not None)
                 git = status.result()
@@ -214,7 +215,7 @@ class DeployService:
                     _write_json(workdir / "start-build.json", request)
                 return recorded(chooser, aws, launcher.start_and_follow(
                     aws, request, started=resume_gc,
-                    then=lambda check: _started(selection, cache, full, check)))
+                    then=lambda check: _started(selection, cache, full, check, links)))
         finally:
             for thread in (preamble, status, reads):
                 if thread is not None:
@@ -398,10 +399,10 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def _started(selection: Selection, cache: Path | None, full: FullArchive,
-             check: Callable[[], None]) -> None:
+             check: Callable[[], None], links: bool) -> None:
     """Once the build is started: the full archive if a delta went instead (``deploy.full``),
-    and the selection's record for the next one with the package cache
-    (``packaging.gitstatus``)."""
+    and the selection's records for the next deploy with the package cache
+    (``packaging.gitdirty.remember_deployed``)."""
     full.after_start(check)
     if cache is not None:
-        remember(selection, cache, prime=True)
+        remember_deployed(selection, cache, follow_links=links)

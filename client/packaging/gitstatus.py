@@ -28,7 +28,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from cbdeploy.client.packaging.gitcmd import Pending, git_env, run_git
 
@@ -43,12 +43,12 @@ _SETTINGS = [  # the untracked cache on, and nothing that would stat tracked fil
     "-c", "core.untrackedCache=true", "-c", "core.preloadIndex=false",
     "-c", "core.fsmonitor=false", "-c", "core.splitIndex=false", "-c", "index.sparse=false",
 ]
-STATUS = [*_SETTINGS, "status", "--porcelain=v2", "-z", "--no-renames",
+STATUS = [*_SETTINGS, "status", "--porcelain=v2", "-z", "--branch", "--no-renames",
           "--untracked-files=normal", "--ignore-submodules=all"]
 Signature = tuple[int, ...]
 
 
-def _signature(st: os.stat_result) -> Signature:
+def signature(st: os.stat_result) -> Signature:
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
 
 
@@ -84,13 +84,26 @@ class Record:
                               self.files, self.repos))
 
 
+class Head(NamedTuple):
+    """What git status on the copy says of HEAD: its commit (None before the first), its
+    branch (None: detached), and whether it listed an entry: the index differs from HEAD
+    there (a staged change), or the work tree from the index (a file outside the root,
+    which the copy does not take as unchanged)."""
+
+    commit: str | None
+    branch: str | None
+    listed: bool
+    folders_unchanged: bool  # git's untracked cache re-read no folder, made none anew
+
+
 class Facts:
     """What a selection with the package cache listed, for :func:`remember`: the signature
     of the index its listing came from (None: unknown), the root's prefix in the work
     tree, the rules' excludes, the tracked files (joined by NUL) and gitlinks; and the
-    record it started from."""
+    record it started from. ``head``: what git status on the copy said of HEAD (None: it
+    did not run or failed), for a deploy's git state (:mod:`.gitdirty`)."""
 
-    __slots__ = ("index_sig", "prefix", "excludes", "files", "repos", "record")
+    __slots__ = ("index_sig", "prefix", "excludes", "files", "repos", "record", "head")
 
     def __init__(self, index_sig: Signature | None, prefix: str, excludes: list[str],
                  files: bytes, repos: list[bytes], record: Record | None) -> None:
@@ -100,6 +113,7 @@ class Facts:
         self.files = files
         self.repos = repos
         self.record = record
+        self.head: Head | None = None
 
 
 class Prior:
@@ -113,11 +127,12 @@ class Prior:
         self.record = record
         self.index_sig = index_sig
         self.status: Pending | None = None
+        self.head: Head | None = None  # known once :meth:`untracked` answered
         self._untracked: list[bytes] | None = None
         self._done = False
         if record is not None and index_sig == tuple(record.index_sig) \
                 and (cache_dir / PRIVATE).exists():
-            self.status = Pending(STATUS, root, env=_on_copy(cache_dir / PRIVATE))
+            self.status = Pending(STATUS, root, env=_traced(_on_copy(cache_dir / PRIVATE)))
 
     def untracked(self) -> list[bytes] | None:
         """Git status's untracked paths under the root, relative to it (None: it failed,
@@ -128,6 +143,7 @@ class Prior:
         done = self.status.result()
         if done.returncode == 0:
             self._untracked = untracked_paths(done.stdout, os.fsencode(self.record.prefix))
+            self.head = head_of(done.stdout, done.stderr)
         return self._untracked
 
     def close(self) -> None:
@@ -169,7 +185,7 @@ def _start(root: Path, cache_dir: Path) -> Prior:
     index_sig = None
     if record is not None:
         try:
-            index_sig = _signature(os.stat(os.path.join(root, record.index)))
+            index_sig = signature(os.stat(os.path.join(root, record.index)))
         except OSError:
             record = None
     return Prior(root, cache_dir, record, index_sig)
@@ -183,6 +199,41 @@ def untracked_paths(output: bytes, prefix: bytes) -> list[bytes]:
         if record.startswith(b"? ") and record.startswith(prefix, 2):
             found.append(record[2 + len(prefix) :])
     return found
+
+
+_CHANGED = (b"\x001 ", b"\x002 ", b"\x00u ")  # an ordinary, renamed or unmerged entry
+
+
+def head_of(output: bytes, trace: bytes = b"") -> Head | None:
+    """HEAD in ``status --porcelain=v2 -z --branch`` output (its first records), whether
+    any entry is listed, and from git's ``trace`` (:func:`_traced`) whether its untracked
+    cache found every folder as it was (see :class:`Head`); None without the branch
+    headers."""
+    headers: dict[str, str] = {}
+    for record in output.split(b"\0", 4)[:4]:
+        if record.startswith(b"# branch."):
+            key, _, value = record[9:].partition(b" ")
+            headers[key.decode()] = value.decode()
+    if "oid" not in headers or "head" not in headers:
+        return None
+    oid, head = headers["oid"], headers["head"]
+    marked = b"\0" + output
+    return Head(None if oid == "(initial)" else oid, None if head == "(detached)" else head,
+                any(tag in marked for tag in _CHANGED),
+                all(trace.count(b'"key":"%s"' % key) == 1 and b'"key":"%s","value":"0"}' % key
+                    in trace for key in _WALK_COUNTS))
+
+
+# What git's untracked cache did (trace2 data of its one read_directory): all zero, no
+# folder differed from the cache (each folder's stat compared, none re-read or added).
+_WALK_COUNTS = (b"node-creation", b"gitignore-invalidation", b"directory-invalidation",
+                b"opendir")
+
+
+def _traced(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with git's trace2 events on its standard error, deep enough for the counts
+    of its untracked cache (:data:`_WALK_COUNTS`)."""
+    return {**env, "GIT_TRACE2_EVENT": "2", "GIT_TRACE2_EVENT_NESTING": "3"}
 
 
 def remember(selection: Selection, cache_dir: Path, *, prime: bool = False) -> None:
@@ -220,7 +271,7 @@ def _remember(root: Path, cache_dir: Path, facts: Facts, prime: bool) -> None:
     aside = cache_dir / f".{PRIVATE}.{os.getpid()}"
     try:
         with open(os.path.join(root, index), "rb") as source:
-            index_sig = _signature(os.fstat(source.fileno()))
+            index_sig = signature(os.fstat(source.fileno()))
             aside.write_bytes(source.read())
         _mark_all_unchanged(root, aside, objects)
         if prime:  # (its answer is not wanted: the walk fills the untracked cache)

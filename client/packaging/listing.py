@@ -95,6 +95,7 @@ def _recorded(
         resolve(listing.files)
         listing.files = []
     untracked = prior.untracked()
+    listing.facts.head = prior.head
     if untracked is None:  # git status failed: list them as a cold selection does
         _add_others(listing, checked_output(run_git(_others(excludes), directory), directory))
     else:
@@ -148,6 +149,8 @@ def _listed(
         resolve(listing.files)
         listing.files = []
     untracked = prior.untracked() if status is not None and prior is not None else None
+    if listing.facts is not None and prior is not None:
+        listing.facts.head = prior.head
     if untracked is None:
         others = started[2] if status is None else Pending(_others(excludes), directory)
         _add_others(listing, checked_output(others.result(), directory))

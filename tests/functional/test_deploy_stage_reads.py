@@ -139,7 +139,7 @@ def test_git_status_runs_after_the_selection_and_the_build_is_told_its_answer(
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, check=True,
                             capture_output=True, text=True).stdout.strip()
     events: list[tuple[str, str, bool]] = []
-    real_select, real_git = service_module.select_files, service_module.git_info
+    real_select, real_git = service_module.select_files, service_module.deploy_git_info
 
     def selecting(*args: Any, **kwargs: Any) -> Any:
         found = real_select(*args, **kwargs)
@@ -152,7 +152,7 @@ def test_git_status_runs_after_the_selection_and_the_build_is_told_its_answer(
         return real_git(*args, **kwargs)
 
     monkeypatch.setattr(service_module, "select_files", selecting)
-    monkeypatch.setattr(service_module, "git_info", status)
+    monkeypatch.setattr(service_module, "deploy_git_info", status)
     result = cli(project, "deploy", "--yes")
     assert result.exit_code == 0, result.output
     assert events == [("selected", "MainThread", False), ("git status", "cbdeploy-git", True)]
