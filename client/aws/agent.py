@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from contextlib import ExitStack
 from typing import IO, Any
 
@@ -36,6 +37,8 @@ from cbdeploy.client.aws.wire import (
 )
 from cbdeploy.client.collector import paused_then_frozen_gc
 from cbdeploy.client.errors import CbdeployError
+
+_calls = logging.getLogger("cbdeploy.aws")  # (as the door's own lines)
 
 # An upload's progress goes back in steps of this many bytes (and at its end), not
 # once per 8 KiB the HTTP layer reads.
@@ -170,6 +173,21 @@ def load_door() -> Any:
     return open_aws
 
 
+def warm(door: Any, services: tuple[str, ...]) -> None:
+    """Make the clients of ``services`` on the door, one after the other, before they are
+    asked for: the agent makes them while it would otherwise wait for the deploy's first
+    questions and AWS's answers, not when the deploy's reads come. One that cannot be
+    made is left: the first call to its service makes it again, and says why."""
+    for service in services:
+        began = time.monotonic()
+        try:
+            door.client(service)
+        except Exception:  # noqa: BLE001, S112 - said by that service's first call
+            continue
+        _calls.debug("%s client made ahead of its calls, %d ms", service,
+                     round((time.monotonic() - began) * 1000))
+
+
 def main(requests_fd: int, replies_fd: int) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
@@ -182,7 +200,7 @@ def main(requests_fd: int, replies_fd: int) -> None:
     else:
         unusable = None
     try:
-        target, levels = read_frame(requests)
+        target, levels, services = read_frame(requests)
     except EOFError:
         return
     if unusable is not None:
@@ -200,6 +218,7 @@ def main(requests_fd: int, replies_fd: int) -> None:
         except BaseException as error:  # noqa: BLE001 - the parent opens the door itself
             sender.send((REPLY, 0, False, ("unavailable", f"{type(error).__name__}: {error}")))
             return
+        threading.Thread(target=warm, args=(aws, services), name="warm", daemon=True).start()
         sender.send((REPLY, 0, True, None))
         Agent(sender, {False: aws, True: aws.for_polling()}).serve(requests)
     # The door is closed (an emulator stopped): nothing is left to tidy, and the

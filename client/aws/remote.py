@@ -66,6 +66,9 @@ from cbdeploy.client.target import Target
 
 _log = logging.getLogger(__name__)
 
+# The clients a deploy calls, in the order it first needs them (STS: the account is its
+# first question; then bootstrap's reads), which its agent makes before they are asked for.
+DEPLOY_CLIENTS = ("sts", "s3", "iam", "logs", "codebuild")
 CLOSE_SECONDS = 10.0  # how long a closed door's agent may take to end (an emulator stops)
 
 
@@ -120,9 +123,10 @@ class Connection:
         self._reader = threading.Thread(target=self._read, name="cbdeploy-aws-agent", daemon=True)
         self._reader.start()
 
-    def begin(self, target: Target) -> None:
-        """Have the agent open the door for ``target`` (see :meth:`opened`)."""
-        self._send(encode((target, _levels())))
+    def begin(self, target: Target, warm: tuple[str, ...] = ()) -> None:
+        """Have the agent open the door for ``target`` (see :meth:`opened`), then make the
+        clients of ``warm`` before they are asked for (``agent.warm``)."""
+        self._send(encode((target, _levels(), warm)))
 
     def opened(self) -> None:
         """Wait for the door to open: raises the opening's error, or
@@ -303,8 +307,9 @@ def _upload(body: Any) -> tuple[Upload, Callable[[int], None] | None]:
     return Upload(data, progress=True), lambda position: sent_through(start + position)
 
 
-def start_agent(target: Target) -> Connection | None:
-    """An agent started now, opening the door for ``target``; None if it cannot start."""
+def start_agent(target: Target, warm: tuple[str, ...] = DEPLOY_CLIENTS) -> Connection | None:
+    """An agent started now, opening the door for ``target`` and making the clients of
+    ``warm`` ahead of their calls; None if it cannot start."""
     if not sys.executable:
         return None
     try:
@@ -312,7 +317,7 @@ def start_agent(target: Target) -> Connection | None:
     except OSError as error:
         _log.debug("the AWS agent cannot start (%s): the door opens in this process", error)
         return None
-    connection.begin(target)
+    connection.begin(target, warm)
     return connection
 
 

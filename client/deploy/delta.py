@@ -137,11 +137,18 @@ class BaseStore:
 
     def find(self) -> Base | None:
         """The local record's base if the bucket still has it, else the pointer's."""
+        return self.find_recorded() or self.find_pointed()
+
+    def find_recorded(self, bucket_exists: Callable[[], bool] = lambda: True) -> Base | None:
+        """The local record's base if the bucket still has it (:meth:`find`'s first half).
+        The record is read first; the bucket is asked only if ``bucket_exists()``."""
         local = self._local()
-        if local is not None:
-            found = self._alive(local)
-            if found is not None:
-                return found
+        if local is None or not bucket_exists():
+            return None
+        return self._alive(local)
+
+    def find_pointed(self) -> Base | None:
+        """The base the bucket's pointer names, if the bucket still has it."""
         remote = self._remote()
         return self._alive(remote) if remote is not None else None
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +31,8 @@ from typing import TYPE_CHECKING, Generic, TypeVar, cast
 from cbdeploy.client.deploy.delta import Base, BaseStore
 from cbdeploy.client.deploy.preflight import check_secrets
 from cbdeploy.client.errors import UsageError
-from cbdeploy.client.infra.bootstrap import Survey, survey
-from cbdeploy.client.infra.model import StageSettings
+from cbdeploy.client.infra.bootstrap import Survey, named_infrastructure, observe, survey
+from cbdeploy.client.infra.model import StageSettings, names_for
 
 if TYPE_CHECKING:
     from cbdeploy.client.aws.client import AwsClient
@@ -91,12 +92,45 @@ def read_stage(
     aws: AwsClient, settings: StageSettings, record_dir: Path, *, delta: bool
 ) -> StageReads:
     """Read only (the base's local record, if read from the bucket, is held back: see
-    :meth:`BaseStore.keep_record`); run on a thread once the preamble has answered."""
-    surveyed = survey(aws, settings)
-    if not (delta and surveyed.observed.bucket_exists):
-        return StageReads(settings, surveyed)
-    store = BaseStore(aws, surveyed.infrastructure, record_dir, hold_record=True)
-    return StageReads(settings, surveyed, store, store.find())
+    :meth:`BaseStore.keep_record`); run on a thread once the preamble has answered.
+
+    For a delta, the base's local record is read on a thread of its own while
+    bootstrap's reads wait on AWS, and its HeadObject goes out once HeadBucket says
+    the bucket exists, alongside their second round (as :func:`survey`, then
+    :meth:`BaseStore.find`, and their errors in that order)."""
+    if not delta:
+        return StageReads(settings, survey(aws, settings))
+    names = names_for(aws, settings.name, settings.stage)
+    store = BaseStore(aws, named_infrastructure(names), record_dir, hold_record=True)
+    bucket = _Answer()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cbdeploy-base") as pool:
+        recorded = pool.submit(store.find_recorded, bucket.wait)
+        try:
+            surveyed = Survey(names, observe(aws, settings, names, on_bucket=bucket.set))
+        finally:
+            bucket.set(False)  # (once observe has failed: nothing more to ask)
+        if not surveyed.observed.bucket_exists:
+            return StageReads(settings, surveyed)
+        return StageReads(settings, surveyed, store, recorded.result() or store.find_pointed())
+
+
+class _Answer:
+    """A yes or no given once, from any thread (the first one given counts)."""
+
+    def __init__(self) -> None:
+        self._given = threading.Event()
+        self._value = False
+        self._lock = threading.Lock()
+
+    def set(self, value: bool) -> None:
+        with self._lock:
+            if not self._given.is_set():
+                self._value = value
+                self._given.set()
+
+    def wait(self) -> bool:
+        self._given.wait()
+        return self._value
 
 
 class Preamble(Generic[R]):

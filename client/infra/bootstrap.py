@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from cbdeploy.client.errors import ConfigError
@@ -86,39 +87,39 @@ class Observed:
 # --------------------------------------------------------------------------- observe, plan, execute
 
 
-def observe(aws: AwsClient, settings: StageSettings, names: Names) -> Observed:
-    """Read what exists, in two rounds of parallel reads (a deploy bootstraps every time).
-
-    Raises BucketOwnershipError before anything is written.
+def observe(aws: AwsClient, settings: StageSettings, names: Names, *,
+            on_bucket: Callable[[bool], None] | None = None) -> Observed:
+    """Read what exists, in parallel reads (a deploy bootstraps every time); the answers
+    are taken (their errors raised) in the order they always were. ``on_bucket`` is told
+    as soon as HeadBucket has answered whether the bucket exists (False when it failed:
+    its error is raised here as ever). Raises BucketOwnershipError before any write.
     """
     bucket, role = names.bucket, names.role
-    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="observe") as pool:
+    with ThreadPoolExecutor(max_workers=16, thread_name_prefix="observe") as pool:
+        after = partial(_after, pool)
         exists_f = pool.submit(aws.bucket_exists, bucket)
+        if on_bucket is not None:
+            exists_f.add_done_callback(
+                lambda done: on_bucket(done.exception() is None and bool(done.result())))
         role_f = pool.submit(aws.get_role, role)
         batch_role_f = pool.submit(aws.get_role, names.batch_role)
         group_f = pool.submit(aws.get_log_group, names.log_group)
         project_f = pool.submit(aws.get_project, names.project)
+        repository_f = {r: pool.submit(aws.get_repository, r) for r in settings.repositories}
+        pab_f = after(exists_f, bool, aws.get_public_access_block, bucket)
+        encryption_f = after(exists_f, bool, aws.get_bucket_encryption, bucket)
+        policy_f = after(exists_f, bool, aws.get_bucket_policy, bucket)
+        lifecycle_f = after(exists_f, bool, aws.get_bucket_lifecycle, bucket)
+        attached_f = after(role_f, _known, aws.attached_policies, role)
+        base_f = after(role_f, _known, aws.get_inline_policy, role, BASE_POLICY)
+        batch_policy_f = after(batch_role_f, _known, aws.get_inline_policy, names.batch_role,
+                               BATCH_POLICY)
+        group_tags_f = pool.submit(
+            lambda: None if (group := group_f.result()) is None else aws.log_group_tags(group))
         exists, found_role = exists_f.result(), role_f.result()
-
-        def when(condition: bool, read: Callable[..., Any], *args: Any) -> Future[Any]:
-            done: Future[Any] = Future()
-            if condition:
-                return pool.submit(read, *args)
-            done.set_result(None)
-            return done
-
         found_group = group_f.result()
-        group_tags_f = when(found_group is not None, aws.log_group_tags, found_group)
-        pab_f = when(exists, aws.get_public_access_block, bucket)
-        encryption_f = when(exists, aws.get_bucket_encryption, bucket)
-        policy_f = when(exists, aws.get_bucket_policy, bucket)
-        lifecycle_f = when(exists, aws.get_bucket_lifecycle, bucket)
-        attached_f = when(found_role is not None, aws.attached_policies, role)
-        base_f = when(found_role is not None, aws.get_inline_policy, role, BASE_POLICY)
         attached = tuple(attached_f.result() or ())
         batch_role = batch_role_f.result()
-        batch_policy_f = when(batch_role is not None, aws.get_inline_policy, names.batch_role, BATCH_POLICY)
-        repository_f = {r: pool.submit(aws.get_repository, r) for r in settings.repositories}
         unknown = [
             (arn, pool.submit(aws.policy_exists, arn))
             for arn in settings.policies
@@ -144,6 +145,20 @@ def observe(aws: AwsClient, settings: StageSettings, names: Names) -> Observed:
             batch_role=batch_role,
             batch_policy=batch_policy_f.result(),
         )
+
+
+def _after(pool: ThreadPoolExecutor, first: Future[Any], wanted: Callable[[Any], bool],
+           read: Callable[..., Any], *args: Any) -> Future[Any]:
+    """``read(*args)`` once ``first`` has answered, if ``wanted(its answer)``, else None.
+
+    A second-round read is queued with the first round and made as soon as the read it
+    depends on has answered, not once the whole first round has. (It waits only on a read
+    queued before it, which a worker has taken already: every wait ends.)"""
+    return pool.submit(lambda: read(*args) if wanted(first.result()) else None)
+
+
+def _known(found: Any) -> bool:
+    return found is not None
 
 
 def plan(settings: StageSettings, names: Names, observed: Observed) -> tuple[Call, ...]:
@@ -364,7 +379,12 @@ class Survey:
     @property
     def infrastructure(self) -> Infrastructure:
         """The stage's resources by name, as they are once bootstrapped."""
-        return _infrastructure(self.names, ())
+        return named_infrastructure(self.names)
+
+
+def named_infrastructure(names: Names) -> Infrastructure:
+    """The stage's resources by name, as they are once bootstrapped (nothing read)."""
+    return _infrastructure(names, ())
 
 
 def survey(aws: AwsClient, settings: StageSettings) -> Survey:

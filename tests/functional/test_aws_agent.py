@@ -189,6 +189,26 @@ def test_debug_lines_of_the_agent_are_logged_here(
                for line in lines), lines
 
 
+def test_the_agent_makes_a_deploys_clients_before_they_are_asked_for(
+    endpoint: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Once its door is open, the agent makes the clients a deploy calls (STS first, then
+    bootstrap's), while it would otherwise wait for the deploy's questions: none of them
+    is made by the first call to its service."""
+    caplog.set_level(logging.DEBUG, logger="cbdeploy")
+    deadline = time.monotonic() + 30
+
+    def made() -> list[str]:
+        return [r.getMessage().split()[0] for r in caplog.records
+                if r.name == "cbdeploy.aws" and "client made ahead" in r.getMessage()]
+
+    with open_agent(TARGET) as aws:
+        while made() != list(remote.DEPLOY_CLIENTS) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert made() == list(remote.DEPLOY_CLIENTS) == ["sts", "s3", "iam", "logs", "codebuild"]
+        assert aws.account_id() and aws.bucket_exists(f"nothing-{os.getpid()}") is False
+
+
 def test_connection_notices_of_the_agent_reach_the_sinks_here(
     blackhole: str, aws_env: None, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
     caplog: pytest.LogCaptureFixture,

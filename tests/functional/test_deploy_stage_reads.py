@@ -18,8 +18,8 @@ import pytest
 from click.testing import Result
 
 import cbdeploy.client.deploy.delta as delta_module
+import cbdeploy.client.deploy.preamble as preamble_module
 import cbdeploy.client.deploy.service as service_module
-import cbdeploy.client.infra.bootstrap as bootstrap_module
 from tests.functional.test_deploy_cli import cli, make_project
 
 __all__ = ["cli"]  # the fixture, used by name
@@ -72,8 +72,8 @@ def test_bootstrap_reads_run_while_the_files_are_selected(
     selection; the writes it plans still come after packaging, in the same order."""
     project = make_project(tmp_path, build="echo built")
     overlap = Overlap(monkeypatch)
-    monkeypatch.setattr(bootstrap_module, "observe", overlap.wrap(
-        "observe", bootstrap_module.observe,
+    monkeypatch.setattr(preamble_module, "observe", overlap.wrap(  # (a delta's: read_stage's)
+        "observe", preamble_module.observe,
         lambda _aws, settings, _names: settings.name == project.name))
     result = cli(project, "deploy", "--yes")
     assert result.exit_code == 0, result.output
@@ -86,8 +86,9 @@ def test_bootstrap_reads_run_while_the_files_are_selected(
 def test_the_base_of_a_delta_is_looked_for_while_the_files_are_selected(
     cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Second deploy: the stage's base (local record, HeadObject) is found on the stage
-    thread during the selection, and the deploy sends a delta against it. A fresh clone
+    """Second deploy: the stage's base (local record, HeadObject) is found during the
+    selection, on a thread of the stage's reads of its own (the record is read while
+    bootstrap's reads wait on AWS), and the deploy sends a delta against it. A fresh clone
     (no local record) reads the bucket's pointer there too, and writes the record only
     once the selection has succeeded."""
     project = make_project(tmp_path, build="cat hello.txt")
@@ -95,11 +96,12 @@ def test_the_base_of_a_delta_is_looked_for_while_the_files_are_selected(
     assert first.exit_code == 0, first.output
     (project / "hello.txt").write_text("hello from the delta\n")
     overlap = Overlap(monkeypatch)
-    monkeypatch.setattr(delta_module.BaseStore, "find", overlap.wrap(
-        "find", delta_module.BaseStore.find, lambda store: f"/{project.name}/" in store.prefix))
+    monkeypatch.setattr(delta_module.BaseStore, "find_recorded", overlap.wrap(
+        "find", delta_module.BaseStore.find_recorded,
+        lambda store, *_: f"/{project.name}/" in store.prefix))
     second = cli(project, "deploy", "--yes", "--json")
     assert second.exit_code == 0, second.output
-    assert overlap.seen == [("find", "cbdeploy-stage", True)]
+    assert overlap.seen == [("find", "cbdeploy-base_0", True)]
     report = json.loads(second.stdout.strip().splitlines()[-1])
     assert report["upload"]["kind"] == "delta", report
     assert "hello from the delta" in second.output
