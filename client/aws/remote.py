@@ -18,9 +18,10 @@ classes of :mod:`client.errors` with the same attributes; connection notices and
 body travels as bytes and the agent says how far it has been sent, so progress still
 counts bytes as they go.
 
-``cbdeploy deploy`` starts its agent first thing (:class:`EarlyAgent`): it loads boto3
-and opens the door while the deploy loads its own modules, and the deploy's door
-(``deploy/preamble.py``'s ``open_aws_later``) takes it.
+``cbdeploy deploy`` starts its agent first thing (:func:`.spawn.spawn_agent`, before
+this module is loaded; then :class:`EarlyAgent`): it loads boto3 and opens the door
+while the deploy loads its own modules, and the deploy's door (``deploy/preamble.py``'s
+``open_aws_later``) takes it.
 
 The agent ignores SIGINT, SIGTERM and SIGHUP: this process decides (a StopBuild after
 a Ctrl-C is one more call). It ends when its input ends: when the door is closed, or
@@ -49,6 +50,7 @@ from cbdeploy.client.aws.logs import LogsMethods
 from cbdeploy.client.aws.lookups import LookupMethods
 from cbdeploy.client.aws.notices import relay
 from cbdeploy.client.aws.s3 import S3Methods
+from cbdeploy.client.aws.spawn import Spawned, spawn
 from cbdeploy.client.aws.wire import (
     LOG,
     NOTICE,
@@ -61,7 +63,6 @@ from cbdeploy.client.aws.wire import (
     write_frame,
 )
 from cbdeploy.client.errors import AgentGoneError
-from cbdeploy.client.interpreter import helper_command
 from cbdeploy.client.target import Target
 
 _log = logging.getLogger(__name__)
@@ -70,12 +71,6 @@ _log = logging.getLogger(__name__)
 # first question; then bootstrap's reads), which its agent makes before they are asked for.
 DEPLOY_CLIENTS = ("sts", "s3", "iam", "logs", "codebuild")
 CLOSE_SECONDS = 10.0  # how long a closed door's agent may take to end (an emulator stops)
-
-
-def agent_command(requests_fd: int, replies_fd: int) -> list[str]:
-    """The agent's command line (as the packaging workers', see :mod:`client.interpreter`)."""
-    return helper_command(
-        f"from cbdeploy.client.aws.agent import main; main({requests_fd}, {replies_fd})")
 
 
 class _Waiter:
@@ -96,28 +91,19 @@ class Connection:
     """One agent process: requests written under a lock, replies read on a thread and
     handed to the caller waiting for each (any number of threads call at once)."""
 
-    def __init__(self, command: Callable[[int, int], list[str]] | None = None) -> None:
+    def __init__(self, command: Callable[[int, int], list[str]] | None = None, *,
+                 spawned: Spawned | None = None) -> None:
+        """The agent ``spawned`` already (see :mod:`.spawn`), else one started now with
+        ``command`` (OSError when it cannot start)."""
         self._write_lock = threading.Lock()
         self._lock = threading.Lock()
         self._waiting: dict[int, _Waiter] = {}
         self._ids = itertools.count(1)
         self._gone: str | None = None
         self._closing = False
-        requests_read, requests_write = os.pipe()
-        replies_read, replies_write = os.pipe()
-        try:
-            argv = (command or agent_command)(requests_read, replies_write)
-            self.popen = subprocess.Popen(
-                argv, stdin=None, stdout=2, pass_fds=(requests_read, replies_write)
-            )
-        except BaseException:
-            for fd in (requests_read, requests_write, replies_read, replies_write):
-                os.close(fd)
-            raise
-        os.close(requests_read)
-        os.close(replies_write)
-        self._requests: IO[bytes] = os.fdopen(requests_write, "wb")
-        self._replies: IO[bytes] = os.fdopen(replies_read, "rb")
+        self.popen, requests, replies = spawned or spawn(command)
+        self._requests: IO[bytes] = os.fdopen(requests, "wb")
+        self._replies: IO[bytes] = os.fdopen(replies, "rb")
         self._opened = _Waiter(None)
         self._waiting[0] = self._opened
         self._reader = threading.Thread(target=self._read, name="cbdeploy-aws-agent", daemon=True)
@@ -307,13 +293,14 @@ def _upload(body: Any) -> tuple[Upload, Callable[[int], None] | None]:
     return Upload(data, progress=True), lambda position: sent_through(start + position)
 
 
-def start_agent(target: Target, warm: tuple[str, ...] = DEPLOY_CLIENTS) -> Connection | None:
-    """An agent started now, opening the door for ``target`` and making the clients of
-    ``warm`` ahead of their calls; None if it cannot start."""
-    if not sys.executable:
+def start_agent(target: Target, warm: tuple[str, ...] = DEPLOY_CLIENTS, *,
+                spawned: Spawned | None = None) -> Connection | None:
+    """An agent (``spawned`` already, else started now) opening the door for ``target``
+    and making the clients of ``warm`` ahead of their calls; None if it cannot start."""
+    if spawned is None and not sys.executable:
         return None
     try:
-        connection = Connection()
+        connection = Connection(spawned=spawned)
     except OSError as error:
         _log.debug("the AWS agent cannot start (%s): the door opens in this process", error)
         return None
@@ -358,9 +345,11 @@ class EarlyAgent:
     _current: EarlyAgent | None = None
     _lock = threading.Lock()
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, spawned: Spawned | None = None) -> None:
+        """``spawned``: the agent's process, started before this module was loaded
+        (:func:`.spawn.spawn_agent`); else one is started now."""
         self._target = target
-        self._started = start_agent(target)
+        self._started = start_agent(target, spawned=spawned)
 
     @classmethod
     def take(cls, target: Target) -> Connection | None:

@@ -25,6 +25,7 @@ import boto3
 import pytest
 
 from cbdeploy.client.aws import remote
+from cbdeploy.client.aws import spawn as spawn_module
 from cbdeploy.client.aws.client import AwsClient
 from cbdeploy.client.aws.notices import connection_notices
 from cbdeploy.client.aws.remote import AgentAwsClient, Connection, EarlyAgent, open_agent
@@ -266,7 +267,7 @@ def test_a_killed_agent_fails_the_next_call(agent: AgentAwsClient) -> None:
 def test_where_the_agent_cannot_start_the_door_opens_here(
     endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(remote, "agent_command", lambda r, w: ["/nonexistent/python"])
+    monkeypatch.setattr(spawn_module, "agent_command", lambda r, w: ["/nonexistent/python"])
     with open_agent(TARGET) as aws:
         assert isinstance(aws, AwsClient)
         assert aws.account_id()
@@ -289,6 +290,36 @@ def test_an_early_agent_is_the_door_of_its_target_and_ends_if_unused(endpoint: s
     with EarlyAgent(TARGET) as unused:
         process = unused._started.popen if unused._started else None
     assert process is not None and process.poll() is not None
+
+
+SPAWN_ORDER = """
+import subprocess, sys
+real = subprocess.Popen.__init__
+DOOR = ("cbdeploy.client.aws.remote", "cbdeploy.client.aws.codebuild", "cbdeploy.client.aws.wire")
+
+def init(self, args, *more, **options):
+    if any("cbdeploy.client.aws.agent import main" in str(arg) for arg in args):
+        print("loaded at the agent's start:", [m for m in DOOR if m in sys.modules], flush=True)
+    return real(self, args, *more, **options)
+
+subprocess.Popen.__init__ = init
+from cbdeploy.client.cli.main import main
+main(sys.argv[1:])
+"""
+
+
+def test_deploy_starts_its_agent_before_loading_the_door(
+    emulator_env: dict[str, str], tmp_path: Path
+) -> None:
+    """``cbdeploy deploy`` starts the agent's process (boto3's import begins there) before
+    it loads the door's own modules (client/aws/remote.py: the AWS methods, the wire)."""
+    (tmp_path / "cbdeploy.toml").write_text('name = "spawned"\n\n[pipeline]\nbuild = ["true"]\n')
+    env = {**os.environ, **emulator_env, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}  # (refused)
+    run = subprocess.run(
+        [sys.executable, "-c", SPAWN_ORDER, "deploy", "--stage", "dev", "--region", REGION,
+         "--yes"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2, run.stderr  # (the endpoint refused: nothing deployed)
+    assert run.stdout.splitlines() == ["loaded at the agent's start: []"], run.stdout
 
 
 PARENT = """

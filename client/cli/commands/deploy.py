@@ -10,6 +10,7 @@ from cbdeploy.client.cli.factory import command
 from cbdeploy.client.cli.options import aws_options, service_options
 
 if TYPE_CHECKING:
+    from cbdeploy.client.aws.remote import EarlyAgent
     from cbdeploy.client.output.session import OutputSession
     from cbdeploy.client.target import Target
 
@@ -63,9 +64,7 @@ def deploy(target: Target, yes: bool, no_package_cache: bool, no_build_cache: bo
     """
     # The AWS agent first: it loads boto3 in a process of its own while this one loads
     # the pipeline; the deploy's door takes it (client/aws/remote.py).
-    from cbdeploy.client.aws.remote import EarlyAgent
-
-    agent = EarlyAgent(target)
+    agent = _early_agent(target)
     # Imported when the command runs, so that `deploy --help` and completing its
     # options load neither boto3 nor the pipeline (tests/unit/test_startup.py).
     from cbdeploy.client.deploy.preamble import open_aws_later
@@ -94,3 +93,19 @@ def deploy(target: Target, yes: bool, no_package_cache: bool, no_build_cache: bo
     else:
         session.finish(outcome)
     return outcome.exit_code
+
+
+def _early_agent(target: Target) -> EarlyAgent:
+    """The deploy's AWS agent, its process started before even the door's own modules
+    are loaded (client/aws/spawn.py), so that its import of boto3 begins at once."""
+    from cbdeploy.client.aws.spawn import spawn_agent
+
+    spawned = spawn_agent()
+    try:
+        from cbdeploy.client.aws.remote import EarlyAgent
+
+        return EarlyAgent(target, spawned)
+    except BaseException:
+        if spawned is not None:
+            spawned.close()
+        raise
