@@ -37,10 +37,28 @@ class Spawned(NamedTuple):
     replies: int  # written by the agent, read here
 
     def close(self) -> None:
-        """End an agent that no connection took: its input ends, it exits."""
+        """End an agent that no connection took (it has only loaded modules)."""
+        self.popen.kill()
+        self.popen.wait()
         for fd in (self.requests, self.replies):
             os.close(fd)
-        self.popen.wait()
+
+
+class Early:
+    """An agent started now (:func:`spawn_agent`), until a door takes it (:meth:`take`);
+    :meth:`close` ends it if none did (a command that failed before it opened a door)."""
+
+    def __init__(self) -> None:
+        self._spawned = spawn_agent()
+
+    def take(self) -> Spawned | None:
+        spawned, self._spawned = self._spawned, None
+        return spawned
+
+    def close(self) -> None:
+        spawned, self._spawned = self._spawned, None
+        if spawned is not None:
+            spawned.close()
 
 
 def spawn(command: Callable[[int, int], list[str]] | None = None) -> Spawned:

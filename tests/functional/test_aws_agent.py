@@ -295,11 +295,15 @@ def test_an_early_agent_is_the_door_of_its_target_and_ends_if_unused(endpoint: s
 SPAWN_ORDER = """
 import subprocess, sys
 real = subprocess.Popen.__init__
-DOOR = ("cbdeploy.client.aws.remote", "cbdeploy.client.aws.codebuild", "cbdeploy.client.aws.wire")
+DOOR = ("cbdeploy.client.aws.remote", "cbdeploy.client.aws.codebuild", "cbdeploy.client.aws.wire",
+        "cbdeploy.client.config.find")  # (the last: the options are resolved)
 
 def init(self, args, *more, **options):
     if any("cbdeploy.client.aws.agent import main" in str(arg) for arg in args):
         print("loaded at the agent's start:", [m for m in DOOR if m in sys.modules], flush=True)
+        real(self, args, *more, **options)
+        print("agent pid", self.pid, file=sys.stderr, flush=True)
+        return None
     return real(self, args, *more, **options)
 
 subprocess.Popen.__init__ = init
@@ -312,7 +316,10 @@ def test_deploy_starts_its_agent_before_loading_the_door(
     emulator_env: dict[str, str], tmp_path: Path
 ) -> None:
     """``cbdeploy deploy`` starts the agent's process (boto3's import begins there) before
-    it loads the door's own modules (client/aws/remote.py: the AWS methods, the wire)."""
+    it resolves its options (the region checked against botocore's list, the config
+    found) and loads the door's own modules (client/aws/remote.py: the AWS methods, the
+    wire). With a region that does not exist, the command says so, and the agent's
+    process is ended with it."""
     (tmp_path / "cbdeploy.toml").write_text('name = "spawned"\n\n[pipeline]\nbuild = ["true"]\n')
     env = {**os.environ, **emulator_env, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}  # (refused)
     run = subprocess.run(
@@ -320,6 +327,14 @@ def test_deploy_starts_its_agent_before_loading_the_door(
          "--yes"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 2, run.stderr  # (the endpoint refused: nothing deployed)
     assert run.stdout.splitlines() == ["loaded at the agent's start: []"], run.stdout
+
+    run = subprocess.run(
+        [sys.executable, "-c", SPAWN_ORDER, "deploy", "--stage", "dev", "--region", "nowhere-1",
+         "--yes"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "Unknown AWS region 'nowhere-1'" in run.stderr, run.stderr
+    assert run.stdout.splitlines() == ["loaded at the agent's start: []"], run.stdout
+    pid = int(run.stderr.split("agent pid ")[1].split()[0])
+    assert not _alive(pid)  # (killed: it would have read the end of its input after boto3)
 
 
 PARENT = """

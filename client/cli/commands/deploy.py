@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -11,11 +13,35 @@ from cbdeploy.client.cli.options import aws_options, service_options
 
 if TYPE_CHECKING:
     from cbdeploy.client.aws.remote import EarlyAgent
+    from cbdeploy.client.aws.spawn import Early
     from cbdeploy.client.output.session import OutputSession
     from cbdeploy.client.target import Target
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _agent_first(func: F) -> F:
+    """The deploy's AWS agent process is started before anything else of the command runs
+    (before its options are resolved: the region checked against botocore's list, the
+    config found), so that its import of boto3 begins at once (client/aws/spawn.py).
+    ``func`` gets it as ``early``; it is ended if the command fails before a door took it."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from cbdeploy.client.aws.spawn import Early
+
+        early = Early()
+        try:
+            return func(*args, early=early, **kwargs)
+        finally:
+            early.close()  # (nothing left to end once a door took it)
+
+    decorated: Any = wrapper
+    return decorated  # (the same parameters for click: functools.wraps)
+
 
 @command("deploy", short_help="Package, run the pipeline on CodeBuild, stream its logs.")
+@_agent_first
 @aws_options()
 @click.option("--yes", "--autoConfirmOperation", "yes", is_flag=True,
               help="Deploy without asking, even where the stage says confirm = true.")
@@ -39,7 +65,8 @@ if TYPE_CHECKING:
                    "human output goes to stderr.")
 def deploy(target: Target, yes: bool, no_package_cache: bool, no_build_cache: bool,
            no_cache: bool, preserve_temp_files: bool, detach: bool, no_delta: bool,
-           keep_going: bool, as_json: bool, session: OutputSession, **selection: Any) -> int:
+           keep_going: bool, as_json: bool, session: OutputSession, early: Early,
+           **selection: Any) -> int:
     """Package the project, start its pipeline on CodeBuild, stream the logs, exit with the outcome.
 
     Exit status: 0 succeeded (or --detach started it), 1 the build failed or
@@ -64,7 +91,7 @@ def deploy(target: Target, yes: bool, no_package_cache: bool, no_build_cache: bo
     """
     # The AWS agent first: it loads boto3 in a process of its own while this one loads
     # the pipeline; the deploy's door takes it (client/aws/remote.py).
-    agent = _early_agent(target)
+    agent = _early_agent(target, early)
     # Imported when the command runs, so that `deploy --help` and completing its
     # options load neither boto3 nor the pipeline (tests/unit/test_startup.py).
     from cbdeploy.client.deploy.preamble import open_aws_later
@@ -95,17 +122,9 @@ def deploy(target: Target, yes: bool, no_package_cache: bool, no_build_cache: bo
     return outcome.exit_code
 
 
-def _early_agent(target: Target) -> EarlyAgent:
-    """The deploy's AWS agent, its process started before even the door's own modules
-    are loaded (client/aws/spawn.py), so that its import of boto3 begins at once."""
-    from cbdeploy.client.aws.spawn import spawn_agent
+def _early_agent(target: Target, early: Early) -> EarlyAgent:
+    """The deploy's AWS agent: the process started before the door's own modules were
+    loaded, so that its import of boto3 began at once."""
+    from cbdeploy.client.aws.remote import EarlyAgent
 
-    spawned = spawn_agent()
-    try:
-        from cbdeploy.client.aws.remote import EarlyAgent
-
-        return EarlyAgent(target, spawned)
-    except BaseException:
-        if spawned is not None:
-            spawned.close()
-        raise
+    return EarlyAgent(target, early.take())
