@@ -48,7 +48,14 @@ from typing import TYPE_CHECKING, NamedTuple
 from cbdeploy.client.packaging import bulk
 from cbdeploy.client.packaging.filestat import FileStat
 from cbdeploy.client.packaging.gitcmd import GitInfo, git_info, run_git
-from cbdeploy.client.packaging.gitstatus import PRIVATE, Signature, remember, signature
+from cbdeploy.client.packaging.gitstatus import (
+    PRIVATE,
+    Signature,
+    load_fields,
+    remember,
+    replace_file,
+    signature,
+)
 
 if TYPE_CHECKING:
     from cbdeploy.client.packaging.model import Selection
@@ -95,16 +102,11 @@ class Entries(NamedTuple):
 
     @classmethod
     def load(cls, cache_dir: Path) -> Entries | None:
-        try:
-            data = marshal.loads((cache_dir / ENTRIES).read_bytes())
-        except (OSError, EOFError, ValueError, TypeError):
-            return None
-        if not isinstance(data, tuple) or len(data) != 13 or data[0] != _VERSION:
-            return None
-        return cls(*data[1:])
+        fields = load_fields(cache_dir / ENTRIES, _VERSION, len(cls._fields))
+        return None if fields is None else cls(*fields)
 
     def save(self, cache_dir: Path) -> None:
-        _replace(cache_dir / ENTRIES, marshal.dumps((_VERSION, *self)))
+        replace_file(cache_dir / ENTRIES, marshal.dumps((_VERSION, *self)))
 
 
 def deploy_git_info(
@@ -355,12 +357,3 @@ def _folders(paths: list[bytes]) -> list[bytes]:
             folder = folder.rpartition(b"/")[0]
     return sorted(found)
 
-
-def _replace(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise

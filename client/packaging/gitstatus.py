@@ -28,7 +28,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cbdeploy.client.packaging.gitcmd import Pending, git_env, run_git
 
@@ -71,13 +71,8 @@ class Record:
 
     @classmethod
     def load(cls, cache_dir: Path) -> Record | None:
-        try:
-            data = marshal.loads((cache_dir / RECORD).read_bytes())
-        except (OSError, EOFError, ValueError, TypeError):
-            return None
-        if not isinstance(data, tuple) or len(data) != 7 or data[0] != _VERSION:
-            return None
-        return cls(*data[1:])
+        fields = load_fields(cache_dir / RECORD, _VERSION, 6)
+        return None if fields is None else cls(*fields)
 
     def dump(self) -> bytes:
         return marshal.dumps((_VERSION, self.index, self.index_sig, self.prefix, self.excludes,
@@ -261,7 +256,7 @@ def _remember(root: Path, cache_dir: Path, facts: Facts, prime: bool) -> None:
     if record is not None and facts.index_sig == tuple(record.index_sig) and private.exists():
         if (facts.files, facts.repos, facts.excludes) != (
                 record.files, record.repos, record.excludes):  # (other rules, or none yet)
-            _replace(cache_dir / RECORD, Record(record.index, record.index_sig, facts.prefix,
+            replace_file(cache_dir / RECORD, Record(record.index, record.index_sig, facts.prefix,
                                                 facts.excludes, facts.files, facts.repos).dump())
         return  # the copy is of this index still, and holds git's untracked cache
     paths = _git_paths(root)
@@ -281,7 +276,7 @@ def _remember(root: Path, cache_dir: Path, facts: Facts, prime: bool) -> None:
     except (OSError, RuntimeError):
         aside.unlink(missing_ok=True)
         return
-    _replace(cache_dir / RECORD, Record(
+    replace_file(cache_dir / RECORD, Record(
         index, index_sig, facts.prefix, facts.excludes,
         facts.files if facts.index_sig == index_sig else None,  # (listed from this index)
         facts.repos,
@@ -353,7 +348,21 @@ def _git_paths(root: Path) -> tuple[str, str] | None:
     return os.path.relpath(index, root), os.path.abspath(objects)
 
 
-def _replace(path: Path, data: bytes) -> None:
+def load_fields(path: Path, version: int, count: int) -> tuple[Any, ...] | None:
+    """The fields of a record written as ``marshal.dumps((version, *fields))`` (see
+    :func:`replace_file`); None when it is missing, unreadable, of another version or
+    of another number of fields."""
+    try:
+        data = marshal.loads(path.read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    if not isinstance(data, tuple) or len(data) != count + 1 or data[0] != version:
+        return None
+    return data[1:]
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """``path`` now holds ``data`` whole (written aside, then renamed into place)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         tmp.write_bytes(data)
