@@ -131,12 +131,12 @@ def warm_git_info(selection: Selection, cache_dir: Path, *, run: Run = run_git) 
     head = facts.head if facts is not None else None
     if facts is None or head is None or facts.index_sig is None:
         return None
+    if head.listed or selection.untracked:  # dirty whatever the work tree holds
+        return GitInfo(head.commit, head.branch, True)  # (the record is not even read)
     entries = Entries.load(cache_dir)
     if entries is None or tuple(entries.index_sig) != tuple(facts.index_sig) \
             or entries.root != str(selection.root):
         return None
-    if head.listed or selection.untracked:  # dirty whatever the work tree holds
-        return GitInfo(head.commit, head.branch, True)
     unchanged = head.folders_unchanged and entries.copy_sig is not None \
         and _copy_sig(cache_dir) == tuple(entries.copy_sig)
     if _any_link(entries, entries.unwalked if unchanged else _split(entries.folders)):
